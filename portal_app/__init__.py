@@ -1,0 +1,1 @@
+"""Portal: a self-hosted customer billing portal and merchant dashboard."""

@@ -1,0 +1,78 @@
+"""Engine and session creation for SQLite (default) and PostgreSQL, with SQLite tuned for writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlmodel import Session, SQLModel, create_engine
+
+from portal_app import models  # noqa: F401  (registers every table)
+from portal_app.config import load_settings
+
+
+def make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "connect")
+        def _no_driver_autobegin(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None
+
+        # Writers take the lock at BEGIN and queue on busy_timeout: a deferred transaction that
+        # upgrades from read to write in WAL mode fails at once instead of waiting.
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+@lru_cache(maxsize=4)
+def get_engine(url: str | None = None) -> sa.Engine:
+    return make_engine(url or load_settings().db_url)
+
+
+@contextmanager
+def session_scope(engine: sa.Engine | None = None) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error, so nothing is half-written."""
+    session = Session(engine or get_engine(), expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+@contextmanager
+def read_scope(engine: sa.Engine | None = None) -> Iterator[Session]:
+    """A read-only unit of work: never takes SQLite's write lock, so page loads run side by side."""
+    bind = (engine or get_engine()).execution_options(sqlite_begin="DEFERRED")
+    session = Session(bind, expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def create_all(engine: sa.Engine) -> None:
+    SQLModel.metadata.create_all(engine)

@@ -1,0 +1,58 @@
+"""Every table, imported in one place so alembic and `SQLModel.metadata` see them all."""
+
+from portal_app.models.audit import AuditChainHead, AuditEvent
+from portal_app.models.billing import (
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    Receipt,
+    SandboxCard,
+    SandboxCharge,
+    ScheduledChange,
+    Subscription,
+    SubscriptionStatus,
+)
+from portal_app.models.catalog import Plan, Price, Product, RetentionOffer
+from portal_app.models.customer import (
+    CancellationAttempt,
+    Customer,
+    NotificationPreference,
+    RetentionRedemption,
+)
+from portal_app.models.digital import AssetGrant, DigitalAsset, DownloadEvent, LicenseKey
+from portal_app.models.merchant import InvoiceCounter, Merchant, PortalSettings
+from portal_app.models.messaging import OutboxEmail
+
+__all__ = [
+    "AssetGrant",
+    "AuditChainHead",
+    "AuditEvent",
+    "CancellationAttempt",
+    "Customer",
+    "DigitalAsset",
+    "DownloadEvent",
+    "Invoice",
+    "InvoiceCounter",
+    "InvoiceLine",
+    "InvoiceStatus",
+    "LicenseKey",
+    "Merchant",
+    "NotificationPreference",
+    "OutboxEmail",
+    "Payment",
+    "PaymentMethod",
+    "Plan",
+    "PortalSettings",
+    "Price",
+    "Product",
+    "Receipt",
+    "RetentionOffer",
+    "RetentionRedemption",
+    "SandboxCard",
+    "SandboxCharge",
+    "ScheduledChange",
+    "Subscription",
+    "SubscriptionStatus",
+]

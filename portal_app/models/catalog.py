@@ -1,0 +1,58 @@
+"""What a merchant sells: products, plans ordered by tier, and monthly/annual prices."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from portal_app.models.base import JSONDoc, UTCDateTime
+
+
+class Product(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=2000)
+    active: bool = Field(default=True)
+
+
+class Plan(SQLModel, table=True):
+    """A plan of a product. `tier` orders plans: a higher tier is an upgrade."""
+
+    __table_args__ = (sa.UniqueConstraint("product_id", "tier"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    product_id: int = Field(foreign_key="product.id", index=True)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=2000)
+    tier: int = Field(default=0)
+    features: list[str] = Field(default_factory=list, sa_type=JSONDoc)
+    active: bool = Field(default=True)
+
+
+class Price(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("plan_id", "interval", "currency"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    interval: str = Field(max_length=8)  # "month" | "year"
+    amount: int  # minor units
+    currency: str = Field(max_length=3)
+    active: bool = Field(default=True)
+
+
+class RetentionOffer(SQLModel, table=True):
+    """A discount offered in the cancellation flow, routed by cancellation reason."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    name: str = Field(max_length=200)
+    percent_off: int  # 1..100
+    duration_cycles: int  # how many renewals the discount applies to
+    reasons: list[str] = Field(default_factory=list, sa_type=JSONDoc)  # empty = any reason
+    active: bool = Field(default=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,49 @@
+"""Digital benefits granted by plans: files, license keys and external links."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from portal_app.models.base import UTCDateTime
+
+
+class DigitalAsset(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    kind: str = Field(max_length=16)  # file | license | link
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=1000)
+    file_path: str | None = Field(default=None, max_length=500)  # relative to the private store
+    file_size: int | None = Field(default=None)
+    url: str | None = Field(default=None, max_length=1000)
+    download_limit: int | None = Field(default=None)  # per customer; None = unlimited
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AssetGrant(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("asset_id", "plan_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int = Field(foreign_key="digitalasset.id", index=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+
+
+class LicenseKey(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int = Field(foreign_key="digitalasset.id", index=True)
+    key: str = Field(max_length=128, unique=True)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DownloadEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    asset_id: int = Field(foreign_key="digitalasset.id", index=True)
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=300)
+    created_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,411 @@
+"""The billing clock: everything that happens because time passed. Renewals (invoice + charge),
+scheduled changes and pending cancels at period end, pauses that end, and payment retries.
+
+Work is found through indexes on (status, current_period_end), (status, resume_at) and
+(status, next_retry_at), so a run costs what is due, not the size of the tables. Each item runs in
+its own savepoint and each batch commits, so a run killed half-way can simply be run again: what
+was committed is not due any more, and what was not left no trace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from portal_app.clock import Clock, FixedClock, OffsetClock, SystemClock
+from portal_app.db import session_scope
+from portal_app.models import (
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    Merchant,
+    PaymentMethod,
+    Subscription,
+    SubscriptionStatus,
+)
+from portal_app.money import format_money
+from portal_app.services import audit, features, invoices, mailer
+from portal_app.services.catalog import period_end, price_info
+from portal_app.services.errors import PortalError
+from portal_app.services.gateway import PaymentGateway
+from portal_app.services.subscriptions import claim, discount_amount, end_now, pending_change
+from portal_app.services.subscriptions import resume_paused as _resume_paused
+
+
+@dataclass
+class ClockReport:
+    resumed: int = 0
+    renewed: int = 0
+    charged: int = 0
+    payment_failed: int = 0
+    changes_applied: int = 0
+    ended: int = 0
+    retried: int = 0
+    recovered: int = 0
+    gave_up: int = 0
+    errors: int = 0
+
+    @property
+    def items(self) -> int:
+        return self.resumed + self.renewed + self.ended + self.retried + self.errors
+
+    def add(self, other: ClockReport) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+def run_batch(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    *,
+    now: datetime,
+    merchant_id: int | None = None,
+    limit: int = 500,
+) -> ClockReport:
+    """Process up to `limit` due items of each kind in the caller's transaction."""
+    report = ClockReport()
+    for subscription_id in _due(
+        session,
+        Subscription.id,
+        Subscription.status == SubscriptionStatus.PAUSED,
+        Subscription.resume_at <= now,
+        merchant_id,
+        limit,
+    ):
+        _isolated(session, report, lambda sid=subscription_id: _resume(session, sid, report))
+    for subscription_id in _due(
+        session,
+        Subscription.id,
+        Subscription.status.in_(SubscriptionStatus.BILLABLE),
+        Subscription.current_period_end <= now,
+        merchant_id,
+        limit,
+        order_by=Subscription.current_period_end,
+    ):
+        _isolated(
+            session,
+            report,
+            lambda sid=subscription_id: _period_end(session, gateway, sid, now, report),
+        )
+    for invoice_id in _due(
+        session,
+        Invoice.id,
+        Invoice.status == InvoiceStatus.OPEN,
+        Invoice.next_retry_at <= now,
+        merchant_id,
+        limit,
+        model=Invoice,
+    ):
+        _isolated(session, report, lambda iid=invoice_id: _retry(session, gateway, iid, report))
+    return report
+
+
+def _due(
+    session, column, status_clause, time_clause, merchant_id, limit, *, model=None, order_by=None
+):
+    model = model or Subscription
+    query = select(column).where(status_clause, time_clause)
+    if merchant_id is not None:
+        query = query.where(model.merchant_id == merchant_id)
+    if order_by is not None:
+        query = query.order_by(order_by)
+    return list(session.exec(query.limit(limit)))
+
+
+def _isolated(session: Session, report: ClockReport, work: Callable[[], None]) -> None:
+    """One item's failure (a conflict, a bad row) must not undo the rest of the batch."""
+    try:
+        with session.begin_nested():
+            work()
+    except PortalError:
+        report.errors += 1
+
+
+def _resume(session: Session, subscription_id: int, report: ClockReport) -> None:
+    subscription = session.get(Subscription, subscription_id)
+    at = subscription.resume_at
+    _resume_paused(session, FixedClock(at), subscription, at, audit.SYSTEM)
+    report.resumed += 1
+
+
+def _period_end(
+    session: Session,
+    gateway: PaymentGateway,
+    subscription_id: int,
+    now: datetime,
+    report: ClockReport,
+) -> None:
+    subscription = session.get(Subscription, subscription_id)
+    at = subscription.current_period_end
+    event_clock = FixedClock(at)
+    claim(session, subscription, None)
+    if subscription.cancel_at_period_end:
+        end_now(session, subscription, at)
+        session.add(subscription)
+        audit.record(
+            session,
+            event_clock,
+            merchant_id=subscription.merchant_id,
+            actor=audit.SYSTEM,
+            action="subscription.ended",
+            target_type="subscription",
+            target_id=subscription.id,
+            customer_id=subscription.customer_id,
+            after={"status": subscription.status},
+        )
+        report.ended += 1
+        return
+    change = pending_change(session, subscription.id)
+    if change is not None and change.effective_at <= at:
+        new = price_info(session, subscription.merchant_id, change.new_price_id)
+        before = {"price_id": subscription.price_id}
+        subscription.price_id = new.price.id
+        subscription.plan_id = new.plan.id
+        change.status = "applied"
+        session.add(change)
+        audit.record(
+            session,
+            event_clock,
+            merchant_id=subscription.merchant_id,
+            actor=audit.SYSTEM,
+            action="subscription.change_applied",
+            target_type="subscription",
+            target_id=subscription.id,
+            customer_id=subscription.customer_id,
+            before=before,
+            after={"price_id": new.price.id},
+        )
+        report.changes_applied += 1
+    info = price_info(session, subscription.merchant_id, subscription.price_id)
+    new_end = period_end(at, info.price.interval)
+    lines = [invoices.LineSpec("subscription", info.label, info.price.amount, at, new_end)]
+    if subscription.discount_cycles_remaining > 0 and subscription.discount_percent:
+        off = discount_amount(info.price.amount, subscription.discount_percent)
+        lines.append(invoices.LineSpec("discount", f"{subscription.discount_percent}% off", -off))
+        subscription.discount_cycles_remaining -= 1
+        if subscription.discount_cycles_remaining == 0:
+            subscription.discount_percent = 0
+    subscription.current_period_start = at
+    subscription.current_period_end = new_end
+    session.add(subscription)
+    customer = session.get(Customer, subscription.customer_id)
+    invoice = invoices.create_draft(
+        session,
+        event_clock,
+        customer=customer,
+        currency=info.price.currency,
+        lines=lines,
+        billing_reason="subscription_cycle",
+        subscription_id=subscription.id,
+        period_start=at,
+        period_end=new_end,
+    )
+    invoices.finalize(session, event_clock, invoice, audit.SYSTEM)
+    report.renewed += 1
+    if invoice.status == InvoiceStatus.OPEN:
+        outcome = invoices.collect(
+            session,
+            event_clock,
+            gateway,
+            invoice,
+            _default_card(session, customer.id),
+            audit.SYSTEM,
+        )
+        if outcome.succeeded:
+            report.charged += 1
+        else:
+            report.payment_failed += 1
+            _schedule_retry(session, event_clock, subscription, invoice, customer)
+    audit.record(
+        session,
+        event_clock,
+        merchant_id=subscription.merchant_id,
+        actor=audit.SYSTEM,
+        action="subscription.renew",
+        target_type="subscription",
+        target_id=subscription.id,
+        customer_id=subscription.customer_id,
+        after={"invoice_id": invoice.id, "period_end": new_end, "status": subscription.status},
+    )
+
+
+def _schedule_retry(
+    session: Session,
+    clock: Clock,
+    subscription: Subscription,
+    invoice: Invoice,
+    customer: Customer,
+) -> None:
+    subscription.status = SubscriptionStatus.PAST_DUE
+    session.add(subscription)
+    retry_days = features.load(session, invoice.merchant_id)["billing.retry_days"]
+    invoice.next_retry_at = invoice.finalized_at + timedelta(days=retry_days[0])
+    session.add(invoice)
+    mailer.queue(
+        session,
+        clock,
+        customer=customer,
+        kind="invoice_reminder",
+        subject=f"Payment failed for {invoices.display_number(invoice)}",
+        body=(
+            f"We could not charge {format_money(invoice.amount_due, invoice.currency)}. "
+            "Please update your card or pay the invoice in your billing portal."
+        ),
+    )
+
+
+def _retry(session: Session, gateway: PaymentGateway, invoice_id: int, report: ClockReport):
+    invoice = session.get(Invoice, invoice_id)
+    event_clock = FixedClock(invoice.next_retry_at)
+    report.retried += 1
+    outcome = invoices.collect(
+        session,
+        event_clock,
+        gateway,
+        invoice,
+        _default_card(session, invoice.customer_id),
+        audit.SYSTEM,
+    )
+    subscription = (
+        session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+    )
+    if outcome.succeeded:
+        report.recovered += 1
+        if subscription is not None:
+            _clear_past_due(session, subscription)
+        return
+    settings = features.load(session, invoice.merchant_id)
+    retry_days = settings["billing.retry_days"]
+    if invoice.attempt_count <= len(retry_days):
+        invoice.next_retry_at = invoice.finalized_at + timedelta(
+            days=retry_days[invoice.attempt_count - 1]
+        )
+        session.add(invoice)
+        return
+    report.gave_up += 1
+    invoice.next_retry_at = None
+    if settings["billing.after_final_failure"] == "cancel":
+        invoice.status = InvoiceStatus.UNCOLLECTIBLE
+        session.add(invoice)
+        if subscription is not None and subscription.status != SubscriptionStatus.CANCELED:
+            claim(session, subscription, None)
+            end_now(session, subscription, event_clock.now())
+            session.add(subscription)
+        audit.record(
+            session,
+            event_clock,
+            merchant_id=invoice.merchant_id,
+            actor=audit.SYSTEM,
+            action="invoice.uncollectible",
+            target_type="invoice",
+            target_id=invoice.id,
+            customer_id=invoice.customer_id,
+            after={"subscription_ended": subscription is not None},
+        )
+    else:
+        session.add(invoice)
+
+
+def _clear_past_due(session: Session, subscription: Subscription) -> None:
+    if subscription.status != SubscriptionStatus.PAST_DUE:
+        return
+    still_open = session.exec(
+        select(sa.func.count(Invoice.id)).where(
+            Invoice.subscription_id == subscription.id, Invoice.status == InvoiceStatus.OPEN
+        )
+    ).one()
+    if still_open == 0:
+        subscription.status = SubscriptionStatus.ACTIVE
+        session.add(subscription)
+
+
+def _default_card(session: Session, customer_id: int) -> PaymentMethod | None:
+    return session.exec(
+        select(PaymentMethod).where(
+            PaymentMethod.customer_id == customer_id, PaymentMethod.is_default.is_(True)
+        )
+    ).first()
+
+
+def advance(
+    engine: sa.Engine,
+    clock: Clock,
+    gateway: PaymentGateway,
+    *,
+    now: datetime | None = None,
+    merchant_id: int | None = None,
+    batch_size: int = 500,
+    on_batch: Callable[[ClockReport], None] | None = None,
+) -> ClockReport:
+    """Run every due item up to `now`, one committed batch at a time, until nothing is due
+    (a renewal that is still behind `now` is picked up again by the next batch)."""
+    now = now or clock.now()
+    total = ClockReport()
+    while True:
+        with session_scope(engine) as session:
+            batch = run_batch(
+                session, clock, gateway, now=now, merchant_id=merchant_id, limit=batch_size
+            )
+        total.add(batch)
+        if on_batch is not None:
+            on_batch(total)
+        if batch.items == 0 or batch.items == batch.errors:
+            return total
+
+
+def merchant_clock(merchant: Merchant, base: Clock | None = None) -> Clock:
+    return OffsetClock(timedelta(seconds=merchant.clock_offset_seconds), base or SystemClock())
+
+
+def advance_test_clock(
+    engine: sa.Engine,
+    gateway: PaymentGateway,
+    *,
+    merchant_id: int,
+    delta: timedelta,
+    actor: audit.Actor,
+    base: Clock | None = None,
+    on_batch: Callable[[ClockReport], None] | None = None,
+) -> ClockReport:
+    """Move a demo merchant's time forward and let the billing clock catch up."""
+    if delta <= timedelta(0) or delta > timedelta(days=3 * 366):
+        raise PortalError("Move the test clock forward by up to three years.")
+    base = base or SystemClock()
+    with session_scope(engine) as session:
+        merchant = session.get(Merchant, merchant_id)
+        if merchant is None or not merchant.is_demo:
+            raise PortalError("Only a demo merchant has a test clock.")
+        before = merchant.clock_offset_seconds
+        merchant.clock_offset_seconds += int(delta.total_seconds())
+        session.add(merchant)
+        clock = merchant_clock(merchant, base)
+        audit.record(
+            session,
+            clock,
+            merchant_id=merchant_id,
+            actor=actor,
+            action="test_clock.advance",
+            target_type="merchant",
+            target_id=merchant_id,
+            before={"offset_seconds": before},
+            after={"offset_seconds": merchant.clock_offset_seconds},
+        )
+    return advance(engine, clock, gateway, merchant_id=merchant_id, on_batch=on_batch)
+
+
+def advance_all_merchants(
+    engine: sa.Engine, gateway: PaymentGateway, base: Clock | None = None, batch_size: int = 500
+) -> ClockReport:
+    """The cron entry point: each merchant runs at its own time (demo merchants may be ahead)."""
+    base = base or SystemClock()
+    with session_scope(engine) as session:
+        merchants = [(m.id, m.clock_offset_seconds) for m in session.exec(select(Merchant))]
+    total = ClockReport()
+    for merchant_id, offset in merchants:
+        clock = OffsetClock(timedelta(seconds=offset), base)
+        total.add(advance(engine, clock, gateway, merchant_id=merchant_id, batch_size=batch_size))
+    return total

@@ -1,0 +1,64 @@
+"""One error family per domain; `str(error)` is always safe to show a customer."""
+
+from __future__ import annotations
+
+
+class PortalError(Exception):
+    """Base of every refusal a person may see. `code` is stable for tests and the UI."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        if code:
+            self.code = code
+
+
+class NotFound(PortalError):
+    code = "not_found"
+
+
+class FeatureDisabled(PortalError):
+    code = "feature_disabled"
+
+
+class SettingsError(PortalError):
+    code = "invalid_settings"
+
+
+class SubscriptionError(PortalError):
+    code = "subscription_error"
+
+
+class ConcurrentChange(SubscriptionError):
+    code = "conflict"
+
+
+class InvoiceError(PortalError):
+    code = "invoice_error"
+
+
+class PaymentError(PortalError):
+    code = "payment_error"
+
+
+class PaymentInProgress(PaymentError):
+    code = "payment_in_progress"
+
+
+class CardError(PaymentError):
+    """The gateway refused a card (bad number, expired, declined)."""
+
+    code = "card_error"
+
+
+class PaymentMethodError(PortalError):
+    code = "payment_method_error"
+
+
+class ProfileError(PortalError):
+    code = "profile_error"
+
+
+class CatalogError(PortalError):
+    code = "catalog_error"

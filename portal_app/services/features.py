@@ -1,0 +1,407 @@
+"""Per-merchant feature toggles and options, business-type presets, and the guard services call.
+
+The settings are one JSON document per merchant. `FEATURES` is its schema: every key has a type,
+a default and, for choices, its allowed values. Unknown keys and bad values are refused whole."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+from portal_app.clock import Clock
+from portal_app.models import PortalSettings
+from portal_app.services import audit
+from portal_app.services.errors import FeatureDisabled, SettingsError
+
+TIMINGS = ("immediate", "period_end", "customer_choice")
+CANCEL_MODES = ("immediately", "period_end", "customer_choice")
+CUSTOM_FIELD_TYPES = ("text", "number", "select", "checkbox", "date")
+DEFAULT_REASONS = [
+    "too_expensive",
+    "missing_features",
+    "switched_service",
+    "unused",
+    "customer_service",
+    "too_complex",
+    "low_quality",
+    "other",
+]
+
+
+@dataclass(frozen=True)
+class Option:
+    kind: str  # bool | choice | int | str | list | fields
+    default: Any
+    label: str
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    group: str = ""
+    always_on: bool = False
+
+
+def _toggle(label: str, default: bool = True) -> Option:
+    return Option("bool", default, label)
+
+
+FEATURES: dict[str, Option] = {
+    # Subscriptions
+    "subscriptions.view": Option("bool", True, "View subscriptions", always_on=True),
+    "subscriptions.upgrade": _toggle("Upgrade plan"),
+    "subscriptions.downgrade": _toggle("Downgrade plan"),
+    "subscriptions.change_interval": _toggle("Change billing cycle (monthly/annual)"),
+    "subscriptions.pause": _toggle("Pause subscription", False),
+    "subscriptions.cancel": _toggle("Cancel subscription"),
+    "subscriptions.reactivate": _toggle("Reactivate"),
+    # Plan-change options: timing per direction (Kill Bill style change policy)
+    "plan_change.upgrade_timing": Option("choice", "immediate", "Upgrade timing", TIMINGS),
+    "plan_change.downgrade_timing": Option("choice", "period_end", "Downgrade timing", TIMINGS),
+    "plan_change.interval_timing": Option(
+        "choice", "customer_choice", "Billing-cycle change timing", TIMINGS
+    ),
+    "pause.max_days": Option("int", 90, "Longest pause (days)", minimum=1, maximum=365),
+    "pause.allow_open_ended": _toggle("Allow pausing without a resume date", False),
+    "reactivate.after_cancel": _toggle("Restart subscriptions that have already ended"),
+    # Cancellation flow
+    "cancel.mode": Option("choice", "period_end", "When a cancellation takes effect", CANCEL_MODES),
+    "cancel.survey": _toggle("Cancellation survey"),
+    "cancel.reasons": Option("list", list(DEFAULT_REASONS), "Survey reasons"),
+    "cancel.retention_offers": _toggle("Retention offers"),
+    "cancel.downgrade_suggestion": _toggle("Downgrade suggestion"),
+    "cancel.pause_instead": _toggle("Offer pause instead of cancel", False),
+    # Invoices
+    "invoices.view": _toggle("View invoices"),
+    "invoices.download_pdf": _toggle("Download invoice PDF"),
+    "invoices.pay": _toggle("Pay open invoices"),
+    "invoices.receipts": _toggle("View receipts"),
+    # Payment methods
+    "payment_methods.view": _toggle("View cards"),
+    "payment_methods.add": _toggle("Add card"),
+    "payment_methods.set_default": _toggle("Set default card"),
+    "payment_methods.remove": _toggle("Remove cards"),
+    "payment_methods.update_expiry": _toggle("Update expiration"),
+    # Digital products
+    "digital.downloads": _toggle("Download files"),
+    "digital.license_keys": _toggle("View license keys"),
+    "digital.links": _toggle("Access links"),
+    "digital.history": _toggle("Download history"),
+    "digital.link_ttl_minutes": Option(
+        "int", 10, "Download link lifetime (minutes)", minimum=1, maximum=1440
+    ),
+    # Profile
+    "profile.name": _toggle("Edit name"),
+    "profile.email": _toggle("Change email"),
+    "profile.billing_address": _toggle("Edit billing address"),
+    "profile.shipping_address": _toggle("Edit shipping address"),
+    "profile.custom_fields": _toggle("Edit custom fields"),
+    "profile.custom_field_definitions": Option("fields", [], "Custom field definitions"),
+    # Notification preferences
+    "notifications.manage": _toggle("Let customers manage email preferences"),
+    "notifications.receipts": _toggle("Receipt emails"),
+    "notifications.invoice_reminders": _toggle("Invoice reminders"),
+    "notifications.renewal_notices": _toggle("Subscription renewal notices"),
+    "notifications.marketing": _toggle("Marketing communications", False),
+    # Security
+    "security.idle_timeout_minutes": Option(
+        "int", 30, "Idle timeout (minutes)", minimum=5, maximum=240
+    ),
+    "security.absolute_timeout_hours": Option(
+        "int", 12, "Absolute session timeout (hours)", minimum=1, maximum=72
+    ),
+    # Branding
+    "branding.name": Option("str", "", "Portal name"),
+    "branding.logo_url": Option("str", "", "Logo URL"),
+    "branding.color": Option("str", "#4f46e5", "Brand colour"),
+    # Billing (dunning)
+    "billing.retry_days": Option("list", [1, 3, 5], "Payment retry schedule (days after failure)"),
+    "billing.after_final_failure": Option(
+        "choice", "cancel", "After the last failed retry", ("cancel", "leave_past_due")
+    ),
+}
+
+_SUBSCRIPTION_KEYS = [
+    "subscriptions.upgrade",
+    "subscriptions.downgrade",
+    "subscriptions.change_interval",
+    "subscriptions.pause",
+    "subscriptions.cancel",
+    "subscriptions.reactivate",
+]
+
+# The seed's "Common configurations" table, as concrete settings.
+PRESETS: dict[str, dict[str, Any]] = {
+    # "Full subscription management, plan upgrades"
+    "saas": {
+        **{key: True for key in _SUBSCRIPTION_KEYS},
+        "subscriptions.pause": False,
+        "plan_change.upgrade_timing": "immediate",
+        "plan_change.downgrade_timing": "period_end",
+        "plan_change.interval_timing": "customer_choice",
+        "cancel.mode": "period_end",
+        "cancel.survey": True,
+        "cancel.retention_offers": True,
+        "cancel.downgrade_suggestion": True,
+        "cancel.pause_instead": False,
+        "invoices.view": True,
+        "invoices.pay": True,
+        "digital.license_keys": True,
+    },
+    # "Invoice access, order history, limited sub management"
+    "ecommerce": {
+        "subscriptions.upgrade": False,
+        "subscriptions.downgrade": False,
+        "subscriptions.change_interval": False,
+        "subscriptions.pause": True,
+        "subscriptions.cancel": True,
+        "subscriptions.reactivate": True,
+        "cancel.mode": "period_end",
+        "cancel.survey": True,
+        "cancel.retention_offers": False,
+        "cancel.downgrade_suggestion": False,
+        "cancel.pause_instead": True,
+        "invoices.view": True,
+        "invoices.download_pdf": True,
+        "invoices.pay": True,
+        "invoices.receipts": True,
+        "digital.downloads": True,
+        "digital.history": True,
+        "profile.shipping_address": True,
+    },
+    # "Full access with pause option"
+    "membership": {
+        **{key: True for key in _SUBSCRIPTION_KEYS},
+        "plan_change.upgrade_timing": "immediate",
+        "plan_change.downgrade_timing": "period_end",
+        "plan_change.interval_timing": "customer_choice",
+        "pause.allow_open_ended": True,
+        "cancel.mode": "customer_choice",
+        "cancel.survey": True,
+        "cancel.retention_offers": True,
+        "cancel.downgrade_suggestion": True,
+        "cancel.pause_instead": True,
+        "reactivate.after_cancel": True,
+    },
+    # "Invoice focus, restricted cancellation"
+    "b2b": {
+        "subscriptions.upgrade": True,
+        "subscriptions.downgrade": False,
+        "subscriptions.change_interval": True,
+        "subscriptions.pause": False,
+        "subscriptions.cancel": False,
+        "subscriptions.reactivate": True,
+        "plan_change.upgrade_timing": "period_end",
+        "plan_change.interval_timing": "period_end",
+        "cancel.mode": "period_end",
+        "cancel.retention_offers": False,
+        "cancel.pause_instead": False,
+        "invoices.view": True,
+        "invoices.download_pdf": True,
+        "invoices.pay": True,
+        "invoices.receipts": True,
+        "profile.billing_address": True,
+        "profile.custom_fields": True,
+        "notifications.invoice_reminders": True,
+        "notifications.marketing": False,
+    },
+}
+
+PRESET_LABELS = {
+    "saas": "SaaS",
+    "ecommerce": "E-commerce",
+    "membership": "Membership",
+    "b2b": "B2B",
+}
+
+
+def defaults() -> dict[str, Any]:
+    return {key: copy.deepcopy(option.default) for key, option in FEATURES.items()}
+
+
+@dataclass
+class FeatureSet:
+    """A merchant's effective settings: defaults overlaid with the stored document."""
+
+    values: dict[str, Any] = field(default_factory=defaults)
+
+    def enabled(self, key: str) -> bool:
+        option = FEATURES[key]
+        if option.kind != "bool":
+            raise KeyError(f"{key} is not a toggle")
+        return option.always_on or bool(self.values[key])
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+
+def load(session: Session, merchant_id: int) -> FeatureSet:
+    row = session.get(PortalSettings, merchant_id)
+    values = defaults()
+    if row is not None:
+        values.update({k: v for k, v in row.document.items() if k in FEATURES})
+    return FeatureSet(values)
+
+
+def require(features: FeatureSet, key: str) -> None:
+    """Refuse an action whose feature is off — the service's check, not only the UI's."""
+    if not features.enabled(key):
+        raise FeatureDisabled(f"{FEATURES[key].label} is not available in this portal.")
+
+
+def require_feature(session: Session, merchant_id: int, key: str) -> FeatureSet:
+    features = load(session, merchant_id)
+    require(features, key)
+    return features
+
+
+def validate(changes: dict[str, Any]) -> dict[str, Any]:
+    """Check every key and value; return the cleaned values or raise with every problem listed."""
+    problems: list[str] = []
+    cleaned: dict[str, Any] = {}
+    for key, value in changes.items():
+        option = FEATURES.get(key)
+        if option is None:
+            problems.append(f"Unknown setting {key!r}.")
+            continue
+        try:
+            cleaned[key] = _clean(option, value)
+        except ValueError as exc:
+            problems.append(f"{option.label}: {exc}")
+    if problems:
+        raise SettingsError(" ".join(problems))
+    return cleaned
+
+
+def _clean(option: Option, value: Any) -> Any:
+    if option.always_on and value is not True:
+        raise ValueError("is always on.")
+    if option.kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError("must be on or off.")
+        return value
+    if option.kind == "choice":
+        if value not in option.choices:
+            raise ValueError(f"must be one of {', '.join(option.choices)}.")
+        return value
+    if option.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be a whole number.")
+        if option.minimum is not None and value < option.minimum:
+            raise ValueError(f"must be at least {option.minimum}.")
+        if option.maximum is not None and value > option.maximum:
+            raise ValueError(f"must be at most {option.maximum}.")
+        return value
+    if option.kind == "str":
+        if not isinstance(value, str) or len(value) > 500:
+            raise ValueError("must be text of at most 500 characters.")
+        return value.strip()
+    if option.kind == "list":
+        if not isinstance(value, list) or not value:
+            raise ValueError("must be a non-empty list.")
+        if any(isinstance(item, bool) for item in value):
+            raise ValueError("has an invalid entry.")
+        if option.default and isinstance(option.default[0], int):
+            if not all(isinstance(item, int) and 0 < item <= 60 for item in value):
+                raise ValueError("must be whole days between 1 and 60.")
+            return sorted(set(value))
+        if not all(isinstance(item, str) and 0 < len(item.strip()) <= 64 for item in value):
+            raise ValueError("entries must be short non-empty text.")
+        return [item.strip() for item in value]
+    if option.kind == "fields":
+        return _clean_field_definitions(value)
+    raise ValueError("has an unknown type.")
+
+
+def _clean_field_definitions(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise ValueError("must be a list of field definitions.")
+    seen: set[str] = set()
+    cleaned = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise ValueError("each field must be a definition.")
+        key = str(item.get("key", "")).strip()
+        if not key.isidentifier() or key in seen:
+            raise ValueError(f"field key {key!r} must be a unique identifier.")
+        kind = item.get("type", "text")
+        if kind not in CUSTOM_FIELD_TYPES:
+            raise ValueError(f"field {key!r} has unknown type {kind!r}.")
+        options = item.get("options", [])
+        if kind == "select" and (not isinstance(options, list) or not options):
+            raise ValueError(f"select field {key!r} needs options.")
+        seen.add(key)
+        cleaned.append(
+            {
+                "key": key,
+                "label": str(item.get("label") or key),
+                "type": kind,
+                "required": bool(item.get("required", False)),
+                "options": [str(o) for o in options] if kind == "select" else [],
+            }
+        )
+    return cleaned
+
+
+def diff(current: FeatureSet, changes: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """What saving `changes` would change: key -> (before, after), only real differences."""
+    return {
+        key: (current.values[key], value)
+        for key, value in changes.items()
+        if current.values.get(key) != value
+    }
+
+
+def preset_diff(current: FeatureSet, preset: str) -> dict[str, tuple[Any, Any]]:
+    if preset not in PRESETS:
+        raise SettingsError(f"Unknown preset {preset!r}.")
+    return diff(current, PRESETS[preset])
+
+
+def save(
+    session: Session,
+    clock: Clock,
+    merchant_id: int,
+    changes: dict[str, Any],
+    actor: audit.Actor,
+    action: str = "settings.update",
+) -> FeatureSet:
+    """Validate everything first, then write the document and one audit event; all or nothing."""
+    cleaned = validate(changes)
+    current = load(session, merchant_id)
+    changed = diff(current, cleaned)
+    if not changed:
+        return current
+    row = session.get(PortalSettings, merchant_id)
+    document = dict(row.document) if row is not None else {}
+    document.update(cleaned)
+    if row is None:
+        row = PortalSettings(merchant_id=merchant_id, document=document, updated_at=clock.now())
+    else:
+        row.document = document
+        row.updated_at = clock.now()
+    session.add(row)
+    audit.record(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        actor=actor,
+        action=action,
+        target_type="portal_settings",
+        target_id=merchant_id,
+        before={key: before for key, (before, _) in changed.items()},
+        after={key: after for key, (_, after) in changed.items()},
+    )
+    session.flush()
+    return load(session, merchant_id)
+
+
+def apply_preset(
+    session: Session, clock: Clock, merchant_id: int, preset: str, actor: audit.Actor
+) -> FeatureSet:
+    if preset not in PRESETS:
+        raise SettingsError(f"Unknown preset {preset!r}.")
+    return save(
+        session, clock, merchant_id, PRESETS[preset], actor, action=f"settings.preset.{preset}"
+    )

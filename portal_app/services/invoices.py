@@ -1,0 +1,469 @@
+"""Invoices: drafts, gapless numbering at finalization, immutability after it, idempotent payment
+and receipts. Money columns of a finalized invoice never change; corrections are void + new."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, select
+
+from portal_app.clock import Clock
+from portal_app.models import (
+    Customer,
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    Receipt,
+)
+from portal_app.money import format_money
+from portal_app.services import audit, mailer
+from portal_app.services.errors import InvoiceError, NotFound, PaymentError
+from portal_app.services.features import require_feature
+from portal_app.services.gateway import PaymentGateway
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    kind: str
+    description: str
+    amount: int
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
+def create_draft(
+    session: Session,
+    clock: Clock,
+    *,
+    customer: Customer,
+    currency: str,
+    lines: list[LineSpec],
+    billing_reason: str,
+    subscription_id: int | None = None,
+    period_start: datetime | None = None,
+    period_end: datetime | None = None,
+    apply_credit: bool = True,
+) -> Invoice:
+    """A draft whose total is the sum of its lines. Customer credit is spent as its own line."""
+    if not lines:
+        raise InvoiceError("An invoice needs at least one line.")
+    if any(type(line.amount) is not int for line in lines):
+        raise TypeError("invoice line amounts must be int minor units")
+    lines = list(lines)
+    subtotal = sum(line.amount for line in lines)
+    if apply_credit and customer.credit_balance > 0 and subtotal > 0:
+        used = min(customer.credit_balance, subtotal)
+        customer.credit_balance -= used
+        session.add(customer)
+        lines.append(LineSpec("credit", "Applied account credit", -used))
+    invoice = Invoice(
+        merchant_id=customer.merchant_id,
+        customer_id=customer.id,
+        subscription_id=subscription_id,
+        billing_reason=billing_reason,
+        currency=currency,
+        total=sum(line.amount for line in lines),
+        period_start=period_start,
+        period_end=period_end,
+        created_at=clock.now(),
+    )
+    session.add(invoice)
+    session.flush()
+    session.add_all(
+        InvoiceLine(
+            invoice_id=invoice.id,
+            position=position,
+            kind=line.kind,
+            description=line.description,
+            amount=line.amount,
+            period_start=line.period_start,
+            period_end=line.period_end,
+        )
+        for position, line in enumerate(lines)
+    )
+    session.flush()
+    return invoice
+
+
+def finalize(session: Session, clock: Clock, invoice: Invoice, actor: audit.Actor) -> Invoice:
+    """Draft → open (or paid when nothing is due), taking the merchant's next number in this
+    transaction: the counter row stays locked until commit and a rollback returns the number."""
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise InvoiceError("Only a draft invoice can be finalized.")
+    if invoice.total < 0:
+        raise InvoiceError("An invoice total cannot be negative.")
+    invoice.number = next_number(session, invoice.merchant_id, "invoice")
+    now = clock.now()
+    invoice.finalized_at = now
+    invoice.due_at = now
+    if invoice.total == 0:
+        invoice.status = InvoiceStatus.PAID
+        invoice.paid_at = now
+    else:
+        invoice.status = InvoiceStatus.OPEN
+    session.add(invoice)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        merchant_id=invoice.merchant_id,
+        actor=actor,
+        action="invoice.finalize",
+        target_type="invoice",
+        target_id=invoice.id,
+        customer_id=invoice.customer_id,
+        after={"number": invoice.number, "total": invoice.total, "status": invoice.status},
+    )
+    return invoice
+
+
+def next_number(session: Session, merchant_id: int, kind: str) -> int:
+    column = (
+        InvoiceCounter.last_invoice_number
+        if kind == "invoice"
+        else InvoiceCounter.last_receipt_number
+    )
+    bump = (
+        sa.update(InvoiceCounter)
+        .where(InvoiceCounter.merchant_id == merchant_id)
+        .values({column: column + 1})
+        .returning(column)
+    )
+    row = session.execute(bump).first()
+    if row is None:
+        session.add(InvoiceCounter(merchant_id=merchant_id))
+        session.flush()
+        row = session.execute(bump).first()
+    return row[0]
+
+
+def display_number(invoice: Invoice) -> str:
+    return f"INV-{invoice.number:06d}" if invoice.number else f"DRAFT-{invoice.id}"
+
+
+def get_for_customer(session: Session, customer_id: int, invoice_id: int) -> Invoice:
+    """Scope an id that came from a browser to its owner; someone else's invoice is 'not found'."""
+    invoice = session.exec(
+        select(Invoice).where(Invoice.id == invoice_id, Invoice.customer_id == customer_id)
+    ).first()
+    if invoice is None or invoice.status == InvoiceStatus.DRAFT:
+        raise NotFound("Invoice not found.")
+    return invoice
+
+
+def lines_of(session: Session, invoice_id: int) -> list[InvoiceLine]:
+    return list(
+        session.exec(
+            select(InvoiceLine)
+            .where(InvoiceLine.invoice_id == invoice_id)
+            .order_by(InvoiceLine.position)
+        )
+    )
+
+
+def void(session: Session, clock: Clock, invoice: Invoice, actor: audit.Actor) -> Invoice:
+    if invoice.status != InvoiceStatus.OPEN:
+        raise InvoiceError("Only an open invoice can be voided.")
+    invoice.status = InvoiceStatus.VOID
+    invoice.voided_at = clock.now()
+    invoice.next_retry_at = None
+    session.add(invoice)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        merchant_id=invoice.merchant_id,
+        actor=actor,
+        action="invoice.void",
+        target_type="invoice",
+        target_id=invoice.id,
+        customer_id=invoice.customer_id,
+        before={"status": InvoiceStatus.OPEN},
+        after={"status": InvoiceStatus.VOID},
+    )
+    return invoice
+
+
+def void_and_replace(
+    session: Session, clock: Clock, invoice: Invoice, lines: list[LineSpec], actor: audit.Actor
+) -> Invoice:
+    """The only way to correct a finalized invoice: void it and issue a new one pointing back."""
+    void(session, clock, invoice, actor)
+    customer = session.get(Customer, invoice.customer_id)
+    replacement = create_draft(
+        session,
+        clock,
+        customer=customer,
+        currency=invoice.currency,
+        lines=lines,
+        billing_reason=invoice.billing_reason,
+        subscription_id=invoice.subscription_id,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        apply_credit=False,
+    )
+    replacement.replaces_invoice_id = invoice.id
+    return finalize(session, clock, replacement, actor)
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    status: str  # paid | already_paid | failed
+    invoice_id: int
+    payment_id: int | None = None
+    message: str = ""
+    retryable: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in ("paid", "already_paid")
+
+
+def pay(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    *,
+    customer_id: int,
+    invoice_id: int,
+    payment_method_id: int | None,
+    actor: audit.Actor,
+) -> PaymentOutcome:
+    """A customer pays an open invoice. Doubled or retried requests charge once: the conditional
+    UPDATE below lets exactly one transaction at a time through, and a paid invoice answers
+    'already paid' with the first payment."""
+    invoice = get_for_customer(session, customer_id, invoice_id)
+    require_feature(session, invoice.merchant_id, "invoices.pay")
+    if payment_method_id is None:
+        card = _default_card(session, customer_id)
+        if card is None:
+            raise PaymentError("Add a card to pay this invoice.")
+    else:
+        card = session.exec(
+            select(PaymentMethod).where(
+                PaymentMethod.id == payment_method_id, PaymentMethod.customer_id == customer_id
+            )
+        ).first()
+        if card is None:
+            raise NotFound("Card not found.")
+    return collect(session, clock, gateway, invoice, card, actor)
+
+
+def collect(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    invoice: Invoice,
+    card: PaymentMethod | None,
+    actor: audit.Actor,
+) -> PaymentOutcome:
+    """Charge an open invoice once. Used by customers (pay) and by the billing clock."""
+    claimed = session.execute(
+        sa.update(Invoice)
+        .where(Invoice.id == invoice.id, Invoice.status == InvoiceStatus.OPEN)
+        .values(attempt_count=Invoice.attempt_count + 1)
+        .returning(Invoice.attempt_count)
+        .execution_options(synchronize_session=False)
+    ).first()
+    session.refresh(invoice)
+    if claimed is None:
+        if invoice.status == InvoiceStatus.PAID:
+            first = session.exec(
+                select(Payment).where(
+                    Payment.invoice_id == invoice.id, Payment.status == "succeeded"
+                )
+            ).first()
+            return PaymentOutcome(
+                "already_paid",
+                invoice.id,
+                first.id if first else None,
+                "This invoice is already paid.",
+            )
+        raise InvoiceError(f"This invoice is {invoice.status} and cannot be paid.")
+    attempt = claimed[0]
+    if card is None:
+        return _record_failure(
+            session, clock, invoice, None, attempt, "no_card", "No card on file.", False, actor
+        )
+    key = f"inv_{invoice.id}_attempt_{attempt}"
+    result = gateway.charge(
+        session,
+        clock,
+        token=card.gateway_token,
+        amount=invoice.amount_due,
+        currency=invoice.currency,
+        idempotency_key=key,
+    )
+    if not result.succeeded:
+        return _record_failure(
+            session,
+            clock,
+            invoice,
+            card,
+            attempt,
+            result.failure_code or "declined",
+            result.failure_message or "Your card was declined.",
+            result.retryable,
+            actor,
+            charge_id=result.charge_id,
+        )
+    now = clock.now()
+    payment = Payment(
+        merchant_id=invoice.merchant_id,
+        customer_id=invoice.customer_id,
+        invoice_id=invoice.id,
+        payment_method_id=card.id,
+        amount=invoice.amount_due,
+        currency=invoice.currency,
+        status="succeeded",
+        gateway_charge_id=result.charge_id,
+        idempotency_key=key,
+        created_at=now,
+    )
+    session.add(payment)
+    invoice.amount_paid = invoice.total
+    invoice.status = InvoiceStatus.PAID
+    invoice.paid_at = now
+    invoice.next_retry_at = None
+    session.add(invoice)
+    session.flush()
+    receipt = Receipt(
+        merchant_id=invoice.merchant_id,
+        payment_id=payment.id,
+        invoice_id=invoice.id,
+        number=next_number(session, invoice.merchant_id, "receipt"),
+        amount=payment.amount,
+        currency=payment.currency,
+        card_brand=card.brand,
+        card_last4=card.last4,
+        created_at=now,
+    )
+    session.add(receipt)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        merchant_id=invoice.merchant_id,
+        actor=actor,
+        action="invoice.paid",
+        target_type="invoice",
+        target_id=invoice.id,
+        customer_id=invoice.customer_id,
+        before={"status": InvoiceStatus.OPEN},
+        after={
+            "status": InvoiceStatus.PAID,
+            "amount": payment.amount,
+            "payment_id": payment.id,
+            "card": f"{card.brand} {card.last4}",
+        },
+    )
+    customer = session.get(Customer, invoice.customer_id)
+    mailer.queue(
+        session,
+        clock,
+        customer=customer,
+        kind="receipt",
+        subject=f"Receipt for {display_number(invoice)}",
+        body=(
+            f"We received {format_money(payment.amount, payment.currency)} for "
+            f"{display_number(invoice)}, charged to {card.brand} ending {card.last4}."
+        ),
+    )
+    return PaymentOutcome("paid", invoice.id, payment.id, "Payment received. Thank you!")
+
+
+def _record_failure(
+    session: Session,
+    clock: Clock,
+    invoice: Invoice,
+    card: PaymentMethod | None,
+    attempt: int,
+    code: str,
+    message: str,
+    retryable: bool,
+    actor: audit.Actor,
+    charge_id: str | None = None,
+) -> PaymentOutcome:
+    payment = Payment(
+        merchant_id=invoice.merchant_id,
+        customer_id=invoice.customer_id,
+        invoice_id=invoice.id,
+        payment_method_id=card.id if card else None,
+        amount=invoice.amount_due,
+        currency=invoice.currency,
+        status="failed",
+        gateway_charge_id=charge_id,
+        idempotency_key=f"inv_{invoice.id}_attempt_{attempt}",
+        failure_code=code,
+        failure_message=message[:300],
+        created_at=clock.now(),
+    )
+    session.add(payment)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        merchant_id=invoice.merchant_id,
+        actor=actor,
+        action="invoice.payment_failed",
+        target_type="invoice",
+        target_id=invoice.id,
+        customer_id=invoice.customer_id,
+        after={"attempt": attempt, "code": code},
+        result="failed",
+    )
+    return PaymentOutcome("failed", invoice.id, payment.id, message, retryable)
+
+
+def _default_card(session: Session, customer_id: int) -> PaymentMethod | None:
+    return session.exec(
+        select(PaymentMethod).where(
+            PaymentMethod.customer_id == customer_id, PaymentMethod.is_default.is_(True)
+        )
+    ).first()
+
+
+def receipts_for(session: Session, customer_id: int, invoice_id: int) -> list[Receipt]:
+    invoice = get_for_customer(session, customer_id, invoice_id)
+    require_feature(session, invoice.merchant_id, "invoices.receipts")
+    return list(session.exec(select(Receipt).where(Receipt.invoice_id == invoice.id)))
+
+
+# --- immutability guard -------------------------------------------------------------------------
+
+_FROZEN_INVOICE_FIELDS = ("total", "currency", "number", "customer_id", "merchant_id")
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _refuse_changes_to_finalized_invoices(session, _flush_context, _instances):
+    """Last line of defence: no code path may edit the money of a finalized invoice."""
+    for obj in session.dirty:
+        if isinstance(obj, Invoice):
+            state = sa.inspect(obj)
+            status_history = state.attrs.status.history
+            was = status_history.deleted[0] if status_history.deleted else obj.status
+            if was == InvoiceStatus.DRAFT:
+                continue
+            for name in _FROZEN_INVOICE_FIELDS:
+                history = state.attrs[name].history
+                if history.deleted and history.added and history.deleted != history.added:
+                    raise InvoiceError("A finalized invoice cannot be changed.")
+        elif isinstance(obj, InvoiceLine) and _invoice_is_final(session, obj.invoice_id):
+            raise InvoiceError("A finalized invoice cannot be changed.")
+    for obj in list(session.new) + list(session.deleted):
+        if isinstance(obj, InvoiceLine) and _invoice_is_final(session, obj.invoice_id):
+            raise InvoiceError("A finalized invoice cannot be changed.")
+
+
+def _invoice_is_final(session, invoice_id: int | None) -> bool:
+    if invoice_id is None:
+        return False
+    invoice = session.get(Invoice, invoice_id)
+    return invoice is not None and invoice.status != InvoiceStatus.DRAFT
