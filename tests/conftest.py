@@ -42,3 +42,20 @@ def clock():
 def catalog(session, clock):
     """A merchant with Basic < Pro < Business plans, monthly and annual USD prices."""
     return factories.make_catalog(session, clock)
+
+
+@pytest.fixture
+def gateway():
+    from portal_app.services.sandbox_gateway import SandboxGateway
+
+    return SandboxGateway()
+
+
+@pytest.fixture
+def customer(session, clock, catalog):
+    return factories.make_customer(session, clock, catalog.merchant)
+
+
+@pytest.fixture
+def card(session, clock, gateway, customer):
+    return factories.add_gateway_card(session, clock, gateway, customer)

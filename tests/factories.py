@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from portal_app.clock import Clock, add_months
 from portal_app.models import (
@@ -121,3 +121,35 @@ def make_subscription_row(
     session.add(subscription)
     session.flush()
     return subscription
+
+
+def add_gateway_card(
+    session: Session,
+    clock: Clock,
+    gateway,
+    customer: Customer,
+    number: str = "4242424242424242",
+    default: bool = True,
+) -> PaymentMethod:
+    """A saved card vaulted through the sandbox gateway, so charges behave like the number's."""
+    card = gateway.tokenize(session, clock, number, 12, clock.now().year + 2, "123")
+    if default:
+        for other in session.exec(
+            select(PaymentMethod).where(PaymentMethod.customer_id == customer.id)
+        ):
+            other.is_default = False
+            session.add(other)
+    method = PaymentMethod(
+        merchant_id=customer.merchant_id,
+        customer_id=customer.id,
+        gateway_token=card.token,
+        brand=card.brand,
+        last4=card.last4,
+        exp_month=card.exp_month,
+        exp_year=card.exp_year,
+        is_default=default,
+        created_at=clock.now(),
+    )
+    session.add(method)
+    session.flush()
+    return method
