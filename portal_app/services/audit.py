@@ -51,44 +51,87 @@ def record(
     after: dict[str, Any] | None = None,
     result: str = "ok",
 ) -> AuditEvent:
-    """Append one event. The UPDATE on the chain head locks it until the caller commits, so two
-    transactions can never fork the chain; a rollback removes the event and its link together."""
-    seq, prev_hash = _claim_next_link(session, merchant_id)
-    event = AuditEvent(
-        merchant_id=merchant_id,
-        seq=seq,
-        created_at=clock.now(),
-        actor_type=actor.type,
-        actor_id=actor.id,
-        customer_id=customer_id if customer_id is not None else _customer_of(actor),
+    """Append one event in the caller's transaction."""
+    entry = Entry(
+        at=clock.now(),
+        actor=actor,
         action=action,
         target_type=target_type,
-        target_id=str(target_id),
-        before=_jsonable(before),
-        after=_jsonable(after),
+        target_id=target_id,
+        customer_id=customer_id,
+        before=before,
+        after=after,
         result=result,
-        ip=actor.ip[:64],
-        user_agent=actor.user_agent[:300],
-        request_id=actor.request_id[:64],
-        prev_hash=prev_hash,
-        hash="",
     )
-    event.hash = event_hash(event)
-    session.add(event)
+    return record_many(session, merchant_id, [entry], as_objects=True)[0]
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: datetime
+    actor: Actor
+    action: str
+    target_type: str = ""
+    target_id: int | str = ""
+    customer_id: int | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    result: str = "ok"
+
+
+def record_many(
+    session: Session, merchant_id: int, entries: list[Entry], *, as_objects: bool = False
+) -> list[AuditEvent]:
+    """Append events in order. Claiming the links is one UPDATE on the chain head, which locks it
+    until the caller commits, so concurrent transactions can never fork the chain and a rollback
+    removes the events and their links together."""
+    if not entries:
+        return []
+    last_seq, prev_hash = _claim_links(session, merchant_id, len(entries))
+    rows = []
+    for offset, entry in enumerate(entries):
+        row = {
+            "merchant_id": merchant_id,
+            "seq": last_seq - len(entries) + 1 + offset,
+            "created_at": entry.at,
+            "actor_type": entry.actor.type,
+            "actor_id": entry.actor.id,
+            "customer_id": (
+                entry.customer_id if entry.customer_id is not None else _customer_of(entry.actor)
+            ),
+            "action": entry.action,
+            "target_type": entry.target_type,
+            "target_id": str(entry.target_id),
+            "before": _jsonable(entry.before),
+            "after": _jsonable(entry.after),
+            "result": entry.result,
+            "ip": entry.actor.ip[:64],
+            "user_agent": entry.actor.user_agent[:300],
+            "request_id": entry.actor.request_id[:64],
+            "prev_hash": prev_hash,
+        }
+        row["hash"] = prev_hash = _hash_fields(row)
+        rows.append(row)
     session.execute(
         sa.update(AuditChainHead)
         .where(AuditChainHead.merchant_id == merchant_id)
-        .values(last_hash=event.hash)
+        .values(last_hash=prev_hash)
     )
-    session.flush()
-    return event
+    if as_objects:
+        events = [AuditEvent(**row) for row in rows]
+        session.add_all(events)
+        session.flush()
+        return events
+    session.connection().execute(AuditEvent.__table__.insert(), rows)
+    return []
 
 
-def _claim_next_link(session: Session, merchant_id: int) -> tuple[int, str]:
+def _claim_links(session: Session, merchant_id: int, count: int) -> tuple[int, str]:
+    """Reserve `count` sequence numbers; returns the last one and the hash before the first."""
     bump = (
         sa.update(AuditChainHead)
         .where(AuditChainHead.merchant_id == merchant_id)
-        .values(last_seq=AuditChainHead.last_seq + 1)
+        .values(last_seq=AuditChainHead.last_seq + count)
         .returning(AuditChainHead.last_seq, AuditChainHead.last_hash)
     )
     row = session.execute(bump).first()
@@ -115,29 +158,35 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot audit {type(value).__name__}")
 
 
+HASHED_FIELDS = (
+    "merchant_id",
+    "seq",
+    "created_at",
+    "actor_type",
+    "actor_id",
+    "customer_id",
+    "action",
+    "target_type",
+    "target_id",
+    "before",
+    "after",
+    "result",
+    "ip",
+    "user_agent",
+    "request_id",
+)
+
+
 def event_hash(event: AuditEvent) -> str:
-    canonical = json.dumps(
-        {
-            "merchant_id": event.merchant_id,
-            "seq": event.seq,
-            "created_at": event.created_at.isoformat(),
-            "actor_type": event.actor_type,
-            "actor_id": event.actor_id,
-            "customer_id": event.customer_id,
-            "action": event.action,
-            "target_type": event.target_type,
-            "target_id": event.target_id,
-            "before": event.before,
-            "after": event.after,
-            "result": event.result,
-            "ip": event.ip,
-            "user_agent": event.user_agent,
-            "request_id": event.request_id,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256((canonical + event.prev_hash).encode()).hexdigest()
+    return _hash_fields({name: getattr(event, name) for name in (*HASHED_FIELDS, "prev_hash")})
+
+
+def _hash_fields(fields: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of the event's fields, followed by the previous hash."""
+    canonical = {name: fields[name] for name in HASHED_FIELDS}
+    canonical["created_at"] = fields["created_at"].isoformat()
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256((text + fields["prev_hash"]).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

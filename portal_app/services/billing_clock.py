@@ -27,7 +27,7 @@ from portal_app.models import (
     SubscriptionStatus,
 )
 from portal_app.money import format_money
-from portal_app.services import audit, features, invoices, mailer
+from portal_app.services import audit, features, invoices, mailer, renewals
 from portal_app.services.catalog import period_end, price_info
 from portal_app.services.errors import PortalError
 from portal_app.services.gateway import PaymentGateway
@@ -77,7 +77,7 @@ def run_batch(
         limit,
     ):
         _isolated(session, report, lambda sid=subscription_id: _resume(session, sid, report))
-    for subscription_id in _due(
+    due = _due(
         session,
         Subscription.id,
         Subscription.status.in_(SubscriptionStatus.BILLABLE),
@@ -85,7 +85,11 @@ def run_batch(
         merchant_id,
         limit,
         order_by=Subscription.current_period_end,
-    ):
+    )
+    done = _renew_plain_batch(session, gateway, due, report)
+    for subscription_id in due:
+        if subscription_id in done:
+            continue
         _isolated(
             session,
             report,
@@ -114,6 +118,25 @@ def _due(
     if order_by is not None:
         query = query.order_by(order_by)
     return list(session.exec(query.limit(limit)))
+
+
+def _renew_plain_batch(
+    session: Session, gateway: PaymentGateway, due: list[int], report: ClockReport
+) -> set[int]:
+    """Plain renewals in bulk; if the batch fails (a concurrent change), none of it is kept and
+    every item goes the one-by-one way instead."""
+    candidates = renewals.plain_candidates(session, due)
+    if not candidates:
+        return set()
+    try:
+        with session.begin_nested():
+            result = renewals.renew(session, gateway, candidates)
+    except PortalError:
+        return set()
+    report.renewed += result.renewed
+    report.charged += result.charged
+    report.payment_failed += result.payment_failed
+    return {candidate.subscription_id for candidate in candidates}
 
 
 def _isolated(session: Session, report: ClockReport, work: Callable[[], None]) -> None:

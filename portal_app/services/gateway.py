@@ -63,3 +63,35 @@ def configured_gateway() -> PaymentGateway:
     from portal_app.services.sandbox_gateway import SandboxGateway
 
     return SandboxGateway()
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    token: str
+    amount: int
+    currency: str
+    idempotency_key: str
+    at: datetime
+
+
+def charge_many(
+    gateway: PaymentGateway, session: Session, requests: list[ChargeRequest]
+) -> list[ChargeResult]:
+    """Charge a batch (the billing clock's renewals). A gateway with a bulk call uses it; any other
+    is called once per request, with the same idempotency keys either way."""
+    from portal_app.clock import FixedClock
+
+    bulk = getattr(gateway, "charge_many", None)
+    if bulk is not None:
+        return bulk(session, requests)
+    return [
+        gateway.charge(
+            session,
+            FixedClock(request.at),
+            token=request.token,
+            amount=request.amount,
+            currency=request.currency,
+            idempotency_key=request.idempotency_key,
+        )
+        for request in requests
+    ]

@@ -124,7 +124,9 @@ def finalize(session: Session, clock: Clock, invoice: Invoice, actor: audit.Acto
     return invoice
 
 
-def next_number(session: Session, merchant_id: int, kind: str) -> int:
+def next_number(session: Session, merchant_id: int, kind: str, count: int = 1) -> int:
+    """Reserve `count` consecutive numbers and return the first. The UPDATE keeps the counter row
+    locked until commit, and a rollback gives the numbers back, so there are never gaps."""
     column = (
         InvoiceCounter.last_invoice_number
         if kind == "invoice"
@@ -133,7 +135,7 @@ def next_number(session: Session, merchant_id: int, kind: str) -> int:
     bump = (
         sa.update(InvoiceCounter)
         .where(InvoiceCounter.merchant_id == merchant_id)
-        .values({column: column + 1})
+        .values({column: column + count})
         .returning(column)
     )
     row = session.execute(bump).first()
@@ -141,7 +143,7 @@ def next_number(session: Session, merchant_id: int, kind: str) -> int:
         session.add(InvoiceCounter(merchant_id=merchant_id))
         session.flush()
         row = session.execute(bump).first()
-    return row[0]
+    return row[0] - count + 1
 
 
 def display_number(invoice: Invoice) -> str:

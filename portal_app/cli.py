@@ -1,0 +1,121 @@
+"""Command line: `python -m portal_app.cli <command>` (also installed as `portal`). Cron-friendly:
+each command prints one summary line and exits non-zero on failure."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from sqlmodel import select
+
+from portal_app.clock import SystemClock
+from portal_app.config import PROJECT_ROOT, load_settings
+from portal_app.db import get_engine, read_scope, session_scope
+from portal_app.models import Merchant
+from portal_app.services import audit, billing_clock, demo, mailer
+from portal_app.services.errors import PortalError
+from portal_app.services.gateway import configured_gateway
+
+
+def files_dir() -> Path:
+    return Path(os.environ.get("PORTAL_FILES_DIR", PROJECT_ROOT / "private_files"))
+
+
+def _merchant_id(slug: str) -> int:
+    with read_scope() as session:
+        merchant = session.exec(select(Merchant).where(Merchant.slug == slug)).first()
+    if merchant is None:
+        raise PortalError(f"No merchant with slug {slug!r}.")
+    return merchant.id
+
+
+def cmd_seed_demo(_args) -> str:
+    result = demo.seed_demo(get_engine(), configured_gateway(), SystemClock(), files_dir())
+    if result.created:
+        return f"seeded demo merchant {demo.DEMO_SLUG!r} (id {result.merchant_id})"
+    return f"demo merchant {demo.DEMO_SLUG!r} already present (id {result.merchant_id})"
+
+
+def cmd_billing_run(args) -> str:
+    report = billing_clock.advance_all_merchants(
+        get_engine(), configured_gateway(), batch_size=args.batch_size
+    )
+    return f"billing run: {report}"
+
+
+def cmd_test_clock(args) -> str:
+    report = billing_clock.advance_test_clock(
+        get_engine(),
+        configured_gateway(),
+        merchant_id=_merchant_id(args.merchant),
+        delta=timedelta(days=args.days),
+        actor=audit.Actor("system", "cli"),
+    )
+    return f"test clock +{args.days} days: {report}"
+
+
+def cmd_audit_verify(args) -> str:
+    with read_scope() as session:
+        ids = (
+            [_merchant_id(args.merchant)]
+            if args.merchant
+            else [m.id for m in session.exec(select(Merchant))]
+        )
+        lines = []
+        broken = False
+        for merchant_id in ids:
+            report = audit.verify_chain(session, merchant_id)
+            broken |= not report.ok
+            status = (
+                "ok" if report.ok else f"BROKEN at seq {report.first_bad_seq}: {report.problem}"
+            )
+            lines.append(f"merchant {merchant_id}: {report.checked} events, {status}")
+    if broken:
+        raise PortalError("\n".join(lines))
+    return "\n".join(lines)
+
+
+def cmd_deliver_mail(_args) -> str:
+    settings = load_settings()
+    with session_scope() as session:
+        sent, failed = mailer.deliver_pending(
+            session, SystemClock(), smtp_host=settings.smtp_host, smtp_port=settings.smtp_port
+        )
+    if not settings.smtp_host:
+        return "no SMTP server configured: mail stays in the outbox (dev mailbox)"
+    return f"mail: {sent} sent, {failed} failed (will retry)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="portal", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("seed-demo", help="create the demo merchant (idempotent)").set_defaults(
+        run=cmd_seed_demo
+    )
+    billing = commands.add_parser("billing-run", help="run the billing clock for every merchant")
+    billing.add_argument("--batch-size", type=int, default=500)
+    billing.set_defaults(run=cmd_billing_run)
+    test_clock = commands.add_parser("test-clock", help="move a demo merchant's time forward")
+    test_clock.add_argument("--merchant", default=demo.DEMO_SLUG)
+    test_clock.add_argument("--days", type=int, required=True)
+    test_clock.set_defaults(run=cmd_test_clock)
+    verify = commands.add_parser("audit-verify", help="check the audit hash chains")
+    verify.add_argument("--merchant")
+    verify.set_defaults(run=cmd_audit_verify)
+    commands.add_parser("deliver-mail", help="send queued mail over SMTP").set_defaults(
+        run=cmd_deliver_mail
+    )
+    args = parser.parse_args(argv)
+    try:
+        print(args.run(args))
+    except PortalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

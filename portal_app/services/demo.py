@@ -1,0 +1,342 @@
+"""The demo merchant: a catalog, customers in every interesting state, and six months of billing
+history produced by the real services and the billing clock (nothing is faked in the tables)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from portal_app.clock import Clock, FixedClock, add_months
+from portal_app.db import session_scope
+from portal_app.models import (
+    AssetGrant,
+    Customer,
+    DigitalAsset,
+    LicenseKey,
+    Merchant,
+    NotificationPreference,
+    Plan,
+    Price,
+    Product,
+    RetentionOffer,
+)
+from portal_app.services import (
+    audit,
+    billing_clock,
+    features,
+    invoices,
+    payment_methods,
+    subscriptions,
+)
+from portal_app.services.gateway import PaymentGateway
+
+DEMO_SLUG = "acme"
+HISTORY_MONTHS = 6
+SEED_ACTOR = audit.Actor("system", "seed")
+
+PLANS = [  # name, tier, monthly, annual (USD cents), features
+    ("Starter", 0, 900, 9000, ["1 project", "Community support"]),
+    ("Pro", 1, 2900, 29000, ["10 projects", "Email support", "CLI downloads"]),
+    ("Business", 2, 9900, 99000, ["Unlimited projects", "Priority support", "SSO"]),
+]
+
+# email, name, plan, interval, card number, what happens at "now"
+CUSTOMERS = [
+    ("zoe@example.com", "Zoë Ångström", "Pro", "month", "4242424242424242", "active"),
+    ("nikos@example.com", "Νίκος Παπαδόπουλος", "Starter", "year", "5555555555554444", "active"),
+    ("olga@example.com", "Ольга Иванова", "Business", "month", "4242424242424242", "past_due"),
+    ("sam@example.com", "Sam Okafor", "Pro", "month", "378282246310005", "paused"),
+    ("li@example.com", "Li Wei", "Starter", "month", "4242424242424242", "canceled"),
+    ("maria@example.com", "María José García", "Pro", "year", "4242424242424242", "canceling"),
+    ("ben@example.com", "Ben Carter", "Business", "month", "5555555555554444", "downgrading"),
+    ("ada@example.com", "Ada Lovelace", None, None, "4242424242424242", "open_invoice"),
+]
+
+
+@dataclass
+class SeedResult:
+    created: bool
+    merchant_id: int
+
+
+def seed_demo(
+    engine: sa.Engine, gateway: PaymentGateway, now_clock: Clock, files_dir: Path
+) -> SeedResult:
+    """Idempotent: a database that already has the demo merchant is left alone."""
+    with session_scope(engine) as session:
+        existing = session.exec(select(Merchant).where(Merchant.slug == DEMO_SLUG)).first()
+        if existing is not None:
+            return SeedResult(False, existing.id)
+    now = now_clock.now().replace(microsecond=0)
+    start = add_months(now, -HISTORY_MONTHS)
+    history_clock = FixedClock(start)
+    with session_scope(engine) as session:
+        merchant = _catalog(session, history_clock, files_dir)
+        merchant_id = merchant.id
+        prices = _prices(session, merchant_id)
+        for email, name, plan, interval, number, _ in CUSTOMERS:
+            customer = Customer(
+                merchant_id=merchant_id,
+                email=email,
+                name=name,
+                billing_address={
+                    "line1": "1 Demo Street",
+                    "city": "Berlin",
+                    "postal_code": "10115",
+                    "country": "DE",
+                },
+                custom_fields={"company": "" if plan is None else f"{name.split()[0]} Ltd"},
+                created_at=start,
+            )
+            session.add(customer)
+            session.flush()
+            session.add(NotificationPreference(customer_id=customer.id))
+            actor = audit.Actor.customer(customer.id)
+            payment_methods.add_card(
+                session,
+                history_clock,
+                gateway,
+                customer_id=customer.id,
+                number=number,
+                exp_month=12,
+                exp_year=now.year + 2,
+                cvc="1234" if number.startswith("3") else "123",
+                actor=actor,
+            )
+            if plan is not None:
+                subscriptions.create(
+                    session,
+                    history_clock,
+                    gateway,
+                    customer_id=customer.id,
+                    price_id=prices[(plan, interval)].id,
+                    actor=actor,
+                )
+    # Six months of renewals, by the real billing clock.
+    billing_clock.advance(engine, history_clock, gateway, now=now, merchant_id=merchant_id)
+    with session_scope(engine) as session:
+        _states_at_now(session, FixedClock(now), gateway, merchant_id, prices)
+    billing_clock.advance(engine, FixedClock(now), gateway, now=now, merchant_id=merchant_id)
+    return SeedResult(True, merchant_id)
+
+
+def _catalog(session: Session, clock: Clock, files_dir: Path) -> Merchant:
+    merchant = Merchant(
+        slug=DEMO_SLUG,
+        name="Acme Cloud",
+        address="Acme Cloud GmbH, Invalidenstraße 1, 10115 Berlin, Germany",
+        default_currency="USD",
+        is_demo=True,
+        created_at=clock.now(),
+    )
+    session.add(merchant)
+    session.flush()
+    features.apply_preset(session, clock, merchant.id, "saas", SEED_ACTOR)
+    features.save(
+        session,
+        clock,
+        merchant.id,
+        {
+            "subscriptions.pause": True,
+            "cancel.pause_instead": True,
+            "cancel.mode": "customer_choice",
+            "branding.name": "Acme Cloud",
+            "profile.custom_field_definitions": [
+                {"key": "company", "label": "Company", "type": "text"},
+                {"key": "vat_id", "label": "VAT ID", "type": "text"},
+                {
+                    "key": "team_size",
+                    "label": "Team size",
+                    "type": "select",
+                    "options": ["1-10", "11-50", "51+"],
+                },
+            ],
+        },
+        SEED_ACTOR,
+    )
+    product = Product(merchant_id=merchant.id, name="Acme Cloud", description="Hosted builds")
+    session.add(product)
+    session.flush()
+    plans = {}
+    for name, tier, monthly, annual, perks in PLANS:
+        plan = Plan(
+            merchant_id=merchant.id, product_id=product.id, name=name, tier=tier, features=perks
+        )
+        session.add(plan)
+        session.flush()
+        plans[name] = plan
+        session.add_all(
+            [
+                Price(
+                    merchant_id=merchant.id,
+                    plan_id=plan.id,
+                    interval="month",
+                    amount=monthly,
+                    currency="USD",
+                ),
+                Price(
+                    merchant_id=merchant.id,
+                    plan_id=plan.id,
+                    interval="year",
+                    amount=annual,
+                    currency="USD",
+                ),
+            ]
+        )
+    session.add_all(
+        [
+            RetentionOffer(
+                merchant_id=merchant.id,
+                name="25% off for 3 months",
+                percent_off=25,
+                duration_cycles=3,
+                reasons=["too_expensive", "switched_service"],
+                created_at=clock.now(),
+            ),
+            RetentionOffer(
+                merchant_id=merchant.id,
+                name="50% off your next month",
+                percent_off=50,
+                duration_cycles=1,
+                reasons=["unused"],
+                created_at=clock.now(),
+            ),
+        ]
+    )
+    _digital_assets(session, clock, merchant.id, plans, files_dir)
+    session.flush()
+    return merchant
+
+
+def _digital_assets(session, clock, merchant_id, plans, files_dir: Path) -> None:
+    files_dir.mkdir(parents=True, exist_ok=True)
+    relative = f"{merchant_id}/acme-cli-2.0-linux.tar.gz"
+    path = files_dir / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"ACME CLI 2.0 demo archive\n" * 64)
+    assets = [
+        DigitalAsset(
+            merchant_id=merchant_id,
+            kind="file",
+            name="Acme CLI 2.0 (Linux)",
+            description="Command-line client",
+            file_path=relative,
+            file_size=path.stat().st_size,
+            download_limit=20,
+            created_at=clock.now(),
+        ),
+        DigitalAsset(
+            merchant_id=merchant_id,
+            kind="license",
+            name="Acme Desktop licence",
+            description="One seat of the desktop app",
+            created_at=clock.now(),
+        ),
+        DigitalAsset(
+            merchant_id=merchant_id,
+            kind="link",
+            name="Customer community",
+            url="https://community.example.com/acme",
+            created_at=clock.now(),
+        ),
+    ]
+    session.add_all(assets)
+    session.flush()
+    for asset in assets:
+        for plan_name in ("Pro", "Business"):
+            session.add(AssetGrant(asset_id=asset.id, plan_id=plans[plan_name].id))
+    for i in range(1, 21):
+        session.add(LicenseKey(asset_id=assets[1].id, key=f"ACME-DEMO-{i:04d}-{i * 7919:06d}"))
+
+
+def _prices(session: Session, merchant_id: int) -> dict[tuple[str, str], Price]:
+    rows = session.exec(
+        select(Price, Plan)
+        .join(Plan, Plan.id == Price.plan_id)
+        .where(Price.merchant_id == merchant_id)
+    ).all()
+    return {(plan.name, price.interval): price for price, plan in rows}
+
+
+def _states_at_now(session, clock, gateway, merchant_id, prices) -> None:
+    """Put each demo customer into the state its row in CUSTOMERS names."""
+    by_email = {
+        c.email: c
+        for c in session.exec(select(Customer).where(Customer.merchant_id == merchant_id))
+    }
+    for email, _name, _plan, _interval, _number, state in CUSTOMERS:
+        customer = by_email[email]
+        actor = audit.Actor.customer(customer.id)
+        subs = subscriptions.list_for_customer(session, customer.id)
+        sub = subs[0] if subs else None
+        if state == "past_due":
+            # The card starts failing; the next renewal (run just after seeding) goes past due.
+            payment_methods.add_card(
+                session,
+                clock,
+                gateway,
+                customer_id=customer.id,
+                number="4000000000009995",
+                exp_month=12,
+                exp_year=clock.now().year + 2,
+                cvc="123",
+                make_default=True,
+                actor=actor,
+            )
+            sub.current_period_end = clock.now() - timedelta(hours=1)
+            session.add(sub)
+        elif state == "paused":
+            subscriptions.pause(
+                session,
+                clock,
+                customer_id=customer.id,
+                subscription_id=sub.id,
+                resume_at=clock.now() + timedelta(days=30),
+                actor=actor,
+            )
+        elif state == "canceled":
+            subscriptions.cancel(
+                session,
+                clock,
+                customer_id=customer.id,
+                subscription_id=sub.id,
+                at_period_end=False,
+                actor=actor,
+            )
+        elif state == "canceling":
+            subscriptions.cancel(
+                session,
+                clock,
+                customer_id=customer.id,
+                subscription_id=sub.id,
+                at_period_end=True,
+                actor=actor,
+            )
+        elif state == "downgrading":
+            subscriptions.change_plan(
+                session,
+                clock,
+                gateway,
+                customer_id=customer.id,
+                subscription_id=sub.id,
+                new_price_id=prices[("Pro", "month")].id,
+                timing="period_end",
+                actor=actor,
+            )
+        elif state == "open_invoice":
+            draft = invoices.create_draft(
+                session,
+                clock,
+                customer=customer,
+                currency="USD",
+                lines=[
+                    invoices.LineSpec("manual", "Onboarding workshop", 45000),
+                    invoices.LineSpec("manual", "Extra build minutes (2,000)", 4000),
+                ],
+                billing_reason="manual",
+            )
+            invoices.finalize(session, clock, draft, SEED_ACTOR)
