@@ -147,9 +147,18 @@ def _customer_of(actor: Actor) -> int | None:
 
 
 def _jsonable(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    return json.loads(json.dumps(value, default=_json_default, sort_keys=True))
+    return None if value is None else _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    """What a JSON column stores and hands back, so hashes match after a round trip."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return _json_default(value)
 
 
 def _json_default(value: Any) -> Any:

@@ -169,33 +169,39 @@ def _renew_for_merchant(session, gateway, merchant_id, items, result: BatchResul
     if claimed.rowcount != len(items):
         raise ConcurrentChange("A subscription changed during the renewal batch.")
     first_number = invoices.next_number(session, merchant_id, "invoice", count=len(items))
-    invoice_ids = (
-        session.execute(
-            sa.insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True),
-            [
-                {
-                    "merchant_id": merchant_id,
-                    "customer_id": i.customer_id,
-                    "subscription_id": i.subscription_id,
-                    "number": first_number + n,
-                    "status": InvoiceStatus.OPEN,
-                    "billing_reason": "subscription_cycle",
-                    "currency": i.currency,
-                    "total": i.amount,
-                    "amount_paid": 0,
-                    "period_start": i.at,
-                    "period_end": i.new_end,
-                    "created_at": i.at,
-                    "finalized_at": i.at,
-                    "due_at": i.at,
-                    "attempt_count": 1,
-                }
-                for n, i in enumerate(items)
-            ],
-        )
-        .scalars()
-        .all()
+    conn.execute(
+        invoice_t.insert(),
+        [
+            {
+                "merchant_id": merchant_id,
+                "customer_id": i.customer_id,
+                "subscription_id": i.subscription_id,
+                "number": first_number + n,
+                "status": InvoiceStatus.OPEN,
+                "billing_reason": "subscription_cycle",
+                "currency": i.currency,
+                "total": i.amount,
+                "amount_paid": 0,
+                "period_start": i.at,
+                "period_end": i.new_end,
+                "created_at": i.at,
+                "finalized_at": i.at,
+                "due_at": i.at,
+                "attempt_count": 1,
+            }
+            for n, i in enumerate(items)
+        ],
     )
+    # Numbers are unique per merchant, so they map the new rows back to their ids in one query.
+    id_of_number = dict(
+        conn.execute(
+            sa.select(invoice_t.c.number, invoice_t.c.id).where(
+                invoice_t.c.merchant_id == merchant_id,
+                invoice_t.c.number.between(first_number, first_number + len(items) - 1),
+            )
+        ).all()
+    )
+    invoice_ids = [id_of_number[first_number + n] for n in range(len(items))]
     conn.execute(
         InvoiceLine.__table__.insert(),
         [
@@ -252,13 +258,16 @@ def _renew_for_merchant(session, gateway, merchant_id, items, result: BatchResul
                 "created_at": i.at,
             }
         )
-    payment_ids = (
-        session.execute(
-            sa.insert(Payment).returning(Payment.id, sort_by_parameter_order=True), payment_rows
-        )
-        .scalars()
-        .all()
+    conn.execute(Payment.__table__.insert(), payment_rows)
+    payment_t = Payment.__table__
+    id_of_key = dict(
+        conn.execute(
+            sa.select(payment_t.c.idempotency_key, payment_t.c.id).where(
+                payment_t.c.idempotency_key.in_([row["idempotency_key"] for row in payment_rows])
+            )
+        ).all()
     )
+    payment_ids = [id_of_key[row["idempotency_key"]] for row in payment_rows]
     paid = [
         (invoice_id, payment_id, i)
         for invoice_id, payment_id, i, row in zip(

@@ -1,0 +1,314 @@
+"""A customer's saved cards: add (through the gateway's vault), choose the default, update the
+expiry, remove. Portal keeps only brand, last4, expiry and the gateway token; a card number lives
+only for the duration of the tokenize call and never reaches a row, a log line, an exception
+message or an audit event.
+
+Every id from the caller is re-scoped to the customer: a card of another customer is "not found".
+A customer with cards has exactly one default card. Services flush, the caller commits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from portal_app.clock import Clock
+from portal_app.models import Customer, Payment, PaymentMethod, Price, Subscription
+from portal_app.models.billing import SubscriptionStatus
+from portal_app.services import audit
+from portal_app.services.errors import CardError, NotFound, PaymentMethodError
+from portal_app.services.features import require_feature
+from portal_app.services.gateway import PaymentGateway
+
+# A subscription in one of these states will be charged again, so it needs a card on file.
+PAYING_STATUSES = (
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAST_DUE,
+    SubscriptionStatus.PAUSED,
+)
+
+CARD_NOT_FOUND = "Card not found."
+LAST_CARD_REFUSAL = (
+    "This is your only card and you have a paid subscription, so it can't be removed. "
+    "Add another card first, then remove this one."
+)
+
+
+def list_cards(session: Session, customer_id: int) -> list[PaymentMethod]:
+    """The customer's cards: the default first, then the newest."""
+    return list(
+        session.exec(
+            select(PaymentMethod)
+            .where(PaymentMethod.customer_id == customer_id)
+            .order_by(
+                PaymentMethod.is_default.desc(),
+                PaymentMethod.created_at.desc(),
+                PaymentMethod.id.desc(),
+            )
+        )
+    )
+
+
+def default_card(session: Session, customer_id: int) -> PaymentMethod | None:
+    return session.exec(
+        select(PaymentMethod)
+        .where(PaymentMethod.customer_id == customer_id, PaymentMethod.is_default)
+        .order_by(PaymentMethod.id)
+    ).first()
+
+
+def add_card(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    *,
+    customer_id: int,
+    number: str,
+    exp_month: int,
+    exp_year: int,
+    cvc: str,
+    make_default: bool = False,
+    actor: audit.Actor,
+) -> PaymentMethod:
+    """Vault a card with the gateway and save it. The first card becomes the default; with
+    `make_default` the new card takes the default flag from the old one in the same flush."""
+    customer = _lock_customer(session, customer_id, actor, "Customer not found.")
+    require_feature(session, customer.merchant_id, "payment_methods.add")
+    existing = list_cards(session, customer.id)
+    tokenized = gateway.tokenize(session, clock, number, exp_month, exp_year, cvc)
+    previous_default = next((card for card in existing if card.is_default), None)
+    becomes_default = not existing or bool(make_default) or previous_default is None
+    if becomes_default:
+        _clear_default(session, existing)
+    card = PaymentMethod(
+        merchant_id=customer.merchant_id,
+        customer_id=customer.id,
+        gateway_token=tokenized.token,
+        brand=tokenized.brand,
+        last4=tokenized.last4,
+        exp_month=tokenized.exp_month,
+        exp_year=tokenized.exp_year,
+        is_default=becomes_default,
+        created_at=clock.now(),
+    )
+    session.add(card)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        merchant_id=customer.merchant_id,
+        actor=actor,
+        action="payment_method.add",
+        target_type="payment_method",
+        target_id=card.id,
+        customer_id=customer.id,
+        before={"default_payment_method_id": previous_default.id if previous_default else None},
+        after={**_summary(card), "default_payment_method_id": _default_id(card, previous_default)},
+    )
+    return card
+
+
+def set_default(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway | None = None,
+    *,
+    customer_id: int,
+    payment_method_id: int,
+    actor: audit.Actor,
+) -> PaymentMethod:
+    """Make one of the customer's cards the default. `gateway` is accepted so every mutating
+    function has the same call shape; choosing a default needs no gateway call."""
+    customer = _lock_customer(session, customer_id, actor, CARD_NOT_FOUND)
+    require_feature(session, customer.merchant_id, "payment_methods.set_default")
+    cards = list_cards(session, customer.id)
+    card = _pick(cards, payment_method_id)
+    previous = next((c for c in cards if c.is_default), None)
+    if previous is not None and previous.id == card.id:
+        return card
+    _clear_default(session, cards)
+    card.is_default = True
+    session.add(card)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        merchant_id=customer.merchant_id,
+        actor=actor,
+        action="payment_method.set_default",
+        target_type="payment_method",
+        target_id=card.id,
+        customer_id=customer.id,
+        before={"default_payment_method_id": previous.id if previous else None},
+        after={"default_payment_method_id": card.id, "brand": card.brand, "last4": card.last4},
+    )
+    return card
+
+
+def remove_card(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway | None = None,
+    *,
+    customer_id: int,
+    payment_method_id: int,
+    actor: audit.Actor,
+) -> PaymentMethod | None:
+    """Remove a card; returns the default card afterwards (None when no card is left).
+
+    The last card cannot go while a paid subscription still needs it. When the default goes and
+    other cards remain, the newest remaining card becomes the default. Past payments keep their
+    amounts and receipts keep brand/last4; their link to the removed card is cleared."""
+    customer = _lock_customer(session, customer_id, actor, CARD_NOT_FOUND)
+    require_feature(session, customer.merchant_id, "payment_methods.remove")
+    cards = list_cards(session, customer.id)
+    card = _pick(cards, payment_method_id)
+    remaining = [c for c in cards if c.id != card.id]
+    if not remaining and has_paid_subscription(session, customer.id):
+        raise PaymentMethodError(LAST_CARD_REFUSAL, code="last_card_required")
+    summary = _summary(card)
+    card_id = card.id
+    for payment in session.exec(select(Payment).where(Payment.payment_method_id == card_id)).all():
+        payment.payment_method_id = None
+        session.add(payment)
+    session.flush()  # unlink before the delete: the foreign key is checked per statement
+    session.delete(card)
+    session.flush()
+    new_default = next((c for c in remaining if c.is_default), None)
+    if new_default is None and remaining:
+        new_default = max(remaining, key=lambda c: (c.created_at, c.id))
+        new_default.is_default = True
+        session.add(new_default)
+        session.flush()
+    audit.record(
+        session,
+        clock,
+        merchant_id=customer.merchant_id,
+        actor=actor,
+        action="payment_method.remove",
+        target_type="payment_method",
+        target_id=card_id,
+        customer_id=customer.id,
+        before=summary,
+        after={"default_payment_method_id": new_default.id if new_default else None},
+    )
+    return new_default
+
+
+def update_expiry(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    *,
+    customer_id: int,
+    payment_method_id: int,
+    exp_month: int,
+    exp_year: int,
+    actor: audit.Actor,
+) -> PaymentMethod:
+    """Validate the new expiry with the gateway (which updates its vault), then the saved card."""
+    customer = _lock_customer(session, customer_id, actor, CARD_NOT_FOUND)
+    require_feature(session, customer.merchant_id, "payment_methods.update_expiry")
+    card = _pick(list_cards(session, customer.id), payment_method_id)
+    gateway.update_expiry(session, clock, card.gateway_token, exp_month, exp_year)
+    month, year = _expiry_ints(exp_month, exp_year)
+    before = {"exp_month": card.exp_month, "exp_year": card.exp_year}
+    after = {"exp_month": month, "exp_year": year}
+    if before == after:
+        return card
+    card.exp_month = month
+    card.exp_year = year
+    session.add(card)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        merchant_id=customer.merchant_id,
+        actor=actor,
+        action="payment_method.update_expiry",
+        target_type="payment_method",
+        target_id=card.id,
+        customer_id=customer.id,
+        before={**before, "brand": card.brand, "last4": card.last4},
+        after={**after, "brand": card.brand, "last4": card.last4},
+    )
+    return card
+
+
+def has_paid_subscription(session: Session, customer_id: int) -> bool:
+    """Whether a subscription of the customer will be charged again (and so needs a card)."""
+    row = session.exec(
+        select(Subscription.id)
+        .join(Price, Price.id == Subscription.price_id)
+        .where(
+            Subscription.customer_id == customer_id,
+            Subscription.status.in_(PAYING_STATUSES),
+            Price.amount > 0,
+        )
+    ).first()
+    return row is not None
+
+
+def _lock_customer(
+    session: Session, customer_id: int, actor: audit.Actor, not_found: str
+) -> Customer:
+    """The customer row, locked until commit (PostgreSQL) so two requests changing the same
+    customer's cards run one after the other; SQLite serialises writers at BEGIN already.
+    A customer actor may only act on their own cards."""
+    if isinstance(customer_id, bool) or not isinstance(customer_id, int):
+        raise NotFound(not_found)
+    if actor.type == "customer" and actor.id != str(customer_id):
+        raise NotFound(not_found)
+    customer = session.exec(
+        select(Customer).where(Customer.id == customer_id).with_for_update()
+    ).first()
+    if customer is None:
+        raise NotFound(not_found)
+    return customer
+
+
+def _pick(cards: list[PaymentMethod], payment_method_id: Any) -> PaymentMethod:
+    for card in cards:
+        if card.id == payment_method_id and not isinstance(payment_method_id, bool):
+            return card
+    raise NotFound(CARD_NOT_FOUND)
+
+
+def _clear_default(session: Session, cards: list[PaymentMethod]) -> None:
+    """Unset the flag first, in its own flush, so a unique 'one default' index never sees two."""
+    changed = False
+    for card in cards:
+        if card.is_default:
+            card.is_default = False
+            session.add(card)
+            changed = True
+    if changed:
+        session.flush()
+
+
+def _default_id(card: PaymentMethod, previous: PaymentMethod | None) -> int | None:
+    if card.is_default:
+        return card.id
+    return previous.id if previous else None
+
+
+def _summary(card: PaymentMethod) -> dict[str, Any]:
+    return {
+        "brand": card.brand,
+        "last4": card.last4,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "is_default": card.is_default,
+    }
+
+
+def _expiry_ints(exp_month: Any, exp_year: Any) -> tuple[int, int]:
+    """The month and four-digit year the gateway accepted (it takes "03"/"27" as well as ints)."""
+    try:
+        month = int(str(exp_month).strip())
+        year = int(str(exp_year).strip())
+    except ValueError:
+        raise CardError("Your card's expiration date is invalid.", code="invalid_expiry") from None
+    if 0 <= year <= 99:
+        year += 2000
+    return month, year
