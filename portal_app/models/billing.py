@@ -111,6 +111,17 @@ class InvoiceLine(SQLModel, table=True):
 class PaymentMethod(SQLModel, table=True):
     """A saved card: only what a receipt may show, plus the gateway's token. Never a card number."""
 
+    # At most one default card per customer, enforced by the database too.
+    __table_args__ = (
+        sa.Index(
+            "uq_paymentmethod_one_default",
+            "customer_id",
+            unique=True,
+            sqlite_where=sa.text("is_default"),
+            postgresql_where=sa.text("is_default"),
+        ),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     merchant_id: int = Field(foreign_key="merchant.id", index=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)

@@ -22,12 +22,11 @@ from portal_app.models import (
     Invoice,
     InvoiceStatus,
     Merchant,
-    PaymentMethod,
     Subscription,
     SubscriptionStatus,
 )
 from portal_app.money import format_money
-from portal_app.services import audit, features, invoices, mailer, renewals
+from portal_app.services import audit, features, invoices, mailer, payment_methods, renewals
 from portal_app.services.catalog import period_end, price_info
 from portal_app.services.errors import PortalError
 from portal_app.services.gateway import PaymentGateway
@@ -84,7 +83,6 @@ def run_batch(
         Subscription.current_period_end <= now,
         merchant_id,
         limit,
-        order_by=Subscription.current_period_end,
     )
     done = _renew_plain_batch(session, gateway, due, report)
     for subscription_id in due:
@@ -108,15 +106,12 @@ def run_batch(
     return report
 
 
-def _due(
-    session, column, status_clause, time_clause, merchant_id, limit, *, model=None, order_by=None
-):
+def _due(session, column, status_clause, time_clause, merchant_id, limit, *, model=None):
+    """Due rows straight off an index range; no ORDER BY, which would sort every due row."""
     model = model or Subscription
     query = select(column).where(status_clause, time_clause)
     if merchant_id is not None:
         query = query.where(model.merchant_id == merchant_id)
-    if order_by is not None:
-        query = query.order_by(order_by)
     return list(session.exec(query.limit(limit)))
 
 
@@ -235,7 +230,7 @@ def _period_end(
             event_clock,
             gateway,
             invoice,
-            _default_card(session, customer.id),
+            payment_methods.default_card(session, customer.id),
             audit.SYSTEM,
         )
         if outcome.succeeded:
@@ -290,7 +285,7 @@ def _retry(session: Session, gateway: PaymentGateway, invoice_id: int, report: C
         event_clock,
         gateway,
         invoice,
-        _default_card(session, invoice.customer_id),
+        payment_methods.default_card(session, invoice.customer_id),
         audit.SYSTEM,
     )
     subscription = (
@@ -344,14 +339,6 @@ def _clear_past_due(session: Session, subscription: Subscription) -> None:
     if still_open == 0:
         subscription.status = SubscriptionStatus.ACTIVE
         session.add(subscription)
-
-
-def _default_card(session: Session, customer_id: int) -> PaymentMethod | None:
-    return session.exec(
-        select(PaymentMethod).where(
-            PaymentMethod.customer_id == customer_id, PaymentMethod.is_default.is_(True)
-        )
-    ).first()
 
 
 def advance(

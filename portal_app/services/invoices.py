@@ -23,7 +23,7 @@ from portal_app.models import (
     Receipt,
 )
 from portal_app.money import format_money
-from portal_app.services import audit, mailer
+from portal_app.services import audit, mailer, payment_methods
 from portal_app.services.errors import InvoiceError, NotFound, PaymentError
 from portal_app.services.features import require_feature
 from portal_app.services.gateway import PaymentGateway
@@ -244,7 +244,7 @@ def pay(
     invoice = get_for_customer(session, customer_id, invoice_id)
     require_feature(session, invoice.merchant_id, "invoices.pay")
     if payment_method_id is None:
-        card = _default_card(session, customer_id)
+        card = payment_methods.default_card(session, customer_id)
         if card is None:
             raise PaymentError("Add a card to pay this invoice.")
     else:
@@ -422,14 +422,6 @@ def _record_failure(
         result="failed",
     )
     return PaymentOutcome("failed", invoice.id, payment.id, message, retryable)
-
-
-def _default_card(session: Session, customer_id: int) -> PaymentMethod | None:
-    return session.exec(
-        select(PaymentMethod).where(
-            PaymentMethod.customer_id == customer_id, PaymentMethod.is_default.is_(True)
-        )
-    ).first()
 
 
 def receipts_for(session: Session, customer_id: int, invoice_id: int) -> list[Receipt]:

@@ -1,8 +1,10 @@
 """The billing clock's fast path: plain renewals (no pending cancel, scheduled change, discount or
-account credit) done for a whole batch with set-based statements. It writes exactly the rows the
-one-by-one path writes — invoice and line, gapless number, charge, payment, receipt, email, audit —
-so 100,000 renewals take seconds per thousand instead of minutes. Anything unusual goes through
-the one-by-one path in billing_clock."""
+account credit) done for a whole batch with set-based statements. It writes the same invoice, line,
+gapless number, charge, payment, receipt and email rows as the one-by-one path, so 100,000
+renewals take under a second per thousand instead of tens of seconds. The audit trail
+gets one `subscription.renew` event per renewal carrying its invoice and payment (the one-by-one
+path writes the invoice's own events too). Anything unusual goes through billing_clock's
+one-by-one path."""
 
 from __future__ import annotations
 
@@ -332,76 +334,12 @@ def _renew_for_merchant(session, gateway, merchant_id, items, result: BatchResul
             .values(status=SubscriptionStatus.PAST_DUE)
         )
     number_of = {invoice_id: first_number + n for n, invoice_id in enumerate(invoice_ids)}
+    paid_invoices = {invoice_id for invoice_id, _, _ in paid}
     for invoice_id, payment_id, i in paid + failed:
-        succeeded = (invoice_id, payment_id, i) in paid
+        succeeded = invoice_id in paid_invoices
         number = number_of[invoice_id]
         display = f"INV-{number:06d}"
-        entries.append(
-            audit.Entry(
-                at=i.at,
-                actor=audit.SYSTEM,
-                action="invoice.finalize",
-                target_type="invoice",
-                target_id=invoice_id,
-                customer_id=i.customer_id,
-                after={"number": number, "total": i.amount, "status": InvoiceStatus.OPEN},
-            )
-        )
-        if succeeded:
-            entries.append(
-                audit.Entry(
-                    at=i.at,
-                    actor=audit.SYSTEM,
-                    action="invoice.paid",
-                    target_type="invoice",
-                    target_id=invoice_id,
-                    customer_id=i.customer_id,
-                    before={"status": InvoiceStatus.OPEN},
-                    after={
-                        "status": InvoiceStatus.PAID,
-                        "amount": i.amount,
-                        "payment_id": payment_id,
-                        "card": f"{i.card_brand} {i.card_last4}",
-                    },
-                )
-            )
-            if _wants(settings, preferences, i.customer_id, "receipt"):
-                emails.append(
-                    _email(
-                        merchant_id,
-                        i,
-                        "receipt",
-                        f"Receipt for {display}",
-                        (
-                            f"We received {format_money(i.amount, i.currency)} for {display}, "
-                            f"charged to {i.card_brand} ending {i.card_last4}."
-                        ),
-                    )
-                )
-        else:
-            entries.append(
-                audit.Entry(
-                    at=i.at,
-                    actor=audit.SYSTEM,
-                    action="invoice.payment_failed",
-                    target_type="invoice",
-                    target_id=invoice_id,
-                    customer_id=i.customer_id,
-                    after={"attempt": 1, "code": "declined" if i.card_token else "no_card"},
-                    result="failed",
-                )
-            )
-            if _wants(settings, preferences, i.customer_id, "invoice_reminder"):
-                emails.append(
-                    _email(
-                        merchant_id,
-                        i,
-                        "invoice_reminder",
-                        f"Payment failed for {display}",
-                        f"We could not charge {format_money(i.amount, i.currency)}. Please update "
-                        "your card or pay the invoice in your billing portal.",
-                    )
-                )
+        # One event per renewal: the renewal is one change, and its invoice and payment ride along.
         entries.append(
             audit.Entry(
                 at=i.at,
@@ -412,11 +350,39 @@ def _renew_for_merchant(session, gateway, merchant_id, items, result: BatchResul
                 customer_id=i.customer_id,
                 after={
                     "invoice_id": invoice_id,
-                    "period_end": i.new_end,
+                    "number": number,
+                    "total": i.amount,
+                    "payment_id": payment_id,
+                    "payment": "succeeded" if succeeded else "failed",
+                    "card": f"{i.card_brand} {i.card_last4}" if i.card_token else None,
+                    "period_end": i.new_end.isoformat(),
                     "status": "active" if succeeded else SubscriptionStatus.PAST_DUE,
                 },
+                result="ok" if succeeded else "failed",
             )
         )
+        if succeeded and _wants(settings, preferences, i.customer_id, "receipt"):
+            emails.append(
+                _email(
+                    merchant_id,
+                    i,
+                    "receipt",
+                    f"Receipt for {display}",
+                    f"We received {format_money(i.amount, i.currency)} for {display}, "
+                    f"charged to {i.card_brand} ending {i.card_last4}.",
+                )
+            )
+        elif not succeeded and _wants(settings, preferences, i.customer_id, "invoice_reminder"):
+            emails.append(
+                _email(
+                    merchant_id,
+                    i,
+                    "invoice_reminder",
+                    f"Payment failed for {display}",
+                    f"We could not charge {format_money(i.amount, i.currency)}. Please update "
+                    "your card or pay the invoice in your billing portal.",
+                )
+            )
     if emails:
         conn.execute(OutboxEmail.__table__.insert(), emails)
     audit.record_many(session, merchant_id, entries)

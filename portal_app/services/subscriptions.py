@@ -14,13 +14,12 @@ from sqlmodel import Session, select
 from portal_app.clock import Clock
 from portal_app.models import (
     Customer,
-    PaymentMethod,
     ScheduledChange,
     Subscription,
     SubscriptionStatus,
 )
 from portal_app.money import format_money, round_half_even
-from portal_app.services import audit, features, invoices, proration
+from portal_app.services import audit, features, invoices, payment_methods, proration
 from portal_app.services.catalog import PriceInfo, direction, period_end, price_info
 from portal_app.services.errors import (
     ConcurrentChange,
@@ -89,14 +88,6 @@ def claim(session: Session, subscription: Subscription, expected_version: int | 
     session.refresh(subscription)
 
 
-def _default_card(session: Session, customer_id: int) -> PaymentMethod | None:
-    return session.exec(
-        select(PaymentMethod).where(
-            PaymentMethod.customer_id == customer_id, PaymentMethod.is_default.is_(True)
-        )
-    ).first()
-
-
 def _snapshot(subscription: Subscription) -> dict:
     return {
         "status": subscription.status,
@@ -137,7 +128,7 @@ def _charge_now(
     invoices.finalize(session, clock, invoice, actor)
     if invoice.status == "paid":
         return invoice.id
-    card = _default_card(session, customer.id)
+    card = payment_methods.default_card(session, customer.id)
     if card is None:
         raise PaymentError("Add a card before making this change.")
     outcome = invoices.collect(session, clock, gateway, invoice, card, actor)

@@ -1,5 +1,7 @@
 """The audit chain detects edited, deleted and truncated events."""
 
+import itertools
+
 import sqlalchemy as sa
 from sqlmodel import select
 
@@ -26,7 +28,7 @@ def test_chain_verifies_and_links(session, clock, catalog):
     _write(session, clock, catalog.merchant.id, 5)
     events = session.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
-    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
     assert events[0].customer_id == 5
     report = audit.verify_chain(session, catalog.merchant.id)
     assert report.ok and report.checked == 5

@@ -144,9 +144,12 @@ def test_failed_renewal_goes_past_due_then_recovers(
         invoice = s.exec(select(Invoice).where(Invoice.status == "open")).one()
         assert invoice.next_retry_at == invoice.finalized_at + timedelta(days=1)
         # the customer makes the good card default again before the retry
-        for method in s.exec(select(factories.PaymentMethod)):
-            method.is_default = method.id == good.id
+        methods = s.exec(select(factories.PaymentMethod)).all()
+        for method in methods:
+            method.is_default = False
             s.add(method)
+        s.flush()  # one default at a time: the database enforces it
+        s.get(factories.PaymentMethod, good.id).is_default = True
         s.commit()
     report = _advance(engine, clock, gateway, timedelta(days=1))
     assert (report.retried, report.recovered) == (1, 1)

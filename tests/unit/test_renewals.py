@@ -119,13 +119,13 @@ def test_bulk_renewal_matches_the_one_by_one_rules(engine, session, clock, gatew
         assert (subs[0].customer_id, "receipt") in mail
         assert (subs[1].customer_id, "invoice_reminder") in mail
         assert (quiet.customer_id, "receipt") not in mail
-        actions = [
-            e.action
-            for e in s.exec(
-                select(AuditEvent).where(
-                    AuditEvent.target_id == str(declined.id), AuditEvent.target_type == "invoice"
-                )
+        renew_event = s.exec(
+            select(AuditEvent).where(
+                AuditEvent.action == "subscription.renew",
+                AuditEvent.target_id == str(subs[1].id),
             )
-        ]
-        assert actions == ["invoice.finalize", "invoice.payment_failed"]
+        ).one()
+        assert renew_event.result == "failed"
+        assert renew_event.after["invoice_id"] == declined.id
+        assert renew_event.after["payment"] == "failed"
         assert audit.verify_chain(s, catalog.merchant.id).ok
