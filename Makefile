@@ -1,0 +1,125 @@
+# Portal: `make run` serves the app on http://localhost:3000, `make test` runs every check.
+# Setup steps leave stamp files, so a second run skips work already done.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+PYTHON ?= python3
+VENV := $(ROOT)/.venv
+TOOLS := $(ROOT)/.tools
+BUN_VERSION := 1.4.5
+PORT ?= 3000
+
+# The venv's tools and the npm-installed bun come first (Reflex uses a bun found on PATH and
+# downloads nothing then).
+export PATH := $(TOOLS)/node_modules/.bin:$(VENV)/bin:$(PATH)
+export REFLEX_CHECK_LATEST_VERSION := false
+export REFLEX_TELEMETRY_ENABLED := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PIP_NO_INPUT := 1
+# The browser must reach the app at this origin (CORS); set it to the public URL behind a proxy.
+export PORTAL_PUBLIC_URL ?= http://localhost:$(PORT)
+# PORTAL_DB_URL / REFLEX_DB_URL default to sqlite:///<repo>/portal.db (portal_app/config.py).
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600
+
+.PHONY: help run test setup setup-test migrate seed chromium services lint unit browser fmt \
+	bench migration clean
+
+help:
+	@echo "make run        set up, migrate, seed the demo merchant, serve on http://localhost:$(PORT)"
+	@echo "make test       set up, ruff, unit tests, then browser tests (Chromium)"
+	@echo "make fmt        ruff format + ruff check --fix"
+	@echo "make migrate    apply migrations      make seed   seed the demo merchant"
+	@echo "make migration  regenerate the single initial migration from the models"
+	@echo "make bench      run each bench/*.py script (BENCH_ARGS=... passed on)"
+
+# --- setup -----------------------------------------------------------------------------------
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Runtime dependencies only.
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install -q -e .
+	touch $@
+
+# Runtime + test dependencies (covers the runtime stamp too).
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	touch $(VENV)/.installed $@
+
+# bun from the npm registry (Reflex's own bun download cannot work without internet). npm does
+# not run bun's postinstall; the package's binary works without it.
+$(TOOLS)/.bun-$(BUN_VERSION):
+	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION)
+	$(TOOLS)/node_modules/.bin/bun --version
+	rm -f $(TOOLS)/.bun-*
+	touch $@
+
+setup: $(VENV)/.installed $(TOOLS)/.bun-$(BUN_VERSION)
+
+setup-test: $(VENV)/.installed-test $(TOOLS)/.bun-$(BUN_VERSION)
+
+migrate: setup
+	reflex db migrate
+
+seed: setup
+	python -m portal_app.cli seed-demo
+
+# --- run ---------------------------------------------------------------------------------------
+
+# Production build; pages, the event websocket and HTTP routes all on one port.
+run: setup migrate seed
+	reflex run --env prod --frontend-port $(PORT) --backend-port $(PORT)
+
+# --- test --------------------------------------------------------------------------------------
+
+chromium:
+	@if [ ! -x /usr/bin/chromium ] || ! command -v pdftoppm >/dev/null; then \
+		$(APT_GET) update && $(APT_GET) install -y chromium poppler-utils; \
+	fi
+
+services:
+	@scripts/services.sh
+
+lint: setup-test
+	@rc=0; ruff check . || rc=1; ruff format --check . || rc=1; exit $$rc
+
+unit: setup-test
+	@rc=0; python -m pytest tests/unit || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "WARNING: no unit tests collected"; rc=0; fi; exit $$rc
+
+browser: setup-test chromium
+	python -m pytest tests/browser
+
+# Every step runs even if an earlier one failed; the exit status is non-zero if any failed.
+test: setup-test chromium services
+	@status=0; \
+	$(MAKE) --no-print-directory lint || status=1; \
+	$(MAKE) --no-print-directory unit || status=1; \
+	$(MAKE) --no-print-directory browser || status=1; \
+	if [ $$status -ne 0 ]; then echo "make test: FAILED"; else echo "make test: all passed"; fi; \
+	exit $$status
+
+# --- helpers -----------------------------------------------------------------------------------
+
+fmt: setup-test
+	ruff format .
+	ruff check --fix .
+
+# Each bench/*.py is a script printing its own timings; BENCH_ARGS is passed to each one,
+# e.g. make bench BENCH_ARGS="--count 100000".
+bench: setup
+	@shopt -s nullglob; scripts=(bench/*.py); \
+	if [ $${#scripts[@]} -eq 0 ]; then echo "no benchmarks yet (bench/ is empty)"; fi; \
+	for script in "$${scripts[@]}"; do echo "== $$script"; python "$$script" $(BENCH_ARGS); done
+
+migration: setup
+	scripts/regen-migration.sh
+
+clean:
+	rm -rf .web .states artifacts .pytest_cache

@@ -1,0 +1,74 @@
+"""The page shell: header, a centred content column and a footer. Works down to 375 px wide."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+BRAND = "Portal"
+
+
+def _header(subtitle: rx.Var | str) -> rx.Component:
+    return rx.box(
+        rx.flex(
+            rx.link(
+                rx.hstack(
+                    rx.icon("receipt", size=22),
+                    rx.text(BRAND, weight="bold", size="4"),
+                    align="center",
+                    spacing="2",
+                ),
+                href="/",
+                underline="none",
+                color_scheme="gray",
+                high_contrast=True,
+            ),
+            rx.text(subtitle, size="2", color_scheme="gray", truncate=True),
+            justify="between",
+            align="center",
+            gap="3",
+            max_width="72rem",
+            margin_x="auto",
+            padding_x=rx.breakpoints(initial="1rem", sm="1.5rem"),
+            padding_y="0.875rem",
+        ),
+        as_="header",
+        border_bottom="1px solid var(--gray-a5)",
+        background_color="var(--color-panel-solid)",
+        width="100%",
+    )
+
+
+def _footer() -> rx.Component:
+    return rx.box(
+        rx.text(
+            "Self-hosted billing portal",
+            size="1",
+            color_scheme="gray",
+            align="center",
+        ),
+        as_="footer",
+        padding_y="1.5rem",
+        width="100%",
+    )
+
+
+def page_shell(*children: rx.Component, subtitle: rx.Var | str = "") -> rx.Component:
+    """Wrap page content in the common header/footer and a responsive content column."""
+    return rx.flex(
+        _header(subtitle),
+        rx.box(
+            *children,
+            as_="main",
+            width="100%",
+            max_width="72rem",
+            margin_x="auto",
+            padding_x=rx.breakpoints(initial="1rem", sm="1.5rem"),
+            padding_y=rx.breakpoints(initial="1.5rem", sm="2.5rem"),
+            flex="1",
+        ),
+        _footer(),
+        direction="column",
+        min_height="100vh",
+        width="100%",
+        background_color="var(--gray-2)",
+    )

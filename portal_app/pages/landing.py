@@ -1,0 +1,121 @@
+"""Landing page: the demo merchant's plans with monthly and annual prices."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components import page_shell
+from portal_app.state import PricingState
+
+
+def _price_line(amount: rx.Var, unit: str, testid: str) -> rx.Component:
+    return rx.cond(
+        amount != "",
+        rx.hstack(
+            rx.text(amount, size="6", weight="bold", data_testid=testid),
+            rx.text(unit, size="2", color_scheme="gray"),
+            align="baseline",
+            spacing="1",
+        ),
+    )
+
+
+def _plan_card(plan: rx.Var) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading(plan["name"], size="5", as_="h3", data_testid="plan-name"),
+                rx.cond(
+                    plan["savings"] != "",
+                    rx.badge(plan["savings"], color_scheme="green", variant="soft"),
+                ),
+                justify="between",
+                align="center",
+                width="100%",
+                wrap="wrap",
+            ),
+            rx.text(plan["product"], size="1", color_scheme="gray", weight="medium"),
+            rx.cond(
+                plan["description"] != "",
+                rx.text(plan["description"], size="2", color_scheme="gray"),
+            ),
+            rx.separator(size="4"),
+            _price_line(plan["monthly"], "/ month", "price-monthly"),
+            _price_line(plan["annual"], "/ year", "price-annual"),
+            rx.cond(
+                plan["features"] != "",
+                rx.text(plan["features"], size="2"),
+            ),
+            spacing="3",
+            align="start",
+            width="100%",
+        ),
+        size="3",
+        width="100%",
+        data_testid="plan-card",
+    )
+
+
+def _empty() -> rx.Component:
+    return rx.callout(
+        rx.text(
+            "No plans are published yet. Seed the demo merchant with ",
+            rx.code("python -m portal_app.cli seed-demo"),
+            ".",
+        ),
+        icon="info",
+        color_scheme="gray",
+        width="100%",
+        data_testid="empty-catalog",
+    )
+
+
+def _loading() -> rx.Component:
+    return rx.grid(
+        *[rx.skeleton(rx.box(height="12rem"), loading=True) for _ in range(3)],
+        columns=rx.breakpoints(initial="1", sm="2", lg="3"),
+        spacing="4",
+        width="100%",
+    )
+
+
+def _plans() -> rx.Component:
+    return rx.cond(
+        PricingState.error != "",
+        rx.callout(PricingState.error, icon="triangle_alert", color_scheme="red", width="100%"),
+        rx.cond(
+            PricingState.plans.length() > 0,
+            rx.grid(
+                rx.foreach(PricingState.plans, _plan_card),
+                columns=rx.breakpoints(initial="1", sm="2", lg="3"),
+                spacing="4",
+                width="100%",
+            ),
+            _empty(),
+        ),
+    )
+
+
+def landing() -> rx.Component:
+    return page_shell(
+        rx.vstack(
+            rx.vstack(
+                rx.heading(
+                    rx.cond(PricingState.merchant_name != "", PricingState.merchant_name, "Plans"),
+                    size=rx.breakpoints(initial="7", sm="8"),
+                    as_="h1",
+                    data_testid="merchant-name",
+                ),
+                rx.text(
+                    "Plans and prices. Pay monthly, or yearly for less.",
+                    size="3",
+                    color_scheme="gray",
+                ),
+                spacing="2",
+            ),
+            rx.cond(PricingState.loaded, _plans(), _loading()),
+            spacing="6",
+            width="100%",
+        ),
+        subtitle="Billing portal",
+    )
