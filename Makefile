@@ -26,7 +26,7 @@ export PORTAL_PUBLIC_URL ?= http://localhost:$(PORT)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600
 
-.PHONY: help run test setup setup-test migrate seed chromium services lint unit browser fmt \
+.PHONY: help run test setup setup-test migrate seed chromium services lint unit unit-postgres browser fmt \
 	bench migration clean
 
 help:
@@ -93,6 +93,17 @@ unit: setup-test
 	@rc=0; python -m pytest tests/unit || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "WARNING: no unit tests collected"; rc=0; fi; exit $$rc
 
+# The unit suite again on PostgreSQL (concurrency tests take real row locks there). Required when
+# a PostgreSQL client is installed (CI's machine has a server on 127.0.0.1:5432); skipped elsewhere.
+PG_TEST_DB ?= portal_unit_test
+unit-postgres: setup-test
+	@if ! command -v psql >/dev/null; then echo "postgresql: not installed, unit-postgres skipped"; exit 0; fi; \
+	pg_isready -q -h 127.0.0.1 -p 5432 || { echo "postgresql not reachable on 127.0.0.1:5432"; exit 1; }; \
+	dropdb -h 127.0.0.1 -U postgres --if-exists $(PG_TEST_DB); \
+	createdb -h 127.0.0.1 -U postgres $(PG_TEST_DB); \
+	PORTAL_TEST_DB_URL=postgresql+psycopg://postgres@127.0.0.1:5432/$(PG_TEST_DB) \
+		python -m pytest -q -p no:cacheprovider tests/unit
+
 browser: setup-test chromium
 	python -m pytest tests/browser
 
@@ -101,6 +112,7 @@ test: setup-test chromium services
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=1; \
 	$(MAKE) --no-print-directory unit || status=1; \
+	$(MAKE) --no-print-directory unit-postgres || status=1; \
 	$(MAKE) --no-print-directory browser || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED"; else echo "make test: all passed"; fi; \
 	exit $$status

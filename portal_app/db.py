@@ -76,3 +76,13 @@ def read_scope(engine: sa.Engine | None = None) -> Iterator[Session]:
 
 def create_all(engine: sa.Engine) -> None:
     SQLModel.metadata.create_all(engine)
+
+
+def insert_ignore(session: Session, model: type[SQLModel], **values) -> None:
+    """INSERT … ON CONFLICT DO NOTHING, so racing transactions can both 'create if missing'."""
+    table = model.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(table).values(**values).on_conflict_do_nothing())

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from portal_app.clock import Clock
+from portal_app.db import insert_ignore
 from portal_app.models import AuditChainHead, AuditEvent
 
 
@@ -136,8 +137,7 @@ def _claim_links(session: Session, merchant_id: int, count: int) -> tuple[int, s
     )
     row = session.execute(bump).first()
     if row is None:
-        session.add(AuditChainHead(merchant_id=merchant_id))
-        session.flush()
+        insert_ignore(session, AuditChainHead, merchant_id=merchant_id)
         row = session.execute(bump).first()
     return row[0], row[1]
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from portal_app.clock import Clock
+from portal_app.db import insert_ignore
 from portal_app.models import (
     Customer,
     Invoice,
@@ -140,8 +141,7 @@ def next_number(session: Session, merchant_id: int, kind: str, count: int = 1) -
     )
     row = session.execute(bump).first()
     if row is None:
-        session.add(InvoiceCounter(merchant_id=merchant_id))
-        session.flush()
+        insert_ignore(session, InvoiceCounter, merchant_id=merchant_id)
         row = session.execute(bump).first()
     return row[0] - count + 1
 
