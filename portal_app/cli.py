@@ -4,6 +4,7 @@ each command prints one summary line and exits non-zero on failure."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from datetime import timedelta
@@ -13,9 +14,9 @@ from sqlmodel import select
 
 from portal_app.clock import SystemClock
 from portal_app.config import PROJECT_ROOT, load_settings
-from portal_app.db import get_engine, read_scope, session_scope
+from portal_app.db import get_engine, install_guards, read_scope, session_scope
 from portal_app.models import Merchant
-from portal_app.services import audit, billing_clock, demo, mailer
+from portal_app.services import audit, auth, billing_clock, demo, mailer
 from portal_app.services.errors import PortalError
 from portal_app.services.gateway import configured_gateway
 
@@ -33,6 +34,7 @@ def _merchant_id(slug: str) -> int:
 
 
 def cmd_seed_demo(_args) -> str:
+    install_guards(get_engine())
     result = demo.seed_demo(get_engine(), configured_gateway(), SystemClock(), files_dir())
     if result.created:
         return f"seeded demo merchant {demo.DEMO_SLUG!r} (id {result.merchant_id})"
@@ -78,6 +80,34 @@ def cmd_audit_verify(args) -> str:
     return "\n".join(lines)
 
 
+def cmd_create_admin(args) -> str:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+    with session_scope() as session:
+        staff = auth.create_staff(
+            session,
+            SystemClock(),
+            merchant_id=_merchant_id(args.merchant),
+            email=args.email,
+            password=password,
+            name=args.name,
+            role="admin",
+            actor=audit.Actor("system", "cli"),
+        )
+        return f"created admin {staff.email} (id {staff.id})"
+
+
+def cmd_create_api_key(args) -> str:
+    with session_scope() as session:
+        raw = auth.create_api_key(
+            session,
+            SystemClock(),
+            merchant_id=_merchant_id(args.merchant),
+            name=args.name,
+            actor=audit.Actor("system", "cli"),
+        )
+    return f"API key (shown once, store it now): {raw}"
+
+
 def cmd_deliver_mail(_args) -> str:
     settings = load_settings()
     with session_scope() as session:
@@ -108,6 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("deliver-mail", help="send queued mail over SMTP").set_defaults(
         run=cmd_deliver_mail
     )
+    admin = commands.add_parser("create-admin", help="first run: create a merchant admin")
+    admin.add_argument("--merchant", default=demo.DEMO_SLUG)
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", default="")
+    admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    admin.set_defaults(run=cmd_create_admin)
+    api_key = commands.add_parser("create-api-key", help="create a merchant API key")
+    api_key.add_argument("--merchant", default=demo.DEMO_SLUG)
+    api_key.add_argument("--name", default="default")
+    api_key.set_defaults(run=cmd_create_api_key)
     args = parser.parse_args(argv)
     try:
         print(args.run(args))

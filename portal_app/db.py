@@ -76,6 +76,7 @@ def read_scope(engine: sa.Engine | None = None) -> Iterator[Session]:
 
 def create_all(engine: sa.Engine) -> None:
     SQLModel.metadata.create_all(engine)
+    install_guards(engine)
 
 
 def insert_ignore(session: Session, model: type[SQLModel], **values) -> None:
@@ -86,3 +87,44 @@ def insert_ignore(session: Session, model: type[SQLModel], **values) -> None:
     else:
         from sqlalchemy.dialects.sqlite import insert
     session.execute(insert(table).values(**values).on_conflict_do_nothing())
+
+
+_SQLITE_GUARDS = [
+    """CREATE TRIGGER IF NOT EXISTS auditevent_no_update BEFORE UPDATE ON auditevent
+       BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS auditevent_no_delete BEFORE DELETE ON auditevent
+       BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS invoice_final_money BEFORE UPDATE ON invoice
+       WHEN OLD.status <> 'draft' AND (NEW.total IS NOT OLD.total OR NEW.currency IS NOT
+       OLD.currency OR NEW.number IS NOT OLD.number OR NEW.customer_id IS NOT OLD.customer_id)
+       BEGIN SELECT RAISE(ABORT, 'a finalized invoice cannot be changed'); END""",
+]
+
+_POSTGRES_GUARDS = [
+    """CREATE OR REPLACE FUNCTION portal_append_only() RETURNS trigger AS $$
+       BEGIN RAISE EXCEPTION 'audit events are append-only'; END; $$ LANGUAGE plpgsql""",
+    "DROP TRIGGER IF EXISTS auditevent_append_only ON auditevent",
+    """CREATE TRIGGER auditevent_append_only BEFORE UPDATE OR DELETE ON auditevent
+       FOR EACH ROW EXECUTE FUNCTION portal_append_only()""",
+    """CREATE OR REPLACE FUNCTION portal_invoice_final_money() RETURNS trigger AS $$
+       BEGIN
+         IF OLD.status <> 'draft' AND (NEW.total IS DISTINCT FROM OLD.total
+            OR NEW.currency IS DISTINCT FROM OLD.currency OR NEW.number IS DISTINCT FROM
+            OLD.number OR NEW.customer_id IS DISTINCT FROM OLD.customer_id) THEN
+           RAISE EXCEPTION 'a finalized invoice cannot be changed';
+         END IF;
+         RETURN NEW;
+       END; $$ LANGUAGE plpgsql""",
+    "DROP TRIGGER IF EXISTS invoice_final_money ON invoice",
+    """CREATE TRIGGER invoice_final_money BEFORE UPDATE ON invoice
+       FOR EACH ROW EXECUTE FUNCTION portal_invoice_final_money()""",
+]
+
+
+def install_guards(engine: sa.Engine) -> None:
+    """Database-level last lines of defence, idempotent: audit rows are append-only and a
+    finalized invoice's money columns never change, whatever code (or person) runs SQL."""
+    statements = _POSTGRES_GUARDS if engine.dialect.name == "postgresql" else _SQLITE_GUARDS
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)

@@ -2,14 +2,30 @@
 
 import reflex as rx
 
-from portal_app.pages import landing
-from portal_app.state import PricingState
+from portal_app.http.routes import build_http_app
+from portal_app.pages import landing, login, mailbox, merchant_home, merchant_login, portal_home
+from portal_app.state import (
+    LoginState,
+    MailboxState,
+    MerchantState,
+    PortalState,
+    PricingState,
+    SessionBindingMiddleware,
+)
 
-app = rx.App()
+app = rx.App(api_transformer=build_http_app())
+app.add_middleware(SessionBindingMiddleware())
 app.add_page(
     landing,
     route="/",
     title="Plans and pricing · Portal",
     description="Plans and prices",
     on_load=PricingState.load,
+)
+app.add_page(login, route="/login", title="Sign in · Portal", on_load=LoginState.load)
+app.add_page(mailbox, route="/dev/mailbox", title="Dev mailbox · Portal", on_load=MailboxState.load)
+app.add_page(portal_home, route="/portal", title="Your account · Portal", on_load=PortalState.load)
+app.add_page(merchant_login, route="/merchant/login", title="Merchant sign-in · Portal")
+app.add_page(
+    merchant_home, route="/merchant", title="Dashboard · Portal", on_load=MerchantState.load
 )

@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
+os.environ.setdefault("PORTAL_SECRET_KEY", "unit-test-secret-not-for-production")
+
 import pytest
 from sqlmodel import Session, SQLModel
 
 from portal_app.clock import FixedClock
-from portal_app.db import make_engine
+from portal_app.db import create_all, make_engine
 from tests import factories
 
 START = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
@@ -21,7 +23,7 @@ def engine(tmp_path):
     url = os.environ.get("PORTAL_TEST_DB_URL") or f"sqlite:///{tmp_path / 'test.db'}"
     engine = make_engine(url)
     SQLModel.metadata.drop_all(engine)
-    SQLModel.metadata.create_all(engine)
+    create_all(engine)
     yield engine
     engine.dispose()
 

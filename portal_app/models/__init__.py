@@ -1,6 +1,7 @@
 """Every table, imported in one place so alembic and `SQLModel.metadata` see them all."""
 
 from portal_app.models.audit import AuditChainHead, AuditEvent
+from portal_app.models.auth import ApiKey, AuthSession, LoginToken, StaffUser
 from portal_app.models.billing import (
     Invoice,
     InvoiceLine,
@@ -26,9 +27,11 @@ from portal_app.models.merchant import InvoiceCounter, Merchant, PortalSettings
 from portal_app.models.messaging import OutboxEmail
 
 __all__ = [
+    "ApiKey",
     "AssetGrant",
     "AuditChainHead",
     "AuditEvent",
+    "AuthSession",
     "CancellationAttempt",
     "Customer",
     "DigitalAsset",
@@ -38,6 +41,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceStatus",
     "LicenseKey",
+    "LoginToken",
     "Merchant",
     "NotificationPreference",
     "OutboxEmail",
@@ -53,6 +57,7 @@ __all__ = [
     "SandboxCard",
     "SandboxCharge",
     "ScheduledChange",
+    "StaffUser",
     "Subscription",
     "SubscriptionStatus",
 ]

@@ -41,6 +41,7 @@ class Option:
     maximum: int | None = None
     group: str = ""
     always_on: bool = False
+    allow_empty: bool = False
 
 
 def _toggle(label: str, default: bool = True) -> Option:
@@ -110,6 +111,9 @@ FEATURES: dict[str, Option] = {
     ),
     "security.absolute_timeout_hours": Option(
         "int", 12, "Absolute session timeout (hours)", minimum=1, maximum=72
+    ),
+    "api.return_url_origins": Option(
+        "list", [], "Origins allowed as return_url of API portal links", allow_empty=True
     ),
     # Branding
     "branding.name": Option("str", "", "Portal name"),
@@ -298,8 +302,10 @@ def _clean(option: Option, value: Any) -> Any:
             raise ValueError("must be text of at most 500 characters.")
         return value.strip()
     if option.kind == "list":
-        if not isinstance(value, list) or not value:
+        if not isinstance(value, list) or (not value and not option.allow_empty):
             raise ValueError("must be a non-empty list.")
+        if not value:
+            return []
         if any(isinstance(item, bool) for item in value):
             raise ValueError("has an invalid entry.")
         if option.default and isinstance(option.default[0], int):

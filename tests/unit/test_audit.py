@@ -2,6 +2,7 @@
 
 import itertools
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
@@ -24,6 +25,28 @@ def _write(session, clock, merchant_id, n):
         )
 
 
+def _as_attacker(session):
+    """Someone with DDL rights drops the append-only triggers first."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("DROP TRIGGER IF EXISTS auditevent_append_only ON auditevent"))
+    else:
+        session.execute(sa.text("DROP TRIGGER IF EXISTS auditevent_no_update"))
+        session.execute(sa.text("DROP TRIGGER IF EXISTS auditevent_no_delete"))
+
+
+def test_database_refuses_update_and_delete(session, clock, catalog):
+    _write(session, clock, catalog.merchant.id, 2)
+    session.commit()
+    for statement in (
+        sa.update(AuditEvent).where(AuditEvent.seq == 1).values(action="x"),
+        sa.delete(AuditEvent).where(AuditEvent.seq == 2),
+    ):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+            session.execute(statement)
+        session.rollback()
+    assert audit.verify_chain(session, catalog.merchant.id).ok
+
+
 def test_chain_verifies_and_links(session, clock, catalog):
     _write(session, clock, catalog.merchant.id, 5)
     events = session.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()
@@ -36,6 +59,7 @@ def test_chain_verifies_and_links(session, clock, catalog):
 
 def test_edited_row_is_detected(session, clock, catalog):
     _write(session, clock, catalog.merchant.id, 5)
+    _as_attacker(session)
     session.execute(
         sa.update(AuditEvent).where(AuditEvent.seq == 3).values(after={"name": "forged"})
     )
@@ -45,6 +69,7 @@ def test_edited_row_is_detected(session, clock, catalog):
 
 def test_deleted_row_is_detected(session, clock, catalog):
     _write(session, clock, catalog.merchant.id, 5)
+    _as_attacker(session)
     session.execute(sa.delete(AuditEvent).where(AuditEvent.seq == 2))
     report = audit.verify_chain(session, catalog.merchant.id)
     assert not report.ok and report.first_bad_seq == 2
@@ -52,6 +77,7 @@ def test_deleted_row_is_detected(session, clock, catalog):
 
 def test_truncated_tail_is_detected(session, clock, catalog):
     _write(session, clock, catalog.merchant.id, 5)
+    _as_attacker(session)
     session.execute(sa.delete(AuditEvent).where(AuditEvent.seq == 5))
     report = audit.verify_chain(session, catalog.merchant.id)
     assert not report.ok and "newest" in report.problem

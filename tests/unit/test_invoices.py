@@ -289,3 +289,25 @@ def test_rolled_back_finalization_returns_its_number(engine, session, clock, cus
     assert draft.number == 2
     session.rollback()
     assert _open_invoice(session, clock, customer).number == 2
+
+
+def test_database_refuses_money_changes_on_finalized_invoices(session, clock, customer):
+    import sqlalchemy as sa
+
+    draft = invoices.create_draft(
+        session,
+        clock,
+        customer=customer,
+        currency="USD",
+        lines=[LineSpec("manual", "x", 100)],
+        billing_reason="manual",
+    )
+    session.execute(sa.update(Invoice).where(Invoice.id == draft.id).values(total=150))
+    final = _open_invoice(session, clock, customer)
+    session.commit()
+    with pytest.raises(sa.exc.DatabaseError, match="finalized invoice"):
+        session.execute(sa.update(Invoice).where(Invoice.id == final.id).values(total=1))
+    session.rollback()
+    session.execute(  # status changes stay possible (paid, void, uncollectible)
+        sa.update(Invoice).where(Invoice.id == final.id).values(status="void")
+    )

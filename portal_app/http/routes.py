@@ -1,0 +1,272 @@
+"""The HTTP side of sign-in and the merchant API.
+
+GET/HEAD /auth/verify shows a confirmation page and never uses the link (mail scanners open
+links); only the POST from that page redeems it, sets the HttpOnly session cookie and redirects.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from portal_app.clock import SystemClock
+from portal_app.db import read_scope, session_scope
+from portal_app.http import common
+from portal_app.services import audit, auth, digital, ratelimit
+from portal_app.services.auth import AuthError
+from portal_app.services.errors import NotFound, PortalError
+
+CLOCK = SystemClock()
+
+
+def _throttled(decision: ratelimit.Decision, request: Request, action: str) -> Response:
+    with session_scope() as session:
+        merchant_id = auth.portal_merchant_id(session)
+        if merchant_id is not None:
+            audit.record(
+                session,
+                CLOCK,
+                merchant_id=merchant_id,
+                actor=common.actor_for(request),
+                action="auth.throttled",
+                target_type="route",
+                target_id=action,
+                result="throttled",
+                after={"rule": decision.rule},
+            )
+    return common.page(
+        "Too many attempts",
+        f"<h1>Too many attempts</h1><p>{common.escape(decision.message())}</p>"
+        '<a class="button" href="/login">Back to sign-in</a>',
+        status=429,
+    )
+
+
+def verify_page(request: Request) -> Response:
+    token = request.query_params.get("token", "")
+    with read_scope() as session:
+        row = auth.peek_token(session, CLOCK, token)
+        purpose = row.purpose if row else None
+        shown_email = row.new_email or row.email if row else ""
+    if row is None:
+        return common.page(
+            "Link expired",
+            "<h1>This link has expired</h1><p>Sign-in links work once and for 15 minutes. "
+            'Ask for a new one.</p><a class="button" href="/login">Get a new link</a>',
+            status=410,
+        )
+    action = "Confirm email address" if purpose == "email_change" else "Sign in"
+    return common.page(
+        action,
+        f"<h1>{action}</h1><p>Continue as <strong>{common.escape(shown_email)}</strong>.</p>"
+        '<form method="post" action="/auth/verify">'
+        f'<input type="hidden" name="token" value="{common.escape(token)}">'
+        f'<button type="submit" autofocus>{action}</button></form>',
+    )
+
+
+async def verify_post(request: Request) -> Response:
+    form = await request.form()
+    token = str(form.get("token", ""))
+    return await _run_sync(_redeem, request, token)
+
+
+def _redeem(request: Request, token: str) -> Response:
+    if not common.same_origin(request):
+        return common.page("Not allowed", "<h1>Not allowed</h1>", status=403)
+    ip = common.client_ip(request)
+    limiter = ratelimit.get_limiter()
+    decision = limiter.check(("redeem_ip", ip))
+    if not decision.allowed:
+        return _throttled(decision, request, "redeem")
+    failure = None
+    with session_scope() as session:
+        merchant_id = auth.portal_merchant_id(session)
+        try:
+            signed_in = auth.redeem_login_token(
+                session,
+                CLOCK,
+                token=token,
+                merchant_id=merchant_id,
+                actor=common.actor_for(request),
+            )
+        except AuthError as exc:
+            failure = exc  # the rejection is audited and committed with this unit of work
+        else:
+            max_age = int((signed_in.auth_session.expires_at - CLOCK.now()).total_seconds())
+    if failure is not None:
+        limiter.hit(("redeem_ip", ip))
+        return common.page(
+            "Link not valid",
+            f"<h1>Link not valid</h1><p>{common.escape(str(failure))}</p>"
+            '<a class="button" href="/login">Get a new link</a>',
+            status=400,
+        )
+    response = RedirectResponse(signed_in.return_to, status_code=303)
+    common.set_session_cookie(response, signed_in.session_id, max_age)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    return await _run_sync(_logout, request)
+
+
+def _logout(request: Request) -> Response:
+    if not common.same_origin(request):
+        return common.page("Not allowed", "<h1>Not allowed</h1>", status=403)
+    sid = request.cookies.get(common.cookie_name())
+    with session_scope() as session:
+        auth.sign_out(session, CLOCK, sid, common.actor_for(request))
+    response = RedirectResponse("/login?reason=signed_out", status_code=303)
+    common.clear_session_cookie(response)
+    return response
+
+
+async def staff_login(request: Request) -> Response:
+    form = await request.form()
+    return await _run_sync(
+        _staff_login, request, str(form.get("email", "")), str(form.get("password", ""))
+    )
+
+
+def _staff_login(request: Request, email: str, password: str) -> Response:
+    if not common.same_origin(request):
+        return common.page("Not allowed", "<h1>Not allowed</h1>", status=403)
+    ip = common.client_ip(request)
+    account = email.strip().lower()
+    limiter, backoff = ratelimit.get_limiter(), ratelimit.get_backoff()
+    decision = limiter.check(("password_ip", ip))
+    locked = backoff.locked_for(f"staff:{account}")
+    if locked:
+        decision = ratelimit.Decision(False, locked, "account_backoff")
+    if not decision.allowed:
+        return _throttled(decision, request, "staff_login")
+    failure = None
+    with session_scope() as session:
+        merchant_id = auth.portal_merchant_id(session)
+        try:
+            signed_in = auth.staff_sign_in(
+                session,
+                CLOCK,
+                merchant_id=merchant_id,
+                email=email,
+                password=password,
+                actor=common.actor_for(request),
+            )
+        except AuthError as exc:
+            failure = exc
+        else:
+            max_age = int((signed_in.auth_session.expires_at - CLOCK.now()).total_seconds())
+    if failure is not None:
+        limiter.hit(("password_ip", ip))
+        backoff.record_failure(f"staff:{account}")
+        return RedirectResponse("/merchant/login?error=1", status_code=303)
+    backoff.clear(f"staff:{account}")
+    response = RedirectResponse("/merchant", status_code=303)
+    common.set_session_cookie(response, signed_in.session_id, max_age)
+    return response
+
+
+async def create_portal_session(request: Request) -> Response:
+    body = await request.body()
+    return await _run_sync(_create_portal_session, request, body)
+
+
+def _create_portal_session(request: Request, body: bytes) -> Response:
+    header = request.headers.get("authorization", "")
+    raw_key = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    try:
+        payload = json.loads(body or b"{}")
+        customer_id = int(payload["customer_id"])
+        return_url = payload.get("return_url")
+        if return_url is not None and not isinstance(return_url, str):
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        return JSONResponse(
+            {"error": "Send JSON with an integer customer_id and an optional return_url."},
+            status_code=400,
+        )
+    limiter = ratelimit.get_limiter()
+    with session_scope() as session:
+        key = auth.authenticate_api_key(session, CLOCK, raw_key)
+        if key is None:
+            return JSONResponse({"error": "Invalid API key."}, status_code=401)
+        decision = limiter.hit(("api_key", key.prefix))
+        if not decision.allowed:
+            return JSONResponse(
+                {"error": decision.message()},
+                status_code=429,
+                headers={"Retry-After": str(decision.retry_after_seconds)},
+            )
+        try:
+            url, expires_at = auth.create_portal_link(
+                session, CLOCK, api_key=key, customer_id=customer_id, return_url=return_url
+            )
+        except AuthError as exc:
+            status = 404 if exc.code == "not_found" else 400
+            return JSONResponse({"error": str(exc)}, status_code=status)
+    return JSONResponse(
+        {"url": url, "expires_at": expires_at.isoformat(), "customer_id": customer_id},
+        status_code=201,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def download_file(request: Request) -> Response:
+    """A signed, expiring link that also needs the owner's session cookie."""
+    token = request.path_params["token"]
+    with session_scope() as session:
+        try:
+            owner = auth.load_session(
+                session, CLOCK, request.cookies.get(common.cookie_name()), role="customer"
+            )
+        except auth.SessionEnded:
+            return RedirectResponse("/login?reason=expired&next=/downloads", status_code=303)
+        actor = audit.Actor.customer(
+            owner.customer_id,
+            ip=common.client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
+        try:
+            if not token.split(".")[1:2] == [str(owner.customer_id)]:
+                raise NotFound("This download link is not valid.")
+            served = digital.open_download(session, CLOCK, token=token, actor=actor)
+        except PortalError as exc:
+            failure = exc
+        else:
+            failure = None
+    if failure is not None:
+        return common.page(
+            "Download unavailable",
+            f"<h1>Download unavailable</h1><p>{common.escape(str(failure))}</p>"
+            '<a class="button" href="/downloads">Back to downloads</a>',
+            status=404 if isinstance(failure, NotFound) else 410,
+        )
+    return FileResponse(
+        served.path,
+        filename=served.filename,
+        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def _run_sync(function, *args):
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(function, *args)
+
+
+def build_http_app() -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/auth/verify", verify_page, methods=["GET", "HEAD"]),
+            Route("/auth/verify", verify_post, methods=["POST"]),
+            Route("/auth/logout", logout, methods=["POST"]),
+            Route("/auth/staff/login", staff_login, methods=["POST"]),
+            Route("/api/v1/portal-sessions", create_portal_session, methods=["POST"]),
+            Route("/files/{token}", download_file, methods=["GET"]),
+        ]
+    )

@@ -1,0 +1,69 @@
+"""Sign-in: one-time login tokens, server-side sessions, merchant staff and API keys.
+Only keyed hashes of tokens, session ids and API keys are stored: a dump signs no one in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from portal_app.models.base import UTCDateTime
+
+
+class LoginToken(SQLModel, table=True):
+    """A magic link (or portal link from the merchant API, or an email-change confirmation)."""
+
+    __table_args__ = (sa.Index("ix_logintoken_open", "merchant_id", "email", "used_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id")
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    email: str = Field(max_length=320)
+    token_hash: str = Field(max_length=64, unique=True)
+    purpose: str = Field(default="login", max_length=16)  # login | portal_link | email_change
+    new_email: str | None = Field(default=None, max_length=320)
+    return_to: str = Field(default="/", max_length=500)
+    return_url: str | None = Field(default=None, max_length=1000)  # merchant's "back" link
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuthSession(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    sid_hash: str = Field(max_length=64, unique=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    role: str = Field(max_length=16)  # customer | staff
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staffuser.id", index=True)
+    return_url: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)  # absolute timeout
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=300)
+
+
+class StaffUser(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    email: str = Field(max_length=320)
+    name: str = Field(default="", max_length=200)
+    password_hash: str = Field(max_length=300)
+    role: str = Field(default="admin", max_length=16)  # admin | staff
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ApiKey(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    name: str = Field(default="", max_length=100)
+    prefix: str = Field(max_length=16, index=True)  # shown in the dashboard to tell keys apart
+    key_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,192 @@
+"""Sign-in pages: the customer's magic-link form, the dev mailbox and the staff password form."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components import page_shell
+from portal_app.state import LoginState, MailboxState
+
+
+def _narrow(*children) -> rx.Component:
+    return rx.center(
+        rx.card(rx.vstack(*children, spacing="4", width="100%"), size="3", width="100%"),
+        width="100%",
+        max_width="26rem",
+        margin_x="auto",
+    )
+
+
+def login() -> rx.Component:
+    return page_shell(
+        _narrow(
+            rx.heading("Sign in to your billing portal", size="6", as_="h1"),
+            rx.cond(
+                LoginState.notice != "",
+                rx.callout(LoginState.notice, icon="info", data_testid="login-notice"),
+            ),
+            rx.cond(
+                LoginState.sent,
+                rx.callout(
+                    "If that address belongs to an account, a sign-in link is on its way. "
+                    "It works once and expires in 15 minutes.",
+                    icon="mail-check",
+                    color_scheme="green",
+                    data_testid="login-sent",
+                ),
+            ),
+            rx.cond(
+                LoginState.error != "",
+                rx.callout(
+                    LoginState.error,
+                    icon="triangle-alert",
+                    color_scheme="red",
+                    data_testid="login-error",
+                    role="alert",
+                ),
+            ),
+            rx.form(
+                rx.vstack(
+                    rx.text("Email address", as_="label", html_for="email", weight="medium"),
+                    rx.input(
+                        id="email",
+                        name="email",
+                        type="email",
+                        required=True,
+                        placeholder="you@example.com",
+                        auto_complete="email",
+                        size="3",
+                        width="100%",
+                    ),
+                    rx.button(
+                        "Email me a sign-in link",
+                        type="submit",
+                        size="3",
+                        width="100%",
+                        loading=LoginState.submitting,
+                    ),
+                    spacing="3",
+                    width="100%",
+                ),
+                on_submit=LoginState.request_link,
+                reset_on_submit=False,
+                width="100%",
+            ),
+            rx.text(
+                "No password needed: we email you a link that signs you in.",
+                size="2",
+                color_scheme="gray",
+            ),
+        ),
+        subtitle="Sign in",
+    )
+
+
+def mailbox() -> rx.Component:
+    return page_shell(
+        rx.vstack(
+            rx.heading("Dev mailbox", size="6", as_="h1"),
+            rx.cond(
+                MailboxState.enabled,
+                rx.vstack(
+                    rx.callout(
+                        "Development only: the outbox as a mailbox, because no mail server is "
+                        "configured. Never enable this in production.",
+                        icon="flask-conical",
+                        color_scheme="amber",
+                    ),
+                    rx.button("Refresh", on_click=MailboxState.load, variant="soft"),
+                    rx.cond(
+                        MailboxState.messages.length() > 0,
+                        rx.foreach(MailboxState.messages, _message),
+                        rx.text("No mail yet.", color_scheme="gray"),
+                    ),
+                    spacing="3",
+                    width="100%",
+                ),
+                rx.callout(
+                    "The dev mailbox is turned off on this server.",
+                    icon="lock",
+                    data_testid="mailbox-off",
+                ),
+            ),
+            spacing="4",
+            width="100%",
+        ),
+        subtitle="Dev mailbox",
+    )
+
+
+def _message(message: rx.Var) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.text(message["subject"], weight="bold"),
+                rx.badge(message["kind"]),
+                justify="between",
+                width="100%",
+                wrap="wrap",
+            ),
+            rx.text("To: ", message["to"], " · ", message["when"], size="1", color_scheme="gray"),
+            rx.text(
+                message["body"],
+                white_space="pre-wrap",
+                size="2",
+                style={"overflow_wrap": "anywhere"},
+                data_testid="mail-body",
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+        data_testid="mail",
+    )
+
+
+def merchant_login() -> rx.Component:
+    """A plain HTML form that posts to /auth/staff/login, so the password never enters state."""
+    return page_shell(
+        _narrow(
+            rx.heading("Merchant sign-in", size="6", as_="h1"),
+            rx.el.form(
+                rx.vstack(
+                    rx.text("Email", as_="label", html_for="staff-email", weight="medium"),
+                    rx.el.input(
+                        id="staff-email",
+                        name="email",
+                        type="email",
+                        required=True,
+                        auto_complete="username",
+                        class_name="rt-reset rt-TextFieldInput",
+                        style={
+                            "width": "100%",
+                            "padding": "10px",
+                            "border": "1px solid #ccc",
+                            "border_radius": "6px",
+                        },
+                    ),
+                    rx.text("Password", as_="label", html_for="staff-password", weight="medium"),
+                    rx.el.input(
+                        id="staff-password",
+                        name="password",
+                        type="password",
+                        required=True,
+                        auto_complete="current-password",
+                        style={
+                            "width": "100%",
+                            "padding": "10px",
+                            "border": "1px solid #ccc",
+                            "border_radius": "6px",
+                        },
+                    ),
+                    rx.button("Sign in", type="submit", size="3", width="100%"),
+                    spacing="3",
+                    width="100%",
+                ),
+                method="post",
+                action="/auth/staff/login",
+                width="100%",
+            ),
+        ),
+        subtitle="Merchant",
+    )

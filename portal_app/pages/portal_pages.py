@@ -1,0 +1,192 @@
+"""The signed-in pages: the customer's overview and the merchant's dashboard home."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components import page_shell
+from portal_app.state import MerchantState, PortalState
+
+
+def _sign_out() -> rx.Component:
+    return rx.el.form(
+        rx.button("Sign out", type="submit", variant="soft", color_scheme="gray"),
+        method="post",
+        action="/auth/logout",
+    )
+
+
+def _section(title: str, *children, empty_when=None, empty_text: str = "") -> rx.Component:
+    body = rx.vstack(*children, spacing="2", width="100%")
+    if empty_when is not None:
+        body = rx.cond(empty_when, rx.text(empty_text, color_scheme="gray", size="2"), body)
+    return rx.card(
+        rx.vstack(rx.heading(title, size="4", as_="h2"), body, spacing="3", width="100%"),
+        width="100%",
+    )
+
+
+def _row(*children) -> rx.Component:
+    return rx.flex(
+        *children,
+        justify="between",
+        align="center",
+        gap="3",
+        wrap="wrap",
+        width="100%",
+        padding_y="0.25rem",
+    )
+
+
+def portal_home() -> rx.Component:
+    return page_shell(
+        rx.cond(
+            PortalState.loaded,
+            rx.vstack(
+                rx.flex(
+                    rx.heading(
+                        "Hello, ",
+                        PortalState.customer_name,
+                        size="6",
+                        as_="h1",
+                        data_testid="greeting",
+                    ),
+                    _sign_out(),
+                    justify="between",
+                    align="center",
+                    width="100%",
+                    wrap="wrap",
+                    gap="3",
+                ),
+                _section(
+                    "Subscriptions",
+                    rx.foreach(
+                        PortalState.subscriptions,
+                        lambda s: _row(
+                            rx.text(s["plan"], weight="medium"),
+                            rx.badge(s["status"]),
+                            rx.text("Period ends ", s["renews"], size="2", color_scheme="gray"),
+                        ),
+                    ),
+                    empty_when=PortalState.subscriptions.length() == 0,
+                    empty_text="You have no subscriptions.",
+                ),
+                _section(
+                    "Open invoices",
+                    rx.foreach(
+                        PortalState.open_invoices,
+                        lambda i: _row(
+                            rx.text(i["number"], weight="medium"),
+                            rx.text(i["amount"]),
+                            rx.button(
+                                "Pay now",
+                                on_click=PortalState.pay_invoice(i["id"]),
+                                data_testid="pay-invoice",
+                            ),
+                        ),
+                    ),
+                    empty_when=PortalState.open_invoices.length() == 0,
+                    empty_text="Nothing to pay. You are all set.",
+                ),
+                _section(
+                    "Cards",
+                    rx.foreach(
+                        PortalState.cards,
+                        lambda c: _row(
+                            rx.text(c["label"]),
+                            rx.text("Expires ", c["expiry"], size="2", color_scheme="gray"),
+                            rx.cond(
+                                c["default"] == "yes",
+                                rx.badge("Default", color_scheme="green"),
+                                rx.button(
+                                    "Make default",
+                                    variant="soft",
+                                    on_click=PortalState.set_default_card(c["id"]),
+                                ),
+                            ),
+                        ),
+                    ),
+                    empty_when=PortalState.cards.length() == 0,
+                    empty_text="No saved cards.",
+                ),
+                _section(
+                    "Downloads",
+                    rx.foreach(
+                        PortalState.downloads,
+                        lambda d: _row(
+                            rx.text(d["name"]),
+                            rx.button(
+                                "Download", variant="soft", on_click=PortalState.download(d["id"])
+                            ),
+                        ),
+                    ),
+                    empty_when=PortalState.downloads.length() == 0,
+                    empty_text="Your plan includes no downloads.",
+                ),
+                _section(
+                    "Where you are signed in",
+                    rx.foreach(
+                        PortalState.sessions,
+                        lambda s: _row(
+                            rx.text(s["device"], size="2"),
+                            rx.text(s["ip"], " · ", s["last_seen"], size="1", color_scheme="gray"),
+                            rx.cond(
+                                s["current"] == "yes",
+                                rx.badge("This device"),
+                                rx.button(
+                                    "Sign out",
+                                    variant="soft",
+                                    color_scheme="red",
+                                    on_click=PortalState.end_session(s["id"]),
+                                ),
+                            ),
+                        ),
+                    ),
+                ),
+                spacing="4",
+                width="100%",
+            ),
+            rx.center(rx.spinner(size="3"), padding="4rem"),
+        ),
+        subtitle=PortalState.merchant_name,
+    )
+
+
+def merchant_home() -> rx.Component:
+    return page_shell(
+        rx.cond(
+            MerchantState.merchant_name != "",
+            rx.vstack(
+                rx.flex(
+                    rx.heading(
+                        MerchantState.merchant_name,
+                        " dashboard",
+                        size="6",
+                        as_="h1",
+                        data_testid="merchant-heading",
+                    ),
+                    _sign_out(),
+                    justify="between",
+                    align="center",
+                    width="100%",
+                    wrap="wrap",
+                    gap="3",
+                ),
+                rx.text("Signed in as ", MerchantState.staff_email, color_scheme="gray"),
+                rx.hstack(
+                    rx.card(rx.text("Customers"), rx.heading(MerchantState.customers)),
+                    rx.card(
+                        rx.text("Active subscriptions"),
+                        rx.heading(MerchantState.active_subscriptions),
+                    ),
+                    spacing="3",
+                    wrap="wrap",
+                ),
+                rx.callout(MerchantState.audit_status, icon="shield-check"),
+                spacing="4",
+                width="100%",
+            ),
+            rx.center(rx.spinner(size="3"), padding="4rem"),
+        ),
+        subtitle="Merchant",
+    )

@@ -1,0 +1,718 @@
+"""Who is signed in. Magic links (256-bit tokens, stored as HMAC-SHA256, 15 minutes, single use,
+redeemed atomically), server-side sessions (idle and absolute timeouts, revocable), merchant staff
+passwords (argon2 through passlib's API) and merchant API keys that create one-time portal links.
+
+Raw tokens, session ids and keys exist only in the link, the cookie or the caller's hands; the
+database and the audit trail see keyed hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from urllib.parse import urlencode, urlsplit
+
+import sqlalchemy as sa
+from passlib.context import CryptContext
+from sqlmodel import Session, select
+
+from portal_app.clock import Clock
+from portal_app.config import load_settings
+from portal_app.models import (
+    ApiKey,
+    AuthSession,
+    Customer,
+    LoginToken,
+    Merchant,
+    StaffUser,
+)
+from portal_app.services import audit, features, mailer
+from portal_app.services.errors import PortalError
+
+LINK_TTL = timedelta(minutes=15)
+PORTAL_LINK_TTL = timedelta(minutes=60)
+TOUCH_EVERY = timedelta(seconds=60)
+MIN_PASSWORD_LENGTH = 12
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
+
+passwords = CryptContext(schemes=["argon2"], deprecated="auto")
+# Verified when the account does not exist, so a wrong email costs what a wrong password costs.
+_DUMMY_HASH = passwords.hash(secrets.token_urlsafe(16))
+
+
+class AuthError(PortalError):
+    code = "auth_error"
+
+
+class SessionEnded(AuthError):
+    """The session is missing, revoked or timed out; `reason` says which for the sign-in page."""
+
+    code = "session_ended"
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@lru_cache(maxsize=1)
+def _secret() -> bytes:
+    return load_settings().secret_key.encode()
+
+
+def keyed_hash(value: str) -> str:
+    return hmac.new(_secret(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    value = (email or "").strip().lower()
+    if len(value) > 320 or not _EMAIL.match(value):
+        raise AuthError("Enter a valid email address.")
+    return value
+
+
+def safe_return_path(path: str | None) -> str:
+    """Only a path on this site: no scheme, no host, no protocol-relative or backslash tricks."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc or any(ord(c) < 32 for c in path):
+        return "/"
+    return path[:500]
+
+
+def portal_merchant_id(session: Session) -> int | None:
+    """The merchant this deployment serves: PORTAL_MERCHANT's slug, else the first merchant."""
+    slug = load_settings().merchant_slug
+    query = select(Merchant.id)
+    query = query.where(Merchant.slug == slug) if slug else query.order_by(Merchant.id)
+    return session.exec(query).first()
+
+
+# --- magic links --------------------------------------------------------------------------------
+
+
+def request_login_link(
+    session: Session,
+    clock: Clock,
+    *,
+    merchant_id: int,
+    email: str,
+    return_to: str,
+    actor: audit.Actor,
+) -> str | None:
+    """Queue a sign-in link if the email belongs to a customer. The caller answers the same way
+    either way; the raw token is returned only so tests can follow the link."""
+    address = normalize_email(email)
+    customer = session.exec(
+        select(Customer).where(Customer.merchant_id == merchant_id, Customer.email == address)
+    ).first()
+    if customer is None:
+        audit.record(
+            session,
+            clock,
+            merchant_id=merchant_id,
+            actor=actor,
+            action="auth.link_requested",
+            target_type="email",
+            target_id=_masked(address),
+            result="unknown_email",
+        )
+        return None
+    token = _issue_token(
+        session, clock, customer=customer, purpose="login", return_to=return_to, ttl=LINK_TTL
+    )
+    link = f"{load_settings().public_url}/auth/verify?{urlencode({'token': token})}"
+    mailer.queue(
+        session,
+        clock,
+        customer=customer,
+        kind="magic_link",
+        subject="Your sign-in link",
+        body=(
+            f"Hello {customer.name or customer.email},\n\n"
+            f"Use this link to sign in to your billing portal. It works once and expires in "
+            f"{int(LINK_TTL.total_seconds() // 60)} minutes:\n\n{link}\n\n"
+            "If you did not ask for it, you can ignore this email."
+        ),
+    )
+    audit.record(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        actor=actor,
+        action="auth.link_requested",
+        target_type="customer",
+        target_id=customer.id,
+        customer_id=customer.id,
+    )
+    return token
+
+
+def _issue_token(
+    session: Session,
+    clock: Clock,
+    *,
+    customer: Customer,
+    purpose: str,
+    return_to: str,
+    ttl: timedelta,
+    new_email: str | None = None,
+    return_url: str | None = None,
+) -> str:
+    """A fresh token voids the customer's older unused ones of the same purpose."""
+    now = clock.now()
+    session.execute(
+        sa.update(LoginToken)
+        .where(
+            LoginToken.customer_id == customer.id,
+            LoginToken.purpose == purpose,
+            LoginToken.used_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+    token = secrets.token_urlsafe(32)
+    session.add(
+        LoginToken(
+            merchant_id=customer.merchant_id,
+            customer_id=customer.id,
+            email=customer.email,
+            token_hash=keyed_hash(token),
+            purpose=purpose,
+            new_email=new_email,
+            return_to=safe_return_path(return_to),
+            return_url=return_url,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    session.flush()
+    return token
+
+
+def peek_token(session: Session, clock: Clock, token: str) -> LoginToken | None:
+    """What a link would do, without using it (GET and HEAD never sign anyone in)."""
+    if not token or len(token) > 200:
+        return None
+    row = session.exec(select(LoginToken).where(LoginToken.token_hash == keyed_hash(token))).first()
+    if row is None or row.used_at is not None or row.expires_at <= clock.now():
+        return None
+    return row
+
+
+@dataclass(frozen=True)
+class SignIn:
+    session_id: str  # the raw id: it goes into the cookie and nowhere else
+    auth_session: AuthSession
+    return_to: str
+
+
+def redeem_login_token(
+    session: Session, clock: Clock, *, token: str, merchant_id: int, actor: audit.Actor
+) -> SignIn:
+    """Use a link once. The conditional UPDATE … RETURNING lets exactly one of any number of
+    concurrent redemptions through; the others see 'already used or expired'."""
+    now = clock.now()
+    used = None
+    if token and len(token) <= 200:
+        used = session.execute(
+            sa.update(LoginToken)
+            .where(
+                LoginToken.token_hash == keyed_hash(token),
+                LoginToken.used_at.is_(None),
+                LoginToken.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(LoginToken.id)
+        ).first()
+    if used is None:
+        audit.record(
+            session,
+            clock,
+            merchant_id=merchant_id,
+            actor=actor,
+            action="auth.link_rejected",
+            result="denied",
+        )
+        raise AuthError("This sign-in link was already used or has expired. Request a new one.")
+    row = session.get(LoginToken, used[0])
+    customer = session.get(Customer, row.customer_id)
+    if row.purpose == "email_change":
+        _apply_email_change(session, clock, customer, row.new_email, actor)
+    auth_session, sid = _open_session(
+        session,
+        clock,
+        merchant_id=row.merchant_id,
+        role="customer",
+        customer_id=customer.id,
+        actor=actor,
+        return_url=row.return_url,
+    )
+    audit.record(
+        session,
+        clock,
+        merchant_id=row.merchant_id,
+        actor=_as_customer(actor, customer.id),
+        action="auth.sign_in",
+        target_type="session",
+        target_id=auth_session.id,
+        customer_id=customer.id,
+        after={"via": row.purpose},
+    )
+    return SignIn(sid, auth_session, row.return_to)
+
+
+def _apply_email_change(session, clock, customer: Customer, new_email: str, actor) -> None:
+    taken = session.exec(
+        select(Customer.id).where(
+            Customer.merchant_id == customer.merchant_id, Customer.email == new_email
+        )
+    ).first()
+    if taken is not None:
+        raise AuthError("That email address is already in use.")
+    before = customer.email
+    customer.email = new_email
+    session.add(customer)
+    revoke_all(session, clock, customer_id=customer.id, actor=actor, reason="email_change")
+    audit.record(
+        session,
+        clock,
+        merchant_id=customer.merchant_id,
+        actor=_as_customer(actor, customer.id),
+        action="profile.email_changed",
+        target_type="customer",
+        target_id=customer.id,
+        customer_id=customer.id,
+        before={"email": before},
+        after={"email": new_email},
+    )
+
+
+def request_email_change(
+    session: Session, clock: Clock, *, customer_id: int, new_email: str, actor: audit.Actor
+) -> str:
+    """The new address must confirm before it replaces the old one; returns the raw token."""
+    customer = session.get(Customer, customer_id)
+    address = normalize_email(new_email)
+    if address == customer.email:
+        raise AuthError("That is already your email address.")
+    token = _issue_token(
+        session,
+        clock,
+        customer=customer,
+        purpose="email_change",
+        return_to="/profile",
+        ttl=LINK_TTL,
+        new_email=address,
+    )
+    link = f"{load_settings().public_url}/auth/verify?{urlencode({'token': token})}"
+    mailer.queue(
+        session,
+        clock,
+        customer=customer,
+        kind="email_change",
+        to_address=address,
+        subject="Confirm your new email address",
+        body=f"Confirm {address} as your billing email by opening this link:\n\n{link}\n",
+    )
+    audit.record(
+        session,
+        clock,
+        merchant_id=customer.merchant_id,
+        actor=actor,
+        action="profile.email_change_requested",
+        target_type="customer",
+        target_id=customer.id,
+        customer_id=customer.id,
+        after={"new_email": address},
+    )
+    return token
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+
+def _open_session(
+    session: Session,
+    clock: Clock,
+    *,
+    merchant_id: int,
+    role: str,
+    actor: audit.Actor,
+    customer_id: int | None = None,
+    staff_id: int | None = None,
+    return_url: str | None = None,
+) -> tuple[AuthSession, str]:
+    settings = features.load(session, merchant_id)
+    now = clock.now()
+    sid = secrets.token_urlsafe(32)
+    row = AuthSession(
+        sid_hash=keyed_hash(sid),
+        merchant_id=merchant_id,
+        role=role,
+        customer_id=customer_id,
+        staff_id=staff_id,
+        return_url=return_url,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=settings["security.absolute_timeout_hours"]),
+        ip=actor.ip[:64],
+        user_agent=actor.user_agent[:300],
+    )
+    session.add(row)
+    session.flush()
+    return row, sid
+
+
+def load_session(
+    session: Session, clock: Clock, session_id: str | None, *, role: str
+) -> AuthSession:
+    """The session behind a cookie, checked at every privileged event: present, not revoked,
+    of this role, inside the absolute and idle timeouts. Activity moves the idle deadline."""
+    if not session_id or len(session_id) > 200:
+        raise SessionEnded("Please sign in.", "missing")
+    row = session.exec(
+        select(AuthSession).where(AuthSession.sid_hash == keyed_hash(session_id))
+    ).first()
+    if row is None or row.revoked_at is not None:
+        raise SessionEnded("Please sign in.", "missing")
+    if row.role != role:
+        raise SessionEnded("Please sign in.", "wrong_role")
+    now = clock.now()
+    idle = timedelta(
+        minutes=features.load(session, row.merchant_id)["security.idle_timeout_minutes"]
+    )
+    if now >= row.expires_at or now - row.last_seen_at >= idle:
+        reason = "absolute_timeout" if now >= row.expires_at else "idle_timeout"
+        row.revoked_at = now
+        session.add(row)
+        audit.record(
+            session,
+            clock,
+            merchant_id=row.merchant_id,
+            actor=_session_actor(row),
+            action="auth.session_expired",
+            target_type="session",
+            target_id=row.id,
+            customer_id=row.customer_id,
+            after={"reason": reason},
+        )
+        raise SessionEnded("Your session has ended. Please sign in again.", reason)
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        row.last_seen_at = now
+        session.add(row)
+    return row
+
+
+def _session_actor(row: AuthSession) -> audit.Actor:
+    if row.role == "customer":
+        return audit.Actor.customer(row.customer_id)
+    return audit.Actor.merchant(row.staff_id)
+
+
+def sign_out(session: Session, clock: Clock, session_id: str | None, actor: audit.Actor) -> None:
+    if not session_id:
+        return
+    row = session.exec(
+        select(AuthSession).where(AuthSession.sid_hash == keyed_hash(session_id))
+    ).first()
+    if row is None or row.revoked_at is not None:
+        return
+    row.revoked_at = clock.now()
+    session.add(row)
+    audit.record(
+        session,
+        clock,
+        merchant_id=row.merchant_id,
+        actor=actor,
+        action="auth.sign_out",
+        target_type="session",
+        target_id=row.id,
+        customer_id=row.customer_id,
+    )
+
+
+def revoke_all(
+    session: Session,
+    clock: Clock,
+    *,
+    customer_id: int,
+    actor: audit.Actor,
+    reason: str,
+    keep_session_id: int | None = None,
+) -> int:
+    """End every session (and unused link) of a customer: sign-out everywhere, email change."""
+    now = clock.now()
+    query = sa.update(AuthSession).where(
+        AuthSession.customer_id == customer_id, AuthSession.revoked_at.is_(None)
+    )
+    if keep_session_id is not None:
+        query = query.where(AuthSession.id != keep_session_id)
+    ended = session.execute(query.values(revoked_at=now)).rowcount
+    if keep_session_id is None:
+        session.execute(
+            sa.update(LoginToken)
+            .where(LoginToken.customer_id == customer_id, LoginToken.used_at.is_(None))
+            .values(used_at=now)
+        )
+    customer = session.get(Customer, customer_id)
+    audit.record(
+        session,
+        clock,
+        merchant_id=customer.merchant_id,
+        actor=actor,
+        action="auth.sessions_revoked",
+        target_type="customer",
+        target_id=customer_id,
+        customer_id=customer_id,
+        after={"sessions": ended, "reason": reason},
+    )
+    return ended
+
+
+def list_sessions(session: Session, clock: Clock, customer_id: int) -> list[AuthSession]:
+    now = clock.now()
+    return list(
+        session.exec(
+            select(AuthSession)
+            .where(
+                AuthSession.customer_id == customer_id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > now,
+            )
+            .order_by(AuthSession.last_seen_at.desc())
+        )
+    )
+
+
+def end_session(
+    session: Session, clock: Clock, *, customer_id: int, session_row_id: int, actor: audit.Actor
+) -> None:
+    """A customer ends one of their own sessions (another device)."""
+    row = session.exec(
+        select(AuthSession).where(
+            AuthSession.id == session_row_id, AuthSession.customer_id == customer_id
+        )
+    ).first()
+    if row is None or row.revoked_at is not None:
+        raise AuthError("That session has already ended.")
+    row.revoked_at = clock.now()
+    session.add(row)
+    audit.record(
+        session,
+        clock,
+        merchant_id=row.merchant_id,
+        actor=actor,
+        action="auth.session_ended",
+        target_type="session",
+        target_id=row.id,
+        customer_id=customer_id,
+    )
+
+
+# --- merchant staff -----------------------------------------------------------------------------
+
+
+def create_staff(
+    session: Session,
+    clock: Clock,
+    *,
+    merchant_id: int,
+    email: str,
+    password: str,
+    name: str = "",
+    role: str = "admin",
+    actor: audit.Actor,
+) -> StaffUser:
+    address = normalize_email(email)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AuthError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
+    if role not in ("admin", "staff"):
+        raise AuthError("Unknown staff role.")
+    exists = session.exec(
+        select(StaffUser.id).where(StaffUser.merchant_id == merchant_id, StaffUser.email == address)
+    ).first()
+    if exists is not None:
+        raise AuthError("A staff account with that email already exists.")
+    staff = StaffUser(
+        merchant_id=merchant_id,
+        email=address,
+        name=name,
+        role=role,
+        password_hash=passwords.hash(password),
+        created_at=clock.now(),
+    )
+    session.add(staff)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        actor=actor,
+        action="staff.create",
+        target_type="staff",
+        target_id=staff.id,
+        after={"email": address, "role": role},
+    )
+    return staff
+
+
+def staff_sign_in(
+    session: Session,
+    clock: Clock,
+    *,
+    merchant_id: int,
+    email: str,
+    password: str,
+    actor: audit.Actor,
+) -> SignIn:
+    """Password sign-in; the same message and about the same time for unknown email and wrong
+    password. Throttling and lock-out are the caller's (ratelimit), before this is called."""
+    try:
+        address = normalize_email(email)
+    except AuthError:
+        address = ""
+    staff = (
+        session.exec(
+            select(StaffUser).where(
+                StaffUser.merchant_id == merchant_id, StaffUser.email == address
+            )
+        ).first()
+        if address
+        else None
+    )
+    valid = passwords.verify(password or "", staff.password_hash if staff else _DUMMY_HASH)
+    if staff is None or not valid:
+        audit.record(
+            session,
+            clock,
+            merchant_id=merchant_id,
+            actor=actor,
+            action="auth.password_failed",
+            target_type="staff",
+            target_id=_masked(address) if address else "",
+            result="denied",
+        )
+        raise AuthError("Email or password is incorrect.")
+    if passwords.needs_update(staff.password_hash):
+        staff.password_hash = passwords.hash(password)
+        session.add(staff)
+    auth_session, sid = _open_session(
+        session, clock, merchant_id=merchant_id, role="staff", staff_id=staff.id, actor=actor
+    )
+    audit.record(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        actor=audit.Actor.merchant(staff.id, ip=actor.ip, user_agent=actor.user_agent),
+        action="auth.sign_in",
+        target_type="session",
+        target_id=auth_session.id,
+        after={"via": "password"},
+    )
+    return SignIn(sid, auth_session, "/merchant")
+
+
+# --- merchant API keys and portal links -----------------------------------------------------------
+
+
+def create_api_key(
+    session: Session, clock: Clock, *, merchant_id: int, name: str, actor: audit.Actor
+) -> str:
+    """Returns the key once; only its keyed hash and a short prefix are kept."""
+    raw = "sk_portal_" + secrets.token_urlsafe(32)
+    key = ApiKey(
+        merchant_id=merchant_id,
+        name=name[:100],
+        prefix=raw[:14],
+        key_hash=keyed_hash(raw),
+        created_at=clock.now(),
+    )
+    session.add(key)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        actor=actor,
+        action="api_key.create",
+        target_type="api_key",
+        target_id=key.id,
+        after={"prefix": key.prefix, "name": key.name},
+    )
+    return raw
+
+
+def authenticate_api_key(session: Session, clock: Clock, raw: str | None) -> ApiKey | None:
+    if not raw or len(raw) > 200:
+        return None
+    key = session.exec(select(ApiKey).where(ApiKey.key_hash == keyed_hash(raw))).first()
+    if key is None or key.revoked_at is not None:
+        return None
+    key.last_used_at = clock.now()
+    session.add(key)
+    return key
+
+
+def allowed_return_url(url: str, public_url: str, allowed_origins: list[str]) -> bool:
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    own = urlsplit(public_url)
+    return origin == f"{own.scheme}://{own.netloc}".lower() or origin in {
+        o.rstrip("/").lower() for o in allowed_origins
+    }
+
+
+def create_portal_link(
+    session: Session, clock: Clock, *, api_key: ApiKey, customer_id: int, return_url: str | None
+) -> tuple[str, datetime]:
+    """Like Stripe's and Polar's portal sessions: a one-time link for one customer."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.merchant_id != api_key.merchant_id:
+        raise AuthError("No such customer.", code="not_found")
+    settings = load_settings()
+    origins = features.load(session, api_key.merchant_id)["api.return_url_origins"]
+    if return_url and not allowed_return_url(return_url, settings.public_url, origins):
+        raise AuthError("return_url must be on this portal or an allowed origin.")
+    token = _issue_token(
+        session,
+        clock,
+        customer=customer,
+        purpose="portal_link",
+        return_to="/",
+        ttl=PORTAL_LINK_TTL,
+        return_url=return_url,
+    )
+    audit.record(
+        session,
+        clock,
+        merchant_id=api_key.merchant_id,
+        actor=audit.Actor("api", api_key.prefix),
+        action="portal_link.create",
+        target_type="customer",
+        target_id=customer.id,
+        customer_id=customer.id,
+    )
+    url = f"{settings.public_url}/auth/verify?{urlencode({'token': token})}"
+    return url, clock.now() + PORTAL_LINK_TTL
+
+
+def _masked(email: str) -> str:
+    """Enough of an address to investigate abuse, not enough to harvest it."""
+    name, _, domain = email.partition("@")
+    return f"{name[:1]}***@{domain}" if domain else "***"
+
+
+def _as_customer(actor: audit.Actor, customer_id: int) -> audit.Actor:
+    return audit.Actor(
+        "customer",
+        str(customer_id),
+        ip=actor.ip,
+        user_agent=actor.user_agent,
+        request_id=actor.request_id,
+    )

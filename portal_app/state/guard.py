@@ -1,0 +1,234 @@
+"""The server is the only judge of who is asking.
+
+Every Reflex event handler that reads or changes customer or merchant data is wrapped in
+`@guarded(role, feature=...)`. At every call the guard re-derives the session from this
+connection's cookie header (captured server-side by the socket, never sent to the browser), checks
+it in the database (revoked? idle or absolute timeout?), checks the feature toggle, and exposes
+the result as `current()` for the handler. Nothing cached in state is trusted.
+
+`SessionBindingMiddleware` runs before every event, hydrate included: private state is bound to
+the session that filled it, and is wiped when this connection's cookie is a different one (or
+none) — so a client that reuses a closed tab's client token gets nothing back."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import quote
+
+import reflex as rx
+from reflex.middleware import Middleware
+
+from portal_app.clock import SystemClock
+from portal_app.db import session_scope
+from portal_app.http.common import cookie_name
+from portal_app.services import audit, auth, features
+from portal_app.services.errors import FeatureDisabled, NotFound, PortalError
+
+log = logging.getLogger(__name__)
+CLOCK = SystemClock()
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: str  # customer | staff
+    merchant_id: int
+    session_row_id: int
+    customer_id: int | None
+    staff_id: int | None
+    actor: audit.Actor
+
+
+_current: ContextVar[Principal | None] = ContextVar("portal_principal", default=None)
+
+
+def current() -> Principal:
+    principal = _current.get()
+    if principal is None:
+        raise RuntimeError("current() used outside a @guarded handler")
+    return principal
+
+
+class SessionState(rx.State):
+    """Who this tab is signed in as, for display; the binding lives in a backend-only var."""
+
+    _bound_sid_hash: str = ""
+    signed_in: bool = False
+    role: str = ""
+    display_name: str = ""
+
+
+class PrivateState(rx.State):
+    """Base of every state that holds a signed-in person's data; wiped on a session mismatch."""
+
+
+def session_id_of(state: rx.State) -> str | None:
+    header = state.router.headers.cookie or ""
+    if not header:
+        return None
+    try:
+        jar = SimpleCookie()
+        jar.load(header)
+    except CookieError:
+        return None
+    morsel = jar.get(cookie_name())
+    return morsel.value if morsel else None
+
+
+def actor_of(state: rx.State, principal_type: str = "anonymous", ident: str = "") -> audit.Actor:
+    return audit.Actor(
+        principal_type,
+        ident,
+        ip=state.router.session.client_ip or "",
+        user_agent=(state.router.headers.user_agent or "")[:300],
+    )
+
+
+async def wipe_private(root: rx.State) -> None:
+    """Reset every private state and the binding (sign-out, timeout, another session's token)."""
+    for cls in _private_state_classes():
+        substate = await root.get_state(cls)
+        substate.reset()
+    session_state = await root.get_state(SessionState)
+    session_state.reset()
+    session_state._bound_sid_hash = ""
+
+
+def _private_state_classes() -> list[type[rx.State]]:
+    found, stack = [], list(PrivateState.class_subclasses)
+    while stack:
+        cls = stack.pop()
+        found.append(cls)
+        stack.extend(cls.class_subclasses)
+    return found
+
+
+def guarded(role: str, feature: str | None = None):
+    """Mark and wrap an event handler: session of `role` required, `feature` must be on."""
+    if role not in ("customer", "staff"):
+        raise ValueError(role)
+
+    def decorate(handler):
+        if inspect.isasyncgenfunction(handler) or inspect.isgeneratorfunction(handler):
+            raise TypeError(f"{handler.__name__}: guarded handlers return, they do not yield")
+
+        @functools.wraps(handler)
+        async def wrapper(self, *args, **kwargs):
+            principal, refusal = await _authenticate(self, role, feature, handler.__name__)
+            if refusal is not None:
+                return refusal
+            token = _current.set(principal)
+            try:
+                result = handler(self, *args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+                return result
+            except NotFound as exc:
+                _audit_denial(principal, handler.__name__, kwargs or args, "not_found")
+                return rx.toast.error(str(exc))
+            except FeatureDisabled as exc:
+                _audit_denial(principal, handler.__name__, kwargs or args, "feature_disabled")
+                return rx.toast.error(str(exc))
+            except PortalError as exc:
+                return rx.toast.error(str(exc))
+            except (ValueError, TypeError):
+                # Forged or malformed arguments (ids that are not numbers, wrong types).
+                log.warning("rejected malformed arguments for %s", handler.__name__)
+                _audit_denial(principal, handler.__name__, {}, "malformed_arguments")
+                return rx.toast.error("That request was not valid.")
+            finally:
+                _current.reset(token)
+
+        wrapper._portal_guard = (role, feature)
+        return wrapper
+
+    return decorate
+
+
+async def _authenticate(state: rx.State, role: str, feature: str | None, name: str):
+    sid = session_id_of(state)
+    ended = None
+    disabled = None
+    with session_scope() as session:
+        try:
+            row = auth.load_session(session, CLOCK, sid, role=role)
+        except auth.SessionEnded as exc:
+            ended = exc  # an expiry is audited and committed with this unit of work
+        else:
+            principal = Principal(
+                role=role,
+                merchant_id=row.merchant_id,
+                session_row_id=row.id,
+                customer_id=row.customer_id,
+                staff_id=row.staff_id,
+                actor=actor_of(
+                    state,
+                    role if role == "customer" else "merchant",
+                    str(row.customer_id if role == "customer" else row.staff_id),
+                ),
+            )
+            if feature is not None and not features.load(session, row.merchant_id).enabled(feature):
+                disabled = FeatureDisabled(
+                    f"{features.FEATURES[feature].label} is not available in this portal."
+                )
+    root = state._get_root_state()
+    if ended is not None:
+        await wipe_private(root)
+        target = "/merchant/login" if role == "staff" else "/login"
+        page = state.router.page.path or "/"
+        return None, rx.redirect(f"{target}?reason={ended.reason}&next={quote(page)}")
+    session_state = await root.get_state(SessionState)
+    sid_hash = auth.keyed_hash(sid)
+    if session_state._bound_sid_hash != sid_hash:
+        await wipe_private(root)
+        session_state._bound_sid_hash = sid_hash
+    session_state.signed_in = True
+    session_state.role = role
+    if disabled is not None:
+        _audit_denial(principal, name, {}, "feature_disabled")
+        return None, rx.toast.error(str(disabled))
+    return principal, None
+
+
+def _audit_denial(principal: Principal, handler: str, arguments, reason: str) -> None:
+    with session_scope() as session:
+        audit.record(
+            session,
+            CLOCK,
+            merchant_id=principal.merchant_id,
+            actor=principal.actor,
+            action="authz.denied",
+            target_type="handler",
+            target_id=handler[:64],
+            customer_id=principal.customer_id,
+            result="denied",
+            after={"reason": reason, "arguments": _safe_arguments(arguments)},
+        )
+
+
+def _safe_arguments(arguments) -> dict:
+    """Only ids and short scalars go into the audit trail, never free text or card data."""
+    items = arguments.items() if isinstance(arguments, dict) else enumerate(arguments)
+    safe = {}
+    for key, value in items:
+        if isinstance(value, int) or (
+            isinstance(value, str) and value.isdigit() and len(value) < 12
+        ):
+            safe[str(key)] = value
+    return safe
+
+
+class SessionBindingMiddleware(Middleware):
+    async def preprocess(self, app, state, event):
+        root = state._get_root_state() if hasattr(state, "_get_root_state") else state
+        session_state = await root.get_state(SessionState)
+        bound = session_state._bound_sid_hash
+        if bound:
+            sid = session_id_of(root)
+            if not sid or auth.keyed_hash(sid) != bound:
+                await wipe_private(root)
+        return None

@@ -1,0 +1,176 @@
+"""The signed-in customer's overview: subscriptions, open invoices (pay), cards (default),
+downloads and sessions. Every handler is guarded; every id from the browser is re-scoped to the
+signed-in customer by the service it is passed to."""
+
+from __future__ import annotations
+
+import reflex as rx
+from sqlmodel import Session, select
+
+from portal_app.db import read_scope, session_scope
+from portal_app.models import Customer, Invoice, InvoiceStatus, Merchant, Plan
+from portal_app.money import format_money
+from portal_app.services import auth, digital, invoices, payment_methods, subscriptions
+from portal_app.services.errors import PaymentError
+from portal_app.services.gateway import configured_gateway
+from portal_app.state.guard import CLOCK, PrivateState, SessionState, current, guarded
+
+
+def _date(value) -> str:
+    return value.strftime("%d %b %Y") if value else ""
+
+
+def read_overview(session: Session, customer_id: int, session_row_id: int) -> dict:
+    customer = session.get(Customer, customer_id)
+    merchant = session.get(Merchant, customer.merchant_id)
+    subs = []
+    for sub in subscriptions.list_for_customer(session, customer_id):
+        plan = session.get(Plan, sub.plan_id)
+        subs.append(
+            {
+                "id": str(sub.id),
+                "plan": plan.name,
+                "status": sub.status.replace("_", " "),
+                "renews": _date(sub.current_period_end),
+                "cancel_at_period_end": "yes" if sub.cancel_at_period_end else "",
+            }
+        )
+    open_invoices = [
+        {
+            "id": str(inv.id),
+            "number": invoices.display_number(inv),
+            "amount": format_money(inv.amount_due, inv.currency),
+            "date": _date(inv.finalized_at),
+        }
+        for inv in session.exec(
+            select(Invoice)
+            .where(Invoice.customer_id == customer_id, Invoice.status == InvoiceStatus.OPEN)
+            .order_by(Invoice.id.desc())
+        )
+    ]
+    cards = [
+        {
+            "id": str(card.id),
+            "label": f"{card.brand.title()} •••• {card.last4}",
+            "expiry": f"{card.exp_month:02d}/{card.exp_year % 100:02d}",
+            "default": "yes" if card.is_default else "",
+        }
+        for card in payment_methods.list_cards(session, customer_id)
+    ]
+    downloads = [
+        {"id": str(asset.id), "name": asset.name, "kind": asset.kind}
+        for asset in digital.entitled_assets(session, customer_id)
+        if asset.kind == "file"
+    ]
+    sessions = [
+        {
+            "id": str(row.id),
+            "device": (row.user_agent or "Unknown device")[:60],
+            "ip": row.ip,
+            "last_seen": row.last_seen_at.strftime("%d %b %Y %H:%M UTC"),
+            "current": "yes" if row.id == session_row_id else "",
+        }
+        for row in auth.list_sessions(session, CLOCK, customer_id)
+    ]
+    return {
+        "name": customer.name or customer.email,
+        "merchant": merchant.name,
+        "subscriptions": subs,
+        "open_invoices": open_invoices,
+        "cards": cards,
+        "downloads": downloads,
+        "sessions": sessions,
+    }
+
+
+class PortalState(PrivateState):
+    customer_name: str = ""
+    merchant_name: str = ""
+    subscriptions: list[dict[str, str]] = []
+    open_invoices: list[dict[str, str]] = []
+    cards: list[dict[str, str]] = []
+    downloads: list[dict[str, str]] = []
+    sessions: list[dict[str, str]] = []
+    loaded: bool = False
+    message: str = ""
+
+    def _refresh(self) -> None:
+        who = current()
+        with read_scope() as session:
+            data = read_overview(session, who.customer_id, who.session_row_id)
+        self.customer_name, self.merchant_name = data["name"], data["merchant"]
+        self.subscriptions, self.open_invoices = data["subscriptions"], data["open_invoices"]
+        self.cards, self.downloads, self.sessions = (
+            data["cards"],
+            data["downloads"],
+            data["sessions"],
+        )
+        self.loaded = True
+
+    @rx.event
+    @guarded("customer")
+    async def load(self):
+        self._refresh()
+        session_state = await self.get_state(SessionState)
+        session_state.display_name = self.customer_name
+
+    @rx.event
+    @guarded("customer", feature="invoices.pay")
+    async def pay_invoice(self, invoice_id: int):
+        who = current()
+        with session_scope() as session:
+            outcome = invoices.pay(
+                session,
+                CLOCK,
+                configured_gateway(),
+                customer_id=who.customer_id,
+                invoice_id=int(invoice_id),
+                payment_method_id=None,
+                actor=who.actor,
+            )
+        self._refresh()
+        if not outcome.succeeded:
+            raise PaymentError(outcome.message)
+        return rx.toast.success(outcome.message)
+
+    @rx.event
+    @guarded("customer", feature="payment_methods.set_default")
+    async def set_default_card(self, payment_method_id: int):
+        who = current()
+        with session_scope() as session:
+            payment_methods.set_default(
+                session,
+                CLOCK,
+                customer_id=who.customer_id,
+                payment_method_id=int(payment_method_id),
+                actor=who.actor,
+            )
+        self._refresh()
+        return rx.toast.success("Default card updated.")
+
+    @rx.event
+    @guarded("customer", feature="digital.downloads")
+    async def download(self, asset_id: int):
+        who = current()
+        with read_scope() as session:
+            url, _ = digital.download_link(
+                session, CLOCK, customer_id=who.customer_id, asset_id=int(asset_id)
+            )
+        return rx.redirect(url, is_external=True)
+
+    @rx.event
+    @guarded("customer")
+    async def end_session(self, session_id: int):
+        who = current()
+        if int(session_id) == who.session_row_id:
+            return rx.toast.info("Use “Sign out” to end this session.")
+        with session_scope() as session:
+            auth.end_session(
+                session,
+                CLOCK,
+                customer_id=who.customer_id,
+                session_row_id=int(session_id),
+                actor=who.actor,
+            )
+        self._refresh()
+        return rx.toast.success("That session has been signed out.")

@@ -1,0 +1,71 @@
+"""Every event handler of every state class in the app is either guarded or on the short,
+reviewed list of public handlers below. A new unguarded handler fails this test."""
+
+import inspect
+
+import pytest
+import reflex as rx
+
+import portal_app.portal_app  # noqa: F401  (registers every page and state)
+
+# (state class, handler) -> why it may be called by anyone
+PUBLIC_HANDLERS = {
+    ("PricingState", "load"): "the public plan list; reads the catalog only",
+    ("LoginState", "load"): "explains why the sign-in page opened; reads the query string only",
+    ("LoginState", "request_link"): "the sign-in form itself; throttled, same answer for all",
+    ("MailboxState", "load"): "dev mailbox; returns nothing unless PORTAL_DEV_MAILBOX=1",
+}
+
+
+def _app_states() -> list[type[rx.State]]:
+    found, stack = [], list(rx.State.class_subclasses)
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.class_subclasses)
+        if cls.__module__.startswith("portal_app."):
+            found.append(cls)
+    return found
+
+
+def _own_handlers(cls) -> dict:
+    return {
+        name: handler
+        for name, handler in cls.event_handlers.items()
+        if name in vars(cls) or inspect.unwrap(handler.fn).__qualname__.startswith(cls.__name__)
+    }
+
+
+def test_states_are_found():
+    names = {cls.__name__ for cls in _app_states()}
+    assert {"PortalState", "LoginState", "MerchantState", "SessionState"} <= names
+
+
+@pytest.mark.parametrize("cls", _app_states(), ids=lambda cls: cls.__name__)
+def test_every_handler_is_guarded_or_reviewed_public(cls):
+    for name, handler in _own_handlers(cls).items():
+        guard = getattr(handler.fn, "_portal_guard", None)
+        assert guard is not None or (cls.__name__, name) in PUBLIC_HANDLERS, (
+            f"{cls.__name__}.{name} is neither @guarded nor a reviewed public handler"
+        )
+        assert not name.startswith("set_"), f"{cls.__name__}.{name}: setters are client-callable"
+
+
+def test_public_list_has_no_stale_entries():
+    existing = {(cls.__name__, name) for cls in _app_states() for name in _own_handlers(cls)}
+    assert set(PUBLIC_HANDLERS) <= existing
+
+
+def test_merchant_handlers_require_staff_and_customer_handlers_customers():
+    from portal_app.state import MerchantState, PortalState
+
+    for name, handler in _own_handlers(MerchantState).items():
+        assert handler.fn._portal_guard[0] == "staff", name
+    for name, handler in _own_handlers(PortalState).items():
+        assert handler.fn._portal_guard[0] == "customer", name
+
+
+def test_backend_only_binding():
+    from portal_app.state import SessionState
+
+    assert "_bound_sid_hash" in SessionState.backend_vars
+    assert "_bound_sid_hash" not in SessionState.vars

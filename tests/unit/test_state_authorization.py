@@ -1,0 +1,254 @@
+"""Authorization at the state layer, without a browser: handlers are called the way Reflex calls
+them, with the cookie header a socket would carry (or none, or someone else's)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import reflex as rx
+from reflex_base import constants
+from sqlmodel import Session, select
+
+import portal_app.portal_app  # noqa: F401
+from portal_app import db
+from portal_app.models import AuditEvent, Payment
+from portal_app.services import audit, auth, features, invoices
+from portal_app.state import MerchantState, PortalState, SessionBindingMiddleware, SessionState
+from portal_app.state.guard import CLOCK
+from tests import factories
+
+
+@pytest.fixture
+def app_db(tmp_path, monkeypatch):
+    """A file database the app's own `session_scope()` uses, seeded with two customers."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("PORTAL_DB_URL", url)
+    db.get_engine.cache_clear()
+    engine = db.get_engine()
+    db.create_all(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        catalog = factories.make_catalog(session, CLOCK)
+        alice = factories.make_customer(session, CLOCK, catalog.merchant, "alice@example.com")
+        bob = factories.make_customer(session, CLOCK, catalog.merchant, "bob@example.com")
+        from portal_app.services.sandbox_gateway import SandboxGateway
+
+        gateway = SandboxGateway()
+        for who in (alice, bob):
+            factories.add_gateway_card(session, CLOCK, gateway, who)
+        bob_invoice = invoices.finalize(
+            session,
+            CLOCK,
+            invoices.create_draft(
+                session,
+                CLOCK,
+                customer=bob,
+                currency="USD",
+                lines=[invoices.LineSpec("manual", "Bob's invoice", 1234)],
+                billing_reason="manual",
+            ),
+            audit.SYSTEM,
+        )
+        sessions = {}
+        for who in (alice, bob):
+            token = auth.request_login_link(
+                session,
+                CLOCK,
+                merchant_id=catalog.merchant.id,
+                email=who.email,
+                return_to="/portal",
+                actor=audit.SYSTEM,
+            )
+            sessions[who.email] = auth.redeem_login_token(
+                session,
+                CLOCK,
+                token=token,
+                merchant_id=catalog.merchant.id,
+                actor=audit.SYSTEM,
+            ).session_id
+        staff = auth.create_staff(
+            session,
+            CLOCK,
+            merchant_id=catalog.merchant.id,
+            email="ops@example.com",
+            password="correct horse battery",
+            actor=audit.SYSTEM,
+        )
+        sessions["staff"] = auth.staff_sign_in(
+            session,
+            CLOCK,
+            merchant_id=catalog.merchant.id,
+            email=staff.email,
+            password="correct horse battery",
+            actor=audit.SYSTEM,
+        ).session_id
+        session.commit()
+        yield {
+            "engine": engine,
+            "merchant": catalog.merchant,
+            "alice": alice,
+            "bob": bob,
+            "bob_invoice": bob_invoice,
+            "sessions": sessions,
+        }
+    db.get_engine.cache_clear()
+
+
+def _root(cookie_sid: str | None) -> rx.State:
+    root = rx.State(_reflex_internal_init=True)
+    _connect(root, cookie_sid)
+    return root
+
+
+def _connect(root: rx.State, cookie_sid: str | None) -> None:
+    headers = {"user-agent": "pytest", "origin": "http://localhost:3000"}
+    if cookie_sid:
+        headers["cookie"] = f"portal_sid={cookie_sid}; other=1"
+    router_data = {
+        constants.RouteVar.HEADERS: headers,
+        constants.RouteVar.CLIENT_IP: "198.51.100.7",
+        constants.RouteVar.PATH: "/portal",
+        constants.RouteVar.ORIGIN: "/portal",
+    }
+    root.router_data = root._update_router_vars(router_data, root.router_data or {})
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+async def _call(root, state_cls, name, *args):
+    substate = await root.get_state(state_cls)
+    handler = getattr(state_cls, name)
+    return await handler.fn(substate, *args)
+
+
+def _denials(engine):
+    with Session(engine) as session:
+        return session.exec(select(AuditEvent).where(AuditEvent.action == "authz.denied")).all()
+
+
+def test_no_cookie_gets_no_data_and_a_redirect(app_db):
+    async def scenario():
+        root = _root(None)
+        result = await _call(root, PortalState, "load")
+        portal = await root.get_state(PortalState)
+        return result, portal.customer_name, portal.loaded
+
+    result, name, loaded = run(scenario())
+    assert "/login" in str(result) and name == "" and not loaded
+
+
+def test_forged_session_id_gets_nothing(app_db):
+    async def scenario():
+        root = _root("forged-" + "x" * 40)
+        await _call(root, PortalState, "load")
+        return (await root.get_state(PortalState)).customer_name
+
+    assert run(scenario()) == ""
+
+
+def test_signed_in_customer_sees_own_data(app_db):
+    async def scenario():
+        root = _root(app_db["sessions"]["alice@example.com"])
+        await _call(root, PortalState, "load")
+        return await root.get_state(PortalState)
+
+    portal = run(scenario())
+    assert portal.customer_name == "Zoë Ångström" and portal.loaded
+    assert portal.open_invoices == []  # Bob's invoice is not Alice's
+
+
+def test_paying_someone_elses_invoice_is_refused_and_audited(app_db):
+    async def scenario():
+        root = _root(app_db["sessions"]["alice@example.com"])
+        return await _call(root, PortalState, "pay_invoice", app_db["bob_invoice"].id)
+
+    result = run(scenario())
+    assert "Invoice not found" in str(result)
+    with Session(app_db["engine"]) as session:
+        assert session.exec(select(Payment)).all() == []
+    denial = _denials(app_db["engine"])[-1]
+    assert denial.customer_id == app_db["alice"].id
+    assert denial.after["arguments"] == {"0": app_db["bob_invoice"].id}
+    assert denial.ip == "198.51.100.7"
+
+
+def test_malformed_ids_are_refused(app_db):
+    async def scenario():
+        root = _root(app_db["sessions"]["alice@example.com"])
+        return await _call(root, PortalState, "set_default_card", "1 OR 1=1")
+
+    assert "not valid" in str(run(scenario()))
+
+
+def test_roles_do_not_cross(app_db):
+    async def scenario():
+        customer_root = _root(app_db["sessions"]["alice@example.com"])
+        staff_root = _root(app_db["sessions"]["staff"])
+        as_customer = await _call(customer_root, MerchantState, "load")
+        as_staff = await _call(staff_root, PortalState, "load")
+        merchant = await customer_root.get_state(MerchantState)
+        return as_customer, as_staff, merchant.merchant_name
+
+    as_customer, as_staff, leaked = run(scenario())
+    assert "/merchant/login" in str(as_customer) and leaked == ""
+    assert "/login" in str(as_staff)
+
+
+def test_feature_off_is_refused_and_audited(app_db):
+    with Session(app_db["engine"]) as session:
+        features.save(session, CLOCK, app_db["merchant"].id, {"invoices.pay": False}, audit.SYSTEM)
+        session.commit()
+
+    async def scenario():
+        root = _root(app_db["sessions"]["bob@example.com"])
+        return await _call(root, PortalState, "pay_invoice", app_db["bob_invoice"].id)
+
+    assert "not available" in str(run(scenario()))
+    assert _denials(app_db["engine"])[-1].after["reason"] == "feature_disabled"
+
+
+def test_private_state_is_wiped_when_the_cookie_changes(app_db):
+    """A client reusing a closed tab's token (no cookie, or another cookie) gets nothing back."""
+
+    async def scenario():
+        root = _root(app_db["sessions"]["alice@example.com"])
+        await _call(root, PortalState, "load")
+        before = (await root.get_state(PortalState)).customer_name
+        _connect(root, None)  # same state tree, new connection without the cookie
+        await SessionBindingMiddleware().preprocess(app=None, state=root, event=None)
+        portal = await root.get_state(PortalState)
+        session_state = await root.get_state(SessionState)
+        return before, portal.customer_name, portal.cards, session_state.signed_in
+
+    before, after, cards, signed_in = run(scenario())
+    assert before == "Zoë Ångström"
+    assert (after, cards, signed_in) == ("", [], False)
+
+
+def test_signed_out_session_is_refused(app_db):
+    with Session(app_db["engine"]) as session:
+        auth.sign_out(session, CLOCK, app_db["sessions"]["alice@example.com"], audit.SYSTEM)
+        session.commit()
+
+    async def scenario():
+        root = _root(app_db["sessions"]["alice@example.com"])
+        result = await _call(root, PortalState, "load")
+        return result, (await root.get_state(PortalState)).customer_name
+
+    result, name = run(scenario())
+    assert "/login" in str(result) and name == ""
+
+
+def test_setvar_cannot_set_vars(app_db):
+    async def scenario():
+        root = _root(app_db["sessions"]["alice@example.com"])
+        portal = await root.get_state(PortalState)
+        with pytest.raises(AttributeError):
+            PortalState.setvar.fn(portal, "customer_name", "Mallory")
+        with pytest.raises(AttributeError):
+            SessionState.setvar.fn(await root.get_state(SessionState), "signed_in", True)
+        return portal.customer_name
+
+    assert run(scenario()) == ""
