@@ -73,8 +73,10 @@ seed: setup
 # --- run ---------------------------------------------------------------------------------------
 
 # Production build; pages, the event websocket and HTTP routes all on one port.
+# The demo shows sign-in mail in the dev mailbox (/dev/mailbox): no mail server is needed.
 run: setup migrate seed
-	reflex run --env prod --frontend-port $(PORT) --backend-port $(PORT)
+	PORTAL_DEV_MAILBOX=$${PORTAL_DEV_MAILBOX:-1} \
+		reflex run --env prod --frontend-port $(PORT) --backend-port $(PORT)
 
 # --- test --------------------------------------------------------------------------------------
 

@@ -58,6 +58,8 @@ config = rx.Config(
     # `reflex run --env prod` serves pages, the event websocket and our HTTP routes on this port.
     frontend_port=_port,
     cors_allowed_origins=_allowed_origins(settings.public_url),
+    # The client IP Reflex reports comes from X-Forwarded-For only through this many proxies.
+    trusted_proxy_hops=settings.trusted_proxies,
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],
     # No sitemap: the portal's pages are per-customer and not for crawlers.

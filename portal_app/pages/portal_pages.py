@@ -101,7 +101,7 @@ def portal_home() -> rx.Component:
                                 rx.button(
                                     "Make default",
                                     variant="soft",
-                                    on_click=PortalState.set_default_card(c["id"]),
+                                    on_click=PortalState.make_default_card(c["id"]),
                                 ),
                             ),
                         ),

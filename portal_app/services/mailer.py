@@ -10,7 +10,10 @@ from sqlmodel import Session, select
 
 from portal_app.clock import Clock
 from portal_app.models import Customer, NotificationPreference, OutboxEmail
-from portal_app.services import features
+from portal_app.services import features, sealing
+
+# Mail whose body carries a sign-in or confirmation link: stored sealed, cleared once sent.
+SEALED_KINDS = {"magic_link", "email_change"}
 
 # kind -> (customer preference column, merchant toggle); kinds not listed are always sent.
 PREFERENCE_OF_KIND = {
@@ -53,7 +56,7 @@ def queue(
         to_address=to_address or customer.email,
         kind=kind,
         subject=subject,
-        body=body,
+        body=sealing.seal(body) if kind in SEALED_KINDS else body,
         created_at=clock.now(),
     )
     session.add(email)
@@ -86,7 +89,7 @@ def deliver_pending(
         message["From"] = sender
         message["To"] = email.to_address
         message["Subject"] = email.subject
-        message.set_content(email.body)
+        message.set_content(sealing.unseal(email.body))
         email.attempts += 1
         try:
             with smtplib.SMTP(smtp_host, smtp_port, timeout=10) as smtp:
@@ -97,6 +100,8 @@ def deliver_pending(
         else:
             email.status = "sent"
             email.sent_at = clock.now()
+            if email.kind in SEALED_KINDS:
+                email.body = "(sent; the link is not kept)"
             sent += 1
         session.add(email)
     session.flush()

@@ -99,11 +99,11 @@ async def wipe_private(root: rx.State) -> None:
 
 
 def _private_state_classes() -> list[type[rx.State]]:
-    found, stack = [], list(PrivateState.class_subclasses)
+    found, stack = [], list(PrivateState.get_substates())
     while stack:
         cls = stack.pop()
         found.append(cls)
-        stack.extend(cls.class_subclasses)
+        stack.extend(cls.get_substates())
     return found
 
 

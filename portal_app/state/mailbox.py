@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from portal_app.db import read_scope
 from portal_app.models import OutboxEmail
+from portal_app.services import sealing
 
 
 def dev_mailbox_enabled() -> bool:
@@ -36,7 +37,7 @@ def _latest(limit: int = 30) -> list[dict[str, str]]:
                 "id": str(row.id),
                 "to": row.to_address,
                 "subject": row.subject,
-                "body": row.body,
+                "body": sealing.unseal(row.body),
                 "kind": row.kind,
                 "status": row.status,
                 "when": row.created_at.strftime("%Y-%m-%d %H:%M UTC"),

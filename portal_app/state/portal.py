@@ -135,7 +135,7 @@ class PortalState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="payment_methods.set_default")
-    async def set_default_card(self, payment_method_id: int):
+    async def make_default_card(self, payment_method_id: int):
         who = current()
         with session_scope() as session:
             payment_methods.set_default(

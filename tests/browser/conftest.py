@@ -69,6 +69,8 @@ def _app_env(tmp: Path, db_url: str, port: int) -> dict[str, str]:
         REFLEX_STATES_WORKDIR=str(tmp / "states"),
         PORTAL_FILES_DIR=str(tmp / "files"),
         PYTHONUNBUFFERED="1",
+        PORTAL_DEV_MAILBOX="1",
+        PORTAL_SECRET_FILE=str(tmp / "secret"),
     )
     return env
 

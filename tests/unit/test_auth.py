@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from portal_app.models import ApiKey, AuditEvent, AuthSession, LoginToken, OutboxEmail
-from portal_app.services import audit, auth, features
+from portal_app.services import audit, auth, features, sealing
 from portal_app.services.auth import AuthError, SessionEnded
 
 ANON = audit.Actor("anonymous", "", ip="203.0.113.9", user_agent="pytest")
@@ -39,7 +39,8 @@ def test_link_token_is_256_bits_and_stored_only_as_hmac(session, clock, catalog,
     for value in (row.token_hash, row.email, row.return_to):
         assert token not in value
     mail = session.exec(select(OutboxEmail)).one()
-    assert mail.kind == "magic_link" and "/auth/verify?token=" in mail.body
+    assert mail.kind == "magic_link" and token not in mail.body  # sealed at rest
+    assert f"/auth/verify?token={token}" in sealing.unseal(mail.body)
     assert (row.expires_at - row.created_at) == timedelta(minutes=15)
 
 
@@ -319,7 +320,7 @@ def test_api_key_portal_link(session, clock, catalog, customer):
 def test_no_secret_in_any_column(session, clock, catalog, customer):
     token = _request(session, clock, catalog)
     signed_in = _redeem(session, clock, catalog, token)
-    for table in (LoginToken, AuthSession, AuditEvent):
+    for table in (LoginToken, AuthSession, AuditEvent, OutboxEmail):
         for row in session.execute(sa.select(table.__table__)).all():
             text = " ".join(str(value) for value in row)
             assert token not in text and signed_in.session_id not in text

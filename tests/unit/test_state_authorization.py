@@ -177,7 +177,7 @@ def test_paying_someone_elses_invoice_is_refused_and_audited(app_db):
 def test_malformed_ids_are_refused(app_db):
     async def scenario():
         root = _root(app_db["sessions"]["alice@example.com"])
-        return await _call(root, PortalState, "set_default_card", "1 OR 1=1")
+        return await _call(root, PortalState, "make_default_card", "1 OR 1=1")
 
     assert "not valid" in str(run(scenario()))
 

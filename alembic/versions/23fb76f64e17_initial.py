@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: e532748ea6b1
+Revision ID: 23fb76f64e17
 Revises: 
-Create Date: 2026-11-24 18:41:28.403512
+Create Date: 2026-11-24 19:03:22.021851
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import portal_app.models.base  # noqa: F401  (custom column types such as UTCDat
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = 'e532748ea6b1'
+revision: str = '23fb76f64e17'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -58,6 +58,23 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('idempotency_key')
     )
+    op.create_table('apikey',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('prefix', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('key_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('key_hash')
+    )
+    with op.batch_alter_table('apikey', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_apikey_merchant_id'), ['merchant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_apikey_prefix'), ['prefix'], unique=False)
+
     op.create_table('auditchainhead',
     sa.Column('merchant_id', sa.Integer(), nullable=False),
     sa.Column('last_seq', sa.Integer(), nullable=False),
@@ -169,6 +186,46 @@ def upgrade() -> None:
     with op.batch_alter_table('retentionoffer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_retentionoffer_merchant_id'), ['merchant_id'], unique=False)
 
+    op.create_table('staffuser',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('password_hash', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('merchant_id', 'email')
+    )
+    with op.batch_alter_table('staffuser', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staffuser_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('authsession',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sid_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=True),
+    sa.Column('staff_id', sa.Integer(), nullable=True),
+    sa.Column('return_url', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ip', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.ForeignKeyConstraint(['staff_id'], ['staffuser.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('sid_hash')
+    )
+    with op.batch_alter_table('authsession', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_authsession_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_authsession_merchant_id'), ['merchant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_authsession_staff_id'), ['staff_id'], unique=False)
+
     op.create_table('downloadevent',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('merchant_id', sa.Integer(), nullable=False),
@@ -201,6 +258,28 @@ def upgrade() -> None:
     with op.batch_alter_table('licensekey', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_licensekey_asset_id'), ['asset_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_licensekey_customer_id'), ['customer_id'], unique=False)
+
+    op.create_table('logintoken',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('purpose', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('new_email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
+    sa.Column('return_to', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('return_url', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('logintoken', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_logintoken_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_logintoken_open', ['merchant_id', 'email', 'used_at'], unique=False)
 
     op.create_table('notificationpreference',
     sa.Column('customer_id', sa.Integer(), nullable=False),
@@ -549,6 +628,11 @@ def downgrade() -> None:
 
     op.drop_table('outboxemail')
     op.drop_table('notificationpreference')
+    with op.batch_alter_table('logintoken', schema=None) as batch_op:
+        batch_op.drop_index('ix_logintoken_open')
+        batch_op.drop_index(batch_op.f('ix_logintoken_customer_id'))
+
+    op.drop_table('logintoken')
     with op.batch_alter_table('licensekey', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_licensekey_customer_id'))
         batch_op.drop_index(batch_op.f('ix_licensekey_asset_id'))
@@ -560,6 +644,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_downloadevent_asset_id'))
 
     op.drop_table('downloadevent')
+    with op.batch_alter_table('authsession', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_authsession_staff_id'))
+        batch_op.drop_index(batch_op.f('ix_authsession_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_authsession_customer_id'))
+
+    op.drop_table('authsession')
+    with op.batch_alter_table('staffuser', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staffuser_merchant_id'))
+
+    op.drop_table('staffuser')
     with op.batch_alter_table('retentionoffer', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_retentionoffer_merchant_id'))
 
@@ -585,6 +679,11 @@ def downgrade() -> None:
 
     op.drop_table('auditevent')
     op.drop_table('auditchainhead')
+    with op.batch_alter_table('apikey', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_apikey_prefix'))
+        batch_op.drop_index(batch_op.f('ix_apikey_merchant_id'))
+
+    op.drop_table('apikey')
     op.drop_table('sandboxcharge')
     op.drop_table('sandboxcard')
     with op.batch_alter_table('merchant', schema=None) as batch_op:
