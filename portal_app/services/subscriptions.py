@@ -176,23 +176,7 @@ def create(
     )
     session.add(subscription)
     session.flush()
-    lines = _credit_lines(
-        customer, [invoices.LineSpec("subscription", info.label, info.price.amount, now, end)]
-    )
-    _spend_credit(session, customer, lines)
-    _charge_now(
-        session,
-        clock,
-        gateway,
-        customer=customer,
-        subscription=subscription,
-        lines=lines,
-        currency=info.price.currency,
-        billing_reason="subscription_create",
-        actor=actor,
-        period_start=now,
-        period_end_at=end,
-    )
+    _bill_new_period(session, clock, gateway, customer, subscription, info, actor)
     audit.record(
         session,
         clock,
@@ -205,6 +189,36 @@ def create(
         after=_snapshot(subscription),
     )
     return subscription
+
+
+def _bill_new_period(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    customer: Customer,
+    subscription: Subscription,
+    info: PriceInfo,
+    actor: audit.Actor,
+) -> None:
+    """Charge a whole new period (start or restart), spending account credit first."""
+    start, end = subscription.current_period_start, subscription.current_period_end
+    lines = _credit_lines(
+        customer, [invoices.LineSpec("subscription", info.label, info.price.amount, start, end)]
+    )
+    _spend_credit(session, customer, lines)
+    _charge_now(
+        session,
+        clock,
+        gateway,
+        customer=customer,
+        subscription=subscription,
+        lines=lines,
+        currency=info.price.currency,
+        billing_reason="subscription_create",
+        actor=actor,
+        period_start=start,
+        period_end_at=end,
+    )
 
 
 def _spend_credit(session: Session, customer: Customer, lines: list[invoices.LineSpec]) -> None:
@@ -708,23 +722,7 @@ def reactivate(
         subscription.canceled_at = None
         subscription.ended_at = None
         customer = session.get(Customer, customer_id)
-        lines = _credit_lines(
-            customer, [invoices.LineSpec("subscription", info.label, info.price.amount, now, end)]
-        )
-        _spend_credit(session, customer, lines)
-        _charge_now(
-            session,
-            clock,
-            gateway,
-            customer=customer,
-            subscription=subscription,
-            lines=lines,
-            currency=info.price.currency,
-            billing_reason="subscription_create",
-            actor=actor,
-            period_start=now,
-            period_end_at=end,
-        )
+        _bill_new_period(session, clock, gateway, customer, subscription, info, actor)
         action = "subscription.restart"
     else:
         raise SubscriptionError("This subscription is not canceled.")
