@@ -4,13 +4,17 @@ import reflex as rx
 
 from portal_app.http.routes import build_http_app
 from portal_app.pages import landing, login, mailbox, merchant_home, merchant_login, portal_home
+from portal_app.pages.account_pages import new_card_page, payment_methods_page, subscriptions_page
 from portal_app.state import (
+    CardsState,
     LoginState,
     MailboxState,
     MerchantState,
+    NavState,
     PortalState,
     PricingState,
     SessionBindingMiddleware,
+    SubscriptionsState,
 )
 
 app = rx.App(api_transformer=build_http_app())
@@ -25,6 +29,13 @@ app.add_page(
 app.add_page(login, route="/login", title="Sign in · Portal", on_load=LoginState.load)
 app.add_page(mailbox, route="/dev/mailbox", title="Dev mailbox · Portal", on_load=MailboxState.load)
 app.add_page(portal_home, route="/portal", title="Your account · Portal", on_load=PortalState.load)
+for route, page, title, loader in (
+    ("/subscriptions", subscriptions_page, "Subscriptions", SubscriptionsState.load),
+    ("/subscriptions/[id]/change", subscriptions_page, "Change plan", SubscriptionsState.load),
+    ("/payment-methods", payment_methods_page, "Payment methods", CardsState.load),
+    ("/payment-methods/new", new_card_page, "Add a card", CardsState.load),
+):
+    app.add_page(page, route=route, title=f"{title} · Portal", on_load=[NavState.load, loader])
 app.add_page(merchant_login, route="/merchant/login", title="Merchant sign-in · Portal")
 app.add_page(
     merchant_home, route="/merchant", title="Dashboard · Portal", on_load=MerchantState.load

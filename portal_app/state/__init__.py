@@ -1,20 +1,26 @@
 """Reflex state classes. Keep them thin: handlers check who is asking (`guard.guarded`), call
 services and copy plain values (dicts of strings) into vars; ORM objects never live in state."""
 
+from portal_app.state.cards import CardsState
 from portal_app.state.guard import PrivateState, SessionBindingMiddleware, SessionState
 from portal_app.state.login import LoginState
 from portal_app.state.mailbox import MailboxState
 from portal_app.state.merchant import MerchantState
+from portal_app.state.nav import NavState
 from portal_app.state.portal import PortalState
 from portal_app.state.pricing import PricingState
+from portal_app.state.subs import SubscriptionsState
 
 __all__ = [
+    "CardsState",
     "LoginState",
     "MailboxState",
     "MerchantState",
+    "NavState",
     "PortalState",
     "PricingState",
     "PrivateState",
     "SessionBindingMiddleware",
     "SessionState",
+    "SubscriptionsState",
 ]

@@ -67,12 +67,17 @@ def test_public_list_has_no_stale_entries():
 
 
 def test_merchant_handlers_require_staff_and_customer_handlers_customers():
-    from portal_app.state import MerchantState, PortalState
+    from portal_app.state import MerchantState, PrivateState
 
     for name, handler in _own_handlers(MerchantState).items():
         assert handler.fn._portal_guard[0] == "staff", name
-    for name, handler in _own_handlers(PortalState).items():
-        assert handler.fn._portal_guard[0] == "customer", name
+    customer_states = [
+        cls for cls in _app_states() if issubclass(cls, PrivateState) and cls is not MerchantState
+    ]
+    assert len(customer_states) >= 4
+    for cls in customer_states:
+        for name, handler in _own_handlers(cls).items():
+            assert handler.fn._portal_guard[0] == "customer", f"{cls.__name__}.{name}"
 
 
 def test_binding_and_ids_never_reach_the_browser():

@@ -1,0 +1,73 @@
+"""The signed-in customer's frame: brand, the sections the merchant enabled, sign-out. A side
+column on wide screens, a scrolling tab row on phones."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components.shell import page_shell
+from portal_app.state.nav import NavState
+
+
+def sign_out_button() -> rx.Component:
+    """A real form POST: the HttpOnly cookie can only be cleared by the server."""
+    return rx.el.form(
+        rx.button("Sign out", type="submit", variant="soft", color_scheme="gray", size="2"),
+        method="post",
+        action="/auth/logout",
+    )
+
+
+def _nav_link(section: rx.Var) -> rx.Component:
+    return rx.link(
+        rx.hstack(
+            rx.icon(section["icon"], size=16),
+            rx.text(section["label"]),
+            spacing="2",
+            align="center",
+        ),
+        href=section["path"],
+        underline="none",
+        padding_x="0.75rem",
+        padding_y="0.5rem",
+        border_radius="8px",
+        white_space="nowrap",
+        _hover={"background_color": "var(--gray-a3)"},
+    )
+
+
+def portal_layout(title: str, *children: rx.Component) -> rx.Component:
+    nav = rx.flex(
+        rx.foreach(NavState.sections, _nav_link),
+        direction=rx.breakpoints(initial="row", md="column"),
+        gap="1",
+        overflow_x="auto",
+        width=rx.breakpoints(initial="100%", md="13rem"),
+        flex_shrink="0",
+        as_="nav",
+        aria_label="Account sections",
+    )
+    return page_shell(
+        rx.flex(
+            nav,
+            rx.vstack(
+                rx.flex(
+                    rx.heading(title, size="6", as_="h1"),
+                    sign_out_button(),
+                    justify="between",
+                    align="center",
+                    width="100%",
+                    wrap="wrap",
+                    gap="3",
+                ),
+                *children,
+                spacing="4",
+                width="100%",
+                min_width="0",
+            ),
+            direction=rx.breakpoints(initial="column", md="row"),
+            gap="5",
+            width="100%",
+        ),
+        subtitle=NavState.brand_name,
+    )

@@ -1,0 +1,495 @@
+"""Customer pages: subscriptions (change with preview, pause, resume, reactivate) and payment
+methods (add, default, remove with confirmation, expiry)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components.portal_layout import portal_layout
+from portal_app.state.cards import CardsState
+from portal_app.state.nav import NavState
+from portal_app.state.subs import TIMING_LABELS, SubscriptionsState
+
+
+def _loading() -> rx.Component:
+    return rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading")
+
+
+# --- subscriptions ------------------------------------------------------------------------------
+
+
+def _change_panel() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Change plan", size="4", as_="h2"),
+            rx.text(
+                "Pick a plan to see exactly what happens before you confirm.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.flex(
+                rx.foreach(
+                    SubscriptionsState.options,
+                    lambda o: rx.button(
+                        rx.vstack(
+                            rx.text(o["label"], weight="bold"),
+                            rx.text(o["amount"], size="1"),
+                            spacing="0",
+                            align="start",
+                        ),
+                        variant=rx.cond(
+                            SubscriptionsState.chosen_price_id == o["price_id"], "solid", "outline"
+                        ),
+                        on_click=SubscriptionsState.choose_price(o["price_id"]),
+                        height="auto",
+                        padding="0.75rem",
+                        data_testid="plan-option",
+                    ),
+                ),
+                gap="2",
+                wrap="wrap",
+            ),
+            rx.cond(
+                SubscriptionsState.allowed_timings.length() > 1,
+                rx.hstack(
+                    rx.text("When:", weight="medium"),
+                    rx.foreach(
+                        SubscriptionsState.allowed_timings,
+                        lambda t: rx.button(
+                            rx.match(t, *TIMING_LABELS.items(), t),
+                            variant=rx.cond(SubscriptionsState.timing == t, "solid", "soft"),
+                            on_click=SubscriptionsState.choose_timing(t),
+                            size="2",
+                            data_testid="timing-option",
+                        ),
+                    ),
+                    wrap="wrap",
+                    align="center",
+                ),
+            ),
+            rx.cond(
+                SubscriptionsState.preview_summary != "",
+                rx.vstack(
+                    rx.foreach(
+                        SubscriptionsState.preview_lines,
+                        lambda line: rx.flex(
+                            rx.text(line["description"], size="2"),
+                            rx.text(line["amount"], size="2", weight="medium"),
+                            justify="between",
+                            width="100%",
+                        ),
+                    ),
+                    rx.callout(
+                        SubscriptionsState.preview_summary,
+                        icon="info",
+                        data_testid="preview-summary",
+                    ),
+                    rx.hstack(
+                        rx.button(
+                            "Confirm change",
+                            on_click=SubscriptionsState.confirm_change,
+                            loading=SubscriptionsState.working,
+                            data_testid="confirm-change",
+                        ),
+                        rx.button(
+                            "Cancel",
+                            variant="soft",
+                            color_scheme="gray",
+                            on_click=SubscriptionsState.close_change,
+                        ),
+                    ),
+                    width="100%",
+                    spacing="3",
+                ),
+            ),
+            rx.cond(
+                SubscriptionsState.preview_error != "",
+                rx.callout(
+                    SubscriptionsState.preview_error,
+                    icon="triangle-alert",
+                    color_scheme="red",
+                    role="alert",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _subscription_card(sub: rx.Var) -> rx.Component:
+    active = sub["status"] == "active"
+    return rx.card(
+        rx.vstack(
+            rx.flex(
+                rx.vstack(
+                    rx.heading(sub["plan"], size="4", as_="h2"),
+                    rx.text(sub["price"], color_scheme="gray"),
+                    spacing="1",
+                ),
+                rx.badge(
+                    sub["status_label"],
+                    size="2",
+                    color_scheme=rx.match(
+                        sub["status"],
+                        ("active", "green"),
+                        ("paused", "amber"),
+                        ("past_due", "red"),
+                        "gray",
+                    ),
+                ),
+                justify="between",
+                width="100%",
+                wrap="wrap",
+                gap="2",
+            ),
+            rx.cond(
+                sub["canceling"] == "yes",
+                rx.callout(
+                    rx.text("Ends on ", sub["period_end"], ". You keep access until then."),
+                    icon="calendar-x",
+                    color_scheme="amber",
+                ),
+            ),
+            rx.cond(sub["pending"] != "", rx.callout(sub["pending"], icon="calendar-clock")),
+            rx.cond(sub["discount"] != "", rx.badge(sub["discount"], color_scheme="green")),
+            rx.cond(
+                sub["status"] == "paused",
+                rx.text(
+                    rx.cond(
+                        sub["resume_at"] != "",
+                        rx.text("Resumes on ", sub["resume_at"]),
+                        "Paused until you resume it.",
+                    ),
+                    size="2",
+                ),
+            ),
+            rx.cond(
+                active & (sub["canceling"] != "yes"),
+                rx.text("Renews on ", sub["period_end"], size="2", color_scheme="gray"),
+            ),
+            rx.flex(
+                rx.cond(
+                    active & (sub["canceling"] != "yes"),
+                    rx.button(
+                        "Change plan",
+                        variant="soft",
+                        on_click=SubscriptionsState.open_change(sub["id"]),
+                    ),
+                ),
+                rx.cond(
+                    sub["pending"] != "",
+                    rx.button(
+                        "Keep current plan",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=SubscriptionsState.undo_scheduled_change(sub["id"]),
+                    ),
+                ),
+                rx.cond(
+                    active & (sub["canceling"] != "yes") & NavState.enabled["subscriptions.pause"],
+                    _pause_dialog(sub["id"]),
+                ),
+                rx.cond(
+                    sub["status"] == "paused",
+                    rx.button("Resume now", on_click=SubscriptionsState.resume(sub["id"])),
+                ),
+                rx.cond(
+                    active & (sub["canceling"] != "yes") & NavState.enabled["subscriptions.cancel"],
+                    rx.link(
+                        rx.button("Cancel subscription", variant="ghost", color_scheme="red"),
+                        href=f"/subscriptions/{sub['id']}/cancel",
+                    ),
+                ),
+                rx.cond(
+                    ((sub["canceling"] == "yes") | (sub["status"] == "canceled"))
+                    & NavState.enabled["subscriptions.reactivate"],
+                    rx.button(
+                        "Reactivate",
+                        on_click=SubscriptionsState.reactivate(sub["id"]),
+                        data_testid="reactivate",
+                    ),
+                ),
+                gap="2",
+                wrap="wrap",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        data_testid="subscription",
+    )
+
+
+def _pause_dialog(subscription_id: rx.Var) -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.trigger(rx.button("Pause", variant="soft", color_scheme="amber")),
+        rx.dialog.content(
+            rx.dialog.title("Pause your subscription"),
+            rx.dialog.description(
+                "Billing stops while paused. The paid time you have left is "
+                "kept for when you come back."
+            ),
+            rx.form(
+                rx.vstack(
+                    rx.el.input(type="hidden", name="subscription_id", value=subscription_id),
+                    rx.text("Resume on", as_="label", html_for="resume_on"),
+                    rx.input(type="date", id="resume_on", name="resume_on"),
+                    rx.cond(
+                        SubscriptionsState.pause_error != "",
+                        rx.text(SubscriptionsState.pause_error, color_scheme="red", role="alert"),
+                    ),
+                    rx.flex(
+                        rx.dialog.close(
+                            rx.button(
+                                "Keep it running",
+                                variant="soft",
+                                color_scheme="gray",
+                                type="button",
+                            )
+                        ),
+                        rx.button("Pause subscription", type="submit"),
+                        gap="2",
+                        justify="end",
+                    ),
+                    spacing="3",
+                ),
+                on_submit=SubscriptionsState.pause,
+            ),
+        ),
+    )
+
+
+def subscriptions_page() -> rx.Component:
+    return portal_layout(
+        "Subscriptions",
+        rx.cond(
+            SubscriptionsState.loaded,
+            rx.vstack(
+                rx.cond(SubscriptionsState.changing_id != "", _change_panel()),
+                rx.cond(
+                    SubscriptionsState.items.length() > 0,
+                    rx.foreach(SubscriptionsState.items, _subscription_card),
+                    rx.callout("You have no subscriptions yet.", icon="info"),
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            _loading(),
+        ),
+    )
+
+
+# --- payment methods ----------------------------------------------------------------------------
+
+
+def _card_row(card: rx.Var) -> rx.Component:
+    return rx.card(
+        rx.flex(
+            rx.hstack(
+                rx.icon("credit-card"),
+                rx.vstack(
+                    rx.text(card["brand"], " •••• ", card["last4"], weight="medium"),
+                    rx.text("Expires ", card["expiry"], size="1", color_scheme="gray"),
+                    spacing="0",
+                ),
+                rx.cond(card["default"] == "yes", rx.badge("Default", color_scheme="green")),
+                align="center",
+                spacing="3",
+            ),
+            rx.flex(
+                rx.cond(
+                    card["default"] != "yes",
+                    rx.button(
+                        "Make default", variant="soft", on_click=CardsState.make_default(card["id"])
+                    ),
+                ),
+                rx.button(
+                    "Update expiry",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=CardsState.start_edit(card["id"]),
+                ),
+                rx.button(
+                    "Remove",
+                    variant="ghost",
+                    color_scheme="red",
+                    on_click=CardsState.ask_remove(card["id"]),
+                    data_testid="remove-card",
+                ),
+                gap="2",
+                wrap="wrap",
+            ),
+            justify="between",
+            align="center",
+            wrap="wrap",
+            gap="3",
+            width="100%",
+        ),
+        width="100%",
+        data_testid="card-row",
+    )
+
+
+def _remove_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Remove this card?"),
+            rx.alert_dialog.description("You can add it again later."),
+            rx.flex(
+                rx.button(
+                    "Keep card",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=CardsState.cancel_remove,
+                ),
+                rx.button(
+                    "Remove card",
+                    color_scheme="red",
+                    on_click=CardsState.remove(CardsState.confirm_remove_id),
+                    data_testid="confirm-remove",
+                ),
+                gap="2",
+                justify="end",
+                margin_top="1rem",
+            ),
+        ),
+        open=CardsState.confirm_remove_id != "",
+    )
+
+
+def _expiry_form() -> rx.Component:
+    return rx.cond(
+        CardsState.editing_id != "",
+        rx.card(
+            rx.form(
+                rx.vstack(
+                    rx.heading("Update expiry", size="3", as_="h2"),
+                    rx.input(
+                        name="expiry",
+                        placeholder="MM/YY",
+                        required=True,
+                        auto_complete="cc-exp",
+                        aria_label="New expiry",
+                    ),
+                    rx.cond(
+                        CardsState.edit_error != "",
+                        rx.text(CardsState.edit_error, color_scheme="red", role="alert"),
+                    ),
+                    rx.hstack(
+                        rx.button("Save", type="submit"),
+                        rx.button(
+                            "Cancel",
+                            type="button",
+                            variant="soft",
+                            color_scheme="gray",
+                            on_click=CardsState.stop_edit,
+                        ),
+                    ),
+                    spacing="3",
+                ),
+                on_submit=CardsState.update_expiry,
+            ),
+            width="100%",
+        ),
+    )
+
+
+def payment_methods_page() -> rx.Component:
+    return portal_layout(
+        "Payment methods",
+        rx.cond(
+            CardsState.loaded,
+            rx.vstack(
+                _expiry_form(),
+                rx.cond(
+                    CardsState.cards.length() > 0,
+                    rx.foreach(CardsState.cards, _card_row),
+                    rx.callout("No saved cards yet.", icon="info"),
+                ),
+                rx.cond(
+                    NavState.enabled["payment_methods.add"],
+                    rx.link(rx.button("Add a card", size="3"), href="/payment-methods/new"),
+                ),
+                _remove_dialog(),
+                spacing="3",
+                width="100%",
+            ),
+            _loading(),
+        ),
+    )
+
+
+def new_card_page() -> rx.Component:
+    field = {"width": "100%", "size": "3"}
+    return portal_layout(
+        "Add a card",
+        rx.card(
+            rx.form(
+                rx.vstack(
+                    rx.text("Card number", as_="label", html_for="number", weight="medium"),
+                    rx.input(
+                        id="number",
+                        name="number",
+                        required=True,
+                        input_mode="numeric",
+                        auto_complete="cc-number",
+                        placeholder="4242 4242 4242 4242",
+                        **field,
+                    ),
+                    rx.flex(
+                        rx.vstack(
+                            rx.text("Expiry", as_="label", html_for="expiry", weight="medium"),
+                            rx.input(
+                                id="expiry",
+                                name="expiry",
+                                placeholder="MM/YY",
+                                required=True,
+                                auto_complete="cc-exp",
+                                **field,
+                            ),
+                            width="100%",
+                        ),
+                        rx.vstack(
+                            rx.text("CVC", as_="label", html_for="cvc", weight="medium"),
+                            rx.input(
+                                id="cvc",
+                                name="cvc",
+                                required=True,
+                                input_mode="numeric",
+                                auto_complete="cc-csc",
+                                **field,
+                            ),
+                            width="100%",
+                        ),
+                        gap="3",
+                        width="100%",
+                    ),
+                    rx.checkbox("Make this my default card", name="make_default"),
+                    rx.cond(
+                        CardsState.add_error != "",
+                        rx.callout(
+                            CardsState.add_error,
+                            icon="triangle-alert",
+                            color_scheme="red",
+                            role="alert",
+                            data_testid="card-error",
+                        ),
+                    ),
+                    rx.button("Save card", type="submit", size="3", width="100%"),
+                    rx.text(
+                        "Test mode: use 4242 4242 4242 4242, any future date and CVC.",
+                        size="1",
+                        color_scheme="gray",
+                    ),
+                    spacing="3",
+                    width="100%",
+                ),
+                on_submit=CardsState.add_card,
+                reset_on_submit=True,
+            ),
+            width="100%",
+            max_width="30rem",
+        ),
+    )

@@ -1,0 +1,53 @@
+"""The customer portal's navigation: only what the merchant enabled is shown. Hiding is for
+the eye; every service refuses a disabled feature on its own."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.db import read_scope
+from portal_app.models import Merchant
+from portal_app.services import features
+from portal_app.state.guard import PrivateState, current, guarded
+
+# (label, path, icon, feature that must be on, or None for always)
+SECTIONS = [
+    ("Overview", "/portal", "layout-dashboard", None),
+    ("Subscriptions", "/subscriptions", "repeat", "subscriptions.view"),
+    ("Invoices", "/invoices", "receipt", "invoices.view"),
+    ("Payment methods", "/payment-methods", "credit-card", "payment_methods.view"),
+    ("Downloads", "/downloads", "download", "digital.downloads"),
+    ("Profile", "/profile", "user", None),
+    ("Notifications", "/notifications", "bell", "notifications.manage"),
+]
+
+
+def visible_sections(settings: features.FeatureSet) -> list[dict[str, str]]:
+    return [
+        {"label": label, "path": path, "icon": icon}
+        for label, path, icon, feature in SECTIONS
+        if feature is None or settings.enabled(feature)
+    ]
+
+
+class NavState(PrivateState):
+    sections: list[dict[str, str]] = []
+    brand_name: str = ""
+    brand_color: str = "#4f46e5"
+    enabled: dict[str, bool] = {}
+
+    @rx.event
+    @guarded("customer")
+    async def load(self):
+        who = current()
+        with read_scope() as session:
+            settings = features.load(session, who.merchant_id)
+            merchant = session.get(Merchant, who.merchant_id)
+        self.sections = visible_sections(settings)
+        self.brand_name = settings["branding.name"] or merchant.name
+        self.brand_color = settings["branding.color"] or "#4f46e5"
+        self.enabled = {
+            key: settings.enabled(key)
+            for key, option in features.FEATURES.items()
+            if option.kind == "bool"
+        }
