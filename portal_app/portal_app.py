@@ -5,8 +5,11 @@ import reflex as rx
 from portal_app.http.routes import build_http_app
 from portal_app.pages import landing, login, mailbox, merchant_home, merchant_login, portal_home
 from portal_app.pages.account_pages import new_card_page, payment_methods_page, subscriptions_page
+from portal_app.pages.document_pages import downloads_page, invoice_detail_page, invoices_page
 from portal_app.state import (
     CardsState,
+    DownloadsState,
+    InvoicesState,
     LoginState,
     MailboxState,
     MerchantState,
@@ -34,6 +37,9 @@ for route, page, title, loader in (
     ("/subscriptions/[id]/change", subscriptions_page, "Change plan", SubscriptionsState.load),
     ("/payment-methods", payment_methods_page, "Payment methods", CardsState.load),
     ("/payment-methods/new", new_card_page, "Add a card", CardsState.load),
+    ("/invoices", invoices_page, "Invoices", InvoicesState.load),
+    ("/invoices/[id]", invoice_detail_page, "Invoice", InvoicesState.load),
+    ("/downloads", downloads_page, "Downloads", DownloadsState.load),
 ):
     app.add_page(page, route=route, title=f"{title} · Portal", on_load=[NavState.load, loader])
 app.add_page(merchant_login, route="/merchant/login", title="Merchant sign-in · Portal")

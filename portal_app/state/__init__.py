@@ -1,7 +1,9 @@
 """Reflex state classes. Keep them thin: handlers check who is asking (`guard.guarded`), call
 services and copy plain values (dicts of strings) into vars; ORM objects never live in state."""
 
+from portal_app.state.billing_docs import InvoicesState
 from portal_app.state.cards import CardsState
+from portal_app.state.downloads import DownloadsState
 from portal_app.state.guard import PrivateState, SessionBindingMiddleware, SessionState
 from portal_app.state.login import LoginState
 from portal_app.state.mailbox import MailboxState
@@ -13,6 +15,8 @@ from portal_app.state.subs import SubscriptionsState
 
 __all__ = [
     "CardsState",
+    "DownloadsState",
+    "InvoicesState",
     "LoginState",
     "MailboxState",
     "MerchantState",

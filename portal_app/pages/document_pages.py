@@ -1,0 +1,369 @@
+"""Customer pages: invoices (list, detail, pay, PDFs, receipts) and digital products."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components.portal_layout import portal_layout
+from portal_app.state.billing_docs import InvoicesState
+from portal_app.state.downloads import DownloadsState
+from portal_app.state.nav import NavState
+
+
+def _loading() -> rx.Component:
+    return rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading")
+
+
+def _status_badge(status: rx.Var) -> rx.Component:
+    return rx.badge(
+        status,
+        color_scheme=rx.match(
+            status, ("paid", "green"), ("open", "amber"), ("uncollectible", "red"), "gray"
+        ),
+    )
+
+
+def _invoice_row(row: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.link(row["number"], href=f"/invoices/{row['id']}")),
+        rx.table.cell(row["date"]),
+        rx.table.cell(row["total"]),
+        rx.table.cell(_status_badge(row["status"])),
+        rx.table.cell(
+            rx.cond(
+                NavState.enabled["invoices.download_pdf"],
+                rx.button(
+                    rx.icon("file-down", size=14),
+                    "PDF",
+                    size="1",
+                    variant="soft",
+                    on_click=InvoicesState.download_pdf(row["id"]),
+                    aria_label="Download PDF",
+                ),
+            ),
+        ),
+        data_testid="invoice-row",
+    )
+
+
+def invoices_page() -> rx.Component:
+    return portal_layout(
+        "Invoices",
+        rx.cond(
+            InvoicesState.loaded,
+            rx.cond(
+                InvoicesState.total > 0,
+                rx.vstack(
+                    rx.box(
+                        rx.table.root(
+                            rx.table.header(
+                                rx.table.row(
+                                    rx.table.column_header_cell("Invoice"),
+                                    rx.table.column_header_cell("Date"),
+                                    rx.table.column_header_cell("Total"),
+                                    rx.table.column_header_cell("Status"),
+                                    rx.table.column_header_cell(""),
+                                )
+                            ),
+                            rx.table.body(rx.foreach(InvoicesState.rows, _invoice_row)),
+                            width="100%",
+                        ),
+                        overflow_x="auto",
+                        width="100%",
+                    ),
+                    rx.hstack(
+                        rx.button(
+                            "Previous",
+                            variant="soft",
+                            disabled=InvoicesState.page <= 1,
+                            on_click=InvoicesState.go_to_page(InvoicesState.page - 1),
+                        ),
+                        rx.text("Page ", InvoicesState.page, " of ", InvoicesState.pages, size="2"),
+                        rx.button(
+                            "Next",
+                            variant="soft",
+                            disabled=InvoicesState.page >= InvoicesState.pages,
+                            on_click=InvoicesState.go_to_page(InvoicesState.page + 1),
+                        ),
+                        align="center",
+                    ),
+                    spacing="3",
+                    width="100%",
+                ),
+                rx.callout("No invoices yet.", icon="info"),
+            ),
+            _loading(),
+        ),
+    )
+
+
+def invoice_detail_page() -> rx.Component:
+    detail = InvoicesState.detail
+    return portal_layout(
+        "Invoice",
+        rx.cond(
+            detail.contains("id"),
+            rx.card(
+                rx.vstack(
+                    rx.flex(
+                        rx.heading(
+                            detail["number"], size="5", as_="h2", data_testid="invoice-number"
+                        ),
+                        _status_badge(detail["status"]),
+                        justify="between",
+                        width="100%",
+                        wrap="wrap",
+                        gap="2",
+                    ),
+                    rx.text("Issued ", detail["date"], size="2", color_scheme="gray"),
+                    rx.cond(detail["period"] != "", rx.text("Period ", detail["period"], size="2")),
+                    rx.separator(size="4"),
+                    rx.foreach(
+                        detail["lines"].to(list[dict[str, str]]),
+                        lambda line: rx.flex(
+                            rx.text(line["description"]),
+                            rx.text(line["amount"]),
+                            justify="between",
+                            width="100%",
+                            gap="3",
+                        ),
+                    ),
+                    rx.separator(size="4"),
+                    rx.flex(
+                        rx.text("Total", weight="bold"),
+                        rx.text(detail["total"], weight="bold"),
+                        justify="between",
+                        width="100%",
+                    ),
+                    rx.flex(
+                        rx.text("Paid"), rx.text(detail["paid"]), justify="between", width="100%"
+                    ),
+                    rx.flex(
+                        rx.text("Amount due"),
+                        rx.text(detail["due"]),
+                        justify="between",
+                        width="100%",
+                    ),
+                    rx.cond(
+                        (detail["status"] == "open") & NavState.enabled["invoices.pay"],
+                        rx.form(
+                            rx.vstack(
+                                rx.text("Pay with", as_="label", html_for="card", weight="medium"),
+                                rx.el.select(
+                                    rx.foreach(
+                                        detail["cards"].to(list[dict[str, str]]),
+                                        lambda c: rx.el.option(
+                                            c["label"],
+                                            value=c["id"],
+                                            selected=c["default"] == "yes",
+                                        ),
+                                    ),
+                                    id="card",
+                                    name="card",
+                                    style={
+                                        "padding": "8px",
+                                        "border_radius": "6px",
+                                        "width": "100%",
+                                    },
+                                ),
+                                rx.link("Add a card", href="/payment-methods/new", size="2"),
+                                rx.button(
+                                    "Pay ",
+                                    detail["due"],
+                                    type="submit",
+                                    size="3",
+                                    loading=InvoicesState.paying,
+                                    width="100%",
+                                    data_testid="pay-now",
+                                ),
+                                spacing="2",
+                                width="100%",
+                            ),
+                            on_submit=InvoicesState.pay,
+                            width="100%",
+                        ),
+                    ),
+                    rx.cond(
+                        InvoicesState.pay_error != "",
+                        rx.callout(
+                            InvoicesState.pay_error,
+                            icon="triangle-alert",
+                            color_scheme="red",
+                            role="alert",
+                            data_testid="pay-error",
+                        ),
+                    ),
+                    rx.flex(
+                        rx.cond(
+                            NavState.enabled["invoices.download_pdf"],
+                            rx.button(
+                                rx.icon("file-down"),
+                                "Download PDF",
+                                variant="soft",
+                                on_click=InvoicesState.download_pdf(detail["id"]),
+                                data_testid="download-pdf",
+                            ),
+                        ),
+                        rx.link(rx.button("All invoices", variant="ghost"), href="/invoices"),
+                        gap="2",
+                        wrap="wrap",
+                    ),
+                    rx.cond(
+                        NavState.enabled["invoices.receipts"],
+                        rx.foreach(
+                            detail["receipts"].to(list[dict[str, str]]),
+                            lambda r: rx.flex(
+                                rx.text(r["label"], size="2"),
+                                rx.button(
+                                    "Receipt PDF",
+                                    size="1",
+                                    variant="soft",
+                                    on_click=InvoicesState.download_receipt(r["id"]),
+                                ),
+                                justify="between",
+                                width="100%",
+                                wrap="wrap",
+                                gap="2",
+                            ),
+                        ),
+                    ),
+                    spacing="3",
+                    width="100%",
+                ),
+                width="100%",
+                max_width="40rem",
+            ),
+            _loading(),
+        ),
+    )
+
+
+def _asset(asset: rx.Var) -> rx.Component:
+    return rx.card(
+        rx.flex(
+            rx.vstack(
+                rx.hstack(
+                    rx.icon(
+                        rx.match(
+                            asset["kind"],
+                            ("file", "file-archive"),
+                            ("license", "key-round"),
+                            "external-link",
+                        )
+                    ),
+                    rx.text(asset["name"], weight="medium"),
+                    align="center",
+                ),
+                rx.cond(
+                    asset["description"] != "",
+                    rx.text(asset["description"], size="2", color_scheme="gray"),
+                ),
+                spacing="1",
+            ),
+            rx.match(
+                asset["kind"],
+                (
+                    "file",
+                    rx.button(
+                        "Download ",
+                        asset["size"],
+                        variant="soft",
+                        on_click=DownloadsState.download(asset["id"]),
+                        data_testid="download-file",
+                    ),
+                ),
+                (
+                    "license",
+                    rx.cond(
+                        DownloadsState.revealed.contains(asset["id"]),
+                        rx.hstack(
+                            rx.code(
+                                DownloadsState.revealed[asset["id"]], data_testid="license-key"
+                            ),
+                            rx.button(
+                                rx.icon("copy", size=14),
+                                size="1",
+                                variant="soft",
+                                aria_label="Copy key",
+                                on_click=[
+                                    rx.set_clipboard(DownloadsState.revealed[asset["id"]]),
+                                    rx.toast.success("Copied"),
+                                ],
+                            ),
+                        ),
+                        rx.hstack(
+                            rx.code("••••-••••-••••"),
+                            rx.button(
+                                "Reveal",
+                                size="1",
+                                variant="soft",
+                                on_click=DownloadsState.reveal_key(asset["id"]),
+                            ),
+                        ),
+                    ),
+                ),
+                rx.link(rx.button("Open", variant="soft"), href=asset["url"], is_external=True),
+            ),
+            justify="between",
+            align="center",
+            wrap="wrap",
+            gap="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def downloads_page() -> rx.Component:
+    return portal_layout(
+        "Downloads",
+        rx.cond(
+            DownloadsState.loaded,
+            rx.vstack(
+                rx.cond(
+                    DownloadsState.assets.length() > 0,
+                    rx.foreach(DownloadsState.assets, _asset),
+                    rx.callout("Your plan includes no digital products.", icon="info"),
+                ),
+                rx.cond(
+                    NavState.enabled["digital.history"],
+                    rx.card(
+                        rx.vstack(
+                            rx.flex(
+                                rx.heading("Download history", size="4", as_="h2"),
+                                rx.button(
+                                    "Refresh",
+                                    size="1",
+                                    variant="soft",
+                                    on_click=DownloadsState.refresh_history,
+                                ),
+                                justify="between",
+                                width="100%",
+                            ),
+                            rx.cond(
+                                DownloadsState.history.length() > 0,
+                                rx.foreach(
+                                    DownloadsState.history,
+                                    lambda h: rx.flex(
+                                        rx.text(h["name"], size="2"),
+                                        rx.text(h["when"], size="1", color_scheme="gray"),
+                                        justify="between",
+                                        width="100%",
+                                        wrap="wrap",
+                                        data_testid="history-row",
+                                    ),
+                                ),
+                                rx.text("No downloads yet.", size="2", color_scheme="gray"),
+                            ),
+                            spacing="2",
+                            width="100%",
+                        ),
+                        width="100%",
+                    ),
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            _loading(),
+        ),
+    )
