@@ -31,7 +31,12 @@ app.add_page(
 )
 app.add_page(login, route="/login", title="Sign in · Portal", on_load=LoginState.load)
 app.add_page(mailbox, route="/dev/mailbox", title="Dev mailbox · Portal", on_load=MailboxState.load)
-app.add_page(portal_home, route="/portal", title="Your account · Portal", on_load=PortalState.load)
+app.add_page(
+    portal_home,
+    route="/portal",
+    title="Your account · Portal",
+    on_load=[NavState.load, PortalState.load],
+)
 for route, page, title, loader in (
     ("/subscriptions", subscriptions_page, "Subscriptions", SubscriptionsState.load),
     ("/subscriptions/[id]/change", subscriptions_page, "Change plan", SubscriptionsState.load),

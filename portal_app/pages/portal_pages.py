@@ -5,15 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import page_shell
+from portal_app.components.portal_layout import portal_layout, sign_out_button
 from portal_app.state import MerchantState, PortalState
-
-
-def _sign_out() -> rx.Component:
-    return rx.el.form(
-        rx.button("Sign out", type="submit", variant="soft", color_scheme="gray"),
-        method="post",
-        action="/auth/logout",
-    )
 
 
 def _section(title: str, *children, empty_when=None, empty_text: str = "") -> rx.Component:
@@ -39,44 +32,54 @@ def _row(*children) -> rx.Component:
 
 
 def portal_home() -> rx.Component:
-    return page_shell(
+    return portal_layout(
+        "Overview",
         rx.cond(
             PortalState.loaded,
             rx.vstack(
-                rx.flex(
-                    rx.heading(
-                        "Hello, ",
-                        PortalState.customer_name,
-                        size="6",
-                        as_="h1",
-                        data_testid="greeting",
+                rx.text("Hello, ", PortalState.customer_name, size="4", data_testid="greeting"),
+                rx.cond(
+                    PortalState.expiring != "",
+                    rx.callout(
+                        PortalState.expiring,
+                        icon="credit-card",
+                        color_scheme="amber",
+                        data_testid="expiring-card",
                     ),
-                    _sign_out(),
-                    justify="between",
-                    align="center",
-                    width="100%",
-                    wrap="wrap",
-                    gap="3",
                 ),
-                _section(
-                    "Subscriptions",
-                    rx.foreach(
-                        PortalState.subscriptions,
-                        lambda s: _row(
-                            rx.text(s["plan"], weight="medium"),
-                            rx.badge(s["status"]),
-                            rx.text("Period ends ", s["renews"], size="2", color_scheme="gray"),
+                rx.grid(
+                    rx.card(
+                        rx.text("Next invoice", size="2", color_scheme="gray"),
+                        rx.text(
+                            rx.cond(
+                                PortalState.next_invoice != "",
+                                PortalState.next_invoice,
+                                "Nothing scheduled",
+                            ),
+                            weight="bold",
                         ),
                     ),
-                    empty_when=PortalState.subscriptions.length() == 0,
-                    empty_text="You have no subscriptions.",
+                    rx.card(
+                        rx.text("Default card", size="2", color_scheme="gray"),
+                        rx.text(
+                            rx.cond(
+                                PortalState.default_card != "",
+                                PortalState.default_card,
+                                "No card on file",
+                            ),
+                            weight="bold",
+                        ),
+                    ),
+                    columns=rx.breakpoints(initial="1", sm="2"),
+                    spacing="3",
+                    width="100%",
                 ),
                 _section(
                     "Open invoices",
                     rx.foreach(
                         PortalState.open_invoices,
                         lambda i: _row(
-                            rx.text(i["number"], weight="medium"),
+                            rx.link(i["number"], href=f"/invoices/{i['id']}", weight="medium"),
                             rx.text(i["amount"]),
                             rx.button(
                                 "Pay now",
@@ -89,39 +92,18 @@ def portal_home() -> rx.Component:
                     empty_text="Nothing to pay. You are all set.",
                 ),
                 _section(
-                    "Cards",
+                    "Subscriptions",
                     rx.foreach(
-                        PortalState.cards,
-                        lambda c: _row(
-                            rx.text(c["label"]),
-                            rx.text("Expires ", c["expiry"], size="2", color_scheme="gray"),
-                            rx.cond(
-                                c["default"] == "yes",
-                                rx.badge("Default", color_scheme="green"),
-                                rx.button(
-                                    "Make default",
-                                    variant="soft",
-                                    on_click=PortalState.make_default_card(c["id"]),
-                                ),
-                            ),
+                        PortalState.subscriptions,
+                        lambda s: _row(
+                            rx.text(s["plan"], weight="medium"),
+                            rx.badge(s["status"]),
+                            rx.text("Period ends ", s["renews"], size="2", color_scheme="gray"),
                         ),
                     ),
-                    empty_when=PortalState.cards.length() == 0,
-                    empty_text="No saved cards.",
-                ),
-                _section(
-                    "Downloads",
-                    rx.foreach(
-                        PortalState.downloads,
-                        lambda d: _row(
-                            rx.text(d["name"]),
-                            rx.button(
-                                "Download", variant="soft", on_click=PortalState.download(d["id"])
-                            ),
-                        ),
-                    ),
-                    empty_when=PortalState.downloads.length() == 0,
-                    empty_text="Your plan includes no downloads.",
+                    rx.link("Manage subscriptions", href="/subscriptions", size="2"),
+                    empty_when=PortalState.subscriptions.length() == 0,
+                    empty_text="You have no subscriptions.",
                 ),
                 _section(
                     "Where you are signed in",
@@ -148,7 +130,6 @@ def portal_home() -> rx.Component:
             ),
             rx.center(rx.spinner(size="3"), padding="4rem"),
         ),
-        subtitle=PortalState.merchant_name,
     )
 
 
@@ -165,7 +146,7 @@ def merchant_home() -> rx.Component:
                         as_="h1",
                         data_testid="merchant-heading",
                     ),
-                    _sign_out(),
+                    sign_out_button(),
                     justify="between",
                     align="center",
                     width="100%",

@@ -336,7 +336,7 @@ def preview_change(
             **common,
             effective_at=subscription.current_period_end,
             next_renewal_at=subscription.current_period_end,
-            next_renewal_amount=_discounted(subscription, new.price.amount),
+            next_renewal_amount=discounted_price(subscription, new.price.amount),
         )
     if interval_changes:
         new_end = period_end(now, new.price.interval)
@@ -378,11 +378,12 @@ def preview_change(
         credit_added=max(-total, 0),
         effective_at=now,
         next_renewal_at=new_end,
-        next_renewal_amount=_discounted(subscription, new.price.amount),
+        next_renewal_amount=discounted_price(subscription, new.price.amount),
     )
 
 
-def _discounted(subscription: Subscription, amount: int) -> int:
+def discounted_price(subscription: Subscription, amount: int) -> int:
+    """What the next renewal costs with the subscription's retention discount, if any."""
     if subscription.discount_cycles_remaining > 0 and subscription.discount_percent:
         return amount - discount_amount(amount, subscription.discount_percent)
     return amount

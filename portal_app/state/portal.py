@@ -8,7 +8,7 @@ import reflex as rx
 from sqlmodel import Session, select
 
 from portal_app.db import read_scope, session_scope
-from portal_app.models import Customer, Invoice, InvoiceStatus, Merchant, Plan
+from portal_app.models import Customer, Invoice, InvoiceStatus, Merchant, Plan, Price
 from portal_app.money import format_money
 from portal_app.services import auth, digital, invoices, payment_methods, subscriptions
 from portal_app.services.errors import PaymentError
@@ -72,7 +72,32 @@ def read_overview(session: Session, customer_id: int, session_row_id: int) -> di
         }
         for row in auth.list_sessions(session, CLOCK, customer_id)
     ]
+    next_invoice = ""
+    renewing = [
+        sub
+        for sub in subscriptions.list_for_customer(session, customer_id)
+        if sub.status == "active" and not sub.cancel_at_period_end
+    ]
+    if renewing:
+        soonest = min(renewing, key=lambda sub: sub.current_period_end)
+        price = session.get(Price, soonest.price_id)
+        amount = subscriptions.discounted_price(soonest, price.amount)
+        next_invoice = (
+            f"{format_money(amount, price.currency)} on {_date(soonest.current_period_end)}"
+        )
+    default = payment_methods.default_card(session, customer_id)
+    now = CLOCK.now()
+    expiring = ""
+    if default is not None:
+        months_left = (default.exp_year - now.year) * 12 + default.exp_month - now.month
+        if months_left < 0:
+            expiring = "Your default card has expired. Add a new card to avoid interruptions."
+        elif months_left <= 1:
+            expiring = "Your default card expires soon. Update it to avoid a failed payment."
     return {
+        "next_invoice": next_invoice,
+        "default_card": f"{default.brand.title()} •••• {default.last4}" if default else "",
+        "expiring": expiring,
         "name": customer.name or customer.email,
         "merchant": merchant.name,
         "subscriptions": subs,
@@ -93,6 +118,9 @@ class PortalState(PrivateState):
     sessions: list[dict[str, str]] = []
     loaded: bool = False
     message: str = ""
+    next_invoice: str = ""
+    default_card: str = ""
+    expiring: str = ""
 
     def _refresh(self) -> None:
         who = current()
@@ -105,6 +133,8 @@ class PortalState(PrivateState):
             data["downloads"],
             data["sessions"],
         )
+        self.next_invoice, self.default_card = data["next_invoice"], data["default_card"]
+        self.expiring = data["expiring"]
         self.loaded = True
 
     @rx.event
