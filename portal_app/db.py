@@ -70,7 +70,8 @@ def read_scope(engine: sa.Engine | None = None) -> Iterator[Session]:
     try:
         yield session
     finally:
-        session.rollback()
+        # close() rolls the connection back without expiring loaded objects, so plain values
+        # read inside the block stay readable after it.
         session.close()
 
 

@@ -140,6 +140,9 @@ def guarded(role: str, feature: str | None = None):
                 log.warning("rejected malformed arguments for %s", handler.__name__)
                 _audit_denial(principal, handler.__name__, {}, "malformed_arguments")
                 return rx.toast.error("That request was not valid.")
+            except Exception:
+                log.exception("handler %s failed", handler.__name__)
+                return rx.toast.error("Something went wrong. Please try again.")
             finally:
                 _current.reset(token)
 

@@ -5,8 +5,16 @@ in Debian's Chromium. Run these in their own pytest process (`make test` does)."
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
+import hashlib
+import hmac
+import http.client
+import json
 import os
+import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -14,12 +22,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import psutil
 import pytest
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -42,6 +55,9 @@ class RunningApp:
     base_url: str
     db_url: str
     log_path: Path
+    # The server's environment (PORTAL_DB_URL, PORTAL_SECRET_FILE, ...): CLI commands run with it.
+    env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    web_dir: Path | None = None  # REFLEX_WEB_WORKDIR: the compiled frontend of this run
 
 
 def _free_port() -> int:
@@ -154,7 +170,13 @@ def running_app(tmp_path_factory) -> Iterator[RunningApp]:
         )
         try:
             _wait_until_up(base_url, proc, log_path)
-            yield RunningApp(base_url=base_url, db_url=db_url, log_path=log_path)
+            yield RunningApp(
+                base_url=base_url,
+                db_url=db_url,
+                log_path=log_path,
+                env=env,
+                web_dir=tmp / "web",
+            )
         finally:
             _stop_group(proc)
 
@@ -194,3 +216,435 @@ def page_at(browser, running_app):
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+# --- Helpers for the sign-in, authorization and secret-scan tests ---------------------------------
+#
+# Everything a test sees that must never be stored or logged in the clear (magic-link tokens,
+# session cookies, API keys, passwords) goes into SEEN_SECRETS; test_zz_secret_scan.py, which runs
+# last, searches the server's database and log for each of them.
+
+SEEN_SECRETS: list[tuple[str, str]] = []  # (kind, value)
+COOKIE = "portal_sid"  # the public URL is http://, so no __Host- prefix
+PORTAL_STATE = (
+    "reflex___state____state.portal_app___state___guard____private_state"
+    ".portal_app___state___portal____portal_state"
+)
+MERCHANT_STATE = (
+    "reflex___state____state.portal_app___state___guard____private_state"
+    ".portal_app___state___merchant____merchant_state"
+)
+SESSION_STATE = "reflex___state____state.portal_app___state___guard____session_state"
+LOGIN_STATE = "reflex___state____state.portal_app___state___login____login_state"
+ROOT_STATE = "reflex___state____state"
+VERIFY_LINK = re.compile(r"https?://[^\s\"'<>]+/auth/verify\?token=([A-Za-z0-9_\-%]+)")
+
+
+def remember_secret(kind: str, value: str) -> str:
+    if value and (kind, value) not in SEEN_SECRETS:
+        SEEN_SECRETS.append((kind, value))
+    return value
+
+
+@pytest.fixture(scope="session")
+def seen_secrets() -> list[tuple[str, str]]:
+    return SEEN_SECRETS
+
+
+def portal_cli(app: RunningApp, *args: str, stdin: str | None = None) -> str:
+    """`python -m portal_app.cli ...` against the server's database and secret. The output is
+    captured here, never written to the server log (create-api-key prints the key once)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "portal_app.cli", *args],
+        cwd=ROOT,
+        env=app.env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"portal {' '.join(args)} failed: {done.stderr or done.stdout}", pytrace=False)
+    return done.stdout.strip()
+
+
+class AppDB:
+    """Direct reads (and a few test-only writes) on the server's database."""
+
+    def __init__(self, app: RunningApp):
+        self.engine = sa.create_engine(app.db_url, connect_args={"timeout": 30})
+        # As portal_app.config.load_settings: PORTAL_SECRET_KEY (tests/conftest.py sets one for
+        # the unit tests, and the server inherits it), else the key in PORTAL_SECRET_FILE.
+        self._secret_key = app.env.get("PORTAL_SECRET_KEY") or None
+        self._secret_file = Path(app.env["PORTAL_SECRET_FILE"])
+
+    def rows(self, sql: str, **params) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.text(sql), params)]
+
+    def scalar(self, sql: str, **params):
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).scalar()
+
+    def execute(self, sql: str, **params) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(sa.text(sql), params).rowcount
+
+    def keyed_hash(self, value: str) -> str:
+        """HMAC-SHA256 under the server's secret: how session ids and tokens are stored."""
+        secret = (self._secret_key or self._secret_file.read_text().strip()).encode()
+        return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()
+
+    def customer_id(self, email: str) -> int:
+        found = self.scalar("SELECT id FROM customer WHERE email = :e", e=email)
+        assert found is not None, f"no seeded customer {email}"
+        return found
+
+    def session_row(self, sid: str) -> dict:
+        rows = self.rows("SELECT * FROM authsession WHERE sid_hash = :h", h=self.keyed_hash(sid))
+        assert len(rows) == 1, "the session cookie matches no stored (hashed) session"
+        return rows[0]
+
+    def count_sessions(self, customer_id: int) -> int:
+        return self.scalar("SELECT COUNT(*) FROM authsession WHERE customer_id = :c", c=customer_id)
+
+    def max_audit_id(self) -> int:
+        return self.scalar("SELECT COALESCE(MAX(id), 0) FROM auditevent")
+
+    def audit_since(self, after_id: int, action: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM auditevent WHERE id > :a"
+        if action:
+            sql += " AND action = :act"
+        rows = self.rows(sql + " ORDER BY id", a=after_id, act=action)
+        for row in rows:
+            for key in ("before", "after"):
+                if isinstance(row[key], str):
+                    row[key] = json.loads(row[key])
+        return rows
+
+
+def sqlite_utc(moment: datetime) -> str:
+    """How SQLAlchemy stores a UTC datetime in SQLite: a naive ISO string with microseconds."""
+    return moment.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+@pytest.fixture(scope="session")
+def db(running_app) -> Iterator[AppDB]:
+    handle = AppDB(running_app)
+    yield handle
+    handle.engine.dispose()
+
+
+# The same two operations through the service layer, for when the CLI fails (a CLI failure is
+# reported by test_sign_in.py::test_cli_creates_admin_and_api_key; the other tests go on).
+_SERVICE_SCRIPT = """
+import sys
+from sqlmodel import select
+from portal_app.clock import SystemClock
+from portal_app.db import session_scope
+from portal_app.models import Merchant
+from portal_app.services import audit, auth
+what, arg = sys.argv[1], sys.argv[2]
+actor = audit.Actor("system", "browser-tests")
+with session_scope() as session:
+    merchant_id = session.exec(select(Merchant.id).where(Merchant.slug == "acme")).one()
+    if what == "api_key":
+        print(auth.create_api_key(session, SystemClock(), merchant_id=merchant_id, name=arg,
+                                  actor=actor))
+    else:
+        staff = auth.create_staff(session, SystemClock(), merchant_id=merchant_id, email=arg,
+                                  password=sys.stdin.readline().rstrip("\\n"), actor=actor)
+        print(f"created admin {staff.email} (id {staff.id})")
+"""
+
+
+def _cli_or_service(app: RunningApp, cli_args: list[str], what: str, arg: str, stdin=None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "portal_app.cli", *cli_args],
+        cwd=ROOT,
+        env=app.env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode == 0:
+        return done.stdout.strip()
+    done = subprocess.run(
+        [sys.executable, "-c", _SERVICE_SCRIPT, what, arg],
+        cwd=ROOT,
+        env=app.env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"creating {what} failed: {done.stderr or done.stdout}", pytrace=False)
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def api_key(running_app) -> str:
+    out = _cli_or_service(
+        running_app, ["create-api-key", "--name", "browser-tests"], "api_key", "browser-tests"
+    )
+    match = re.search(r"sk_portal_[A-Za-z0-9_\-]+", out)
+    assert match, f"create-api-key printed no key: {out!r}"
+    return remember_secret("api_key", match.group(0))
+
+
+@dataclass(frozen=True)
+class StaffLogin:
+    email: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def staff_admin(running_app) -> StaffLogin:
+    login = StaffLogin("owner@acme.example", "Corr3ct-horse-" + secrets.token_urlsafe(12))
+    remember_secret("password", login.password)
+    out = _cli_or_service(
+        running_app,
+        ["create-admin", "--email", login.email, "--password-stdin"],
+        "staff",
+        login.email,
+        stdin=login.password + "\n",
+    )
+    assert "created admin owner@acme.example" in out, out
+    return login
+
+
+def http_request(
+    url: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, list[str]], bytes]:
+    """One HTTP request, redirects not followed: (status, headers by lower-case name, body)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, target, body=body, headers=headers or {})
+        response = conn.getresponse()
+        found: dict[str, list[str]] = {}
+        for name, value in response.getheaders():
+            found.setdefault(name.lower(), []).append(value)
+        return response.status, found, response.read()
+    finally:
+        conn.close()
+
+
+def create_portal_link(
+    app: RunningApp, key: str, customer_id: int, return_url: str | None = None
+) -> tuple[int, dict]:
+    payload: dict = {"customer_id": customer_id}
+    if return_url is not None:
+        payload["return_url"] = return_url
+    status, _, body = http_request(
+        f"{app.base_url}/api/v1/portal-sessions",
+        "POST",
+        json.dumps(payload).encode(),
+        {"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    data = json.loads(body or b"{}")
+    if "url" in data:
+        remember_secret("link_token", token_of(data["url"]))
+    return status, data
+
+
+def token_of(link: str) -> str:
+    token = parse_qs(urlsplit(link).query).get("token", [""])[0]
+    assert token, f"no token in {link!r}"
+    return token
+
+
+def redeem_over_http(app: RunningApp, link: str) -> str:
+    """POST the confirmation form the way the page does; returns the session cookie's value."""
+    remember_secret("link_token", token_of(link))
+    status, headers, body = http_request(
+        f"{app.base_url}/auth/verify",
+        "POST",
+        urlencode({"token": token_of(link)}).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "Origin": app.base_url},
+    )
+    assert status == 303, f"redeeming the link gave {status}: {body[:300]!r}"
+    jar = SimpleCookie()
+    for header in headers.get("set-cookie", []):
+        jar.load(header)
+    assert COOKIE in jar, f"no {COOKIE} cookie set: {headers.get('set-cookie')}"
+    return remember_secret("session_id", jar[COOKIE].value)
+
+
+@pytest.fixture
+def sign_in_api(running_app, api_key, db):
+    """sign_in_api(email) -> the cookie of a fresh customer session, made through the merchant
+    API's one-time portal link (no magic-link request, so the per-email limit is not touched)."""
+
+    def sign_in(email: str) -> str:
+        status, data = create_portal_link(running_app, api_key, db.customer_id(email))
+        assert status == 201, data
+        return redeem_over_http(running_app, data["url"])
+
+    return sign_in
+
+
+def add_session_cookie(context, app: RunningApp, sid: str) -> None:
+    context.add_cookies(
+        [
+            {
+                "name": COOKIE,
+                "value": sid,
+                "url": app.base_url,
+                "httpOnly": True,
+                "sameSite": "Lax",
+            }
+        ]
+    )
+
+
+def request_link_in_browser(page, app: RunningApp, email: str) -> None:
+    """The sign-in form: type the address, submit, wait for the (uniform) answer."""
+    page.goto(f"{app.base_url}/login")
+    page.locator("#email").fill(email)
+    page.get_by_role("button", name="Email me a sign-in link").click()
+    page.locator("[data-testid=login-sent], [data-testid=login-error]").first.wait_for()
+
+
+def newest_link_in_mailbox(page, app: RunningApp, email: str) -> str:
+    """Open the dev mailbox and take the link from the newest sign-in mail to `email`."""
+    page.goto(f"{app.base_url}/dev/mailbox")
+    mails = page.get_by_test_id("mail")
+    mails.first.wait_for()
+    mail = mails.filter(has_text="magic_link").filter(has_text=f"To: {email}").first
+    match = VERIFY_LINK.search(mail.get_by_test_id("mail-body").inner_text())
+    assert match, "the sign-in mail carries no /auth/verify link"
+    link = match.group(0)
+    remember_secret("link_token", token_of(link))
+    return link
+
+
+def cookie_in(context) -> dict | None:
+    return next((c for c in context.cookies() if c["name"] == COOKIE), None)
+
+
+def sign_in_via_mailbox(page, app: RunningApp, email: str) -> str:
+    """The whole customer flow in the browser; returns the session cookie's value."""
+    request_link_in_browser(page, app, email)
+    assert page.get_by_test_id("login-sent").is_visible()
+    link = newest_link_in_mailbox(page, app, email)
+    page.goto(link)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/portal/?$"))
+    page.get_by_test_id("greeting").wait_for()
+    cookie = cookie_in(page.context)
+    assert cookie is not None, "signing in set no session cookie"
+    return remember_secret("session_id", cookie["value"])
+
+
+def run_async(coro_fn, *args, timeout: float = 120):
+    """Run an async scenario in its own thread and loop (Playwright's sync API owns this one)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro_fn(*args)).result(timeout=timeout)
+
+
+class RawClient:
+    """A bare socket.io client speaking Reflex's event protocol, as the generated
+    `.web/utils/state.js` does: namespace and socket.io path `/_event`, the client token in the
+    query string, the hydrate event in the CONNECT packet's auth, then `event` messages of
+    {name: "<state full name>.<handler>", payload: {...}, router_data: {pathname, asPath, query}}.
+    Every `event` message the server sends back is kept in `received`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        cookie: str | None = None,
+        origin: str | None = None,
+    ):
+        import socketio
+
+        self.base_url = base_url
+        self.token = token or str(uuid.uuid4())
+        self.headers = {"Origin": origin or base_url, "User-Agent": "raw-socketio-test"}
+        if cookie:
+            self.headers["Cookie"] = f"{COOKIE}={cookie}"
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.received: list[dict] = []
+        self._arrived = asyncio.Event()
+        self.sio.on("event", self._on_event, namespace="/_event")
+
+    async def _on_event(self, data):
+        self.received.append(data)
+        self._arrived.set()
+
+    @staticmethod
+    def router_data(path: str) -> dict:
+        return {"pathname": path, "asPath": path}
+
+    async def connect(self, path: str = "/portal", hydrate: bool = True) -> list[dict]:
+        auth = None
+        if hydrate:
+            auth = {
+                "event": {
+                    "name": f"{ROOT_STATE}.hydrate_and_load",
+                    "payload": {},
+                    "router_data": self.router_data(path),
+                }
+            }
+        await self.sio.connect(
+            f"{self.base_url}?token={self.token}",
+            socketio_path="/_event",
+            transports=["websocket"],
+            namespaces=["/_event"],
+            headers=self.headers,
+            auth=auth,
+            wait_timeout=10,
+        )
+        return await self.settle() if hydrate else []
+
+    async def settle(self, quiet: float = 0.8, limit: float = 15.0) -> list[dict]:
+        """Wait for the answer to what was sent: at least one message, then `quiet` seconds of
+        silence. Returns the messages that arrived meanwhile."""
+        start = len(self.received)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while loop.time() < deadline:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), quiet)
+            except TimeoutError:
+                if len(self.received) > start:
+                    break
+        return self.received[start:]
+
+    async def call(self, handler: str, path: str = "/portal", **payload) -> list[dict]:
+        await self.sio.emit(
+            "event",
+            {"name": handler, "payload": payload, "router_data": self.router_data(path)},
+            namespace="/_event",
+        )
+        return await self.settle()
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+def merged_delta(messages: list[dict]) -> dict[str, dict]:
+    """The last value of every var of every state across these messages."""
+    merged: dict[str, dict] = {}
+    for message in messages:
+        for state, values in (message.get("delta") or {}).items():
+            merged.setdefault(state, {}).update(values)
+    return merged
+
+
+def sent_events(messages: list[dict]) -> list[dict]:
+    return [event for message in messages for event in message.get("events") or []]
+
+
+def redirects(messages: list[dict]) -> list[str]:
+    return [e["payload"]["path"] for e in sent_events(messages) if e.get("name") == "_redirect"]
