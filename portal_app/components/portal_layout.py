@@ -36,7 +36,30 @@ def _nav_link(section: rx.Var) -> rx.Component:
     )
 
 
-def portal_layout(title: str, *children: rx.Component) -> rx.Component:
+def unavailable() -> rx.Component:
+    return rx.callout(
+        "This part of the portal is not available. Contact us if you need help with it.",
+        icon="ban",
+        data_testid="feature-unavailable",
+    )
+
+
+def portal_layout(title: str, feature: str | None, *children: rx.Component) -> rx.Component:
+    """`feature`: the toggle this page needs; when the merchant turned it off the route says so
+    (the services refuse it regardless)."""
+    body: tuple[rx.Component, ...] = children
+    if feature is not None:
+        body = (
+            rx.cond(
+                NavState.loaded,
+                rx.cond(
+                    NavState.enabled[feature],
+                    rx.vstack(*children, spacing="4", width="100%"),
+                    unavailable(),
+                ),
+                rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
+            ),
+        )
     nav = rx.flex(
         rx.foreach(NavState.sections, _nav_link),
         direction=rx.breakpoints(initial="row", md="column"),
@@ -60,7 +83,7 @@ def portal_layout(title: str, *children: rx.Component) -> rx.Component:
                     wrap="wrap",
                     gap="3",
                 ),
-                *children,
+                *body,
                 spacing="4",
                 width="100%",
                 min_width="0",

@@ -264,6 +264,7 @@ def _pause_dialog(subscription_id: rx.Var) -> rx.Component:
 def subscriptions_page() -> rx.Component:
     return portal_layout(
         "Subscriptions",
+        "subscriptions.view",
         rx.cond(
             SubscriptionsState.loaded,
             rx.vstack(
@@ -399,6 +400,7 @@ def _expiry_form() -> rx.Component:
 def payment_methods_page() -> rx.Component:
     return portal_layout(
         "Payment methods",
+        "payment_methods.view",
         rx.cond(
             CardsState.loaded,
             rx.vstack(
@@ -425,6 +427,7 @@ def new_card_page() -> rx.Component:
     field = {"width": "100%", "size": "3"}
     return portal_layout(
         "Add a card",
+        "payment_methods.add",
         rx.card(
             rx.form(
                 rx.vstack(

@@ -49,6 +49,7 @@ def _invoice_row(row: rx.Var) -> rx.Component:
 def invoices_page() -> rx.Component:
     return portal_layout(
         "Invoices",
+        "invoices.view",
         rx.cond(
             InvoicesState.loaded,
             rx.cond(
@@ -101,6 +102,7 @@ def invoice_detail_page() -> rx.Component:
     detail = InvoicesState.detail
     return portal_layout(
         "Invoice",
+        "invoices.view",
         rx.cond(
             detail.contains("id"),
             rx.card(
@@ -317,6 +319,7 @@ def _asset(asset: rx.Var) -> rx.Component:
 def downloads_page() -> rx.Component:
     return portal_layout(
         "Downloads",
+        "digital.downloads",
         rx.cond(
             DownloadsState.loaded,
             rx.vstack(

@@ -34,6 +34,7 @@ def _row(*children) -> rx.Component:
 def portal_home() -> rx.Component:
     return portal_layout(
         "Overview",
+        None,
         rx.cond(
             PortalState.loaded,
             rx.vstack(

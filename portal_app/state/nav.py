@@ -35,6 +35,7 @@ class NavState(PrivateState):
     brand_name: str = ""
     brand_color: str = "#4f46e5"
     enabled: dict[str, bool] = {}
+    loaded: bool = False
 
     @rx.event
     @guarded("customer")
@@ -51,3 +52,4 @@ class NavState(PrivateState):
             for key, option in features.FEATURES.items()
             if option.kind == "bool"
         }
+        self.loaded = True
