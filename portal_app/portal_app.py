@@ -6,12 +6,14 @@ from portal_app.http.routes import build_http_app
 from portal_app.pages import landing, login, mailbox, merchant_home, merchant_login, portal_home
 from portal_app.pages.account_pages import new_card_page, payment_methods_page, subscriptions_page
 from portal_app.pages.document_pages import downloads_page, invoice_detail_page, invoices_page
+from portal_app.pages.merchant_pages import portal_settings_page
 from portal_app.state import (
     CardsState,
     DownloadsState,
     InvoicesState,
     LoginState,
     MailboxState,
+    MerchantSettingsState,
     MerchantState,
     NavState,
     PortalState,
@@ -47,6 +49,12 @@ for route, page, title, loader in (
     ("/downloads", downloads_page, "Downloads", DownloadsState.load),
 ):
     app.add_page(page, route=route, title=f"{title} · Portal", on_load=[NavState.load, loader])
+app.add_page(
+    portal_settings_page,
+    route="/merchant/settings/portal",
+    title="Portal settings · Portal",
+    on_load=MerchantSettingsState.load,
+)
 app.add_page(merchant_login, route="/merchant/login", title="Merchant sign-in · Portal")
 app.add_page(
     merchant_home, route="/merchant", title="Dashboard · Portal", on_load=MerchantState.load

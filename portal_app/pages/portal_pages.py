@@ -165,6 +165,7 @@ def merchant_home() -> rx.Component:
                     wrap="wrap",
                 ),
                 rx.callout(MerchantState.audit_status, icon="shield-check"),
+                rx.link("Settings → Customer Portal", href="/merchant/settings/portal"),
                 spacing="4",
                 width="100%",
             ),

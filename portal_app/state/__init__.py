@@ -8,6 +8,7 @@ from portal_app.state.guard import PrivateState, SessionBindingMiddleware, Sessi
 from portal_app.state.login import LoginState
 from portal_app.state.mailbox import MailboxState
 from portal_app.state.merchant import MerchantState
+from portal_app.state.merchant_settings import MerchantSettingsState
 from portal_app.state.nav import NavState
 from portal_app.state.portal import PortalState
 from portal_app.state.pricing import PricingState
@@ -19,6 +20,7 @@ __all__ = [
     "InvoicesState",
     "LoginState",
     "MailboxState",
+    "MerchantSettingsState",
     "MerchantState",
     "NavState",
     "PortalState",

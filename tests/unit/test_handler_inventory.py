@@ -67,12 +67,14 @@ def test_public_list_has_no_stale_entries():
 
 
 def test_merchant_handlers_require_staff_and_customer_handlers_customers():
-    from portal_app.state import MerchantState, PrivateState
+    from portal_app.state import MerchantSettingsState, MerchantState, PrivateState
 
-    for name, handler in _own_handlers(MerchantState).items():
-        assert handler.fn._portal_guard[0] == "staff", name
+    staff_states = (MerchantState, MerchantSettingsState)
+    for cls in staff_states:
+        for name, handler in _own_handlers(cls).items():
+            assert handler.fn._portal_guard[0] == "staff", f"{cls.__name__}.{name}"
     customer_states = [
-        cls for cls in _app_states() if issubclass(cls, PrivateState) and cls is not MerchantState
+        cls for cls in _app_states() if issubclass(cls, PrivateState) and cls not in staff_states
     ]
     assert len(customer_states) >= 4
     for cls in customer_states:

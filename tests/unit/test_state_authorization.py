@@ -3,124 +3,15 @@ them, with the cookie header a socket would carry (or none, or someone else's)."
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-import reflex as rx
-from reflex_base import constants
 from sqlmodel import Session, select
 
 import portal_app.portal_app  # noqa: F401
-from portal_app import db
 from portal_app.models import AuditEvent, Payment
-from portal_app.services import audit, auth, features, invoices
+from portal_app.services import audit, auth, features
 from portal_app.state import MerchantState, PortalState, SessionBindingMiddleware, SessionState
 from portal_app.state.guard import CLOCK
-from tests import factories
-
-
-@pytest.fixture
-def app_db(tmp_path, monkeypatch):
-    """A file database the app's own `session_scope()` uses, seeded with two customers."""
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("PORTAL_DB_URL", url)
-    db.get_engine.cache_clear()
-    engine = db.get_engine()
-    db.create_all(engine)
-    with Session(engine, expire_on_commit=False) as session:
-        catalog = factories.make_catalog(session, CLOCK)
-        alice = factories.make_customer(session, CLOCK, catalog.merchant, "alice@example.com")
-        bob = factories.make_customer(session, CLOCK, catalog.merchant, "bob@example.com")
-        from portal_app.services.sandbox_gateway import SandboxGateway
-
-        gateway = SandboxGateway()
-        for who in (alice, bob):
-            factories.add_gateway_card(session, CLOCK, gateway, who)
-        bob_invoice = invoices.finalize(
-            session,
-            CLOCK,
-            invoices.create_draft(
-                session,
-                CLOCK,
-                customer=bob,
-                currency="USD",
-                lines=[invoices.LineSpec("manual", "Bob's invoice", 1234)],
-                billing_reason="manual",
-            ),
-            audit.SYSTEM,
-        )
-        sessions = {}
-        for who in (alice, bob):
-            token = auth.request_login_link(
-                session,
-                CLOCK,
-                merchant_id=catalog.merchant.id,
-                email=who.email,
-                return_to="/portal",
-                actor=audit.SYSTEM,
-            )
-            sessions[who.email] = auth.redeem_login_token(
-                session,
-                CLOCK,
-                token=token,
-                merchant_id=catalog.merchant.id,
-                actor=audit.SYSTEM,
-            ).session_id
-        staff = auth.create_staff(
-            session,
-            CLOCK,
-            merchant_id=catalog.merchant.id,
-            email="ops@example.com",
-            password="correct horse battery",
-            actor=audit.SYSTEM,
-        )
-        sessions["staff"] = auth.staff_sign_in(
-            session,
-            CLOCK,
-            merchant_id=catalog.merchant.id,
-            email=staff.email,
-            password="correct horse battery",
-            actor=audit.SYSTEM,
-        ).session_id
-        session.commit()
-        yield {
-            "engine": engine,
-            "merchant": catalog.merchant,
-            "alice": alice,
-            "bob": bob,
-            "bob_invoice": bob_invoice,
-            "sessions": sessions,
-        }
-    db.get_engine.cache_clear()
-
-
-def _root(cookie_sid: str | None) -> rx.State:
-    root = rx.State(_reflex_internal_init=True)
-    _connect(root, cookie_sid)
-    return root
-
-
-def _connect(root: rx.State, cookie_sid: str | None) -> None:
-    headers = {"user-agent": "pytest", "origin": "http://localhost:3000"}
-    if cookie_sid:
-        headers["cookie"] = f"portal_sid={cookie_sid}; other=1"
-    router_data = {
-        constants.RouteVar.HEADERS: headers,
-        constants.RouteVar.CLIENT_IP: "198.51.100.7",
-        constants.RouteVar.PATH: "/portal",
-        constants.RouteVar.ORIGIN: "/portal",
-    }
-    root.router_data = root._update_router_vars(router_data, root.router_data or {})
-
-
-def run(coroutine):
-    return asyncio.run(coroutine)
-
-
-async def _call(root, state_cls, name, *args):
-    substate = await root.get_state(state_cls)
-    handler = getattr(state_cls, name)
-    return await handler.fn(substate, *args)
+from tests.statekit import call, connect, root_with, run
 
 
 def _denials(engine):
@@ -130,8 +21,8 @@ def _denials(engine):
 
 def test_no_cookie_gets_no_data_and_a_redirect(app_db):
     async def scenario():
-        root = _root(None)
-        result = await _call(root, PortalState, "load")
+        root = root_with(None)
+        result = await call(root, PortalState, "load")
         portal = await root.get_state(PortalState)
         return result, portal.customer_name, portal.loaded
 
@@ -141,8 +32,8 @@ def test_no_cookie_gets_no_data_and_a_redirect(app_db):
 
 def test_forged_session_id_gets_nothing(app_db):
     async def scenario():
-        root = _root("forged-" + "x" * 40)
-        await _call(root, PortalState, "load")
+        root = root_with("forged-" + "x" * 40)
+        await call(root, PortalState, "load")
         return (await root.get_state(PortalState)).customer_name
 
     assert run(scenario()) == ""
@@ -150,8 +41,8 @@ def test_forged_session_id_gets_nothing(app_db):
 
 def test_signed_in_customer_sees_own_data(app_db):
     async def scenario():
-        root = _root(app_db["sessions"]["alice@example.com"])
-        await _call(root, PortalState, "load")
+        root = root_with(app_db["sessions"]["alice@example.com"])
+        await call(root, PortalState, "load")
         return await root.get_state(PortalState)
 
     portal = run(scenario())
@@ -161,8 +52,8 @@ def test_signed_in_customer_sees_own_data(app_db):
 
 def test_paying_someone_elses_invoice_is_refused_and_audited(app_db):
     async def scenario():
-        root = _root(app_db["sessions"]["alice@example.com"])
-        return await _call(root, PortalState, "pay_invoice", app_db["bob_invoice"].id)
+        root = root_with(app_db["sessions"]["alice@example.com"])
+        return await call(root, PortalState, "pay_invoice", app_db["bob_invoice"].id)
 
     result = run(scenario())
     assert "Invoice not found" in str(result)
@@ -176,18 +67,18 @@ def test_paying_someone_elses_invoice_is_refused_and_audited(app_db):
 
 def test_malformed_ids_are_refused(app_db):
     async def scenario():
-        root = _root(app_db["sessions"]["alice@example.com"])
-        return await _call(root, PortalState, "make_default_card", "1 OR 1=1")
+        root = root_with(app_db["sessions"]["alice@example.com"])
+        return await call(root, PortalState, "make_default_card", "1 OR 1=1")
 
     assert "not valid" in str(run(scenario()))
 
 
 def test_roles_do_not_cross(app_db):
     async def scenario():
-        customer_root = _root(app_db["sessions"]["alice@example.com"])
-        staff_root = _root(app_db["sessions"]["staff"])
-        as_customer = await _call(customer_root, MerchantState, "load")
-        as_staff = await _call(staff_root, PortalState, "load")
+        customer_root = root_with(app_db["sessions"]["alice@example.com"])
+        staff_root = root_with(app_db["sessions"]["staff"])
+        as_customer = await call(customer_root, MerchantState, "load")
+        as_staff = await call(staff_root, PortalState, "load")
         merchant = await customer_root.get_state(MerchantState)
         return as_customer, as_staff, merchant.merchant_name
 
@@ -202,8 +93,8 @@ def test_feature_off_is_refused_and_audited(app_db):
         session.commit()
 
     async def scenario():
-        root = _root(app_db["sessions"]["bob@example.com"])
-        return await _call(root, PortalState, "pay_invoice", app_db["bob_invoice"].id)
+        root = root_with(app_db["sessions"]["bob@example.com"])
+        return await call(root, PortalState, "pay_invoice", app_db["bob_invoice"].id)
 
     assert "not available" in str(run(scenario()))
     assert _denials(app_db["engine"])[-1].after["reason"] == "feature_disabled"
@@ -213,10 +104,10 @@ def test_private_state_is_wiped_when_the_cookie_changes(app_db):
     """A client reusing a closed tab's token (no cookie, or another cookie) gets nothing back."""
 
     async def scenario():
-        root = _root(app_db["sessions"]["alice@example.com"])
-        await _call(root, PortalState, "load")
+        root = root_with(app_db["sessions"]["alice@example.com"])
+        await call(root, PortalState, "load")
         before = (await root.get_state(PortalState)).customer_name
-        _connect(root, None)  # same state tree, new connection without the cookie
+        connect(root, None)  # same state tree, new connection without the cookie
         await SessionBindingMiddleware().preprocess(app=None, state=root, event=None)
         portal = await root.get_state(PortalState)
         session_state = await root.get_state(SessionState)
@@ -233,8 +124,8 @@ def test_signed_out_session_is_refused(app_db):
         session.commit()
 
     async def scenario():
-        root = _root(app_db["sessions"]["alice@example.com"])
-        result = await _call(root, PortalState, "load")
+        root = root_with(app_db["sessions"]["alice@example.com"])
+        result = await call(root, PortalState, "load")
         return result, (await root.get_state(PortalState)).customer_name
 
     result, name = run(scenario())
@@ -243,7 +134,7 @@ def test_signed_out_session_is_refused(app_db):
 
 def test_setvar_cannot_set_vars(app_db):
     async def scenario():
-        root = _root(app_db["sessions"]["alice@example.com"])
+        root = root_with(app_db["sessions"]["alice@example.com"])
         portal = await root.get_state(PortalState)
         with pytest.raises(AttributeError):
             PortalState.setvar.fn(portal, "customer_name", "Mallory")

@@ -1,0 +1,224 @@
+"""Merchant dashboard pages: Settings → Customer Portal."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components import page_shell
+from portal_app.components.portal_layout import sign_out_button
+from portal_app.services import features
+from portal_app.state.merchant_settings import GROUP_TITLES, MerchantSettingsState
+
+INPUT_STYLE = {
+    "padding": "6px 8px",
+    "border": "1px solid var(--gray-a7)",
+    "border_radius": "6px",
+    "width": "100%",
+    "max_width": "22rem",
+    "background": "var(--color-surface)",
+}
+
+
+def _field(index: int, key: str, option: features.Option) -> rx.Component:
+    row = MerchantSettingsState.rows[index]
+    label_id = f"setting-{key.replace('.', '-')}"
+    if option.kind == "bool":
+        control = rx.el.input(
+            type="checkbox",
+            name=key,
+            id=label_id,
+            default_checked=row["checked"].to(bool),
+            disabled=option.always_on,
+            style={"width": "18px", "height": "18px"},
+        )
+    elif option.kind == "choice":
+        control = rx.el.select(
+            *[rx.el.option(choice.replace("_", " "), value=choice) for choice in option.choices],
+            name=key,
+            id=label_id,
+            default_value=row["value"].to(str),
+            style=INPUT_STYLE,
+        )
+    elif option.kind == "fields":
+        control = rx.el.textarea(
+            name=key,
+            id=label_id,
+            default_value=row["value"].to(str),
+            rows=3,
+            style={**INPUT_STYLE, "max_width": "100%", "font_family": "monospace"},
+        )
+    else:
+        control = rx.el.input(
+            name=key,
+            id=label_id,
+            default_value=row["value"].to(str),
+            type="number" if option.kind == "int" else "text",
+            style=INPUT_STYLE,
+        )
+    return rx.flex(
+        rx.el.label(option.label, html_for=label_id, style={"flex": "1", "min_width": "12rem"}),
+        control,
+        justify="between",
+        align="center",
+        gap="3",
+        wrap="wrap",
+        width="100%",
+        padding_y="0.35rem",
+        data_testid=f"setting-{key}",
+    )
+
+
+def _groups() -> list[rx.Component]:
+    cards, current_group, fields = [], None, []
+    for index, (key, option) in enumerate(features.FEATURES.items()):
+        group = key.split(".")[0]
+        if group != current_group and fields:
+            cards.append(_group_card(current_group, fields))
+            fields = []
+        current_group = group
+        fields.append(_field(index, key, option))
+    cards.append(_group_card(current_group, fields))
+    return cards
+
+
+def _group_card(group: str, fields: list[rx.Component]) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading(GROUP_TITLES.get(group, group), size="3", as_="h3"),
+            *fields,
+            spacing="1",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _presets() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Presets", size="4", as_="h2"),
+            rx.text(
+                "Start from a business type. You will see every change before it applies.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.flex(
+                rx.foreach(
+                    MerchantSettingsState.presets,
+                    lambda p: rx.button(
+                        p["label"],
+                        variant="soft",
+                        on_click=MerchantSettingsState.preview_preset(p["key"]),
+                        data_testid="preset-" + p["key"],
+                    ),
+                ),
+                gap="2",
+                wrap="wrap",
+            ),
+            rx.cond(
+                MerchantSettingsState.chosen_preset != "",
+                rx.vstack(
+                    rx.cond(
+                        MerchantSettingsState.preset_diff.length() > 0,
+                        rx.box(
+                            rx.table.root(
+                                rx.table.header(
+                                    rx.table.row(
+                                        rx.table.column_header_cell("Setting"),
+                                        rx.table.column_header_cell("Now"),
+                                        rx.table.column_header_cell("After"),
+                                    )
+                                ),
+                                rx.table.body(
+                                    rx.foreach(
+                                        MerchantSettingsState.preset_diff,
+                                        lambda d: rx.table.row(
+                                            rx.table.cell(d["label"]),
+                                            rx.table.cell(d["before"]),
+                                            rx.table.cell(d["after"]),
+                                            data_testid="preset-diff-row",
+                                        ),
+                                    )
+                                ),
+                                width="100%",
+                            ),
+                            overflow_x="auto",
+                            width="100%",
+                        ),
+                        rx.text("This preset matches your current settings.", size="2"),
+                    ),
+                    rx.hstack(
+                        rx.button(
+                            "Apply preset",
+                            on_click=MerchantSettingsState.apply_preset,
+                            data_testid="apply-preset",
+                        ),
+                        rx.button(
+                            "Cancel",
+                            variant="soft",
+                            color_scheme="gray",
+                            on_click=MerchantSettingsState.close_preset,
+                        ),
+                    ),
+                    width="100%",
+                    spacing="3",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def portal_settings_page() -> rx.Component:
+    return page_shell(
+        rx.vstack(
+            rx.flex(
+                rx.heading("Settings → Customer Portal", size="6", as_="h1"),
+                rx.hstack(
+                    rx.link("Dashboard", href="/merchant"), sign_out_button(), align="center"
+                ),
+                justify="between",
+                align="center",
+                width="100%",
+                wrap="wrap",
+                gap="3",
+            ),
+            rx.cond(
+                MerchantSettingsState.loaded,
+                rx.vstack(
+                    _presets(),
+                    rx.form(
+                        rx.vstack(
+                            *_groups(),
+                            rx.cond(
+                                MerchantSettingsState.error != "",
+                                rx.callout(
+                                    MerchantSettingsState.error,
+                                    icon="triangle-alert",
+                                    color_scheme="red",
+                                    role="alert",
+                                    width="100%",
+                                ),
+                            ),
+                            rx.button(
+                                "Save changes", type="submit", size="3", data_testid="save-settings"
+                            ),
+                            spacing="3",
+                            width="100%",
+                        ),
+                        on_submit=MerchantSettingsState.save,
+                        key=MerchantSettingsState.form_version,
+                        width="100%",
+                    ),
+                    spacing="4",
+                    width="100%",
+                ),
+                rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
+            ),
+            spacing="4",
+            width="100%",
+        ),
+        subtitle="Merchant settings",
+    )

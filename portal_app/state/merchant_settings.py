@@ -1,0 +1,183 @@
+"""Settings → Customer Portal for merchant staff: every feature toggle and option, presets with a
+diff before they apply, validation with clear errors, atomic audited saves."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import reflex as rx
+
+from portal_app.db import read_scope, session_scope
+from portal_app.services import features
+from portal_app.services.errors import SettingsError
+from portal_app.state.guard import CLOCK, PrivateState, current, guarded
+
+GROUP_TITLES = {
+    "subscriptions": "Subscriptions",
+    "plan_change": "Plan changes",
+    "pause": "Pausing",
+    "reactivate": "Reactivation",
+    "cancel": "Cancellation flow",
+    "invoices": "Invoices",
+    "payment_methods": "Payment methods",
+    "digital": "Digital products",
+    "profile": "Profile",
+    "notifications": "Notification preferences",
+    "security": "Security",
+    "api": "Merchant API",
+    "branding": "Branding",
+    "billing": "Billing and retries",
+}
+
+
+def _display(option: features.Option, value: Any) -> str:
+    if option.kind == "bool":
+        return "on" if value else "off"
+    if option.kind == "list":
+        return ", ".join(str(item) for item in value)
+    if option.kind == "fields":
+        return json.dumps(value)
+    return str(value)
+
+
+def form_rows(settings: features.FeatureSet) -> list[dict[str, Any]]:
+    rows = []
+    for key, option in features.FEATURES.items():
+        rows.append(
+            {
+                "key": key,
+                "group": GROUP_TITLES.get(key.split(".")[0], key.split(".")[0]),
+                "label": option.label,
+                "kind": option.kind,
+                "value": _display(option, settings[key]),
+                "checked": bool(settings[key]) if option.kind == "bool" else False,
+                "choices": list(option.choices),
+                "locked": option.always_on,
+            }
+        )
+    return rows
+
+
+def parse_form(form_data: dict[str, Any]) -> dict[str, Any]:
+    """Turn the posted form into typed values. Unchecked boxes are absent from a form post, so
+    every toggle is read as present/absent; text for lists is comma-separated."""
+    changes: dict[str, Any] = {}
+    problems = []
+    for key, option in features.FEATURES.items():
+        if option.always_on:
+            continue
+        if option.kind == "bool":
+            changes[key] = key in form_data and form_data[key] not in ("", "off", False)
+            continue
+        if key not in form_data:
+            continue
+        raw = str(form_data[key]).strip()
+        if option.kind == "int":
+            try:
+                changes[key] = int(raw)
+            except ValueError:
+                problems.append(f"{option.label}: must be a whole number.")
+        elif option.kind == "list":
+            items = [item.strip() for item in raw.split(",") if item.strip()]
+            if option.default and isinstance(option.default[0], int):
+                try:
+                    changes[key] = [int(item) for item in items]
+                except ValueError:
+                    problems.append(f"{option.label}: must be whole numbers.")
+            else:
+                changes[key] = items
+        elif option.kind == "fields":
+            try:
+                changes[key] = json.loads(raw or "[]")
+            except json.JSONDecodeError:
+                problems.append(f"{option.label}: must be a JSON list of field definitions.")
+        else:
+            changes[key] = raw
+    if problems:
+        raise SettingsError(" ".join(problems))
+    return changes
+
+
+class MerchantSettingsState(PrivateState):
+    rows: list[dict[str, Any]] = []
+    presets: list[dict[str, str]] = []
+    chosen_preset: str = ""
+    preset_diff: list[dict[str, str]] = []
+    error: str = ""
+    saved_message: str = ""
+    loaded: bool = False
+    form_version: int = 0  # remounts the form so it shows freshly loaded values
+
+    def _reload(self) -> None:
+        with read_scope() as session:
+            settings = features.load(session, current().merchant_id)
+        self.rows = form_rows(settings)
+        self.presets = [{"key": k, "label": v} for k, v in features.PRESET_LABELS.items()]
+        self.form_version += 1
+        self.loaded = True
+
+    @rx.event
+    @guarded("staff")
+    async def load(self):
+        self._reload()
+        self.error, self.saved_message, self.chosen_preset, self.preset_diff = "", "", "", []
+
+    @rx.event
+    @guarded("staff")
+    async def save(self, form_data: dict):
+        who = current()
+        self.error, self.saved_message = "", ""
+        try:
+            changes = parse_form(form_data)
+            with session_scope() as session:
+                before = features.load(session, who.merchant_id)
+                changed = features.diff(before, features.validate(changes))
+                features.save(session, CLOCK, who.merchant_id, changes, who.actor)
+        except SettingsError as exc:
+            self.error = str(exc)
+            return
+        self._reload()
+        self.saved_message = (
+            f"Saved {len(changed)} change{'s' if len(changed) != 1 else ''}."
+            if changed
+            else "Nothing changed."
+        )
+        return rx.toast.success(self.saved_message)
+
+    @rx.event
+    @guarded("staff")
+    async def preview_preset(self, preset: str):
+        who = current()
+        if preset not in features.PRESETS:
+            self.error = "Unknown preset."
+            return
+        with read_scope() as session:
+            diff = features.preset_diff(features.load(session, who.merchant_id), preset)
+        self.chosen_preset = preset
+        self.preset_diff = [
+            {
+                "label": features.FEATURES[key].label,
+                "before": _display(features.FEATURES[key], before),
+                "after": _display(features.FEATURES[key], after),
+            }
+            for key, (before, after) in diff.items()
+        ]
+
+    @rx.event
+    @guarded("staff")
+    async def apply_preset(self):
+        who = current()
+        if self.chosen_preset not in features.PRESETS:
+            return
+        with session_scope() as session:
+            features.apply_preset(session, CLOCK, who.merchant_id, self.chosen_preset, who.actor)
+        label = features.PRESET_LABELS[self.chosen_preset]
+        self.chosen_preset, self.preset_diff = "", []
+        self._reload()
+        return rx.toast.success(f"{label} preset applied.")
+
+    @rx.event
+    @guarded("staff")
+    async def close_preset(self):
+        self.chosen_preset, self.preset_diff = "", []

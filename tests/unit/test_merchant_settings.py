@@ -1,0 +1,87 @@
+"""Settings → Customer Portal through the staff state: typed form parsing, invalid values saved
+nowhere, presets previewed then applied, customers refused."""
+
+from sqlmodel import Session, select
+
+from portal_app.models import AuditEvent
+from portal_app.services import features
+from portal_app.state import MerchantSettingsState
+from portal_app.state.merchant_settings import form_rows, parse_form
+from tests.statekit import call, root_with, run
+
+
+def _form_from(settings: features.FeatureSet, **overrides) -> dict:
+    """What the browser posts: checked boxes present, everything else as text."""
+    data = {}
+    for row in form_rows(settings):
+        if row["kind"] == "bool":
+            if row["checked"]:
+                data[row["key"]] = "on"
+        else:
+            data[row["key"]] = row["value"]
+    data.update(overrides)
+    return data
+
+
+def test_parse_form_types_values():
+    settings = features.FeatureSet()
+    data = _form_from(settings, **{"pause.max_days": "45", "billing.retry_days": "2, 4"})
+    data.pop("subscriptions.pause", None)
+    parsed = parse_form(data)
+    assert parsed["pause.max_days"] == 45
+    assert parsed["billing.retry_days"] == [2, 4]
+    assert parsed["subscriptions.pause"] is False
+    assert parsed["subscriptions.upgrade"] is True
+    assert parsed["cancel.reasons"] == features.DEFAULT_REASONS
+
+
+def _settings(engine, merchant_id):
+    with Session(engine) as session:
+        return features.load(session, merchant_id)
+
+
+def test_invalid_value_shows_error_and_saves_nothing(app_db):
+    merchant_id = app_db["merchant"].id
+    before = _settings(app_db["engine"], merchant_id)
+
+    async def scenario():
+        root = root_with(app_db["sessions"]["staff"])
+        form = _form_from(before, **{"pause.max_days": "0", "branding.name": "New name"})
+        await call(root, MerchantSettingsState, "save", form)
+        return (await root.get_state(MerchantSettingsState)).error
+
+    error = run(scenario())
+    assert "Longest pause (days): must be at least 1." in error
+    after = _settings(app_db["engine"], merchant_id)
+    assert after.values == before.values
+
+
+def test_preset_preview_then_apply(app_db):
+    merchant_id = app_db["merchant"].id
+
+    async def scenario():
+        root = root_with(app_db["sessions"]["staff"])
+        await call(root, MerchantSettingsState, "preview_preset", "b2b")
+        state = await root.get_state(MerchantSettingsState)
+        diff = list(state.preset_diff)
+        unchanged = _settings(app_db["engine"], merchant_id)["subscriptions.cancel"]
+        await call(root, MerchantSettingsState, "apply_preset")
+        return diff, unchanged
+
+    diff, cancel_before_apply = run(scenario())
+    assert {"label": "Cancel subscription", "before": "on", "after": "off"} in diff
+    assert cancel_before_apply is True
+    assert _settings(app_db["engine"], merchant_id)["subscriptions.cancel"] is False
+    with Session(app_db["engine"]) as session:
+        actions = [e.action for e in session.exec(select(AuditEvent))]
+    assert "settings.preset.b2b" in actions
+
+
+def test_customers_cannot_touch_settings(app_db):
+    async def scenario():
+        root = root_with(app_db["sessions"]["alice@example.com"])
+        result = await call(root, MerchantSettingsState, "apply_preset")
+        return result, (await root.get_state(MerchantSettingsState)).rows
+
+    result, rows = run(scenario())
+    assert "/merchant/login" in str(result) and rows == []
