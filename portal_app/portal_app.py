@@ -5,9 +5,11 @@ import reflex as rx
 from portal_app.http.routes import build_http_app
 from portal_app.pages import landing, login, mailbox, merchant_home, merchant_login, portal_home
 from portal_app.pages.account_pages import new_card_page, payment_methods_page, subscriptions_page
+from portal_app.pages.cancel_page import cancel_page
 from portal_app.pages.document_pages import downloads_page, invoice_detail_page, invoices_page
 from portal_app.pages.merchant_pages import portal_settings_page
 from portal_app.state import (
+    CancelFlowState,
     CardsState,
     DownloadsState,
     InvoicesState,
@@ -47,6 +49,7 @@ for route, page, title, loader in (
     ("/invoices", invoices_page, "Invoices", InvoicesState.load),
     ("/invoices/[id]", invoice_detail_page, "Invoice", InvoicesState.load),
     ("/downloads", downloads_page, "Downloads", DownloadsState.load),
+    ("/subscriptions/[id]/cancel", cancel_page, "Cancel subscription", CancelFlowState.load),
 ):
     app.add_page(page, route=route, title=f"{title} · Portal", on_load=[NavState.load, loader])
 app.add_page(

@@ -2,6 +2,7 @@
 services and copy plain values (dicts of strings) into vars; ORM objects never live in state."""
 
 from portal_app.state.billing_docs import InvoicesState
+from portal_app.state.cancel_flow import CancelFlowState
 from portal_app.state.cards import CardsState
 from portal_app.state.downloads import DownloadsState
 from portal_app.state.guard import PrivateState, SessionBindingMiddleware, SessionState
@@ -15,6 +16,7 @@ from portal_app.state.pricing import PricingState
 from portal_app.state.subs import SubscriptionsState
 
 __all__ = [
+    "CancelFlowState",
     "CardsState",
     "DownloadsState",
     "InvoicesState",

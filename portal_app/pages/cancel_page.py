@@ -1,0 +1,212 @@
+"""/subscriptions/<id>/cancel: the cancellation flow, one step at a time."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components.portal_layout import portal_layout
+from portal_app.state.cancel_flow import CancelFlowState as Flow
+
+
+def _error() -> rx.Component:
+    return rx.cond(
+        Flow.error != "",
+        rx.callout(Flow.error, icon="triangle-alert", color_scheme="red", role="alert"),
+    )
+
+
+def _survey() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.heading("Why are you leaving?", size="4", as_="h2"),
+            rx.radio_group.root(
+                rx.vstack(
+                    rx.foreach(
+                        Flow.reasons,
+                        lambda r: rx.radio_group.item(rx.text(r["label"]), value=r["key"]),
+                    ),
+                    spacing="2",
+                ),
+                name="reason",
+                required=True,
+            ),
+            rx.text_area(
+                name="comment",
+                placeholder="Anything else we should know? (optional)",
+                max_length=2000,
+                width="100%",
+            ),
+            _error(),
+            rx.flex(
+                rx.button("Continue", type="submit", data_testid="survey-continue"),
+                rx.button(
+                    "Keep my subscription",
+                    type="button",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=Flow.keep,
+                ),
+                gap="2",
+                wrap="wrap",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=Flow.submit_survey,
+    )
+
+
+def _offer_card(title: str, text: rx.Var, *actions: rx.Component) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading(title, size="3", as_="h3"),
+            rx.text(text, size="2"),
+            rx.flex(*actions, gap="2", wrap="wrap"),
+            spacing="2",
+        ),
+        width="100%",
+    )
+
+
+def _offers() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Before you go", size="4", as_="h2"),
+        rx.cond(
+            Flow.discount_text != "",
+            _offer_card(
+                "A discount to stay",
+                Flow.discount_text,
+                rx.button(
+                    "Accept the discount",
+                    on_click=Flow.take_discount,
+                    data_testid="accept-discount",
+                ),
+            ),
+        ),
+        rx.cond(
+            Flow.pause_text != "",
+            _offer_card(
+                "Pause instead",
+                Flow.pause_text,
+                rx.form(
+                    rx.hstack(
+                        rx.input(type="date", name="resume_on", aria_label="Resume on"),
+                        rx.button("Pause instead", type="submit", data_testid="accept-pause"),
+                        wrap="wrap",
+                    ),
+                    on_submit=Flow.take_pause,
+                ),
+            ),
+        ),
+        rx.cond(
+            Flow.downgrade_text != "",
+            _offer_card(
+                "A cheaper plan",
+                Flow.downgrade_text,
+                rx.button(
+                    "Switch plan", on_click=Flow.take_downgrade, data_testid="accept-downgrade"
+                ),
+            ),
+        ),
+        _error(),
+        rx.flex(
+            rx.button(
+                "No thanks, cancel",
+                variant="soft",
+                color_scheme="red",
+                on_click=Flow.go_to_confirm,
+                data_testid="decline-offers",
+            ),
+            rx.button(
+                "Keep my subscription", variant="soft", color_scheme="gray", on_click=Flow.keep
+            ),
+            gap="2",
+            wrap="wrap",
+        ),
+        spacing="3",
+        width="100%",
+    )
+
+
+def _confirm() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.heading("Cancel your subscription?", size="4", as_="h2"),
+            rx.cond(
+                Flow.cancel_choice,
+                rx.radio_group.root(
+                    rx.vstack(
+                        rx.radio_group.item(
+                            rx.text("At the end of the billing period (keep access until then)"),
+                            value="period_end",
+                        ),
+                        rx.radio_group.item(rx.text("Now"), value="now"),
+                        spacing="2",
+                    ),
+                    name="when",
+                    default_value="period_end",
+                ),
+                rx.text(
+                    "Cancellation takes effect as your plan's terms say; you can "
+                    "reactivate while it is pending.",
+                    size="2",
+                ),
+            ),
+            _error(),
+            rx.flex(
+                rx.button(
+                    "Cancel subscription",
+                    type="submit",
+                    color_scheme="red",
+                    data_testid="confirm-cancel",
+                ),
+                rx.button(
+                    "Keep my subscription",
+                    type="button",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=Flow.keep,
+                ),
+                gap="2",
+                wrap="wrap",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=Flow.confirm,
+    )
+
+
+def cancel_page() -> rx.Component:
+    return portal_layout(
+        "Cancel subscription",
+        "subscriptions.cancel",
+        rx.card(
+            rx.match(
+                Flow.step,
+                ("survey", _survey()),
+                ("offers", _offers()),
+                ("confirm", _confirm()),
+                (
+                    "done",
+                    rx.vstack(
+                        rx.cond(
+                            Flow.done_message != "",
+                            rx.callout(
+                                Flow.done_message,
+                                icon="circle-check",
+                                color_scheme="green",
+                                data_testid="flow-done",
+                            ),
+                        ),
+                        _error(),
+                        rx.link(rx.button("Back to subscriptions"), href="/subscriptions"),
+                        spacing="3",
+                    ),
+                ),
+                rx.center(rx.spinner(size="3"), padding="2rem", aria_label="Loading"),
+            ),
+            width="100%",
+            max_width="40rem",
+        ),
+    )
