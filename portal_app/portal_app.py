@@ -8,6 +8,7 @@ from portal_app.pages.account_pages import new_card_page, payment_methods_page, 
 from portal_app.pages.cancel_page import cancel_page
 from portal_app.pages.document_pages import downloads_page, invoice_detail_page, invoices_page
 from portal_app.pages.merchant_pages import portal_settings_page
+from portal_app.pages.profile_pages import notifications_page, profile_page
 from portal_app.state import (
     CancelFlowState,
     CardsState,
@@ -19,7 +20,9 @@ from portal_app.state import (
     MerchantState,
     NavState,
     PortalState,
+    PreferencesState,
     PricingState,
+    ProfileState,
     SessionBindingMiddleware,
     SubscriptionsState,
 )
@@ -50,6 +53,8 @@ for route, page, title, loader in (
     ("/invoices/[id]", invoice_detail_page, "Invoice", InvoicesState.load),
     ("/downloads", downloads_page, "Downloads", DownloadsState.load),
     ("/subscriptions/[id]/cancel", cancel_page, "Cancel subscription", CancelFlowState.load),
+    ("/profile", profile_page, "Profile", ProfileState.load),
+    ("/notifications", notifications_page, "Notifications", PreferencesState.load),
 ):
     app.add_page(page, route=route, title=f"{title} · Portal", on_load=[NavState.load, loader])
 app.add_page(

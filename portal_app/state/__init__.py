@@ -13,6 +13,7 @@ from portal_app.state.merchant_settings import MerchantSettingsState
 from portal_app.state.nav import NavState
 from portal_app.state.portal import PortalState
 from portal_app.state.pricing import PricingState
+from portal_app.state.profile_prefs import PreferencesState, ProfileState
 from portal_app.state.subs import SubscriptionsState
 
 __all__ = [
@@ -26,8 +27,10 @@ __all__ = [
     "MerchantState",
     "NavState",
     "PortalState",
+    "PreferencesState",
     "PricingState",
     "PrivateState",
+    "ProfileState",
     "SessionBindingMiddleware",
     "SessionState",
     "SubscriptionsState",

@@ -17,6 +17,9 @@ PAGES = [
     ("/payment-methods", "Payment methods"),
     ("/payment-methods/new", "Add a card"),
     ("/downloads", "Downloads"),
+    ("/profile", "Profile"),
+    ("/notifications", "Notifications"),
+    ("/subscriptions/6/cancel", "Cancel subscription"),
 ]
 
 

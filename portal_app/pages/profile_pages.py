@@ -1,0 +1,236 @@
+"""Customer pages: profile and email notification preferences."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components.portal_layout import portal_layout
+from portal_app.state.profile_prefs import ADDRESS_FIELDS, PreferencesState, ProfileState
+
+ADDRESS_LABELS = {
+    "line1": "Address",
+    "line2": "Address line 2",
+    "city": "City",
+    "postal_code": "Postal code",
+    "state": "State / region",
+    "country": "Country (2-letter code)",
+}
+
+
+def _labelled(label: str, control: rx.Component, html_id: str) -> rx.Component:
+    return rx.vstack(
+        rx.el.label(label, html_for=html_id, style={"font_weight": "500"}),
+        control,
+        spacing="1",
+        width="100%",
+    )
+
+
+def _text(name: str, label: str, value: rx.Var, enabled: rx.Var, **props) -> rx.Component:
+    return _labelled(
+        label,
+        rx.input(name=name, id=name, default_value=value, disabled=~enabled, width="100%", **props),
+        name,
+    )
+
+
+def _address(prefix: str, title: str, data: rx.Var, enabled: rx.Var) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading(title, size="3", as_="h2"),
+            rx.cond(~enabled, rx.text("You cannot edit this here.", size="1", color_scheme="gray")),
+            rx.grid(
+                *[
+                    _text(f"{prefix}_{field}", ADDRESS_LABELS[field], data[field].to(str), enabled)
+                    for field in ADDRESS_FIELDS
+                ],
+                columns=rx.breakpoints(initial="1", sm="2"),
+                spacing="3",
+                width="100%",
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _custom_field(field: rx.Var) -> rx.Component:
+    name = "custom_" + field["key"].to(str)
+    value = ProfileState.values[field["key"].to(str)]
+    return _labelled_dynamic(
+        field["label"].to(str),
+        rx.match(
+            field["type"].to(str),
+            (
+                "select",
+                rx.el.select(
+                    rx.el.option("", value=""),
+                    rx.foreach(field["options"].to(list[str]), lambda o: rx.el.option(o, value=o)),
+                    name=name,
+                    default_value=value,
+                    style={"padding": "6px", "border_radius": "6px", "width": "100%"},
+                ),
+            ),
+            (
+                "checkbox",
+                rx.el.input(
+                    type="checkbox", name=name, value="true", default_checked=value == "True"
+                ),
+            ),
+            ("number", rx.input(type="number", name=name, default_value=value, width="100%")),
+            ("date", rx.input(type="date", name=name, default_value=value, width="100%")),
+            rx.input(name=name, default_value=value, width="100%"),
+        ),
+    )
+
+
+def _labelled_dynamic(label: rx.Var, control: rx.Component) -> rx.Component:
+    return rx.vstack(rx.text(label, weight="medium"), control, spacing="1", width="100%")
+
+
+def profile_page() -> rx.Component:
+    return portal_layout(
+        "Profile",
+        None,
+        rx.cond(
+            ProfileState.loaded,
+            rx.vstack(
+                rx.form(
+                    rx.vstack(
+                        rx.card(
+                            rx.vstack(
+                                _text(
+                                    "name",
+                                    "Name",
+                                    ProfileState.name,
+                                    ProfileState.editable["name"],
+                                    auto_complete="name",
+                                ),
+                                spacing="2",
+                                width="100%",
+                            ),
+                            width="100%",
+                        ),
+                        _address(
+                            "billing",
+                            "Billing address",
+                            ProfileState.billing,
+                            ProfileState.editable["billing_address"],
+                        ),
+                        _address(
+                            "shipping",
+                            "Shipping address",
+                            ProfileState.shipping,
+                            ProfileState.editable["shipping_address"],
+                        ),
+                        rx.cond(
+                            ProfileState.editable["custom_fields"]
+                            & (ProfileState.fields.length() > 0),
+                            rx.card(
+                                rx.vstack(
+                                    rx.heading("More about you", size="3", as_="h2"),
+                                    rx.foreach(ProfileState.fields, _custom_field),
+                                    spacing="3",
+                                    width="100%",
+                                ),
+                                width="100%",
+                            ),
+                        ),
+                        rx.cond(
+                            ProfileState.error != "",
+                            rx.callout(
+                                ProfileState.error,
+                                icon="triangle-alert",
+                                color_scheme="red",
+                                role="alert",
+                                data_testid="profile-error",
+                            ),
+                        ),
+                        rx.button(
+                            "Save profile", type="submit", size="3", data_testid="save-profile"
+                        ),
+                        spacing="3",
+                        width="100%",
+                    ),
+                    on_submit=ProfileState.save,
+                    key=ProfileState.form_version,
+                    width="100%",
+                ),
+                rx.cond(
+                    ProfileState.editable["email"],
+                    rx.card(
+                        rx.form(
+                            rx.vstack(
+                                rx.heading("Email address", size="3", as_="h2"),
+                                rx.text("Current: ", ProfileState.email, size="2"),
+                                rx.input(
+                                    name="new_email",
+                                    type="email",
+                                    placeholder="New address",
+                                    required=True,
+                                    aria_label="New email address",
+                                    width="100%",
+                                ),
+                                rx.button("Send confirmation link", type="submit", variant="soft"),
+                                rx.cond(
+                                    ProfileState.email_message != "",
+                                    rx.callout(ProfileState.email_message, icon="mail"),
+                                ),
+                                spacing="2",
+                                width="100%",
+                            ),
+                            on_submit=ProfileState.change_email,
+                            reset_on_submit=True,
+                        ),
+                        width="100%",
+                    ),
+                ),
+                spacing="4",
+                width="100%",
+            ),
+            rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
+        ),
+    )
+
+
+def notifications_page() -> rx.Component:
+    return portal_layout(
+        "Notifications",
+        "notifications.manage",
+        rx.cond(
+            PreferencesState.loaded,
+            rx.card(
+                rx.form(
+                    rx.vstack(
+                        rx.text("Choose which emails you get from us.", size="2"),
+                        rx.foreach(
+                            PreferencesState.options,
+                            lambda o: rx.el.label(
+                                rx.hstack(
+                                    rx.el.input(
+                                        type="checkbox",
+                                        name=o["key"].to(str),
+                                        default_checked=o["on"].to(bool),
+                                        style={"width": "18px", "height": "18px"},
+                                    ),
+                                    rx.text(o["label"]),
+                                    align="center",
+                                    spacing="2",
+                                ),
+                                data_testid="preference",
+                            ),
+                        ),
+                        rx.button(
+                            "Save preferences", type="submit", data_testid="save-preferences"
+                        ),
+                        spacing="3",
+                    ),
+                    on_submit=PreferencesState.save,
+                    key=PreferencesState.form_version,
+                ),
+                width="100%",
+            ),
+            rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
+        ),
+    )

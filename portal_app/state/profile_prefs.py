@@ -1,0 +1,146 @@
+"""Profile (name, email via confirmation link, addresses, merchant-defined fields) and email
+notification preferences."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from portal_app.db import read_scope, session_scope
+from portal_app.models import Customer
+from portal_app.services import auth, notification_prefs, profile
+from portal_app.services.errors import PortalError
+from portal_app.state.guard import CLOCK, PrivateState, current, guarded
+
+ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
+
+
+def _address_from(form_data: dict, prefix: str) -> dict[str, str]:
+    return {
+        field: str(form_data.get(f"{prefix}_{field}", "")).strip()
+        for field in ADDRESS_FIELDS
+        if str(form_data.get(f"{prefix}_{field}", "")).strip()
+    }
+
+
+class ProfileState(PrivateState):
+    name: str = ""
+    email: str = ""
+    billing: dict[str, str] = {}
+    shipping: dict[str, str] = {}
+    editable: dict[str, bool] = {}
+    fields: list[dict[str, Any]] = []
+    values: dict[str, str] = {}
+    error: str = ""
+    email_message: str = ""
+    loaded: bool = False
+    form_version: int = 0
+
+    def _reload(self) -> None:
+        who = current()
+        with read_scope() as session:
+            customer = session.get(Customer, who.customer_id)
+            self.editable = profile.editable_parts(session, who.merchant_id)
+            self.fields = [
+                {**definition, "options": list(definition.get("options", []))}
+                for definition in profile.field_definitions(session, who.merchant_id)
+            ]
+            self.name, self.email = customer.name, customer.email
+            self.billing = {k: str(v) for k, v in (customer.billing_address or {}).items()}
+            self.shipping = {k: str(v) for k, v in (customer.shipping_address or {}).items()}
+            self.values = {
+                k: "" if v is None else str(v) for k, v in (customer.custom_fields or {}).items()
+            }
+        self.form_version += 1
+        self.loaded = True
+
+    @rx.event
+    @guarded("customer")
+    async def load(self):
+        self.error, self.email_message = "", ""
+        self._reload()
+
+    @rx.event
+    @guarded("customer")
+    async def save(self, form_data: dict):
+        who = current()
+        self.error = ""
+        changes: dict[str, Any] = {}
+        if self.editable.get("name"):
+            changes["name"] = str(form_data.get("name", ""))
+        if self.editable.get("billing_address"):
+            changes["billing_address"] = _address_from(form_data, "billing")
+        if self.editable.get("shipping_address"):
+            changes["shipping_address"] = _address_from(form_data, "shipping")
+        if self.editable.get("custom_fields") and self.fields:
+            changes["custom_fields"] = {
+                field["key"]: form_data.get(f"custom_{field['key']}", "") for field in self.fields
+            }
+        try:
+            with session_scope() as session:
+                profile.update_profile(
+                    session, CLOCK, customer_id=who.customer_id, changes=changes, actor=who.actor
+                )
+        except PortalError as exc:
+            self.error = str(exc)
+            return
+        self._reload()
+        return rx.toast.success("Profile saved.")
+
+    @rx.event
+    @guarded("customer", feature="profile.email")
+    async def change_email(self, form_data: dict):
+        who = current()
+        self.email_message = ""
+        try:
+            with session_scope() as session:
+                auth.request_email_change(
+                    session,
+                    CLOCK,
+                    customer_id=who.customer_id,
+                    new_email=str(form_data.get("new_email", "")),
+                    actor=who.actor,
+                )
+        except PortalError as exc:
+            self.email_message = str(exc)
+            return
+        self.email_message = (
+            "We sent a confirmation link to the new address. Your email changes when you open "
+            "it; you will then sign in again."
+        )
+
+
+class PreferencesState(PrivateState):
+    options: list[dict[str, Any]] = []
+    loaded: bool = False
+    form_version: int = 0
+
+    def _reload(self) -> None:
+        who = current()
+        with read_scope() as session:
+            current_values = notification_prefs.get_preferences(session, who.customer_id)
+            offered = notification_prefs.available_preferences(session, who.merchant_id)
+        self.options = [
+            {"key": option.key, "label": option.label, "on": bool(current_values[option.key])}
+            for option in offered
+        ]
+        self.form_version += 1
+        self.loaded = True
+
+    @rx.event
+    @guarded("customer", feature="notifications.manage")
+    async def load(self):
+        self._reload()
+
+    @rx.event
+    @guarded("customer", feature="notifications.manage")
+    async def save(self, form_data: dict):
+        who = current()
+        changes = {option["key"]: option["key"] in form_data for option in self.options}
+        with session_scope() as session:
+            notification_prefs.update_preferences(
+                session, CLOCK, customer_id=who.customer_id, changes=changes, actor=who.actor
+            )
+        self._reload()
+        return rx.toast.success("Preferences saved.")
