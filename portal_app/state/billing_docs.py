@@ -10,7 +10,7 @@ from sqlmodel import select
 from portal_app.db import read_scope, session_scope
 from portal_app.models import Invoice, InvoiceStatus, Receipt
 from portal_app.money import format_money
-from portal_app.services import invoices, payment_methods
+from portal_app.services import documents, invoices, payment_methods
 from portal_app.services.errors import PortalError
 from portal_app.services.gateway import configured_gateway
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
@@ -70,7 +70,7 @@ def read_detail(customer_id: int, invoice_id: int) -> dict:
         "receipts": [
             {
                 "id": str(r.id),
-                "label": f"Receipt #{r.number} · {format_money(r.amount, r.currency)} · "
+                "label": f"{documents.receipt_display_number(r)} · {format_money(r.amount, r.currency)} · "
                 f"{r.card_brand.title()} •••• {r.card_last4} · {_date(r.created_at)}",
             }
             for r in receipts
@@ -150,8 +150,6 @@ class InvoicesState(PrivateState):
     @rx.event
     @guarded("customer", feature="invoices.download_pdf")
     async def download_pdf(self, invoice_id: int):
-        from portal_app.services import documents
-
         who = current()
         with read_scope() as session:
             data, filename = documents.invoice_pdf(
@@ -162,8 +160,6 @@ class InvoicesState(PrivateState):
     @rx.event
     @guarded("customer", feature="invoices.receipts")
     async def download_receipt(self, receipt_id: int):
-        from portal_app.services import documents
-
         who = current()
         with read_scope() as session:
             data, filename = documents.receipt_pdf(
