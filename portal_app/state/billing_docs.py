@@ -70,8 +70,14 @@ def read_detail(customer_id: int, invoice_id: int) -> dict:
         "receipts": [
             {
                 "id": str(r.id),
-                "label": f"{documents.receipt_display_number(r)} · {format_money(r.amount, r.currency)} · "
-                f"{r.card_brand.title()} •••• {r.card_last4} · {_date(r.created_at)}",
+                "label": " · ".join(
+                    (
+                        documents.receipt_display_number(r),
+                        format_money(r.amount, r.currency),
+                        f"{r.card_brand.title()} •••• {r.card_last4}",
+                        _date(r.created_at),
+                    )
+                ),
             }
             for r in receipts
         ],
