@@ -7,7 +7,7 @@ from portal_app.pages import landing, login, mailbox, merchant_home, merchant_lo
 from portal_app.pages.account_pages import new_card_page, payment_methods_page, subscriptions_page
 from portal_app.pages.cancel_page import cancel_page
 from portal_app.pages.document_pages import downloads_page, invoice_detail_page, invoices_page
-from portal_app.pages.merchant_pages import portal_settings_page
+from portal_app.pages.merchant_pages import audit_log_page, billing_page, portal_settings_page
 from portal_app.pages.profile_pages import notifications_page, profile_page
 from portal_app.state import (
     CancelFlowState,
@@ -16,6 +16,8 @@ from portal_app.state import (
     InvoicesState,
     LoginState,
     MailboxState,
+    MerchantAuditState,
+    MerchantBillingState,
     MerchantSettingsState,
     MerchantState,
     NavState,
@@ -62,6 +64,18 @@ app.add_page(
     route="/merchant/settings/portal",
     title="Portal settings · Portal",
     on_load=MerchantSettingsState.load,
+)
+app.add_page(
+    audit_log_page,
+    route="/merchant/audit",
+    title="Audit log · Portal",
+    on_load=MerchantAuditState.load,
+)
+app.add_page(
+    billing_page,
+    route="/merchant/billing",
+    title="Billing · Portal",
+    on_load=MerchantBillingState.load,
 )
 app.add_page(merchant_login, route="/merchant/login", title="Merchant sign-in · Portal")
 app.add_page(

@@ -8,6 +8,8 @@ from portal_app.components import page_shell
 from portal_app.components.portal_layout import sign_out_button
 from portal_app.services import features
 from portal_app.state.merchant_settings import GROUP_TITLES, MerchantSettingsState
+from portal_app.state.merchant_tools import MerchantAuditState as Audit
+from portal_app.state.merchant_tools import MerchantBillingState as Billing
 
 INPUT_STYLE = {
     "padding": "6px 8px",
@@ -221,4 +223,173 @@ def portal_settings_page() -> rx.Component:
             width="100%",
         ),
         subtitle="Merchant settings",
+    )
+
+
+def _merchant_header(title: str) -> rx.Component:
+    return rx.flex(
+        rx.heading(title, size="6", as_="h1"),
+        rx.hstack(rx.link("Dashboard", href="/merchant"), sign_out_button(), align="center"),
+        justify="between",
+        align="center",
+        width="100%",
+        wrap="wrap",
+        gap="3",
+    )
+
+
+def audit_log_page() -> rx.Component:
+    filter_input = {"size": "2"}
+    return page_shell(
+        rx.vstack(
+            _merchant_header("Audit log"),
+            rx.callout(Audit.chain, icon="shield-check", data_testid="chain-status"),
+            rx.form(
+                rx.flex(
+                    rx.input(
+                        name="actor",
+                        placeholder="Actor (customer:12, merchant, system)",
+                        **filter_input,
+                    ),
+                    rx.input(name="action", placeholder="Action starts with…", **filter_input),
+                    rx.input(name="customer", placeholder="Customer id", **filter_input),
+                    rx.input(name="since", type="date", aria_label="From", **filter_input),
+                    rx.input(name="until", type="date", aria_label="To", **filter_input),
+                    rx.button("Filter", type="submit"),
+                    gap="2",
+                    wrap="wrap",
+                ),
+                on_submit=Audit.search,
+            ),
+            rx.cond(Audit.error != "", rx.callout(Audit.error, color_scheme="red", role="alert")),
+            rx.hstack(
+                rx.text(Audit.total, " events", size="2"),
+                rx.button(
+                    "Export CSV", variant="soft", on_click=Audit.export, data_testid="export-csv"
+                ),
+                align="center",
+            ),
+            rx.box(
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[
+                                rx.table.column_header_cell(h)
+                                for h in (
+                                    "#",
+                                    "When (UTC)",
+                                    "Actor",
+                                    "Action",
+                                    "Target",
+                                    "Result",
+                                    "IP",
+                                )
+                            ]
+                        )
+                    ),
+                    rx.table.body(
+                        rx.foreach(
+                            Audit.rows,
+                            lambda r: rx.table.row(
+                                rx.table.cell(r["seq"]),
+                                rx.table.cell(r["when"]),
+                                rx.table.cell(r["actor"]),
+                                rx.table.cell(r["action"]),
+                                rx.table.cell(r["target"]),
+                                rx.table.cell(r["result"]),
+                                rx.table.cell(r["ip"]),
+                            ),
+                        )
+                    ),
+                    size="1",
+                    width="100%",
+                ),
+                overflow_x="auto",
+                width="100%",
+            ),
+            rx.hstack(
+                rx.button(
+                    "Previous",
+                    variant="soft",
+                    disabled=Audit.page <= 1,
+                    on_click=Audit.go_to_page(Audit.page - 1),
+                ),
+                rx.text("Page ", Audit.page, " of ", Audit.pages, size="2"),
+                rx.button(
+                    "Next",
+                    variant="soft",
+                    disabled=Audit.page >= Audit.pages,
+                    on_click=Audit.go_to_page(Audit.page + 1),
+                ),
+                align="center",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        subtitle="Audit log",
+    )
+
+
+def billing_page() -> rx.Component:
+    return page_shell(
+        rx.vstack(
+            _merchant_header("Billing clock"),
+            rx.card(
+                rx.vstack(
+                    rx.text("Merchant time: ", Billing.merchant_now, weight="medium"),
+                    rx.button(
+                        "Run the billing clock now", on_click=Billing.run_now, variant="soft"
+                    ),
+                    spacing="2",
+                ),
+                width="100%",
+            ),
+            rx.cond(
+                Billing.is_demo,
+                rx.card(
+                    rx.vstack(
+                        rx.heading("Test clock", size="4", as_="h2"),
+                        rx.text(
+                            "Move this demo merchant's time forward: renewals, retries, pauses "
+                            "and cancellations happen as they would.",
+                            size="2",
+                        ),
+                        rx.flex(
+                            *[
+                                rx.button(
+                                    f"+{days} days",
+                                    on_click=Billing.start_advance(days),
+                                    disabled=Billing.working,
+                                    data_testid=f"advance-{days}",
+                                )
+                                for days in (1, 7, 30, 90)
+                            ],
+                            gap="2",
+                            wrap="wrap",
+                        ),
+                        rx.cond(
+                            Billing.working,
+                            rx.hstack(
+                                rx.spinner(),
+                                rx.text("Running the billing clock…"),
+                                align="center",
+                                data_testid="clock-working",
+                            ),
+                        ),
+                        spacing="3",
+                    ),
+                    width="100%",
+                ),
+            ),
+            rx.cond(
+                Billing.last_report != "",
+                rx.callout(Billing.last_report, icon="clock", data_testid="clock-report"),
+            ),
+            rx.cond(
+                Billing.error != "", rx.callout(Billing.error, color_scheme="red", role="alert")
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        subtitle="Billing",
     )

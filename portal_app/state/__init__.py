@@ -10,6 +10,7 @@ from portal_app.state.login import LoginState
 from portal_app.state.mailbox import MailboxState
 from portal_app.state.merchant import MerchantState
 from portal_app.state.merchant_settings import MerchantSettingsState
+from portal_app.state.merchant_tools import MerchantAuditState, MerchantBillingState
 from portal_app.state.nav import NavState
 from portal_app.state.portal import PortalState
 from portal_app.state.pricing import PricingState
@@ -23,6 +24,8 @@ __all__ = [
     "InvoicesState",
     "LoginState",
     "MailboxState",
+    "MerchantAuditState",
+    "MerchantBillingState",
     "MerchantSettingsState",
     "MerchantState",
     "NavState",

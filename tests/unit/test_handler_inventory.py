@@ -67,9 +67,15 @@ def test_public_list_has_no_stale_entries():
 
 
 def test_merchant_handlers_require_staff_and_customer_handlers_customers():
-    from portal_app.state import MerchantSettingsState, MerchantState, PrivateState
+    from portal_app.state import (
+        MerchantAuditState,
+        MerchantBillingState,
+        MerchantSettingsState,
+        MerchantState,
+        PrivateState,
+    )
 
-    staff_states = (MerchantState, MerchantSettingsState)
+    staff_states = (MerchantState, MerchantSettingsState, MerchantAuditState, MerchantBillingState)
     for cls in staff_states:
         for name, handler in _own_handlers(cls).items():
             assert handler.fn._portal_guard[0] == "staff", f"{cls.__name__}.{name}"
