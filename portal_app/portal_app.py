@@ -7,7 +7,13 @@ from portal_app.pages import landing, login, mailbox, merchant_home, merchant_lo
 from portal_app.pages.account_pages import new_card_page, payment_methods_page, subscriptions_page
 from portal_app.pages.cancel_page import cancel_page
 from portal_app.pages.document_pages import downloads_page, invoice_detail_page, invoices_page
-from portal_app.pages.merchant_pages import audit_log_page, billing_page, portal_settings_page
+from portal_app.pages.merchant_pages import (
+    audit_log_page,
+    billing_page,
+    customer_detail_page,
+    customers_page,
+    portal_settings_page,
+)
 from portal_app.pages.profile_pages import notifications_page, profile_page
 from portal_app.state import (
     CancelFlowState,
@@ -18,6 +24,7 @@ from portal_app.state import (
     MailboxState,
     MerchantAuditState,
     MerchantBillingState,
+    MerchantCustomersState,
     MerchantSettingsState,
     MerchantState,
     NavState,
@@ -77,6 +84,11 @@ app.add_page(
     title="Billing · Portal",
     on_load=MerchantBillingState.load,
 )
+for route, page in (
+    ("/merchant/customers", customers_page),
+    ("/merchant/customers/[id]", customer_detail_page),
+):
+    app.add_page(page, route=route, title="Customers · Portal", on_load=MerchantCustomersState.load)
 app.add_page(merchant_login, route="/merchant/login", title="Merchant sign-in · Portal")
 app.add_page(
     merchant_home, route="/merchant", title="Dashboard · Portal", on_load=MerchantState.load

@@ -7,6 +7,7 @@ import reflex as rx
 from portal_app.components import page_shell
 from portal_app.components.portal_layout import sign_out_button
 from portal_app.services import features
+from portal_app.state.merchant_customers import MerchantCustomersState as Customers
 from portal_app.state.merchant_settings import GROUP_TITLES, MerchantSettingsState
 from portal_app.state.merchant_tools import MerchantAuditState as Audit
 from portal_app.state.merchant_tools import MerchantBillingState as Billing
@@ -392,4 +393,197 @@ def billing_page() -> rx.Component:
             width="100%",
         ),
         subtitle="Billing",
+    )
+
+
+def customers_page() -> rx.Component:
+    return page_shell(
+        rx.vstack(
+            _merchant_header("Customers"),
+            rx.form(
+                rx.hstack(
+                    rx.input(
+                        name="q", placeholder="Search name or email", aria_label="Search customers"
+                    ),
+                    rx.button("Search", type="submit"),
+                ),
+                on_submit=Customers.search,
+            ),
+            rx.text(Customers.total, " customers", size="2"),
+            rx.box(
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[rx.table.column_header_cell(h) for h in ("Name", "Email", "Since")]
+                        )
+                    ),
+                    rx.table.body(
+                        rx.foreach(
+                            Customers.rows,
+                            lambda c: rx.table.row(
+                                rx.table.cell(
+                                    rx.link(
+                                        rx.cond(c["name"] != "", c["name"], "(no name)"),
+                                        href=f"/merchant/customers/{c['id']}",
+                                    )
+                                ),
+                                rx.table.cell(c["email"]),
+                                rx.table.cell(c["since"]),
+                                data_testid="customer-row",
+                            ),
+                        )
+                    ),
+                    width="100%",
+                ),
+                overflow_x="auto",
+                width="100%",
+            ),
+            rx.hstack(
+                rx.button(
+                    "Previous",
+                    variant="soft",
+                    disabled=Customers.page <= 1,
+                    on_click=Customers.go_to_page(Customers.page - 1),
+                ),
+                rx.text("Page ", Customers.page, " of ", Customers.pages, size="2"),
+                rx.button(
+                    "Next",
+                    variant="soft",
+                    disabled=Customers.page >= Customers.pages,
+                    on_click=Customers.go_to_page(Customers.page + 1),
+                ),
+                align="center",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        subtitle="Customers",
+    )
+
+
+def _record_table(title: str, key: str, columns: list[tuple[str, str]]) -> rx.Component:
+    rows = Customers.record[key].to(list[dict[str, str]])
+    return rx.card(
+        rx.vstack(
+            rx.heading(title, size="3", as_="h2"),
+            rx.cond(
+                rows.length() > 0,
+                rx.box(
+                    rx.table.root(
+                        rx.table.header(
+                            rx.table.row(
+                                *[rx.table.column_header_cell(label) for label, _ in columns]
+                            )
+                        ),
+                        rx.table.body(
+                            rx.foreach(
+                                rows,
+                                lambda r: rx.table.row(
+                                    *[rx.table.cell(r[field]) for _, field in columns]
+                                ),
+                            )
+                        ),
+                        size="1",
+                        width="100%",
+                    ),
+                    overflow_x="auto",
+                    width="100%",
+                ),
+                rx.text("None.", size="2", color_scheme="gray"),
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def customer_detail_page() -> rx.Component:
+    record = Customers.record
+    return page_shell(
+        rx.vstack(
+            _merchant_header("Customer"),
+            rx.cond(
+                record.contains("id"),
+                rx.vstack(
+                    rx.heading(
+                        record["name"].to(str),
+                        " · ",
+                        record["email"].to(str),
+                        size="4",
+                        data_testid="customer-heading",
+                    ),
+                    rx.text(
+                        "Open balance ",
+                        record["balance"].to(str),
+                        " · credit ",
+                        record["credit"].to(str),
+                        size="2",
+                    ),
+                    rx.hstack(
+                        rx.button(
+                            "Create a portal link",
+                            variant="soft",
+                            on_click=Customers.create_portal_link,
+                        ),
+                        rx.cond(
+                            Customers.portal_link != "",
+                            rx.code(
+                                Customers.portal_link,
+                                data_testid="portal-link",
+                                style={"overflow_wrap": "anywhere"},
+                            ),
+                        ),
+                        wrap="wrap",
+                        align="center",
+                    ),
+                    _record_table(
+                        "Subscriptions",
+                        "subscriptions",
+                        [("#", "id"), ("Status", "status"), ("Period end", "period_end")],
+                    ),
+                    _record_table(
+                        "Invoices",
+                        "invoices",
+                        [
+                            ("Number", "number"),
+                            ("Date", "date"),
+                            ("Total", "total"),
+                            ("Status", "status"),
+                        ],
+                    ),
+                    _record_table(
+                        "Payments",
+                        "payments",
+                        [
+                            ("Date", "date"),
+                            ("Amount", "amount"),
+                            ("Status", "status"),
+                            ("Code", "code"),
+                        ],
+                    ),
+                    _record_table(
+                        "Cards", "cards", [("Card", "label"), ("Expiry", "expiry"), ("", "default")]
+                    ),
+                    _record_table("Downloads", "downloads", [("Asset", "asset"), ("Date", "date")]),
+                    _record_table(
+                        "Audit trail",
+                        "audit",
+                        [
+                            ("#", "seq"),
+                            ("When", "when"),
+                            ("Action", "action"),
+                            ("Actor", "actor"),
+                            ("Result", "result"),
+                        ],
+                    ),
+                    spacing="3",
+                    width="100%",
+                ),
+                rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        subtitle="Customer",
     )

@@ -167,6 +167,7 @@ def merchant_home() -> rx.Component:
                 rx.callout(MerchantState.audit_status, icon="shield-check"),
                 rx.flex(
                     rx.link("Settings → Customer Portal", href="/merchant/settings/portal"),
+                    rx.link("Customers", href="/merchant/customers"),
                     rx.link("Audit log", href="/merchant/audit"),
                     rx.link("Billing clock", href="/merchant/billing"),
                     gap="4",

@@ -702,6 +702,35 @@ def create_portal_link(
     return url, clock.now() + PORTAL_LINK_TTL
 
 
+def issue_support_link(
+    session: Session, clock: Clock, *, merchant_id: int, customer_id: int, actor: audit.Actor
+) -> str:
+    """Merchant staff create a one-time portal link for a customer (same rules as the API's);
+    returns the full URL to send."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.merchant_id != merchant_id:
+        raise AuthError("No such customer.", code="not_found")
+    token = _issue_token(
+        session,
+        clock,
+        customer=customer,
+        purpose="portal_link",
+        return_to="/portal",
+        ttl=PORTAL_LINK_TTL,
+    )
+    audit.record(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        actor=actor,
+        action="portal_link.create",
+        target_type="customer",
+        target_id=customer.id,
+        customer_id=customer.id,
+    )
+    return f"{load_settings().public_url}/auth/verify?{urlencode({'token': token})}"
+
+
 def _masked(email: str) -> str:
     """Enough of an address to investigate abuse, not enough to harvest it."""
     name, _, domain = email.partition("@")

@@ -9,6 +9,7 @@ from portal_app.state.guard import PrivateState, SessionBindingMiddleware, Sessi
 from portal_app.state.login import LoginState
 from portal_app.state.mailbox import MailboxState
 from portal_app.state.merchant import MerchantState
+from portal_app.state.merchant_customers import MerchantCustomersState
 from portal_app.state.merchant_settings import MerchantSettingsState
 from portal_app.state.merchant_tools import MerchantAuditState, MerchantBillingState
 from portal_app.state.nav import NavState
@@ -26,6 +27,7 @@ __all__ = [
     "MailboxState",
     "MerchantAuditState",
     "MerchantBillingState",
+    "MerchantCustomersState",
     "MerchantSettingsState",
     "MerchantState",
     "NavState",

@@ -70,12 +70,19 @@ def test_merchant_handlers_require_staff_and_customer_handlers_customers():
     from portal_app.state import (
         MerchantAuditState,
         MerchantBillingState,
+        MerchantCustomersState,
         MerchantSettingsState,
         MerchantState,
         PrivateState,
     )
 
-    staff_states = (MerchantState, MerchantSettingsState, MerchantAuditState, MerchantBillingState)
+    staff_states = (
+        MerchantState,
+        MerchantSettingsState,
+        MerchantAuditState,
+        MerchantBillingState,
+        MerchantCustomersState,
+    )
     for cls in staff_states:
         for name, handler in _own_handlers(cls).items():
             assert handler.fn._portal_guard[0] == "staff", f"{cls.__name__}.{name}"
