@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.components.pager import pager
 from portal_app.components.portal_layout import portal_layout
 from portal_app.state.billing_docs import InvoicesState
 from portal_app.state.downloads import DownloadsState
@@ -72,22 +73,7 @@ def invoices_page() -> rx.Component:
                         overflow_x="auto",
                         width="100%",
                     ),
-                    rx.hstack(
-                        rx.button(
-                            "Previous",
-                            variant="soft",
-                            disabled=InvoicesState.page <= 1,
-                            on_click=InvoicesState.go_to_page(InvoicesState.page - 1),
-                        ),
-                        rx.text("Page ", InvoicesState.page, " of ", InvoicesState.pages, size="2"),
-                        rx.button(
-                            "Next",
-                            variant="soft",
-                            disabled=InvoicesState.page >= InvoicesState.pages,
-                            on_click=InvoicesState.go_to_page(InvoicesState.page + 1),
-                        ),
-                        align="center",
-                    ),
+                    pager(InvoicesState),
                     spacing="3",
                     width="100%",
                 ),

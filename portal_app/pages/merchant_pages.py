@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import page_shell
+from portal_app.components.pager import pager
 from portal_app.components.portal_layout import sign_out_button
 from portal_app.services import features
 from portal_app.state.merchant_customers import MerchantCustomersState as Customers
@@ -308,22 +309,7 @@ def audit_log_page() -> rx.Component:
                 overflow_x="auto",
                 width="100%",
             ),
-            rx.hstack(
-                rx.button(
-                    "Previous",
-                    variant="soft",
-                    disabled=Audit.page <= 1,
-                    on_click=Audit.go_to_page(Audit.page - 1),
-                ),
-                rx.text("Page ", Audit.page, " of ", Audit.pages, size="2"),
-                rx.button(
-                    "Next",
-                    variant="soft",
-                    disabled=Audit.page >= Audit.pages,
-                    on_click=Audit.go_to_page(Audit.page + 1),
-                ),
-                align="center",
-            ),
+            pager(Audit),
             spacing="3",
             width="100%",
         ),
@@ -438,22 +424,7 @@ def customers_page() -> rx.Component:
                 overflow_x="auto",
                 width="100%",
             ),
-            rx.hstack(
-                rx.button(
-                    "Previous",
-                    variant="soft",
-                    disabled=Customers.page <= 1,
-                    on_click=Customers.go_to_page(Customers.page - 1),
-                ),
-                rx.text("Page ", Customers.page, " of ", Customers.pages, size="2"),
-                rx.button(
-                    "Next",
-                    variant="soft",
-                    disabled=Customers.page >= Customers.pages,
-                    on_click=Customers.go_to_page(Customers.page + 1),
-                ),
-                align="center",
-            ),
+            pager(Customers),
             spacing="3",
             width="100%",
         ),
