@@ -89,7 +89,12 @@ for route, page in (
     ("/merchant/customers/[id]", customer_detail_page),
 ):
     app.add_page(page, route=route, title="Customers · Portal", on_load=MerchantCustomersState.load)
-app.add_page(merchant_login, route="/merchant/login", title="Merchant sign-in · Portal")
+app.add_page(
+    merchant_login,
+    route="/merchant/login",
+    title="Merchant sign-in · Portal",
+    on_load=LoginState.load,
+)
 app.add_page(
     merchant_home, route="/merchant", title="Dashboard · Portal", on_load=MerchantState.load
 )

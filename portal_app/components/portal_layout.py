@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.components.post_form import post_form
 from portal_app.components.shell import page_shell
 from portal_app.state.nav import NavState
 
 
 def sign_out_button() -> rx.Component:
     """A real form POST: the HttpOnly cookie can only be cleared by the server."""
-    return rx.el.form(
+    return post_form(
         rx.button("Sign out", type="submit", variant="soft", color_scheme="gray", size="2"),
-        method="post",
         action="/auth/logout",
     )
 

@@ -42,6 +42,8 @@ class AuthSession(SQLModel, table=True):
     last_seen_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)  # absolute timeout
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # why it ended (signed_out | idle_timeout | absolute_timeout | ended), shown on sign-in
+    revoked_reason: str = Field(default="", max_length=32)
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=300)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import page_shell
+from portal_app.components.post_form import post_form
 from portal_app.state import LoginState, MailboxState
 
 
@@ -143,12 +144,27 @@ def _message(message: rx.Var) -> rx.Component:
     )
 
 
+FIELD_STYLE = {
+    "width": "100%",
+    "padding": "10px",
+    "border": "1px solid var(--gray-a7)",
+    "border_radius": "6px",
+}
+
+
 def merchant_login() -> rx.Component:
     """A plain HTML form that posts to /auth/staff/login, so the password never enters state."""
     return page_shell(
         _narrow(
             rx.heading("Merchant sign-in", size="6", as_="h1"),
-            rx.el.form(
+            rx.cond(
+                LoginState.staff_error != "",
+                rx.callout(
+                    LoginState.staff_error, icon="triangle-alert", color_scheme="red", role="alert"
+                ),
+            ),
+            rx.cond(LoginState.notice != "", rx.callout(LoginState.notice, icon="info")),
+            post_form(
                 rx.vstack(
                     rx.text("Email", as_="label", html_for="staff-email", weight="medium"),
                     rx.el.input(
@@ -157,13 +173,7 @@ def merchant_login() -> rx.Component:
                         type="email",
                         required=True,
                         auto_complete="username",
-                        class_name="rt-reset rt-TextFieldInput",
-                        style={
-                            "width": "100%",
-                            "padding": "10px",
-                            "border": "1px solid #ccc",
-                            "border_radius": "6px",
-                        },
+                        style=FIELD_STYLE,
                     ),
                     rx.text("Password", as_="label", html_for="staff-password", weight="medium"),
                     rx.el.input(
@@ -172,18 +182,12 @@ def merchant_login() -> rx.Component:
                         type="password",
                         required=True,
                         auto_complete="current-password",
-                        style={
-                            "width": "100%",
-                            "padding": "10px",
-                            "border": "1px solid #ccc",
-                            "border_radius": "6px",
-                        },
+                        style=FIELD_STYLE,
                     ),
                     rx.button("Sign in", type="submit", size="3", width="100%"),
                     spacing="3",
                     width="100%",
                 ),
-                method="post",
                 action="/auth/staff/login",
                 width="100%",
             ),

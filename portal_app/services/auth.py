@@ -31,7 +31,7 @@ from portal_app.models import (
     StaffUser,
 )
 from portal_app.services import audit, features, mailer
-from portal_app.services.errors import PortalError
+from portal_app.services.errors import NotFound, PortalError
 
 LINK_TTL = timedelta(minutes=15)
 PORTAL_LINK_TTL = timedelta(minutes=60)
@@ -377,8 +377,10 @@ def load_session(
     row = session.exec(
         select(AuthSession).where(AuthSession.sid_hash == keyed_hash(session_id))
     ).first()
-    if row is None or row.revoked_at is not None:
+    if row is None:
         raise SessionEnded("Please sign in.", "missing")
+    if row.revoked_at is not None:
+        raise SessionEnded("Please sign in.", row.revoked_reason or "missing")
     if row.role != role:
         raise SessionEnded("Please sign in.", "wrong_role")
     now = clock.now()
@@ -387,7 +389,7 @@ def load_session(
     )
     if now >= row.expires_at or now - row.last_seen_at >= idle:
         reason = "absolute_timeout" if now >= row.expires_at else "idle_timeout"
-        row.revoked_at = now
+        row.revoked_at, row.revoked_reason = now, reason
         session.add(row)
         audit.record(
             session,
@@ -421,7 +423,7 @@ def sign_out(session: Session, clock: Clock, session_id: str | None, actor: audi
     ).first()
     if row is None or row.revoked_at is not None:
         return
-    row.revoked_at = clock.now()
+    row.revoked_at, row.revoked_reason = clock.now(), "signed_out"
     session.add(row)
     audit.record(
         session,
@@ -451,7 +453,7 @@ def revoke_all(
     )
     if keep_session_id is not None:
         query = query.where(AuthSession.id != keep_session_id)
-    ended = session.execute(query.values(revoked_at=now)).rowcount
+    ended = session.execute(query.values(revoked_at=now, revoked_reason="ended")).rowcount
     if keep_session_id is None:
         session.execute(
             sa.update(LoginToken)
@@ -497,9 +499,11 @@ def end_session(
             AuthSession.id == session_row_id, AuthSession.customer_id == customer_id
         )
     ).first()
-    if row is None or row.revoked_at is not None:
+    if row is None:
+        raise NotFound("Session not found.")
+    if row.revoked_at is not None:
         raise AuthError("That session has already ended.")
-    row.revoked_at = clock.now()
+    row.revoked_at, row.revoked_reason = clock.now(), "ended"
     session.add(row)
     audit.record(
         session,

@@ -11,7 +11,7 @@ from portal_app.db import read_scope, session_scope
 from portal_app.models import Invoice, InvoiceStatus, Receipt
 from portal_app.money import format_money
 from portal_app.services import documents, invoices, payment_methods
-from portal_app.services.errors import PortalError
+from portal_app.services.errors import NotFound, PortalError
 from portal_app.services.gateway import configured_gateway
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
 
@@ -143,6 +143,8 @@ class InvoicesState(PrivateState):
                     payment_method_id=int(card) if card else None,
                     actor=who.actor,
                 )
+        except NotFound:
+            raise  # someone else's id: the guard refuses and audits it
         except PortalError as exc:
             self.pay_error, self.paying = str(exc), False
             return

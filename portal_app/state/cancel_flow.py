@@ -9,7 +9,7 @@ import reflex as rx
 
 from portal_app.db import read_scope, session_scope
 from portal_app.services import cancellation, features
-from portal_app.services.errors import PortalError
+from portal_app.services.errors import NotFound, PortalError
 from portal_app.services.gateway import configured_gateway
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
 
@@ -58,6 +58,8 @@ class CancelFlowState(PrivateState):
                     actor=who.actor,
                 )
                 settings = features.load(session, who.merchant_id)
+        except NotFound:
+            raise  # someone else's id: the guard refuses and audits it
         except PortalError as exc:
             self.step, self.error = "done", str(exc)
             return
@@ -101,6 +103,8 @@ class CancelFlowState(PrivateState):
                     comment=str(form_data.get("comment", ""))[:2000],
                     actor=who.actor,
                 )
+        except NotFound:
+            raise  # someone else's id: the guard refuses and audits it
         except PortalError as exc:
             self.error = str(exc)
             return
@@ -142,6 +146,8 @@ class CancelFlowState(PrivateState):
                     resume_at=resume_at,
                     actor=who.actor,
                 )
+        except NotFound:
+            raise  # someone else's id: the guard refuses and audits it
         except PortalError as exc:
             self.error = str(exc)
             return
@@ -186,6 +192,8 @@ class CancelFlowState(PrivateState):
                     at_period_end=at_period_end,
                     actor=who.actor,
                 )
+        except NotFound:
+            raise  # someone else's id: the guard refuses and audits it
         except PortalError as exc:
             self.error = str(exc)
             return

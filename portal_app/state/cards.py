@@ -7,7 +7,7 @@ import reflex as rx
 
 from portal_app.db import read_scope, session_scope
 from portal_app.services import payment_methods
-from portal_app.services.errors import PortalError
+from portal_app.services.errors import NotFound, PortalError
 from portal_app.services.gateway import configured_gateway
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
 
@@ -70,6 +70,8 @@ class CardsState(PrivateState):
                     make_default=bool(form_data.get("make_default")),
                     actor=who.actor,
                 )
+        except NotFound:
+            raise  # someone else's id: the guard refuses and audits it
         except PortalError as exc:
             self.add_error = str(exc)
             return
@@ -150,6 +152,8 @@ class CardsState(PrivateState):
                     exp_year=exp_year,
                     actor=who.actor,
                 )
+        except NotFound:
+            raise  # someone else's id: the guard refuses and audits it
         except PortalError as exc:
             self.edit_error = str(exc)
             return

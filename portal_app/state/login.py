@@ -18,6 +18,7 @@ REASONS = {
     "missing": "Sign in to continue.",
     "wrong_role": "Sign in to continue.",
     "expired": "Sign in to continue.",
+    "ended": "This session was signed out from another device or after an email change.",
 }
 SENT = (
     "If that address belongs to an account, a sign-in link is on its way. "
@@ -30,6 +31,7 @@ class LoginState(rx.State):
     error: str = ""
     sent: bool = False
     submitting: bool = False
+    staff_error: str = ""
 
     @rx.event
     def load(self):
@@ -37,6 +39,11 @@ class LoginState(rx.State):
         reason = self.router.url.query_parameters.get("reason", "")
         self.notice = REASONS.get(reason, "")
         self.error = ""
+        self.staff_error = (
+            "Email or password is incorrect."
+            if self.router.url.query_parameters.get("error") == "1"
+            else ""
+        )
         self.sent = False
 
     @rx.event

@@ -10,7 +10,7 @@ import reflex as rx
 from portal_app.db import read_scope, session_scope
 from portal_app.money import format_money
 from portal_app.services import catalog, subscriptions
-from portal_app.services.errors import PortalError
+from portal_app.services.errors import NotFound, PortalError
 from portal_app.services.gateway import configured_gateway
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
 
@@ -135,6 +135,8 @@ class SubscriptionsState(PrivateState):
                     new_price_id=int(self.chosen_price_id),
                     timing=self.timing or None,
                 )
+        except NotFound:
+            raise  # someone else's id: the guard refuses and audits it
         except PortalError as exc:
             self.preview_lines, self.preview_summary = [], ""
             self.preview_error = str(exc)
@@ -180,6 +182,8 @@ class SubscriptionsState(PrivateState):
                     expected_version=self.preview_version,
                     actor=who.actor,
                 )
+        except NotFound:
+            raise  # someone else's id: the guard refuses and audits it
         except PortalError as exc:
             self.preview_error = str(exc)
             self.working = False
@@ -230,6 +234,8 @@ class SubscriptionsState(PrivateState):
                     resume_at=resume_at,
                     actor=who.actor,
                 )
+        except NotFound:
+            raise  # someone else's id: the guard refuses and audits it
         except PortalError as exc:
             self.pause_error = str(exc)
             return

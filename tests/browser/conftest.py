@@ -67,7 +67,12 @@ def _free_port() -> int:
 
 
 def _app_env(tmp: Path, db_url: str, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_REDIS_URL")}
+    # The server gets its own random secret (PORTAL_SECRET_FILE below), not the unit tests' key.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith("_REDIS_URL") and k != "PORTAL_SECRET_KEY"
+    }
     tools_bin = ROOT / ".tools" / "node_modules" / ".bin"
     path = [str(Path(sys.executable).parent), env.get("PATH", "")]
     if tools_bin.is_dir():
@@ -460,14 +465,18 @@ def token_of(link: str) -> str:
     return token
 
 
-def redeem_over_http(app: RunningApp, link: str) -> str:
-    """POST the confirmation form the way the page does; returns the session cookie's value."""
+def redeem_over_http(app: RunningApp, link: str, user_agent: str = "") -> str:
+    """POST the confirmation form the way the page does; returns the session cookie's value.
+    `user_agent` names the "device" the customer sees in their list of sessions."""
     remember_secret("link_token", token_of(link))
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": app.base_url}
+    if user_agent:
+        headers["User-Agent"] = user_agent
     status, headers, body = http_request(
         f"{app.base_url}/auth/verify",
         "POST",
         urlencode({"token": token_of(link)}).encode(),
-        {"Content-Type": "application/x-www-form-urlencoded", "Origin": app.base_url},
+        headers,
     )
     assert status == 303, f"redeeming the link gave {status}: {body[:300]!r}"
     jar = SimpleCookie()
@@ -482,10 +491,10 @@ def sign_in_api(running_app, api_key, db):
     """sign_in_api(email) -> the cookie of a fresh customer session, made through the merchant
     API's one-time portal link (no magic-link request, so the per-email limit is not touched)."""
 
-    def sign_in(email: str) -> str:
+    def sign_in(email: str, user_agent: str = "") -> str:
         status, data = create_portal_link(running_app, api_key, db.customer_id(email))
         assert status == 201, data
-        return redeem_over_http(running_app, data["url"])
+        return redeem_over_http(running_app, data["url"], user_agent)
 
     return sign_in
 

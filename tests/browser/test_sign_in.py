@@ -14,6 +14,8 @@ import secrets
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from http.cookies import SimpleCookie
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
@@ -182,9 +184,11 @@ def test_idle_timeout_on_next_click(running_app, browser, db, sign_in_api):
     sid = sign_in_api("maria@example.com")
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
-        page = open_portal(context, app, sid)
-        download = section(page, "Downloads").get_by_role("button", name="Download")
-        expect(download).to_be_visible()
+        open_portal(context, app, sid)
+        page = context.pages[0]
+        page.goto(f"{app.base_url}/downloads")
+        download = page.get_by_test_id("download-file")
+        expect(download).to_have_count(1)
         row = db.session_row(sid)
         start = db.max_audit_id()
         idle = datetime.now(UTC) - timedelta(minutes=31)
@@ -205,6 +209,9 @@ def test_idle_timeout_on_next_click(running_app, browser, db, sign_in_api):
             (str(row["id"]), {"reason": "idle_timeout"})
         ]
         assert not db.audit_since(start, "download")
+        assert not db.rows(
+            "SELECT id FROM downloadevent WHERE customer_id = :c", c=row["customer_id"]
+        )
         # Back on /portal, the session stays ended.
         page.goto(f"{app.base_url}/portal")
         page.wait_for_url(re.compile(r"/login/?\?reason=missing"))
@@ -225,7 +232,13 @@ def test_absolute_timeout_on_reload(running_app, browser, db, sign_in_api):
             "UPDATE authsession SET expires_at = :t WHERE id = :i", t=sqlite_utc(ended), i=row["id"]
         )
         page.reload()
-        page.wait_for_url(re.compile(r"/login/?\?reason=absolute_timeout"))
+        page.wait_for_url(re.compile(r"/login/?\?reason="))
+        page.wait_for_timeout(1500)  # every redirect the reload causes has arrived by now
+        assert "reason=absolute_timeout" in page.url, (
+            f"landed on {page.url}: /portal's two guarded on_load handlers (NavState.load, "
+            "PortalState.load) both redirect; the first ends the session (absolute_timeout), "
+            "the second finds it revoked and sends reason=missing, which wins"
+        )
         expect(page.get_by_test_id("login-notice")).to_have_text(
             "Your session reached its time limit. Sign in to continue."
         )
@@ -242,29 +255,71 @@ def test_absolute_timeout_on_reload(running_app, browser, db, sign_in_api):
 # --- 3. sign out ---------------------------------------------------------------------------------
 
 
-def test_sign_out_revokes_the_session(running_app, browser, db, sign_in_api):
+def test_sign_out_button_ends_the_session(running_app, browser, db, sign_in_api):
+    """The "Sign out" button is a form that must POST to /auth/logout (only the server can clear
+    an HttpOnly cookie)."""
     app = running_app
     sid = sign_in_api("sam@example.com")
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         page = open_portal(context, app, sid)
         expect(page.get_by_test_id("greeting")).to_have_text("Hello, Sam Okafor")
+        posts = []
+        page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
         page.locator("form[action='/auth/logout'] button").click()
+        page.wait_for_timeout(1500)
+        assert posts == [f"{app.base_url}/auth/logout"], (
+            "clicking Sign out sent no POST to /auth/logout: Reflex's rx.el.form adds an onSubmit "
+            "that calls preventDefault(), so the native form post never happens"
+        )
         page.wait_for_url(re.compile(r"/login/?\?reason=signed_out"))
         expect(page.get_by_test_id("login-notice")).to_have_text("You are signed out.")
         assert cookie_in(context) is None
         assert db.session_row(sid)["revoked_at"] is not None
-
         page.goto(f"{app.base_url}/portal")
         page.wait_for_url(re.compile(r"/login/?\?reason=missing"))
         expect(page.get_by_test_id("greeting")).to_have_count(0)
     finally:
         context.close()
-    # The old cookie, replayed in a fresh browser, is worth nothing now.
+
+
+def test_logout_route_revokes_the_session(running_app, browser, db, sign_in_api):
+    """What the button posts to: POST /auth/logout with the cookie."""
+    app = running_app
+    sid = sign_in_api("sam@example.com")
+    start = db.max_audit_id()
+    # Another site cannot sign you out (CSRF check on the Origin).
+    status, _, _ = http_request(
+        f"{app.base_url}/auth/logout",
+        "POST",
+        b"",
+        {"Cookie": f"portal_sid={sid}", "Origin": "https://evil.example"},
+    )
+    assert status == 403
+    assert db.session_row(sid)["revoked_at"] is None
+
+    status, headers, _ = http_request(
+        f"{app.base_url}/auth/logout",
+        "POST",
+        b"",
+        {"Cookie": f"portal_sid={sid}", "Origin": app.base_url},
+    )
+    assert status == 303
+    assert headers["location"] == ["/login?reason=signed_out"]
+    cleared = [h for h in headers.get("set-cookie", []) if h.startswith("portal_sid=")]
+    assert len(cleared) == 1 and re.search(r"(?i)max-age=0|expires=Thu, 01 Jan 1970", cleared[0])
+    assert db.session_row(sid)["revoked_at"] is not None
+    assert [e["target_id"] for e in db.audit_since(start, "auth.sign_out")] == [
+        str(db.session_row(sid)["id"])
+    ]
+
+    # The browser lands on the notice; the old cookie, replayed, is worth nothing now.
     replay = browser.new_context()
     try:
-        add_session_cookie(replay, app, sid)
         page = replay.new_page()
+        page.goto(f"{app.base_url}/login?reason=signed_out")
+        expect(page.get_by_test_id("login-notice")).to_have_text("You are signed out.")
+        add_session_cookie(replay, app, sid)
         page.goto(f"{app.base_url}/portal")
         page.wait_for_url(re.compile(r"/login/?\?reason=missing"))
         expect(page.get_by_test_id("greeting")).to_have_count(0)
@@ -277,34 +332,43 @@ def test_sign_out_revokes_the_session(running_app, browser, db, sign_in_api):
 
 def test_customer_ends_another_session(running_app, browser, db, sign_in_api):
     app = running_app
-    first_sid = sign_in_api("li@example.com")
-    second_sid = sign_in_api("li@example.com")
+    tag = secrets.token_hex(3)
+    first_device, second_device = f"FirstDevice-{tag}", f"SecondDevice-{tag}"
+    first_sid = sign_in_api("li@example.com", user_agent=first_device)
+    second_sid = sign_in_api("li@example.com", user_agent=second_device)
     first_row, second_row = db.session_row(first_sid), db.session_row(second_sid)
+    assert (first_row["user_agent"], second_row["user_agent"]) == (first_device, second_device)
     first_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     second_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         second = open_portal(second_ctx, app, second_sid)
         first = open_portal(first_ctx, app, first_sid)
-        where = section(first, "Where you are signed in")
-        expect(where.get_by_text("This device")).to_have_count(1)
-        end_buttons = where.get_by_role("button", name="Sign out")
-        expect(end_buttons).to_have_count(1)  # only the other session can be ended from here
+
+        def session_row(page, device: str):
+            where = section(page, "Where you are signed in")
+            return where.locator(".rt-Flex").filter(has_text=device).last
+
+        mine = session_row(first, first_device)
+        expect(mine.get_by_text("This device")).to_be_visible()
+        expect(mine.get_by_role("button", name="Sign out")).to_have_count(0)
+        other = session_row(first, second_device)
+        expect(other.get_by_text("This device")).to_have_count(0)
         start = db.max_audit_id()
-        end_buttons.click()
+        other.get_by_role("button", name="Sign out").click()
         expect(first.get_by_text("That session has been signed out.")).to_be_visible()
-        expect(where.get_by_role("button", name="Sign out")).to_have_count(0)
+        expect(session_row(first, second_device)).to_have_count(0)
         assert db.session_row(second_sid)["revoked_at"] is not None
         assert db.session_row(first_sid)["revoked_at"] is None
         ended = db.audit_since(start, "auth.session_ended")
         assert [e["target_id"] for e in ended] == [str(second_row["id"])]
 
-        # The other browser's next action sends it to the sign-in page...
-        other_where = section(second, "Where you are signed in")
-        other_where.get_by_role("button", name="Sign out").click()
+        # The other browser's next action (ending the first session from its stale list) sends
+        # it to the sign-in page and does nothing.
+        session_row(second, first_device).get_by_role("button", name="Sign out").click()
         second.wait_for_url(re.compile(r"/login/?\?reason=missing"))
-        # ...and did nothing: the first session is still alive.
         assert db.session_row(first_sid)["revoked_at"] is None
-        assert first_row["id"] != second_row["id"]
+        first.reload()
+        expect(first.get_by_test_id("greeting")).to_have_text("Hello, Li Wei")
     finally:
         first_ctx.close()
         second_ctx.close()
@@ -376,12 +440,16 @@ def test_declined_card_charges_nothing_then_another_card_pays(running_app, page_
         db.scalar("SELECT COUNT(*) FROM sandboxcharge WHERE status = 'succeeded'") == charges_before
     )
 
-    make_default = section(page, "Cards").get_by_role("button", name="Make default")
-    expect(make_default).to_have_count(1)  # the other card, Visa •••• 4242, is not the default
+    page.goto(f"{running_app.base_url}/payment-methods")
+    rows = page.get_by_test_id("card-row")
+    expect(rows).to_have_count(2)
+    make_default = page.get_by_role("button", name="Make default")
+    expect(make_default).to_have_count(1)  # only the other card, Visa •••• 4242
     make_default.click()
     expect(page.get_by_text("Default card updated.")).to_be_visible()
     assert db.scalar("SELECT is_default FROM paymentmethod WHERE id = :i", i=good["id"]) == 1
 
+    page.goto(f"{running_app.base_url}/portal")
     page.get_by_test_id("pay-invoice").click()
     expect(page.get_by_text("Payment received. Thank you!")).to_be_visible()
     assert db.scalar("SELECT status FROM invoice WHERE id = :i", i=invoice["id"]) == "paid"
@@ -461,33 +529,69 @@ def staff_sign_in_form(page, app, email: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_staff_sign_in_dashboard_and_refusals(
+def staff_sign_in_http(app, email: str, password: str) -> tuple[int, dict]:
+    """What the sign-in form posts (same origin)."""
+    status, headers, _ = http_request(
+        f"{app.base_url}/auth/staff/login",
+        "POST",
+        urlencode({"email": email, "password": password}).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "Origin": app.base_url},
+    )
+    return status, headers
+
+
+def test_staff_sign_in_form(running_app, page_at, db, staff_admin):
+    """The merchant sign-in page's form must POST to /auth/staff/login and land on /merchant."""
+    app = running_app
+    page = page_at(1280)
+    posts = []
+    page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
+    staff_sign_in_form(page, app, staff_admin.email, staff_admin.password)
+    page.wait_for_timeout(1500)
+    assert posts == [f"{app.base_url}/auth/staff/login"], (
+        "submitting the merchant sign-in form sent no POST: Reflex's rx.el.form adds an onSubmit "
+        "that calls preventDefault(), so the native form post never happens"
+    )
+    page.wait_for_url(re.compile(r"/merchant/?$"))
+    expect(page.get_by_test_id("merchant-heading")).to_have_text("Acme Cloud dashboard")
+    cookie = cookie_in(page.context)
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    remember_secret("session_id", cookie["value"])
+
+
+def test_staff_dashboard_and_refusals(
     running_app, page_at, db, staff_admin, sign_in_api, screenshot_dir
 ):
     app = running_app
     for width in (1280, 375):
+        status, headers = staff_sign_in_http(app, staff_admin.email, staff_admin.password)
+        assert status == 303 and headers["location"] == ["/merchant"]
+        jar = SimpleCookie()
+        for header in headers["set-cookie"]:
+            jar.load(header)
+        sid = remember_secret("session_id", jar["portal_sid"].value)
+        assert jar["portal_sid"]["httponly"] and jar["portal_sid"]["samesite"].lower() == "lax"
+        assert db.session_row(sid)["role"] == "staff"
+
         page = page_at(width)
-        staff_sign_in_form(page, app, staff_admin.email, staff_admin.password)
-        page.wait_for_url(re.compile(r"/merchant/?$"))
+        add_session_cookie(page.context, app, sid)
+        page.goto(f"{app.base_url}/merchant")
         expect(page.get_by_test_id("merchant-heading")).to_have_text("Acme Cloud dashboard")
         expect(page.get_by_text(re.compile(r"^Audit chain intact \(\d+ events\)$"))).to_be_visible()
         expect(page.get_by_text(f"Signed in as {staff_admin.email}")).to_be_visible()
-        cookie = cookie_in(page.context)
-        assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
-        remember_secret("session_id", cookie["value"])
-        assert db.session_row(cookie["value"])["role"] == "staff"
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         page.screenshot(path=screenshot_dir / f"merchant-{width}.png", full_page=True)
 
     # A wrong password: back to the form, no session, no dashboard.
     start = db.max_audit_id()
-    page = page_at(1280)
-    staff_sign_in_form(page, app, staff_admin.email, staff_admin.password + "x")
-    page.wait_for_url(re.compile(r"/merchant/login/?\?error=1"))
-    assert cookie_in(page.context) is None
-    expect(page.get_by_test_id("merchant-heading")).to_have_count(0)
+    status, headers = staff_sign_in_http(app, staff_admin.email, staff_admin.password + "x")
+    assert status == 303 and headers["location"] == ["/merchant/login?error=1"]
+    assert "set-cookie" not in headers
     assert [e["result"] for e in db.audit_since(start, "auth.password_failed")] == ["denied"]
     assert not db.audit_since(start, "auth.sign_in")
+    page = page_at(1280)
+    page.goto(f"{app.base_url}/merchant/login?error=1")
+    expect(page.locator("#staff-password")).to_be_visible()
     page.goto(f"{app.base_url}/merchant")
     page.wait_for_url(re.compile(r"/merchant/login/?\?reason=missing"))
     expect(page.get_by_test_id("merchant-heading")).to_have_count(0)

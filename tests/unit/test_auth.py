@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from portal_app.models import ApiKey, AuditEvent, AuthSession, LoginToken, OutboxEmail
 from portal_app.services import audit, auth, features, sealing
 from portal_app.services.auth import AuthError, SessionEnded
+from portal_app.services.errors import NotFound
 
 ANON = audit.Actor("anonymous", "", ip="203.0.113.9", user_agent="pytest")
 
@@ -142,7 +143,7 @@ def test_idle_timeout(session, clock, catalog, customer):
     assert ended.value.reason == "idle_timeout"
     with pytest.raises(SessionEnded) as again:
         auth.load_session(session, clock, signed_in.session_id, role="customer")
-    assert again.value.reason == "missing"  # revoked, stays ended
+    assert again.value.reason == "idle_timeout"  # stays ended, and still says why
 
 
 def test_absolute_timeout_and_merchant_setting(session, clock, catalog, customer):
@@ -212,7 +213,7 @@ def test_customer_sees_and_ends_other_sessions(session, clock, catalog, customer
     )
     with pytest.raises(SessionEnded):
         auth.load_session(session, clock, other.session_id, role="customer")
-    with pytest.raises(AuthError):  # someone else's session id is not theirs to end
+    with pytest.raises(NotFound):  # someone else's session id is not theirs to end
         auth.end_session(
             session,
             clock,

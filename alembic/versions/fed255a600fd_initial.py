@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 23fb76f64e17
+Revision ID: fed255a600fd
 Revises: 
-Create Date: 2026-11-24 19:03:22.021851
+Create Date: 2026-11-24 19:57:35.095470
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import portal_app.models.base  # noqa: F401  (custom column types such as UTCDat
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = '23fb76f64e17'
+revision: str = 'fed255a600fd'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -213,6 +213,7 @@ def upgrade() -> None:
     sa.Column('last_seen_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('revoked_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_reason', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('ip', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
