@@ -70,9 +70,14 @@ def portal_layout(title: str, feature: str | None, *children: rx.Component) -> r
         as_="nav",
         aria_label="Account sections",
     )
+    brand = rx.hstack(
+        rx.cond(NavState.logo_url != "", rx.image(src=NavState.logo_url, alt="", height="32px")),
+        rx.text(NavState.brand_name, weight="bold", size="4"),
+        align="center",
+    )
     return page_shell(
         rx.flex(
-            nav,
+            rx.vstack(brand, nav, spacing="4", width=rx.breakpoints(initial="100%", md="13rem")),
             rx.vstack(
                 rx.flex(
                     rx.heading(title, size="6", as_="h1"),
@@ -91,6 +96,12 @@ def portal_layout(title: str, feature: str | None, *children: rx.Component) -> r
             direction=rx.breakpoints(initial="column", md="row"),
             gap="5",
             width="100%",
+            # the merchant's brand colour drives every accent (buttons, links, focus rings)
+            style={
+                "--accent-9": NavState.brand_color,
+                "--accent-10": NavState.brand_color,
+                "--accent-11": NavState.brand_color,
+            },
         ),
         subtitle=NavState.brand_name,
     )

@@ -3,12 +3,16 @@ the eye; every service refuses a disabled feature on its own."""
 
 from __future__ import annotations
 
+import re
+
 import reflex as rx
 
 from portal_app.db import read_scope
 from portal_app.models import Merchant
 from portal_app.services import features
 from portal_app.state.guard import PrivateState, current, guarded
+
+HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 
 # (label, path, icon, feature that must be on, or None for always)
 SECTIONS = [
@@ -34,6 +38,7 @@ class NavState(PrivateState):
     sections: list[dict[str, str]] = []
     brand_name: str = ""
     brand_color: str = "#4f46e5"
+    logo_url: str = ""
     enabled: dict[str, bool] = {}
     loaded: bool = False
 
@@ -46,7 +51,10 @@ class NavState(PrivateState):
             merchant = session.get(Merchant, who.merchant_id)
         self.sections = visible_sections(settings)
         self.brand_name = settings["branding.name"] or merchant.name
-        self.brand_color = settings["branding.color"] or "#4f46e5"
+        color = settings["branding.color"] or ""
+        self.brand_color = color if HEX_COLOR.fullmatch(color) else "#4f46e5"
+        logo = settings["branding.logo_url"] or ""
+        self.logo_url = logo if logo.startswith(("https://", "/")) and '"' not in logo else ""
         self.enabled = {
             key: settings.enabled(key)
             for key, option in features.FEATURES.items()

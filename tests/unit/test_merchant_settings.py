@@ -85,3 +85,34 @@ def test_customers_cannot_touch_settings(app_db):
 
     result, rows = run(scenario())
     assert "/merchant/login" in str(result) and rows == []
+
+
+def test_portal_uses_the_brand_colour_and_name(app_db):
+    from portal_app.services import audit
+    from portal_app.state import NavState
+    from portal_app.state.guard import CLOCK
+
+    with Session(app_db["engine"]) as session:
+        features.save(
+            session,
+            CLOCK,
+            app_db["merchant"].id,
+            {
+                "branding.color": "#0f766e",
+                "branding.name": "Teal Co",
+                "branding.logo_url": "javascript:alert(1)",
+                "invoices.view": False,
+            },
+            audit.SYSTEM,
+        )
+        session.commit()
+
+    async def scenario():
+        root = root_with(app_db["sessions"]["alice@example.com"])
+        await call(root, NavState, "load")
+        return await root.get_state(NavState)
+
+    nav = run(scenario())
+    assert (nav.brand_color, nav.brand_name, nav.logo_url) == ("#0f766e", "Teal Co", "")
+    assert "Invoices" not in [section["label"] for section in nav.sections]
+    assert nav.enabled["invoices.view"] is False
