@@ -171,7 +171,13 @@ def _subscription_card(sub: rx.Var) -> rx.Component:
             ),
             rx.flex(
                 rx.cond(
-                    active & (sub["canceling"] != "yes"),
+                    active
+                    & (sub["canceling"] != "yes")
+                    & (
+                        NavState.enabled["subscriptions.upgrade"]
+                        | NavState.enabled["subscriptions.downgrade"]
+                        | NavState.enabled["subscriptions.change_interval"]
+                    ),
                     rx.button(
                         "Change plan",
                         variant="soft",

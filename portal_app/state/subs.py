@@ -9,7 +9,7 @@ import reflex as rx
 
 from portal_app.db import read_scope, session_scope
 from portal_app.money import format_money
-from portal_app.services import catalog, subscriptions
+from portal_app.services import catalog, features, subscriptions
 from portal_app.services.errors import NotFound, PortalError
 from portal_app.services.gateway import configured_gateway
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
@@ -57,6 +57,7 @@ def read_options(customer_id: int, subscription_id: int) -> list[dict[str, str]]
     with read_scope() as session:
         sub = subscriptions.get_for_customer(session, customer_id, subscription_id)
         current_info = catalog.price_info(session, sub.merchant_id, sub.price_id)
+        settings = features.load(session, sub.merchant_id)
         options = []
         for info in catalog.active_prices(session, sub.merchant_id):
             if info.price.id == sub.price_id:
@@ -65,13 +66,19 @@ def read_options(customer_id: int, subscription_id: int) -> list[dict[str, str]]
                 continue
             if info.price.currency != current_info.price.currency:
                 continue
+            direction = catalog.direction(current_info, info)
+            needed = [subscriptions.DIRECTION_FEATURE[direction]]
+            if direction != "interval" and info.price.interval != current_info.price.interval:
+                needed.append("subscriptions.change_interval")
+            if not all(settings.enabled(key) for key in needed):
+                continue  # the merchant does not offer this kind of change
             options.append(
                 {
                     "price_id": str(info.price.id),
                     "label": info.label,
                     "amount": f"{format_money(info.price.amount, info.price.currency)}"
                     f"/{info.price.interval}",
-                    "direction": catalog.direction(current_info, info),
+                    "direction": direction,
                 }
             )
     return options

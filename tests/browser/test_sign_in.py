@@ -212,9 +212,9 @@ def test_idle_timeout_on_next_click(running_app, browser, db, sign_in_api):
         assert not db.rows(
             "SELECT id FROM downloadevent WHERE customer_id = :c", c=row["customer_id"]
         )
-        # Back on /portal, the session stays ended.
+        # Back on /portal, the session stays ended, and the page still says why.
         page.goto(f"{app.base_url}/portal")
-        page.wait_for_url(re.compile(r"/login/?\?reason=missing"))
+        page.wait_for_url(re.compile(r"/login/?\?reason=idle_timeout"))
     finally:
         context.close()
 
@@ -321,7 +321,7 @@ def test_logout_route_revokes_the_session(running_app, browser, db, sign_in_api)
         expect(page.get_by_test_id("login-notice")).to_have_text("You are signed out.")
         add_session_cookie(replay, app, sid)
         page.goto(f"{app.base_url}/portal")
-        page.wait_for_url(re.compile(r"/login/?\?reason=missing"))
+        page.wait_for_url(re.compile(r"/login/?\?reason=signed_out"))
         expect(page.get_by_test_id("greeting")).to_have_count(0)
     finally:
         replay.close()
@@ -365,7 +365,7 @@ def test_customer_ends_another_session(running_app, browser, db, sign_in_api):
         # The other browser's next action (ending the first session from its stale list) sends
         # it to the sign-in page and does nothing.
         session_row(second, first_device).get_by_role("button", name="Sign out").click()
-        second.wait_for_url(re.compile(r"/login/?\?reason=missing"))
+        second.wait_for_url(re.compile(r"/login/?\?reason=ended"))
         assert db.session_row(first_sid)["revoked_at"] is None
         first.reload()
         expect(first.get_by_test_id("greeting")).to_have_text("Hello, Li Wei")
