@@ -1,0 +1,963 @@
+"""Customer flows clicked through the real pages of the production build, each checked against
+the database: subscriptions (pause, resume, reactivate, scheduled plan change), the cancellation
+flow (retention discount, pause instead, straight cancel), paying an invoice, the invoice PDF,
+cards, digital products, profile and notification preferences, and merchant presets/toggles
+switching parts of the portal off.
+
+The server's database is shared by every browser test of the session, so each test makes its
+own customers (through the services, in a subprocess with the server's environment) unless the
+brief names a demo customer whose change no other test depends on (maria's reactivation, zoe's
+downloads). Customers sign in through the merchant API's one-time portal link (`sign_in_api`),
+not the dev mailbox: magic-link requests are limited to 3 per address per 15 minutes and 10 per
+IP per minute, which the sign-in tests need for themselves."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import (
+    COOKIE,
+    ROOT,
+    AppDB,
+    RunningApp,
+    add_session_cookie,
+    portal_cli,
+    remember_secret,
+)
+
+pytestmark = pytest.mark.browser
+
+WIDTH = 1280
+NOT_AVAILABLE = "This part of the portal is not available."
+
+
+# --- test data -----------------------------------------------------------------------------------
+
+_MAKE_CUSTOMER = r"""
+import json
+import sys
+
+from sqlmodel import select
+
+from portal_app.clock import SystemClock
+from portal_app.db import session_scope
+from portal_app.models import Customer, Merchant, NotificationPreference, Plan, Price
+from portal_app.services import audit, invoices, payment_methods, subscriptions
+from portal_app.services.gateway import configured_gateway
+
+spec = json.loads(sys.argv[1])
+clock, gateway = SystemClock(), configured_gateway()
+with session_scope() as session:
+    merchant_id = session.exec(select(Merchant.id).where(Merchant.slug == "acme")).one()
+    customer = Customer(
+        merchant_id=merchant_id,
+        email=spec["email"],
+        name=spec["name"],
+        billing_address={
+            "line1": "1 Test Street",
+            "city": "Berlin",
+            "postal_code": "10115",
+            "country": "DE",
+        },
+        created_at=clock.now(),
+    )
+    session.add(customer)
+    session.flush()
+    session.add(NotificationPreference(customer_id=customer.id))
+    actor = audit.Actor.customer(customer.id)
+    cards = []
+    for number in spec["cards"]:
+        card = payment_methods.add_card(
+            session, clock, gateway, customer_id=customer.id, number=number, exp_month=12,
+            exp_year=clock.now().year + 2, cvc="1234" if number.startswith("3") else "123",
+            make_default=True, actor=actor,
+        )
+        cards.append(card.id)
+    subscription_id = None
+    if spec.get("plan"):
+        plan, interval = spec["plan"]
+        price_id = session.exec(
+            select(Price.id).join(Plan, Plan.id == Price.plan_id).where(
+                Price.merchant_id == merchant_id, Plan.name == plan, Price.interval == interval
+            )
+        ).one()
+        subscription_id = subscriptions.create(
+            session, clock, gateway, customer_id=customer.id, price_id=price_id, actor=actor
+        ).id
+    invoice = None
+    if spec.get("invoice_lines"):
+        draft = invoices.create_draft(
+            session, clock, customer=customer, currency="USD",
+            lines=[invoices.LineSpec("manual", t, a) for t, a in spec["invoice_lines"]],
+            billing_reason="manual",
+        )
+        invoice = invoices.finalize(session, clock, draft, audit.Actor("system", "browser-tests"))
+    # Cards were added with make_default, so the last one is the default: reorder on request.
+    if spec.get("default_card") is not None:
+        payment_methods.set_default(
+            session, clock, customer_id=customer.id,
+            payment_method_id=cards[spec["default_card"]], actor=actor,
+        )
+    result = {
+        "customer_id": customer.id,
+        "email": customer.email,
+        "name": customer.name,
+        "cards": cards,
+        "subscription_id": subscription_id,
+        "invoice_id": invoice.id if invoice else None,
+        "invoice_number": invoices.display_number(invoice) if invoice else None,
+        "invoice_total": invoice.total if invoice else None,
+    }
+print(json.dumps(result))
+"""
+
+
+def make_customer(
+    app: RunningApp,
+    tag: str,
+    *,
+    name: str | None = None,
+    cards: tuple[str, ...] = ("4242424242424242",),
+    plan: tuple[str, str] | None = ("Pro", "month"),
+    invoice_lines: list[tuple[str, int]] | None = None,
+    default_card: int | None = None,
+) -> dict[str, Any]:
+    """A fresh customer of the demo merchant, made by the real services in a subprocess with the
+    server's environment (database, secret): cards (the last one is the default unless
+    `default_card` picks one), optionally a subscription (charged to the default card) and an
+    open manual invoice."""
+    spec = {
+        "email": f"flows-{tag}-{secrets.token_hex(3)}@example.com",
+        "name": name or f"Flows {tag.title()}",
+        "cards": list(cards),
+        "plan": list(plan) if plan else None,
+        "invoice_lines": invoice_lines,
+        "default_card": default_card,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _MAKE_CUSTOMER, json.dumps(spec)],
+        cwd=ROOT,
+        env=app.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"making customer {tag} failed:\n{done.stderr[-3000:]}", pytrace=False)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- browser helpers -----------------------------------------------------------------------------
+
+
+def wait_loaded(page) -> None:
+    """Every spinner of the page (page state, nav state) is gone."""
+    page.wait_for_function("() => !document.querySelector('[aria-label=\"Loading\"]')")
+
+
+def open_page(page, app: RunningApp, path: str, heading: str) -> None:
+    page.goto(f"{app.base_url}{path}")
+    page.get_by_role("heading", name=heading, exact=True).wait_for()
+    wait_loaded(page)
+
+
+def portal_page(page_at, app: RunningApp, sign_in_api, email: str, path: str, heading: str):
+    """A new 1280 px page signed in as `email`, opened at `path`."""
+    page = page_at(WIDTH)
+    add_session_cookie(page.context, app, sign_in_api(email))
+    open_page(page, app, path, heading)
+    return page
+
+
+def toast(page, text: str):
+    """A Sonner toast with this text (it disappears after a few seconds)."""
+    return page.locator("[data-sonner-toast]").filter(has_text=text)
+
+
+def subscription(db: AppDB, subscription_id: int) -> dict:
+    return db.rows("SELECT * FROM subscription WHERE id = :i", i=subscription_id)[0]
+
+
+def later(days: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
+
+
+# --- 1. subscriptions ----------------------------------------------------------------------------
+
+
+def test_pause_with_resume_date_then_resume(running_app, page_at, db, sign_in_api):
+    app = running_app
+    who = make_customer(app, "pause")
+    sub_id = who["subscription_id"]
+    page = portal_page(page_at, app, sign_in_api, who["email"], "/subscriptions", "Subscriptions")
+    card = page.get_by_test_id("subscription")
+    expect(card).to_have_count(1)
+    expect(card.get_by_text("Active", exact=True)).to_be_visible()
+
+    resume_on = later(10)
+    card.get_by_role("button", name="Pause", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("Pause your subscription")).to_be_visible()
+    dialog.locator("#resume_on").fill(resume_on)
+    dialog.get_by_role("button", name="Pause subscription").click()
+    expect(toast(page, "Your subscription is paused. Billing has stopped.")).to_be_visible()
+    expect(card.get_by_text("Paused", exact=True)).to_be_visible()
+    resume_label = datetime.fromisoformat(resume_on).strftime("%d %b %Y")
+    expect(card.get_by_text(f"Resumes on {resume_label}")).to_be_visible()
+    row = subscription(db, sub_id)
+    assert row["status"] == "paused"
+    assert str(row["resume_at"]).startswith(resume_on)
+    assert row["paused_at"] is not None
+
+    card.get_by_role("button", name="Resume now").click()
+    expect(toast(page, "Welcome back! Your subscription is active again.")).to_be_visible()
+    expect(card.get_by_text("Active", exact=True)).to_be_visible()
+    row = subscription(db, sub_id)
+    assert (row["status"], row["paused_at"], row["resume_at"]) == ("active", None, None)
+
+
+def test_reactivate_a_pending_cancellation(running_app, page_at, db, sign_in_api):
+    app = running_app
+    maria = db.customer_id("maria@example.com")
+    subs = db.rows("SELECT * FROM subscription WHERE customer_id = :c", c=maria)
+    assert len(subs) == 1 and subs[0]["cancel_at_period_end"] == 1, subs
+    page = portal_page(
+        page_at, app, sign_in_api, "maria@example.com", "/subscriptions", "Subscriptions"
+    )
+    card = page.get_by_test_id("subscription")
+    expect(card.get_by_text(re.compile(r"^Ends on \d\d \w+ \d{4}\."))).to_be_visible()
+    expect(card.get_by_role("button", name="Change plan")).to_have_count(0)
+    card.get_by_test_id("reactivate").click()
+    expect(toast(page, "Your subscription is active.")).to_be_visible()
+    expect(card.get_by_test_id("reactivate")).to_have_count(0)
+    expect(card.get_by_text(re.compile(r"^Renews on "))).to_be_visible()
+    expect(card.get_by_role("button", name="Change plan")).to_be_visible()
+    row = subscription(db, subs[0]["id"])
+    assert (row["status"], row["cancel_at_period_end"]) == ("active", 0)
+
+
+def test_plan_change_at_period_end_then_keep_current_plan(
+    running_app, page_at, db, sign_in_api, screenshot_dir
+):
+    app = running_app
+    who = make_customer(app, "schedule")
+    sub_id = who["subscription_id"]
+    before = subscription(db, sub_id)
+    invoices_before = db.scalar(
+        "SELECT COUNT(*) FROM invoice WHERE customer_id = :c", c=who["customer_id"]
+    )
+    page = portal_page(page_at, app, sign_in_api, who["email"], "/subscriptions", "Subscriptions")
+    card = page.get_by_test_id("subscription")
+    card.get_by_role("button", name="Change plan").click()
+    page.get_by_test_id("plan-option").filter(has_text="Pro (annual)").click()
+    timings = page.get_by_test_id("timing-option")
+    expect(timings).to_have_count(2)
+    timings.filter(has_text="At the end of this period").click()
+    summary = page.get_by_text(re.compile(r"^Nothing to pay today; from "))
+    expect(summary).to_be_visible()
+    period_end = before["current_period_end"]
+    renews = datetime.fromisoformat(str(period_end)).strftime("%d %b %Y")
+    expect(summary).to_have_text(f"Nothing to pay today; from {renews} $290.00/year.")
+    page.screenshot(path=str(screenshot_dir / f"flows-plan-change-preview-{WIDTH}.png"))
+
+    page.get_by_test_id("confirm-change").click()
+    expect(toast(page, "Your change is scheduled for the end of the period.")).to_be_visible()
+    pending = card.get_by_text(f"Changes to Pro (annual) on {renews}")
+    expect(pending).to_be_visible()
+    changes = db.rows(
+        "SELECT sc.*, p.interval, p.amount FROM scheduledchange sc "
+        "JOIN price p ON p.id = sc.new_price_id WHERE sc.subscription_id = :s",
+        s=sub_id,
+    )
+    assert [(c["status"], c["interval"], c["amount"]) for c in changes] == [
+        ("pending", "year", 29000)
+    ]
+    assert str(changes[0]["effective_at"]) == str(period_end)
+    assert subscription(db, sub_id)["price_id"] == before["price_id"]  # nothing changed yet
+    assert (
+        db.scalar("SELECT COUNT(*) FROM invoice WHERE customer_id = :c", c=who["customer_id"])
+        == invoices_before
+    )
+
+    card.get_by_role("button", name="Keep current plan").click()
+    expect(toast(page, "The scheduled change was cancelled.")).to_be_visible()
+    expect(pending).to_have_count(0)
+    expect(card.get_by_role("button", name="Keep current plan")).to_have_count(0)
+    assert (
+        db.scalar("SELECT status FROM scheduledchange WHERE id = :i", i=changes[0]["id"])
+        == "canceled"
+    )
+    after = subscription(db, sub_id)
+    assert (after["price_id"], after["status"]) == (before["price_id"], "active")
+
+
+# --- 2. the cancellation flow --------------------------------------------------------------------
+
+
+def start_cancellation(page, app: RunningApp, sub_id: int, reason: str) -> None:
+    """From /subscriptions: the cancel link, the survey with `reason`, on to the offers."""
+    open_page(page, app, "/subscriptions", "Subscriptions")
+    page.get_by_role("button", name="Cancel subscription").click()
+    page.wait_for_url(re.compile(rf"/subscriptions/{sub_id}/cancel/?$"))
+    expect(page.get_by_role("heading", name="Why are you leaving?")).to_be_visible()
+    page.get_by_role("radio", name=reason).click()
+    page.get_by_test_id("survey-continue").click()
+
+
+def attempts(db: AppDB, customer_id: int) -> list[tuple[str, str]]:
+    return [
+        (a["reason"], a["outcome"])
+        for a in db.rows(
+            "SELECT * FROM cancellationattempt WHERE customer_id = :c ORDER BY id", c=customer_id
+        )
+    ]
+
+
+def test_cancellation_discount_once_then_cancel_now(
+    running_app, page_at, db, sign_in_api, screenshot_dir
+):
+    app = running_app
+    who = make_customer(app, "discount")
+    sub_id, customer_id = who["subscription_id"], who["customer_id"]
+    page = page_at(WIDTH)
+    add_session_cookie(page.context, app, sign_in_api(who["email"]))
+
+    start_cancellation(page, app, sub_id, "It's too expensive")
+    expect(page.get_by_role("heading", name="Before you go")).to_be_visible()
+    discount = page.get_by_text(re.compile(r"^25% off your next 3 renewals: "))
+    expect(discount).to_have_text(
+        "25% off your next 3 renewals: $21.75 instead of $29.00 per month, $21.75 saved in "
+        "total. Then $29.00 per month."
+    )
+    page.screenshot(path=str(screenshot_dir / f"flows-cancel-offers-{WIDTH}.png"), full_page=True)
+    page.get_by_test_id("accept-discount").click()
+    expect(page.get_by_text(re.compile(r"^Great, you're staying! 25% off"))).to_be_visible()
+
+    row = subscription(db, sub_id)
+    assert (row["status"], row["cancel_at_period_end"]) == ("active", 0)
+    assert (row["discount_percent"], row["discount_cycles_remaining"]) == (25, 3)
+    redemptions = db.rows(
+        "SELECT r.*, o.percent_off, o.duration_cycles FROM retentionredemption r "
+        "JOIN retentionoffer o ON o.id = r.offer_id WHERE r.customer_id = :c",
+        c=customer_id,
+    )
+    assert [
+        (r["subscription_id"], r["percent_off"], r["duration_cycles"]) for r in redemptions
+    ] == [(sub_id, 25, 3)]
+    assert attempts(db, customer_id) == [("too_expensive", "saved_discount")]
+    open_page(page, app, "/subscriptions", "Subscriptions")
+    expect(page.get_by_text("25% off for 3 more renewals")).to_be_visible()
+
+    # A second attempt: the same reason offers no discount any more, and the customer can still
+    # cancel, right now.
+    start_cancellation(page, app, sub_id, "It's too expensive")
+    expect(page.get_by_role("heading", name="Before you go")).to_be_visible()
+    expect(page.get_by_role("heading", name="A cheaper plan")).to_be_visible()
+    expect(page.get_by_role("heading", name="A discount to stay")).to_have_count(0)
+    expect(page.get_by_test_id("accept-discount")).to_have_count(0)
+    page.get_by_test_id("decline-offers").click()
+    expect(page.get_by_role("heading", name="Cancel your subscription?")).to_be_visible()
+    page.get_by_role("radio", name="Now").click()
+    page.get_by_test_id("confirm-cancel").click()
+    expect(page.get_by_text("Your subscription has been cancelled.")).to_be_visible()
+
+    row = subscription(db, sub_id)
+    assert row["status"] == "canceled" and row["ended_at"] is not None
+    assert attempts(db, customer_id) == [
+        ("too_expensive", "saved_discount"),
+        ("too_expensive", "canceled"),
+    ]
+    assert (
+        db.scalar("SELECT COUNT(*) FROM retentionredemption WHERE customer_id = :c", c=customer_id)
+        == 1
+    )
+    open_page(page, app, "/subscriptions", "Subscriptions")
+    expect(page.get_by_test_id("subscription").get_by_text("Canceled", exact=True)).to_be_visible()
+
+
+def test_cancellation_pause_instead(running_app, page_at, db, sign_in_api):
+    app = running_app
+    who = make_customer(app, "pauseinstead")
+    sub_id, customer_id = who["subscription_id"], who["customer_id"]
+    page = page_at(WIDTH)
+    add_session_cookie(page.context, app, sign_in_api(who["email"]))
+
+    start_cancellation(page, app, sub_id, "I don't use it enough")
+    expect(page.get_by_role("heading", name="Before you go")).to_be_visible()
+    # "unused" routes to pause first; its own offer is 50% off one renewal.
+    expect(page.get_by_text(re.compile(r"^50% off your next renewal: "))).to_be_visible()
+    resume_on = later(20)
+    page.get_by_label("Resume on").fill(resume_on)
+    page.get_by_test_id("accept-pause").click()
+    expect(
+        page.get_by_text("Your subscription is paused. Billing has stopped until it resumes.")
+    ).to_be_visible()
+
+    row = subscription(db, sub_id)
+    assert row["status"] == "paused" and str(row["resume_at"]).startswith(resume_on)
+    assert (row["discount_percent"], row["cancel_at_period_end"]) == (0, 0)
+    assert attempts(db, customer_id) == [("unused", "saved_pause")]
+    assert not db.rows("SELECT * FROM retentionredemption WHERE customer_id = :c", c=customer_id)
+
+
+# --- 3. paying an invoice ------------------------------------------------------------------------
+
+INVOICE_LINES = [("Onboarding workshop", 45000), ("Extra build minutes (2,000)", 4000)]
+
+
+def payments(db: AppDB, invoice_id: int) -> list[dict]:
+    return db.rows("SELECT * FROM payment WHERE invoice_id = :i ORDER BY id", i=invoice_id)
+
+
+def test_pay_open_invoice_from_its_page(running_app, page_at, db, sign_in_api):
+    app = running_app
+    who = make_customer(app, "payer", plan=None, invoice_lines=INVOICE_LINES)
+    invoice_id = who["invoice_id"]
+    assert db.scalar("SELECT status FROM invoice WHERE id = :i", i=invoice_id) == "open"
+    page = portal_page(
+        page_at, app, sign_in_api, who["email"], f"/invoices/{invoice_id}", "Invoice"
+    )
+    expect(page.get_by_test_id("invoice-number")).to_have_text(who["invoice_number"])
+    expect(page.locator("#card option:checked")).to_have_text("Visa •••• 4242")
+    page.get_by_test_id("pay-now").click()
+    expect(toast(page, "Payment received")).to_be_visible()
+    expect(page.get_by_test_id("pay-now")).to_have_count(0)
+    expect(page.get_by_text("paid", exact=True)).to_be_visible()
+
+    assert db.scalar("SELECT status FROM invoice WHERE id = :i", i=invoice_id) == "paid"
+    made = payments(db, invoice_id)
+    assert [(p["status"], p["amount"], p["payment_method_id"]) for p in made] == [
+        ("succeeded", 49000, who["cards"][0])
+    ]
+    receipts = db.rows("SELECT * FROM receipt WHERE invoice_id = :i", i=invoice_id)
+    assert [(r["payment_id"], r["amount"], r["card_last4"]) for r in receipts] == [
+        (made[0]["id"], 49000, "4242")
+    ]
+    expect(
+        page.get_by_text(f"RCT-{receipts[0]['number']:06d} · $490.00 · Visa •••• 4242 · ")
+    ).to_be_visible()
+
+
+def test_declined_default_card_charges_nothing(running_app, page_at, db, sign_in_api):
+    app = running_app
+    # As olga: a working card and a failing (insufficient funds) default card.
+    who = make_customer(
+        app,
+        "declined",
+        plan=None,
+        cards=("4242424242424242", "4000000000009995"),
+        invoice_lines=INVOICE_LINES,
+    )
+    invoice_id = who["invoice_id"]
+    succeeded_charges = db.scalar("SELECT COUNT(*) FROM sandboxcharge WHERE status = 'succeeded'")
+    page = portal_page(
+        page_at, app, sign_in_api, who["email"], f"/invoices/{invoice_id}", "Invoice"
+    )
+    expect(page.locator("#card option:checked")).to_have_text("Visa •••• 9995")
+    page.get_by_test_id("pay-now").click()
+    expect(
+        page.get_by_role("alert").filter(has_text="Your card has insufficient funds.")
+    ).to_be_visible()
+    expect(page.get_by_test_id("pay-now")).to_be_visible()  # still open, can try another card
+
+    assert db.scalar("SELECT status FROM invoice WHERE id = :i", i=invoice_id) == "open"
+    made = payments(db, invoice_id)
+    assert [(p["status"], p["failure_code"]) for p in made] == [("failed", "insufficient_funds")]
+    assert (
+        db.scalar("SELECT COUNT(*) FROM sandboxcharge WHERE status = 'succeeded'")
+        == succeeded_charges
+    )
+
+
+# --- 4. the invoice PDF --------------------------------------------------------------------------
+
+
+def test_invoice_pdf_download(running_app, page_at, db, sign_in_api):
+    from pypdf import PdfReader
+
+    app = running_app
+    who = make_customer(app, "pdf", name="Ada Flows-Müller", plan=None, invoice_lines=INVOICE_LINES)
+    page = portal_page(
+        page_at, app, sign_in_api, who["email"], f"/invoices/{who['invoice_id']}", "Invoice"
+    )
+    with page.expect_download() as info:
+        page.get_by_test_id("download-pdf").click()
+    download = info.value
+    assert download.suggested_filename == f"{who['invoice_number']}.pdf"
+    with open(download.path(), "rb") as file:
+        data = file.read()
+    assert data.startswith(b"%PDF-")
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
+    assert who["invoice_number"] in text
+    assert "Ada Flows-Müller" in text
+    assert "$490.00" in text
+    assert "Onboarding workshop" in text
+
+
+# --- 5. cards -----------------------------------------------------------------------------------
+
+
+def cards_of(db: AppDB, customer_id: int) -> list[dict]:
+    return db.rows("SELECT * FROM paymentmethod WHERE customer_id = :c ORDER BY id", c=customer_id)
+
+
+def spaced(number: str) -> str:
+    return " ".join(re.findall(".{1,4}", number))
+
+
+def assert_number_nowhere(page, frames: list[str], number: str, in_dom: bool = True) -> None:
+    """Neither anything the server sent over the websocket (state deltas), the browser's storage
+    nor (unless `in_dom` is False: the add-card page shows 4242 4242 4242 4242 as its example)
+    the page holds the card number, with or without spaces."""
+    received = "\n".join(frames)
+    assert received, "no websocket frames were captured"
+    storage = page.evaluate(
+        "() => JSON.stringify([Object.entries(sessionStorage), Object.entries(localStorage)])"
+    )
+    html = page.content()
+    for form in (number, spaced(number)):
+        assert form not in received, f"{form} was sent back by the server"
+        assert form not in storage, f"{form} is in browser storage"
+        if in_dom:
+            assert form not in html, f"{form} is in the page"
+
+
+def test_cards_add_default_decline_remove_and_last_card(running_app, page_at, db, sign_in_api):
+    app = running_app
+    who = make_customer(app, "cards", cards=("5555555555554444",))
+    customer_id = who["customer_id"]
+    page = page_at(WIDTH)
+    frames: list[str] = []  # what the server sent
+    sent: list[str] = []  # what the page sent
+
+    def text(payload) -> str:
+        return payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+
+    def watch(ws) -> None:
+        ws.on("framereceived", lambda payload: frames.append(text(payload)))
+        ws.on("framesent", lambda payload: sent.append(text(payload)))
+
+    page.on("websocket", watch)
+    add_session_cookie(page.context, app, sign_in_api(who["email"]))
+    expiry = f"11/{(datetime.now(UTC).year + 3) % 100:02d}"
+
+    # Add 4242 4242 4242 4242.
+    open_page(page, app, "/payment-methods/new", "Add a card")
+    page.locator("#number").fill("4242 4242 4242 4242")
+    page.locator("#expiry").fill(expiry)
+    page.locator("#cvc").fill("123")
+    page.get_by_role("button", name="Save card").click()
+    page.wait_for_url(re.compile(r"/payment-methods/?$"))
+    expect(toast(page, "Card added.")).to_be_visible()
+    rows = page.get_by_test_id("card-row")
+    expect(rows).to_have_count(2)
+    visa_row = rows.filter(has_text="•••• 4242")
+    expect(visa_row).to_contain_text(f"Expires {expiry[:2]}/20{expiry[3:]}")
+    saved = cards_of(db, customer_id)
+    assert [(c["brand"], c["last4"], c["is_default"]) for c in saved] == [
+        ("mastercard", "4444", 1),
+        ("visa", "4242", 0),
+    ]
+    # The number went to the server in the submit event and nowhere after that.
+    assert any("4242 4242 4242 4242" in frame for frame in sent), "the capture saw no submit"
+    assert_number_nowhere(page, frames, "4242424242424242")
+
+    # Make it the default.
+    visa_row.get_by_role("button", name="Make default").click()
+    expect(toast(page, "Default card updated.")).to_be_visible()
+    expect(visa_row.get_by_text("Default", exact=True)).to_be_visible()
+    assert [(c["last4"], c["is_default"]) for c in cards_of(db, customer_id)] == [
+        ("4444", 0),
+        ("4242", 1),
+    ]
+
+    # A number the vault refuses: the error, no new card, and the number is nowhere.
+    open_page(page, app, "/payment-methods/new", "Add a card")
+    page.locator("#number").fill("4000000000000069")
+    page.locator("#expiry").fill(expiry)
+    page.locator("#cvc").fill("123")
+    page.get_by_role("button", name="Save card").click()
+    expect(page.get_by_role("alert").filter(has_text="Your card has expired.")).to_be_visible()
+    assert len(cards_of(db, customer_id)) == 2
+    assert not db.rows("SELECT * FROM paymentmethod WHERE last4 = '0069'")
+    expect(page.locator("#number")).to_have_value("")  # the form was reset
+    assert_number_nowhere(page, frames, "4000000000000069")
+    assert_number_nowhere(page, frames, "4242424242424242", in_dom=False)
+
+    # Remove the other (non-default) card, confirming in the dialog.
+    open_page(page, app, "/payment-methods", "Payment methods")
+    rows = page.get_by_test_id("card-row")
+    rows.filter(has_text="•••• 4444").get_by_test_id("remove-card").click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog.get_by_text("Remove this card?")).to_be_visible()
+    dialog.get_by_test_id("confirm-remove").click()
+    expect(toast(page, "Card removed.")).to_be_visible()
+    expect(rows).to_have_count(1)
+    assert [(c["last4"], c["is_default"]) for c in cards_of(db, customer_id)] == [("4242", 1)]
+
+    # The last card of a paying subscriber stays.
+    rows.first.get_by_test_id("remove-card").click()
+    page.get_by_role("alertdialog").get_by_test_id("confirm-remove").click()
+    expect(toast(page, "This is your only card and you have a paid subscription")).to_be_visible()
+    expect(rows).to_have_count(1)
+    assert [(c["last4"], c["is_default"]) for c in cards_of(db, customer_id)] == [("4242", 1)]
+    assert subscription(db, who["subscription_id"])["status"] == "active"
+
+
+# --- 6. digital products -------------------------------------------------------------------------
+
+
+def test_download_file_and_reveal_license_key(running_app, page_at, db, sign_in_api):
+    app = running_app
+    zoe = db.customer_id("zoe@example.com")
+    events_before = db.scalar("SELECT COUNT(*) FROM downloadevent WHERE customer_id = :c", c=zoe)
+    page = portal_page(page_at, app, sign_in_api, "zoe@example.com", "/downloads", "Downloads")
+
+    # The handler answers with a signed /files/... URL opened in a new tab; the file arrives as
+    # a download (reported on this page) and the tab closes itself.
+    with page.expect_download() as info:
+        page.get_by_test_id("download-file").click()
+    download = info.value
+    assert download.suggested_filename == "acme-cli-2.0-linux.tar.gz"
+    assert re.search(rf"/files/\d+\.{zoe}\.\d+\.[\w-]+$", download.url), download.url
+    with open(download.path(), "rb") as file:
+        assert file.read().startswith(b"ACME CLI 2.0 demo archive\n")
+
+    events = db.rows(
+        "SELECT e.*, a.name FROM downloadevent e JOIN digitalasset a ON a.id = e.asset_id "
+        "WHERE e.customer_id = :c ORDER BY e.id",
+        c=zoe,
+    )
+    assert len(events) == events_before + 1
+    assert events[-1]["name"] == "Acme CLI 2.0 (Linux)"
+    page.get_by_role("button", name="Refresh").click()
+    history = page.get_by_test_id("history-row")
+    expect(history).to_have_count(len(events))
+    expect(history.first).to_contain_text("Acme CLI 2.0 (Linux)")
+
+    page.get_by_role("button", name="Reveal").click()
+    key = page.get_by_test_id("license-key")
+    expect(key).to_have_text(re.compile(r"^ACME-DEMO-\d{4}-\d{6}$"))
+    shown = key.inner_text()
+    assigned = db.rows(
+        "SELECT k.key FROM licensekey k JOIN digitalasset a ON a.id = k.asset_id "
+        "WHERE k.customer_id = :c AND a.kind = 'license'",
+        c=zoe,
+    )
+    assert [row["key"] for row in assigned] == [shown]
+
+
+# --- 7. profile and notification preferences -----------------------------------------------------
+
+
+def test_profile_edit_invalid_country_and_notification_preference(
+    running_app, page_at, db, sign_in_api
+):
+    app = running_app
+    who = make_customer(app, "profile", plan=None)
+    customer_id = who["customer_id"]
+
+    def customer() -> dict:
+        row = db.rows("SELECT * FROM customer WHERE id = :c", c=customer_id)[0]
+        row["billing_address"] = json.loads(row["billing_address"])
+        return row
+
+    page = portal_page(page_at, app, sign_in_api, who["email"], "/profile", "Profile")
+    page.locator("#name").fill("Renamed Flows Customer")
+    page.locator("#billing_city").fill("Hamburg")
+    page.get_by_test_id("save-profile").click()
+    expect(toast(page, "Profile saved.")).to_be_visible()
+    saved = customer()
+    assert saved["name"] == "Renamed Flows Customer"
+    assert saved["billing_address"] == {
+        "line1": "1 Test Street",
+        "line2": "",
+        "city": "Hamburg",
+        "postal_code": "10115",
+        "state": "",
+        "country": "DE",
+    }
+    expect(page.locator("#billing_city")).to_have_value("Hamburg")
+
+    # An unknown country code: the error, and nothing of the form is saved (name included).
+    page.locator("#name").fill("Should Not Be Saved")
+    page.locator("#billing_country").fill("XY")
+    page.get_by_test_id("save-profile").click()
+    expect(
+        page.get_by_role("alert").filter(
+            has_text="Billing address: country must be a two-letter country code"
+        )
+    ).to_be_visible()
+    unchanged = customer()
+    assert unchanged["name"] == "Renamed Flows Customer"
+    assert unchanged["billing_address"] == saved["billing_address"]
+
+    def preferences() -> dict:
+        return db.rows(
+            "SELECT * FROM notificationpreference WHERE customer_id = :c", c=customer_id
+        )[0]
+
+    assert preferences()["invoice_reminders"] == 1
+    open_page(page, app, "/notifications", "Notifications")
+    reminders = page.get_by_test_id("preference").filter(has_text="Invoice reminders")
+    box = reminders.locator("input[type=checkbox]")
+    expect(box).to_be_checked()
+    box.uncheck()
+    page.get_by_test_id("save-preferences").click()
+    expect(toast(page, "Preferences saved.")).to_be_visible()
+    stored = preferences()
+    assert (
+        stored["invoice_reminders"],
+        stored["receipts"],
+        stored["renewal_notices"],
+        stored["marketing"],
+    ) == (0, 1, 1, 0)
+    page.reload()
+    wait_loaded(page)
+    expect(
+        page.get_by_test_id("preference")
+        .filter(has_text="Invoice reminders")
+        .locator("input[type=checkbox]")
+    ).not_to_be_checked()
+
+
+# --- 8. merchant presets and toggles -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def flows_admin(running_app) -> tuple[str, str]:
+    email = f"flows-admin-{secrets.token_hex(3)}@acme.example"
+    password = "Flows-admin-" + secrets.token_urlsafe(12)
+    remember_secret("password", password)
+    out = portal_cli(
+        running_app, "create-admin", "--email", email, "--password-stdin", stdin=password + "\n"
+    )
+    assert out.startswith(f"created admin {email} (id "), out
+    return email, password
+
+
+def settings_document(db: AppDB, merchant_id: int) -> dict:
+    raw = db.scalar("SELECT document FROM portalsettings WHERE merchant_id = :m", m=merchant_id)
+    return json.loads(raw) if isinstance(raw, str) else dict(raw)
+
+
+def effective(document: dict) -> dict:
+    from portal_app.services import features
+
+    values = features.defaults()
+    values.update({k: v for k, v in document.items() if k in features.FEATURES})
+    return values
+
+
+@contextmanager
+def settings_restored(db: AppDB) -> Iterator[tuple[int, dict]]:
+    """The merchant's settings as they were before, whatever happens in between: the test puts
+    them back through the UI; if it could not, the stored document is written back."""
+    merchant_id = db.scalar("SELECT id FROM merchant WHERE slug = 'acme'")
+    snapshot = settings_document(db, merchant_id)
+    try:
+        yield merchant_id, snapshot
+    finally:
+        if effective(settings_document(db, merchant_id)) != effective(snapshot):
+            db.execute(
+                "UPDATE portalsettings SET document = :d WHERE merchant_id = :m",
+                d=json.dumps(snapshot),
+                m=merchant_id,
+            )
+
+
+def staff_settings_page(page_at, app: RunningApp, admin: tuple[str, str]):
+    """Staff signed in through the merchant sign-in form, at Settings → Customer Portal."""
+    page = page_at(WIDTH)
+    page.goto(f"{app.base_url}/merchant/login")
+    page.locator("#staff-email").fill(admin[0])
+    page.locator("#staff-password").fill(admin[1])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/merchant/?$"))
+    cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
+    remember_secret("session_id", cookie["value"])
+    open_page(page, app, "/merchant/settings/portal", "Settings → Customer Portal")
+    return page
+
+
+def wait_for_settings(db: AppDB, merchant_id: int, expected: dict[str, Any]) -> dict:
+    """Poll the stored settings until `expected` is in effect (a toast from an earlier save may
+    still be on screen, so the database, not the toast, says when a save is done)."""
+    deadline = time.monotonic() + 15
+    while True:
+        now = effective(settings_document(db, merchant_id))
+        if all(now[key] == value for key, value in expected.items()):
+            return now
+        if time.monotonic() > deadline:
+            wrong = {key: now[key] for key, value in expected.items() if now[key] != value}
+            raise AssertionError(f"settings not saved, still {wrong}")
+        time.sleep(0.1)
+
+
+def control(page, key: str):
+    return page.locator(f"#setting-{key.replace('.', '-')}")
+
+
+def expect_form_shows(page, values: dict[str, Any]) -> None:
+    """The settings form shows these values (after a save or a preset, the form is remounted
+    with the stored values: edits made before that would be lost)."""
+    for key, value in values.items():
+        if isinstance(value, bool):
+            expect(control(page, key)).to_be_checked(checked=value)
+        elif isinstance(value, str):
+            expect(control(page, key)).to_have_value(value)
+
+
+def preview_preset(page, key: str):
+    page.get_by_test_id(f"preset-{key}").click()
+    expect(page.get_by_test_id("apply-preset")).to_be_visible()
+    return page.get_by_test_id("preset-diff-row")
+
+
+def apply_preset(page, db: AppDB, merchant_id: int, key: str, label: str) -> None:
+    from portal_app.services.features import PRESETS
+
+    page.get_by_test_id("apply-preset").click()
+    expect(toast(page, f"{label} preset applied.")).to_be_visible()
+    expect(page.get_by_test_id("apply-preset")).to_have_count(0)
+    wait_for_settings(db, merchant_id, PRESETS[key])
+    expect_form_shows(page, PRESETS[key])
+
+
+def set_and_save(page, db: AppDB, merchant_id: int, values: dict[str, Any]) -> None:
+    """Change fields of the settings form (checkbox: bool, select: str), save, and wait until
+    they are stored."""
+    for key, value in values.items():
+        if isinstance(value, bool):
+            control(page, key).set_checked(value)
+        else:
+            control(page, key).select_option(value)
+    expect_form_shows(page, values)
+    page.get_by_test_id("save-settings").click()
+    wait_for_settings(db, merchant_id, values)
+    expect_form_shows(page, values)
+
+
+def restore_saas(page, db: AppDB, merchant_id: int, snapshot: dict) -> None:
+    """The SaaS preset, then the demo merchant's own changes on top of it (what it had before)."""
+    preview_preset(page, "saas")
+    apply_preset(page, db, merchant_id, "saas", "SaaS")
+    before = effective(snapshot)
+    keys = ("subscriptions.pause", "cancel.pause_instead", "cancel.mode", "invoices.view")
+    set_and_save(page, db, merchant_id, {key: before[key] for key in keys})
+    assert effective(settings_document(db, merchant_id)) == before
+
+
+def test_presets_and_toggles_shape_the_customer_portal(
+    running_app, page_at, db, sign_in_api, flows_admin, screenshot_dir
+):
+    app = running_app
+    who = make_customer(app, "features")
+    with settings_restored(db) as (merchant_id, snapshot):
+        staff = staff_settings_page(page_at, app, flows_admin)
+        diff = preview_preset(staff, "ecommerce")
+        upgrade = diff.filter(has=staff.get_by_role("cell", name="Upgrade plan", exact=True))
+        expect(upgrade).to_have_count(1)
+        expect(upgrade.get_by_role("cell")).to_have_text(["Upgrade plan", "on", "off"])
+        expect(
+            diff.filter(
+                has=staff.get_by_role("cell", name="Downgrade plan", exact=True)
+            ).get_by_role("cell")
+        ).to_have_text(["Downgrade plan", "on", "off"])
+        staff.screenshot(
+            path=str(screenshot_dir / f"flows-settings-preset-diff-{WIDTH}.png"), full_page=True
+        )
+        apply_preset(staff, db, merchant_id, "ecommerce", "E-commerce")
+        now = effective(settings_document(db, merchant_id))
+        assert (
+            now["subscriptions.upgrade"],
+            now["subscriptions.downgrade"],
+            now["subscriptions.change_interval"],
+            now["cancel.retention_offers"],
+        ) == (False, False, False, False)
+
+        # The customer's portal: every section is still on.
+        customer = portal_page(
+            page_at, app, sign_in_api, who["email"], "/subscriptions", "Subscriptions"
+        )
+        nav = customer.locator("[aria-label='Account sections']")
+        expect(nav.get_by_role("link", name="Invoices")).to_be_visible()
+
+        # Invoices off through the settings form: gone from the nav, the page says so.
+        set_and_save(staff, db, merchant_id, {"invoices.view": False})
+        expect(toast(staff, "Saved 1 change.")).to_be_visible()
+        open_page(customer, app, "/portal", "Overview")
+        expect(nav.get_by_role("link", name="Subscriptions")).to_be_visible()
+        expect(nav.get_by_role("link", name="Invoices")).to_have_count(0)
+        open_page(customer, app, "/invoices", "Invoices")
+        expect(customer.get_by_text(NOT_AVAILABLE)).to_be_visible()
+        expect(customer.get_by_test_id("invoice-row")).to_have_count(0)
+
+        # Back to how it was, through the UI.
+        restore_saas(staff, db, merchant_id, snapshot)
+        open_page(customer, app, "/invoices", "Invoices")
+        expect(nav.get_by_role("link", name="Invoices")).to_be_visible()
+        expect(customer.get_by_text(NOT_AVAILABLE)).to_have_count(0)
+
+
+def test_ecommerce_preset_hides_change_plan(running_app, page_at, db, sign_in_api, flows_admin):
+    app = running_app
+    who = make_customer(app, "noplanchange")
+    with settings_restored(db) as (merchant_id, snapshot):
+        staff = staff_settings_page(page_at, app, flows_admin)
+        preview_preset(staff, "ecommerce")
+        apply_preset(staff, db, merchant_id, "ecommerce", "E-commerce")
+        customer = portal_page(
+            page_at, app, sign_in_api, who["email"], "/subscriptions", "Subscriptions"
+        )
+        card = customer.get_by_test_id("subscription")
+        try:
+            # What the merchant turned off is not offered...
+            expect(card.get_by_role("button", name="Pause", exact=True)).to_be_visible()
+            expect(card.get_by_role("button", name="Change plan")).to_have_count(0, timeout=3000)
+        finally:
+            restore_saas(staff, db, merchant_id, snapshot)
+
+
+# --- layout defects seen in the screenshots ------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="rx.flex(gap='2') compiles to the CSS `gap: 2` (unitless, invalid, dropped), not to "
+    "Radix's gap token: buttons in flex rows touch (account_pages.py, cancel_page.py, ...)",
+)
+def test_subscription_action_buttons_are_spaced(running_app, page_at, sign_in_api):
+    who = make_customer(running_app, "spacing")
+    page = portal_page(
+        page_at, running_app, sign_in_api, who["email"], "/subscriptions", "Subscriptions"
+    )
+    card = page.get_by_test_id("subscription")
+    change = card.get_by_role("button", name="Change plan").bounding_box()
+    pause = card.get_by_role("button", name="Pause", exact=True).bounding_box()
+    assert change and pause
+    assert pause["x"] - (change["x"] + change["width"]) >= 4
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="portal_layout.py: rx.flex(as_='nav') puts `as: nav` into the CSS; Radix Flex renders "
+    "a <div>, so the portal has no navigation landmark",
+)
+def test_portal_sections_are_a_navigation_landmark(running_app, page_at, sign_in_api):
+    page = portal_page(page_at, running_app, sign_in_api, "ben@example.com", "/portal", "Overview")
+    nav = page.get_by_role("navigation", name="Account sections")
+    expect(nav.get_by_role("link", name="Subscriptions")).to_be_visible()
