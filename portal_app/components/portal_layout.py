@@ -60,15 +60,16 @@ def portal_layout(title: str, feature: str | None, *children: rx.Component) -> r
                 rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
             ),
         )
-    nav = rx.flex(
-        rx.foreach(NavState.sections, _nav_link),
-        direction=rx.breakpoints(initial="row", md="column"),
-        gap="1",
-        overflow_x="auto",
-        width=rx.breakpoints(initial="100%", md="13rem"),
-        flex_shrink="0",
-        as_="nav",
+    nav = rx.el.nav(
+        rx.flex(
+            rx.foreach(NavState.sections, _nav_link),
+            direction=rx.breakpoints(initial="row", md="column"),
+            spacing="1",
+            overflow_x="auto",
+            width="100%",
+        ),
         aria_label="Account sections",
+        style={"width": "100%"},
     )
     brand = rx.hstack(
         rx.cond(NavState.logo_url != "", rx.image(src=NavState.logo_url, alt="", height="32px")),
@@ -86,7 +87,7 @@ def portal_layout(title: str, feature: str | None, *children: rx.Component) -> r
                     align="center",
                     width="100%",
                     wrap="wrap",
-                    gap="3",
+                    spacing="3",
                 ),
                 *body,
                 spacing="4",
@@ -94,7 +95,7 @@ def portal_layout(title: str, feature: str | None, *children: rx.Component) -> r
                 min_width="0",
             ),
             direction=rx.breakpoints(initial="column", md="row"),
-            gap="5",
+            spacing="5",
             width="100%",
             # the merchant's brand colour drives every accent (buttons, links, focus rings)
             style={

@@ -8,7 +8,7 @@ BRAND = "Portal"
 
 
 def _header(subtitle: rx.Var | str) -> rx.Component:
-    return rx.box(
+    return rx.el.header(
         rx.flex(
             rx.link(
                 rx.hstack(
@@ -25,13 +25,12 @@ def _header(subtitle: rx.Var | str) -> rx.Component:
             rx.text(subtitle, size="2", color_scheme="gray", truncate=True),
             justify="between",
             align="center",
-            gap="3",
+            spacing="3",
             max_width="72rem",
             margin_x="auto",
             padding_x=rx.breakpoints(initial="1rem", sm="1.5rem"),
             padding_y="0.875rem",
         ),
-        as_="header",
         border_bottom="1px solid var(--gray-a5)",
         background_color="var(--color-panel-solid)",
         width="100%",
@@ -39,14 +38,13 @@ def _header(subtitle: rx.Var | str) -> rx.Component:
 
 
 def _footer() -> rx.Component:
-    return rx.box(
+    return rx.el.footer(
         rx.text(
             "Self-hosted billing portal",
             size="1",
             color_scheme="gray",
             align="center",
         ),
-        as_="footer",
         padding_y="1.5rem",
         width="100%",
     )
@@ -56,9 +54,8 @@ def page_shell(*children: rx.Component, subtitle: rx.Var | str = "") -> rx.Compo
     """Wrap page content in the common header/footer and a responsive content column."""
     return rx.flex(
         _header(subtitle),
-        rx.box(
+        rx.el.main(
             *children,
-            as_="main",
             width="100%",
             max_width="72rem",
             margin_x="auto",

@@ -46,7 +46,7 @@ def _survey() -> rx.Component:
                     color_scheme="gray",
                     on_click=Flow.keep,
                 ),
-                gap="2",
+                spacing="2",
                 wrap="wrap",
             ),
             spacing="3",
@@ -61,7 +61,7 @@ def _offer_card(title: str, text: rx.Var, *actions: rx.Component) -> rx.Componen
         rx.vstack(
             rx.heading(title, size="3", as_="h3"),
             rx.text(text, size="2"),
-            rx.flex(*actions, gap="2", wrap="wrap"),
+            rx.flex(*actions, spacing="2", wrap="wrap"),
             spacing="2",
         ),
         width="100%",
@@ -120,7 +120,7 @@ def _offers() -> rx.Component:
             rx.button(
                 "Keep my subscription", variant="soft", color_scheme="gray", on_click=Flow.keep
             ),
-            gap="2",
+            spacing="2",
             wrap="wrap",
         ),
         spacing="3",
@@ -167,7 +167,7 @@ def _confirm() -> rx.Component:
                     color_scheme="gray",
                     on_click=Flow.keep,
                 ),
-                gap="2",
+                spacing="2",
                 wrap="wrap",
             ),
             spacing="3",

@@ -64,7 +64,7 @@ def _field(index: int, key: str, option: features.Option) -> rx.Component:
         control,
         justify="between",
         align="center",
-        gap="3",
+        spacing="3",
         wrap="wrap",
         width="100%",
         padding_y="0.35rem",
@@ -116,7 +116,7 @@ def _presets() -> rx.Component:
                         data_testid="preset-" + p["key"],
                     ),
                 ),
-                gap="2",
+                spacing="2",
                 wrap="wrap",
             ),
             rx.cond(
@@ -187,7 +187,7 @@ def portal_settings_page() -> rx.Component:
                 align="center",
                 width="100%",
                 wrap="wrap",
-                gap="3",
+                spacing="3",
             ),
             rx.cond(
                 MerchantSettingsState.loaded,
@@ -236,7 +236,7 @@ def _merchant_header(title: str) -> rx.Component:
         align="center",
         width="100%",
         wrap="wrap",
-        gap="3",
+        spacing="3",
     )
 
 
@@ -258,7 +258,7 @@ def audit_log_page() -> rx.Component:
                     rx.input(name="since", type="date", aria_label="From", **filter_input),
                     rx.input(name="until", type="date", aria_label="To", **filter_input),
                     rx.button("Filter", type="submit"),
-                    gap="2",
+                    spacing="2",
                     wrap="wrap",
                 ),
                 on_submit=Audit.search,
@@ -351,7 +351,7 @@ def billing_page() -> rx.Component:
                                 )
                                 for days in (1, 7, 30, 90)
                             ],
-                            gap="2",
+                            spacing="2",
                             wrap="wrap",
                         ),
                         rx.cond(

@@ -935,11 +935,6 @@ def test_ecommerce_preset_hides_change_plan(running_app, page_at, db, sign_in_ap
 # --- layout defects seen in the screenshots ------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rx.flex(gap='2') compiles to the CSS `gap: 2` (unitless, invalid, dropped), not to "
-    "Radix's gap token: buttons in flex rows touch (account_pages.py, cancel_page.py, ...)",
-)
 def test_subscription_action_buttons_are_spaced(running_app, page_at, sign_in_api):
     who = make_customer(running_app, "spacing")
     page = portal_page(
@@ -952,11 +947,6 @@ def test_subscription_action_buttons_are_spaced(running_app, page_at, sign_in_ap
     assert pause["x"] - (change["x"] + change["width"]) >= 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="portal_layout.py: rx.flex(as_='nav') puts `as: nav` into the CSS; Radix Flex renders "
-    "a <div>, so the portal has no navigation landmark",
-)
 def test_portal_sections_are_a_navigation_landmark(running_app, page_at, sign_in_api):
     page = portal_page(page_at, running_app, sign_in_api, "ben@example.com", "/portal", "Overview")
     nav = page.get_by_role("navigation", name="Account sections")
