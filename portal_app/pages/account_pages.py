@@ -202,6 +202,11 @@ def _subscription_card(sub: rx.Var) -> rx.Component:
                     rx.button("Resume now", on_click=SubscriptionsState.resume(sub["id"])),
                 ),
                 rx.cond(
+                    ((sub["status"] == "paused") | (sub["status"] == "past_due"))
+                    & NavState.enabled["subscriptions.cancel"],
+                    _direct_cancel_dialog(sub["id"]),
+                ),
+                rx.cond(
                     active & (sub["canceling"] != "yes") & NavState.enabled["subscriptions.cancel"],
                     rx.link(
                         rx.button("Cancel subscription", variant="ghost", color_scheme="red"),
@@ -225,6 +230,34 @@ def _subscription_card(sub: rx.Var) -> rx.Component:
         ),
         width="100%",
         data_testid="subscription",
+    )
+
+
+def _direct_cancel_dialog(subscription_id: rx.Var) -> rx.Component:
+    """Paused and past-due subscriptions skip the save offers: they are not running."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(
+            rx.button("Cancel subscription", variant="ghost", color_scheme="red")
+        ),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Cancel this subscription?"),
+            rx.alert_dialog.description(
+                "A paused subscription ends now; otherwise it ends as your plan's terms say."
+            ),
+            rx.flex(
+                rx.alert_dialog.cancel(rx.button("Keep it", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(
+                    rx.button(
+                        "Cancel subscription",
+                        color_scheme="red",
+                        on_click=SubscriptionsState.cancel_direct(subscription_id),
+                    )
+                ),
+                spacing="2",
+                justify="end",
+                margin_top="1rem",
+            ),
+        ),
     )
 
 

@@ -3,6 +3,8 @@ invoice and receipt PDFs."""
 
 from __future__ import annotations
 
+import asyncio
+
 import reflex as rx
 import sqlalchemy as sa
 from sqlmodel import select
@@ -92,6 +94,12 @@ def read_detail(customer_id: int, invoice_id: int) -> dict:
     }
 
 
+def _render(render, customer_id: int, **ids: int) -> tuple[bytes, str]:
+    """PDF rendering is CPU work: run it off the event loop (see the handlers below)."""
+    with read_scope() as session:
+        return render(session, CLOCK, customer_id=customer_id, **ids)
+
+
 class InvoicesState(PrivateState):
     rows: list[dict[str, str]] = []
     page: int = 1
@@ -159,18 +167,16 @@ class InvoicesState(PrivateState):
     @guarded("customer", feature="invoices.download_pdf")
     async def download_pdf(self, invoice_id: int):
         who = current()
-        with read_scope() as session:
-            data, filename = documents.invoice_pdf(
-                session, CLOCK, customer_id=who.customer_id, invoice_id=int(invoice_id)
-            )
+        data, filename = await asyncio.to_thread(
+            _render, documents.invoice_pdf, who.customer_id, invoice_id=int(invoice_id)
+        )
         return rx.download(data=data, filename=filename, mime_type="application/pdf")
 
     @rx.event
     @guarded("customer", feature="invoices.receipts")
     async def download_receipt(self, receipt_id: int):
         who = current()
-        with read_scope() as session:
-            data, filename = documents.receipt_pdf(
-                session, CLOCK, customer_id=who.customer_id, receipt_id=int(receipt_id)
-            )
+        data, filename = await asyncio.to_thread(
+            _render, documents.receipt_pdf, who.customer_id, receipt_id=int(receipt_id)
+        )
         return rx.download(data=data, filename=filename, mime_type="application/pdf")

@@ -265,6 +265,28 @@ class SubscriptionsState(PrivateState):
         return rx.toast.success("Welcome back! Your subscription is active again.")
 
     @rx.event
+    @guarded("customer", feature="subscriptions.cancel")
+    async def cancel_direct(self, subscription_id: int):
+        """For paused and past-due subscriptions, which the save flow does not take."""
+        who = current()
+        with session_scope() as session:
+            sub = subscriptions.cancel(
+                session,
+                CLOCK,
+                customer_id=who.customer_id,
+                subscription_id=int(subscription_id),
+                at_period_end=None,
+                actor=who.actor,
+            )
+            ended_now = sub.status == "canceled"
+        self._refresh()
+        return rx.toast.success(
+            "Your subscription has been cancelled."
+            if ended_now
+            else "Your subscription will end at the end of the billing period."
+        )
+
+    @rx.event
     @guarded("customer", feature="subscriptions.reactivate")
     async def reactivate(self, subscription_id: int):
         who = current()
