@@ -1,5 +1,5 @@
-"""The signed-in customer's overview: subscriptions, open invoices (pay), cards (default),
-downloads and sessions. Every handler is guarded; every id from the browser is re-scoped to the
+"""The signed-in customer's overview: next invoice, default card, open invoices (pay),
+subscriptions and sessions. Every handler is guarded; every id from the browser is re-scoped to the
 signed-in customer by the service it is passed to."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from portal_app.db import read_scope, session_scope
 from portal_app.models import Customer, Invoice, InvoiceStatus, Merchant, Plan, Price
 from portal_app.money import format_money
-from portal_app.services import auth, digital, invoices, payment_methods, subscriptions
+from portal_app.services import auth, invoices, payment_methods, subscriptions
 from portal_app.services.errors import PaymentError
 from portal_app.services.gateway import configured_gateway
 from portal_app.state.guard import CLOCK, PrivateState, SessionState, current, guarded
@@ -47,20 +47,6 @@ def read_overview(session: Session, customer_id: int, session_row_id: int) -> di
             .where(Invoice.customer_id == customer_id, Invoice.status == InvoiceStatus.OPEN)
             .order_by(Invoice.id.desc())
         )
-    ]
-    cards = [
-        {
-            "id": str(card.id),
-            "label": f"{card.brand.title()} •••• {card.last4}",
-            "expiry": f"{card.exp_month:02d}/{card.exp_year % 100:02d}",
-            "default": "yes" if card.is_default else "",
-        }
-        for card in payment_methods.list_cards(session, customer_id)
-    ]
-    downloads = [
-        {"id": str(asset.id), "name": asset.name, "kind": asset.kind}
-        for asset in digital.entitled_assets(session, customer_id)
-        if asset.kind == "file"
     ]
     sessions = [
         {
@@ -102,8 +88,6 @@ def read_overview(session: Session, customer_id: int, session_row_id: int) -> di
         "merchant": merchant.name,
         "subscriptions": subs,
         "open_invoices": open_invoices,
-        "cards": cards,
-        "downloads": downloads,
         "sessions": sessions,
     }
 
@@ -113,8 +97,6 @@ class PortalState(PrivateState):
     merchant_name: str = ""
     subscriptions: list[dict[str, str]] = []
     open_invoices: list[dict[str, str]] = []
-    cards: list[dict[str, str]] = []
-    downloads: list[dict[str, str]] = []
     sessions: list[dict[str, str]] = []
     loaded: bool = False
     message: str = ""
@@ -128,11 +110,7 @@ class PortalState(PrivateState):
             data = read_overview(session, who.customer_id, who.session_row_id)
         self.customer_name, self.merchant_name = data["name"], data["merchant"]
         self.subscriptions, self.open_invoices = data["subscriptions"], data["open_invoices"]
-        self.cards, self.downloads, self.sessions = (
-            data["cards"],
-            data["downloads"],
-            data["sessions"],
-        )
+        self.sessions = data["sessions"]
         self.next_invoice, self.default_card = data["next_invoice"], data["default_card"]
         self.expiring = data["expiring"]
         self.loaded = True
@@ -162,31 +140,6 @@ class PortalState(PrivateState):
         if not outcome.succeeded:
             raise PaymentError(outcome.message)
         return rx.toast.success(outcome.message)
-
-    @rx.event
-    @guarded("customer", feature="payment_methods.set_default")
-    async def make_default_card(self, payment_method_id: int):
-        who = current()
-        with session_scope() as session:
-            payment_methods.set_default(
-                session,
-                CLOCK,
-                customer_id=who.customer_id,
-                payment_method_id=int(payment_method_id),
-                actor=who.actor,
-            )
-        self._refresh()
-        return rx.toast.success("Default card updated.")
-
-    @rx.event
-    @guarded("customer", feature="digital.downloads")
-    async def download(self, asset_id: int):
-        who = current()
-        with read_scope() as session:
-            url, _ = digital.download_link(
-                session, CLOCK, customer_id=who.customer_id, asset_id=int(asset_id)
-            )
-        return rx.redirect(url, is_external=True)
 
     @rx.event
     @guarded("customer")

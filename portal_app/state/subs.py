@@ -38,7 +38,7 @@ def read_subscriptions(customer_id: int) -> list[dict]:
                     "price": f"{format_money(info.price.amount, info.price.currency)}"
                     f"/{info.price.interval}",
                     "status": sub.status,
-                    "status_label": sub.status.replace("_", " ").title(),
+                    "status_label": STATUS_LABELS.get(sub.status, sub.status),
                     "period_end": _date(sub.current_period_end),
                     "canceling": "yes" if sub.cancel_at_period_end else "",
                     "resume_at": _date(sub.resume_at),
@@ -82,6 +82,15 @@ def read_options(customer_id: int, subscription_id: int) -> list[dict[str, str]]
                 }
             )
     return options
+
+
+# What the customer reads for each stored status (one spelling: "cancelled", as in every message).
+STATUS_LABELS = {
+    "active": "Active",
+    "paused": "Paused",
+    "past_due": "Past due",
+    "canceled": "Cancelled",
+}
 
 
 class SubscriptionsState(PrivateState):

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import hmac
 import http.client
+import itertools
 import json
 import os
 import re
@@ -92,6 +93,11 @@ def _app_env(tmp: Path, db_url: str, port: int) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         PORTAL_DEV_MAILBOX="1",
         PORTAL_SECRET_FILE=str(tmp / "secret"),
+        # As behind one reverse proxy: the last X-Forwarded-For entry is the client. Tests that
+        # sign many customers in through the mailbox give each browser its own address (see
+        # `fresh_client_ip`) so the per-IP link limits apply per simulated client, as in
+        # production; a request without the header is limited by its TCP peer (127.0.0.1).
+        PORTAL_TRUSTED_PROXIES="1",
     )
     return env
 
@@ -203,8 +209,11 @@ def page_at(browser, running_app):
     """page_at(width) -> a fresh page in its own context; JS errors fail the test."""
     contexts, errors = [], []
 
-    def open_page(width: int, height: int = 900):
-        context = browser.new_context(viewport={"width": width, "height": height})
+    def open_page(width: int, height: int = 900, client_ip: str | None = None):
+        headers = {"X-Forwarded-For": client_ip} if client_ip else None
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, extra_http_headers=headers
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(20_000)
@@ -532,6 +541,15 @@ def newest_link_in_mailbox(page, app: RunningApp, email: str) -> str:
     link = match.group(0)
     remember_secret("link_token", token_of(link))
     return link
+
+
+_CLIENT_IPS = itertools.count(1)
+
+
+def fresh_client_ip() -> str:
+    """A client address no other page of this run used (198.18.0.0/15 is for testing)."""
+    n = next(_CLIENT_IPS)
+    return f"198.18.{n // 250}.{n % 250 + 1}"
 
 
 def cookie_in(context) -> dict | None:

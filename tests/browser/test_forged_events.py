@@ -242,8 +242,8 @@ def test_every_guarded_handler_refuses_a_client_without_a_session(
     names = {(state.rsplit(".", 1)[-1], name) for state, name, _, _ in handlers}
     assert {
         ("portal_app___state___portal____portal_state", "pay_invoice"),
-        ("portal_app___state___portal____portal_state", "make_default_card"),
-        ("portal_app___state___portal____portal_state", "download"),
+        ("portal_app___state___cards____cards_state", "make_default"),
+        ("portal_app___state___downloads____downloads_state", "download"),
         ("portal_app___state___portal____portal_state", "end_session"),
         ("portal_app___state___merchant____merchant_state", "load"),
     } <= names
@@ -288,8 +288,6 @@ def test_every_guarded_handler_refuses_a_client_without_a_session(
 # (acting customer, state attribute, handler, arguments built from ids, victim's row check)
 CROSS_CUSTOMER = [
     ("zoe", PORTAL_STATE, "pay_invoice", lambda i: {"invoice_id": i["ada_invoice"]}),
-    ("zoe", PORTAL_STATE, "make_default_card", lambda i: {"payment_method_id": i["ada_card"]}),
-    ("li", PORTAL_STATE, "download", lambda i: {"asset_id": i["file_asset"]}),
     ("zoe", PORTAL_STATE, "end_session", lambda i: {"session_id": i["ben_session"]}),
     ("zoe", "CardsState", "make_default", lambda i: {"payment_method_id": i["olga_spare_card"]}),
     ("zoe", "CardsState", "remove", lambda i: {"payment_method_id": i["ada_card"]}),
@@ -507,6 +505,8 @@ def test_replayed_client_token_without_the_cookie_gets_nothing(
     ]
     before = db_fingerprint(db)
 
+    cards_state, downloads_state = full_name("CardsState"), full_name("DownloadsState")
+
     async def replay():
         client = RawClient(app.base_url, token=token)  # no cookie
         try:
@@ -514,12 +514,15 @@ def test_replayed_client_token_without_the_cookie_gets_nothing(
             await client.call(f"{ROOT_STATE}.hydrate_and_load", "/portal")
             await client.call(f"{PORTAL_STATE}.load", "/portal")
             for handler, payload in (
-                ("pay_invoice", {"invoice_id": ids["ada_invoice"]}),
-                ("make_default_card", {"payment_method_id": ids["olga_spare_card"]}),
-                ("download", {"asset_id": ids["file_asset"]}),
-                ("end_session", {"session_id": ids["ben_session"]}),
+                (f"{PORTAL_STATE}.pay_invoice", {"invoice_id": ids["ada_invoice"]}),
+                (
+                    f"{cards_state}.make_default",
+                    {"payment_method_id": ids["olga_spare_card"]},
+                ),
+                (f"{downloads_state}.download", {"asset_id": ids["file_asset"]}),
+                (f"{PORTAL_STATE}.end_session", {"session_id": ids["ben_session"]}),
             ):
-                await client.call(f"{PORTAL_STATE}.{handler}", "/portal", **payload)
+                await client.call(handler, "/portal", **payload)
             return client.received
         finally:
             await client.close()

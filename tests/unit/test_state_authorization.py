@@ -9,7 +9,13 @@ from sqlmodel import Session, select
 import portal_app.portal_app  # noqa: F401
 from portal_app.models import AuditEvent, Payment
 from portal_app.services import audit, auth, features
-from portal_app.state import MerchantState, PortalState, SessionBindingMiddleware, SessionState
+from portal_app.state import (
+    CardsState,
+    MerchantState,
+    PortalState,
+    SessionBindingMiddleware,
+    SessionState,
+)
 from portal_app.state.guard import CLOCK
 from tests.statekit import call, connect, root_with, run
 
@@ -68,7 +74,7 @@ def test_paying_someone_elses_invoice_is_refused_and_audited(app_db):
 def test_malformed_ids_are_refused(app_db):
     async def scenario():
         root = root_with(app_db["sessions"]["alice@example.com"])
-        return await call(root, PortalState, "make_default_card", "1 OR 1=1")
+        return await call(root, CardsState, "make_default", "1 OR 1=1")
 
     assert "not valid" in str(run(scenario()))
 
@@ -111,11 +117,11 @@ def test_private_state_is_wiped_when_the_cookie_changes(app_db):
         await SessionBindingMiddleware().preprocess(app=None, state=root, event=None)
         portal = await root.get_state(PortalState)
         session_state = await root.get_state(SessionState)
-        return before, portal.customer_name, portal.cards, session_state.signed_in
+        return before, portal.customer_name, portal.sessions, session_state.signed_in
 
-    before, after, cards, signed_in = run(scenario())
+    before, after, sessions, signed_in = run(scenario())
     assert before == "Zoë Ångström"
-    assert (after, cards, signed_in) == ("", [], False)
+    assert (after, sessions, signed_in) == ("", [], False)
 
 
 def test_signed_out_session_is_refused(app_db):
