@@ -26,12 +26,12 @@ export PORTAL_PUBLIC_URL ?= http://localhost:$(PORT)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600
 
-.PHONY: help run test setup setup-test migrate seed chromium services lint unit unit-postgres browser fmt \
+.PHONY: help run test setup setup-test migrate seed chromium services lint unit unit-postgres faults browser fmt \
 	bench migration clean
 
 help:
 	@echo "make run        set up, migrate, seed the demo merchant, serve on http://localhost:$(PORT)"
-	@echo "make test       set up, ruff, unit tests, then browser tests (Chromium)"
+	@echo "make test       set up, ruff, unit tests (SQLite, PostgreSQL), fault tests, browser tests"
 	@echo "make fmt        ruff format + ruff check --fix"
 	@echo "make migrate    apply migrations      make seed   seed the demo merchant"
 	@echo "make migration  regenerate the single initial migration from the models"
@@ -109,12 +109,18 @@ unit-postgres: setup-test
 browser: setup-test chromium
 	python -m pytest tests/browser
 
+# Fault tests: SMTP down, PostgreSQL restarted, Redis killed, a billing run killed. Each starts
+# its own private servers (SMTP stub, PostgreSQL cluster, redis-server) on free ports.
+faults: setup-test
+	python -m pytest -q -p no:cacheprovider tests/faults
+
 # Every step runs even if an earlier one failed; the exit status is non-zero if any failed.
 test: setup-test chromium services
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=1; \
 	$(MAKE) --no-print-directory unit || status=1; \
 	$(MAKE) --no-print-directory unit-postgres || status=1; \
+	$(MAKE) --no-print-directory faults || status=1; \
 	$(MAKE) --no-print-directory browser || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED"; else echo "make test: all passed"; fi; \
 	exit $$status
@@ -128,7 +134,7 @@ fmt: setup-test
 # Each bench/*.py is a script printing its own timings; BENCH_ARGS is passed to each one,
 # e.g. make bench BENCH_ARGS="--count 100000".
 bench: setup
-	@shopt -s nullglob; scripts=(bench/*.py); \
+	@shopt -s nullglob; scripts=(bench/[!_]*.py); \
 	if [ $${#scripts[@]} -eq 0 ]; then echo "no benchmarks yet (bench/ is empty)"; fi; \
 	for script in "$${scripts[@]}"; do echo "== $$script"; python "$$script" $(BENCH_ARGS); done
 

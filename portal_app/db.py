@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -12,6 +13,9 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from portal_app import models  # noqa: F401  (registers every table)
 from portal_app.config import load_settings
+from portal_app.services.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -40,7 +44,13 @@ def make_engine(url: str) -> sa.Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # pool_pre_ping: a pooled connection that died with a database restart is replaced before
+    # use, so the first request after a restart works. connect_timeout: an unreachable server
+    # fails in seconds (ServiceUnavailable) instead of hanging on the OS's TCP timeout.
+    options = {"connect_timeout": 10} if url.startswith("postgresql") else {}
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=options
+    )
 
 
 @lru_cache(maxsize=4)
@@ -48,16 +58,68 @@ def get_engine(url: str | None = None) -> sa.Engine:
     return make_engine(url or load_settings().db_url)
 
 
+# What a person sees when the database drops out (restart, failover, network): a PortalError,
+# so every handler that shows PortalErrors shows this instead of a stack trace.
+UNAVAILABLE = "The service is briefly unavailable, so nothing was changed. Try again in a moment."
+UNCONFIRMED = (
+    "The service became unavailable while saving, so we cannot confirm the change. "
+    "Reload the page to check before trying again."
+)
+READ_UNAVAILABLE = "The service is briefly unavailable. Try again in a moment."
+
+# SQLSTATE classes of a lost or refused connection: 08 connection exception, 57 operator
+# intervention (admin or crash shutdown, "cannot connect now"). SQLite: BUSY after the busy
+# timeout, CANTOPEN.
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "57")
+_UNAVAILABLE_SQLITE_CODES = (5, 14)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when the database could not be reached or dropped the connection: nothing wrong with
+    the request itself, and trying again later can work."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, sa.exc.InterfaceError):
+        return True
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    orig = exc.orig
+    if hasattr(orig, "sqlite_errorcode"):  # extended codes carry the primary one in the low byte
+        return (orig.sqlite_errorcode & 0xFF) in _UNAVAILABLE_SQLITE_CODES
+    sqlstate = getattr(orig, "sqlstate", "")
+    # psycopg: a connection that failed before the server answered has no SQLSTATE
+    return sqlstate is None or str(sqlstate)[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+
+
+def _rollback_quietly(session: Session) -> None:
+    """Roll back without hiding the error being handled (the connection may be gone)."""
+    try:
+        session.rollback()
+    except sa.exc.DBAPIError:
+        log.warning("rollback failed after a database error", exc_info=True)
+
+
 @contextmanager
 def session_scope(engine: sa.Engine | None = None) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error, so nothing is half-written."""
+    """One unit of work: commit on success, roll back on any error, so nothing is half-written.
+    A lost database raises ServiceUnavailable (UNCONFIRMED when it went away during COMMIT,
+    when the server may or may not have applied it)."""
     session = Session(engine or get_engine(), expire_on_commit=False)
     try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        try:
+            yield session
+        except BaseException as exc:
+            _rollback_quietly(session)
+            if is_unavailable(exc):
+                raise ServiceUnavailable(UNAVAILABLE) from exc
+            raise
+        try:
+            session.commit()
+        except BaseException as exc:
+            _rollback_quietly(session)
+            if is_unavailable(exc):
+                raise ServiceUnavailable(UNCONFIRMED) from exc
+            raise
     finally:
         session.close()
 
@@ -69,6 +131,10 @@ def read_scope(engine: sa.Engine | None = None) -> Iterator[Session]:
     session = Session(bind, expire_on_commit=False)
     try:
         yield session
+    except sa.exc.DBAPIError as exc:
+        if is_unavailable(exc):
+            raise ServiceUnavailable(READ_UNAVAILABLE) from exc
+        raise
     finally:
         # close() rolls the connection back without expiring loaded objects, so plain values
         # read inside the block stay readable after it.

@@ -98,3 +98,44 @@ app.add_page(
 app.add_page(
     merchant_home, route="/merchant", title="Dashboard · Portal", on_load=MerchantState.load
 )
+
+# Merchant dashboard: invoices, payments and the mailbox (the outbox with delivery status).
+from portal_app.pages.merchant_billing_pages import (  # noqa: E402
+    invoices_list_page,
+    mailbox_page,
+    payments_list_page,
+)
+from portal_app.state.merchant_billing_views import (  # noqa: E402
+    MerchantInvoicesState,
+    MerchantOutboxState,
+    MerchantPaymentsState,
+)
+
+for route, page, title, loader in (
+    ("/merchant/invoices", invoices_list_page, "Invoices", MerchantInvoicesState.load),
+    ("/merchant/payments", payments_list_page, "Payments", MerchantPaymentsState.load),
+    ("/merchant/mailbox", mailbox_page, "Mailbox", MerchantOutboxState.load),
+):
+    app.add_page(page, route=route, title=f"{title} · Portal", on_load=loader)
+
+# Merchant dashboard: analytics (MRR, new vs churned, cancellation reasons, retention, pauses).
+from portal_app.pages.analytics_page import analytics_page  # noqa: E402
+from portal_app.state.merchant_analytics import MerchantAnalyticsState  # noqa: E402
+
+app.add_page(
+    analytics_page,
+    route="/merchant/analytics",
+    title="Analytics · Portal",
+    on_load=MerchantAnalyticsState.load,
+)
+
+# Merchant dashboard: the catalog (products, plans and prices, retention offers, digital products).
+from portal_app.pages.catalog_pages import catalog_page  # noqa: E402
+from portal_app.state.merchant_catalog import MerchantCatalogState  # noqa: E402
+
+app.add_page(
+    catalog_page,
+    route="/merchant/catalog",
+    title="Catalog · Portal",
+    on_load=MerchantCatalogState.load,
+)

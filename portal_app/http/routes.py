@@ -18,7 +18,7 @@ from portal_app.db import read_scope, session_scope
 from portal_app.http import common
 from portal_app.services import audit, auth, digital, ratelimit
 from portal_app.services.auth import AuthError
-from portal_app.services.errors import NotFound, PortalError
+from portal_app.services.errors import NotFound, PortalError, ServiceUnavailable
 
 CLOCK = SystemClock()
 
@@ -259,8 +259,24 @@ async def _run_sync(function, *args):
     return await run_in_threadpool(function, *args)
 
 
+async def _unavailable(request: Request, exc: ServiceUnavailable) -> Response:
+    """The database or Redis is unreachable: a clear 503 (JSON for the API), never a stack trace."""
+    headers = {"Retry-After": "30", "Cache-Control": "no-store"}
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": str(exc)}, status_code=503, headers=headers)
+    response = common.page(
+        "Try again in a moment",
+        f"<h1>Try again in a moment</h1><p>{common.escape(str(exc))}</p>"
+        '<a class="button" href="/login">Back to sign-in</a>',
+        status=503,
+    )
+    response.headers.update(headers)
+    return response
+
+
 def build_http_app() -> Starlette:
     return Starlette(
+        exception_handlers={ServiceUnavailable: _unavailable},
         routes=[
             Route("/auth/verify", verify_page, methods=["GET", "HEAD"]),
             Route("/auth/verify", verify_post, methods=["POST"]),
@@ -268,5 +284,5 @@ def build_http_app() -> Starlette:
             Route("/auth/staff/login", staff_login, methods=["POST"]),
             Route("/api/v1/portal-sessions", create_portal_session, methods=["POST"]),
             Route("/files/{token}", download_file, methods=["GET"]),
-        ]
+        ],
     )

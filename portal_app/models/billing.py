@@ -69,6 +69,10 @@ class Invoice(SQLModel, table=True):
         sa.UniqueConstraint("merchant_id", "number"),
         sa.Index("ix_invoice_retry", "status", "next_retry_at"),
         sa.Index("ix_invoice_customer", "customer_id", "created_at"),
+        # The dashboard's invoice lists (services/merchant_billing.py) walk these in due-date
+        # order instead of sorting every invoice of the merchant: one status, or all of them.
+        sa.Index("ix_invoice_merchant_status_due", "merchant_id", "status", "due_at"),
+        sa.Index("ix_invoice_merchant_due", "merchant_id", "due_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -34,7 +34,21 @@ class Plan(SQLModel, table=True):
 
 
 class Price(SQLModel, table=True):
-    __table_args__ = (sa.UniqueConstraint("plan_id", "interval", "currency"),)
+    """An amount for a plan and billing interval. Never edited once created: a new amount is a
+    new row and the old one is archived (`active` false), so subscriptions on it keep paying what
+    they signed up for. Hence one *active* price per plan, interval and currency."""
+
+    __table_args__ = (
+        sa.Index(
+            "uq_price_active_plan_interval_currency",
+            "plan_id",
+            "interval",
+            "currency",
+            unique=True,
+            sqlite_where=sa.text("active"),
+            postgresql_where=sa.text("active"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     merchant_id: int = Field(foreign_key="merchant.id", index=True)

@@ -8,6 +8,7 @@ from portal_app.components import page_shell
 from portal_app.components.pager import pager
 from portal_app.components.portal_layout import sign_out_button
 from portal_app.services import features
+from portal_app.state.merchant_billing_views import PortalPreviewState as Preview
 from portal_app.state.merchant_customers import MerchantCustomersState as Customers
 from portal_app.state.merchant_settings import GROUP_TITLES, MerchantSettingsState
 from portal_app.state.merchant_tools import MerchantAuditState as Audit
@@ -175,6 +176,47 @@ def _presets() -> rx.Component:
     )
 
 
+def _preview_card() -> rx.Component:
+    """Preview as customer: a one-time link for the merchant's stand-in customer, in a new tab."""
+    return rx.card(
+        rx.vstack(
+            rx.heading("Preview as customer", size="4", as_="h2"),
+            rx.text(
+                "Open the portal in a new tab the way a customer sees it, with the saved "
+                "settings. You are signed in as a stand-in customer with no subscriptions, "
+                "invoices or cards, never as a real customer.",
+                size="2",
+            ),
+            rx.text(
+                "The preview's sign-in replaces yours in this browser: sign in to the dashboard "
+                "again when you are done.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.button(
+                rx.icon("external-link", size=16),
+                "Preview as customer",
+                variant="soft",
+                on_click=Preview.open_preview,
+                data_testid="preview-as-customer",
+            ),
+            rx.cond(
+                Preview.opened,
+                rx.callout(
+                    "The preview opened in a new tab with a link that works once. Nothing "
+                    "opened? Allow pop-ups for this site and press the button again.",
+                    icon="info",
+                    width="100%",
+                    data_testid="preview-opened",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
 def portal_settings_page() -> rx.Component:
     return page_shell(
         rx.vstack(
@@ -192,6 +234,7 @@ def portal_settings_page() -> rx.Component:
             rx.cond(
                 MerchantSettingsState.loaded,
                 rx.vstack(
+                    _preview_card(),
                     _presets(),
                     rx.form(
                         rx.vstack(

@@ -18,13 +18,17 @@ from portal_app.models import (
     Subscription,
 )
 from portal_app.services.errors import NotFound
+from portal_app.services.portal_preview import PREVIEW_EMAIL
 
 
 def search(
     session: Session, merchant_id: int, text: str, page: int, size: int = 25
 ) -> tuple[list[Customer], int]:
-    """Email or name contains `text` (case-insensitive); newest first; two queries."""
-    query = select(Customer).where(Customer.merchant_id == merchant_id)
+    """Email or name contains `text` (case-insensitive); newest first; two queries. The portal's
+    preview customer (staff's stand-in) is not a customer and is never listed."""
+    query = select(Customer).where(
+        Customer.merchant_id == merchant_id, Customer.email != PREVIEW_EMAIL
+    )
     needle = text.strip().lower()
     if needle:
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -18,6 +18,12 @@ class NotFound(PortalError):
     code = "not_found"
 
 
+class ServiceUnavailable(PortalError):
+    """The database or Redis could not be reached (restart, outage): the request was fine."""
+
+    code = "unavailable"
+
+
 class FeatureDisabled(PortalError):
     code = "feature_disabled"
 

@@ -14,6 +14,9 @@ from portal_app.services import features, sealing
 
 # Mail whose body carries a sign-in or confirmation link: stored sealed, cleared once sent.
 SEALED_KINDS = {"magic_link", "email_change"}
+# A message that failed this many deliveries is marked failed and left for staff to retry
+# (the dashboard's mailbox), so a dead address cannot hold the head of the queue for ever.
+MAX_DELIVERY_ATTEMPTS = 5
 
 # kind -> (customer preference column, merchant toggle); kinds not listed are always sent.
 PREFERENCE_OF_KIND = {
@@ -74,7 +77,8 @@ def deliver_pending(
     limit: int = 100,
 ) -> tuple[int, int]:
     """Send queued mail. Without SMTP the outbox is the mailbox and nothing is sent.
-    Returns (sent, failed); a failed message stays queued for the next run."""
+    Returns (sent, failed); a failed message stays queued for the next run, until its
+    MAX_DELIVERY_ATTEMPTS-th failure marks it failed."""
     if not smtp_host:
         return 0, 0
     pending = session.exec(
@@ -96,6 +100,8 @@ def deliver_pending(
                 smtp.send_message(message)
         except (OSError, smtplib.SMTPException) as exc:
             email.last_error = type(exc).__name__
+            if email.attempts >= MAX_DELIVERY_ATTEMPTS:
+                email.status = "failed"
             failed += 1
         else:
             email.status = "sent"

@@ -12,7 +12,9 @@ out of plain sight in Redis, not to make it secret from someone who owns the Red
 
 Time is the wall clock (``time.time()``, read by ``limits`` in this process and by us), so all
 workers sharing a Redis should keep their clocks in sync (NTP); they need not share a host.
-Storage errors (Redis down) are not swallowed: they propagate as ``redis.RedisError``.
+Storage errors (Redis down) fail closed: ``check``, ``hit`` and the lockout calls raise
+``ServiceUnavailable`` (a PortalError with a message fit to show), so nothing rate-limited goes
+ahead unthrottled while Redis is away, and the caller shows "try again in a moment".
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ from urllib.parse import urlsplit
 
 import limits
 import redis
+from limits.errors import StorageError
 from limits.storage import MovingWindowSupport, Storage, storage_from_string
 
 from portal_app.config import load_settings
+from portal_app.services.errors import ServiceUnavailable
 
 __all__ = [
     "IP_RULES",
@@ -68,8 +72,25 @@ _REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "unix")
 _REDIS_OPTIONS = {"socket_connect_timeout": 5, "socket_timeout": 5}
 
 
+STORAGE_UNAVAILABLE = "The service is briefly unavailable. Try again in a moment."
+
+
 def _now() -> float:
     return time.time()
+
+
+def _fail_closed(method):
+    """Redis unreachable: refuse (ServiceUnavailable) rather than let requests through
+    uncounted; the error chains the RedisError for the log."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (redis.RedisError, StorageError) as exc:
+            raise ServiceUnavailable(STORAGE_UNAVAILABLE) from exc
+
+    return wrapper
 
 
 def _digest(text: str) -> str:
@@ -173,10 +194,12 @@ class RateLimiter:
         # the caller has to wait for every exhausted limit, so report the longest wait
         return max(refusals, key=lambda d: d.retry_after_seconds, default=None)
 
+    @_fail_closed
     def check(self, *checks: tuple[str, str]) -> Decision:
         """Would one more event pass every pair? Consumes nothing."""
         return self._first_refusal(self._resolve(checks)) or Decision(True)
 
+    @_fail_closed
     def hit(self, *checks: tuple[str, str]) -> Decision:
         """Consume one from every pair, only if every pair allows it (see the class note)."""
         pairs = self._resolve(checks)
@@ -345,11 +368,13 @@ class Backoff:
     def storage_key(self, key: str) -> str:
         return f"{self.namespace}:lockout:{_digest(key)}"
 
+    @_fail_closed
     def locked_for(self, key: str) -> int:
         """Seconds until ``key`` may try again; 0 when not locked."""
         remaining_ms = self._store.locked_until(self.storage_key(key)) - int(_now() * 1000)
         return max(0, math.ceil(remaining_ms / 1000))
 
+    @_fail_closed
     def record_failure(self, key: str) -> int:
         """Count a failure and lock ``key``; returns the new lock's length in seconds."""
         duration_ms = self._store.record(
@@ -361,6 +386,7 @@ class Backoff:
         )
         return math.ceil(duration_ms / 1000)
 
+    @_fail_closed
     def clear(self, key: str) -> None:
         self._store.clear(self.storage_key(key))
 

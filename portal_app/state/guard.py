@@ -27,7 +27,12 @@ from portal_app.clock import SystemClock
 from portal_app.db import session_scope
 from portal_app.http.common import cookie_name
 from portal_app.services import audit, auth, features
-from portal_app.services.errors import FeatureDisabled, NotFound, PortalError
+from portal_app.services.errors import (
+    FeatureDisabled,
+    NotFound,
+    PortalError,
+    ServiceUnavailable,
+)
 
 log = logging.getLogger(__name__)
 CLOCK = SystemClock()
@@ -118,7 +123,10 @@ def guarded(role: str, feature: str | None = None):
 
         @functools.wraps(handler)
         async def wrapper(self, *args, **kwargs):
-            principal, refusal = await _authenticate(self, role, feature, handler.__name__)
+            try:
+                principal, refusal = await _authenticate(self, role, feature, handler.__name__)
+            except ServiceUnavailable as exc:  # database unreachable: say so, change nothing
+                return rx.toast.error(str(exc))
             if refusal is not None:
                 return refusal
             token = _current.set(principal)

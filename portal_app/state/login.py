@@ -8,7 +8,7 @@ import reflex as rx
 
 from portal_app.db import session_scope
 from portal_app.services import audit, auth, ratelimit
-from portal_app.services.auth import AuthError
+from portal_app.services.errors import PortalError
 from portal_app.state.guard import CLOCK, actor_of
 
 REASONS = {
@@ -56,7 +56,7 @@ class LoginState(rx.State):
         actor = actor_of(self)
         try:
             message = await asyncio.to_thread(_request, email, next_path, actor)
-        except AuthError as exc:
+        except PortalError as exc:  # a refusal, or the database / Redis briefly unreachable
             self.error, self.sent = str(exc), False
         else:
             if message is None:

@@ -8,6 +8,7 @@ from sqlmodel import select
 from portal_app.db import read_scope
 from portal_app.models import Customer, Merchant, StaffUser, Subscription
 from portal_app.services import audit
+from portal_app.services.portal_preview import PREVIEW_EMAIL, not_preview
 from portal_app.state.guard import PrivateState, SessionState, current, guarded
 
 
@@ -26,13 +27,20 @@ class MerchantState(PrivateState):
             merchant = session.get(Merchant, who.merchant_id)
             staff = session.get(StaffUser, who.staff_id)
             self.merchant_name, self.staff_email = merchant.name, staff.email
+            # the preview customer (staff's stand-in, services/portal_preview.py) is not counted
             self.customers = len(
-                session.exec(select(Customer.id).where(Customer.merchant_id == merchant.id)).all()
+                session.exec(
+                    select(Customer.id).where(
+                        Customer.merchant_id == merchant.id, Customer.email != PREVIEW_EMAIL
+                    )
+                ).all()
             )
             self.active_subscriptions = len(
                 session.exec(
                     select(Subscription.id).where(
-                        Subscription.merchant_id == merchant.id, Subscription.status == "active"
+                        Subscription.merchant_id == merchant.id,
+                        Subscription.status == "active",
+                        not_preview(Subscription.customer_id, merchant.id),
                     )
                 ).all()
             )

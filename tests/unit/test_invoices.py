@@ -221,29 +221,7 @@ def _race(engine, count, work):
     return errors
 
 
-def test_concurrent_pays_charge_once(engine, session, clock, gateway, customer, card):
-    invoice = _open_invoice(session, clock, customer)
-    session.commit()
-    outcomes = []
-
-    def pay(s):
-        outcomes.append(
-            invoices.pay(
-                s,
-                clock,
-                gateway,
-                customer_id=customer.id,
-                invoice_id=invoice.id,
-                payment_method_id=card.id,
-                actor=ACTOR,
-            ).status
-        )
-
-    assert _race(engine, 10, pay) == []
-    assert sorted(outcomes) == ["already_paid"] * 9 + ["paid"]
-    with Session(engine) as check:
-        assert len(check.exec(select(SandboxCharge)).all()) == 1
-        assert len(check.exec(select(Payment)).all()) == 1
+# Fifty concurrent pays on separate connections: tests/unit/test_concurrency.py.
 
 
 def test_concurrent_finalizations_stay_gapless(engine, session, clock, customer):

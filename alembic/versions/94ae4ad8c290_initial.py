@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: fed255a600fd
+Revision ID: 94ae4ad8c290
 Revises: 
-Create Date: 2026-11-24 19:57:35.095470
+Create Date: 2026-11-24 21:19:21.276384
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import portal_app.models.base  # noqa: F401  (custom column types such as UTCDat
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = 'fed255a600fd'
+revision: str = '94ae4ad8c290'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -375,12 +375,12 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
     sa.ForeignKeyConstraint(['plan_id'], ['plan.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('plan_id', 'interval', 'currency')
+    sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('price', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_price_merchant_id'), ['merchant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_price_plan_id'), ['plan_id'], unique=False)
+        batch_op.create_index('uq_price_active_plan_interval_currency', ['plan_id', 'interval', 'currency'], unique=True, sqlite_where=sa.text('active'), postgresql_where=sa.text('active'))
 
     op.create_table('subscription',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -464,7 +464,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('invoice', schema=None) as batch_op:
         batch_op.create_index('ix_invoice_customer', ['customer_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_invoice_merchant_due', ['merchant_id', 'due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_invoice_merchant_id'), ['merchant_id'], unique=False)
+        batch_op.create_index('ix_invoice_merchant_status_due', ['merchant_id', 'status', 'due_at'], unique=False)
         batch_op.create_index('ix_invoice_retry', ['status', 'next_retry_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_invoice_subscription_id'), ['subscription_id'], unique=False)
 
@@ -584,7 +586,9 @@ def downgrade() -> None:
     with op.batch_alter_table('invoice', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invoice_subscription_id'))
         batch_op.drop_index('ix_invoice_retry')
+        batch_op.drop_index('ix_invoice_merchant_status_due')
         batch_op.drop_index(batch_op.f('ix_invoice_merchant_id'))
+        batch_op.drop_index('ix_invoice_merchant_due')
         batch_op.drop_index('ix_invoice_customer')
 
     op.drop_table('invoice')
@@ -602,6 +606,7 @@ def downgrade() -> None:
 
     op.drop_table('subscription')
     with op.batch_alter_table('price', schema=None) as batch_op:
+        batch_op.drop_index('uq_price_active_plan_interval_currency', sqlite_where=sa.text('active'), postgresql_where=sa.text('active'))
         batch_op.drop_index(batch_op.f('ix_price_plan_id'))
         batch_op.drop_index(batch_op.f('ix_price_merchant_id'))
 

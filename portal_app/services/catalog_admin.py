@@ -1,0 +1,690 @@
+"""Merchant staff edit what they sell: products, plans ordered by tier, monthly and annual prices.
+
+Prices are never edited. A new amount is a new price row and the old one is archived, so every
+subscription on the old price keeps being billed what it signed up for (renewals read the
+subscription's own price). Archiving hides a product, plan or price from customers choosing a
+plan; nothing is deleted. Every change is validated whole (all problems in one message, nothing
+written) and audited in the caller's transaction. `catalog.py` stays the read side the portal
+uses."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from portal_app.clock import Clock
+from portal_app.models import Merchant, Plan, Price, Product, Subscription, SubscriptionStatus
+from portal_app.money import format_money
+from portal_app.services import audit
+from portal_app.services.errors import CatalogError, NotFound
+
+NAME_MAX = 200
+DESCRIPTION_MAX = 2000
+FEATURE_MAX = 120
+FEATURES_MAX = 20
+TIER_MIN, TIER_MAX = 0, 999
+AMOUNT_MAX = 100_000_000  # minor units: 1,000,000.00 in a two-decimal currency
+INTERVAL_LABELS = {"month": "monthly", "year": "annual"}
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+class Problems:
+    """Collects every problem of one request, so the person sees them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.items.append(message)
+
+    def text(
+        self,
+        value: Any,
+        label: str,
+        *,
+        max_len: int,
+        required: bool = True,
+        multiline: bool = False,
+    ) -> str | None:
+        """Stripped text without control characters (line breaks only where `multiline`);
+        None, and a problem, when it is not acceptable."""
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str):
+            self.add(f"{label} must be text.")
+            return None
+        cleaned = value.strip()
+        if multiline:
+            cleaned = cleaned.replace("\r\n", "\n")
+        if required and not cleaned:
+            self.add(f"{label} cannot be empty.")
+            return None
+        if len(cleaned) > max_len:
+            self.add(f"{label} can be at most {max_len} characters.")
+            return None
+        allowed = "\n\t" if multiline else ""
+        if any(unicodedata.category(char) == "Cc" and char not in allowed for char in cleaned):
+            what = "characters" if multiline else "line breaks or characters"
+            self.add(f"{label} contains {what} that are not allowed.")
+            return None
+        return cleaned
+
+    def whole(
+        self, value: Any, label: str, *, low: int, high: int, required: bool = True
+    ) -> int | None:
+        """A whole number in [low, high]. Booleans and floats are refused, not coerced."""
+        if value is None:
+            if required:
+                self.add(f"{label} is required.")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(f"{label} must be a whole number.")
+            return None
+        if not low <= value <= high:
+            self.add(f"{label} must be between {low:,} and {high:,}.")
+            return None
+        return value
+
+    def amount(self, value: Any, label: str, currency: str, *, required: bool) -> int | None:
+        """A price in integer minor units: positive, bounded."""
+        if value is None:
+            if required:
+                self.add(f"{label} is required.")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(f"{label} must be a whole number of minor units.")
+            return None
+        if value <= 0:
+            self.add(f"{label} must be more than zero.")
+            return None
+        if value > AMOUNT_MAX:
+            self.add(f"{label} can be at most {format_money(AMOUNT_MAX, currency)}.")
+            return None
+        return value
+
+    def check(self) -> None:
+        if self.items:
+            raise CatalogError(" ".join(self.items), code="invalid_catalog")
+
+
+def _same_name(a: str, b: str) -> bool:
+    return a.casefold() == b.casefold()
+
+
+def _clean_features(problems: Problems, features: Any) -> list[str] | None:
+    if features is None:
+        return []
+    if not isinstance(features, (list, tuple)) or not all(isinstance(f, str) for f in features):
+        problems.add("Features must be a list of short texts.")
+        return None
+    cleaned = [f.strip() for f in features if f.strip()]
+    if len(cleaned) > FEATURES_MAX:
+        problems.add(f"A plan can list at most {FEATURES_MAX} features.")
+        return None
+    for feature in cleaned:
+        if len(feature) > FEATURE_MAX:
+            problems.add(f"Each feature can be at most {FEATURE_MAX} characters.")
+            return None
+        if any(unicodedata.category(char) == "Cc" for char in feature):
+            problems.add("Features contain characters that are not allowed.")
+            return None
+    return cleaned
+
+
+# --- lookups (always scoped to the merchant: another merchant's id is "not found") --------------
+
+
+def get_product(session: Session, merchant_id: int, product_id: int) -> Product:
+    product = session.get(Product, product_id)
+    if product is None or product.merchant_id != merchant_id:
+        raise NotFound("Product not found.")
+    return product
+
+
+def get_plan(session: Session, merchant_id: int, plan_id: int) -> Plan:
+    plan = session.get(Plan, plan_id)
+    if plan is None or plan.merchant_id != merchant_id:
+        raise NotFound("Plan not found.")
+    return plan
+
+
+def get_price(session: Session, merchant_id: int, price_id: int) -> Price:
+    price = session.get(Price, price_id)
+    if price is None or price.merchant_id != merchant_id:
+        raise NotFound("Price not found.")
+    return price
+
+
+def merchant_currency(session: Session, merchant_id: int) -> str:
+    merchant = session.get(Merchant, merchant_id)
+    if merchant is None:
+        raise NotFound("Merchant not found.")
+    return merchant.default_currency
+
+
+def _active_price(session: Session, plan_id: int, interval: str, currency: str) -> Price | None:
+    return session.exec(
+        select(Price).where(
+            Price.plan_id == plan_id,
+            Price.interval == interval,
+            Price.currency == currency,
+            Price.active.is_(True),
+        )
+    ).first()
+
+
+def flush_or_conflict(session: Session, message: str) -> None:
+    """Flush; a unique index that another transaction filled first becomes a readable refusal
+    (the caller's transaction is then rolled back whole)."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise CatalogError(message, code="conflict") from exc
+
+
+def _record(session, clock, merchant_id, actor, action, target_type, target_id, before, after):
+    audit.record(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        before=before,
+        after=after,
+    )
+
+
+def _archive(session, clock, actor, row: Plan | Price, kind: str, subscribers: int) -> None:
+    """Take a plan or price off sale (never deleted) and say how many subscribers keep it."""
+    row.active = False
+    session.add(row)
+    session.flush()
+    _record(
+        session,
+        clock,
+        row.merchant_id,
+        actor,
+        f"catalog.{kind}.archive",
+        kind,
+        row.id,
+        {"active": True},
+        {"active": False, "subscribers": subscribers},
+    )
+
+
+# --- products -----------------------------------------------------------------------------------
+
+
+def _check_product_name(
+    session: Session, problems: Problems, merchant_id: int, name: str | None, skip_id: int | None
+) -> None:
+    if name is None:
+        return
+    for other in session.exec(
+        select(Product).where(Product.merchant_id == merchant_id, Product.active.is_(True))
+    ):
+        if other.id != skip_id and _same_name(other.name, name):
+            problems.add(f'A product named "{other.name}" already exists.')
+
+
+def create_product(
+    session: Session,
+    clock: Clock,
+    *,
+    merchant_id: int,
+    name: Any,
+    description: Any = "",
+    actor: audit.Actor,
+) -> Product:
+    problems = Problems()
+    clean_name = problems.text(name, "Product name", max_len=NAME_MAX)
+    clean_description = problems.text(
+        description, "Description", max_len=DESCRIPTION_MAX, required=False, multiline=True
+    )
+    _check_product_name(session, problems, merchant_id, clean_name, None)
+    problems.check()
+    product = Product(merchant_id=merchant_id, name=clean_name, description=clean_description)
+    session.add(product)
+    session.flush()
+    _record(
+        session,
+        clock,
+        merchant_id,
+        actor,
+        "catalog.product.create",
+        "product",
+        product.id,
+        None,
+        {"name": product.name, "description": product.description},
+    )
+    return product
+
+
+def update_product(
+    session: Session,
+    clock: Clock,
+    *,
+    merchant_id: int,
+    product_id: int,
+    name: Any,
+    description: Any = "",
+    actor: audit.Actor,
+) -> Product:
+    product = get_product(session, merchant_id, product_id)
+    if not product.active:
+        raise CatalogError("This product is archived and can no longer be edited.")
+    problems = Problems()
+    clean_name = problems.text(name, "Product name", max_len=NAME_MAX)
+    clean_description = problems.text(
+        description, "Description", max_len=DESCRIPTION_MAX, required=False, multiline=True
+    )
+    _check_product_name(session, problems, merchant_id, clean_name, product.id)
+    problems.check()
+    before = {"name": product.name, "description": product.description}
+    after = {"name": clean_name, "description": clean_description}
+    if before == after:
+        raise CatalogError("Nothing changed.", code="unchanged")
+    product.name, product.description = clean_name, clean_description
+    session.add(product)
+    session.flush()
+    _record(
+        session,
+        clock,
+        merchant_id,
+        actor,
+        "catalog.product.update",
+        "product",
+        product.id,
+        before,
+        after,
+    )
+    return product
+
+
+def archive_product(
+    session: Session, clock: Clock, *, merchant_id: int, product_id: int, actor: audit.Actor
+) -> Product:
+    """Take a product off sale with all its plans. Subscriptions on them go on as they are."""
+    product = get_product(session, merchant_id, product_id)
+    if not product.active:
+        raise CatalogError("This product is already archived.")
+    plans = session.exec(
+        select(Plan).where(Plan.product_id == product.id, Plan.active.is_(True))
+    ).all()
+    for plan in plans:
+        plan.active = False
+        session.add(plan)
+    product.active = False
+    session.add(product)
+    session.flush()
+    _record(
+        session,
+        clock,
+        merchant_id,
+        actor,
+        "catalog.product.archive",
+        "product",
+        product.id,
+        {"active": True},
+        {"active": False, "plans_archived": [plan.id for plan in plans]},
+    )
+    return product
+
+
+# --- plans --------------------------------------------------------------------------------------
+
+
+def _plans_of(session: Session, product_id: int) -> list[Plan]:
+    return list(session.exec(select(Plan).where(Plan.product_id == product_id)))
+
+
+def _check_plan_name_and_tier(
+    problems: Problems,
+    siblings: list[Plan],
+    name: str | None,
+    tier: int | None,
+    skip_id: int | None,
+) -> None:
+    for other in siblings:
+        if other.id == skip_id:
+            continue
+        if name is not None and other.active and _same_name(other.name, name):
+            problems.add(f'This product already has a plan named "{other.name}".')
+        if tier is not None and other.tier == tier:
+            state = "" if other.active else " (archived)"
+            problems.add(f'Tier {tier} is already used by "{other.name}"{state}.')
+
+
+def next_tier(session: Session, product_id: int) -> int:
+    """One above the highest tier the product has used, archived plans included."""
+    highest = session.exec(select(sa.func.max(Plan.tier)).where(Plan.product_id == product_id))
+    value = highest.one()
+    return 0 if value is None else value + 1
+
+
+def create_plan(
+    session: Session,
+    clock: Clock,
+    *,
+    merchant_id: int,
+    product_id: int,
+    name: Any,
+    description: Any = "",
+    features: Any = None,
+    tier: Any = None,
+    monthly_amount: Any = None,
+    annual_amount: Any = None,
+    actor: audit.Actor,
+) -> Plan:
+    """A plan with a monthly and/or an annual price in the merchant's currency. `tier` orders
+    plans (higher = upgrade); by default the new plan goes above every existing one."""
+    product = get_product(session, merchant_id, product_id)
+    if not product.active:
+        raise CatalogError("This product is archived: plans can't be added to it.")
+    currency = merchant_currency(session, merchant_id)
+    problems = Problems()
+    clean_name = problems.text(name, "Plan name", max_len=NAME_MAX)
+    clean_description = problems.text(
+        description, "Description", max_len=DESCRIPTION_MAX, required=False, multiline=True
+    )
+    clean_features = _clean_features(problems, features)
+    if tier is None:
+        clean_tier = next_tier(session, product.id)
+    else:
+        clean_tier = problems.whole(tier, "Tier", low=TIER_MIN, high=TIER_MAX)
+    monthly = problems.amount(monthly_amount, "Monthly price", currency, required=False)
+    annual = problems.amount(annual_amount, "Annual price", currency, required=False)
+    if monthly_amount is None and annual_amount is None:
+        problems.add("Give the plan a monthly price, an annual price or both.")
+    _check_plan_name_and_tier(
+        problems, _plans_of(session, product.id), clean_name, clean_tier, None
+    )
+    problems.check()
+    plan = Plan(
+        merchant_id=merchant_id,
+        product_id=product.id,
+        name=clean_name,
+        description=clean_description,
+        tier=clean_tier,
+        features=clean_features,
+    )
+    session.add(plan)
+    flush_or_conflict(session, f"Tier {clean_tier} was just taken by another change. Try again.")
+    prices = []
+    for interval, amount in (("month", monthly), ("year", annual)):
+        if amount is not None:
+            price = Price(
+                merchant_id=merchant_id,
+                plan_id=plan.id,
+                interval=interval,
+                amount=amount,
+                currency=currency,
+            )
+            session.add(price)
+            prices.append(price)
+    flush_or_conflict(session, "The prices changed at the same time. Try again.")
+    _record(
+        session,
+        clock,
+        merchant_id,
+        actor,
+        "catalog.plan.create",
+        "plan",
+        plan.id,
+        None,
+        {
+            "product_id": product.id,
+            "name": plan.name,
+            "tier": plan.tier,
+            "features": plan.features,
+            "prices": [
+                {"id": p.id, "interval": p.interval, "amount": p.amount, "currency": p.currency}
+                for p in prices
+            ],
+        },
+    )
+    return plan
+
+
+def update_plan(
+    session: Session,
+    clock: Clock,
+    *,
+    merchant_id: int,
+    plan_id: int,
+    name: Any,
+    description: Any = "",
+    features: Any = None,
+    tier: Any,
+    actor: audit.Actor,
+) -> Plan:
+    """Name, description, features and tier. Prices change through `set_price`."""
+    plan = get_plan(session, merchant_id, plan_id)
+    if not plan.active:
+        raise CatalogError("This plan is archived and can no longer be edited.")
+    problems = Problems()
+    clean_name = problems.text(name, "Plan name", max_len=NAME_MAX)
+    clean_description = problems.text(
+        description, "Description", max_len=DESCRIPTION_MAX, required=False, multiline=True
+    )
+    clean_features = _clean_features(problems, features)
+    clean_tier = problems.whole(tier, "Tier", low=TIER_MIN, high=TIER_MAX)
+    _check_plan_name_and_tier(
+        problems, _plans_of(session, plan.product_id), clean_name, clean_tier, plan.id
+    )
+    problems.check()
+    before = {key: getattr(plan, key) for key in ("name", "description", "features", "tier")}
+    after = {
+        "name": clean_name,
+        "description": clean_description,
+        "features": clean_features,
+        "tier": clean_tier,
+    }
+    if before == after:
+        raise CatalogError("Nothing changed.", code="unchanged")
+    plan.name, plan.description = clean_name, clean_description
+    plan.features, plan.tier = clean_features, clean_tier
+    session.add(plan)
+    flush_or_conflict(session, f"Tier {clean_tier} was just taken by another change. Try again.")
+    _record(
+        session, clock, merchant_id, actor, "catalog.plan.update", "plan", plan.id, before, after
+    )
+    return plan
+
+
+def archive_plan(
+    session: Session, clock: Clock, *, merchant_id: int, plan_id: int, actor: audit.Actor
+) -> Plan:
+    """Stop offering a plan. Its subscribers keep it, at their price, until they change."""
+    plan = get_plan(session, merchant_id, plan_id)
+    if not plan.active:
+        raise CatalogError("This plan is already archived.")
+    _archive(session, clock, actor, plan, "plan", subscriber_count(session, plan_id=plan.id))
+    return plan
+
+
+# --- prices -------------------------------------------------------------------------------------
+
+
+def set_price(
+    session: Session,
+    clock: Clock,
+    *,
+    merchant_id: int,
+    plan_id: int,
+    interval: Any,
+    amount: Any,
+    actor: audit.Actor,
+) -> Price:
+    """Offer the plan at `amount` per `interval` from now on: a new price row. An active price
+    for the same interval is archived, never changed, so its subscribers keep paying it."""
+    plan = get_plan(session, merchant_id, plan_id)
+    if not plan.active:
+        raise CatalogError("This plan is archived: its prices can't change.")
+    currency = merchant_currency(session, merchant_id)
+    problems = Problems()
+    if interval not in INTERVAL_LABELS:
+        problems.add("Choose monthly or annual.")
+    clean_amount = problems.amount(amount, "Price", currency, required=True)
+    problems.check()
+    old = _active_price(session, plan.id, interval, currency)
+    if old is not None and old.amount == clean_amount:
+        raise CatalogError(
+            f"The {INTERVAL_LABELS[interval]} price is already "
+            f"{format_money(clean_amount, currency)}.",
+            code="unchanged",
+        )
+    if old is not None:
+        old.active = False
+        session.add(old)
+        session.flush()  # the partial unique index allows one active price per interval
+    price = Price(
+        merchant_id=merchant_id,
+        plan_id=plan.id,
+        interval=interval,
+        amount=clean_amount,
+        currency=currency,
+    )
+    session.add(price)
+    flush_or_conflict(session, "The price was changed at the same time. Reload and try again.")
+    _record(
+        session,
+        clock,
+        merchant_id,
+        actor,
+        "catalog.price.create",
+        "price",
+        price.id,
+        None if old is None else {"price_id": old.id, "amount": old.amount, "active": False},
+        {
+            "plan_id": plan.id,
+            "interval": interval,
+            "amount": clean_amount,
+            "currency": currency,
+            "replaces": None if old is None else old.id,
+            "subscribers_keeping_old_price": 0
+            if old is None
+            else subscriber_count(session, price_id=old.id),
+        },
+    )
+    return price
+
+
+def archive_price(
+    session: Session, clock: Clock, *, merchant_id: int, price_id: int, actor: audit.Actor
+) -> Price:
+    """Stop selling one price. A plan keeps at least one price on sale: archive the plan to take
+    it off sale entirely."""
+    price = get_price(session, merchant_id, price_id)
+    if not price.active:
+        raise CatalogError("This price is already archived.")
+    plan = session.get(Plan, price.plan_id)
+    if plan.active:
+        others = session.exec(
+            select(sa.func.count(Price.id)).where(
+                Price.plan_id == plan.id, Price.active.is_(True), Price.id != price.id
+            )
+        ).one()
+        if others == 0:
+            raise CatalogError(
+                f'This is the last price of "{plan.name}" on sale. Archive the plan instead.'
+            )
+    _archive(session, clock, actor, price, "price", subscriber_count(session, price_id=price.id))
+    return price
+
+
+def subscriber_count(
+    session: Session,
+    *,
+    price_id: int | None = None,
+    plan_id: int | None = None,
+    product_id: int | None = None,
+) -> int:
+    """Subscriptions that have not ended on this price (or plan, or product)."""
+    query = select(sa.func.count(Subscription.id)).where(
+        Subscription.status != SubscriptionStatus.CANCELED
+    )
+    if price_id is not None:
+        query = query.where(Subscription.price_id == price_id)
+    if plan_id is not None:
+        query = query.where(Subscription.plan_id == plan_id)
+    if product_id is not None:
+        query = query.join(Plan, Plan.id == Subscription.plan_id).where(
+            Plan.product_id == product_id
+        )
+    return session.exec(query).one()
+
+
+# --- the staff's view ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    price: Price
+    subscribers: int
+
+    @property
+    def label(self) -> str:
+        return f"{format_money(self.price.amount, self.price.currency)}/{self.price.interval}"
+
+
+@dataclass
+class PlanRow:
+    plan: Plan
+    prices: list[PriceRow] = field(default_factory=list)
+
+    @property
+    def subscribers(self) -> int:
+        return sum(row.subscribers for row in self.prices)
+
+
+@dataclass
+class ProductRow:
+    product: Product
+    plans: list[PlanRow] = field(default_factory=list)
+
+
+def overview(session: Session, merchant_id: int) -> list[ProductRow]:
+    """Every product of the merchant with its plans (by tier) and prices (on sale first), active
+    and archived, with how many live subscriptions sit on each price. Four queries in all."""
+    products = session.exec(
+        select(Product).where(Product.merchant_id == merchant_id).order_by(Product.id)
+    ).all()
+    plans = session.exec(
+        select(Plan).where(Plan.merchant_id == merchant_id).order_by(Plan.tier, Plan.id)
+    ).all()
+    prices = session.exec(
+        select(Price)
+        .where(Price.merchant_id == merchant_id)
+        .order_by(Price.active.desc(), Price.interval, Price.id.desc())
+    ).all()
+    counts = dict(
+        session.exec(
+            select(Subscription.price_id, sa.func.count(Subscription.id))
+            .where(
+                Subscription.merchant_id == merchant_id,
+                Subscription.status != SubscriptionStatus.CANCELED,
+            )
+            .group_by(Subscription.price_id)
+        ).all()
+    )
+    by_product = {product.id: ProductRow(product) for product in products}
+    by_plan = {}
+    for plan in plans:
+        row = PlanRow(plan)
+        by_plan[plan.id] = row
+        if plan.product_id in by_product:
+            by_product[plan.product_id].plans.append(row)
+    for price in prices:
+        if price.plan_id in by_plan:
+            by_plan[price.plan_id].prices.append(PriceRow(price, counts.get(price.id, 0)))
+    return list(by_product.values())

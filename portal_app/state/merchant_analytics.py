@@ -1,0 +1,140 @@
+"""Staff: the analytics page. Figures come from services/analytics at the merchant's own time (a
+demo merchant's test clock may run ahead); this state only turns them into chart rows (whole
+major units: a chart needs numbers, not text) and table rows (exact, formatted money)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import reflex as rx
+
+from portal_app.db import read_scope
+from portal_app.models import Merchant
+from portal_app.money import format_money, minor_unit_exponent, round_half_even
+from portal_app.services import analytics, billing_clock
+from portal_app.services.errors import PortalError
+from portal_app.state.cancel_flow import REASON_LABELS
+from portal_app.state.guard import PrivateState, current, guarded
+
+NO_REASON = "No reason given"
+OFFER_LABELS = {
+    "saved_discount": "Took the discount",
+    "saved_pause": "Paused instead",
+    "saved_downgrade": "Switched to a cheaper plan",
+}
+
+
+def reason_label(reason: str) -> str:
+    if not reason:
+        return NO_REASON
+    return REASON_LABELS.get(reason, reason.replace("_", " ").capitalize())
+
+
+def _major(amount: int, currency: str) -> int:
+    """Whole major units (half-even) for a chart axis; tables show the exact amount."""
+    return round_half_even(Fraction(amount, 10 ** minor_unit_exponent(currency)))
+
+
+class MerchantAnalyticsState(PrivateState):
+    loaded: bool = False
+    error: str = ""
+    as_of: str = ""
+    period: str = ""
+    # MRR: chart rows {"month", <currency>: major units}, table rows {"month", <currency>: text}
+    currencies: list[str] = []
+    mrr_chart: list[dict[str, int | str]] = []
+    mrr_table: list[dict[str, str]] = []
+    mrr_now: list[dict[str, str]] = []  # {"currency", "amount", "subscriptions"}
+    movements: list[dict[str, int | str]] = []  # {"month", "new", "churned"}
+    has_movements: bool = False
+    new_this_month: int = 0
+    churned_this_month: int = 0
+    pauses: list[dict[str, int | str]] = []  # {"month", "pauses", "resumes"}
+    has_pauses: bool = False
+    reasons: list[dict[str, int | str]] = []  # {"reason", "flows", "canceled", "saved", "rate"}
+    funnel: list[dict[str, int | str]] = []  # {"stage", "count"}
+    offers: list[dict[str, int | str]] = []  # {"offer", "count"}
+    flows_started: int = 0
+    save_rate: str = "n/a"
+    saved: int = 0
+    decided: int = 0
+
+    @rx.event
+    @guarded("staff")
+    async def load(self):
+        who = current()
+        self.error = ""
+        try:
+            with read_scope() as session:
+                merchant = session.get(Merchant, who.merchant_id)
+                clock = billing_clock.merchant_clock(merchant)
+                found = analytics.overview(session, who.merchant_id, clock)
+        except PortalError as exc:
+            self.error, self.loaded = str(exc), True
+            return
+        self._show(found)
+        self.loaded = True
+
+    def _show(self, found: analytics.Overview) -> None:
+        months = found.months
+        self.as_of = months[-1].as_of.strftime("%d %b %Y %H:%M UTC")
+        self.period = f"{months[0].label} to {months[-1].label}"
+        self._show_mrr(found.mrr, months)
+        self.movements = [
+            {"month": m.month.label, "new": m.new, "churned": m.churned} for m in found.movements
+        ]
+        self.has_movements = any(m.new or m.churned for m in found.movements)
+        self.new_this_month = found.movements[-1].new
+        self.churned_this_month = found.movements[-1].churned
+        self.pauses = [
+            {"month": p.month.label, "pauses": p.pauses, "resumes": p.resumes} for p in found.pauses
+        ]
+        self.has_pauses = any(p.pauses or p.resumes for p in found.pauses)
+        funnel = found.retention.funnel
+        self.reasons = [
+            {
+                "reason": reason_label(r.reason),
+                "flows": r.attempts,
+                "canceled": r.canceled,
+                "saved": r.saved,
+                "rate": r.save_rate_percent,
+            }
+            for r in found.retention.reasons
+        ]
+        self.funnel = [
+            {"stage": "Started", "count": funnel.started},
+            {"stage": "Answered the survey", "count": funnel.answered},
+            {"stage": "Accepted an offer", "count": funnel.saved},
+            {"stage": "Cancelled", "count": funnel.canceled},
+            {"stage": "Left, kept the plan", "count": funnel.abandoned},
+            {"stage": "Not finished", "count": funnel.open},
+        ]
+        self.offers = [
+            {"offer": OFFER_LABELS[name], "count": count} for name, count in funnel.by_offer.items()
+        ]
+        self.flows_started = funnel.started
+        self.save_rate = funnel.save_rate_percent
+        self.saved, self.decided = funnel.saved, funnel.decided
+
+    def _show_mrr(self, series: list[analytics.MrrSeries], months: list[analytics.Month]) -> None:
+        self.currencies = [s.currency for s in series]
+        chart, table = [], []
+        for index, month in enumerate(months):
+            chart_row: dict[str, int | str] = {"month": month.label}
+            table_row = {"month": month.label}
+            for s in series:
+                point = s.points[index]
+                chart_row[s.currency] = _major(point.amount, s.currency)
+                table_row[s.currency] = format_money(point.amount, s.currency)
+                table_row[f"{s.currency}_subscriptions"] = str(point.subscriptions)
+            chart.append(chart_row)
+            table.append(table_row)
+        self.mrr_chart, self.mrr_table = chart, table
+        self.mrr_now = [
+            {
+                "currency": s.currency,
+                "amount": format_money(s.latest.amount, s.currency),
+                "subscriptions": str(s.latest.subscriptions),
+            }
+            for s in series
+        ]

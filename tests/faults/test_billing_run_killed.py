@@ -1,0 +1,235 @@
+"""A worker is SIGKILLed in the middle of a billing-clock run over 2,000 due subscriptions
+(`portal billing-run`, as cron runs it): only whole batches were kept, and running it again
+renews every subscription exactly once, charges nobody twice and keeps invoice numbers
+gapless. On a SQLite file and on a private PostgreSQL cluster."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, func, select
+
+from portal_app import db
+from portal_app.config import PROJECT_ROOT
+from portal_app.models import (
+    Customer,
+    Invoice,
+    Payment,
+    PaymentMethod,
+    Receipt,
+    SandboxCard,
+    SandboxCharge,
+    Subscription,
+)
+from tests import factories
+from tests.faults.support import CLOCK, portal_cli, wait_until
+
+COUNT = 2000
+BATCH = 100
+
+
+def _build_due(engine: sa.Engine, count: int) -> datetime:
+    """`count` customers with a vaulted card and a monthly subscription whose period ended an hour
+    ago (so the real clock, which the command uses, finds each one due exactly once)."""
+    db.create_all(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        catalog = factories.make_catalog(session, CLOCK)
+        session.commit()
+    merchant_id, price = catalog.merchant.id, catalog.monthly["Pro"]
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    start = end - timedelta(days=31)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(Customer),
+            [
+                {
+                    "merchant_id": merchant_id,
+                    "email": f"c{n}@faults.test",
+                    "name": f"Customer {n}",
+                    "currency": "USD",
+                    "credit_balance": 0,
+                    "billing_address": {},
+                    "shipping_address": {},
+                    "custom_fields": {},
+                    "created_at": start,
+                }
+                for n in range(count)
+            ],
+        )
+        ids = list(conn.execute(sa.select(Customer.id).order_by(Customer.id)).scalars())
+        card = {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": end.year + 3}
+        conn.execute(
+            sa.insert(SandboxCard),
+            [
+                {"token": f"tok_fault_{cid}", **card, "behaviour": "succeed", "created_at": start}
+                for cid in ids
+            ],
+        )
+        conn.execute(
+            sa.insert(PaymentMethod),
+            [
+                {
+                    "merchant_id": merchant_id,
+                    "customer_id": cid,
+                    "gateway_token": f"tok_fault_{cid}",
+                    **card,
+                    "is_default": True,
+                    "created_at": start,
+                }
+                for cid in ids
+            ],
+        )
+        conn.execute(
+            sa.insert(Subscription),
+            [
+                {
+                    "merchant_id": merchant_id,
+                    "customer_id": cid,
+                    "plan_id": price.plan_id,
+                    "price_id": price.id,
+                    "status": "active",
+                    "current_period_start": start,
+                    "current_period_end": end,
+                    "cancel_at_period_end": False,
+                    "discount_percent": 0,
+                    "discount_cycles_remaining": 0,
+                    "version": 1,
+                    "created_at": start,
+                }
+                for cid in ids
+            ],
+        )
+    return end
+
+
+def _renewal_invoices(engine: sa.Engine) -> int:
+    with db.read_scope(engine) as session:  # a reader: never holds up the worker on SQLite
+        return session.exec(
+            select(func.count()).where(Invoice.billing_reason == "subscription_cycle")
+        ).one()
+
+
+def _writer_busy(engine: sa.Engine) -> bool:
+    """Is another connection inside an uncommitted write transaction right now?"""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            return bool(
+                conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+                    )
+                ).scalar()
+            )
+    probe = sqlite3.connect(engine.url.database, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")  # only one writer at a time: fails while one is busy
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        probe.close()
+
+
+def _renewed(output: str) -> int:
+    return int(re.search(r"renewed=(\d+)", output).group(1))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    """A private database: a SQLite file, or a fresh schema on the private PostgreSQL cluster."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'billing.db'}"
+        engine = db.make_engine(url)
+        yield url, engine
+        engine.dispose()
+        return
+    cluster = request.getfixturevalue("private_postgres")
+    engine = request.getfixturevalue("pg_engine")
+    yield cluster.url, engine
+
+
+def test_billing_run_killed_mid_run_finishes_on_rerun_without_double_charges(database):
+    url, engine = database
+    started = time.perf_counter()
+    end = _build_due(engine, COUNT)
+    setup_seconds = time.perf_counter() - started
+    env = {**os.environ, "PORTAL_DB_URL": url}
+
+    # first worker: killed with SIGKILL once a few batches are committed, while it is in the
+    # middle of writing the next one
+    started = time.perf_counter()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "portal_app.cli", "billing-run", "--batch-size", str(BATCH)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until(lambda: _renewal_invoices(engine) >= 3 * BATCH, 300, "three committed batches")
+        wait_until(lambda: _writer_busy(engine), 60, "a batch being written", interval=0.005)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(30)
+        worker.stdout.close()
+        worker.stderr.close()
+    killed_after = time.perf_counter() - started
+    assert worker.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kept = _renewal_invoices(engine)
+    assert 3 * BATCH <= kept < COUNT
+    assert kept % BATCH == 0, f"{kept} renewals kept: a batch was half-written"
+    with Session(engine) as session:
+        charges = session.exec(select(func.count()).select_from(SandboxCharge)).one()
+        assert charges == kept  # nothing charged for the batch that died
+        moved = session.exec(
+            select(func.count()).where(Subscription.current_period_end > end)
+        ).one()
+        assert moved == kept
+
+    # the next run (cron, five minutes later) picks up the rest
+    started = time.perf_counter()
+    rerun = portal_cli("billing-run", "--batch-size", str(BATCH), env={"PORTAL_DB_URL": url})
+    rerun_seconds = time.perf_counter() - started
+    assert rerun.returncode == 0, rerun.stderr
+    assert _renewed(rerun.stdout) == COUNT - kept
+    assert _renewed(portal_cli("billing-run", env={"PORTAL_DB_URL": url}).stdout) == 0
+
+    with Session(engine) as session:
+        renewals = session.exec(
+            select(Invoice.subscription_id, Invoice.number, Invoice.status).where(
+                Invoice.billing_reason == "subscription_cycle"
+            )
+        ).all()
+        assert len(renewals) == COUNT
+        assert len({subscription_id for subscription_id, _, _ in renewals}) == COUNT  # once each
+        assert {status for _, _, status in renewals} == {"paid"}
+        assert sorted(number for _, number, _ in renewals) == list(range(1, COUNT + 1))
+        charges = session.exec(select(func.count()).select_from(SandboxCharge)).one()
+        payments = session.exec(select(func.count()).select_from(Payment)).one()
+        assert charges == payments == COUNT  # gateway charges == invoices paid
+        receipts = sorted(session.exec(select(Receipt.number)))
+        assert receipts == list(range(1, COUNT + 1))
+        still_due = session.exec(
+            select(func.count()).where(Subscription.current_period_end <= end)
+        ).one()
+        assert still_due == 0
+    verify = portal_cli("audit-verify", env={"PORTAL_DB_URL": url})
+    assert verify.returncode == 0 and ", ok" in verify.stdout, verify.stdout + verify.stderr
+    print(
+        f"\n{engine.dialect.name}: set-up {setup_seconds:.1f} s; killed after {killed_after:.1f} s"
+        f" with {kept} renewed; re-run renewed {COUNT - kept} in {rerun_seconds:.1f} s"
+    )
