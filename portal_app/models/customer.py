@@ -45,6 +45,8 @@ class CancellationAttempt(SQLModel, table=True):
     reason: str = Field(default="", max_length=64)
     comment: str = Field(default="", max_length=2000)
     offer_id: int | None = Field(default=None, foreign_key="retentionoffer.id")
+    # The offer kinds first shown, best first ("pause,discount"); "" until offers were shown.
+    offers_shown: str = Field(default="", max_length=64)
     # started | saved_discount | saved_pause | saved_downgrade | canceled | abandoned
     outcome: str = Field(default="started", max_length=32)
     created_at: datetime = Field(sa_type=UTCDateTime)

@@ -307,9 +307,9 @@ def _funnel() -> rx.Component:
     return _section(
         "Retention flow",
         "section-funnel",
-        "Cancellation flows started in these months: how many answered the survey, accepted a "
-        "save offer (discount, pause or cheaper plan), cancelled, or left keeping their plan. "
-        "Which offers were shown is not recorded, only the one accepted.",
+        "Cancellation flows started in these months: how many answered the survey, were shown "
+        "a save offer (discount, pause or cheaper plan), accepted one, cancelled, or left "
+        "keeping their plan.",
         rx.cond(
             Analytics.flows_started > 0,
             _chart_and_table(chart, figures),

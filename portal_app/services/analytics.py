@@ -11,9 +11,9 @@ to it after T. Rows without audit events (inserted directly) fall back to their 
 `created_at`, `ended_at`, `paused_at`.
 
 Known limits, all from what is recorded: a subscription ended by dunning (`invoice.uncollectible`,
-no subscription event) and later restarted loses that first end; "offer shown" in the cancellation
-flow is not recorded anywhere (`cancellation.offers` writes nothing), so the funnel goes from
-"survey answered" to the outcome."""
+no subscription event) and later restarted loses that first end. The funnel's "offer shown" stage
+is `CancellationAttempt.offers_shown`, noted at the first showing by
+`cancellation.record_offers_shown`."""
 
 from __future__ import annotations
 
@@ -349,6 +349,7 @@ class RetentionFunnel:
 
     started: int
     answered: int  # gave a survey reason
+    offers_shown: int  # were shown at least one save offer
     saved: int
     canceled: int
     abandoned: int  # left the flow keeping the subscription, without an offer
@@ -375,6 +376,7 @@ def retention(session: Session, merchant_id: int, months: Sequence[Month]) -> Re
     funnel = RetentionFunnel(
         started=numbers["attempts"],
         answered=numbers["attempts"] - unanswered,
+        offers_shown=numbers["offers_shown"],
         saved=numbers["saved"],
         canceled=outcomes["canceled"],
         abandoned=outcomes["abandoned"],

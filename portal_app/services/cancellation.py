@@ -2,7 +2,8 @@
 
 A pass through the flow is one `CancellationAttempt`: `start` opens it, `answer_survey` records why,
 `offers` says what to show next (pause instead, a cheaper plan of the same product, a retention
-discount) with the exact effect of each, and exactly one of `accept_offer`, `accept_pause`,
+discount) with the exact effect of each, `record_offers_shown` notes the first such showing (for the
+merchant's funnel), and exactly one of `accept_offer`, `accept_pause`,
 `accept_downgrade`, `confirm_cancel` or `abandon` finishes it with its outcome. Each step is a
 merchant toggle (`cancel.*`) checked here, not only in the UI, and each step writes one audit event
 (the subscription services audit their own change as well). `save_rate` turns the outcomes into the
@@ -342,6 +343,43 @@ def offers(session: Session, clock: Clock, *, customer_id: int, attempt_id: int)
         downgrade=found.get(DOWNGRADE),
         discount=found.get(DISCOUNT),
     )
+
+
+def record_offers_shown(
+    session: Session,
+    clock: Clock,
+    *,
+    customer_id: int,
+    attempt_id: int,
+    offers: Offers,
+    actor: audit.Actor,
+) -> CancellationAttempt:
+    """Note which offer kinds the customer was shown, in order, so the merchant's funnel has an
+    "offer shown" stage. Only the first showing counts: a reload or a second survey answer keeps
+    it. Nothing is noted when there was nothing to show or the attempt has finished."""
+    attempt = get_attempt(session, customer_id, attempt_id)
+    if offers.attempt_id != attempt.id:
+        raise SubscriptionError("These offers belong to another cancellation.")
+    if attempt.offers_shown or attempt.outcome != STARTED or not offers.any:
+        return attempt
+    unknown = [kind for kind in offers.order if kind not in ALL_KINDS]
+    if unknown or len(set(offers.order)) != len(offers.order):
+        raise SubscriptionError("Unknown offer kinds.")
+    attempt.offers_shown = ",".join(offers.order)
+    session.add(attempt)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        merchant_id=attempt.merchant_id,
+        actor=actor,
+        action="cancellation.offers_shown",
+        target_type="cancellation_attempt",
+        target_id=attempt.id,
+        customer_id=customer_id,
+        after={"offers_shown": attempt.offers_shown, "reason": attempt.reason},
+    )
+    return attempt
 
 
 def _pause_suggestion(settings: features.FeatureSet, clock: Clock) -> PauseSuggestion | None:
@@ -690,22 +728,27 @@ def save_rate(session: Session, merchant_id: int, since: datetime | None = None)
     the save rate: saved / (saved + canceled). Attempts still open or abandoned are counted but
     are not in the rate, since the customer never decided. `save_rate` is an exact Fraction (None
     when nothing was decided); `save_rate_percent` is for display, e.g. "40.0%". `by_reason` gives
-    the same per survey reason ("" when none was given) so the merchant sees which offers work."""
-    query = select(CancellationAttempt.outcome, CancellationAttempt.reason).where(
-        CancellationAttempt.merchant_id == merchant_id
-    )
+    the same per survey reason ("" when none was given) so the merchant sees which offers work.
+    `offers_shown` counts the attempts that were shown at least one save offer."""
+    query = select(
+        CancellationAttempt.outcome,
+        CancellationAttempt.reason,
+        CancellationAttempt.offers_shown,
+    ).where(CancellationAttempt.merchant_id == merchant_id)
     if since is not None:
         query = query.where(CancellationAttempt.created_at >= since)
     rows = session.exec(query).all()
-    counts = Counter(outcome for outcome, _ in rows)
+    counts = Counter(outcome for outcome, _, _ in rows)
+    shown = Counter(reason for _, reason, offers_shown in rows if offers_shown)
     per_reason: dict[str, Counter] = {}
-    for outcome, reason in rows:
+    for outcome, reason, _ in rows:
         per_reason.setdefault(reason, Counter())[outcome] += 1
 
-    def summarize(counter: Counter) -> dict[str, Any]:
+    def summarize(counter: Counter, offers_shown: int) -> dict[str, Any]:
         saved = sum(counter[name] for name in SAVED_OUTCOMES)
         return {
             "attempts": sum(counter.values()),
+            "offers_shown": offers_shown,
             "open": counter[STARTED],
             "outcomes": {name: counter[name] for name in OUTCOMES},
             "saved": saved,
@@ -713,8 +756,11 @@ def save_rate(session: Session, merchant_id: int, since: datetime | None = None)
         }
 
     return {
-        **summarize(counts),
-        "by_reason": {reason: summarize(counter) for reason, counter in sorted(per_reason.items())},
+        **summarize(counts, shown.total()),
+        "by_reason": {
+            reason: summarize(counter, shown[reason])
+            for reason, counter in sorted(per_reason.items())
+        },
     }
 
 
@@ -735,6 +781,7 @@ __all__ = [
     "eligible_offer",
     "get_attempt",
     "offers",
+    "record_offers_shown",
     "save_rate",
     "start",
 ]

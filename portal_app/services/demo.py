@@ -27,6 +27,7 @@ from portal_app.models import (
 from portal_app.services import (
     audit,
     billing_clock,
+    cancellation,
     features,
     invoices,
     payment_methods,
@@ -56,6 +57,44 @@ CUSTOMERS = [
     ("ada@example.com", "Ada Lovelace", None, None, "4242424242424242", "open_invoice"),
 ]
 
+# Customers who went through the cancellation flow during the history, so the analytics page has
+# reasons and a funnel to show. No browser test relies on them (the ones above are all in use).
+# email, name, plan, interval, card number, days before "now", survey reason, outcome
+FLOW_CUSTOMERS = [
+    (
+        "priya@example.com",
+        "Priya Raman",
+        "Pro",
+        "month",
+        "4242424242424242",
+        75,
+        "too_expensive",
+        "discount",
+    ),
+    ("tomas@example.com", "Tomás Silva", "Pro", "month", "4242424242424242", 52, "unused", "pause"),
+    (
+        "hana@example.com",
+        "Hana Kobayashi",
+        "Starter",
+        "month",
+        "5555555555554444",
+        33,
+        "switched_service",
+        "cancel",
+    ),
+    (
+        "kwame@example.com",
+        "Kwame Mensah",
+        "Business",
+        "month",
+        "4242424242424242",
+        20,
+        "missing_features",
+        "abandon",
+    ),
+]
+FLOW_PAUSE_DAYS = 14  # the flow's pause ends, and billing resumes, before "now"
+
 
 @dataclass
 class SeedResult:
@@ -78,7 +117,8 @@ def seed_demo(
         merchant = _catalog(session, history_clock, files_dir)
         merchant_id = merchant.id
         prices = _prices(session, merchant_id)
-        for email, name, plan, interval, number, _ in CUSTOMERS:
+        everyone = [row[:5] for row in CUSTOMERS] + [row[:5] for row in FLOW_CUSTOMERS]
+        for email, name, plan, interval, number in everyone:
             customer = Customer(
                 merchant_id=merchant_id,
                 email=email,
@@ -116,7 +156,15 @@ def seed_demo(
                     price_id=prices[(plan, interval)].id,
                     actor=actor,
                 )
-    # Six months of renewals, by the real billing clock.
+    # Six months of renewals, by the real billing clock, stopping for each cancellation flow on
+    # the day it happened.
+    for days, *flow in sorted(
+        ((row[5], row[0], row[6], row[7]) for row in FLOW_CUSTOMERS), reverse=True
+    ):
+        when = now - timedelta(days=days)
+        billing_clock.advance(engine, history_clock, gateway, now=when, merchant_id=merchant_id)
+        with session_scope(engine) as session:
+            _cancellation_flow(session, FixedClock(when), merchant_id, *flow)
     billing_clock.advance(engine, history_clock, gateway, now=now, merchant_id=merchant_id)
     with session_scope(engine) as session:
         _states_at_now(session, FixedClock(now), gateway, merchant_id, prices)
@@ -340,3 +388,31 @@ def _states_at_now(session, clock, gateway, merchant_id, prices) -> None:
                 billing_reason="manual",
             )
             invoices.finalize(session, clock, draft, SEED_ACTOR)
+
+
+def _cancellation_flow(
+    session: Session, clock: Clock, merchant_id: int, email: str, reason: str, outcome: str
+) -> None:
+    """One pass through the cancellation flow as the customer's page makes it: start, survey,
+    offers shown (and noted), then the outcome."""
+    customer = session.exec(
+        select(Customer).where(Customer.merchant_id == merchant_id, Customer.email == email)
+    ).one()
+    actor = audit.Actor.customer(customer.id)
+    sub = subscriptions.list_for_customer(session, customer.id)[0]
+    attempt = cancellation.start(
+        session, clock, customer_id=customer.id, subscription_id=sub.id, actor=actor
+    )
+    ids = {"customer_id": customer.id, "attempt_id": attempt.id, "actor": actor}
+    cancellation.answer_survey(session, clock, reason=reason, **ids)
+    found = cancellation.offers(session, clock, customer_id=customer.id, attempt_id=attempt.id)
+    cancellation.record_offers_shown(session, clock, offers=found, **ids)
+    if outcome == "discount":
+        cancellation.accept_offer(session, clock, offer_id=found.discount.offer_id, **ids)
+    elif outcome == "pause":
+        resume_at = clock.now() + timedelta(days=FLOW_PAUSE_DAYS)
+        cancellation.accept_pause(session, clock, resume_at=resume_at, **ids)
+    elif outcome == "cancel":
+        cancellation.confirm_cancel(session, clock, at_period_end=False, **ids)
+    else:
+        cancellation.abandon(session, clock, **ids)

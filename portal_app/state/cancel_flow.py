@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import reflex as rx
 
-from portal_app.db import read_scope, session_scope
+from portal_app.db import session_scope
 from portal_app.services import cancellation, features
 from portal_app.services.errors import NotFound, PortalError
 from portal_app.services.gateway import configured_gateway
@@ -75,9 +75,17 @@ class CancelFlowState(PrivateState):
 
     def _show_offers(self) -> None:
         who = current()
-        with read_scope() as session:
+        with session_scope() as session:
             found = cancellation.offers(
                 session, CLOCK, customer_id=who.customer_id, attempt_id=self._attempt_id
+            )
+            cancellation.record_offers_shown(
+                session,
+                CLOCK,
+                customer_id=who.customer_id,
+                attempt_id=self._attempt_id,
+                offers=found,
+                actor=who.actor,
             )
         self.offer_order = list(found.order)
         self.pause_text = found.pause.summary() if found.pause else ""

@@ -104,6 +104,7 @@ class MerchantAnalyticsState(PrivateState):
         self.funnel = [
             {"stage": "Started", "count": funnel.started},
             {"stage": "Answered the survey", "count": funnel.answered},
+            {"stage": "Shown an offer", "count": funnel.offers_shown},
             {"stage": "Accepted an offer", "count": funnel.saved},
             {"stage": "Cancelled", "count": funnel.canceled},
             {"stage": "Left, kept the plan", "count": funnel.abandoned},

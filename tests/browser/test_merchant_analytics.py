@@ -6,7 +6,8 @@ the cancellation-flow rows. Screenshots at 1280 and 375 px.
 
 Three fresh customers go through the cancellation flow first (through the services, in a
 subprocess with the server's environment), so every section has data: one cancels at period end
-(too expensive), one pauses instead (unused), one leaves without answering."""
+(too expensive) and one pauses instead (unused), both after being shown the offers, and one leaves
+without answering."""
 
 from __future__ import annotations
 
@@ -56,6 +57,11 @@ for step in json.loads(sys.argv[1]):
         ids["attempt_id"] = attempt.id
         if step["reason"]:
             cancellation.answer_survey(session, clock, reason=step["reason"], **ids)
+        if step["end"] != "abandon":  # as the page does: the offers, noted as shown
+            found = cancellation.offers(
+                session, clock, customer_id=customer_id, attempt_id=attempt.id
+            )
+            cancellation.record_offers_shown(session, clock, offers=found, **ids)
         if step["end"] == "cancel":
             cancellation.confirm_cancel(session, clock, at_period_end=True, **ids)
         elif step["end"] == "pause":
@@ -124,7 +130,7 @@ def _expected(db: AppDB) -> dict:
     assert list(replay["mrr"]) == ["USD"], "the demo merchant bills in USD only"
     since = sqlite_utc(months[0][2])
     attempts = db.rows(
-        "SELECT reason, outcome FROM cancellationattempt WHERE merchant_id = :m "
+        "SELECT reason, outcome, offers_shown FROM cancellationattempt WHERE merchant_id = :m "
         "AND created_at >= :since",
         m=merchant["id"],
         since=since,
@@ -151,6 +157,7 @@ def _expected(db: AppDB) -> dict:
         "funnel": {
             "Started": len(attempts),
             "Answered the survey": sum(bool(a["reason"]) for a in attempts),
+            "Shown an offer": sum(bool(a["offers_shown"]) for a in attempts),
             "Accepted an offer": saved,
             "Cancelled": canceled,
             "Left, kept the plan": sum(a["outcome"] == "abandoned" for a in attempts),
@@ -222,6 +229,8 @@ def test_analytics_show_the_figures_of_the_database(
 
     # What the three flows above must have put there, whatever else the database holds.
     assert expected["funnel"]["Started"] >= 3 and expected["pauses"][-1] != "0"
+    assert expected["funnel"]["Shown an offer"] >= 2
+    assert _texts(page, "funnel-stage")[:3] == ["Started", "Answered the survey", "Shown an offer"]
     for label in ("It's too expensive", "I don't use it enough", "No reason given"):
         assert label in shown["reasons"]
     expect(page.get_by_test_id("summary-mrr")).to_have_text(expected["mrr"][-1])

@@ -515,26 +515,47 @@ def flows(session, clock, gateway, catalog):
         for step, kwargs in steps:
             step(session, clock, **ids, **kwargs)
 
+    def show(session, clock, *, customer_id, attempt_id, actor):
+        """What the customer's page does after the survey: look up the offers, note them."""
+        found = cancellation.offers(session, clock, customer_id=customer_id, attempt_id=attempt_id)
+        cancellation.record_offers_shown(
+            session,
+            clock,
+            customer_id=customer_id,
+            attempt_id=attempt_id,
+            offers=found,
+            actor=actor,
+        )
+
     survey = cancellation.answer_survey
     y.go(at(5, 10, 12, year=2025))  # 13 months before NOW: out of the window
-    flow("old@example.com", [(survey, {"reason": "unused"}), (cancellation.abandon, {})])
+    flow(
+        "old@example.com",
+        [(survey, {"reason": "unused"}), (show, {}), (cancellation.abandon, {})],
+    )
     y.go(at(3, 1, 9))
     discount = session.exec(select(RetentionOffer)).one()
     flow(
         "h1@example.com",
         [
             (survey, {"reason": "too_expensive"}),
+            (show, {}),
             (cancellation.accept_offer, {"offer_id": discount.id}),
         ],
     )
     flow(
         "h2@example.com",
-        [(survey, {"reason": "unused"}), (cancellation.accept_pause, {"resume_at": at(3, 20)})],
+        [
+            (survey, {"reason": "unused"}),
+            (show, {}),
+            (cancellation.accept_pause, {"resume_at": at(3, 20)}),
+        ],
     )
     flow(
         "h3@example.com",
         [
             (survey, {"reason": "too_expensive"}),
+            (show, {}),
             (cancellation.confirm_cancel, {"at_period_end": False}),
         ],
     )
@@ -543,12 +564,12 @@ def flows(session, clock, gateway, catalog):
         [(survey, {"reason": "missing_features"}), (cancellation.abandon, {})],
     )
     flow("h5@example.com", [(cancellation.confirm_cancel, {"at_period_end": True})])
-    flow("h6@example.com", [(survey, {"reason": "too_expensive"})])
+    flow("h6@example.com", [(survey, {"reason": "too_expensive"}), (show, {})])
     other = factories.make_catalog(session, clock, slug="other")
     y_other = Year(session, clock, gateway, other.merchant.id)
     flow(
         "x@example.com",
-        [(survey, {"reason": "too_expensive"}), (cancellation.abandon, {})],
+        [(survey, {"reason": "too_expensive"}), (show, {}), (cancellation.abandon, {})],
         price=other.monthly["Pro"],
         year_=y_other,
         merchant_=other.merchant,
@@ -560,9 +581,10 @@ def flows(session, clock, gateway, catalog):
 def test_funnel_and_save_rate_match_the_hand_computed_figures(session, flows):
     found = analytics.retention(session, flows.id, analytics.months_until(NOW))
     funnel = found.funnel
-    # h1..h6 in the window; h5 skipped the survey; h1 discount and h2 pause saved; h3 and h5
-    # cancelled; h4 left keeping the plan; h6 has not finished.
-    assert (funnel.started, funnel.answered) == (6, 5)
+    # h1..h6 in the window; h5 skipped the survey; h1, h2, h3 and h6 were shown offers (h4 left
+    # and h5 cancelled before seeing any); h1 discount and h2 pause saved; h3 and h5 cancelled;
+    # h4 left keeping the plan; h6 has not finished.
+    assert (funnel.started, funnel.answered, funnel.offers_shown) == (6, 5, 4)
     assert (funnel.saved, funnel.canceled, funnel.abandoned, funnel.open) == (2, 2, 1, 1)
     assert funnel.by_offer == {"saved_discount": 1, "saved_pause": 1, "saved_downgrade": 0}
     assert funnel.decided == 4
@@ -591,6 +613,15 @@ def test_funnel_agrees_with_the_raw_attempt_rows(session, flows):
     canceled = sum(a.outcome == "canceled" for a in rows)
     assert funnel.started == len(rows)
     assert funnel.answered == sum(bool(a.reason) for a in rows)
+    assert funnel.offers_shown == sum(bool(a.offers_shown) for a in rows)
+    # What was shown follows each reason's route: h1, h3 and h6 too expensive, h2 unused (the
+    # merchant's only discount is for "too expensive").
+    assert sorted(a.offers_shown for a in rows if a.offers_shown) == [
+        "downgrade,discount,pause",
+        "downgrade,discount,pause",
+        "downgrade,discount,pause",
+        "pause,downgrade",
+    ]
     assert (funnel.saved, funnel.canceled) == (saved, canceled)
     assert funnel.save_rate == Fraction(saved, saved + canceled)
     # The pause taken in the flow is a pause like any other; the clock resumed it on 20 Mar.
@@ -622,12 +653,38 @@ def test_demo_seed_figures(engine, gateway, tmp_path):
         if plan is not None
     ]
     assert sum(everyone) == 2900 + 750 + 9900 + 2900 + 900 + 2417 + 9900 == 29667
-    assert found["mrr"] == {"USD": [0] * 5 + [29667] * 6 + [29667 - 2900 - 900]}
-    assert found["subscriptions"] == {"USD": [0] * 5 + [7] * 6 + [5]}
-    assert found["new"] == [0] * 5 + [7] + [0] * 6
-    assert found["churned"] == [0] * 11 + [1]  # Li, cancelled now
-    assert found["pauses"] == [0] * 11 + [1]  # Sam
-    assert found["resumes"] == [0] * 12
+    # The cancellation-flow customers (demo.FLOW_CUSTOMERS) also started on 10 Jan: Priya (Pro)
+    # took the discount on 26 Apr (not in MRR), Tomás (Pro) paused on 19 May and resumed on
+    # 2 Jun, Hana (Starter) cancelled on 7 Jun, Kwame (Business) left keeping his plan on 20 Jun.
+    flows = sum(plans[plan][0] for _, _, plan, _, _, _, _, _ in demo.FLOW_CUSTOMERS)
+    assert flows == 2900 + 2900 + 900 + 9900 == 16600
+    full = 29667 + 16600
+    assert found["mrr"] == {
+        "USD": [0] * 5 + [full] * 4 + [full - 2900, full - 900, full - 900 - 2900 - 900]
+    }
+    assert found["subscriptions"] == {"USD": [0] * 5 + [11] * 4 + [10, 10, 8]}
+    assert found["new"] == [0] * 5 + [11] + [0] * 6
+    assert found["churned"] == [0] * 10 + [1, 1]  # Hana in June; Li, cancelled now
+    assert found["pauses"] == [0] * 9 + [1, 0, 1]  # Tomás in May; Sam now
+    assert found["resumes"] == [0] * 10 + [1, 0]  # Tomás, when his pause ended
+    with Session(engine) as session:
+        retention = analytics.retention(session, seeded.merchant_id, analytics.months_until(now))
+    funnel = retention.funnel
+    assert (funnel.started, funnel.answered, funnel.offers_shown) == (4, 4, 4)
+    assert (funnel.saved, funnel.canceled, funnel.abandoned, funnel.open) == (2, 1, 1, 0)
+    assert funnel.by_offer == {"saved_discount": 1, "saved_pause": 1, "saved_downgrade": 0}
+    assert funnel.save_rate_percent == "66.7%"
+    assert sorted(r.reason for r in retention.reasons) == [
+        "missing_features",
+        "switched_service",
+        "too_expensive",
+        "unused",
+    ]
+    # Seeding again changes nothing.
+    again = demo.seed_demo(engine, gateway, FixedClock(now), tmp_path / "files")
+    assert (again.created, again.merchant_id) == (False, seeded.merchant_id)
+    with Session(engine) as session:
+        assert len(session.exec(select(CancellationAttempt)).all()) == 4
 
 
 # --- the page's state ---------------------------------------------------------------------------

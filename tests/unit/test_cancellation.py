@@ -283,6 +283,81 @@ def test_no_discount_when_no_offer_fits_the_reason(session, clock, catalog, cust
     assert shown.discount is None and shown.order == () and not shown.any
 
 
+def _record_shown(session, clock, customer, attempt, found):
+    return cancellation.record_offers_shown(
+        session,
+        clock,
+        customer_id=customer.id,
+        attempt_id=attempt.id,
+        offers=found,
+        actor=_actor(customer),
+    )
+
+
+def test_offers_shown_are_recorded_once_in_order_and_audited(
+    session, clock, catalog, customer, sub, everything_on
+):
+    _offer(session, clock, catalog.merchant)
+    attempt = _start(session, clock, customer, sub)
+    _survey(session, clock, customer, attempt, "unused")
+    first = _offers(session, clock, customer, attempt)
+    assert attempt.offers_shown == ""  # looking at the offers writes nothing by itself
+    _record_shown(session, clock, customer, attempt, first)
+    assert attempt.offers_shown == "pause,downgrade,discount"
+    [event] = _events(session, "cancellation.offers_shown")
+    assert (event.target_id, event.customer_id) == (str(attempt.id), customer.id)
+    assert event.after == {"offers_shown": "pause,downgrade,discount", "reason": "unused"}
+    # Answering again shows other offers; the first showing is what the funnel counts.
+    _survey(session, clock, customer, attempt, "switched_service")
+    second = _offers(session, clock, customer, attempt)
+    assert second.order == ("discount",)
+    _record_shown(session, clock, customer, attempt, second)
+    _record_shown(session, clock, customer, attempt, first)
+    assert attempt.offers_shown == "pause,downgrade,discount"
+    assert len(_events(session, "cancellation.offers_shown")) == 1
+    assert cancellation.save_rate(session, catalog.merchant.id)["offers_shown"] == 1
+
+
+def test_nothing_to_show_records_nothing(session, clock, catalog, customer, sub):
+    attempt = _start(session, clock, customer, sub)
+    _survey(session, clock, customer, attempt, "switched_service")  # no offer fits the reason
+    found = _offers(session, clock, customer, attempt)
+    assert not found.any
+    before = _event_count(session)
+    _record_shown(session, clock, customer, attempt, found)
+    assert attempt.offers_shown == "" and _event_count(session) == before
+    assert cancellation.save_rate(session, catalog.merchant.id)["offers_shown"] == 0
+
+
+def test_offers_shown_are_scoped_to_the_customer_and_their_attempt(
+    session, clock, catalog, customer, sub, other, everything_on
+):
+    their_customer, their_sub = other
+    theirs = _start(session, clock, their_customer, their_sub)
+    their_offers = _offers(session, clock, their_customer, theirs)
+    mine = _start(session, clock, customer, sub)
+    before = _event_count(session)
+    with pytest.raises(NotFound, match="Cancellation not found"):
+        _record_shown(session, clock, customer, theirs, their_offers)
+    with pytest.raises(SubscriptionError, match="another cancellation"):
+        _record_shown(session, clock, customer, mine, their_offers)
+    assert (theirs.offers_shown, mine.offers_shown) == ("", "")
+    assert _event_count(session) == before
+
+
+def test_offers_shown_after_the_attempt_finished_are_not_recorded(
+    session, clock, catalog, customer, sub, everything_on
+):
+    attempt = _start(session, clock, customer, sub)
+    found = _offers(session, clock, customer, attempt)
+    cancellation.abandon(
+        session, clock, customer_id=customer.id, attempt_id=attempt.id, actor=_actor(customer)
+    )
+    _record_shown(session, clock, customer, attempt, found)
+    assert attempt.offers_shown == ""
+    assert _events(session, "cancellation.offers_shown") == []
+
+
 def test_discount_offer_states_the_exact_effect(session, clock, catalog, customer, sub):
     offer = _offer(session, clock, catalog.merchant, percent=25, cycles=3, name="Stay with us")
     attempt = _start(session, clock, customer, sub)
@@ -903,6 +978,7 @@ def test_save_rate_counts_the_flow_outcomes(
     # saved with the discount
     first = _start(session, clock, customer, sub)
     _survey(session, clock, customer, first, "too_expensive")
+    _record_shown(session, clock, customer, first, _offers(session, clock, customer, first))
     _accept(session, clock, customer, first, offer.id)
     # saved with a pause
     their_customer, their_sub = other
@@ -930,6 +1006,9 @@ def test_save_rate_counts_the_flow_outcomes(
 
     report = cancellation.save_rate(session, catalog.merchant.id)
     assert report["attempts"] == 6 and report["open"] == 1
+    assert report["offers_shown"] == 1
+    assert report["by_reason"]["too_expensive"]["offers_shown"] == 1
+    assert report["by_reason"]["unused"]["offers_shown"] == 0
     assert report["outcomes"] == {
         "saved_discount": 1,
         "saved_pause": 1,

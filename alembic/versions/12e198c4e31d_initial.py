@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 94ae4ad8c290
+Revision ID: 12e198c4e31d
 Revises: 
-Create Date: 2026-11-24 21:19:21.276384
+Create Date: 2026-11-24 21:47:21.045060
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import portal_app.models.base  # noqa: F401  (custom column types such as UTCDat
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = '94ae4ad8c290'
+revision: str = '12e198c4e31d'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -420,6 +420,7 @@ def upgrade() -> None:
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('comment', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
     sa.Column('offer_id', sa.Integer(), nullable=True),
+    sa.Column('offers_shown', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('finished_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
