@@ -26,7 +26,7 @@ export PORTAL_PUBLIC_URL ?= http://localhost:$(PORT)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600
 
-.PHONY: help run test setup setup-test migrate seed chromium services lint unit unit-postgres faults browser fmt \
+.PHONY: help run test setup setup-test migrate seed chromium services lint unit unit-postgres faults browser browser-scaled fmt \
 	bench migration clean
 
 help:
@@ -109,6 +109,17 @@ unit-postgres: setup-test
 browser: setup-test chromium
 	python -m pytest tests/browser
 
+# The customer flows, sign-in and forged-event tests again on the scaled-out layout: PostgreSQL,
+# Redis (Reflex state + rate limits) and 2 backend workers. Required where both servers are
+# installed (CI's machine); skipped elsewhere.
+SCALED_BROWSER_TESTS := tests/browser/test_portal_flows.py tests/browser/test_sign_in.py \
+	tests/browser/test_forged_events.py
+browser-scaled: setup-test chromium
+	@if ! command -v psql >/dev/null || ! command -v redis-server >/dev/null; then \
+		echo "postgresql/redis: not installed, browser-scaled skipped"; exit 0; fi; \
+	PORTAL_BROWSER_SCALED=1 PORTAL_BROWSER_WORKERS=2 \
+		python -m pytest -q -p no:cacheprovider $(SCALED_BROWSER_TESTS)
+
 # Fault tests: SMTP down, PostgreSQL restarted, Redis killed, a billing run killed. Each starts
 # its own private servers (SMTP stub, PostgreSQL cluster, redis-server) on free ports.
 faults: setup-test
@@ -122,6 +133,7 @@ test: setup-test chromium services
 	$(MAKE) --no-print-directory unit-postgres || status=1; \
 	$(MAKE) --no-print-directory faults || status=1; \
 	$(MAKE) --no-print-directory browser || status=1; \
+	$(MAKE) --no-print-directory browser-scaled || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED"; else echo "make test: all passed"; fi; \
 	exit $$status
 

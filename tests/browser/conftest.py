@@ -159,8 +159,58 @@ def _wait_until_up(base_url: str, proc: subprocess.Popen, log_path: Path) -> Non
 def running_app(tmp_path_factory) -> Iterator[RunningApp]:
     tmp = tmp_path_factory.mktemp("app")
     port = _free_port()
-    db_url = f"sqlite:///{tmp / 'portal.db'}"
-    env = _app_env(tmp, db_url, port)
+    with _scaled_out() as scaled:
+        db_url = scaled["db_url"] if scaled else f"sqlite:///{tmp / 'portal.db'}"
+        env = _app_env(tmp, db_url, port)
+        if scaled:
+            env.update(
+                PORTAL_REDIS_URL=scaled["redis_url"],
+                REFLEX_REDIS_URL=scaled["redis_url"],
+                GRANIAN_WORKERS=str(scaled["workers"]),
+            )
+        yield from _serve(tmp, port, db_url, env)
+
+
+# PORTAL_BROWSER_SCALED=1: the same tests against the scaled-out layout — PostgreSQL, Redis as
+# Reflex's state manager and for rate limits, several backend workers (PORTAL_BROWSER_WORKERS).
+SCALED = os.environ.get("PORTAL_BROWSER_SCALED") == "1"
+PG_ADMIN_URL = os.environ.get("PORTAL_BROWSER_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("PORTAL_BROWSER_REDIS", "redis://127.0.0.1:6379")
+
+
+@contextlib.contextmanager
+def _scaled_out() -> Iterator[dict | None]:
+    """A fresh PostgreSQL database and an empty Redis database number for one test session."""
+    if not SCALED:
+        yield None
+        return
+    import redis
+
+    name = f"portal_browser_{secrets.token_hex(4)}"
+    admin = sa.create_engine(f"{PG_ADMIN_URL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    client, db_number = None, None
+    for number in range(8, 16):
+        candidate = redis.Redis.from_url(f"{REDIS_URL}/{number}")
+        if candidate.dbsize() == 0:
+            client, db_number = candidate, number
+            break
+    assert client is not None, f"no empty Redis database among 8..15 on {REDIS_URL}"
+    try:
+        yield {
+            "db_url": f"{PG_ADMIN_URL}/{name}",
+            "redis_url": f"{REDIS_URL}/{db_number}",
+            "workers": int(os.environ.get("PORTAL_BROWSER_WORKERS", "2")),
+        }
+    finally:
+        client.flushdb()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _serve(tmp: Path, port: int, db_url: str, env: dict[str, str]) -> Iterator[RunningApp]:
     log_path = tmp / "reflex.log"
     base_url = f"http://localhost:{port}"
     with log_path.open("w") as log:
@@ -286,11 +336,17 @@ class AppDB:
     """Direct reads (and a few test-only writes) on the server's database."""
 
     def __init__(self, app: RunningApp):
-        self.engine = sa.create_engine(app.db_url, connect_args={"timeout": 30})
+        sqlite = app.db_url.startswith("sqlite")
+        self.engine = sa.create_engine(
+            app.db_url, connect_args={"timeout": 30} if sqlite else {}, pool_pre_ping=True
+        )
         # As portal_app.config.load_settings: PORTAL_SECRET_KEY (tests/conftest.py sets one for
         # the unit tests, and the server inherits it), else the key in PORTAL_SECRET_FILE.
         self._secret_key = app.env.get("PORTAL_SECRET_KEY") or None
         self._secret_file = Path(app.env["PORTAL_SECRET_FILE"])
+
+    def table_names(self) -> list[str]:
+        return sorted(sa.inspect(self.engine).get_table_names())
 
     def rows(self, sql: str, **params) -> list[dict]:
         with self.engine.connect() as conn:
@@ -559,7 +615,10 @@ def cookie_in(context) -> dict | None:
 def sign_in_via_mailbox(page, app: RunningApp, email: str) -> str:
     """The whole customer flow in the browser; returns the session cookie's value."""
     request_link_in_browser(page, app, email)
-    assert page.get_by_test_id("login-sent").is_visible()
+    error = page.get_by_test_id("login-error")
+    assert page.get_by_test_id("login-sent").is_visible(), (
+        error.inner_text() if error.count() else "neither sent nor an error"
+    )
     link = newest_link_in_mailbox(page, app, email)
     page.goto(link)
     page.get_by_role("button", name="Sign in").click()

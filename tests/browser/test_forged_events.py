@@ -121,7 +121,7 @@ def ids(db, running_app, api_key) -> dict:
         ),
         "ada_card": one("SELECT id FROM paymentmethod WHERE customer_id = :c", c=customer["ada"]),
         "olga_spare_card": one(
-            "SELECT id FROM paymentmethod WHERE customer_id = :c AND is_default = 0",
+            "SELECT id FROM paymentmethod WHERE customer_id = :c AND NOT is_default",
             c=customer["olga"],
         ),
         "file_asset": one("SELECT id FROM digitalasset WHERE kind = 'file'"),
@@ -178,10 +178,7 @@ def forged_arguments(params: list[str], ids: dict) -> dict:
 def db_fingerprint(db, skip: dict[str, set[str]] | None = None) -> dict[str, str]:
     """A digest of every row of every table (minus the columns in `skip`)."""
     skip = skip or {}
-    tables = [
-        r["name"]
-        for r in db.rows("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-    ]
+    tables = db.table_names()
     digests = {}
     for table in tables:
         if skip.get(table) == {"*"}:

@@ -71,8 +71,8 @@ def test_staff_catalog_changes_reach_the_portal(
         _scenario(app, page_at, db, staff_admin, sign_in_api, screenshot_dir, merchant_id)
     finally:
         # Whatever happened, later test files get the seeded catalog back.
-        db.execute("UPDATE plan SET active = 0 WHERE name = :n", n=PLAN)
-        db.execute("UPDATE retentionoffer SET active = 0 WHERE name = :n", n=OFFER)
+        db.execute("UPDATE plan SET active = :f WHERE name = :n", f=False, n=PLAN)
+        db.execute("UPDATE retentionoffer SET active = :f WHERE name = :n", f=False, n=OFFER)
     staff_events = db.rows(
         "SELECT action FROM auditevent WHERE id > :a AND actor_type = 'merchant' "
         "AND merchant_id = :m ORDER BY id",

@@ -194,6 +194,11 @@ def toast(page, text: str):
     return page.locator("[data-sonner-toast]").filter(has_text=text)
 
 
+def json_value(raw):
+    """A JSON column as Python: SQLite hands back text, PostgreSQL the decoded value."""
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
 def subscription(db: AppDB, subscription_id: int) -> dict:
     return db.rows("SELECT * FROM subscription WHERE id = :i", i=subscription_id)[0]
 
@@ -699,7 +704,7 @@ def test_profile_edit_invalid_country_and_notification_preference(running_app, p
 
     def customer() -> dict:
         row = db.rows("SELECT * FROM customer WHERE id = :c", c=customer_id)[0]
-        row["billing_address"] = json.loads(row["billing_address"])
+        row["billing_address"] = json_value(row["billing_address"])
         return row
 
     page = portal_page(page_at, app, who["email"], "/profile", "Profile")

@@ -74,7 +74,7 @@ def test_detector_finds_what_it_should():
 def database_texts(db) -> list[tuple[str, str]]:
     """(table.column#rowid, text) for every non-empty value of every column of every table."""
     texts = []
-    tables = [r["name"] for r in db.rows("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    tables = db.table_names()
     assert {"auditevent", "authsession", "logintoken", "outboxemail", "apikey"} <= set(tables)
     for table in tables:
         for row in db.rows(f'SELECT rowid AS rowid_, * FROM "{table}"'):
