@@ -110,10 +110,9 @@ def cmd_create_api_key(args) -> str:
 
 def cmd_deliver_mail(_args) -> str:
     settings = load_settings()
-    with session_scope() as session:
-        sent, failed = mailer.deliver_pending(
-            session, SystemClock(), smtp_host=settings.smtp_host, smtp_port=settings.smtp_port
-        )
+    sent, failed = mailer.deliver(
+        get_engine(), SystemClock(), smtp_host=settings.smtp_host, smtp_port=settings.smtp_port
+    )
     if not settings.smtp_host:
         return "no SMTP server configured: mail stays in the outbox (dev mailbox)"
     return f"mail: {sent} sent, {failed} failed (will retry)"

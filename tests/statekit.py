@@ -8,18 +8,28 @@ import reflex as rx
 from reflex_base import constants
 
 import portal_app.portal_app  # noqa: F401  (registers every state)
+from portal_app.http.common import cookie_name
 
 
-def root_with(cookie_sid: str | None) -> rx.State:
+def root_with(customer_sid: str | None = None, *, staff_sid: str | None = None) -> rx.State:
+    """A state tree on a connection carrying the customer cookie and/or the staff cookie."""
     root = rx.State(_reflex_internal_init=True)
-    connect(root, cookie_sid)
+    connect(root, customer_sid, staff_sid=staff_sid)
     return root
 
 
-def connect(root: rx.State, cookie_sid: str | None) -> None:
+def connect(
+    root: rx.State, customer_sid: str | None = None, *, staff_sid: str | None = None
+) -> None:
+    """A new connection for the same state tree, with these cookies (None: that cookie absent)."""
     headers = {"user-agent": "pytest", "origin": "http://localhost:3000"}
-    if cookie_sid:
-        headers["cookie"] = f"portal_sid={cookie_sid}; other=1"
+    cookies = [
+        f"{cookie_name(role)}={sid}"
+        for role, sid in (("customer", customer_sid), ("staff", staff_sid))
+        if sid
+    ]
+    if cookies:
+        headers["cookie"] = "; ".join([*cookies, "other=1"])
     router_data = {
         constants.RouteVar.HEADERS: headers,
         constants.RouteVar.CLIENT_IP: "198.51.100.7",

@@ -10,11 +10,13 @@ from portal_app.components.shell import page_shell
 from portal_app.state.nav import NavState
 
 
-def sign_out_button() -> rx.Component:
-    """A real form POST: the HttpOnly cookie can only be cleared by the server."""
+def sign_out_button(*, staff: bool = False) -> rx.Component:
+    """A real form POST: the HttpOnly cookie can only be cleared by the server. The portal's
+    button ends the customer session, the dashboard's (`staff=True`) the staff session: each
+    has its own cookie, and signing out of one leaves the other signed in."""
     return post_form(
         rx.button("Sign out", type="submit", variant="soft", color_scheme="gray", size="2"),
-        action="/auth/logout",
+        action="/auth/staff/logout" if staff else "/auth/logout",
     )
 
 

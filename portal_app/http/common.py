@@ -1,5 +1,5 @@
-"""What every HTTP route needs: the client's address, the cookie's name, same-origin checks and a
-minimal HTML page for answers that are not part of the Reflex app."""
+"""What every HTTP route needs: the client's address, the session cookies' names, same-origin
+checks and a minimal HTML page for answers that are not part of the Reflex app."""
 
 from __future__ import annotations
 
@@ -17,14 +17,21 @@ def is_https() -> bool:
     return load_settings().public_url.startswith("https://")
 
 
-def cookie_name() -> str:
-    """`__Host-` pins the cookie to this host and path / (browsers insist on Secure for it)."""
-    return "__Host-portal_sid" if is_https() else "portal_sid"
+ROLES = ("customer", "staff")
+_COOKIE_BASE = {"customer": "portal_sid", "staff": "portal_staff_sid"}
 
 
-def set_session_cookie(response: Response, session_id: str, max_age: int) -> None:
+def cookie_name(role: str = "customer") -> str:
+    """Customers and staff each have their own cookie, so one browser can hold both (a staff
+    member previewing the portal, or who is also a customer) and neither sign-in replaces the
+    other. `__Host-` pins the cookie to this host and path / (browsers insist on Secure for it)."""
+    base = _COOKIE_BASE[role]
+    return f"__Host-{base}" if is_https() else base
+
+
+def set_session_cookie(response: Response, session_id: str, max_age: int, *, role: str) -> None:
     response.set_cookie(
-        cookie_name(),
+        cookie_name(role),
         session_id,
         max_age=max_age,
         path="/",
@@ -34,9 +41,9 @@ def set_session_cookie(response: Response, session_id: str, max_age: int) -> Non
     )
 
 
-def clear_session_cookie(response: Response) -> None:
+def clear_session_cookie(response: Response, *, role: str) -> None:
     response.delete_cookie(
-        cookie_name(), path="/", httponly=True, samesite="lax", secure=is_https()
+        cookie_name(role), path="/", httponly=True, samesite="lax", secure=is_https()
     )
 
 

@@ -1,7 +1,10 @@
 """The HTTP side of sign-in and the merchant API.
 
 GET/HEAD /auth/verify shows a confirmation page and never uses the link (mail scanners open
-links); only the POST from that page redeems it, sets the HttpOnly session cookie and redirects.
+links); only the POST from that page redeems it, sets the HttpOnly customer session cookie and
+redirects. Staff sign in at /auth/staff/login into their own cookie (see `common.cookie_name`), so
+a customer link opened in the same browser never signs a staff member out of the dashboard; each
+sign-out route ends and clears only its own kind of session.
 """
 
 from __future__ import annotations
@@ -107,22 +110,28 @@ def _redeem(request: Request, token: str) -> Response:
             status=400,
         )
     response = RedirectResponse(signed_in.return_to, status_code=303)
-    common.set_session_cookie(response, signed_in.session_id, max_age)
+    common.set_session_cookie(response, signed_in.session_id, max_age, role="customer")
     return response
 
 
 async def logout(request: Request) -> Response:
-    return await _run_sync(_logout, request)
+    """The portal's "Sign out": ends the customer session only (a staff session stays)."""
+    return await _run_sync(_logout, request, "customer", "/login?reason=signed_out")
 
 
-def _logout(request: Request) -> Response:
+async def staff_logout(request: Request) -> Response:
+    """The dashboard's "Sign out": ends the staff session only (a customer session stays)."""
+    return await _run_sync(_logout, request, "staff", "/merchant/login?reason=signed_out")
+
+
+def _logout(request: Request, role: str, landing: str) -> Response:
     if not common.same_origin(request):
         return common.page("Not allowed", "<h1>Not allowed</h1>", status=403)
-    sid = request.cookies.get(common.cookie_name())
+    sid = request.cookies.get(common.cookie_name(role))
     with session_scope() as session:
-        auth.sign_out(session, CLOCK, sid, common.actor_for(request))
-    response = RedirectResponse("/login?reason=signed_out", status_code=303)
-    common.clear_session_cookie(response)
+        auth.sign_out(session, CLOCK, sid, common.actor_for(request), role=role)
+    response = RedirectResponse(landing, status_code=303)
+    common.clear_session_cookie(response, role=role)
     return response
 
 
@@ -167,7 +176,7 @@ def _staff_login(request: Request, email: str, password: str) -> Response:
         return RedirectResponse("/merchant/login?error=1", status_code=303)
     backoff.clear(f"staff:{account}")
     response = RedirectResponse("/merchant", status_code=303)
-    common.set_session_cookie(response, signed_in.session_id, max_age)
+    common.set_session_cookie(response, signed_in.session_id, max_age, role="staff")
     return response
 
 
@@ -222,7 +231,7 @@ def download_file(request: Request) -> Response:
     with session_scope() as session:
         try:
             owner = auth.load_session(
-                session, CLOCK, request.cookies.get(common.cookie_name()), role="customer"
+                session, CLOCK, request.cookies.get(common.cookie_name("customer")), role="customer"
             )
         except auth.SessionEnded:
             return RedirectResponse("/login?reason=expired&next=/downloads", status_code=303)
@@ -282,6 +291,7 @@ def build_http_app() -> Starlette:
             Route("/auth/verify", verify_post, methods=["POST"]),
             Route("/auth/logout", logout, methods=["POST"]),
             Route("/auth/staff/login", staff_login, methods=["POST"]),
+            Route("/auth/staff/logout", staff_logout, methods=["POST"]),
             Route("/api/v1/portal-sessions", create_portal_session, methods=["POST"]),
             Route("/files/{token}", download_file, methods=["GET"]),
         ],

@@ -17,7 +17,8 @@ class OutboxEmail(SQLModel, table=True):
     kind: str = Field(max_length=32)  # receipt | invoice_reminder | renewal_notice | ...
     subject: str = Field(max_length=300)
     body: str
-    status: str = Field(default="queued", max_length=16, index=True)  # queued | sent | failed
+    # queued | sending (claimed by a deliver-mail run; sent_at is the claim time) | sent | failed
+    status: str = Field(default="queued", max_length=16, index=True)
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(sa_type=UTCDateTime)

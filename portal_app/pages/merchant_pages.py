@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import page_shell
+from portal_app.components.merchant_nav import merchant_nav
 from portal_app.components.pager import pager
 from portal_app.components.portal_layout import sign_out_button
 from portal_app.services import features
@@ -188,8 +189,8 @@ def _preview_card() -> rx.Component:
                 size="2",
             ),
             rx.text(
-                "The preview's sign-in replaces yours in this browser: sign in to the dashboard "
-                "again when you are done.",
+                "You stay signed in to the dashboard. The preview replaces a customer sign-in "
+                "of yours in this browser, if you have one.",
                 size="2",
                 color_scheme="gray",
             ),
@@ -220,17 +221,7 @@ def _preview_card() -> rx.Component:
 def portal_settings_page() -> rx.Component:
     return page_shell(
         rx.vstack(
-            rx.flex(
-                rx.heading("Settings → Customer Portal", size="6", as_="h1"),
-                rx.hstack(
-                    rx.link("Dashboard", href="/merchant"), sign_out_button(), align="center"
-                ),
-                justify="between",
-                align="center",
-                width="100%",
-                wrap="wrap",
-                spacing="3",
-            ),
+            _merchant_header("Settings → Customer Portal"),
             rx.cond(
                 MerchantSettingsState.loaded,
                 rx.vstack(
@@ -272,14 +263,20 @@ def portal_settings_page() -> rx.Component:
 
 
 def _merchant_header(title: str) -> rx.Component:
-    return rx.flex(
-        rx.heading(title, size="6", as_="h1"),
-        rx.hstack(rx.link("Dashboard", href="/merchant"), sign_out_button(), align="center"),
-        justify="between",
-        align="center",
-        width="100%",
-        wrap="wrap",
+    """The page title, sign-out and the dashboard's section links."""
+    return rx.vstack(
+        merchant_nav(),
+        rx.flex(
+            rx.heading(title, size="6", as_="h1"),
+            sign_out_button(staff=True),
+            justify="between",
+            align="center",
+            width="100%",
+            wrap="wrap",
+            spacing="3",
+        ),
         spacing="3",
+        width="100%",
     )
 
 

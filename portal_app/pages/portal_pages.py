@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import page_shell
+from portal_app.components.merchant_nav import merchant_nav
 from portal_app.components.portal_layout import portal_layout, sign_out_button
 from portal_app.state import MerchantState, PortalState
 
@@ -139,6 +140,7 @@ def merchant_home() -> rx.Component:
         rx.cond(
             MerchantState.merchant_name != "",
             rx.vstack(
+                merchant_nav(),
                 rx.flex(
                     rx.heading(
                         MerchantState.merchant_name,
@@ -147,7 +149,7 @@ def merchant_home() -> rx.Component:
                         as_="h1",
                         data_testid="merchant-heading",
                     ),
-                    sign_out_button(),
+                    sign_out_button(staff=True),
                     justify="between",
                     align="center",
                     width="100%",
@@ -165,20 +167,7 @@ def merchant_home() -> rx.Component:
                     wrap="wrap",
                 ),
                 rx.callout(MerchantState.audit_status, icon="shield-check"),
-                rx.flex(
-                    rx.link("Settings → Customer Portal", href="/merchant/settings/portal"),
-                    rx.link("Customers", href="/merchant/customers"),
-                    rx.link("Audit log", href="/merchant/audit"),
-                    rx.link("Billing clock", href="/merchant/billing"),
-                    rx.link("Catalog", href="/merchant/catalog"),
-                    rx.link("Analytics", href="/merchant/analytics"),
-                    rx.link("Invoices", href="/merchant/invoices"),
-                    rx.link("Overdue invoices", href="/merchant/invoices?status=overdue"),
-                    rx.link("Payments", href="/merchant/payments"),
-                    rx.link("Mailbox", href="/merchant/mailbox"),
-                    spacing="4",
-                    wrap="wrap",
-                ),
+                rx.link("Overdue invoices", href="/merchant/invoices?status=overdue"),
                 spacing="4",
                 width="100%",
             ),

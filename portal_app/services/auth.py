@@ -415,13 +415,24 @@ def _session_actor(row: AuthSession) -> audit.Actor:
     return audit.Actor.merchant(row.staff_id)
 
 
-def sign_out(session: Session, clock: Clock, session_id: str | None, actor: audit.Actor) -> None:
+def sign_out(
+    session: Session,
+    clock: Clock,
+    session_id: str | None,
+    actor: audit.Actor,
+    *,
+    role: str | None = None,
+) -> None:
+    """End the session behind a cookie. With `role`, only a session of that role: the portal's
+    sign-out never ends a staff session and the dashboard's never a customer one."""
     if not session_id:
         return
     row = session.exec(
         select(AuthSession).where(AuthSession.sid_hash == keyed_hash(session_id))
     ).first()
     if row is None or row.revoked_at is not None:
+        return
+    if role is not None and row.role != role:
         return
     row.revoked_at, row.revoked_reason = clock.now(), "signed_out"
     session.add(row)

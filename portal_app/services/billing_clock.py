@@ -232,6 +232,7 @@ def _period_end(
             invoice,
             payment_methods.default_card(session, customer.id),
             audit.SYSTEM,
+            obligation=invoices.renewal_obligation(subscription.id, at),
         )
         if outcome.succeeded:
             report.charged += 1

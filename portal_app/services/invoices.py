@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
-from portal_app.clock import Clock
+from portal_app.clock import Clock, ensure_utc
 from portal_app.db import insert_ignore
 from portal_app.models import (
     Customer,
@@ -215,6 +215,47 @@ def void_and_replace(
     return finalize(session, clock, replacement, actor)
 
 
+# --- idempotency keys ----------------------------------------------------------------------------
+#
+# A gateway charges once per idempotency key. The sandbox keeps its ledger in our transaction, so a
+# worker that dies before COMMIT rolls the charge back with everything else; a real gateway charges
+# outside it. If the key named a row created in the same transaction (the renewal's invoice id),
+# the re-run after such a crash would create the row again under another id (PostgreSQL never
+# reuses a sequence value; SQLite may hand the old id to another row), send another key and charge
+# the customer a second time. So a charge
+# made in the transaction that creates its invoice is keyed by what it pays for, which a rollback
+# leaves exactly as it was; a charge of an invoice that already exists is keyed by that invoice.
+
+
+def charge_key(obligation: str, attempt: int) -> str:
+    return f"{obligation}_attempt_{attempt}"
+
+
+def invoice_obligation(invoice_id: int) -> str:
+    """An invoice that was committed before it is charged (manual invoices, dunning retries,
+    a customer paying an open invoice): its id is stable and never reused."""
+    return f"inv_{invoice_id}"
+
+
+def renewal_obligation(subscription_id: int, period_start: datetime) -> str:
+    """The renewal of one subscription for the period starting at `period_start` (the end of the
+    period it follows). A renewal that was rolled back leaves the subscription's period where it
+    was, so the re-run renews the same period under the same key, in the one-by-one path
+    (billing_clock) and the bulk path (renewals) alike; each period is renewed at most once."""
+    return f"sub_{subscription_id}_period_{int(ensure_utc(period_start).timestamp())}"
+
+
+def version_obligation(subscription_id: int, version: int) -> str:
+    """A charge that moves an existing subscription to `version` (an immediate plan change, a
+    restart), made after the optimistic claim `version - 1 → version`. Only one transaction can
+    commit that claim, so one key stands for one committed change; a crash before COMMIT leaves
+    the version unclaimed, and trying again sends the same key. The amount is not in the key (a
+    key that followed it would charge again): a retry whose proration, recomputed to the second,
+    differs is refused by the gateway (key reused with other parameters) rather than charged
+    twice, and the lost charge is for the merchant to refund."""
+    return f"sub_{subscription_id}_version_{version}"
+
+
 @dataclass(frozen=True)
 class PaymentOutcome:
     status: str  # paid | already_paid | failed
@@ -265,8 +306,13 @@ def collect(
     invoice: Invoice,
     card: PaymentMethod | None,
     actor: audit.Actor,
+    *,
+    obligation: str | None = None,
 ) -> PaymentOutcome:
-    """Charge an open invoice once. Used by customers (pay) and by the billing clock."""
+    """Charge an open invoice once. Used by customers (pay) and by the billing clock.
+
+    `obligation` names what is being paid for when the invoice is created and charged in one
+    transaction (renewals, plan changes): see `charge_key`. Without it the invoice's id does."""
     claimed = session.execute(
         sa.update(Invoice)
         .where(Invoice.id == invoice.id, Invoice.status == InvoiceStatus.OPEN)
@@ -290,11 +336,11 @@ def collect(
             )
         raise InvoiceError(f"This invoice is {invoice.status} and cannot be paid.")
     attempt = claimed[0]
+    key = charge_key(obligation or invoice_obligation(invoice.id), attempt)
     if card is None:
         return _record_failure(
-            session, clock, invoice, None, attempt, "no_card", "No card on file.", False, actor
+            session, clock, invoice, None, key, attempt, "no_card", "No card on file.", False, actor
         )
-    key = f"inv_{invoice.id}_attempt_{attempt}"
     result = gateway.charge(
         session,
         clock,
@@ -309,6 +355,7 @@ def collect(
             clock,
             invoice,
             card,
+            key,
             attempt,
             result.failure_code or "declined",
             result.failure_message or "Your card was declined.",
@@ -386,6 +433,7 @@ def _record_failure(
     clock: Clock,
     invoice: Invoice,
     card: PaymentMethod | None,
+    key: str,
     attempt: int,
     code: str,
     message: str,
@@ -402,7 +450,7 @@ def _record_failure(
         currency=invoice.currency,
         status="failed",
         gateway_charge_id=charge_id,
-        idempotency_key=f"inv_{invoice.id}_attempt_{attempt}",
+        idempotency_key=key,
         failure_code=code,
         failure_message=message[:300],
         created_at=clock.now(),

@@ -225,10 +225,7 @@ def _renew_for_merchant(session, gateway, merchant_id, items, result: BatchResul
     charges = charge_many(
         gateway,
         session,
-        [
-            ChargeRequest(i.card_token, i.amount, i.currency, _key(invoice_id), i.at)
-            for invoice_id, i in with_card
-        ],
+        [ChargeRequest(i.card_token, i.amount, i.currency, _key(i), i.at) for _, i in with_card],
     )
     outcome = {
         invoice_id: charge for (invoice_id, _), charge in zip(with_card, charges, strict=True)
@@ -246,7 +243,7 @@ def _renew_for_merchant(session, gateway, merchant_id, items, result: BatchResul
                 "currency": i.currency,
                 "status": "succeeded" if charge and charge.succeeded else "failed",
                 "gateway_charge_id": charge.charge_id if charge else None,
-                "idempotency_key": _key(invoice_id),
+                "idempotency_key": _key(i),
                 "failure_code": None
                 if charge and charge.succeeded
                 else (charge.failure_code if charge else "no_card"),
@@ -391,8 +388,10 @@ def _renew_for_merchant(session, gateway, merchant_id, items, result: BatchResul
     result.payment_failed += len(failed)
 
 
-def _key(invoice_id: int) -> str:
-    return f"inv_{invoice_id}_attempt_1"
+def _key(item: Candidate) -> str:
+    """The same key as the one-by-one path's first attempt (invoices.renewal_obligation): not the
+    invoice id, which a crash before COMMIT would give away (see invoices.charge_key)."""
+    return invoices.charge_key(invoices.renewal_obligation(item.subscription_id, item.at), 1)
 
 
 def _preferences(session: Session, customer_ids: list[int]) -> dict[int, NotificationPreference]:

@@ -111,8 +111,10 @@ def _charge_now(
     actor: audit.Actor,
     period_start: datetime | None = None,
     period_end_at: datetime | None = None,
+    obligation: str | None = None,
 ) -> int | None:
-    """Invoice and collect at once; a failed payment raises so the caller's change rolls back."""
+    """Invoice and collect at once; a failed payment raises so the caller's change rolls back.
+    `obligation` keys the charge (invoices.charge_key) for a change of an existing subscription."""
     invoice = invoices.create_draft(
         session,
         clock,
@@ -131,7 +133,7 @@ def _charge_now(
     card = payment_methods.default_card(session, customer.id)
     if card is None:
         raise PaymentError("Add a card before making this change.")
-    outcome = invoices.collect(session, clock, gateway, invoice, card, actor)
+    outcome = invoices.collect(session, clock, gateway, invoice, card, actor, obligation=obligation)
     if not outcome.succeeded:
         raise PaymentError(f"{outcome.message} Nothing was changed.")
     return invoice.id
@@ -176,6 +178,8 @@ def create(
     )
     session.add(subscription)
     session.flush()
+    # A new subscription has no identity that outlives a crash (its id is new at every try), so
+    # its first charge is keyed by its invoice: signing up again is a new request.
     _bill_new_period(session, clock, gateway, customer, subscription, info, actor)
     audit.record(
         session,
@@ -199,6 +203,7 @@ def _bill_new_period(
     subscription: Subscription,
     info: PriceInfo,
     actor: audit.Actor,
+    obligation: str | None = None,
 ) -> None:
     """Charge a whole new period (start or restart), spending account credit first."""
     start, end = subscription.current_period_start, subscription.current_period_end
@@ -218,6 +223,7 @@ def _bill_new_period(
         actor=actor,
         period_start=start,
         period_end_at=end,
+        obligation=obligation,
     )
 
 
@@ -470,6 +476,7 @@ def change_plan(
             actor=actor,
             period_start=preview.effective_at,
             period_end_at=preview.next_renewal_at,
+            obligation=invoices.version_obligation(subscription.id, subscription.version),
         )
     elif preview.credit_added > 0:
         customer.credit_balance += preview.credit_added
@@ -723,7 +730,16 @@ def reactivate(
         subscription.canceled_at = None
         subscription.ended_at = None
         customer = session.get(Customer, customer_id)
-        _bill_new_period(session, clock, gateway, customer, subscription, info, actor)
+        _bill_new_period(
+            session,
+            clock,
+            gateway,
+            customer,
+            subscription,
+            info,
+            actor,
+            obligation=invoices.version_obligation(subscription.id, subscription.version),
+        )
         action = "subscription.restart"
     else:
         raise SubscriptionError("This subscription is not canceled.")

@@ -2,13 +2,15 @@
 
 Every Reflex event handler that reads or changes customer or merchant data is wrapped in
 `@guarded(role, feature=...)`. At every call the guard re-derives the session from this
-connection's cookie header (captured server-side by the socket, never sent to the browser), checks
-it in the database (revoked? idle or absolute timeout?), checks the feature toggle, and exposes
-the result as `current()` for the handler. Nothing cached in state is trusted.
+connection's cookie header (captured server-side by the socket, never sent to the browser) — the
+customer cookie for a customer guard, the staff cookie for a staff guard, never the other — checks
+it in the database (revoked? idle or absolute timeout? of this role?), checks the feature toggle,
+and exposes the result as `current()` for the handler. Nothing cached in state is trusted.
 
 `SessionBindingMiddleware` runs before every event, hydrate included: private state is bound to
-the session that filled it, and is wiped when this connection's cookie is a different one (or
-none) — so a client that reuses a closed tab's client token gets nothing back."""
+the session(s) that filled it — one binding per role — and all of it is wiped when this
+connection's cookie of a bound role is a different one (or none), so a client that reuses a closed
+tab's client token gets nothing back."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from reflex.middleware import Middleware
 
 from portal_app.clock import SystemClock
 from portal_app.db import session_scope
-from portal_app.http.common import cookie_name
+from portal_app.http.common import ROLES, cookie_name
 from portal_app.services import audit, auth, features
 from portal_app.services.errors import (
     FeatureDisabled,
@@ -59,9 +61,11 @@ def current() -> Principal:
 
 
 class SessionState(rx.State):
-    """Who this tab is signed in as, for display; the binding lives in a backend-only var."""
+    """Who this tab is signed in as, for display; the bindings live in backend-only vars (the
+    keyed hash of the customer / staff session id whose guarded handlers filled private state)."""
 
-    _bound_sid_hash: str = ""
+    _bound_customer_sid_hash: str = ""
+    _bound_staff_sid_hash: str = ""
     signed_in: bool = False
     role: str = ""
     display_name: str = ""
@@ -71,7 +75,13 @@ class PrivateState(rx.State):
     """Base of every state that holds a signed-in person's data; wiped on a session mismatch."""
 
 
-def session_id_of(state: rx.State) -> str | None:
+def _binding(role: str) -> str:
+    """The SessionState attribute that holds the binding for `role`."""
+    return f"_bound_{role}_sid_hash"
+
+
+def session_id_of(state: rx.State, role: str) -> str | None:
+    """The session id in this connection's cookie for `role` (customer or staff), or None."""
     header = state.router.headers.cookie or ""
     if not header:
         return None
@@ -80,7 +90,7 @@ def session_id_of(state: rx.State) -> str | None:
         jar.load(header)
     except CookieError:
         return None
-    morsel = jar.get(cookie_name())
+    morsel = jar.get(cookie_name(role))
     return morsel.value if morsel else None
 
 
@@ -94,13 +104,14 @@ def actor_of(state: rx.State, principal_type: str = "anonymous", ident: str = ""
 
 
 async def wipe_private(root: rx.State) -> None:
-    """Reset every private state and the binding (sign-out, timeout, another session's token)."""
+    """Reset every private state and both bindings (sign-out, timeout, another session's token)."""
     for cls in _private_state_classes():
         substate = await root.get_state(cls)
         substate.reset()
     session_state = await root.get_state(SessionState)
     session_state.reset()
-    session_state._bound_sid_hash = ""
+    for role in ROLES:
+        setattr(session_state, _binding(role), "")
 
 
 def _private_state_classes() -> list[type[rx.State]]:
@@ -161,7 +172,7 @@ def guarded(role: str, feature: str | None = None):
 
 
 async def _authenticate(state: rx.State, role: str, feature: str | None, name: str):
-    sid = session_id_of(state)
+    sid = session_id_of(state, role)
     ended = None
     disabled = None
     with session_scope() as session:
@@ -194,9 +205,13 @@ async def _authenticate(state: rx.State, role: str, feature: str | None, name: s
         return None, rx.redirect(f"{target}?reason={ended.reason}&next={quote(page)}")
     session_state = await root.get_state(SessionState)
     sid_hash = auth.keyed_hash(sid)
-    if session_state._bound_sid_hash != sid_hash:
-        await wipe_private(root)
-        session_state._bound_sid_hash = sid_hash
+    bound = getattr(session_state, _binding(role))
+    if bound != sid_hash:
+        if bound:  # state filled under another session of this role: none of it stays
+            await wipe_private(root)
+        # Unbound: nothing was loaded under this role since the last wipe, so the other
+        # role's data (a tab that shows both) may stay; it keeps its own binding.
+        setattr(session_state, _binding(role), sid_hash)
     session_state.signed_in = True
     session_state.role = role
     if disabled is not None:
@@ -234,12 +249,18 @@ def _safe_arguments(arguments) -> dict:
 
 
 class SessionBindingMiddleware(Middleware):
+    """Before every event: for each role the state is bound to, this connection must carry that
+    role's cookie with the same session; otherwise all private state is wiped."""
+
     async def preprocess(self, app, state, event):
         root = state._get_root_state() if hasattr(state, "_get_root_state") else state
         session_state = await root.get_state(SessionState)
-        bound = session_state._bound_sid_hash
-        if bound:
-            sid = session_id_of(root)
+        for role in ROLES:
+            bound = getattr(session_state, _binding(role))
+            if not bound:
+                continue
+            sid = session_id_of(root, role)
             if not sid or auth.keyed_hash(sid) != bound:
                 await wipe_private(root)
+                break
         return None

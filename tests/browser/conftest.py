@@ -289,7 +289,9 @@ def screenshot_dir() -> Path:
 # last, searches the server's database and log for each of them.
 
 SEEN_SECRETS: list[tuple[str, str]] = []  # (kind, value)
-COOKIE = "portal_sid"  # the public URL is http://, so no __Host- prefix
+# The public URL is http://, so no __Host- prefix. Customers and staff have separate cookies.
+COOKIE = "portal_sid"
+STAFF_COOKIE = "portal_staff_sid"
 PORTAL_STATE = (
     "reflex___state____state.portal_app___state___guard____private_state"
     ".portal_app___state___portal____portal_state"
@@ -564,11 +566,28 @@ def sign_in_api(running_app, api_key, db):
     return sign_in
 
 
-def add_session_cookie(context, app: RunningApp, sid: str) -> None:
+def staff_sign_in_over_http(app: RunningApp, login: StaffLogin) -> str:
+    """POST the merchant sign-in form the way the page does; returns the staff cookie's value."""
+    status, headers, body = http_request(
+        f"{app.base_url}/auth/staff/login",
+        "POST",
+        urlencode({"email": login.email, "password": login.password}).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "Origin": app.base_url},
+    )
+    assert status == 303 and headers["location"] == ["/merchant"], (status, body[:300])
+    jar = SimpleCookie()
+    for header in headers.get("set-cookie", []):
+        jar.load(header)
+    assert STAFF_COOKIE in jar and COOKIE not in jar, headers.get("set-cookie")
+    return remember_secret("session_id", jar[STAFF_COOKIE].value)
+
+
+def add_session_cookie(context, app: RunningApp, sid: str, name: str = COOKIE) -> None:
+    """Put a session id into the browser as the customer cookie (or `name`: STAFF_COOKIE)."""
     context.add_cookies(
         [
             {
-                "name": COOKIE,
+                "name": name,
                 "value": sid,
                 "url": app.base_url,
                 "httpOnly": True,
@@ -608,8 +627,9 @@ def fresh_client_ip() -> str:
     return f"198.18.{n // 250}.{n % 250 + 1}"
 
 
-def cookie_in(context) -> dict | None:
-    return next((c for c in context.cookies() if c["name"] == COOKIE), None)
+def cookie_in(context, name: str = COOKIE) -> dict | None:
+    """The browser's customer session cookie (or `name`: STAFF_COOKIE), None when absent."""
+    return next((c for c in context.cookies() if c["name"] == name), None)
 
 
 def sign_in_via_mailbox(page, app: RunningApp, email: str) -> str:
@@ -648,15 +668,19 @@ class RawClient:
         *,
         token: str | None = None,
         cookie: str | None = None,
+        staff_cookie: str | None = None,
         origin: str | None = None,
     ):
+        """`cookie` goes out as the customer cookie, `staff_cookie` as the staff cookie."""
         import socketio
 
         self.base_url = base_url
         self.token = token or str(uuid.uuid4())
         self.headers = {"Origin": origin or base_url, "User-Agent": "raw-socketio-test"}
-        if cookie:
-            self.headers["Cookie"] = f"{COOKIE}={cookie}"
+        pairs = ((COOKIE, cookie), (STAFF_COOKIE, staff_cookie))
+        header = "; ".join(f"{name}={value}" for name, value in pairs if value)
+        if header:
+            self.headers["Cookie"] = header
         self.sio = socketio.AsyncClient(reconnection=False)
         self.received: list[dict] = []
         self._arrived = asyncio.Event()

@@ -31,6 +31,7 @@ from tests.browser.conftest import (
     remember_secret,
     run_async,
     sent_events,
+    staff_sign_in_over_http,
 )
 
 pytestmark = pytest.mark.browser
@@ -381,7 +382,8 @@ def test_setvar_and_update_vars_cannot_set_private_or_session_vars(
         (f"{SESSION_STATE}.setvar", {"var_name": "signed_in", "value": True}),
         (f"{SESSION_STATE}.setvar", {"var_name": "role", "value": "staff"}),
         (f"{SESSION_STATE}.setvar", {"var_name": "display_name", "value": "Mallory"}),
-        (f"{SESSION_STATE}.setvar", {"var_name": "_bound_sid_hash", "value": "x"}),
+        (f"{SESSION_STATE}.setvar", {"var_name": "_bound_customer_sid_hash", "value": "x"}),
+        (f"{SESSION_STATE}.setvar", {"var_name": "_bound_staff_sid_hash", "value": "x"}),
         (f"{MERCHANT_STATE}.setvar", {"var_name": "merchant_name", "value": "Mallory"}),
         (
             f"{ROOT_STATE}.reflex___state____update_vars_internal_state.update_vars_internal",
@@ -425,10 +427,19 @@ def test_setvar_and_update_vars_cannot_set_private_or_session_vars(
 
 # --- (d) a customer's cookie on staff handlers --------------------------------------------------
 
+# How a session id is sent: as the cookie of its own role, or under the other role's cookie name
+# (the staff guard reads only the staff cookie, and the session's role must match it too).
+COOKIE_AS = {
+    "own_cookie": ("cookie", "missing"),
+    "under_the_staff_cookie_name": ("staff_cookie", "wrong_role"),
+}
 
+
+@pytest.mark.parametrize("sent_as", list(COOKIE_AS))
 def test_customer_session_cannot_use_merchant_handlers(
-    running_app, db, customer_sids, compiled_defaults
+    running_app, db, customer_sids, compiled_defaults, sent_as
 ):
+    cookie_argument, reason = COOKIE_AS[sent_as]
     staff_handlers = [
         (state, name, params) for state, name, role, params in guarded_handlers() if role == "staff"
     ]
@@ -437,7 +448,7 @@ def test_customer_session_cannot_use_merchant_handlers(
     form = {"branding.name": "Mallory Cloud", "security.idle_timeout_minutes": "240"}
 
     async def scenario():
-        client = RawClient(running_app.base_url, cookie=customer_sids["zoe"])
+        client = RawClient(running_app.base_url, **{cookie_argument: customer_sids["zoe"]})
         answers = {}
         try:
             await client.connect("/")
@@ -451,7 +462,7 @@ def test_customer_session_cannot_use_merchant_handlers(
     received, answers = run_async(scenario)
     for name, messages in answers.items():
         assert [p.split("&")[0] for p in redirects(messages)] == [
-            "/merchant/login?reason=wrong_role"
+            f"/merchant/login?reason={reason}"
         ], name
     merchant = merged_delta(received).get(MERCHANT_STATE, {})
     assert merchant.get("merchant_name_rx_state_", "") == ""
@@ -459,6 +470,64 @@ def test_customer_session_cannot_use_merchant_handlers(
     assert "Mallory" not in json.dumps(received, ensure_ascii=False)
     assert non_default_private_vars(received, compiled_defaults) == {}
     assert changed_tables(before, db_fingerprint(db, {"authsession": {"last_seen_at"}})) == []
+
+
+# --- (e) a staff cookie on customer handlers -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def staff_sid(running_app, staff_admin) -> str:
+    return staff_sign_in_over_http(running_app, staff_admin)
+
+
+@pytest.mark.parametrize("sent_as", ["own_cookie", "under_the_customer_cookie_name"])
+def test_staff_session_cannot_use_customer_handlers(
+    running_app, db, ids, staff_sid, compiled_defaults, sent_as
+):
+    """A live staff session gets no customer's data, whichever cookie name it is sent under:
+    the customer guard reads only the customer cookie and wants a customer session."""
+    customer_handlers = [
+        (state, name, params)
+        for state, name, role, params in guarded_handlers()
+        if role == "customer"
+    ]
+    assert any(state == PORTAL_STATE and name == "load" for state, name, _ in customer_handlers)
+    cookies = {"staff_cookie": staff_sid} if sent_as == "own_cookie" else {"cookie": staff_sid}
+    reason = "missing" if sent_as == "own_cookie" else "wrong_role"
+    markers = private_markers(db)
+    skip = {"authsession": {"last_seen_at"}}
+    before = db_fingerprint(db, skip)
+
+    async def scenario():
+        client = RawClient(running_app.base_url, **cookies)
+        answers = {}
+        try:
+            await client.connect("/")
+            for state, name, params in customer_handlers:
+                answers[name] = await client.call(
+                    f"{state}.{name}", "/portal", **forged_arguments(params, ids)
+                )
+            # The same session under the customer cookie name is no staff session either.
+            staff = await client.call(f"{MERCHANT_STATE}.load", "/merchant")
+        finally:
+            await client.close()
+        return client.received, answers, staff
+
+    received, answers, staff = run_async(scenario)
+    for name, messages in answers.items():
+        assert [p.split("&")[0] for p in redirects(messages)] == [f"/login?reason={reason}"], name
+    merchant_name = merged_delta(staff).get(MERCHANT_STATE, {}).get("merchant_name_rx_state_")
+    if sent_as == "own_cookie":  # control: the cookie is a live staff session
+        assert merchant_name == "Acme Cloud"
+    else:
+        assert [p.split("&")[0] for p in redirects(staff)] == ["/merchant/login?reason=missing"]
+        assert not merchant_name
+        assert non_default_private_vars(received, compiled_defaults) == {}
+    customer_answers = [m for messages in answers.values() for m in messages]
+    assert non_default_private_vars(customer_answers, compiled_defaults) == {}
+    assert leaks(customer_answers, markers) == []
+    assert not [e for e in sent_events(received) if e.get("name") == "_download"]
+    assert changed_tables(before, db_fingerprint(db, skip)) == []
 
 
 # --- 9. a closed tab's client token, replayed ----------------------------------------------------

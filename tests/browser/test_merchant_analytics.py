@@ -25,8 +25,8 @@ from sqlmodel import Session
 from portal_app.money import format_money
 from portal_app.state.cancel_flow import REASON_LABELS
 from tests.browser.conftest import (
-    COOKIE,
     ROOT,
+    STAFF_COOKIE,
     AppDB,
     RunningApp,
     add_session_cookie,
@@ -207,7 +207,7 @@ def _open_analytics(page, app: RunningApp, staff) -> None:
     page.locator("#staff-password").fill(staff.password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/merchant/?$"))
-    cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
+    cookie = next(c for c in page.context.cookies() if c["name"] == STAFF_COOKIE)
     remember_secret("session_id", cookie["value"])
     page.get_by_role("link", name="Analytics", exact=True).click()
     page.wait_for_url(re.compile(r"/merchant/analytics/?$"))

@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import (
     ROOT,
+    STAFF_COOKIE,
     AppDB,
     RunningApp,
     cookie_in,
@@ -41,7 +42,7 @@ def staff_page(page_at, app: RunningApp, staff, width: int):
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/merchant/?$"))
     page.get_by_test_id("merchant-heading").wait_for()
-    remember_secret("session_id", cookie_in(page.context)["value"])
+    remember_secret("session_id", cookie_in(page.context, STAFF_COOKIE)["value"])
     return page
 
 
@@ -309,8 +310,8 @@ def test_preview_as_customer_opens_the_portal_in_a_new_tab(
     start = db.max_audit_id()
     for width in WIDTHS:
         page = staff_page(page_at, app, staff_admin, width)
-        staff_sid = cookie_in(page.context)["value"]
-        page.get_by_role("link", name="Settings → Customer Portal").click()
+        staff_sid = cookie_in(page.context, STAFF_COOKIE)["value"]
+        page.get_by_role("link", name="Portal settings").click()
         expect(page.get_by_role("heading", name="Preview as customer")).to_be_visible()
         with page.context.expect_page() as opened:
             page.get_by_test_id("preview-as-customer").click()
@@ -365,3 +366,60 @@ def test_preview_as_customer_opens_the_portal_in_a_new_tab(
     page.get_by_role("textbox", name="Search customers").fill("preview")
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_text("0 customers")).to_be_visible()
+
+
+def test_preview_leaves_the_dashboard_signed_in(running_app, page_at, db, staff_admin):
+    """Staff and customers have separate cookies: redeeming the preview link in the new tab
+    signs the stand-in in next to the staff session, not instead of it, and each "Sign out"
+    ends only its own side."""
+    app = running_app
+    page = staff_page(page_at, app, staff_admin, 1280)
+    staff_sid = cookie_in(page.context, STAFF_COOKIE)["value"]
+    page.get_by_role("link", name="Portal settings").click()
+    expect(page.get_by_text("You stay signed in to the dashboard.", exact=False)).to_be_visible()
+    with page.context.expect_page() as opened:
+        page.get_by_test_id("preview-as-customer").click()
+    preview = opened.value
+    preview.wait_for_load_state()
+    remember_secret("link_token", token_of(preview.url))
+    preview.get_by_role("button", name="Sign in").click()
+    preview.wait_for_url(re.compile(r"/portal/?$"))
+    expect(preview.get_by_test_id("greeting")).to_have_text("Hello, Preview customer")
+
+    # Both cookies now, the staff one untouched; each names a session of its own role.
+    customer_sid = remember_secret("session_id", cookie_in(page.context)["value"])
+    assert cookie_in(page.context, STAFF_COOKIE)["value"] == staff_sid != customer_sid
+    assert db.session_row(staff_sid)["role"] == "staff"
+    assert db.session_row(customer_sid)["role"] == "customer"
+    assert db.session_row(staff_sid)["revoked_at"] is None
+
+    # The dashboard tab still works: on its open socket, and after a full reload.
+    page.get_by_role("link", name="Overview", exact=True).click()
+    page.wait_for_url(re.compile(r"/merchant/?$"))
+    expect(page.get_by_test_id("merchant-heading")).to_have_text("Acme Cloud dashboard")
+    page.reload()
+    expect(page.get_by_test_id("merchant-heading")).to_have_text("Acme Cloud dashboard")
+    expect(page.get_by_text(f"Signed in as {staff_admin.email}")).to_be_visible()
+    assert re.search(r"/merchant/?$", page.url), page.url
+    # And so does the portal tab.
+    preview.reload()
+    expect(preview.get_by_test_id("greeting")).to_have_text("Hello, Preview customer")
+
+    # Signing out of the dashboard leaves the portal tab signed in …
+    page.locator("form[action='/auth/staff/logout'] button").click()
+    page.wait_for_url(re.compile(r"/merchant/login/?\?reason=signed_out"))
+    assert cookie_in(page.context, STAFF_COOKIE) is None
+    assert cookie_in(page.context)["value"] == customer_sid
+    assert db.session_row(staff_sid)["revoked_at"] is not None
+    assert db.session_row(customer_sid)["revoked_at"] is None
+    preview.reload()
+    expect(preview.get_by_test_id("greeting")).to_have_text("Hello, Preview customer")
+
+    # … and signing out of the portal ends the customer session only.
+    preview.locator("form[action='/auth/logout'] button").click()
+    preview.wait_for_url(re.compile(r"/login/?\?reason=signed_out"))
+    assert cookie_in(page.context) is None
+    assert db.session_row(customer_sid)["revoked_at"] is not None
+    page.goto(f"{app.base_url}/merchant")
+    page.wait_for_url(re.compile(r"/merchant/login/?\?reason=missing"))
+    expect(page.get_by_test_id("merchant-heading")).to_have_count(0)

@@ -16,8 +16,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import (
-    COOKIE,
     ROOT,
+    STAFF_COOKIE,
     AppDB,
     RunningApp,
     add_session_cookie,
@@ -45,7 +45,7 @@ def staff_page(page_at, app: RunningApp, staff_admin, width: int = WIDTH):
     page.locator("#staff-password").fill(staff_admin.password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/merchant/?$"))
-    cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
+    cookie = next(c for c in page.context.cookies() if c["name"] == STAFF_COOKIE)
     remember_secret("session_id", cookie["value"])
     return page
 
@@ -173,8 +173,8 @@ def _scenario(app, page_at, db, staff_admin, sign_in_api, screenshot_dir, mercha
 
     page.screenshot(path=str(screenshot_dir / f"merchant-catalog-{WIDTH}.png"), full_page=True)
     phone = page_at(PHONE)
-    cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
-    add_session_cookie(phone.context, app, cookie["value"])
+    cookie = next(c for c in page.context.cookies() if c["name"] == STAFF_COOKIE)
+    add_session_cookie(phone.context, app, cookie["value"], STAFF_COOKIE)
     open_page(phone, app, "/merchant/catalog", "Catalog")
     expect(plan_row(phone)).to_be_visible()
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE

@@ -29,8 +29,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import (
-    COOKIE,
     ROOT,
+    STAFF_COOKIE,
     AppDB,
     RunningApp,
     fresh_client_ip,
@@ -819,7 +819,7 @@ def staff_settings_page(page_at, app: RunningApp, admin: tuple[str, str]):
     page.locator("#staff-password").fill(admin[1])
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/merchant/?$"))
-    cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
+    cookie = next(c for c in page.context.cookies() if c["name"] == STAFF_COOKIE)
     remember_secret("session_id", cookie["value"])
     open_page(page, app, "/merchant/settings/portal", "Settings → Customer Portal")
     return page

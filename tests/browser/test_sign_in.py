@@ -21,6 +21,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import (
+    COOKIE,
+    STAFF_COOKIE,
     add_session_cookie,
     cookie_in,
     create_portal_link,
@@ -515,8 +517,9 @@ def test_cli_creates_admin_and_api_key(running_app, db):
         {"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert status == 303 and headers["location"] == ["/merchant"]
-    cookie = headers["set-cookie"][0].split(";")[0].split("=", 1)[1]
+    name, cookie = headers["set-cookie"][0].split(";")[0].split("=", 1)
     remember_secret("session_id", cookie)
+    assert name == STAFF_COOKIE
 
 
 # --- 6. staff sign-in -----------------------------------------------------------------------------
@@ -554,9 +557,23 @@ def test_staff_sign_in_form(running_app, page_at, db, staff_admin):
     )
     page.wait_for_url(re.compile(r"/merchant/?$"))
     expect(page.get_by_test_id("merchant-heading")).to_have_text("Acme Cloud dashboard")
-    cookie = cookie_in(page.context)
+    cookie = cookie_in(page.context, STAFF_COOKIE)
     assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert cookie["path"] == "/"
     remember_secret("session_id", cookie["value"])
+    assert cookie_in(page.context) is None  # staff sign-in sets no customer cookie
+
+    # The dashboard's "Sign out" posts to the staff route and ends only the staff session.
+    posts.clear()
+    page.locator("form[action='/auth/staff/logout'] button").click()
+    page.wait_for_url(re.compile(r"/merchant/login/?\?reason=signed_out"))
+    assert posts == [f"{app.base_url}/auth/staff/logout"]
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+    assert cookie_in(page.context, STAFF_COOKIE) is None
+    assert db.session_row(cookie["value"])["revoked_at"] is not None
+    page.goto(f"{app.base_url}/merchant")
+    page.wait_for_url(re.compile(r"/merchant/login/?\?reason=missing"))
+    expect(page.get_by_test_id("merchant-heading")).to_have_count(0)
 
 
 def test_staff_dashboard_and_refusals(
@@ -569,12 +586,13 @@ def test_staff_dashboard_and_refusals(
         jar = SimpleCookie()
         for header in headers["set-cookie"]:
             jar.load(header)
-        sid = remember_secret("session_id", jar["portal_sid"].value)
-        assert jar["portal_sid"]["httponly"] and jar["portal_sid"]["samesite"].lower() == "lax"
+        sid = remember_secret("session_id", jar[STAFF_COOKIE].value)
+        assert jar[STAFF_COOKIE]["httponly"] and jar[STAFF_COOKIE]["samesite"].lower() == "lax"
+        assert COOKIE not in jar
         assert db.session_row(sid)["role"] == "staff"
 
         page = page_at(width)
-        add_session_cookie(page.context, app, sid)
+        add_session_cookie(page.context, app, sid, STAFF_COOKIE)
         page.goto(f"{app.base_url}/merchant")
         expect(page.get_by_test_id("merchant-heading")).to_have_text("Acme Cloud dashboard")
         expect(page.get_by_text(re.compile(r"^Audit chain intact \(\d+ events\)$"))).to_be_visible()
@@ -596,13 +614,16 @@ def test_staff_dashboard_and_refusals(
     page.wait_for_url(re.compile(r"/merchant/login/?\?reason=missing"))
     expect(page.get_by_test_id("merchant-heading")).to_have_count(0)
 
-    # A customer's session is no key to the dashboard.
-    customer = page_at(1280)
-    add_session_cookie(customer.context, app, sign_in_api("ben@example.com"))
-    customer.goto(f"{app.base_url}/merchant")
-    customer.wait_for_url(re.compile(r"/merchant/login/?\?reason=wrong_role"))
-    expect(customer.get_by_test_id("merchant-heading")).to_have_count(0)
-    expect(customer.get_by_text("Audit chain")).to_have_count(0)
+    # A customer's session is no key to the dashboard: not as the customer cookie (the dashboard
+    # reads only the staff cookie), nor put under the staff cookie's name (wrong role).
+    ben_sid = sign_in_api("ben@example.com")
+    for name, reason in ((COOKIE, "missing"), (STAFF_COOKIE, "wrong_role")):
+        customer = page_at(1280)
+        add_session_cookie(customer.context, app, ben_sid, name)
+        customer.goto(f"{app.base_url}/merchant")
+        customer.wait_for_url(re.compile(rf"/merchant/login/?\?reason={reason}"))
+        expect(customer.get_by_test_id("merchant-heading")).to_have_count(0)
+        expect(customer.get_by_text("Audit chain")).to_have_count(0)
 
 
 # --- 7. merchant API ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import (
-    COOKIE,
+    STAFF_COOKIE,
     AppDB,
     RunningApp,
     fresh_client_ip,
@@ -159,7 +159,7 @@ def _sign_in_staff(page, app: RunningApp, admin: tuple[str, str]) -> None:
     page.locator("#staff-password").fill(admin[1])
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/merchant/?$"))
-    cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
+    cookie = next(c for c in page.context.cookies() if c["name"] == STAFF_COOKIE)
     remember_secret("session_id", cookie["value"])
 
 

@@ -718,7 +718,7 @@ def test_staff_see_the_figures_and_customers_see_nothing(app_db):
         session.commit()
 
     async def as_staff():
-        root = root_with(app_db["sessions"]["staff"])
+        root = root_with(staff_sid=app_db["sessions"]["staff"])
         await call(root, MerchantAnalyticsState, "load")
         return await root.get_state(MerchantAnalyticsState)
 

@@ -73,7 +73,7 @@ def test_csv_export_escapes_formulas(session, clock, catalog):
 
 def test_staff_audit_state_and_export(app_db):
     async def scenario():
-        root = root_with(app_db["sessions"]["staff"])
+        root = root_with(staff_sid=app_db["sessions"]["staff"])
         await call(root, MerchantAuditState, "load")
         state = await root.get_state(MerchantAuditState)
         chain, total = state.chain, state.total
@@ -107,7 +107,7 @@ def test_test_clock_from_the_dashboard(app_db):
         session.commit()
 
     async def scenario():
-        root = root_with(app_db["sessions"]["staff"])
+        root = root_with(staff_sid=app_db["sessions"]["staff"])
         await call(root, MerchantBillingState, "load")
         chained = await call(root, MerchantBillingState, "start_advance", 30)
         state = await root.get_state(MerchantBillingState)

@@ -272,6 +272,38 @@ def test_staff_password_sign_in(session, clock, catalog):
     assert len(failures) == 2 and all("correct horse" not in str(e.after) for e in failures)
 
 
+def test_sign_out_with_a_role_ends_only_a_session_of_that_role(session, clock, catalog, customer):
+    """The portal's and the dashboard's sign-out each end their own kind of session only."""
+    auth.create_staff(
+        session,
+        clock,
+        merchant_id=catalog.merchant.id,
+        email="ops@example.com",
+        password="correct horse battery",
+        actor=audit.SYSTEM,
+    )
+    staff = auth.staff_sign_in(
+        session,
+        clock,
+        merchant_id=catalog.merchant.id,
+        email="ops@example.com",
+        password="correct horse battery",
+        actor=ANON,
+    )
+    shopper = _signed_in(session, clock, catalog)
+    auth.sign_out(session, clock, staff.session_id, ANON, role="customer")
+    auth.sign_out(session, clock, shopper.session_id, ANON, role="staff")
+    auth.load_session(session, clock, staff.session_id, role="staff")
+    auth.load_session(session, clock, shopper.session_id, role="customer")
+    auth.sign_out(session, clock, staff.session_id, ANON, role="staff")
+    with pytest.raises(SessionEnded):
+        auth.load_session(session, clock, staff.session_id, role="staff")
+    auth.load_session(session, clock, shopper.session_id, role="customer")
+    auth.sign_out(session, clock, shopper.session_id, ANON, role="customer")
+    with pytest.raises(SessionEnded):
+        auth.load_session(session, clock, shopper.session_id, role="customer")
+
+
 def test_api_key_portal_link(session, clock, catalog, customer):
     raw = auth.create_api_key(
         session, clock, merchant_id=catalog.merchant.id, name="backend", actor=audit.SYSTEM

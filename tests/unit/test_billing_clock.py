@@ -236,7 +236,8 @@ def test_cost_follows_due_rows_not_table_size(engine, session, clock, gateway, c
     for n, offset in ((5, 0), (5, 5), (140, 10)):  # the first run also creates counters
         add_idle(n, offset)
         session.refresh(due)
-        due.current_period_end = clock.now() + timedelta(days=1)
+        # a new period each time: one period is renewed (and charged, under one key) once
+        due.current_period_end = clock.now() + timedelta(days=1, minutes=len(counts))
         session.add(due)
         session.commit()
         statements.clear()

@@ -1230,7 +1230,7 @@ def test_audit_chain_stays_intact_after_catalog_changes(session, clock, catalog)
 
 
 def _staff_root(app_db):
-    return root_with(app_db["sessions"]["staff"])
+    return root_with(staff_sid=app_db["sessions"]["staff"])
 
 
 def test_staff_creates_a_plan_through_the_page_state(app_db):

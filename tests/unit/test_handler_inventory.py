@@ -116,7 +116,10 @@ def test_binding_and_ids_never_reach_the_browser():
 
     root = rx.State(_reflex_internal_init=True)
     session_state = root.get_substate(SessionState.get_full_name().split(".")[1:])
-    session_state._bound_sid_hash = "secret-binding-value"
-    assert "_bound_sid_hash" not in SessionState.vars
-    assert "secret-binding-value" not in json.dumps(root.dict(), default=str)
+    session_state._bound_customer_sid_hash = "secret-binding-value"
+    session_state._bound_staff_sid_hash = "secret-staff-binding"
+    assert "_bound_customer_sid_hash" not in SessionState.vars
+    assert "_bound_staff_sid_hash" not in SessionState.vars
+    serialised = json.dumps(root.dict(), default=str)
+    assert "secret-binding-value" not in serialised and "secret-staff-binding" not in serialised
     assert not [n for n in PortalState.vars if n.endswith("_id") and not n.startswith("rx_")]

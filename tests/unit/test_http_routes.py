@@ -90,7 +90,8 @@ def test_post_redeems_once_and_sets_a_private_cookie(site):
     assert response.status_code == 303
     assert response.headers["location"] == "/portal?tab=invoices"
     cookie = response.headers["set-cookie"]
-    assert cookie.startswith("portal_sid=")
+    assert cookie.startswith("portal_sid=")  # the customer cookie only, never the staff one
+    assert len(response.headers.get_list("set-cookie")) == 1
     assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower() and "Path=/" in cookie
     sid = re.match(r"portal_sid=([^;]+)", cookie).group(1)
     with Session(site["engine"]) as session:
@@ -134,24 +135,7 @@ def test_failed_redemptions_are_throttled_per_ip(site):
     assert actions.count("auth.link_rejected") == 30 and "auth.throttled" in actions
 
 
-def test_logout_revokes_and_clears(site):
-    sid = _sign_in(site, site["zoe"])
-    response = site["client"].post(
-        "/auth/logout",
-        headers={"Origin": ORIGIN},
-        cookies={"portal_sid": sid},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303 and "reason=signed_out" in response.headers["location"]
-    assert (
-        'portal_sid=""' in response.headers["set-cookie"]
-        or "Max-Age=0" in response.headers["set-cookie"]
-    )
-    with Session(site["engine"]) as session, pytest.raises(auth.SessionEnded):
-        auth.load_session(session, CLOCK, sid, role="customer")
-
-
-def test_staff_login_backs_off(site):
+def _staff(site) -> None:
     with Session(site["engine"]) as session:
         auth.create_staff(
             session,
@@ -162,6 +146,134 @@ def test_staff_login_backs_off(site):
             actor=audit.SYSTEM,
         )
         session.commit()
+
+
+def _staff_sign_in(site) -> str:
+    response = site["client"].post(
+        "/auth/staff/login",
+        data={"email": "ops@example.com", "password": "correct horse battery"},
+        headers={"Origin": ORIGIN},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/merchant"
+    return response.cookies["portal_staff_sid"]
+
+
+def _post(site, path: str, cookies: dict[str, str], origin: str = ORIGIN):
+    """POST with exactly these cookies (the test client's own jar is emptied first)."""
+    site["client"].cookies.clear()
+    header = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    return site["client"].post(
+        path, headers={"Origin": origin, "Cookie": header}, follow_redirects=False
+    )
+
+
+def _alive(site, sid: str, role: str) -> bool:
+    with Session(site["engine"]) as session:
+        try:
+            auth.load_session(session, CLOCK, sid, role=role)
+        except auth.SessionEnded:
+            return False
+        return True
+
+
+def _cleared(response) -> list[str]:
+    """Names of the cookies this response deletes."""
+    return [
+        header.split("=", 1)[0]
+        for header in response.headers.get_list("set-cookie")
+        if "max-age=0" in header.lower() or '="";' in header
+    ]
+
+
+def test_logout_revokes_and_clears(site):
+    sid = _sign_in(site, site["zoe"])
+    response = _post(site, "/auth/logout", {"portal_sid": sid})
+    assert response.status_code == 303 and "reason=signed_out" in response.headers["location"]
+    assert _cleared(response) == ["portal_sid"]
+    with Session(site["engine"]) as session, pytest.raises(auth.SessionEnded):
+        auth.load_session(session, CLOCK, sid, role="customer")
+
+
+def test_staff_login_sets_only_the_staff_cookie(site):
+    _staff(site)
+    response = site["client"].post(
+        "/auth/staff/login",
+        data={"email": "ops@example.com", "password": "correct horse battery"},
+        headers={"Origin": ORIGIN},
+        follow_redirects=False,
+    )
+    (cookie,) = response.headers.get_list("set-cookie")
+    assert cookie.startswith("portal_staff_sid=")
+    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower() and "Path=/" in cookie
+    assert "secure" not in cookie.lower()  # the public URL is http:// here
+    sid = re.match(r"portal_staff_sid=([^;]+)", cookie).group(1)
+    assert _alive(site, sid, "staff")
+
+
+def test_each_sign_out_ends_only_its_own_session(site):
+    """A staff member who is also signed in to the portal (a preview, or their own account)."""
+    _staff(site)
+    staff_sid = _staff_sign_in(site)
+    customer_sid = _sign_in(site, site["zoe"])
+    both = {"portal_sid": customer_sid, "portal_staff_sid": staff_sid}
+
+    portal = _post(site, "/auth/logout", both)
+    assert portal.headers["location"] == "/login?reason=signed_out"
+    assert _cleared(portal) == ["portal_sid"]
+    assert not _alive(site, customer_sid, "customer") and _alive(site, staff_sid, "staff")
+
+    customer_sid = _sign_in(site, site["zoe"])
+    both["portal_sid"] = customer_sid
+    dashboard = _post(site, "/auth/staff/logout", both)
+    assert dashboard.headers["location"] == "/merchant/login?reason=signed_out"
+    assert _cleared(dashboard) == ["portal_staff_sid"]
+    assert not _alive(site, staff_sid, "staff") and _alive(site, customer_sid, "customer")
+    with Session(site["engine"]) as session:
+        actions = [e.action for e in session.exec(select(AuditEvent))]
+    assert actions.count("auth.sign_out") == 2
+
+
+def test_sign_out_routes_refuse_the_other_roles_session_and_other_sites(site):
+    _staff(site)
+    staff_sid = _staff_sign_in(site)
+    customer_sid = _sign_in(site, site["zoe"])
+    # A session id under the other role's cookie name ends nothing.
+    _post(site, "/auth/staff/logout", {"portal_staff_sid": customer_sid})
+    _post(site, "/auth/logout", {"portal_sid": staff_sid})
+    assert _alive(site, customer_sid, "customer") and _alive(site, staff_sid, "staff")
+    # Another site cannot sign anyone out (the Origin check, as for every POST here).
+    for path, name, sid in (
+        ("/auth/logout", "portal_sid", customer_sid),
+        ("/auth/staff/logout", "portal_staff_sid", staff_sid),
+    ):
+        refused = _post(site, path, {name: sid}, origin="https://evil.example")
+        assert refused.status_code == 403 and not refused.headers.get_list("set-cookie")
+    assert _alive(site, customer_sid, "customer") and _alive(site, staff_sid, "staff")
+
+
+def test_cookie_names_and_flags_over_https(monkeypatch):
+    from starlette.responses import Response
+
+    from portal_app.http import common
+
+    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://billing.example")
+    assert common.cookie_name("customer") == "__Host-portal_sid"
+    assert common.cookie_name("staff") == "__Host-portal_staff_sid"
+    response = Response()
+    common.set_session_cookie(response, "s" * 43, 3600, role="staff")
+    common.clear_session_cookie(response, role="customer")
+    set_staff, clear_customer = response.headers.getlist("set-cookie")
+    for header in (set_staff, clear_customer):
+        lowered = header.lower()
+        assert "httponly" in lowered and "samesite=lax" in lowered and "path=/" in lowered
+        assert "secure" in lowered and "domain=" not in lowered
+    assert set_staff.startswith("__Host-portal_staff_sid=")
+    assert clear_customer.startswith("__Host-portal_sid=")
+
+
+def test_staff_login_backs_off(site):
+    _staff(site)
     wrong = site["client"].post(
         "/auth/staff/login",
         data={"email": "ops@example.com", "password": "nope nope nope"},
@@ -183,7 +295,8 @@ def test_staff_login_backs_off(site):
         headers={"Origin": ORIGIN},
         follow_redirects=False,
     )
-    assert right.headers["location"] == "/merchant" and "portal_sid=" in right.headers["set-cookie"]
+    assert right.headers["location"] == "/merchant"
+    assert right.headers["set-cookie"].startswith("portal_staff_sid=")
 
 
 def test_portal_session_api(site):
@@ -254,6 +367,11 @@ def test_download_needs_the_owners_session(site):
     eve_sid = _sign_in(site, site["eve"])
     assert client.get(link, cookies={"portal_sid": eve_sid}).status_code == 404
     zoe_sid = _sign_in(site, site["zoe"])
+    client.cookies.clear()
+    under_staff_name = client.get(
+        link, headers={"Cookie": f"portal_staff_sid={zoe_sid}"}, follow_redirects=False
+    )
+    assert under_staff_name.status_code == 303  # only the customer cookie counts here
     served = client.get(link, cookies={"portal_sid": zoe_sid})
     assert served.status_code == 200 and served.content == b"payload"
     tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")

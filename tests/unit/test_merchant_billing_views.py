@@ -478,7 +478,7 @@ def test_a_real_customer_at_the_preview_address_is_refused(session, clock, catal
 
 def test_staff_pages_through_invoices_and_bad_filters_change_nothing(app_db):
     async def scenario():
-        root = root_with(app_db["sessions"]["staff"])
+        root = root_with(staff_sid=app_db["sessions"]["staff"])
         state = await root.get_state(MerchantInvoicesState)
         await call(root, MerchantInvoicesState, "load")
         loaded = (state.status, [r["number"] for r in state.rows], state.open_count)
@@ -508,7 +508,7 @@ def test_staff_mailbox_state_never_holds_a_sign_in_link(app_db):
         ).first()
 
     async def scenario():
-        root = root_with(app_db["sessions"]["staff"])
+        root = root_with(staff_sid=app_db["sessions"]["staff"])
         state = await root.get_state(MerchantOutboxState)
         await call(root, MerchantOutboxState, "load")
         await call(root, MerchantOutboxState, "open_message", link_id)
@@ -521,16 +521,18 @@ def test_staff_mailbox_state_never_holds_a_sign_in_link(app_db):
 
 
 def test_preview_from_the_settings_page_signs_in_the_stand_in_only(app_db):
-    async def scenario(sid):
-        root = root_with(sid)
+    async def scenario(**cookies):
+        root = root_with(**cookies)
         result = await call(root, PortalPreviewState, "open_preview")
         state = await root.get_state(PortalPreviewState)
         return str(result), state.opened, root.dict()
 
-    refused, opened, _ = run(scenario(app_db["sessions"]["alice@example.com"]))
-    assert "/merchant/login" in refused and not opened
+    alice = app_db["sessions"]["alice@example.com"]
+    for cookies in ({"customer_sid": alice}, {"staff_sid": alice}):
+        refused, opened, _ = run(scenario(**cookies))
+        assert "/merchant/login" in refused and not opened, cookies
 
-    result, opened, everything = run(scenario(app_db["sessions"]["staff"]))
+    result, opened, everything = run(scenario(staff_sid=app_db["sessions"]["staff"]))
     token = re.search(r"/auth/verify\?token=([A-Za-z0-9_\-]+)", result).group(1)
     assert opened and "_redirect" in result
     assert token not in repr(everything)  # the link is never kept in state

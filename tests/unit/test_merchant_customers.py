@@ -34,7 +34,7 @@ def test_staff_sees_a_customer_and_makes_a_portal_link(app_db):
     bob = app_db["bob"]
 
     async def scenario():
-        root = root_with(app_db["sessions"]["staff"])
+        root = root_with(staff_sid=app_db["sessions"]["staff"])
         state = await root.get_state(MerchantCustomersState)
         await call(root, MerchantCustomersState, "search", {"q": "bob"})
         listed = [row["email"] for row in state.rows]

@@ -45,7 +45,7 @@ def test_invalid_value_shows_error_and_saves_nothing(app_db):
     before = _settings(app_db["engine"], merchant_id)
 
     async def scenario():
-        root = root_with(app_db["sessions"]["staff"])
+        root = root_with(staff_sid=app_db["sessions"]["staff"])
         form = _form_from(before, **{"pause.max_days": "0", "branding.name": "New name"})
         await call(root, MerchantSettingsState, "save", form)
         return (await root.get_state(MerchantSettingsState)).error
@@ -60,7 +60,7 @@ def test_preset_preview_then_apply(app_db):
     merchant_id = app_db["merchant"].id
 
     async def scenario():
-        root = root_with(app_db["sessions"]["staff"])
+        root = root_with(staff_sid=app_db["sessions"]["staff"])
         await call(root, MerchantSettingsState, "preview_preset", "b2b")
         state = await root.get_state(MerchantSettingsState)
         diff = list(state.preset_diff)

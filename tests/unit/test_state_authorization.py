@@ -82,15 +82,133 @@ def test_malformed_ids_are_refused(app_db):
 def test_roles_do_not_cross(app_db):
     async def scenario():
         customer_root = root_with(app_db["sessions"]["alice@example.com"])
-        staff_root = root_with(app_db["sessions"]["staff"])
+        staff_root = root_with(staff_sid=app_db["sessions"]["staff"])
         as_customer = await call(customer_root, MerchantState, "load")
         as_staff = await call(staff_root, PortalState, "load")
         merchant = await customer_root.get_state(MerchantState)
-        return as_customer, as_staff, merchant.merchant_name
+        portal = await staff_root.get_state(PortalState)
+        return as_customer, as_staff, merchant.merchant_name, portal.customer_name
 
-    as_customer, as_staff, leaked = run(scenario())
-    assert "/merchant/login" in str(as_customer) and leaked == ""
-    assert "/login" in str(as_staff)
+    as_customer, as_staff, leaked_merchant, leaked_customer = run(scenario())
+    assert "/merchant/login?reason=missing" in str(as_customer) and leaked_merchant == ""
+    assert "/login?reason=missing" in str(as_staff) and leaked_customer == ""
+
+
+def test_a_session_under_the_other_roles_cookie_name_gets_nothing(app_db):
+    """Each guard reads only its own cookie, and the session row's role must match it too."""
+
+    async def scenario():
+        customer_as_staff = root_with(staff_sid=app_db["sessions"]["alice@example.com"])
+        staff_as_customer = root_with(app_db["sessions"]["staff"])
+        as_staff = await call(customer_as_staff, MerchantState, "load")
+        as_customer = await call(staff_as_customer, PortalState, "load")
+        merchant = await customer_as_staff.get_state(MerchantState)
+        portal = await staff_as_customer.get_state(PortalState)
+        return as_staff, as_customer, merchant.merchant_name, portal.customer_name
+
+    as_staff, as_customer, leaked_merchant, leaked_customer = run(scenario())
+    assert "/merchant/login?reason=wrong_role" in str(as_staff) and leaked_merchant == ""
+    assert "/login?reason=wrong_role" in str(as_customer) and leaked_customer == ""
+
+
+def test_one_connection_can_carry_both_sessions(app_db):
+    """A staff member who is also a customer (or previews the portal) uses both at once."""
+
+    async def scenario():
+        root = root_with(
+            app_db["sessions"]["alice@example.com"], staff_sid=app_db["sessions"]["staff"]
+        )
+        await call(root, MerchantState, "load")
+        await call(root, PortalState, "load")
+        await SessionBindingMiddleware().preprocess(app=None, state=root, event=None)
+        merchant = await root.get_state(MerchantState)
+        portal = await root.get_state(PortalState)
+        return merchant.merchant_name, portal.customer_name
+
+    merchant_name, customer_name = run(scenario())
+    assert merchant_name == app_db["merchant"].name and customer_name == "Zoë Ångström"
+
+
+async def _filled_by_both(app_db):
+    """A state tree filled by a staff handler and a customer handler, on one connection."""
+    root = root_with(app_db["sessions"]["alice@example.com"], staff_sid=app_db["sessions"]["staff"])
+    await call(root, MerchantState, "load")
+    await call(root, PortalState, "load")
+    return root
+
+
+async def _after_reconnect(root, **cookies):
+    connect(root, **cookies)
+    await SessionBindingMiddleware().preprocess(app=None, state=root, event=None)
+    merchant = await root.get_state(MerchantState)
+    portal = await root.get_state(PortalState)
+    return merchant.merchant_name, portal.customer_name
+
+
+@pytest.mark.parametrize(
+    "cookies",
+    [
+        {"customer_sid": "alice"},  # the staff cookie is gone
+        {"customer_sid": "alice", "staff_sid": "bob"},  # another session as the staff cookie
+        {"staff_sid": "staff"},  # the customer cookie is gone
+        {"customer_sid": "bob", "staff_sid": "staff"},  # another customer session
+        {"customer_sid": "staff", "staff_sid": "alice"},  # the two swapped
+    ],
+)
+def test_state_is_wiped_when_either_bound_cookie_changes(app_db, cookies):
+    names = {"alice": "alice@example.com", "bob": "bob@example.com", "staff": "staff"}
+    sids = {key: app_db["sessions"][names[who]] for key, who in cookies.items()}
+
+    async def scenario():
+        root = await _filled_by_both(app_db)
+        before = (
+            (await root.get_state(MerchantState)).merchant_name,
+            (await root.get_state(PortalState)).customer_name,
+        )
+        return before, await _after_reconnect(root, **sids)
+
+    before, after = run(scenario())
+    assert before == (app_db["merchant"].name, "Zoë Ångström")
+    assert after == ("", "")
+
+
+def test_a_cookie_of_an_unbound_role_does_not_wipe(app_db):
+    """A tab bound to a staff session keeps its state when a customer cookie appears (the
+    preview tab redeemed its link) — the staff cookie is still the one it was bound to."""
+
+    async def scenario():
+        root = root_with(staff_sid=app_db["sessions"]["staff"])
+        await call(root, MerchantState, "load")
+        return await _after_reconnect(
+            root,
+            customer_sid=app_db["sessions"]["alice@example.com"],
+            staff_sid=app_db["sessions"]["staff"],
+        )
+
+    merchant_name, customer_name = run(scenario())
+    assert merchant_name == app_db["merchant"].name and customer_name == ""
+
+
+def test_a_staff_guard_rebinding_to_another_staff_session_wipes(app_db):
+    """No middleware pass in between (as in a unit call): the guard itself refuses to mix."""
+
+    async def scenario():
+        root = await _filled_by_both(app_db)
+        with Session(app_db["engine"]) as session:
+            other = auth.staff_sign_in(
+                session,
+                CLOCK,
+                merchant_id=app_db["merchant"].id,
+                email="ops@example.com",
+                password="correct horse battery",
+                actor=audit.SYSTEM,
+            )
+            session.commit()
+        connect(root, app_db["sessions"]["alice@example.com"], staff_sid=other.session_id)
+        await call(root, MerchantState, "load")  # guard only, no middleware
+        return (await root.get_state(PortalState)).customer_name
+
+    assert run(scenario()) == ""  # the customer data went with the old staff binding
 
 
 def test_feature_off_is_refused_and_audited(app_db):

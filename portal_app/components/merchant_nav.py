@@ -1,0 +1,52 @@
+"""The dashboard's section links, on every staff page: one landmark, the current page marked."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+SECTIONS = (
+    ("Overview", "/merchant"),
+    ("Portal settings", "/merchant/settings/portal"),
+    ("Catalog", "/merchant/catalog"),
+    ("Customers", "/merchant/customers"),
+    ("Invoices", "/merchant/invoices"),
+    ("Payments", "/merchant/payments"),
+    ("Analytics", "/merchant/analytics"),
+    ("Mailbox", "/merchant/mailbox"),
+    ("Audit log", "/merchant/audit"),
+    ("Billing clock", "/merchant/billing"),
+)
+
+
+def _is_current(href: str) -> rx.Var:
+    path = rx.State.router.url.path.to(str)
+    if href == "/merchant":
+        return (path == "/merchant") | (path == "/merchant/")
+    return (path == href) | path.startswith(href + "/")
+
+
+def _section_link(label: str, href: str) -> rx.Component:
+    current = _is_current(href)
+    return rx.link(
+        label,
+        href=href,
+        aria_current=rx.cond(current, "page", None),
+        weight=rx.cond(current, "bold", "regular"),
+        underline=rx.cond(current, "always", "hover"),
+        white_space="nowrap",
+    )
+
+
+def merchant_nav() -> rx.Component:
+    return rx.el.nav(
+        rx.flex(
+            *[_section_link(label, href) for label, href in SECTIONS],
+            spacing="4",
+            wrap="wrap",
+            row_gap="0.5rem",
+        ),
+        aria_label="Dashboard sections",
+        width="100%",
+        padding_bottom="0.75rem",
+        border_bottom="1px solid var(--gray-a5)",
+    )
