@@ -143,9 +143,9 @@ fmt: setup-test
 	ruff format .
 	ruff check --fix .
 
-# Each bench/*.py is a script printing its own timings; BENCH_ARGS is passed to each one,
+# Each bench/*.py (not the _helpers) prints its own figures; BENCH_ARGS is passed to each one,
 # e.g. make bench BENCH_ARGS="--count 100000".
-bench: setup
+bench: setup-test
 	@shopt -s nullglob; scripts=(bench/[!_]*.py); \
 	if [ $${#scripts[@]} -eq 0 ]; then echo "no benchmarks yet (bench/ is empty)"; fi; \
 	for script in "$${scripts[@]}"; do echo "== $$script"; python "$$script" $(BENCH_ARGS); done

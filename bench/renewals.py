@@ -1,6 +1,12 @@
 """Renew N due subscriptions with the billing clock and print the time per 1,000.
 
-    python bench/renewals.py --count 100000 [--db-url postgresql+psycopg://...] [--batch-size 500]
+    python bench/renewals.py --count 100000 [--batch-size 500]            # SQLite (temporary file)
+    python bench/renewals.py --count 100000 --postgres    # scratch database on 127.0.0.1:5432
+    python bench/renewals.py --db-url postgresql+psycopg://user@host/empty_db   # drops its tables!
+
+--postgres creates a private database on BENCH_PG_URL (default
+postgresql://postgres@127.0.0.1:5432/postgres, trust auth) and drops it at the end; --db-url uses
+the given database as is and drops and recreates every Portal table in it.
 
 Set-up (merchant, customers, vaulted cards, due subscriptions) is bulk-inserted and not timed;
 the timed part is `billing_clock.advance`: per subscription one invoice with its line, a gapless
@@ -10,6 +16,7 @@ audit events, all committed."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -18,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
@@ -148,21 +156,42 @@ def build(engine: sa.Engine, count: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=10000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--db-url", default=os.environ.get("BENCH_DB_URL"))
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="a scratch database on 127.0.0.1:5432 (BENCH_PG_URL), dropped afterwards",
+    )
     args = parser.parse_args()
-    tmp = tempfile.mkdtemp()
-    url = args.db_url or f"sqlite:///{tmp}/bench.db"
+    if args.postgres:
+        from _server import scratch_postgres
+
+        database = scratch_postgres()
+    else:
+        tmp = tempfile.mkdtemp()
+        database = contextlib.nullcontext(args.db_url or f"sqlite:///{tmp}/bench.db")
+    with database as url:
+        run(url, args)
+
+
+def run(url: str, args) -> None:
+    from _server import machine_note
+
     engine = make_engine(url)
+    print(f"machine: {machine_note()}")
+    print(f"config: --count {args.count} --batch-size {args.batch_size}")
     t0 = time.perf_counter()
     build(engine, args.count)
     setup = time.perf_counter() - t0
     clock = FixedClock(add_months(START, 1) + timedelta(hours=1))
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     report = billing_clock.advance(engine, clock, SandboxGateway(), batch_size=args.batch_size)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     with Session(engine) as session:
         paid = session.exec(select(sa.func.count(Invoice.id)).where(Invoice.status == "paid")).one()
         charges = session.exec(select(sa.func.count(SandboxCharge.id))).one()
@@ -174,6 +203,10 @@ def main() -> None:
     print(f"renewed: {report.renewed}, charged: {report.charged}, errors: {report.errors}")
     print(f"paid invoices: {paid}, gateway charges: {charges}, numbers {numbers[0]}..{numbers[1]}")
     print(f"billing clock: {elapsed:.2f} s total, {elapsed / args.count * 1000:.2f} s per 1,000")
+    print(
+        f"CPU of this process meanwhile: {cpu:.1f} s (the rest: waiting for the database or a CPU)"
+    )
+    engine.dispose()
     assert report.renewed == args.count == paid == charges, "renewal count mismatch"
 
 

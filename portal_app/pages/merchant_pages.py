@@ -184,8 +184,11 @@ def _preview_card() -> rx.Component:
             rx.heading("Preview as customer", size="4", as_="h2"),
             rx.text(
                 "Open the portal in a new tab the way a customer sees it, with the saved "
-                "settings. You are signed in as a stand-in customer with no subscriptions, "
-                "invoices or cards, never as a real customer.",
+                "settings. You are signed in as a stand-in customer, never as a real customer: "
+                "it has a sandbox test card and a subscription to your cheapest monthly price, "
+                "with its invoice and receipt, and is left out of your customer lists and "
+                "analytics. Without an active monthly price it has no subscription, invoices "
+                "or cards.",
                 size="2",
             ),
             rx.text(

@@ -10,6 +10,9 @@ instant T is the `before` of its first such event after T, or the row itself whe
 to it after T. Rows without audit events (inserted directly) fall back to their own timestamps:
 `created_at`, `ended_at`, `paused_at`.
 
+The staff's preview stand-in (services/portal_preview.py) is not a customer: its subscriptions,
+their events and its cancellation flows are left out of every figure.
+
 Known limits, all from what is recorded: a subscription ended by dunning (`invoice.uncollectible`,
 no subscription event) and later restarted loses that first end. The funnel's "offer shown" stage
 is `CancellationAttempt.offers_shown`, noted at the first showing by
@@ -32,6 +35,7 @@ from portal_app.money import round_half_even
 from portal_app.services import cancellation
 from portal_app.services.catalog import INTERVAL_MONTHS
 from portal_app.services.errors import PortalError
+from portal_app.services.portal_preview import not_preview
 
 DEFAULT_MONTHS = 12
 MAX_MONTHS = 60
@@ -98,6 +102,13 @@ def months_until(now: datetime, count: int = DEFAULT_MONTHS) -> list[Month]:
 
 def recent_months(clock: Clock, count: int = DEFAULT_MONTHS) -> list[Month]:
     return months_until(clock.now(), count)
+
+
+def _not_preview_event(merchant_id: int):
+    """Events of the preview stand-in left out; events that name no customer kept."""
+    return sa.or_(
+        AuditEvent.customer_id.is_(None), not_preview(AuditEvent.customer_id, merchant_id)
+    )
 
 
 def _window(column, months: Sequence[Month]):
@@ -238,6 +249,7 @@ def _billable_by_price(session: Session, merchant_id: int, at: datetime) -> list
         .join(Price, Price.id == price_at)
         .where(
             Subscription.merchant_id == merchant_id,
+            not_preview(Subscription.customer_id, merchant_id),
             Subscription.created_at <= at,
             billable_at,
         )
@@ -263,7 +275,9 @@ def movements(session: Session, merchant_id: int, months: Sequence[Month]) -> li
     ended without such an event (dunning gave up) by their `ended_at`."""
     new = session.execute(
         sa.select(*_per_month(Subscription.created_at, months)).where(
-            Subscription.merchant_id == merchant_id, _window(Subscription.created_at, months)
+            Subscription.merchant_id == merchant_id,
+            not_preview(Subscription.customer_id, merchant_id),
+            _window(Subscription.created_at, months),
         )
     ).one()
     ended_by_event = session.execute(
@@ -271,6 +285,7 @@ def movements(session: Session, merchant_id: int, months: Sequence[Month]) -> li
             AuditEvent.merchant_id == merchant_id,
             AuditEvent.target_type == "subscription",
             AuditEvent.action.in_(END_EVENTS),
+            _not_preview_event(merchant_id),
             _window(AuditEvent.created_at, months),
         )
     ).one()
@@ -294,6 +309,7 @@ def movements(session: Session, merchant_id: int, months: Sequence[Month]) -> li
         .where(
             Subscription.merchant_id == merchant_id,
             Subscription.status == SubscriptionStatus.CANCELED,
+            not_preview(Subscription.customer_id, merchant_id),
             _window(Subscription.ended_at, months),
             sa.or_(last_end_event.c.at.is_(None), last_end_event.c.at < Subscription.ended_at),
         )
@@ -319,6 +335,7 @@ def pauses(session: Session, merchant_id: int, months: Sequence[Month]) -> list[
             AuditEvent.merchant_id == merchant_id,
             AuditEvent.target_type == "subscription",
             AuditEvent.action.in_(PAUSE_EVENTS),
+            _not_preview_event(merchant_id),
             _window(AuditEvent.created_at, months),
         )
         .group_by(AuditEvent.action)

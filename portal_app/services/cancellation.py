@@ -42,6 +42,7 @@ from portal_app.services import audit, features, subscriptions
 from portal_app.services.catalog import PriceInfo, price_info
 from portal_app.services.errors import NotFound, PortalError, SubscriptionError
 from portal_app.services.gateway import PaymentGateway
+from portal_app.services.portal_preview import not_preview
 
 STARTED = "started"
 SAVED_OUTCOMES = ("saved_discount", "saved_pause", "saved_downgrade")
@@ -729,12 +730,16 @@ def save_rate(session: Session, merchant_id: int, since: datetime | None = None)
     are not in the rate, since the customer never decided. `save_rate` is an exact Fraction (None
     when nothing was decided); `save_rate_percent` is for display, e.g. "40.0%". `by_reason` gives
     the same per survey reason ("" when none was given) so the merchant sees which offers work.
-    `offers_shown` counts the attempts that were shown at least one save offer."""
+    `offers_shown` counts the attempts that were shown at least one save offer. The staff's
+    preview stand-in's attempts are left out (services/portal_preview.py)."""
     query = select(
         CancellationAttempt.outcome,
         CancellationAttempt.reason,
         CancellationAttempt.offers_shown,
-    ).where(CancellationAttempt.merchant_id == merchant_id)
+    ).where(
+        CancellationAttempt.merchant_id == merchant_id,
+        not_preview(CancellationAttempt.customer_id, merchant_id),
+    )
     if since is not None:
         query = query.where(CancellationAttempt.created_at >= since)
     rows = session.exec(query).all()

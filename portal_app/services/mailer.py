@@ -65,6 +65,10 @@ def wants(session: Session, customer: Customer, kind: str) -> bool:
     return bool(getattr(preference, column))
 
 
+def undeliverable(address: str) -> bool:
+    return address.rsplit("@", 1)[-1].lower().rstrip(".").endswith(".invalid")
+
+
 def queue(
     session: Session,
     clock: Clock,
@@ -75,13 +79,16 @@ def queue(
     body: str,
     to_address: str | None = None,
 ) -> OutboxEmail | None:
-    """Queue a message unless the customer or merchant opted out of its kind."""
-    if not wants(session, customer, kind):
+    """Queue a message unless the customer or merchant opted out of its kind, or the address
+    can never receive mail (the `.invalid` top-level domain, RFC 6761: the dashboard's preview
+    stand-in lives there, and its receipts would only fill the outbox with failures)."""
+    address = to_address or customer.email
+    if not wants(session, customer, kind) or undeliverable(address):
         return None
     email = OutboxEmail(
         merchant_id=customer.merchant_id,
         customer_id=customer.id,
-        to_address=to_address or customer.email,
+        to_address=address,
         kind=kind,
         subject=subject,
         body=sealing.seal(body) if kind in SEALED_KINDS else body,

@@ -6,21 +6,43 @@ never receive mail, RFC 6761), created on first use. Its creation is recorded in
 and a preview link is issued only for the customer at that address whose creation event names it
 (same id, same creation time), so a real customer who somehow holds the address is refused. The
 link itself is an ordinary one-time portal link (`auth.issue_support_link`: single use, hashed,
-audited). Customer lists, counts and money views leave the stand-in out with `not_preview`."""
+audited). Customer lists, counts, money views and analytics leave the stand-in out with
+`not_preview`.
+
+So the preview shows the portal as a demo customer sees it, the stand-in gets a sandbox test card
+and a subscription on the merchant's cheapest active monthly price, through the same services a
+customer uses (so there is a real invoice and receipt), in the transaction that creates it; a
+stand-in left without a live subscription (canceled in an earlier preview) gets one again at the
+next preview. A merchant without such a price keeps an empty portal."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from portal_app.clock import Clock
-from portal_app.models import AuditEvent, Customer, Merchant
-from portal_app.services import audit, auth
+from portal_app.models import AuditEvent, Customer, Merchant, Price, Subscription
+from portal_app.models.billing import SubscriptionStatus
+from portal_app.services import audit, auth, catalog, features, payment_methods, subscriptions
 from portal_app.services.errors import PortalError
+from portal_app.services.gateway import PaymentGateway
 
 PREVIEW_EMAIL = "preview@portal-preview.invalid"
 PREVIEW_NAME = "Preview customer"
 CREATED_ACTION = "portal_preview.customer_created"
+# The sandbox gateway's always-succeeding Visa (services/sandbox_gateway.py), as the demo seed uses.
+TEST_CARD_NUMBER = "4242424242424242"
+TEST_CARD_CVC = "123"
+NO_PRICE_NOTE = (
+    "You have no active monthly price, so the preview customer has no subscription, invoices "
+    "or cards."
+)
+NO_CARDS_NOTE = (
+    "Adding cards is turned off in your portal settings, so the preview customer has no card "
+    "and no subscription."
+)
 
 
 class PreviewError(PortalError):
@@ -104,15 +126,87 @@ def ensure_preview_customer(
     return customer
 
 
-def issue_preview_link(
-    session: Session, clock: Clock, *, merchant_id: int, actor: audit.Actor
+def cheapest_monthly_price(session: Session, merchant_id: int, currency: str) -> Price | None:
+    """The merchant's cheapest active monthly price in `currency` on an active plan (the lowest
+    id among equals), or None."""
+    monthly = [
+        info.price
+        for info in catalog.active_prices(session, merchant_id)
+        if info.price.interval == "month" and info.price.currency == currency
+    ]
+    return min(monthly, key=lambda price: (price.amount, price.id), default=None)
+
+
+def ensure_demo_subscription(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    *,
+    customer: Customer,
+    actor: audit.Actor,
 ) -> str:
-    """A one-time portal link for the merchant's stand-in, never for anyone else. Takes no
-    customer id on purpose: the customer is found here, from the merchant alone."""
+    """Give the stand-in a test card (when it has none) and a subscription on the cheapest
+    monthly price (when it has no live one), through the customer-facing services, which audit
+    each step. Returns "" when the stand-in has a live subscription, else why it has none.
+
+    The stand-in's row is locked first (PostgreSQL; SQLite serialises writers at BEGIN), so two
+    staff previewing at once run one after the other and the second finds the first's
+    subscription."""
+    session.exec(select(Customer.id).where(Customer.id == customer.id).with_for_update()).one()
+    live = session.exec(
+        select(Subscription.id).where(
+            Subscription.customer_id == customer.id,
+            Subscription.status != SubscriptionStatus.CANCELED,
+        )
+    ).first()
+    if live is not None:
+        return ""
+    price = cheapest_monthly_price(session, customer.merchant_id, customer.currency)
+    if price is None:
+        return NO_PRICE_NOTE
+    if payment_methods.default_card(session, customer.id) is None:
+        if not features.load(session, customer.merchant_id).enabled("payment_methods.add"):
+            return NO_CARDS_NOTE
+        payment_methods.add_card(
+            session,
+            clock,
+            gateway,
+            customer_id=customer.id,
+            number=TEST_CARD_NUMBER,
+            exp_month=12,
+            exp_year=clock.now().year + 2,
+            cvc=TEST_CARD_CVC,
+            actor=actor,
+        )
+    subscriptions.create(
+        session, clock, gateway, customer_id=customer.id, price_id=price.id, actor=actor
+    )
+    return ""
+
+
+@dataclass(frozen=True)
+class PreviewLink:
+    url: str
+    note: str  # "" when the stand-in has a subscription to show; else why it has none
+
+
+def issue_preview_link(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    *,
+    merchant_id: int,
+    actor: audit.Actor,
+) -> PreviewLink:
+    """A one-time portal link for the merchant's stand-in, never for anyone else, with its demo
+    card and subscription in place. Takes no customer id on purpose: the customer is found here,
+    from the merchant alone."""
     customer = ensure_preview_customer(session, clock, merchant_id=merchant_id, actor=actor)
-    return auth.issue_support_link(
+    note = ensure_demo_subscription(session, clock, gateway, customer=customer, actor=actor)
+    url = auth.issue_support_link(
         session, clock, merchant_id=merchant_id, customer_id=customer.id, actor=actor
     )
+    return PreviewLink(url, note)
 
 
 def _insert_ignore_returning_id(session: Session, **values):

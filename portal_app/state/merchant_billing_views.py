@@ -14,6 +14,7 @@ from portal_app.models import Merchant
 from portal_app.money import format_money
 from portal_app.services import billing_clock, merchant_billing, outbox_admin, portal_preview
 from portal_app.services.errors import PortalError
+from portal_app.services.gateway import configured_gateway
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
 
 INVOICE_FILTER_LABELS = {
@@ -293,7 +294,8 @@ class PortalPreviewState(PrivateState):
         who = current()
         with session_scope() as session:
             link = portal_preview.issue_preview_link(
-                session, CLOCK, merchant_id=who.merchant_id, actor=who.actor
+                session, CLOCK, configured_gateway(), merchant_id=who.merchant_id, actor=who.actor
             )
         self.opened = True
-        return rx.redirect(link, is_external=True)
+        opened = rx.redirect(link.url, is_external=True)
+        return [opened, rx.toast.info(link.note)] if link.note else opened

@@ -184,10 +184,12 @@ def db_fingerprint(db, skip: dict[str, set[str]] | None = None) -> dict[str, str
     for table in tables:
         if skip.get(table) == {"*"}:
             continue
-        rows = db.rows(f'SELECT * FROM "{table}" ORDER BY rowid')
-        cleaned = [
-            {k: v for k, v in row.items() if k not in skip.get(table, set())} for row in rows
-        ]
+        rows = db.rows(f'SELECT * FROM "{table}"')
+        # Row order is not part of the fingerprint (PostgreSQL has no rowid to order by).
+        cleaned = sorted(
+            ({k: v for k, v in row.items() if k not in skip.get(table, set())} for row in rows),
+            key=repr,
+        )
         digests[table] = hashlib.sha256(repr(cleaned).encode()).hexdigest()
     return digests
 

@@ -307,6 +307,13 @@ def test_preview_as_customer_opens_the_portal_in_a_new_tab(
     real_customers = {
         r["id"] for r in db.rows("SELECT id FROM customer WHERE email != :p", p=PREVIEW_EMAIL)
     }
+    cheapest = db.rows(
+        "SELECT pl.name FROM price pr JOIN plan pl ON pl.id = pr.plan_id"
+        " JOIN merchant m ON m.id = pr.merchant_id"
+        " WHERE pr.merchant_id = :m AND pr.active AND pl.active AND pr.interval = 'month'"
+        " AND pr.currency = m.default_currency ORDER BY pr.amount, pr.id LIMIT 1",
+        m=merchant_id,
+    )[0]
     start = db.max_audit_id()
     for width in WIDTHS:
         page = staff_page(page_at, app, staff_admin, width)
@@ -332,6 +339,15 @@ def test_preview_as_customer_opens_the_portal_in_a_new_tab(
         preview.screenshot(
             path=screenshot_dir / f"merchant-preview-portal-{width}.png", full_page=True
         )
+        # A demo customer's portal: one subscription, on the cheapest monthly plan.
+        preview.goto(f"{app.base_url}/subscriptions")
+        subscription_cards = preview.get_by_test_id("subscription")
+        expect(subscription_cards).to_have_count(1)
+        expect(subscription_cards.first).to_contain_text(cheapest["name"])
+        fits(preview, width)
+        preview.screenshot(
+            path=screenshot_dir / f"merchant-preview-subscriptions-{width}.png", full_page=True
+        )
 
         # The new tab holds a customer session for the stand-in, never for a real customer.
         cookie = remember_secret("session_id", cookie_in(preview.context)["value"])
@@ -346,6 +362,13 @@ def test_preview_as_customer_opens_the_portal_in_a_new_tab(
 
     # One stand-in for both previews; its creation and each link are audited as the staff's.
     assert db.scalar("SELECT COUNT(*) FROM customer WHERE email = :p", p=PREVIEW_EMAIL) == 1
+    # One test card and one subscription, made at the first preview only.
+    for table in ("subscription", "paymentmethod"):
+        assert (
+            db.scalar(f"SELECT COUNT(*) FROM {table} WHERE customer_id = :c", c=stand_in["id"]) == 1
+        )
+    made = db.audit_since(start, "subscription.create")
+    assert [(e["actor_type"], e["customer_id"]) for e in made] == [("merchant", stand_in["id"])]
     created = db.audit_since(start, "portal_preview.customer_created")
     links = db.audit_since(start, "portal_link.create")
     assert [(e["actor_type"], e["customer_id"]) for e in created] == [("merchant", stand_in["id"])]

@@ -30,6 +30,7 @@ from portal_app.services import (
     cancellation,
     demo,
     features,
+    portal_preview,
     subscriptions,
 )
 from portal_app.services.errors import PortalError
@@ -629,6 +630,65 @@ def test_funnel_agrees_with_the_raw_attempt_rows(session, flows):
     assert [(p.month.key, p.pauses, p.resumes) for p in pauses if p.pauses or p.resumes] == [
         ("2026-03", 1, 1)
     ]
+
+
+def test_the_preview_stand_in_changes_no_figure(session, clock, gateway, flows):
+    """Staff's preview customer subscribes, pauses, resumes, goes through the cancellation flow
+    and subscribes again at the next preview: no figure of the merchant moves."""
+    later = at(6, 20, 18)
+
+    def everything():
+        return (
+            figures(session, flows.id, later),
+            analytics.retention(session, flows.id, analytics.months_until(later)),
+            analytics.retention(session, flows.id, analytics.months_until(later, 1)),
+        )
+
+    before = everything()
+    portal_preview.issue_preview_link(session, clock, gateway, merchant_id=flows.id, actor=STAFF)
+    stand_in_id = session.exec(
+        select(Subscription.customer_id)
+        .where(Subscription.merchant_id == flows.id)
+        .order_by(Subscription.id.desc())
+    ).first()
+    first = session.exec(select(Subscription).where(Subscription.customer_id == stand_in_id)).one()
+    actor = audit.Actor.customer(stand_in_id)
+    ids = {"customer_id": stand_in_id, "actor": actor}
+    clock.set(at(6, 20, 13))
+    subscriptions.pause(session, clock, subscription_id=first.id, resume_at=at(7, 1), **ids)
+    clock.set(at(6, 20, 14))
+    subscriptions.resume(session, clock, subscription_id=first.id, **ids)
+    clock.set(at(6, 20, 15))
+    attempt = cancellation.start(session, clock, subscription_id=first.id, **ids)
+    cancellation.answer_survey(session, clock, attempt_id=attempt.id, reason="too_expensive", **ids)
+    found = cancellation.offers(session, clock, customer_id=stand_in_id, attempt_id=attempt.id)
+    cancellation.record_offers_shown(session, clock, attempt_id=attempt.id, offers=found, **ids)
+    cancellation.confirm_cancel(session, clock, attempt_id=attempt.id, at_period_end=False, **ids)
+    clock.set(at(6, 20, 16))
+    portal_preview.issue_preview_link(session, clock, gateway, merchant_id=flows.id, actor=STAFF)
+
+    # It all happened: two subscriptions (one ended), a pause, a resume, a decided flow.
+    session.expire_all()
+    statuses = session.exec(
+        select(Subscription.status)
+        .where(Subscription.customer_id == stand_in_id)
+        .order_by(Subscription.id)
+    ).all()
+    assert statuses == ["canceled", "active"]
+    actions = Counter(
+        session.exec(
+            select(AuditEvent.action).where(
+                AuditEvent.customer_id == stand_in_id, AuditEvent.target_type == "subscription"
+            )
+        ).all()
+    )
+    assert [actions[a] for a in ("subscription.create", "subscription.pause")] == [2, 1]
+    assert [actions[a] for a in ("subscription.resume", "subscription.cancel")] == [1, 1]
+    outcome = session.exec(
+        select(CancellationAttempt.outcome).where(CancellationAttempt.customer_id == stand_in_id)
+    ).one()
+    assert outcome == "canceled"
+    assert everything() == before
 
 
 # --- the demo merchant --------------------------------------------------------------------------

@@ -170,3 +170,27 @@ def test_without_smtp_nothing_is_claimed(engine, session, clock, customer):
     _queue(session, clock, customer, 1)
     assert mailer.deliver(engine, clock, smtp_host=None) == (0, 0)
     assert [(r.status, r.attempts) for r in _rows(engine)] == [("queued", 0)]
+
+
+def test_mail_to_an_invalid_domain_is_never_queued(session, clock, customer):
+    """The preview stand-in (preview@portal-preview.invalid) gets no receipts in the outbox."""
+    from portal_app.services import mailer
+
+    customer.email = "someone@portal-preview.invalid"
+    session.add(customer)
+    session.flush()
+    assert (
+        mailer.queue(session, clock, customer=customer, kind="receipt", subject="s", body="b")
+        is None
+    )
+    kept = mailer.queue(
+        session,
+        clock,
+        customer=customer,
+        kind="receipt",
+        subject="s",
+        body="b",
+        to_address="real@example.com",
+    )
+    assert kept is not None and kept.to_address == "real@example.com"
+    assert mailer.undeliverable("x@Example.INVALID.") and not mailer.undeliverable("x@invalid.com")

@@ -14,18 +14,30 @@ import pytest
 from sqlmodel import Session, select
 
 from portal_app.clock import FixedClock
-from portal_app.models import AuditEvent, Customer, Invoice, LoginToken, OutboxEmail
+from portal_app.models import (
+    AuditEvent,
+    Customer,
+    Invoice,
+    LoginToken,
+    OutboxEmail,
+    PaymentMethod,
+    Price,
+    Receipt,
+    Subscription,
+)
 from portal_app.services import (
     audit,
     auth,
     billing_clock,
     customers,
+    features,
     invoices,
     mailer,
     merchant_billing,
     outbox_admin,
     payment_methods,
     portal_preview,
+    subscriptions,
 )
 from portal_app.services.errors import NotFound
 from portal_app.services.sandbox_gateway import SandboxGateway
@@ -37,6 +49,7 @@ from portal_app.state.merchant_billing_views import (
 )
 from tests import factories
 from tests.statekit import call, root_with, run
+from tests.unit.test_concurrency import _race
 
 STAFF = audit.Actor.merchant(1)
 
@@ -404,9 +417,15 @@ def test_mail_is_sent_when_smtp_answers(session, clock, catalog, customer, monke
 # --- the preview customer ------------------------------------------------------------------------
 
 
+def _preview(session, clock, merchant_id) -> portal_preview.PreviewLink:
+    return portal_preview.issue_preview_link(
+        session, clock, SandboxGateway(), merchant_id=merchant_id, actor=STAFF
+    )
+
+
 def test_preview_link_is_for_the_stand_in_only(session, clock, catalog, customer):
     merchant_id = catalog.merchant.id
-    link = portal_preview.issue_preview_link(session, clock, merchant_id=merchant_id, actor=STAFF)
+    link = _preview(session, clock, merchant_id).url
     stand_in = session.exec(
         select(Customer).where(Customer.email == portal_preview.PREVIEW_EMAIL)
     ).one()
@@ -418,10 +437,11 @@ def test_preview_link_is_for_the_stand_in_only(session, clock, catalog, customer
     actions = session.exec(
         select(AuditEvent.action).where(AuditEvent.customer_id == stand_in.id)
     ).all()
-    assert actions == [portal_preview.CREATED_ACTION, "portal_link.create"]
+    assert actions[0] == portal_preview.CREATED_ACTION and actions[-1] == "portal_link.create"
+    assert {"payment_method.add", "subscription.create"} <= set(actions)
 
     # Again: the same stand-in, the older link no longer works.
-    second = portal_preview.issue_preview_link(session, clock, merchant_id=merchant_id, actor=STAFF)
+    second = _preview(session, clock, merchant_id).url
     assert auth.peek_token(session, clock, link.split("token=")[1]) is None
     assert auth.peek_token(session, clock, second.split("token=")[1]).customer_id == stand_in.id
     assert len(session.exec(select(Customer).where(Customer.merchant_id == merchant_id)).all()) == 2
@@ -436,21 +456,122 @@ def test_preview_link_is_for_the_stand_in_only(session, clock, catalog, customer
 
     # Each merchant has its own stand-in.
     other = factories.make_catalog(session, clock, slug="other")
-    theirs = portal_preview.issue_preview_link(
-        session, clock, merchant_id=other.merchant.id, actor=STAFF
-    )
+    theirs = _preview(session, clock, other.merchant.id).url
     their_customer = auth.peek_token(session, clock, theirs.split("token=")[1]).customer_id
     assert their_customer != stand_in.id
     assert session.get(Customer, their_customer).merchant_id == other.merchant.id
+
+
+def _stand_in_rows(session, merchant_id):
+    stand_in = session.exec(
+        select(Customer).where(
+            Customer.merchant_id == merchant_id, Customer.email == portal_preview.PREVIEW_EMAIL
+        )
+    ).one()
+    return (
+        stand_in,
+        session.exec(select(Subscription).where(Subscription.customer_id == stand_in.id)).all(),
+        session.exec(select(PaymentMethod).where(PaymentMethod.customer_id == stand_in.id)).all(),
+    )
+
+
+def test_the_stand_in_has_a_test_card_and_the_cheapest_monthly_plan(session, clock, catalog):
+    merchant_id = catalog.merchant.id
+    first = _preview(session, clock, merchant_id)
+    stand_in, subs, cards = _stand_in_rows(session, merchant_id)
+    cheapest = min(catalog.monthly.values(), key=lambda price: price.amount)
+    assert first.note == ""
+    assert [(s.status, s.price_id) for s in subs] == [("active", cheapest.id)]
+    assert [(c.brand, c.last4, c.is_default) for c in cards] == [("visa", "4242", True)]
+    # A real, paid invoice with its receipt, as a customer's sign-up makes.
+    invoice = session.exec(select(Invoice).where(Invoice.customer_id == stand_in.id)).one()
+    assert (invoice.status, invoice.total, invoice.subscription_id) == (
+        "paid",
+        cheapest.amount,
+        subs[0].id,
+    )
+    assert session.exec(select(Receipt).where(Receipt.invoice_id == invoice.id)).one()
+    created = session.exec(
+        select(AuditEvent).where(
+            AuditEvent.customer_id == stand_in.id, AuditEvent.action == "subscription.create"
+        )
+    ).one()
+    assert created.actor_type == "merchant"
+
+    # The next preview adds nothing: one subscription, one card, one invoice.
+    clock.set(clock.now() + timedelta(hours=1))
+    assert _preview(session, clock, merchant_id).note == ""
+    _, subs_again, cards_again = _stand_in_rows(session, merchant_id)
+    assert [s.id for s in subs_again] == [subs[0].id]
+    assert [c.id for c in cards_again] == [cards[0].id]
+    assert len(session.exec(select(Invoice).where(Invoice.customer_id == stand_in.id)).all()) == 1
+
+    # Cancelled in a preview: the next preview subscribes it again, on the card it has.
+    features.save(session, clock, merchant_id, {"cancel.mode": "customer_choice"}, STAFF)
+    subscriptions.cancel(
+        session,
+        clock,
+        customer_id=stand_in.id,
+        subscription_id=subs[0].id,
+        at_period_end=False,
+        actor=audit.Actor.customer(stand_in.id),
+    )
+    _preview(session, clock, merchant_id)
+    _, subs_after, cards_after = _stand_in_rows(session, merchant_id)
+    assert sorted(s.status for s in subs_after) == ["active", "canceled"]
+    assert [c.id for c in cards_after] == [cards[0].id]
+
+
+def test_without_an_active_monthly_price_the_stand_in_stays_empty(session, clock, catalog):
+    merchant_id = catalog.merchant.id
+    for price in catalog.monthly.values():
+        price.active = False
+        session.add(price)
+    session.flush()
+    link = _preview(session, clock, merchant_id)
+    stand_in, subs, cards = _stand_in_rows(session, merchant_id)
+    assert link.note == portal_preview.NO_PRICE_NOTE and "/auth/verify" in link.url
+    assert (subs, cards) == ([], [])
+    assert portal_preview.is_preview_customer(session, stand_in)
+
+    # A monthly price offered later: the next preview subscribes the stand-in.
+    catalog.monthly["Pro"].active = True
+    session.add(catalog.monthly["Pro"])
+    session.flush()
+    assert _preview(session, clock, merchant_id).note == ""
+    _, subs, cards = _stand_in_rows(session, merchant_id)
+    assert [(s.status, s.price_id) for s in subs] == [("active", catalog.monthly["Pro"].id)]
+    assert len(cards) == 1
+
+
+def test_two_staff_previewing_at_once_make_one_subscription(engine, session, clock, catalog):
+    merchant_id = catalog.merchant.id
+    session.commit()
+
+    def preview(s):
+        return _preview(s, clock, merchant_id)
+
+    # First use (both insert the stand-in; one creates it), then a stand-in without a
+    # subscription (both find it; the row lock makes the second see the first's subscription).
+    for expected_subscriptions in (1, 2):
+        outcomes, _ = _race(engine, [preview, preview])
+        assert all(isinstance(o, portal_preview.PreviewLink) for o in outcomes), outcomes
+        with Session(engine) as check:
+            _, subs, cards = _stand_in_rows(check, merchant_id)
+            assert len(subs) == expected_subscriptions and len(cards) == 1
+            assert [s.status for s in subs].count("active") == 1
+            live = next(s for s in subs if s.status == "active")
+            if expected_subscriptions == 1:
+                live.status, live.ended_at = "canceled", clock.now()  # as if cancelled
+                check.add(live)
+                check.commit()
 
 
 def test_a_real_customer_at_the_preview_address_is_refused(session, clock, catalog):
     real = factories.make_customer(session, clock, catalog.merchant, portal_preview.PREVIEW_EMAIL)
     tokens_before = len(session.exec(select(LoginToken.id)).all())
     with pytest.raises(portal_preview.PreviewError) as refused:
-        portal_preview.issue_preview_link(
-            session, clock, merchant_id=catalog.merchant.id, actor=STAFF
-        )
+        _preview(session, clock, catalog.merchant.id)
     assert refused.value.code == "preview_conflict"
     assert len(session.exec(select(LoginToken.id)).all()) == tokens_before
     assert not portal_preview.is_preview_customer(session, real)
@@ -546,3 +667,34 @@ def test_preview_from_the_settings_page_signs_in_the_stand_in_only(app_db):
         )
         assert signed.auth_session.customer_id == stand_in.id
         assert signed.auth_session.role == "customer"
+        _, subs, cards = _stand_in_rows(session, app_db["merchant"].id)
+        assert [s.status for s in subs] == ["active"] and len(cards) == 1
+
+    # A second preview signs in the same stand-in and adds nothing.
+    again, _, _ = run(scenario(staff_sid=app_db["sessions"]["staff"]))
+    assert "_redirect" in again and "toast" not in again
+    with Session(app_db["engine"]) as session:
+        _, subs_again, cards_again = _stand_in_rows(session, app_db["merchant"].id)
+        assert [s.id for s in subs_again] == [s.id for s in subs]
+        assert [c.id for c in cards_again] == [c.id for c in cards]
+
+
+def test_preview_without_a_monthly_price_says_so(app_db):
+    with Session(app_db["engine"]) as session:
+        for price in session.exec(
+            select(Price).where(Price.merchant_id == app_db["merchant"].id, Price.active)
+        ):
+            if price.interval == "month":
+                price.active = False
+                session.add(price)
+        session.commit()
+
+    async def scenario():
+        root = root_with(staff_sid=app_db["sessions"]["staff"])
+        return str(await call(root, PortalPreviewState, "open_preview"))
+
+    result = run(scenario())
+    assert "_redirect" in result and "/auth/verify" in result
+    assert portal_preview.NO_PRICE_NOTE in result
+    with Session(app_db["engine"]) as session:
+        assert _stand_in_rows(session, app_db["merchant"].id)[1:] == ([], [])
