@@ -863,7 +863,8 @@ def apply_preset(page, db: AppDB, merchant_id: int, key: str, label: str) -> Non
     from portal_app.services.features import PRESETS
 
     page.get_by_test_id("apply-preset").click()
-    expect(toast(page, f"{label} preset applied.")).to_be_visible()
+    # The newest toast; an older one with the same text may still be on its way out.
+    expect(toast(page, f"{label} preset applied.").first).to_be_visible()
     expect(page.get_by_test_id("apply-preset")).to_have_count(0)
     wait_for_settings(db, merchant_id, PRESETS[key])
     expect_form_shows(page, PRESETS[key])

@@ -118,7 +118,7 @@ def test_each_preset_shows_its_diff_then_shapes_the_portal(
                 )
 
             staff.get_by_test_id("apply-preset").click()
-            expect(toast(staff, f"{PRESET_LABELS[key]} preset applied.")).to_be_visible()
+            expect(toast(staff, f"{PRESET_LABELS[key]} preset applied.").first).to_be_visible()
             after = wait_for_settings(db, merchant_id, PRESETS[key])
             unchanged = {k: v for k, v in before.items() if k not in PRESETS[key]}
             assert {k: after[k] for k in unchanged} == unchanged
