@@ -52,6 +52,7 @@ from portal_app.services import invoices
 from portal_app.services.errors import InvoiceError, NotFound
 from portal_app.services.features import FEATURES, FeatureSet, require_feature
 from portal_app.services.features import load as load_features
+from portal_app.services.payment_methods import card_label
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +260,7 @@ def receipt_document(
         facts=(
             ("Date paid", _date(receipt.created_at)),
             ("Invoice", number),
-            ("Payment method", _card_label(receipt.card_brand, receipt.card_last4)),
+            ("Payment method", card_label(receipt.card_brand, receipt.card_last4)),
             ("Currency", receipt.currency),
         ),
         lines=((f"Payment for invoice {number}", "", amount),),
@@ -301,13 +302,6 @@ def _address_lines(address: dict | None) -> tuple[str, ...]:
     locality = " ".join(p for p in (city, part("postal_code")) if p)
     lines = (part("company"), part("line1"), part("line2"), locality, part("country"))
     return tuple(line for line in lines if line)
-
-
-def _card_label(brand: str, last4: str) -> str:
-    """Brand and last four digits only, whatever the row holds."""
-    digits = re.sub(r"\D", "", last4 or "")[-4:]
-    name = (brand or "card").strip().title() or "Card"
-    return f"{name} •••• {digits}" if digits else name
 
 
 def _text_lines(text: str) -> tuple[str, ...]:

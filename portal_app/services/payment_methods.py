@@ -8,6 +8,7 @@ A customer with cards has exactly one default card. Services flush, the caller c
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlmodel import Session, select
@@ -32,6 +33,14 @@ LAST_CARD_REFUSAL = (
     "This is your only card and you have a paid subscription, so it can't be removed. "
     "Add another card first, then remove this one."
 )
+
+
+def card_label(brand: str, last4: str) -> str:
+    """How a card is named everywhere (pages, PDFs): brand and last four digits only, whatever
+    the row holds."""
+    digits = re.sub(r"\D", "", last4 or "")[-4:]
+    name = (brand or "card").strip().title() or "Card"
+    return f"{name} •••• {digits}" if digits else name
 
 
 def list_cards(session: Session, customer_id: int) -> list[PaymentMethod]:

@@ -15,6 +15,7 @@ from portal_app.money import format_money
 from portal_app.services import documents, invoices, payment_methods
 from portal_app.services.errors import NotFound, PortalError
 from portal_app.services.gateway import configured_gateway
+from portal_app.services.payment_methods import card_label
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
 
 PAGE_SIZE = 20
@@ -76,7 +77,7 @@ def read_detail(customer_id: int, invoice_id: int) -> dict:
                     (
                         documents.receipt_display_number(r),
                         format_money(r.amount, r.currency),
-                        f"{r.card_brand.title()} •••• {r.card_last4}",
+                        card_label(r.card_brand, r.card_last4),
                         _date(r.created_at),
                     )
                 ),
@@ -86,7 +87,7 @@ def read_detail(customer_id: int, invoice_id: int) -> dict:
         "cards": [
             {
                 "id": str(c.id),
-                "label": f"{c.brand.title()} •••• {c.last4}",
+                "label": card_label(c.brand, c.last4),
                 "default": "yes" if c.is_default else "",
             }
             for c in cards

@@ -15,6 +15,7 @@ from portal_app.money import format_money
 from portal_app.services import billing_clock, merchant_billing, outbox_admin, portal_preview
 from portal_app.services.errors import PortalError
 from portal_app.services.gateway import configured_gateway
+from portal_app.services.payment_methods import card_label
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
 
 INVOICE_FILTER_LABELS = {
@@ -158,7 +159,7 @@ class MerchantPaymentsState(PrivateState):
                 "when": _minute(r.created_at),
                 "status": r.status,
                 "amount": format_money(r.amount, r.currency),
-                "card": f"{r.card_brand.title()} •••• {r.card_last4}" if r.card_last4 else "",
+                "card": card_label(r.card_brand, r.card_last4) if r.card_last4 else "",
                 "invoice": r.invoice_number,
                 "customer_id": str(r.customer_id),
                 "customer": r.customer_name or r.customer_email,

@@ -7,6 +7,7 @@ import reflex as rx
 from portal_app.db import read_scope, session_scope
 from portal_app.money import format_money
 from portal_app.services import auth, customers, invoices
+from portal_app.services.payment_methods import card_label
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
 
 PAGE_SIZE = 25
@@ -97,7 +98,7 @@ class MerchantCustomersState(PrivateState):
                 ],
                 "cards": [
                     {
-                        "label": f"{m.brand.title()} •••• {m.last4}",
+                        "label": card_label(m.brand, m.last4),
                         "expiry": f"{m.exp_month:02d}/{m.exp_year}",
                         "default": "default" if m.is_default else "",
                     }

@@ -82,7 +82,7 @@ def read_overview(session: Session, customer_id: int, session_row_id: int) -> di
             expiring = "Your default card expires soon. Update it to avoid a failed payment."
     return {
         "next_invoice": next_invoice,
-        "default_card": f"{default.brand.title()} •••• {default.last4}" if default else "",
+        "default_card": payment_methods.card_label(default.brand, default.last4) if default else "",
         "expiring": expiring,
         "name": customer.name or customer.email,
         "merchant": merchant.name,

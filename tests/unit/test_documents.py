@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from portal_app.models import Receipt
-from portal_app.services import audit, documents, features, invoices
+from portal_app.services import audit, documents, features, invoices, payment_methods
 from portal_app.services.errors import FeatureDisabled, InvoiceError, NotFound
 from portal_app.services.invoices import LineSpec
 from tests import factories
@@ -422,7 +422,7 @@ def test_receipt_shows_card_brand_and_last4_only(session, clock, gateway, custom
     ],
 )
 def test_card_label(brand, last4, label):
-    assert documents._card_label(brand, last4) == label
+    assert payment_methods.card_label(brand, last4) == label
 
 
 # --- cache ---------------------------------------------------------------------------------------
