@@ -8,15 +8,15 @@ was committed is not due any more, and what was not left no trace."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from portal_app.clock import Clock, FixedClock, OffsetClock, SystemClock
-from portal_app.db import session_scope
+from portal_app.db import read_scope, session_scope
 from portal_app.models import (
     Customer,
     Invoice,
@@ -56,6 +56,59 @@ class ClockReport:
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
+@dataclass
+class DueWork:
+    """The ids of every item due at one moment, by kind: one pass of the billing clock."""
+
+    resumes: list[int] = field(default_factory=list)
+    renewals: list[int] = field(default_factory=list)
+    retries: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.resumes or self.renewals or self.retries)
+
+    def chunks(self, size: int) -> Iterator[DueWork]:
+        longest = max(len(self.resumes), len(self.renewals), len(self.retries))
+        for start in range(0, longest, size):
+            yield DueWork(
+                self.resumes[start : start + size],
+                self.renewals[start : start + size],
+                self.retries[start : start + size],
+            )
+
+
+def due_work(session: Session, now: datetime, merchant_id: int | None = None) -> DueWork:
+    """Everything due at `now`, read once per pass off the (status, time) indexes. Batches then
+    look their ids up by primary key: asking the index for "the next 500 due" at every batch
+    would walk past every row an earlier batch renewed (on PostgreSQL, dead index entries until
+    vacuum), which made 100,000 renewals quadratic."""
+    return DueWork(
+        resumes=_due(session, *_resumes_due(now), merchant_id),
+        renewals=_due(session, *_renewals_due(now), merchant_id),
+        retries=_due(session, *_retries_due(now), merchant_id, model=Invoice),
+    )
+
+
+def _resumes_due(now):
+    return (
+        Subscription.id,
+        Subscription.status == SubscriptionStatus.PAUSED,
+        Subscription.resume_at <= now,
+    )
+
+
+def _renewals_due(now):
+    return (
+        Subscription.id,
+        Subscription.status.in_(SubscriptionStatus.BILLABLE),
+        Subscription.current_period_end <= now,
+    )
+
+
+def _retries_due(now):
+    return (Invoice.id, Invoice.status == InvoiceStatus.OPEN, Invoice.next_retry_at <= now)
+
+
 def run_batch(
     session: Session,
     clock: Clock,
@@ -64,25 +117,25 @@ def run_batch(
     now: datetime,
     merchant_id: int | None = None,
     limit: int = 500,
+    within: DueWork | None = None,
 ) -> ClockReport:
-    """Process up to `limit` due items of each kind in the caller's transaction."""
+    """Process up to `limit` due items of each kind in the caller's transaction; with `within`,
+    only those of its ids that are still due."""
     report = ClockReport()
     for subscription_id in _due(
         session,
-        Subscription.id,
-        Subscription.status == SubscriptionStatus.PAUSED,
-        Subscription.resume_at <= now,
+        *_resumes_due(now),
         merchant_id,
         limit,
+        within=None if within is None else within.resumes,
     ):
         _isolated(session, report, lambda sid=subscription_id: _resume(session, sid, report))
     due = _due(
         session,
-        Subscription.id,
-        Subscription.status.in_(SubscriptionStatus.BILLABLE),
-        Subscription.current_period_end <= now,
+        *_renewals_due(now),
         merchant_id,
         limit,
+        within=None if within is None else within.renewals,
     )
     done = _renew_plain_batch(session, gateway, due, report)
     for subscription_id in due:
@@ -95,24 +148,40 @@ def run_batch(
         )
     for invoice_id in _due(
         session,
-        Invoice.id,
-        Invoice.status == InvoiceStatus.OPEN,
-        Invoice.next_retry_at <= now,
+        *_retries_due(now),
         merchant_id,
         limit,
         model=Invoice,
+        within=None if within is None else within.retries,
     ):
         _isolated(session, report, lambda iid=invoice_id: _retry(session, gateway, iid, report))
     return report
 
 
-def _due(session, column, status_clause, time_clause, merchant_id, limit, *, model=None):
-    """Due rows straight off an index range; no ORDER BY, which would sort every due row."""
+def _due(
+    session,
+    column,
+    status_clause,
+    time_clause,
+    merchant_id,
+    limit=None,
+    *,
+    model=None,
+    within: list[int] | None = None,
+):
+    """Due rows straight off an index range; no ORDER BY, which would sort every due row.
+    `within`: only these ids (looked up by primary key)."""
+    if within is not None and not within:
+        return []
     model = model or Subscription
     query = select(column).where(status_clause, time_clause)
     if merchant_id is not None:
         query = query.where(model.merchant_id == merchant_id)
-    return list(session.exec(query.limit(limit)))
+    if within is not None:
+        query = query.where(column.in_(within))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.exec(query))
 
 
 def _renew_plain_batch(
@@ -352,19 +421,32 @@ def advance(
     batch_size: int = 500,
     on_batch: Callable[[ClockReport], None] | None = None,
 ) -> ClockReport:
-    """Run every due item up to `now`, one committed batch at a time, until nothing is due
-    (a renewal that is still behind `now` is picked up again by the next batch)."""
+    """Run every due item up to `now`, one committed batch at a time, pass after pass until
+    nothing is due (a renewal that is still behind `now` is picked up again by the next pass)."""
     now = now or clock.now()
     total = ClockReport()
     while True:
-        with session_scope(engine) as session:
-            batch = run_batch(
-                session, clock, gateway, now=now, merchant_id=merchant_id, limit=batch_size
-            )
-        total.add(batch)
-        if on_batch is not None:
-            on_batch(total)
-        if batch.items == 0 or batch.items == batch.errors:
+        with read_scope(engine) as session:
+            work = due_work(session, now, merchant_id)
+        if not work:
+            return total
+        this_pass = ClockReport()
+        for chunk in work.chunks(batch_size):
+            with session_scope(engine) as session:
+                batch = run_batch(
+                    session,
+                    clock,
+                    gateway,
+                    now=now,
+                    merchant_id=merchant_id,
+                    limit=batch_size,
+                    within=chunk,
+                )
+            this_pass.add(batch)
+            total.add(batch)
+            if on_batch is not None:
+                on_batch(total)
+        if this_pass.items == this_pass.errors:  # nothing but failures: the next pass would repeat
             return total
 
 

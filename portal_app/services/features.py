@@ -242,9 +242,14 @@ class FeatureSet:
 
 def load(session: Session, merchant_id: int) -> FeatureSet:
     row = session.get(PortalSettings, merchant_id)
+    return from_document(row.document if row is not None else None)
+
+
+def from_document(document: dict[str, Any] | None) -> FeatureSet:
+    """Defaults overlaid with a stored settings document (None: no document yet)."""
     values = defaults()
-    if row is not None:
-        values.update({k: v for k, v in row.document.items() if k in FEATURES})
+    if document:
+        values.update({k: v for k, v in document.items() if k in FEATURES})
     return FeatureSet(values)
 
 

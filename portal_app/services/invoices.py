@@ -147,7 +147,11 @@ def next_number(session: Session, merchant_id: int, kind: str, count: int = 1) -
 
 
 def display_number(invoice: Invoice) -> str:
-    return f"INV-{invoice.number:06d}" if invoice.number else f"DRAFT-{invoice.id}"
+    return number_label(invoice.id, invoice.number)
+
+
+def number_label(invoice_id: int, number: int | None) -> str:
+    return f"INV-{number:06d}" if number else f"DRAFT-{invoice_id}"
 
 
 def get_for_customer(session: Session, customer_id: int, invoice_id: int) -> Invoice:

@@ -257,16 +257,15 @@ def _renew_for_merchant(session, gateway, merchant_id, items, result: BatchResul
                 "created_at": i.at,
             }
         )
-    conn.execute(Payment.__table__.insert(), payment_rows)
     payment_t = Payment.__table__
-    id_of_key = dict(
-        conn.execute(
-            sa.select(payment_t.c.idempotency_key, payment_t.c.id).where(
-                payment_t.c.idempotency_key.in_([row["idempotency_key"] for row in payment_rows])
-            )
-        ).all()
+    # The new ids come back with the insert, in the order of the rows (reading them back by
+    # idempotency key made PostgreSQL scan the whole payment table at every batch).
+    payment_ids = list(
+        conn.scalars(
+            payment_t.insert().returning(payment_t.c.id, sort_by_parameter_order=True),
+            payment_rows,
+        )
     )
-    payment_ids = [id_of_key[row["idempotency_key"]] for row in payment_rows]
     paid = [
         (invoice_id, payment_id, i)
         for invoice_id, payment_id, i, row in zip(

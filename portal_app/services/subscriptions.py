@@ -390,8 +390,15 @@ def preview_change(
 
 def discounted_price(subscription: Subscription, amount: int) -> int:
     """What the next renewal costs with the subscription's retention discount, if any."""
-    if subscription.discount_cycles_remaining > 0 and subscription.discount_percent:
-        return amount - discount_amount(amount, subscription.discount_percent)
+    return discounted_amount(
+        amount, subscription.discount_percent, subscription.discount_cycles_remaining
+    )
+
+
+def discounted_amount(amount: int, percent: int, cycles_remaining: int) -> int:
+    """`amount` less a retention discount of `percent` while cycles of it remain."""
+    if cycles_remaining > 0 and percent:
+        return amount - discount_amount(amount, percent)
     return amount
 
 

@@ -113,7 +113,7 @@ class InvoicesState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="invoices.view")
-    async def load(self):
+    def load(self):
         raw = self.router.url.query_parameters.get("page", "1")
         self._show_page(int(raw) if raw.isdigit() else 1)
         invoice_id = self.router.page.params.get("id", "")
@@ -130,12 +130,12 @@ class InvoicesState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="invoices.view")
-    async def go_to_page(self, page: int):
+    def go_to_page(self, page: int):
         self._show_page(int(page))
 
     @rx.event
     @guarded("customer", feature="invoices.pay")
-    async def pay(self, form_data: dict):
+    def pay(self, form_data: dict):
         who = current()
         self.pay_error = ""
         invoice_id = int(self.detail.get("id", 0) or 0)

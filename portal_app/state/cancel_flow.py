@@ -41,7 +41,7 @@ class CancelFlowState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
-    async def load(self):
+    def load(self):
         who = current()
         self.error, self.done_message = "", ""
         subscription_id = self.router.page.params.get("id", "")
@@ -97,7 +97,7 @@ class CancelFlowState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
-    async def submit_survey(self, form_data: dict):
+    def submit_survey(self, form_data: dict):
         who = current()
         self.error = ""
         try:
@@ -120,7 +120,7 @@ class CancelFlowState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
-    async def take_discount(self):
+    def take_discount(self):
         who = current()
         with session_scope() as session:
             cancellation.accept_offer(
@@ -135,7 +135,7 @@ class CancelFlowState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
-    async def take_pause(self, form_data: dict):
+    def take_pause(self, form_data: dict):
         who = current()
         self.error = ""
         raw = str(form_data.get("resume_on", "")).strip()
@@ -164,7 +164,7 @@ class CancelFlowState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
-    async def take_downgrade(self):
+    def take_downgrade(self):
         who = current()
         with session_scope() as session:
             cancellation.accept_downgrade(
@@ -180,12 +180,12 @@ class CancelFlowState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
-    async def go_to_confirm(self):
+    def go_to_confirm(self):
         self.step = "confirm"
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
-    async def confirm(self, form_data: dict):
+    def confirm(self, form_data: dict):
         who = current()
         when = str(form_data.get("when", ""))
         at_period_end = {"period_end": True, "now": False}.get(when)
@@ -215,7 +215,7 @@ class CancelFlowState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
-    async def keep(self):
+    def keep(self):
         who = current()
         with session_scope() as session:
             cancellation.abandon(

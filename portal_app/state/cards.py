@@ -41,12 +41,12 @@ class CardsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="payment_methods.view")
-    async def load(self):
+    def load(self):
         self._refresh()
 
     @rx.event
     @guarded("customer", feature="payment_methods.add")
-    async def add_card(self, form_data: dict):
+    def add_card(self, form_data: dict):
         """The number arrives in this event's payload and leaves with the gateway call."""
         who = current()
         self.add_error = ""
@@ -80,7 +80,7 @@ class CardsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="payment_methods.set_default")
-    async def make_default(self, payment_method_id: int):
+    def make_default(self, payment_method_id: int):
         who = current()
         with session_scope() as session:
             payment_methods.set_default(
@@ -95,18 +95,18 @@ class CardsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="payment_methods.remove")
-    async def ask_remove(self, payment_method_id: int):
+    def ask_remove(self, payment_method_id: int):
         """Opens the confirmation; the id is only remembered for the dialog."""
         self.confirm_remove_id = str(int(payment_method_id))
 
     @rx.event
     @guarded("customer", feature="payment_methods.remove")
-    async def cancel_remove(self):
+    def cancel_remove(self):
         self.confirm_remove_id = ""
 
     @rx.event
     @guarded("customer", feature="payment_methods.remove")
-    async def remove(self, payment_method_id: int):
+    def remove(self, payment_method_id: int):
         who = current()
         self.confirm_remove_id = ""
         with session_scope() as session:
@@ -122,17 +122,17 @@ class CardsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="payment_methods.update_expiry")
-    async def start_edit(self, payment_method_id: int):
+    def start_edit(self, payment_method_id: int):
         self.editing_id, self.edit_error = str(int(payment_method_id)), ""
 
     @rx.event
     @guarded("customer", feature="payment_methods.update_expiry")
-    async def stop_edit(self):
+    def stop_edit(self):
         self.editing_id, self.edit_error = "", ""
 
     @rx.event
     @guarded("customer", feature="payment_methods.update_expiry")
-    async def update_expiry(self, form_data: dict):
+    def update_expiry(self, form_data: dict):
         who = current()
         try:
             month, year = str(form_data.get("expiry", "")).replace(" ", "").split("/")

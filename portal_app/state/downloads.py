@@ -38,14 +38,14 @@ class DownloadsState(PrivateState):
 
     @rx.event
     @guarded("customer")
-    async def load(self):
+    def load(self):
         self.assets, self.history = read_assets(current().customer_id)
         self.revealed = {}
         self.loaded = True
 
     @rx.event
     @guarded("customer", feature="digital.downloads")
-    async def download(self, asset_id: int):
+    def download(self, asset_id: int):
         who = current()
         with read_scope() as session:
             url, _ = digital.download_link(
@@ -55,7 +55,7 @@ class DownloadsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="digital.license_keys")
-    async def reveal_key(self, asset_id: int):
+    def reveal_key(self, asset_id: int):
         who = current()
         with session_scope() as session:
             key = digital.reveal_license_key(
@@ -69,5 +69,5 @@ class DownloadsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="digital.history")
-    async def refresh_history(self):
+    def refresh_history(self):
         self.assets, self.history = read_assets(current().customer_id)

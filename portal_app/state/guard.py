@@ -14,6 +14,7 @@ tab's client token gets nothing back."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -142,10 +143,13 @@ def guarded(role: str, feature: str | None = None):
                 return refusal
             token = _current.set(principal)
             try:
-                result = handler(self, *args, **kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
-                return result
+                if inspect.iscoroutinefunction(handler):
+                    return await handler(self, *args, **kwargs)
+                # A plain handler's database work runs in a worker thread (with this context,
+                # so `current()` holds): the event loop keeps serving other tabs meanwhile.
+                # This tab's state is locked by Reflex for the whole event, so nothing else
+                # touches it while the thread does.
+                return await asyncio.to_thread(handler, self, *args, **kwargs)
             except NotFound as exc:
                 _audit_denial(principal, handler.__name__, kwargs or args, "not_found")
                 return rx.toast.error(str(exc))
@@ -173,8 +177,17 @@ def guarded(role: str, feature: str | None = None):
 
 async def _authenticate(state: rx.State, role: str, feature: str | None, name: str):
     sid = session_id_of(state, role)
-    ended = None
-    disabled = None
+    seen_from = actor_of(state)
+    principal, ended, disabled = await asyncio.to_thread(
+        _check_session, sid, role, feature, seen_from
+    )
+    return await _bind(state, role, sid, principal, ended, disabled, name)
+
+
+def _check_session(sid: str | None, role: str, feature: str | None, seen_from: audit.Actor):
+    """The database half of the guard (run in a worker thread): the session behind `sid`, or
+    why there is none, and whether `feature` is off."""
+    principal = ended = disabled = None
     with session_scope() as session:
         try:
             row = auth.load_session(session, CLOCK, sid, role=role)
@@ -187,16 +200,22 @@ async def _authenticate(state: rx.State, role: str, feature: str | None, name: s
                 session_row_id=row.id,
                 customer_id=row.customer_id,
                 staff_id=row.staff_id,
-                actor=actor_of(
-                    state,
+                actor=audit.Actor(
                     role if role == "customer" else "merchant",
                     str(row.customer_id if role == "customer" else row.staff_id),
+                    ip=seen_from.ip,
+                    user_agent=seen_from.user_agent,
                 ),
             )
-            if feature is not None and not features.load(session, row.merchant_id).enabled(feature):
+            if feature is not None and not row.settings.enabled(feature):
                 disabled = FeatureDisabled(
                     f"{features.FEATURES[feature].label} is not available in this portal."
                 )
+    return principal, ended, disabled
+
+
+async def _bind(state: rx.State, role, sid, principal, ended, disabled, name: str):
+    """The state half of the guard (on the event loop): wipe or bind private state."""
     root = state._get_root_state()
     if ended is not None:
         await wipe_private(root)

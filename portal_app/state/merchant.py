@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import reflex as rx
 from sqlmodel import select
 
@@ -22,6 +24,11 @@ class MerchantState(PrivateState):
     @rx.event
     @guarded("staff")
     async def load(self):
+        await asyncio.to_thread(self._read)
+        session_state = await self.get_state(SessionState)
+        session_state.display_name = self.staff_email
+
+    def _read(self) -> None:
         who = current()
         with read_scope() as session:
             merchant = session.get(Merchant, who.merchant_id)
@@ -50,5 +57,3 @@ class MerchantState(PrivateState):
             if report.ok
             else f"Audit chain BROKEN at event {report.first_bad_seq}: {report.problem}"
         )
-        session_state = await self.get_state(SessionState)
-        session_state.display_name = staff.email

@@ -61,7 +61,7 @@ class MerchantAnalyticsState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def load(self):
+    def load(self):
         who = current()
         self.error = ""
         try:

@@ -111,7 +111,7 @@ class MerchantInvoicesState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def load(self):
+    def load(self):
         """On page load; `?status=overdue` (from the dashboard's link) picks the filter."""
         wanted = str(self.router.page.params.get("status", "open"))
         self.status = wanted if wanted in merchant_billing.INVOICE_FILTERS else "open"
@@ -120,21 +120,21 @@ class MerchantInvoicesState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def show(self, status: str):
+    def show(self, status: str):
         self.status = _choice(status, merchant_billing.INVOICE_FILTERS)
         self.page = 1
         self._show()
 
     @rx.event
     @guarded("staff")
-    async def toggle_sort(self):
+    def toggle_sort(self):
         self.sort = "due_desc" if self.sort == "due_asc" else "due_asc"
         self.page = 1
         self._show()
 
     @rx.event
     @guarded("staff")
-    async def go_to_page(self, page: int):
+    def go_to_page(self, page: int):
         self.page = max(1, min(int(page), self.pages))
         self._show()
 
@@ -173,20 +173,20 @@ class MerchantPaymentsState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def load(self):
+    def load(self):
         self.status, self.page = "all", 1
         self._show()
 
     @rx.event
     @guarded("staff")
-    async def show(self, status: str):
+    def show(self, status: str):
         self.status = _choice(status, merchant_billing.PAYMENT_FILTERS)
         self.page = 1
         self._show()
 
     @rx.event
     @guarded("staff")
-    async def go_to_page(self, page: int):
+    def go_to_page(self, page: int):
         self.page = max(1, min(int(page), self.pages))
         self._show()
 
@@ -230,26 +230,26 @@ class MerchantOutboxState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def load(self):
+    def load(self):
         self.status, self.page, self.opened = "all", 1, {}
         self._show()
 
     @rx.event
     @guarded("staff")
-    async def show(self, status: str):
+    def show(self, status: str):
         self.status = _choice(status, outbox_admin.OUTBOX_FILTERS)
         self.page = 1
         self._show()
 
     @rx.event
     @guarded("staff")
-    async def go_to_page(self, page: int):
+    def go_to_page(self, page: int):
         self.page = max(1, min(int(page), self.pages))
         self._show()
 
     @rx.event
     @guarded("staff")
-    async def open_message(self, email_id: int):
+    def open_message(self, email_id: int):
         who = current()
         with read_scope() as session:
             row, body = outbox_admin.message(session, who.merchant_id, int(email_id))
@@ -265,14 +265,14 @@ class MerchantOutboxState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def close_message(self, is_open: bool = False):
+    def close_message(self, is_open: bool = False):
         """Close button, Escape or a click outside (the dialog passes whether it is open)."""
         if not is_open:
             self.opened = {}
 
     @rx.event
     @guarded("staff")
-    async def retry_failed(self):
+    def retry_failed(self):
         who = current()
         with session_scope() as session:
             count = outbox_admin.retry_failed(
@@ -291,7 +291,7 @@ class PortalPreviewState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def open_preview(self):
+    def open_preview(self):
         who = current()
         with session_scope() as session:
             link = portal_preview.issue_preview_link(

@@ -331,7 +331,7 @@ class MerchantCatalogState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def load(self):
+    def load(self):
         self.errors, self.load_error = dict.fromkeys(FORMS, ""), ""
         self.editor_kind, self.confirm_kind = "", ""
         self._new_ticket()
@@ -345,7 +345,7 @@ class MerchantCatalogState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def create_product(self, form_data: dict):
+    def create_product(self, form_data: dict):
         form_data = _form(form_data)
         who = current()
 
@@ -364,7 +364,7 @@ class MerchantCatalogState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def create_plan(self, form_data: dict):
+    def create_plan(self, form_data: dict):
         form_data = _form(form_data)
         who = current()
 
@@ -394,7 +394,7 @@ class MerchantCatalogState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def open_editor(self, kind: str, item_id: str):
+    def open_editor(self, kind: str, item_id: str):
         if kind not in EDITORS:
             return
         who = current()
@@ -455,19 +455,19 @@ class MerchantCatalogState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def close_editor(self):
+    def close_editor(self):
         self._close_editor()
 
     @rx.event
     @guarded("staff")
-    async def editor_visibility(self, is_open: bool):
+    def editor_visibility(self, is_open: bool):
         """Escape or a click outside closes the dialog (the dialog never opens itself)."""
         if is_open is not True:
             self._close_editor()
 
     @rx.event
     @guarded("staff")
-    async def save_editor(self, form_data: dict):
+    def save_editor(self, form_data: dict):
         form_data = _form(form_data)
         kind, item = self.editor_kind, self._editor_id
         if kind not in EDITORS or not item:
@@ -570,7 +570,7 @@ class MerchantCatalogState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def ask_archive(self, kind: str, item_id: str):
+    def ask_archive(self, kind: str, item_id: str):
         if kind not in ARCHIVABLE:
             return
         who = current()
@@ -610,12 +610,12 @@ class MerchantCatalogState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def cancel_archive(self):
+    def cancel_archive(self):
         self.confirm_kind, self.confirm_title, self.confirm_text, self._confirm_id = "", "", "", 0
 
     @rx.event
     @guarded("staff")
-    async def confirm_visibility(self, is_open: bool):
+    def confirm_visibility(self, is_open: bool):
         """Escape closes the confirmation like "Keep it"."""
         if is_open is not True:
             self.confirm_kind, self.confirm_title, self.confirm_text, self._confirm_id = (
@@ -627,7 +627,7 @@ class MerchantCatalogState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def confirm_archive(self):
+    def confirm_archive(self):
         kind, item = self.confirm_kind, self._confirm_id
         self.confirm_kind, self._confirm_id = "", 0
         if kind not in ARCHIVABLE or not item:
@@ -656,7 +656,7 @@ class MerchantCatalogState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def create_offer(self, form_data: dict):
+    def create_offer(self, form_data: dict):
         form_data = _form(form_data)
         who = current()
 
@@ -677,7 +677,7 @@ class MerchantCatalogState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def switch_offer(self, offer_id: str, active: bool):
+    def switch_offer(self, offer_id: str, active: bool):
         who = current()
         if not isinstance(active, bool):
             raise ValueError("active must be true or false")
@@ -743,12 +743,12 @@ class MerchantCatalogState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def discard_upload(self):
+    def discard_upload(self):
         self._discard_staged(current().merchant_id)
 
     @rx.event
     @guarded("staff")
-    async def create_file_asset(self, form_data: dict):
+    def create_file_asset(self, form_data: dict):
         form_data = _form(form_data)
         who = current()
         if not self._staged_path:
@@ -776,7 +776,7 @@ class MerchantCatalogState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def create_license_asset(self, form_data: dict):
+    def create_license_asset(self, form_data: dict):
         form_data = _form(form_data)
         who = current()
 
@@ -796,7 +796,7 @@ class MerchantCatalogState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def create_link_asset(self, form_data: dict):
+    def create_link_asset(self, form_data: dict):
         form_data = _form(form_data)
         who = current()
 

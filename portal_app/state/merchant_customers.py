@@ -42,7 +42,7 @@ class MerchantCustomersState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def load(self):
+    def load(self):
         self.portal_link, self.record = "", {}
         customer_id = self.router.page.params.get("id", "")
         if customer_id.isdigit():
@@ -53,13 +53,13 @@ class MerchantCustomersState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def search(self, form_data: dict):
+    def search(self, form_data: dict):
         self.query, self.page = str(form_data.get("q", ""))[:100], 1
         self._list()
 
     @rx.event
     @guarded("staff")
-    async def go_to_page(self, page: int):
+    def go_to_page(self, page: int):
         self.page = max(1, min(int(page), self.pages))
         self._list()
 
@@ -121,7 +121,7 @@ class MerchantCustomersState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def create_portal_link(self):
+    def create_portal_link(self):
         """A one-time sign-in link for this customer, to send by hand (support)."""
         who = current()
         customer_id = int(self.record.get("id", 0) or 0)

@@ -119,13 +119,13 @@ class MerchantSettingsState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def load(self):
+    def load(self):
         self._reload()
         self.error, self.saved_message, self.chosen_preset, self.preset_diff = "", "", "", []
 
     @rx.event
     @guarded("staff")
-    async def save(self, form_data: dict):
+    def save(self, form_data: dict):
         who = current()
         self.error, self.saved_message = "", ""
         try:
@@ -147,7 +147,7 @@ class MerchantSettingsState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def preview_preset(self, preset: str):
+    def preview_preset(self, preset: str):
         who = current()
         if preset not in features.PRESETS:
             self.error = "Unknown preset."
@@ -166,7 +166,7 @@ class MerchantSettingsState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def apply_preset(self):
+    def apply_preset(self):
         who = current()
         if self.chosen_preset not in features.PRESETS:
             return
@@ -179,5 +179,5 @@ class MerchantSettingsState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def close_preset(self):
+    def close_preset(self):
         self.chosen_preset, self.preset_diff = "", []

@@ -75,13 +75,13 @@ class MerchantAuditState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def load(self):
+    def load(self):
         self.form, self.page, self.error = {}, 1, ""
         self._show()
 
     @rx.event
     @guarded("staff")
-    async def search(self, form_data: dict):
+    def search(self, form_data: dict):
         self.error = ""
         form = {
             k: str(form_data.get(k, ""))[:100]
@@ -97,13 +97,13 @@ class MerchantAuditState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def go_to_page(self, page: int):
+    def go_to_page(self, page: int):
         self.page = max(1, min(int(page), self.pages))
         self._show()
 
     @rx.event
     @guarded("staff")
-    async def export(self):
+    def export(self):
         who = current()
         filters = _filters(self.form)
         with read_scope() as session:
@@ -128,13 +128,13 @@ class MerchantBillingState(PrivateState):
 
     @rx.event
     @guarded("staff")
-    async def load(self):
+    def load(self):
         self.error, self.working = "", False
         self._refresh()
 
     @rx.event
     @guarded("staff")
-    async def start_advance(self, days: int):
+    def start_advance(self, days: int):
         """Shows the progress state at once, then the chained event does the work."""
         self.working, self.error, self.last_report = True, "", ""
         return MerchantBillingState.advance(int(days))

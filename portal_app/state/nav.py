@@ -44,7 +44,7 @@ class NavState(PrivateState):
 
     @rx.event
     @guarded("customer")
-    async def load(self):
+    def load(self):
         who = current()
         with read_scope() as session:
             settings = features.load(session, who.merchant_id)

@@ -57,13 +57,13 @@ class ProfileState(PrivateState):
 
     @rx.event
     @guarded("customer")
-    async def load(self):
+    def load(self):
         self.error, self.email_message = "", ""
         self._reload()
 
     @rx.event
     @guarded("customer")
-    async def save(self, form_data: dict):
+    def save(self, form_data: dict):
         who = current()
         self.error = ""
         changes: dict[str, Any] = {}
@@ -90,7 +90,7 @@ class ProfileState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="profile.email")
-    async def change_email(self, form_data: dict):
+    def change_email(self, form_data: dict):
         who = current()
         self.email_message = ""
         try:
@@ -130,12 +130,12 @@ class PreferencesState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="notifications.manage")
-    async def load(self):
+    def load(self):
         self._reload()
 
     @rx.event
     @guarded("customer", feature="notifications.manage")
-    async def save(self, form_data: dict):
+    def save(self, form_data: dict):
         who = current()
         changes = {option["key"]: option["key"] in form_data for option in self.options}
         with session_scope() as session:

@@ -115,7 +115,7 @@ class SubscriptionsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.view")
-    async def load(self):
+    def load(self):
         self._refresh()
         subscription_id = self.router.page.params.get("id", "")
         if subscription_id.isdigit() and self.router.page.path.endswith("/change"):
@@ -129,12 +129,12 @@ class SubscriptionsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.view")
-    async def open_change(self, subscription_id: int):
+    def open_change(self, subscription_id: int):
         self._open_change(int(subscription_id))
 
     @rx.event
     @guarded("customer", feature="subscriptions.view")
-    async def close_change(self):
+    def close_change(self):
         self.changing_id, self.options, self.preview_lines = "", [], []
         self.preview_summary, self.preview_error = "", ""
 
@@ -168,13 +168,13 @@ class SubscriptionsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.view")
-    async def choose_price(self, price_id: str):
+    def choose_price(self, price_id: str):
         self.chosen_price_id, self.timing = str(int(price_id)), ""
         self._preview()
 
     @rx.event
     @guarded("customer", feature="subscriptions.view")
-    async def choose_timing(self, timing: str):
+    def choose_timing(self, timing: str):
         if timing not in TIMING_LABELS:
             return
         self.timing = timing
@@ -182,7 +182,7 @@ class SubscriptionsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.view")
-    async def confirm_change(self):
+    def confirm_change(self):
         who = current()
         self.working = True
         try:
@@ -216,7 +216,7 @@ class SubscriptionsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.view")
-    async def undo_scheduled_change(self, subscription_id: int):
+    def undo_scheduled_change(self, subscription_id: int):
         who = current()
         with session_scope() as session:
             subscriptions.cancel_scheduled_change(
@@ -231,7 +231,7 @@ class SubscriptionsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.pause")
-    async def pause(self, form_data: dict):
+    def pause(self, form_data: dict):
         who = current()
         self.pause_error = ""
         until = str(form_data.get("resume_on", "")).strip()
@@ -260,7 +260,7 @@ class SubscriptionsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.pause")
-    async def resume(self, subscription_id: int):
+    def resume(self, subscription_id: int):
         who = current()
         with session_scope() as session:
             subscriptions.resume(
@@ -275,7 +275,7 @@ class SubscriptionsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
-    async def cancel_direct(self, subscription_id: int):
+    def cancel_direct(self, subscription_id: int):
         """For paused and past-due subscriptions, which the save flow does not take."""
         who = current()
         with session_scope() as session:
@@ -297,7 +297,7 @@ class SubscriptionsState(PrivateState):
 
     @rx.event
     @guarded("customer", feature="subscriptions.reactivate")
-    async def reactivate(self, subscription_id: int):
+    def reactivate(self, subscription_id: int):
         who = current()
         with session_scope() as session:
             subscriptions.reactivate(

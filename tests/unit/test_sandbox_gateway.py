@@ -16,7 +16,7 @@ from sqlmodel import Session, func, select
 from portal_app.models import SandboxCard, SandboxCharge
 from portal_app.services import sandbox_gateway
 from portal_app.services.errors import CardError, PaymentError
-from portal_app.services.gateway import ChargeResult, PaymentGateway, TokenizedCard
+from portal_app.services.gateway import ChargeRequest, ChargeResult, PaymentGateway, TokenizedCard
 from portal_app.services.sandbox_gateway import SandboxGateway, detect_brand, luhn_valid
 
 VISA = "4242424242424242"
@@ -597,3 +597,49 @@ def test_concurrent_requests_with_one_key_charge_once(engine, clock, gateway):
     assert second == first
     with Session(engine) as check:
         assert count(check, SandboxCharge) == 1
+
+
+# --- charge_many (the billing clock's batch) ------------------------------------------------
+
+
+def batch(token, *keys, amount=1000):
+    return [
+        ChargeRequest(token, amount, "USD", key, datetime(2026, 1, 15, tzinfo=UTC)) for key in keys
+    ]
+
+
+def test_a_batch_charges_each_new_key_once(gateway, session, clock):
+    card = tokenize(gateway, session, clock)
+    results = gateway.charge_many(session, batch(card.token, "b-1", "b-2", "b-3"))
+    assert [r.succeeded for r in results] == [True, True, True]
+    assert len({r.charge_id for r in results}) == 3
+    assert count(session, SandboxCharge) == 3
+
+
+def test_a_repeated_batch_replays_every_first_charge(gateway, session, clock):
+    card = tokenize(gateway, session, clock)
+    declining = tokenize(gateway, session, clock, DECLINED)
+    first = gateway.charge_many(
+        session, batch(card.token, "r-1", "r-2") + batch(declining.token, "r-3")
+    )
+    again = gateway.charge_many(
+        session, batch(declining.token, "r-3") + batch(card.token, "r-2", "r-new", "r-1")
+    )
+    assert again[0] == first[2] and not again[0].succeeded
+    assert (again[1], again[3]) == (first[1], first[0])
+    assert again[2].succeeded and again[2].charge_id not in {r.charge_id for r in first}
+    assert count(session, SandboxCharge) == 4
+
+
+def test_a_key_twice_in_one_batch_charges_once(gateway, session, clock):
+    card = tokenize(gateway, session, clock)
+    results = gateway.charge_many(session, batch(card.token, "d-1", "d-1"))
+    assert results[0] == results[1]
+    assert count(session, SandboxCharge) == 1
+
+
+def test_a_batch_reusing_a_key_with_another_amount_is_refused(gateway, session, clock):
+    card = tokenize(gateway, session, clock)
+    gateway.charge_many(session, batch(card.token, "x-1"))
+    with pytest.raises(PaymentError, match="idempotency key reused with different parameters"):
+        gateway.charge_many(session, batch(card.token, "x-1", amount=1001))
