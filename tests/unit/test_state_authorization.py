@@ -267,3 +267,36 @@ def test_setvar_cannot_set_vars(app_db):
         return portal.customer_name
 
     assert run(scenario()) == ""
+
+
+def test_database_work_runs_off_the_event_loop_with_the_principal(app_db, monkeypatch):
+    """The session check and a plain handler's body run in worker threads (the loop serves other
+    tabs meanwhile), and the handler still sees who is asking."""
+    import threading
+
+    from portal_app.services import payment_methods
+    from portal_app.state import guard
+
+    seen = {}
+    check_session, list_cards = guard._check_session, payment_methods.list_cards
+
+    def spy_check(*args, **kwargs):
+        seen["check"] = threading.get_ident()
+        return check_session(*args, **kwargs)
+
+    def spy_list(session, customer_id, *args, **kwargs):
+        seen["handler"] = threading.get_ident()
+        seen["principal"] = guard.current().customer_id
+        return list_cards(session, customer_id, *args, **kwargs)
+
+    monkeypatch.setattr(guard, "_check_session", spy_check)
+    monkeypatch.setattr(payment_methods, "list_cards", spy_list)
+
+    async def scenario():
+        seen["loop"] = threading.get_ident()
+        root = root_with(app_db["sessions"]["alice@example.com"])
+        await call(root, CardsState, "load")
+
+    run(scenario())
+    assert seen["check"] != seen["loop"] and seen["handler"] != seen["loop"]
+    assert seen["principal"] == app_db["alice"].id
