@@ -35,8 +35,9 @@ from portal_app.state import (
     SessionBindingMiddleware,
     SubscriptionsState,
 )
+from portal_app.state.failures import backend_exception_handler
 
-app = rx.App(api_transformer=build_http_app())
+app = rx.App(api_transformer=build_http_app(), backend_exception_handler=backend_exception_handler)
 app.add_middleware(SessionBindingMiddleware())
 app.add_page(
     landing,
