@@ -146,14 +146,18 @@ def create_all(engine: sa.Engine) -> None:
     install_guards(engine)
 
 
-def insert_ignore(session: Session, model: type[SQLModel], **values) -> None:
-    """INSERT … ON CONFLICT DO NOTHING, so racing transactions can both 'create if missing'."""
-    table = model.__table__
+def insert_skipping_conflicts(session: Session, table: sa.Table, *conflict_columns):
+    """INSERT … ON CONFLICT DO NOTHING in this session's dialect (PostgreSQL or SQLite)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(table).values(**values).on_conflict_do_nothing())
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns) or None)
+
+
+def insert_ignore(session: Session, model: type[SQLModel], **values) -> None:
+    """INSERT … ON CONFLICT DO NOTHING, so racing transactions can both 'create if missing'."""
+    session.execute(insert_skipping_conflicts(session, model.__table__).values(**values))
 
 
 _SQLITE_GUARDS = [

@@ -527,16 +527,20 @@ def revoke_all(
     return ended
 
 
+def live_sessions_of(customer_id, now):
+    """The criteria of a customer's live sessions (either argument may be a bind parameter)."""
+    return (
+        AuthSession.customer_id == customer_id,
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > now,
+    )
+
+
 def list_sessions(session: Session, clock: Clock, customer_id: int) -> list[AuthSession]:
-    now = clock.now()
     return list(
         session.exec(
             select(AuthSession)
-            .where(
-                AuthSession.customer_id == customer_id,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > now,
-            )
+            .where(*live_sessions_of(customer_id, clock.now()))
             .order_by(AuthSession.last_seen_at.desc())
         )
     )

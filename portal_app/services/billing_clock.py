@@ -78,10 +78,9 @@ class DueWork:
 
 
 def due_work(session: Session, now: datetime, merchant_id: int | None = None) -> DueWork:
-    """Everything due at `now`, read once per pass off the (status, time) indexes. Batches then
-    look their ids up by primary key: asking the index for "the next 500 due" at every batch
-    would walk past every row an earlier batch renewed (on PostgreSQL, dead index entries until
-    vacuum), which made 100,000 renewals quadratic."""
+    """Everything due at `now`, read once per pass off the (status, time) indexes; batches then
+    look their ids up by primary key, so a batch does not search the due range again for the
+    next 500 rows past the ones earlier batches renewed."""
     return DueWork(
         resumes=_due(session, *_resumes_due(now), merchant_id),
         renewals=_due(session, *_renewals_due(now), merchant_id),

@@ -58,11 +58,14 @@ def list_cards(session: Session, customer_id: int) -> list[PaymentMethod]:
     )
 
 
+def default_card_of(customer_id):
+    """The criteria of a customer's default card (`customer_id` may be a bind parameter)."""
+    return (PaymentMethod.customer_id == customer_id, PaymentMethod.is_default)
+
+
 def default_card(session: Session, customer_id: int) -> PaymentMethod | None:
     return session.exec(
-        select(PaymentMethod)
-        .where(PaymentMethod.customer_id == customer_id, PaymentMethod.is_default)
-        .order_by(PaymentMethod.id)
+        select(PaymentMethod).where(*default_card_of(customer_id)).order_by(PaymentMethod.id)
     ).first()
 
 

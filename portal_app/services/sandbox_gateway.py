@@ -44,12 +44,11 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from portal_app.clock import Clock
+from portal_app.db import insert_skipping_conflicts
 from portal_app.models import SandboxCard, SandboxCharge
 from portal_app.services.errors import CardError, PaymentError
 from portal_app.services.gateway import ChargeRequest, ChargeResult, TokenizedCard
@@ -326,14 +325,11 @@ class SandboxGateway:
                 }
             )
         table = SandboxCharge.__table__
-        insert = (
-            postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        )
         inserted = set(
             session.connection().scalars(
-                insert(table)
-                .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
-                .returning(table.c.idempotency_key),
+                insert_skipping_conflicts(session, table, table.c.idempotency_key).returning(
+                    table.c.idempotency_key
+                ),
                 rows,
             )
         )

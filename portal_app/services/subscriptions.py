@@ -53,12 +53,16 @@ def get_for_customer(session: Session, customer_id: int, subscription_id: int) -
     return subscription
 
 
+# How a customer's subscriptions are listed: live ones first, newest first.
+LISTING_ORDER = (Subscription.status == SubscriptionStatus.CANCELED, Subscription.id.desc())
+
+
 def list_for_customer(session: Session, customer_id: int) -> list[Subscription]:
     return list(
         session.exec(
             select(Subscription)
             .where(Subscription.customer_id == customer_id)
-            .order_by(Subscription.status == SubscriptionStatus.CANCELED, Subscription.id.desc())
+            .order_by(*LISTING_ORDER)
         )
     )
 

@@ -57,7 +57,7 @@ _SUBSCRIPTIONS = (
     .join(Plan, Plan.id == Subscription.plan_id)
     .join(Price, Price.id == Subscription.price_id)
     .where(Subscription.customer_id == _CUSTOMER)
-    .order_by(Subscription.status == SubscriptionStatus.CANCELED, Subscription.id.desc())
+    .order_by(*subscriptions.LISTING_ORDER)
 )
 _OPEN_INVOICES = (
     select(
@@ -72,18 +72,14 @@ _OPEN_INVOICES = (
 )
 _SESSIONS = (
     select(AuthSession.id, AuthSession.user_agent, AuthSession.ip, AuthSession.last_seen_at)
-    .where(
-        AuthSession.customer_id == _CUSTOMER,
-        AuthSession.revoked_at.is_(None),
-        AuthSession.expires_at > sa.bindparam("now"),
-    )
+    .where(*auth.live_sessions_of(_CUSTOMER, sa.bindparam("now")))
     .order_by(AuthSession.last_seen_at.desc())
 )
 _DEFAULT_CARD = (
     select(
         PaymentMethod.brand, PaymentMethod.last4, PaymentMethod.exp_month, PaymentMethod.exp_year
     )
-    .where(PaymentMethod.customer_id == _CUSTOMER, PaymentMethod.is_default)
+    .where(*payment_methods.default_card_of(_CUSTOMER))
     .order_by(PaymentMethod.id)
     .limit(1)
 )
