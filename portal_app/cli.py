@@ -90,10 +90,10 @@ def cmd_create_admin(args) -> str:
             email=args.email,
             password=password,
             name=args.name,
-            role="admin",
+            role="owner",
             actor=audit.Actor("system", "cli"),
         )
-        return f"created admin {staff.email} (id {staff.id})"
+        return f"created owner {staff.email} (id {staff.id})"
 
 
 def cmd_create_api_key(args) -> str:

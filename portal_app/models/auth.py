@@ -56,8 +56,10 @@ class StaffUser(SQLModel, table=True):
     email: str = Field(max_length=320)
     name: str = Field(default="", max_length=200)
     password_hash: str = Field(max_length=300)
-    role: str = Field(default="admin", max_length=16)  # admin | staff
+    role: str = Field(default="viewer", max_length=16)  # services.staff_roles.STAFF_ROLES
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # A disabled member cannot sign in, and every session of theirs fails its next check.
+    disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ApiKey(SQLModel, table=True):

@@ -31,7 +31,7 @@ from portal_app.models import (
     PortalSettings,
     StaffUser,
 )
-from portal_app.services import audit, features, mailer
+from portal_app.services import audit, features, mailer, staff_roles
 from portal_app.services.errors import NotFound, PortalError
 
 LINK_TTL = timedelta(minutes=15)
@@ -378,6 +378,7 @@ class SignedIn:
     customer_id: int | None
     staff_id: int | None
     settings: features.FeatureSet
+    staff_role: str | None = None  # read from StaffUser at every check, for staff sessions
 
 
 # Built once: the session check runs at every privileged event, and a prebuilt Core statement
@@ -394,8 +395,11 @@ _SESSION_BY_HASH = (
         AuthSession.revoked_at,
         AuthSession.revoked_reason,
         PortalSettings.document,
+        StaffUser.role.label("staff_role"),
+        StaffUser.disabled_at.label("staff_disabled_at"),
     )
     .outerjoin(PortalSettings, PortalSettings.merchant_id == AuthSession.merchant_id)
+    .outerjoin(StaffUser, StaffUser.id == AuthSession.staff_id)
     .where(AuthSession.sid_hash == sa.bindparam("sid_hash"))
 )
 _TOUCH = (
@@ -418,6 +422,8 @@ def load_session(session: Session, clock: Clock, session_id: str | None, *, role
         raise SessionEnded("Please sign in.", found.revoked_reason or "missing")
     if found.role != role:
         raise SessionEnded("Please sign in.", "wrong_role")
+    if found.staff_disabled_at is not None:
+        raise SessionEnded("Please sign in.", "disabled")
     settings = features.from_document(found.document)
     now = clock.now()
     idle = timedelta(minutes=settings["security.idle_timeout_minutes"])
@@ -447,6 +453,7 @@ def load_session(session: Session, clock: Clock, session_id: str | None, *, role
         customer_id=found.customer_id,
         staff_id=found.staff_id,
         settings=settings,
+        staff_role=found.staff_role,
     )
 
 
@@ -584,13 +591,13 @@ def create_staff(
     email: str,
     password: str,
     name: str = "",
-    role: str = "admin",
+    role: str = "owner",
     actor: audit.Actor,
 ) -> StaffUser:
     address = normalize_email(email)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AuthError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
-    if role not in ("admin", "staff"):
+    if role not in staff_roles.STAFF_ROLES:
         raise AuthError("Unknown staff role.")
     exists = session.exec(
         select(StaffUser.id).where(StaffUser.merchant_id == merchant_id, StaffUser.email == address)
@@ -645,7 +652,7 @@ def staff_sign_in(
         else None
     )
     valid = passwords.verify(password or "", staff.password_hash if staff else _DUMMY_HASH)
-    if staff is None or not valid:
+    if staff is None or not valid or staff.disabled_at is not None:
         audit.record(
             session,
             clock,

@@ -29,7 +29,7 @@ from reflex.middleware import Middleware
 from portal_app.clock import SystemClock
 from portal_app.db import session_scope
 from portal_app.http.common import ROLES, cookie_name
-from portal_app.services import audit, auth, features
+from portal_app.services import audit, auth, features, staff_roles
 from portal_app.services.errors import (
     FeatureDisabled,
     NotFound,
@@ -49,6 +49,7 @@ class Principal:
     customer_id: int | None
     staff_id: int | None
     actor: audit.Actor
+    staff_role: str | None = None  # the member's role as read from the database at this call
 
 
 _current: ContextVar[Principal | None] = ContextVar("portal_principal", default=None)
@@ -124,10 +125,13 @@ def _private_state_classes() -> list[type[rx.State]]:
     return found
 
 
-def guarded(role: str, feature: str | None = None):
-    """Mark and wrap an event handler: session of `role` required, `feature` must be on."""
+def guarded(role: str, feature: str | None = None, *, staff_role: str | None = None):
+    """Mark and wrap an event handler: session of `role` required, `feature` must be on, and
+    for staff a role of at least `staff_role` (services.staff_roles)."""
     if role not in ("customer", "staff"):
         raise ValueError(role)
+    if staff_role is not None and (role != "staff" or staff_role not in staff_roles.STAFF_ROLES):
+        raise ValueError(f"staff_role {staff_role!r} for a {role} handler")
 
     def decorate(handler):
         if inspect.isasyncgenfunction(handler) or inspect.isgeneratorfunction(handler):
@@ -141,6 +145,12 @@ def guarded(role: str, feature: str | None = None):
                 return rx.toast.error(str(exc))
             if refusal is not None:
                 return refusal
+            if staff_role is not None and not staff_roles.allows(principal.staff_role, staff_role):
+                _audit_denial(principal, handler.__name__, kwargs or args, "staff_role")
+                return rx.toast.error(
+                    f"Your role ({staff_roles.LABELS.get(principal.staff_role or '', 'none')}) "
+                    f"can't do this; it needs {staff_roles.LABELS[staff_role]}."
+                )
             token = _current.set(principal)
             try:
                 if inspect.iscoroutinefunction(handler):
@@ -170,6 +180,7 @@ def guarded(role: str, feature: str | None = None):
                 _current.reset(token)
 
         wrapper._portal_guard = (role, feature)
+        wrapper._portal_staff_role = staff_role
         return wrapper
 
     return decorate
@@ -200,6 +211,7 @@ def _check_session(sid: str | None, role: str, feature: str | None, seen_from: a
                 session_row_id=row.id,
                 customer_id=row.customer_id,
                 staff_id=row.staff_id,
+                staff_role=row.staff_role,
                 actor=audit.Actor(
                     role if role == "customer" else "merchant",
                     str(row.customer_id if role == "customer" else row.staff_id),
