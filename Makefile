@@ -1,4 +1,5 @@
-# Portal: `make run` serves the app on http://localhost:3000, `make test` runs every check.
+# Portal: `make run` serves the local demo on http://localhost:3000, `make test` runs every check.
+# Production is not `make run`: see docs/OPERATIONS.md, "Production".
 # Setup steps leave stamp files, so a second run skips work already done.
 
 SHELL := /bin/bash
@@ -11,6 +12,9 @@ VENV := $(ROOT)/.venv
 TOOLS := $(ROOT)/.tools
 BUN_VERSION := 1.4.5
 PORT ?= 3000
+# The demo listens on loopback only: its dev mailbox shows every sign-in link (the app refuses to
+# start with the mailbox on and a non-loopback address here or in PORTAL_PUBLIC_URL).
+BIND_HOST ?= 127.0.0.1
 
 # The venv's tools and the npm-installed bun come first (Reflex uses a bun found on PATH and
 # downloads nothing then).
@@ -30,7 +34,7 @@ APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout
 	bench migration clean
 
 help:
-	@echo "make run        set up, migrate, seed the demo merchant, serve on http://localhost:$(PORT)"
+	@echo "make run        the local demo: set up, migrate, seed, serve on http://localhost:$(PORT)"
 	@echo "make test       set up, ruff, unit tests (SQLite, PostgreSQL), fault tests, browser tests"
 	@echo "make fmt        ruff format + ruff check --fix"
 	@echo "make migrate    apply migrations      make seed   seed the demo merchant"
@@ -72,11 +76,12 @@ seed: setup
 
 # --- run ---------------------------------------------------------------------------------------
 
-# Production build; pages, the event websocket and HTTP routes all on one port.
-# The demo shows sign-in mail in the dev mailbox (/dev/mailbox): no mail server is needed.
+# The local demo on the production build: pages, the event websocket and HTTP routes all on one
+# port, bound to $(BIND_HOST). It shows sign-in mail in the dev mailbox (/dev/mailbox), so no
+# mail server is needed, and so it is for this machine only; never expose it.
 run: setup migrate seed
 	PORTAL_DEV_MAILBOX=$${PORTAL_DEV_MAILBOX:-1} \
-		reflex run --env prod --frontend-port $(PORT) --backend-port $(PORT)
+		reflex run --env prod --backend-host $(BIND_HOST) --frontend-port $(PORT) --backend-port $(PORT)
 
 # --- test --------------------------------------------------------------------------------------
 

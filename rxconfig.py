@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import reflex as rx
 
+from portal_app import dev_mailbox
 from portal_app.config import load_settings
 
 settings = load_settings()
@@ -48,6 +49,11 @@ _urls = {}
 if os.environ.get("PORTAL_PUBLIC_URL"):
     _urls = {"api_url": _origin(settings.public_url), "deploy_url": _origin(settings.public_url)}
 
+# The dev mailbox shows every sign-in link: with it on, listen on loopback only (an explicit
+# REFLEX_BACKEND_HOST / --backend-host still wins, and is then checked below). Off, Reflex's own
+# default applies (0.0.0.0); production sets the address its proxy expects (docs/OPERATIONS.md).
+_bind = {"backend_host": dev_mailbox.LOOPBACK_BIND} if dev_mailbox.enabled() else {}
+
 config = rx.Config(
     app_name="portal_app",
     db_url=settings.db_url,
@@ -58,11 +64,18 @@ config = rx.Config(
     # `reflex run --env prod` serves pages, the event websocket and our HTTP routes on this port.
     frontend_port=_port,
     cors_allowed_origins=_allowed_origins(settings.public_url),
-    # The client IP Reflex reports comes from X-Forwarded-For only through this many proxies.
-    trusted_proxy_hops=settings.trusted_proxies,
+    # 0: Reflex's router.session.client_ip stays the TCP peer. The client's address is decided
+    # in one place for HTTP routes and the socket alike, from PORTAL_TRUSTED_PROXIES:
+    # portal_app.http.common.client_ip / router_client_ip.
+    trusted_proxy_hops=0,
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],
     # No sitemap: the portal's pages are per-customer and not for crawlers.
     disable_plugins=[rx.plugins.SitemapPlugin],
     **_urls,
+    **_bind,
 )
+
+# `reflex run` applies --backend-host to REFLEX_BACKEND_HOST and loads this file again, and every
+# worker loads it too, so this sees the address the server will really bind.
+dev_mailbox.refuse_unsafe_start(public_url=settings.public_url, bind_host=config.backend_host)

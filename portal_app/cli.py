@@ -15,7 +15,7 @@ from sqlmodel import select
 from portal_app.clock import SystemClock
 from portal_app.config import PROJECT_ROOT, load_settings
 from portal_app.db import get_engine, install_guards, read_scope, session_scope
-from portal_app.models import Merchant
+from portal_app.models import Merchant, StaffUser
 from portal_app.services import audit, auth, billing_clock, demo, mailer
 from portal_app.services.errors import PortalError
 from portal_app.services.gateway import configured_gateway
@@ -108,6 +108,33 @@ def cmd_create_api_key(args) -> str:
     return f"API key (shown once, store it now): {raw}"
 
 
+def cmd_unlock_staff(args) -> str:
+    """Lift a member's password lock-out (every address, and the account-wide count)."""
+    merchant_id = _merchant_id(args.merchant)
+    address = auth.normalize_email(args.email)
+    with session_scope() as session:
+        staff_id = session.exec(
+            select(StaffUser.id).where(
+                StaffUser.merchant_id == merchant_id, StaffUser.email == address
+            )
+        ).first()
+        if staff_id is None:
+            raise PortalError(f"No staff member {address} at merchant {args.merchant!r}.")
+        auth.unlock_staff(
+            session,
+            SystemClock(),
+            merchant_id=merchant_id,
+            staff_id=staff_id,
+            actor=audit.Actor("system", "cli"),
+        )
+    if not load_settings().redis_url:
+        return (
+            f"unlocked {address} in this process only: without Redis the server keeps lock-outs "
+            "in its own memory, so use the Staff page (or restart the server) there"
+        )
+    return f"unlocked {address}: password sign-in works again from every address"
+
+
 def cmd_deliver_mail(_args) -> str:
     settings = load_settings()
     sent, failed = mailer.deliver(
@@ -143,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("--name", default="")
     admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     admin.set_defaults(run=cmd_create_admin)
+    unlock = commands.add_parser("unlock-staff", help="lift a staff member's password lock-out")
+    unlock.add_argument("--merchant", default=demo.DEMO_SLUG)
+    unlock.add_argument("--email", required=True)
+    unlock.set_defaults(run=cmd_unlock_staff)
     api_key = commands.add_parser("create-api-key", help="create a merchant API key")
     api_key.add_argument("--merchant", default=demo.DEMO_SLUG)
     api_key.add_argument("--name", default="default")

@@ -9,6 +9,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB_URL = f"sqlite:///{PROJECT_ROOT / 'portal.db'}"
+# The largest request body /_upload accepts: the catalog's largest digital-product file
+# (services.digital_admin.FILE_MAX_BYTES, 200 MiB) plus 1 MiB for the multipart framing.
+DEFAULT_MAX_UPLOAD_BYTES = 201 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class Settings:
     secret_key: str
     trusted_proxies: int
     merchant_slug: str | None
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
 
 
 def load_settings() -> Settings:
@@ -33,7 +37,17 @@ def load_settings() -> Settings:
         secret_key=os.environ.get("PORTAL_SECRET_KEY") or _local_secret(),
         trusted_proxies=int(os.environ.get("PORTAL_TRUSTED_PROXIES", "0")),
         merchant_slug=os.environ.get("PORTAL_MERCHANT") or None,
+        max_upload_bytes=_positive_int("PORTAL_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
     )
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) == 0:
+        raise ValueError(f"{name} must be a whole number of bytes above 0, not {raw!r}")
+    return int(raw)
 
 
 def _local_secret() -> str:

@@ -165,10 +165,18 @@ _SQLITE_GUARDS = [
        BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END""",
     """CREATE TRIGGER IF NOT EXISTS auditevent_no_delete BEFORE DELETE ON auditevent
        BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS invoice_final_money BEFORE UPDATE ON invoice
+    # Dropped and created again so a database made before a column joined the list gets it.
+    "DROP TRIGGER IF EXISTS invoice_final_money",
+    """CREATE TRIGGER invoice_final_money BEFORE UPDATE ON invoice
        WHEN OLD.status <> 'draft' AND (NEW.total IS NOT OLD.total OR NEW.currency IS NOT
-       OLD.currency OR NEW.number IS NOT OLD.number OR NEW.customer_id IS NOT OLD.customer_id)
+       OLD.currency OR NEW.number IS NOT OLD.number OR NEW.customer_id IS NOT OLD.customer_id
+       OR NEW.bill_to IS NOT OLD.bill_to)
        BEGIN SELECT RAISE(ABORT, 'a finalized invoice cannot be changed'); END""",
+    "DROP TRIGGER IF EXISTS receipt_issued",
+    """CREATE TRIGGER receipt_issued BEFORE UPDATE ON receipt
+       WHEN NEW.amount IS NOT OLD.amount OR NEW.currency IS NOT OLD.currency OR NEW.number IS NOT
+       OLD.number OR NEW.invoice_id IS NOT OLD.invoice_id OR NEW.bill_to IS NOT OLD.bill_to
+       BEGIN SELECT RAISE(ABORT, 'an issued receipt cannot be changed'); END""",
 ]
 
 _POSTGRES_GUARDS = [
@@ -181,7 +189,8 @@ _POSTGRES_GUARDS = [
        BEGIN
          IF OLD.status <> 'draft' AND (NEW.total IS DISTINCT FROM OLD.total
             OR NEW.currency IS DISTINCT FROM OLD.currency OR NEW.number IS DISTINCT FROM
-            OLD.number OR NEW.customer_id IS DISTINCT FROM OLD.customer_id) THEN
+            OLD.number OR NEW.customer_id IS DISTINCT FROM OLD.customer_id
+            OR NEW.bill_to::jsonb IS DISTINCT FROM OLD.bill_to::jsonb) THEN
            RAISE EXCEPTION 'a finalized invoice cannot be changed';
          END IF;
          RETURN NEW;
@@ -189,12 +198,26 @@ _POSTGRES_GUARDS = [
     "DROP TRIGGER IF EXISTS invoice_final_money ON invoice",
     """CREATE TRIGGER invoice_final_money BEFORE UPDATE ON invoice
        FOR EACH ROW EXECUTE FUNCTION portal_invoice_final_money()""",
+    """CREATE OR REPLACE FUNCTION portal_receipt_issued() RETURNS trigger AS $$
+       BEGIN
+         IF NEW.amount IS DISTINCT FROM OLD.amount OR NEW.currency IS DISTINCT FROM OLD.currency
+            OR NEW.number IS DISTINCT FROM OLD.number
+            OR NEW.invoice_id IS DISTINCT FROM OLD.invoice_id
+            OR NEW.bill_to::jsonb IS DISTINCT FROM OLD.bill_to::jsonb THEN
+           RAISE EXCEPTION 'an issued receipt cannot be changed';
+         END IF;
+         RETURN NEW;
+       END; $$ LANGUAGE plpgsql""",
+    "DROP TRIGGER IF EXISTS receipt_issued ON receipt",
+    """CREATE TRIGGER receipt_issued BEFORE UPDATE ON receipt
+       FOR EACH ROW EXECUTE FUNCTION portal_receipt_issued()""",
 ]
 
 
 def install_guards(engine: sa.Engine) -> None:
-    """Database-level last lines of defence, idempotent: audit rows are append-only and a
-    finalized invoice's money columns never change, whatever code (or person) runs SQL."""
+    """Database-level last lines of defence, idempotent: audit rows are append-only, and a
+    finalized invoice's money columns and bill-to, like an issued receipt's, never change,
+    whatever code (or person) runs SQL."""
     statements = _POSTGRES_GUARDS if engine.dialect.name == "postgresql" else _SQLITE_GUARDS
     with engine.begin() as conn:
         for statement in statements:

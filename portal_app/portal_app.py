@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from portal_app.http import hardening
 from portal_app.http.routes import build_http_app
 from portal_app.pages import landing, login, mailbox, merchant_home, merchant_login, portal_home
 from portal_app.pages.account_pages import new_card_page, payment_methods_page, subscriptions_page
@@ -37,7 +38,12 @@ from portal_app.state import (
 )
 from portal_app.state.failures import backend_exception_handler
 
-app = rx.App(api_transformer=build_http_app(), backend_exception_handler=backend_exception_handler)
+# Our routes first (they win over pages of the same path), then the hardening middleware around
+# everything: security headers on every response, /_upload bodies checked before they are read.
+app = rx.App(
+    api_transformer=[build_http_app(), hardening.wrap],
+    backend_exception_handler=backend_exception_handler,
+)
 app.add_middleware(SessionBindingMiddleware())
 app.add_page(
     landing,
@@ -139,4 +145,15 @@ app.add_page(
     route="/merchant/catalog",
     title="Catalog · Portal",
     on_load=MerchantCatalogState.load,
+)
+
+# Merchant dashboard: staff (owners only): members, roles, invitations, sessions.
+from portal_app.pages.merchant_staff import staff_page  # noqa: E402
+from portal_app.state import MerchantStaffState  # noqa: E402
+
+app.add_page(
+    staff_page,
+    route="/merchant/staff",
+    title="Staff · Portal",
+    on_load=MerchantStaffState.open,
 )

@@ -14,6 +14,7 @@ SECTIONS = (
     ("Analytics", "/merchant/analytics"),
     ("Mailbox", "/merchant/mailbox"),
     ("Audit log", "/merchant/audit"),
+    ("Staff", "/merchant/staff"),
     ("Billing clock", "/merchant/billing"),
 )
 

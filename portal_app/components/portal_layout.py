@@ -46,6 +46,26 @@ def unavailable() -> rx.Component:
     )
 
 
+def acting_banner() -> rx.Component:
+    """In a support link's session: who is acting, on every page of the portal."""
+    return rx.cond(
+        NavState.acting_staff != "",
+        rx.callout(
+            rx.text(
+                "Staff member ",
+                rx.text.strong(NavState.acting_staff),
+                " is acting for this customer. Everything done here is recorded under their "
+                "name; the customer's email and sign-in settings can't be changed.",
+            ),
+            icon="user-cog",
+            color_scheme="amber",
+            role="status",
+            width="100%",
+            data_testid="staff-acting-banner",
+        ),
+    )
+
+
 def portal_layout(title: str, feature: str | None, *children: rx.Component) -> rx.Component:
     """`feature`: the toggle this page needs; when the merchant turned it off the route says so
     (the services refuse it regardless)."""
@@ -79,6 +99,7 @@ def portal_layout(title: str, feature: str | None, *children: rx.Component) -> r
         align="center",
     )
     return page_shell(
+        acting_banner(),
         rx.flex(
             rx.vstack(brand, nav, spacing="4", width=rx.breakpoints(initial="100%", md="13rem")),
             rx.vstack(

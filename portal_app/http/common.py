@@ -48,9 +48,22 @@ def clear_session_cookie(response: Response, *, role: str) -> None:
 
 
 def client_ip(request: Request) -> str:
+    """The client's address for an HTTP route: the TCP peer and every X-Forwarded-For line, in
+    order, through `ratelimit.client_ip` (the one rule, also used for the socket)."""
     peer = request.client.host if request.client else ""
     return ratelimit.client_ip(
-        peer, request.headers.get("x-forwarded-for"), load_settings().trusted_proxies
+        peer, request.headers.getlist("x-forwarded-for"), load_settings().trusted_proxies
+    )
+
+
+def router_client_ip(router) -> str:
+    """The same decision for an event on the socket, from what Reflex captured at the handshake:
+    `router.session.client_ip` is the TCP peer (rxconfig keeps Reflex's own trusted_proxy_hops
+    at 0) and the raw `x-forwarded-for` holds every line of the handshake's header, joined in
+    order with ", " (reflex.app._decode_asgi_headers)."""
+    forwarded = router.headers.raw_headers.get("x-forwarded-for")
+    return ratelimit.client_ip(
+        router.session.client_ip or "", forwarded, load_settings().trusted_proxies
     )
 
 

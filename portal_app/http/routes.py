@@ -19,27 +19,28 @@ from starlette.routing import Route
 from portal_app.clock import SystemClock
 from portal_app.db import read_scope, session_scope
 from portal_app.http import common
-from portal_app.services import audit, auth, digital, ratelimit
+from portal_app.services import audit, auth, digital, ratelimit, refusals
 from portal_app.services.auth import AuthError
 from portal_app.services.errors import NotFound, PortalError, ServiceUnavailable
 
 CLOCK = SystemClock()
 
 
-def _throttled(decision: ratelimit.Decision, request: Request, action: str) -> Response:
+def _throttled(
+    decision: ratelimit.Decision, request: Request, action: str, *, account: str = ""
+) -> Response:
+    """429, tallied (services.refusals) rather than chained: one row a minute per key."""
     with session_scope() as session:
         merchant_id = auth.portal_merchant_id(session)
         if merchant_id is not None:
-            audit.record(
+            refusals.record(
                 session,
                 CLOCK,
                 merchant_id=merchant_id,
-                actor=common.actor_for(request),
-                action="auth.throttled",
-                target_type="route",
-                target_id=action,
-                result="throttled",
-                after={"rule": decision.rule},
+                action=refusals.THROTTLED,
+                rule=f"{action}:{decision.rule}",
+                ip=common.client_ip(request),
+                account=account,
             )
     return common.page(
         "Too many attempts",
@@ -53,6 +54,8 @@ def verify_page(request: Request) -> Response:
     token = request.query_params.get("token", "")
     with read_scope() as session:
         row = auth.peek_token(session, CLOCK, token)
+        if row is not None and row.purpose not in auth.SIGN_IN_PURPOSES:
+            row = None  # an email change's cancel link has its own page and signs no one in
         purpose = row.purpose if row else None
         shown_email = row.new_email or row.email if row else ""
     if row is None:
@@ -146,14 +149,22 @@ def _staff_login(request: Request, email: str, password: str) -> Response:
     if not common.same_origin(request):
         return common.page("Not allowed", "<h1>Not allowed</h1>", status=403)
     ip = common.client_ip(request)
-    account = email.strip().lower()
+    # Lock-out counts per (account, address): a stranger's failures lock out only the
+    # stranger's address. Past the account-wide limit the password form is refused from
+    # everywhere and the member signs in with an emailed link (http/staff_link.py).
+    pair = ratelimit.staff_lock_key(email, ip)
+    account = pair[0]
     limiter, backoff = ratelimit.get_limiter(), ratelimit.get_backoff()
-    decision = limiter.check(("password_ip", ip))
-    locked = backoff.locked_for(f"staff:{account}")
-    if locked:
+    decision = limiter.check(("password_ip", ip), ("password_account", account))
+    locked = backoff.locked_for(pair)
+    if locked and decision.allowed:
         decision = ratelimit.Decision(False, locked, "account_backoff")
     if not decision.allowed:
-        return _throttled(decision, request, "staff_login")
+        from portal_app.http import staff_link
+
+        if decision.rule == "password_account":
+            return staff_link.password_refused(request, decision, email)
+        return _throttled(decision, request, "staff_login", account=account.partition(":")[2])
     failure = None
     with session_scope() as session:
         merchant_id = auth.portal_merchant_id(session)
@@ -171,10 +182,10 @@ def _staff_login(request: Request, email: str, password: str) -> Response:
         else:
             max_age = int((signed_in.auth_session.expires_at - CLOCK.now()).total_seconds())
     if failure is not None:
-        limiter.hit(("password_ip", ip))
-        backoff.record_failure(f"staff:{account}")
+        limiter.hit(("password_ip", ip), ("password_account", account))
+        backoff.record_failure(pair)
         return RedirectResponse("/merchant/login?error=1", status_code=303)
-    backoff.clear(f"staff:{account}")
+    backoff.clear(pair)
     response = RedirectResponse("/merchant", status_code=303)
     common.set_session_cookie(response, signed_in.session_id, max_age, role="staff")
     return response
@@ -284,6 +295,8 @@ async def _unavailable(request: Request, exc: ServiceUnavailable) -> Response:
 
 
 def build_http_app() -> Starlette:
+    from portal_app.http import email_change, staff_invite, staff_link  # they use our helpers
+
     return Starlette(
         exception_handlers={ServiceUnavailable: _unavailable},
         routes=[
@@ -292,6 +305,13 @@ def build_http_app() -> Starlette:
             Route("/auth/logout", logout, methods=["POST"]),
             Route("/auth/staff/login", staff_login, methods=["POST"]),
             Route("/auth/staff/logout", staff_logout, methods=["POST"]),
+            Route(auth.STAFF_LINK_PATH, staff_link.link_page, methods=["GET", "HEAD"]),
+            Route(auth.STAFF_LINK_PATH, staff_link.link_post, methods=["POST"]),
+            Route(staff_link.REQUEST_PATH, staff_link.request_post, methods=["POST"]),
+            Route("/auth/staff/invite", staff_invite.invite_page, methods=["GET", "HEAD"]),
+            Route("/auth/staff/invite", staff_invite.invite_post, methods=["POST"]),
+            Route(email_change.PATH, email_change.cancel_page, methods=["GET", "HEAD"]),
+            Route(email_change.PATH, email_change.cancel_post, methods=["POST"]),
             Route("/api/v1/portal-sessions", create_portal_session, methods=["POST"]),
             Route("/files/{token}", download_file, methods=["GET"]),
         ],

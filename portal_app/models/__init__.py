@@ -1,7 +1,7 @@
 """Every table, imported in one place so alembic and `SQLModel.metadata` see them all."""
 
-from portal_app.models.audit import AuditChainHead, AuditEvent
-from portal_app.models.auth import ApiKey, AuthSession, LoginToken, StaffUser
+from portal_app.models.audit import AuditChainHead, AuditCheckpoint, AuditEvent, RefusalTally
+from portal_app.models.auth import ApiKey, AuthSession, LoginToken, StaffInvite, StaffUser
 from portal_app.models.billing import (
     Invoice,
     InvoiceLine,
@@ -22,19 +22,28 @@ from portal_app.models.customer import (
     NotificationPreference,
     RetentionRedemption,
 )
-from portal_app.models.digital import AssetGrant, DigitalAsset, DownloadEvent, LicenseKey
+from portal_app.models.digital import (
+    AssetGrant,
+    DigitalAsset,
+    DownloadCount,
+    DownloadEvent,
+    LicenseKey,
+)
 from portal_app.models.merchant import InvoiceCounter, Merchant, PortalSettings
 from portal_app.models.messaging import OutboxEmail
+from portal_app.models.staff_link import StaffSignInLink
 
 __all__ = [
     "ApiKey",
     "AssetGrant",
     "AuditChainHead",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuthSession",
     "CancellationAttempt",
     "Customer",
     "DigitalAsset",
+    "DownloadCount",
     "DownloadEvent",
     "Invoice",
     "InvoiceCounter",
@@ -52,11 +61,14 @@ __all__ = [
     "Price",
     "Product",
     "Receipt",
+    "RefusalTally",
     "RetentionOffer",
     "RetentionRedemption",
     "SandboxCard",
     "SandboxCharge",
     "ScheduledChange",
+    "StaffInvite",
+    "StaffSignInLink",
     "StaffUser",
     "Subscription",
     "SubscriptionStatus",

@@ -21,13 +21,16 @@ class LoginToken(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id", index=True)
     email: str = Field(max_length=320)
     token_hash: str = Field(max_length=64, unique=True)
-    purpose: str = Field(default="login", max_length=16)  # login | portal_link | email_change
+    # login | portal_link | email_change | email_cancel (the old address's "undo" link)
+    purpose: str = Field(default="login", max_length=16)
     new_email: str | None = Field(default=None, max_length=320)
     return_to: str = Field(default="/", max_length=500)
     return_url: str | None = Field(default=None, max_length=1000)  # merchant's "back" link
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A support link made by this staff member: its session is marked as staff acting.
+    acting_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
 
 
 class AuthSession(SQLModel, table=True):
@@ -37,6 +40,9 @@ class AuthSession(SQLModel, table=True):
     role: str = Field(max_length=16)  # customer | staff
     customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
     staff_id: int | None = Field(default=None, foreign_key="staffuser.id", index=True)
+    # A customer session opened by a staff member's support link: audited under that member,
+    # shown with a banner, and refused email and sign-in changes. None: the customer's own.
+    acting_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
     return_url: str | None = Field(default=None, max_length=1000)
     created_at: datetime = Field(sa_type=UTCDateTime)
     last_seen_at: datetime = Field(sa_type=UTCDateTime)
@@ -60,6 +66,26 @@ class StaffUser(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     # A disabled member cannot sign in, and every session of theirs fails its next check.
     disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class StaffInvite(SQLModel, table=True):
+    """An owner's invitation to the dashboard: a one-time link (keyed hash only) to set a
+    password. Once used, voided by a newer invite or revoked, `used_at` is set; `outcome` says
+    which."""
+
+    __table_args__ = (sa.Index("ix_staffinvite_open", "merchant_id", "email", "used_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    email: str = Field(max_length=320)
+    role: str = Field(max_length=16)  # services.staff_roles.STAFF_ROLES
+    token_hash: str = Field(max_length=64, unique=True)
+    invited_by: int | None = Field(default=None, foreign_key="staffuser.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str = Field(default="", max_length=16)  # accepted | voided | revoked
+    staff_id: int | None = Field(default=None, foreign_key="staffuser.id")  # made by accepting
 
 
 class ApiKey(SQLModel, table=True):

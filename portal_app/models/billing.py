@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from portal_app.models.base import UTCDateTime
+from portal_app.models.base import JSONDoc, UTCDateTime
 
 
 class SubscriptionStatus:
@@ -95,6 +96,10 @@ class Invoice(SQLModel, table=True):
     attempt_count: int = Field(default=0)
     next_retry_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     replaces_invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
+    # Who it was issued to, copied from the customer at finalization (services/bill_to.py) and
+    # frozen with the money columns: a later profile change never rewrites an issued invoice.
+    # None only on a draft.
+    bill_to: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)
 
     @property
     def amount_due(self) -> int:
@@ -167,6 +172,8 @@ class Receipt(SQLModel, table=True):
     card_brand: str = Field(default="", max_length=16)
     card_last4: str = Field(default="", max_length=4)
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # The bill-to at the time of payment (services/bill_to.py); never changes afterwards.
+    bill_to: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)
 
 
 class SandboxCard(SQLModel, table=True):

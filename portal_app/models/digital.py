@@ -32,11 +32,29 @@ class AssetGrant(SQLModel, table=True):
 
 
 class LicenseKey(SQLModel, table=True):
+    # One key per (asset, customer), enforced by the database: of two first reveals at once the
+    # second assignment fails and reads the winner's key (services/digital.license_key_for).
+    # Free keys have customer_id NULL, and NULLs never collide in a unique constraint.
+    __table_args__ = (
+        sa.UniqueConstraint("asset_id", "customer_id", name="uq_licensekey_asset_customer"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     asset_id: int = Field(foreign_key="digitalasset.id", index=True)
     key: str = Field(max_length=128, unique=True)
     customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
     assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DownloadCount(SQLModel, table=True):
+    """Downloads used per (asset, customer), the counter download limits are checked against:
+    one conditional `UPDATE … SET downloads = downloads + 1 WHERE downloads < limit` per
+    download, so parallel requests cannot all read "one left" (services/digital.open_download).
+    DownloadEvent stays the history; a missing row is created from its count."""
+
+    asset_id: int = Field(foreign_key="digitalasset.id", primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True, index=True)
+    downloads: int = Field(default=0)
 
 
 class DownloadEvent(SQLModel, table=True):

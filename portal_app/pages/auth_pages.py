@@ -88,7 +88,7 @@ def mailbox() -> rx.Component:
         rx.vstack(
             rx.heading("Dev mailbox", size="6", as_="h1"),
             rx.cond(
-                MailboxState.enabled,
+                MailboxState.enabled & MailboxState.local,
                 rx.vstack(
                     rx.callout(
                         "Development only: the outbox as a mailbox, because no mail server is "
@@ -105,10 +105,21 @@ def mailbox() -> rx.Component:
                     spacing="3",
                     width="100%",
                 ),
-                rx.callout(
-                    "The dev mailbox is turned off on this server.",
-                    icon="lock",
-                    data_testid="mailbox-off",
+                rx.cond(
+                    MailboxState.enabled,
+                    rx.callout(
+                        "The dev mailbox is only for local use: open it in a browser on the "
+                        "machine that runs the server (http://localhost:<port>/dev/mailbox), not "
+                        "from another computer or through a proxy.",
+                        icon="lock",
+                        color_scheme="red",
+                        data_testid="mailbox-local-only",
+                    ),
+                    rx.callout(
+                        "The dev mailbox is turned off on this server.",
+                        icon="lock",
+                        data_testid="mailbox-off",
+                    ),
                 ),
             ),
             spacing="4",
@@ -190,6 +201,44 @@ def merchant_login() -> rx.Component:
                 ),
                 action="/auth/staff/login",
                 width="100%",
+            ),
+            # The way in when the password is forgotten or refused for the account (too many
+            # wrong passwords from everywhere): a one-time link by email (http/staff_link.py).
+            rx.el.details(
+                rx.el.summary("Email me a sign-in link instead", style={"cursor": "pointer"}),
+                post_form(
+                    rx.vstack(
+                        rx.text(
+                            "We send a one-time link to your staff email. It works once, for "
+                            "15 minutes.",
+                            size="2",
+                            color_scheme="gray",
+                        ),
+                        rx.text("Email", as_="label", html_for="staff-link-email", weight="medium"),
+                        rx.el.input(
+                            id="staff-link-email",
+                            name="email",
+                            type="email",
+                            required=True,
+                            auto_complete="username",
+                            style=FIELD_STYLE,
+                        ),
+                        rx.button(
+                            "Email me a sign-in link",
+                            type="submit",
+                            size="3",
+                            variant="soft",
+                            width="100%",
+                        ),
+                        spacing="3",
+                        width="100%",
+                        padding_top="12px",
+                    ),
+                    action="/auth/staff/link/request",
+                    width="100%",
+                ),
+                data_testid="staff-link-request",
+                style={"width": "100%"},
             ),
         ),
         subtitle="Merchant",

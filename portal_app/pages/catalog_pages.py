@@ -6,7 +6,12 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import page_shell
-from portal_app.pages.merchant_pages import INPUT_STYLE, _merchant_header
+from portal_app.pages.merchant_pages import (
+    INPUT_STYLE,
+    _merchant_header,
+    read_only_note,
+    staff_can,
+)
 from portal_app.state.merchant_catalog import UPLOAD_ID
 from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
 
@@ -139,7 +144,7 @@ def _plan_row(plan: rx.Var) -> rx.Component:
         rx.table.cell(_status(plan["active"])),
         rx.table.cell(
             rx.cond(
-                plan["active"] == "yes",
+                (plan["active"] == "yes") & staff_can("admin"),
                 rx.flex(
                     rx.button(
                         "Edit",
@@ -183,7 +188,7 @@ def _product_block(product: rx.Var) -> rx.Component:
                 wrap="wrap",
             ),
             rx.cond(
-                product["active"] == "yes",
+                (product["active"] == "yes") & staff_can("admin"),
                 rx.hstack(
                     rx.button(
                         "Edit product",
@@ -243,84 +248,87 @@ def _products_section() -> rx.Component:
                 rx.foreach(Catalog.products, _product_block),
                 _empty("No products yet. Create your first product below."),
             ),
-            rx.flex(
-                rx.cond(
-                    Catalog.product_choices.length() > 0,
-                    _create_form(
-                        "New plan",
-                        "plan",
-                        Catalog.create_plan,
-                        "Create plan",
-                        _field(
-                            "Product",
-                            "plan-product",
-                            rx.el.select(
-                                rx.foreach(
-                                    Catalog.product_choices,
-                                    lambda p: rx.el.option(p["name"], value=p["id"]),
-                                ),
-                                id="plan-product",
-                                name="product_id",
-                                style=WIDE_INPUT,
-                            ),
-                        ),
-                        _input("plan", "name", "Plan name", required=True, max_length=200),
-                        _textarea("plan", "description", "Description (optional)", rows=2),
-                        _textarea(
-                            "plan", "features", "Features (optional)", "One per line.", rows=3
-                        ),
-                        rx.flex(
-                            rx.box(
-                                _input(
-                                    "plan",
-                                    "monthly",
-                                    "Monthly price",
-                                    input_mode="decimal",
-                                    placeholder="29.00",
-                                ),
-                                flex="1 1 8rem",
-                            ),
-                            rx.box(
-                                _input(
-                                    "plan",
-                                    "annual",
-                                    "Annual price (optional)",
-                                    input_mode="decimal",
-                                    placeholder="290.00",
-                                ),
-                                flex="1 1 8rem",
-                            ),
-                            spacing="3",
-                            wrap="wrap",
-                            width="100%",
-                        ),
-                        _input(
+            rx.cond(
+                staff_can("admin"),
+                rx.flex(
+                    rx.cond(
+                        Catalog.product_choices.length() > 0,
+                        _create_form(
+                            "New plan",
                             "plan",
-                            "tier",
-                            "Tier (optional)",
-                            "Leave empty to place the plan above all others.",
-                            input_mode="numeric",
+                            Catalog.create_plan,
+                            "Create plan",
+                            _field(
+                                "Product",
+                                "plan-product",
+                                rx.el.select(
+                                    rx.foreach(
+                                        Catalog.product_choices,
+                                        lambda p: rx.el.option(p["name"], value=p["id"]),
+                                    ),
+                                    id="plan-product",
+                                    name="product_id",
+                                    style=WIDE_INPUT,
+                                ),
+                            ),
+                            _input("plan", "name", "Plan name", required=True, max_length=200),
+                            _textarea("plan", "description", "Description (optional)", rows=2),
+                            _textarea(
+                                "plan", "features", "Features (optional)", "One per line.", rows=3
+                            ),
+                            rx.flex(
+                                rx.box(
+                                    _input(
+                                        "plan",
+                                        "monthly",
+                                        "Monthly price",
+                                        input_mode="decimal",
+                                        placeholder="29.00",
+                                    ),
+                                    flex="1 1 8rem",
+                                ),
+                                rx.box(
+                                    _input(
+                                        "plan",
+                                        "annual",
+                                        "Annual price (optional)",
+                                        input_mode="decimal",
+                                        placeholder="290.00",
+                                    ),
+                                    flex="1 1 8rem",
+                                ),
+                                spacing="3",
+                                wrap="wrap",
+                                width="100%",
+                            ),
+                            _input(
+                                "plan",
+                                "tier",
+                                "Tier (optional)",
+                                "Leave empty to place the plan above all others.",
+                                input_mode="numeric",
+                            ),
+                        ),
+                        rx.text(
+                            "Create a product first: plans belong to a product.",
+                            size="2",
+                            color_scheme="gray",
+                            flex="1 1 20rem",
                         ),
                     ),
-                    rx.text(
-                        "Create a product first: plans belong to a product.",
-                        size="2",
-                        color_scheme="gray",
-                        flex="1 1 20rem",
+                    _create_form(
+                        "New product",
+                        "product",
+                        Catalog.create_product,
+                        "Create product",
+                        _input("product", "name", "Product name", required=True, max_length=200),
+                        _textarea("product", "description", "Description (optional)", rows=2),
                     ),
+                    spacing="3",
+                    wrap="wrap",
+                    width="100%",
+                    align="start",
                 ),
-                _create_form(
-                    "New product",
-                    "product",
-                    Catalog.create_product,
-                    "Create product",
-                    _input("product", "name", "Product name", required=True, max_length=200),
-                    _textarea("product", "description", "Description (optional)", rows=2),
-                ),
-                spacing="3",
-                wrap="wrap",
-                width="100%",
-                align="start",
             ),
             spacing="3",
             width="100%",
@@ -340,35 +348,38 @@ def _offer_row(offer: rx.Var) -> rx.Component:
         rx.table.cell(offer["redemptions"]),
         rx.table.cell(_status(offer["active"], "On", "Off")),
         rx.table.cell(
-            rx.flex(
-                rx.button(
-                    "Edit",
-                    size="1",
-                    variant="soft",
-                    on_click=Catalog.open_editor("offer", offer["id"]),
-                    aria_label="Edit offer " + offer["name"],
-                ),
-                rx.cond(
-                    offer["active"] == "yes",
+            rx.cond(
+                staff_can("admin"),
+                rx.flex(
                     rx.button(
-                        "Turn off",
+                        "Edit",
                         size="1",
                         variant="soft",
-                        color_scheme="red",
-                        on_click=Catalog.switch_offer(offer["id"], False),
-                        aria_label="Turn off offer " + offer["name"],
+                        on_click=Catalog.open_editor("offer", offer["id"]),
+                        aria_label="Edit offer " + offer["name"],
                     ),
-                    rx.button(
-                        "Turn on",
-                        size="1",
-                        variant="soft",
-                        color_scheme="green",
-                        on_click=Catalog.switch_offer(offer["id"], True),
-                        aria_label="Turn on offer " + offer["name"],
+                    rx.cond(
+                        offer["active"] == "yes",
+                        rx.button(
+                            "Turn off",
+                            size="1",
+                            variant="soft",
+                            color_scheme="red",
+                            on_click=Catalog.switch_offer(offer["id"], False),
+                            aria_label="Turn off offer " + offer["name"],
+                        ),
+                        rx.button(
+                            "Turn on",
+                            size="1",
+                            variant="soft",
+                            color_scheme="green",
+                            on_click=Catalog.switch_offer(offer["id"], True),
+                            aria_label="Turn on offer " + offer["name"],
+                        ),
                     ),
+                    spacing="2",
+                    wrap="wrap",
                 ),
-                spacing="2",
-                wrap="wrap",
             )
         ),
         data_testid="catalog-offer",
@@ -447,41 +458,44 @@ def _offers_section() -> rx.Component:
                     ),
                 ),
             ),
-            _create_form(
-                "New retention offer",
-                "offer",
-                Catalog.create_offer,
-                "Create offer",
-                _input("offer", "name", "Offer name", required=True, max_length=200),
-                rx.flex(
-                    rx.box(
-                        _input(
-                            "offer",
-                            "percent_off",
-                            "Percent off",
-                            "1 to 100",
-                            input_mode="numeric",
-                            required=True,
+            rx.cond(
+                staff_can("admin"),
+                _create_form(
+                    "New retention offer",
+                    "offer",
+                    Catalog.create_offer,
+                    "Create offer",
+                    _input("offer", "name", "Offer name", required=True, max_length=200),
+                    rx.flex(
+                        rx.box(
+                            _input(
+                                "offer",
+                                "percent_off",
+                                "Percent off",
+                                "1 to 100",
+                                input_mode="numeric",
+                                required=True,
+                            ),
+                            flex="1 1 8rem",
                         ),
-                        flex="1 1 8rem",
-                    ),
-                    rx.box(
-                        _input(
-                            "offer",
-                            "duration_cycles",
-                            "For how many renewals",
-                            "1 to 36",
-                            input_mode="numeric",
-                            required=True,
+                        rx.box(
+                            _input(
+                                "offer",
+                                "duration_cycles",
+                                "For how many renewals",
+                                "1 to 36",
+                                input_mode="numeric",
+                                required=True,
+                            ),
+                            flex="1 1 8rem",
                         ),
-                        flex="1 1 8rem",
+                        spacing="3",
+                        wrap="wrap",
+                        width="100%",
                     ),
-                    spacing="3",
-                    wrap="wrap",
-                    width="100%",
+                    _reason_boxes("offer", checked_from_editor=False),
+                    in_row=False,
                 ),
-                _reason_boxes("offer", checked_from_editor=False),
-                in_row=False,
             ),
             spacing="3",
             width="100%",
@@ -510,33 +524,36 @@ def _asset_row(asset: rx.Var) -> rx.Component:
         rx.table.cell(rx.text(asset["detail"], size="2", style={"overflow_wrap": "anywhere"})),
         rx.table.cell(asset["plans"]),
         rx.table.cell(
-            rx.flex(
-                rx.button(
-                    "Plans",
-                    size="1",
-                    variant="soft",
-                    on_click=Catalog.open_editor("grants", asset["id"]),
-                    aria_label="Plans that grant " + asset["name"],
-                ),
-                rx.button(
-                    "Edit",
-                    size="1",
-                    variant="soft",
-                    on_click=Catalog.open_editor("asset", asset["id"]),
-                    aria_label="Edit " + asset["name"],
-                ),
-                rx.cond(
-                    asset["kind"] == "license",
+            rx.cond(
+                staff_can("admin"),
+                rx.flex(
                     rx.button(
-                        "Add keys",
+                        "Plans",
                         size="1",
                         variant="soft",
-                        on_click=Catalog.open_editor("keys", asset["id"]),
-                        aria_label="Add keys to " + asset["name"],
+                        on_click=Catalog.open_editor("grants", asset["id"]),
+                        aria_label="Plans that grant " + asset["name"],
                     ),
+                    rx.button(
+                        "Edit",
+                        size="1",
+                        variant="soft",
+                        on_click=Catalog.open_editor("asset", asset["id"]),
+                        aria_label="Edit " + asset["name"],
+                    ),
+                    rx.cond(
+                        asset["kind"] == "license",
+                        rx.button(
+                            "Add keys",
+                            size="1",
+                            variant="soft",
+                            on_click=Catalog.open_editor("keys", asset["id"]),
+                            aria_label="Add keys to " + asset["name"],
+                        ),
+                    ),
+                    spacing="2",
+                    wrap="wrap",
                 ),
-                spacing="2",
-                wrap="wrap",
             )
         ),
         data_testid="catalog-asset",
@@ -676,70 +693,81 @@ def _assets_section() -> rx.Component:
                 ),
                 _empty("No digital products yet."),
             ),
-            rx.card(
-                rx.tabs.root(
-                    rx.tabs.list(
-                        rx.tabs.trigger("Upload a file", value="file"),
-                        rx.tabs.trigger("License keys", value="license"),
-                        rx.tabs.trigger("Link", value="link"),
-                    ),
-                    rx.tabs.content(_upload_panel(), value="file"),
-                    rx.tabs.content(
-                        rx.form(
-                            rx.vstack(
-                                _input("license", "name", "Name", required=True, max_length=200),
-                                _textarea(
-                                    "license", "description", "Description (optional)", rows=2
-                                ),
-                                _textarea(
-                                    "license",
-                                    "keys",
-                                    "Keys",
-                                    "One per line. Repeated keys are skipped.",
-                                    rows=6,
-                                    required=True,
-                                ),
-                                _error(Catalog.errors["license"]),
-                                rx.button(
-                                    "Create key pool", type="submit", data_testid="create-license"
-                                ),
-                                spacing="3",
-                                width="100%",
-                                padding_top="0.75rem",
-                            ),
-                            on_submit=Catalog.create_license_asset,
-                            key=Catalog.form_version,
+            rx.cond(
+                staff_can("admin"),
+                rx.card(
+                    rx.tabs.root(
+                        rx.tabs.list(
+                            rx.tabs.trigger("Upload a file", value="file"),
+                            rx.tabs.trigger("License keys", value="license"),
+                            rx.tabs.trigger("Link", value="link"),
                         ),
-                        value="license",
-                    ),
-                    rx.tabs.content(
-                        rx.form(
-                            rx.vstack(
-                                _input("link", "name", "Name", required=True, max_length=200),
-                                _textarea("link", "description", "Description (optional)", rows=2),
-                                _input(
-                                    "link",
-                                    "url",
-                                    "Address",
-                                    "Must start with https://",
-                                    type="url",
-                                    placeholder="https://",
-                                    required=True,
+                        rx.tabs.content(_upload_panel(), value="file"),
+                        rx.tabs.content(
+                            rx.form(
+                                rx.vstack(
+                                    _input(
+                                        "license", "name", "Name", required=True, max_length=200
+                                    ),
+                                    _textarea(
+                                        "license", "description", "Description (optional)", rows=2
+                                    ),
+                                    _textarea(
+                                        "license",
+                                        "keys",
+                                        "Keys",
+                                        "One per line. Repeated keys are skipped.",
+                                        rows=6,
+                                        required=True,
+                                    ),
+                                    _error(Catalog.errors["license"]),
+                                    rx.button(
+                                        "Create key pool",
+                                        type="submit",
+                                        data_testid="create-license",
+                                    ),
+                                    spacing="3",
+                                    width="100%",
+                                    padding_top="0.75rem",
                                 ),
-                                _error(Catalog.errors["link"]),
-                                rx.button("Create link", type="submit", data_testid="create-link"),
-                                spacing="3",
-                                width="100%",
-                                padding_top="0.75rem",
+                                on_submit=Catalog.create_license_asset,
+                                key=Catalog.form_version,
                             ),
-                            on_submit=Catalog.create_link_asset,
-                            key=Catalog.form_version,
+                            value="license",
                         ),
-                        value="link",
+                        rx.tabs.content(
+                            rx.form(
+                                rx.vstack(
+                                    _input("link", "name", "Name", required=True, max_length=200),
+                                    _textarea(
+                                        "link", "description", "Description (optional)", rows=2
+                                    ),
+                                    _input(
+                                        "link",
+                                        "url",
+                                        "Address",
+                                        "Must start with https://",
+                                        type="url",
+                                        placeholder="https://",
+                                        required=True,
+                                    ),
+                                    _error(Catalog.errors["link"]),
+                                    rx.button(
+                                        "Create link", type="submit", data_testid="create-link"
+                                    ),
+                                    spacing="3",
+                                    width="100%",
+                                    padding_top="0.75rem",
+                                ),
+                                on_submit=Catalog.create_link_asset,
+                                key=Catalog.form_version,
+                            ),
+                            value="link",
+                        ),
+                        default_value="file",
                     ),
-                    default_value="file",
+                    width="100%",
                 ),
-                width="100%",
             ),
             spacing="3",
             width="100%",
@@ -1027,6 +1055,7 @@ def catalog_page() -> rx.Component:
             rx.cond(
                 Catalog.loaded,
                 rx.vstack(
+                    read_only_note("admin", "the catalog"),
                     _products_section(),
                     _offers_section(),
                     _assets_section(),

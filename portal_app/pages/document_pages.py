@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components.pager import pager
-from portal_app.components.portal_layout import portal_layout
+from portal_app.components.portal_layout import portal_layout, unavailable
 from portal_app.state.billing_docs import InvoicesState
 from portal_app.state.downloads import DownloadsState
 from portal_app.state.nav import NavState
@@ -84,6 +84,16 @@ def invoices_page() -> rx.Component:
     )
 
 
+def _address_block(title: str, lines, testid: str) -> rx.Component:
+    """The bill-to (or ship-to) the invoice was issued with: later profile edits don't show."""
+    return rx.vstack(
+        rx.text(title, size="1", weight="bold", color_scheme="gray"),
+        rx.foreach(lines.to(list[str]), lambda line: rx.text(line, size="2")),
+        spacing="0",
+        data_testid=testid,
+    )
+
+
 def invoice_detail_page() -> rx.Component:
     detail = InvoicesState.detail
     return portal_layout(
@@ -105,6 +115,15 @@ def invoice_detail_page() -> rx.Component:
                     ),
                     rx.text("Issued ", detail["date"], size="2", color_scheme="gray"),
                     rx.cond(detail["period"] != "", rx.text("Period ", detail["period"], size="2")),
+                    rx.flex(
+                        _address_block("Billed to", detail["bill_to"], "bill-to"),
+                        rx.cond(
+                            detail["ship_to"].to(list[str]).length() > 0,
+                            _address_block("Ship to", detail["ship_to"], "ship-to"),
+                        ),
+                        spacing="5",
+                        wrap="wrap",
+                    ),
                     rx.separator(size="4"),
                     rx.foreach(
                         detail["lines"].to(list[dict[str, str]]),
@@ -248,49 +267,16 @@ def _asset(asset: rx.Var) -> rx.Component:
                 ),
                 spacing="1",
             ),
-            rx.match(
-                asset["kind"],
-                (
-                    "file",
-                    rx.button(
-                        "Download ",
-                        asset["size"],
-                        variant="soft",
-                        on_click=DownloadsState.download(asset["id"]),
-                        data_testid="download-file",
-                    ),
+            rx.cond(
+                asset["offered"] == "yes",
+                _asset_action(asset),
+                rx.hstack(
+                    rx.badge("Not offered", color_scheme="gray"),
+                    rx.text(asset["note"], size="2", color_scheme="gray"),
+                    align="center",
+                    wrap="wrap",
+                    data_testid="not-offered",
                 ),
-                (
-                    "license",
-                    rx.cond(
-                        DownloadsState.revealed.contains(asset["id"]),
-                        rx.hstack(
-                            rx.code(
-                                DownloadsState.revealed[asset["id"]], data_testid="license-key"
-                            ),
-                            rx.button(
-                                rx.icon("copy", size=14),
-                                size="1",
-                                variant="soft",
-                                aria_label="Copy key",
-                                on_click=[
-                                    rx.set_clipboard(DownloadsState.revealed[asset["id"]]),
-                                    rx.toast.success("Copied"),
-                                ],
-                            ),
-                        ),
-                        rx.hstack(
-                            rx.code("••••-••••-••••"),
-                            rx.button(
-                                "Reveal",
-                                size="1",
-                                variant="soft",
-                                on_click=DownloadsState.reveal_key(asset["id"]),
-                            ),
-                        ),
-                    ),
-                ),
-                rx.link(rx.button("Open", variant="soft"), href=asset["url"], is_external=True),
             ),
             justify="between",
             align="center",
@@ -302,56 +288,123 @@ def _asset(asset: rx.Var) -> rx.Component:
     )
 
 
-def downloads_page() -> rx.Component:
-    return portal_layout(
-        "Downloads",
-        "digital.downloads",
-        rx.cond(
-            DownloadsState.loaded,
-            rx.vstack(
-                rx.cond(
-                    DownloadsState.assets.length() > 0,
-                    rx.foreach(DownloadsState.assets, _asset),
-                    rx.callout("Your plan includes no digital products.", icon="info"),
-                ),
-                rx.cond(
-                    NavState.enabled["digital.history"],
-                    rx.card(
-                        rx.vstack(
-                            rx.flex(
-                                rx.heading("Download history", size="4", as_="h2"),
-                                rx.button(
-                                    "Refresh",
-                                    size="1",
-                                    variant="soft",
-                                    on_click=DownloadsState.refresh_history,
-                                ),
-                                justify="between",
-                                width="100%",
-                            ),
-                            rx.cond(
-                                DownloadsState.history.length() > 0,
-                                rx.foreach(
-                                    DownloadsState.history,
-                                    lambda h: rx.flex(
-                                        rx.text(h["name"], size="2"),
-                                        rx.text(h["when"], size="1", color_scheme="gray"),
-                                        justify="between",
-                                        width="100%",
-                                        wrap="wrap",
-                                        data_testid="history-row",
-                                    ),
-                                ),
-                                rx.text("No downloads yet.", size="2", color_scheme="gray"),
-                            ),
-                            spacing="2",
-                            width="100%",
-                        ),
-                        width="100%",
+def _asset_action(asset: rx.Var) -> rx.Component:
+    """The asset's action: download, reveal (masked until asked) or open."""
+    return rx.match(
+        asset["kind"],
+        (
+            "file",
+            rx.button(
+                "Download ",
+                asset["size"],
+                variant="soft",
+                on_click=DownloadsState.download(asset["id"]),
+                data_testid="download-file",
+            ),
+        ),
+        (
+            "license",
+            rx.cond(
+                DownloadsState.revealed.contains(asset["id"]),
+                rx.hstack(
+                    rx.code(DownloadsState.revealed[asset["id"]], data_testid="license-key"),
+                    rx.button(
+                        rx.icon("copy", size=14),
+                        size="1",
+                        variant="soft",
+                        aria_label="Copy key",
+                        on_click=[
+                            rx.set_clipboard(DownloadsState.revealed[asset["id"]]),
+                            rx.toast.success("Copied"),
+                        ],
                     ),
                 ),
-                spacing="3",
+                rx.hstack(
+                    rx.code("••••-••••-••••"),
+                    rx.button(
+                        "Reveal",
+                        size="1",
+                        variant="soft",
+                        on_click=DownloadsState.reveal_key(asset["id"]),
+                    ),
+                ),
+            ),
+        ),
+        rx.link(rx.button("Open", variant="soft"), href=asset["url"], is_external=True),
+    )
+
+
+def _history_row(h: rx.Var) -> rx.Component:
+    return rx.flex(
+        rx.text(h["name"], size="2"),
+        rx.text(h["when"], " · from ", h["ip"], size="1", color_scheme="gray"),
+        justify="between",
+        width="100%",
+        wrap="wrap",
+        spacing="2",
+        data_testid="history-row",
+    )
+
+
+def _history() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.flex(
+                rx.heading("Download history", size="4", as_="h2"),
+                rx.cond(
+                    DownloadsState.offered["digital.history"],
+                    rx.button(
+                        "Refresh",
+                        size="1",
+                        variant="soft",
+                        on_click=DownloadsState.refresh_history,
+                    ),
+                ),
+                justify="between",
                 width="100%",
+            ),
+            rx.cond(
+                DownloadsState.offered["digital.history"],
+                rx.cond(
+                    DownloadsState.history.length() > 0,
+                    rx.foreach(DownloadsState.history, _history_row),
+                    rx.text("No downloads yet.", size="2", color_scheme="gray"),
+                ),
+                rx.text(
+                    "Download history is not offered in this portal.",
+                    size="2",
+                    color_scheme="gray",
+                    data_testid="history-not-offered",
+                ),
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def downloads_page() -> rx.Component:
+    """Open while any of the digital toggles is on; each asset and the history say on their own
+    when the merchant does not offer them (the state only ever holds what is offered)."""
+    return portal_layout(
+        "Downloads",
+        None,
+        rx.cond(
+            DownloadsState.loaded,
+            rx.cond(
+                DownloadsState.offered.values().contains(True),
+                rx.vstack(
+                    rx.cond(
+                        DownloadsState.assets.length() > 0,
+                        rx.foreach(DownloadsState.assets, _asset),
+                        rx.callout("Your plan includes no digital products.", icon="info"),
+                    ),
+                    _history(),
+                    spacing="3",
+                    width="100%",
+                ),
+                unavailable(),
             ),
             _loading(),
         ),

@@ -7,7 +7,7 @@ import reflex as rx
 
 from portal_app.components import page_shell
 from portal_app.components.pager import pager
-from portal_app.pages.merchant_pages import _merchant_header
+from portal_app.pages.merchant_pages import _merchant_header, staff_can
 from portal_app.state.merchant_billing_views import (
     INVOICE_FILTER_LABELS,
     OUTBOX_FILTER_LABELS,
@@ -429,7 +429,7 @@ def mailbox_page() -> rx.Component:
                 rx.vstack(
                     rx.flex(
                         _filters(Outbox, OUTBOX_FILTER_LABELS, "Delivery status", Outbox.counts),
-                        _retry_dialog(),
+                        rx.cond(staff_can("admin"), _retry_dialog()),
                         justify="between",
                         align="center",
                         spacing="3",

@@ -1,4 +1,6 @@
-"""Merchant dashboard pages: Settings → Customer Portal."""
+"""Merchant dashboard pages: Settings → Customer Portal, the audit log, the billing clock and
+customers. Controls a member's role can't use are hidden or disabled (`staff_can`); that only
+spares clicks: every handler checks the role on the server."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ from portal_app.components import page_shell
 from portal_app.components.merchant_nav import merchant_nav
 from portal_app.components.pager import pager
 from portal_app.components.portal_layout import sign_out_button
-from portal_app.services import features
+from portal_app.services import features, staff_roles
+from portal_app.state.guard import SessionState
 from portal_app.state.merchant_billing_views import PortalPreviewState as Preview
+from portal_app.state.merchant_customers import PORTAL_LINK_FIELD
 from portal_app.state.merchant_customers import MerchantCustomersState as Customers
 from portal_app.state.merchant_settings import GROUP_TITLES, MerchantSettingsState
 from portal_app.state.merchant_tools import MerchantAuditState as Audit
@@ -23,6 +27,43 @@ INPUT_STYLE = {
     "max_width": "22rem",
     "background": "var(--color-surface)",
 }
+
+
+def staff_can(need: str) -> rx.Var:
+    """Whether the signed-in member's role (as the last staff guard read it) allows `need`.
+    False until a staff handler has run, so write controls never flash for a viewer."""
+    return rx.Var.create(list(staff_roles.at_least(need))).contains(SessionState.staff_role)
+
+
+def role_label() -> rx.Var:
+    return rx.match(
+        SessionState.staff_role, *[(r, staff_roles.LABELS[r]) for r in staff_roles.STAFF_ROLES], ""
+    )
+
+
+def _roles_text(need: str) -> str:
+    """ "Admin or Owner", "Support, Admin or Owner"."""
+    labels = [staff_roles.LABELS[r] for r in staff_roles.at_least(need)]
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} or {labels[-1]}"
+
+
+def read_only_note(need: str, what: str) -> rx.Component:
+    """Says why a page shows no write controls, instead of leaving the member guessing."""
+    return rx.cond(
+        ~staff_can(need) & (SessionState.staff_role != ""),
+        rx.callout(
+            rx.text(
+                "Your role (",
+                role_label(),
+                f") lets you view {what}; changing it needs {_roles_text(need)}. "
+                "An owner can change your role.",
+            ),
+            icon="eye",
+            color_scheme="gray",
+            width="100%",
+            data_testid="read-only-note",
+        ),
+    )
 
 
 def _field(index: int, key: str, option: features.Option) -> rx.Component:
@@ -197,12 +238,18 @@ def _preview_card() -> rx.Component:
                 size="2",
                 color_scheme="gray",
             ),
-            rx.button(
-                rx.icon("external-link", size=16),
-                "Preview as customer",
-                variant="soft",
-                on_click=Preview.open_preview,
-                data_testid="preview-as-customer",
+            rx.cond(
+                staff_can("support"),
+                rx.button(
+                    rx.icon("external-link", size=16),
+                    "Preview as customer",
+                    variant="soft",
+                    on_click=Preview.open_preview,
+                    data_testid="preview-as-customer",
+                ),
+                rx.text(
+                    f"Previewing needs {_roles_text('support')}.", size="2", color_scheme="gray"
+                ),
             ),
             rx.cond(
                 Preview.opened,
@@ -228,11 +275,18 @@ def portal_settings_page() -> rx.Component:
             rx.cond(
                 MerchantSettingsState.loaded,
                 rx.vstack(
+                    read_only_note("admin", "these settings"),
                     _preview_card(),
-                    _presets(),
+                    rx.cond(staff_can("admin"), _presets()),
                     rx.form(
                         rx.vstack(
-                            *_groups(),
+                            # disabled for a role that can't save: values stay readable
+                            rx.el.fieldset(
+                                rx.vstack(*_groups(), spacing="3", width="100%"),
+                                disabled=~staff_can("admin"),
+                                style={"border": "none", "padding": "0", "margin": "0"},
+                                width="100%",
+                            ),
                             rx.cond(
                                 MerchantSettingsState.error != "",
                                 rx.callout(
@@ -243,8 +297,14 @@ def portal_settings_page() -> rx.Component:
                                     width="100%",
                                 ),
                             ),
-                            rx.button(
-                                "Save changes", type="submit", size="3", data_testid="save-settings"
+                            rx.cond(
+                                staff_can("admin"),
+                                rx.button(
+                                    "Save changes",
+                                    type="submit",
+                                    size="3",
+                                    data_testid="save-settings",
+                                ),
                             ),
                             spacing="3",
                             width="100%",
@@ -266,20 +326,55 @@ def portal_settings_page() -> rx.Component:
 
 
 def _merchant_header(title: str) -> rx.Component:
-    """The page title, sign-out and the dashboard's section links."""
+    """The page title, the member's role and what it allows, sign-out and the section links."""
     return rx.vstack(
         merchant_nav(),
         rx.flex(
             rx.heading(title, size="6", as_="h1"),
-            sign_out_button(staff=True),
+            rx.hstack(
+                role_badge(),
+                sign_out_button(staff=True),
+                align="center",
+                spacing="3",
+                wrap="wrap",
+            ),
             justify="between",
             align="center",
             width="100%",
             wrap="wrap",
             spacing="3",
         ),
+        rx.cond(
+            SessionState.staff_role != "",
+            rx.text(
+                rx.match(
+                    SessionState.staff_role,
+                    *[(r, staff_roles.SUMMARIES[r]) for r in staff_roles.STAFF_ROLES],
+                    "",
+                ),
+                size="1",
+                color_scheme="gray",
+                data_testid="staff-role-summary",
+            ),
+        ),
         spacing="3",
         width="100%",
+    )
+
+
+def role_badge() -> rx.Component:
+    """The signed-in member's role, in the dashboard header."""
+    return rx.cond(
+        SessionState.staff_role != "",
+        rx.badge(
+            "Role: ",
+            role_label(),
+            color_scheme=rx.match(
+                SessionState.staff_role, ("owner", "purple"), ("admin", "blue"), "gray"
+            ),
+            size="2",
+            data_testid="staff-role",
+        ),
     )
 
 
@@ -289,6 +384,22 @@ def audit_log_page() -> rx.Component:
         rx.vstack(
             _merchant_header("Audit log"),
             rx.callout(Audit.chain, icon="shield-check", data_testid="chain-status"),
+            rx.cond(
+                staff_can("admin"),
+                rx.hstack(
+                    rx.button(
+                        rx.cond(Audit.verifying, "Checking every event…", "Check the whole chain"),
+                        variant="soft",
+                        loading=Audit.verifying,
+                        disabled=Audit.verifying,
+                        on_click=Audit.start_full_check,
+                        data_testid="full-chain-check",
+                    ),
+                    rx.text(Audit.full_check, size="2", role="status"),
+                    align="center",
+                    wrap="wrap",
+                ),
+            ),
             rx.form(
                 rx.flex(
                     rx.input(
@@ -309,8 +420,14 @@ def audit_log_page() -> rx.Component:
             rx.cond(Audit.error != "", rx.callout(Audit.error, color_scheme="red", role="alert")),
             rx.hstack(
                 rx.text(Audit.total, " events", size="2"),
-                rx.button(
-                    "Export CSV", variant="soft", on_click=Audit.export, data_testid="export-csv"
+                rx.cond(
+                    staff_can("admin"),
+                    rx.button(
+                        "Export CSV",
+                        variant="soft",
+                        on_click=Audit.export,
+                        data_testid="export-csv",
+                    ),
                 ),
                 align="center",
             ),
@@ -353,6 +470,45 @@ def audit_log_page() -> rx.Component:
                 width="100%",
             ),
             pager(Audit),
+            rx.heading("Refused requests, last 24 hours", size="4", as_="h2"),
+            rx.text(
+                "Throttled sign-ins, bad links and denied requests are counted per rule, "
+                "source and minute here instead of one audit event each.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.cond(
+                Audit.refused,
+                rx.box(
+                    rx.table.root(
+                        rx.table.header(
+                            rx.table.row(
+                                *[
+                                    rx.table.column_header_cell(h)
+                                    for h in ("Minute (UTC)", "Action", "Rule", "Source", "Count")
+                                ]
+                            )
+                        ),
+                        rx.table.body(
+                            rx.foreach(
+                                Audit.refused,
+                                lambda r: rx.table.row(
+                                    rx.table.cell(r["minute"]),
+                                    rx.table.cell(r["action"]),
+                                    rx.table.cell(r["rule"]),
+                                    rx.table.cell(r["key"]),
+                                    rx.table.cell(r["count"]),
+                                ),
+                            )
+                        ),
+                        size="1",
+                        data_testid="refused-requests",
+                    ),
+                    overflow_x="auto",
+                    width="100%",
+                ),
+                rx.text("No refused requests in the last 24 hours.", size="2"),
+            ),
             spacing="3",
             width="100%",
         ),
@@ -364,11 +520,15 @@ def billing_page() -> rx.Component:
     return page_shell(
         rx.vstack(
             _merchant_header("Billing clock"),
+            read_only_note("admin", "the billing clock"),
             rx.card(
                 rx.vstack(
                     rx.text("Merchant time: ", Billing.merchant_now, weight="medium"),
-                    rx.button(
-                        "Run the billing clock now", on_click=Billing.run_now, variant="soft"
+                    rx.cond(
+                        staff_can("admin"),
+                        rx.button(
+                            "Run the billing clock now", on_click=Billing.run_now, variant="soft"
+                        ),
                     ),
                     spacing="2",
                 ),
@@ -384,18 +544,21 @@ def billing_page() -> rx.Component:
                             "and cancellations happen as they would.",
                             size="2",
                         ),
-                        rx.flex(
-                            *[
-                                rx.button(
-                                    f"+{days} days",
-                                    on_click=Billing.start_advance(days),
-                                    disabled=Billing.working,
-                                    data_testid=f"advance-{days}",
-                                )
-                                for days in (1, 7, 30, 90)
-                            ],
-                            spacing="2",
-                            wrap="wrap",
+                        rx.cond(
+                            staff_can("admin"),
+                            rx.flex(
+                                *[
+                                    rx.button(
+                                        f"+{days} days",
+                                        on_click=Billing.start_advance(days),
+                                        disabled=Billing.working,
+                                        data_testid=f"advance-{days}",
+                                    )
+                                    for days in (1, 7, 30, 90)
+                                ],
+                                spacing="2",
+                                wrap="wrap",
+                            ),
                         ),
                         rx.cond(
                             Billing.working,
@@ -512,6 +675,45 @@ def _record_table(title: str, key: str, columns: list[tuple[str, str]]) -> rx.Co
     )
 
 
+def _portal_link_field() -> rx.Component:
+    """Always mounted (hidden until a link is shown) so `reveal_portal_link` can write the link
+    straight into it: the link is never a state var, and a reload shows nothing."""
+    field = PORTAL_LINK_FIELD
+    return rx.box(
+        rx.vstack(
+            rx.el.label("One-time portal link", html_for=field, style={"font_weight": "500"}),
+            rx.hstack(
+                rx.el.input(
+                    id=field,
+                    read_only=True,
+                    data_testid="portal-link",
+                    on_focus=rx.call_script(f"document.getElementById('{field}').select()"),
+                    style={**INPUT_STYLE, "width": "100%", "min_width": "0"},
+                ),
+                rx.button(
+                    "Copy",
+                    variant="soft",
+                    on_click=[
+                        rx.call_script(
+                            "navigator.clipboard.writeText("
+                            f"document.getElementById('{field}').value)"
+                        ),
+                        rx.toast.success("Copied."),
+                    ],
+                    data_testid="copy-portal-link",
+                ),
+                width="100%",
+                align="center",
+            ),
+            rx.text(Customers.portal_link_note, size="1", color_scheme="gray"),
+            spacing="1",
+            width="100%",
+        ),
+        display=rx.cond(Customers.portal_link_note != "", "block", "none"),
+        width="100%",
+    )
+
+
 def customer_detail_page() -> rx.Component:
     record = Customers.record
     return page_shell(
@@ -535,19 +737,16 @@ def customer_detail_page() -> rx.Component:
                         size="2",
                     ),
                     rx.hstack(
-                        rx.button(
-                            "Create a portal link",
-                            variant="soft",
-                            on_click=Customers.create_portal_link,
-                        ),
                         rx.cond(
-                            Customers.portal_link != "",
-                            rx.code(
-                                Customers.portal_link,
-                                data_testid="portal-link",
-                                style={"overflow_wrap": "anywhere"},
+                            staff_can("support"),
+                            rx.button(
+                                "Create a portal link",
+                                variant="soft",
+                                on_click=Customers.create_portal_link,
+                                data_testid="create-portal-link",
                             ),
                         ),
+                        _portal_link_field(),
                         wrap="wrap",
                         align="center",
                     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components.portal_layout import portal_layout
+from portal_app.services import profile
 from portal_app.state.profile_prefs import ADDRESS_FIELDS, PreferencesState, ProfileState
 
 ADDRESS_LABELS = {
@@ -89,6 +90,95 @@ def _labelled_dynamic(label: rx.Var, control: rx.Component) -> rx.Component:
     return rx.vstack(rx.text(label, weight="medium"), control, spacing="1", width="100%")
 
 
+def _email_form() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.el.label("New email address", html_for="new_email", style={"font_weight": "500"}),
+            rx.input(
+                name="new_email",
+                id="new_email",
+                type="email",
+                placeholder="you@example.com",
+                required=True,
+                auto_complete="email",
+                width="100%",
+            ),
+            rx.text(
+                "We send a confirmation link to the new address and a note to your current one.",
+                size="1",
+                color_scheme="gray",
+            ),
+            rx.button("Send confirmation link", type="submit", variant="soft"),
+            rx.cond(
+                ProfileState.email_message != "",
+                rx.callout(
+                    ProfileState.email_message,
+                    icon="mail",
+                    role="status",
+                    data_testid="email-message",
+                ),
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        on_submit=ProfileState.change_email,
+        reset_on_submit=True,
+        width="100%",
+    )
+
+
+def _reauth() -> rx.Component:
+    """Signed in too long ago: a fresh link first (OWASP: re-authenticate before changing
+    how the account signs in)."""
+    return rx.vstack(
+        rx.callout(
+            "For your security, sign in again to change your email.",
+            icon="shield-check",
+            color_scheme="amber",
+            data_testid="email-reauth",
+        ),
+        rx.button(
+            "Email me a sign-in link",
+            variant="soft",
+            on_click=ProfileState.send_reauth_link,
+            data_testid="send-reauth-link",
+        ),
+        rx.cond(
+            ProfileState.reauth_message != "",
+            rx.callout(ProfileState.reauth_message, icon="mail", role="status"),
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _email_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Email address", size="3", as_="h2"),
+            rx.text("Current: ", ProfileState.email, size="2"),
+            rx.match(
+                ProfileState.email_gate,
+                (
+                    profile.STAFF_ACTING_GATE,
+                    rx.callout(
+                        "You are acting for this customer: only they can change their email "
+                        "address or sign-in settings.",
+                        icon="lock",
+                        color_scheme="gray",
+                        data_testid="email-locked",
+                    ),
+                ),
+                (profile.REAUTH_GATE, _reauth()),
+                _email_form(),
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
 def profile_page() -> rx.Component:
     return portal_layout(
         "Profile",
@@ -157,35 +247,7 @@ def profile_page() -> rx.Component:
                     key=ProfileState.form_version,
                     width="100%",
                 ),
-                rx.cond(
-                    ProfileState.editable["email"],
-                    rx.card(
-                        rx.form(
-                            rx.vstack(
-                                rx.heading("Email address", size="3", as_="h2"),
-                                rx.text("Current: ", ProfileState.email, size="2"),
-                                rx.input(
-                                    name="new_email",
-                                    type="email",
-                                    placeholder="New address",
-                                    required=True,
-                                    aria_label="New email address",
-                                    width="100%",
-                                ),
-                                rx.button("Send confirmation link", type="submit", variant="soft"),
-                                rx.cond(
-                                    ProfileState.email_message != "",
-                                    rx.callout(ProfileState.email_message, icon="mail"),
-                                ),
-                                spacing="2",
-                                width="100%",
-                            ),
-                            on_submit=ProfileState.change_email,
-                            reset_on_submit=True,
-                        ),
-                        width="100%",
-                    ),
-                ),
+                rx.cond(ProfileState.editable["email"], _email_card()),
                 spacing="4",
                 width="100%",
             ),

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from portal_app.clock import Clock
 from portal_app.db import insert_ignore
-from portal_app.models import AuditChainHead, AuditEvent
+from portal_app.models import AuditChainHead, AuditCheckpoint, AuditEvent
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,9 @@ class Actor:
     ip: str = ""
     user_agent: str = ""
     request_id: str = ""
+    # Staff acting for this customer (a support portal link's session): the event names both,
+    # the staff member as actor and the customer as its customer.
+    for_customer: int | None = None
 
     @classmethod
     def customer(cls, customer_id: int, **context: str) -> Actor:
@@ -33,6 +36,11 @@ class Actor:
     @classmethod
     def merchant(cls, staff_id: int | str, **context: str) -> Actor:
         return cls("merchant", str(staff_id), **context)
+
+    @classmethod
+    def acting(cls, staff_id: int, customer_id: int, **context: str) -> Actor:
+        """A staff member in the portal as a customer, through a support link."""
+        return cls("merchant", str(staff_id), for_customer=customer_id, **context)
 
 
 SYSTEM = Actor("system", "billing")
@@ -143,6 +151,8 @@ def _claim_links(session: Session, merchant_id: int, count: int) -> tuple[int, s
 
 
 def _customer_of(actor: Actor) -> int | None:
+    if actor.for_customer is not None:
+        return actor.for_customer
     return int(actor.id) if actor.type == "customer" and actor.id.isdigit() else None
 
 
@@ -204,25 +214,121 @@ class ChainReport:
     checked: int
     first_bad_seq: int | None = None
     problem: str = ""
+    last_seq: int = 0  # the newest event found intact, and its hash (a checkpoint's values)
+    last_hash: str = ""
+    total: int = 0  # events in the chain as its head said when the check began
+    from_seq: int = 0  # events up to this one were taken as verified (a checkpoint); 0 = all
+
+    @property
+    def complete(self) -> bool:
+        """Whether every event up to the head was covered (by this walk or the checkpoint)."""
+        return self.ok and self.last_seq >= self.total
+
+
+# Plain rows, not ORM objects: nothing lands in the caller's identity map, and a long walk's
+# memory stays flat.
+_CHAIN_COLUMNS = [getattr(AuditEvent, name) for name in (*HASHED_FIELDS, "prev_hash", "hash")]
+VERIFY_CHUNK = 10_000  # events read per statement: a chain of millions never sits in memory
+RECENT_LIMIT = 2_000  # most events one dashboard load verifies; the rest wait for later loads
 
 
 def verify_chain(session: Session, merchant_id: int) -> ChainReport:
-    """Walk the chain in order; report the first link that was edited, removed or reordered."""
-    expected_prev = ""
-    expected_seq = 1
-    checked = 0
-    rows = session.exec(
-        select(AuditEvent).where(AuditEvent.merchant_id == merchant_id).order_by(AuditEvent.seq)
+    """Walk the whole chain in order; report the first link that was edited, removed or
+    reordered, or a tail that was cut off."""
+    return _walk(session, merchant_id, 0, "", limit=None)
+
+
+def verify_recent(
+    session: Session,
+    clock: Clock,
+    merchant_id: int,
+    *,
+    limit: int = RECENT_LIMIT,
+    save: bool = True,
+) -> ChainReport:
+    """Verify from the stored checkpoint: its event must still hash to what was seen, and up to
+    `limit` events after it must link on. An intact result moves the checkpoint forward (with
+    `save`; else the caller passes the report to `save_checkpoint` in a write transaction), so
+    each dashboard load costs the events appended since the last one, not the whole chain."""
+    point = session.get(AuditCheckpoint, merchant_id)
+    if point is None or point.seq == 0:
+        report = _walk(session, merchant_id, 0, "", limit=limit)
+    else:
+        anchor = session.exec(
+            select(AuditEvent).where(
+                AuditEvent.merchant_id == merchant_id, AuditEvent.seq == point.seq
+            )
+        ).first()
+        if anchor is None:
+            return ChainReport(False, 0, point.seq, f"event {point.seq} is missing")
+        if anchor.hash != point.hash or event_hash(anchor) != anchor.hash:
+            return ChainReport(False, 0, point.seq, f"event {point.seq} was altered")
+        report = _walk(session, merchant_id, point.seq, point.hash, limit=limit)
+    if save:
+        save_checkpoint(session, clock, merchant_id, report)
+    return report
+
+
+def verify_segment(
+    session: Session, merchant_id: int, after_seq: int, prev_hash: str, limit: int
+) -> ChainReport:
+    """The full walk in steps: `limit` events after `after_seq` (whose hash is `prev_hash`).
+    Chaining steps from seq 0 checks exactly what `verify_chain` checks, with progress between."""
+    return _walk(session, merchant_id, after_seq, prev_hash, limit=limit)
+
+
+def save_checkpoint(session: Session, clock: Clock, merchant_id: int, report: ChainReport) -> None:
+    """Remember an intact report's newest event; never moves back (two loads may race)."""
+    if not report.ok or report.checked == 0:
+        return
+    values = {"seq": report.last_seq, "hash": report.last_hash, "verified_at": clock.now()}
+    moved = session.execute(
+        sa.update(AuditCheckpoint)
+        .where(AuditCheckpoint.merchant_id == merchant_id, AuditCheckpoint.seq < report.last_seq)
+        .values(**values)
     )
-    for event in rows:
-        if event.seq != expected_seq:
-            return ChainReport(False, checked, expected_seq, f"event {expected_seq} is missing")
-        if event.prev_hash != expected_prev or event_hash(event) != event.hash:
-            return ChainReport(False, checked, event.seq, f"event {event.seq} was altered")
-        expected_prev = event.hash
-        expected_seq += 1
-        checked += 1
+    if moved.rowcount == 0 and session.get(AuditCheckpoint, merchant_id) is None:
+        insert_ignore(session, AuditCheckpoint, merchant_id=merchant_id, **values)
+
+
+def _walk(
+    session: Session, merchant_id: int, after_seq: int, prev_hash: str, *, limit: int | None
+) -> ChainReport:
+    """Check the events after `after_seq` (whose hash is `prev_hash`), up to the head as read
+    first (events appended meanwhile are left for the next check), at most `limit` of them."""
     head = session.get(AuditChainHead, merchant_id)
-    if head is not None and (head.last_seq != checked or head.last_hash != expected_prev):
-        return ChainReport(False, checked, checked + 1, "the newest events were removed")
-    return ChainReport(True, checked)
+    total = head.last_seq if head is not None else 0
+    end = total if limit is None else min(total, after_seq + limit)
+    expected_seq, expected_prev, checked = after_seq + 1, prev_hash, 0
+
+    def report(ok: bool, bad: int | None = None, problem: str = "") -> ChainReport:
+        return ChainReport(
+            ok, checked, bad, problem, expected_seq - 1, expected_prev, total, after_seq
+        )
+
+    while expected_seq <= end:
+        chunk = session.execute(
+            sa.select(*_CHAIN_COLUMNS)
+            .where(
+                AuditEvent.merchant_id == merchant_id,
+                AuditEvent.seq >= expected_seq,
+                AuditEvent.seq <= end,
+            )
+            .order_by(AuditEvent.seq)
+            .limit(VERIFY_CHUNK)
+        ).all()
+        if not chunk:
+            break
+        for event in chunk:
+            if event.seq != expected_seq:
+                return report(False, expected_seq, f"event {expected_seq} is missing")
+            if event.prev_hash != expected_prev or _hash_fields(event._mapping) != event.hash:
+                return report(False, event.seq, f"event {event.seq} was altered")
+            expected_prev = event.hash
+            expected_seq += 1
+            checked += 1
+    if expected_seq <= end:
+        return report(False, expected_seq, "the newest events were removed")
+    if end == total and head is not None and head.last_hash != expected_prev:
+        return report(False, total, "the newest events were removed")
+    return report(True)

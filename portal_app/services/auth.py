@@ -29,13 +29,19 @@ from portal_app.models import (
     LoginToken,
     Merchant,
     PortalSettings,
+    StaffSignInLink,
     StaffUser,
 )
-from portal_app.services import audit, features, mailer, staff_roles
+from portal_app.services import audit, features, mailer, ratelimit, refusals, staff_roles
 from portal_app.services.errors import NotFound, PortalError
 
 LINK_TTL = timedelta(minutes=15)
 PORTAL_LINK_TTL = timedelta(minutes=60)
+# A staff member acting for a customer (support link) gets at most this long a session.
+ACTING_SESSION_TTL = timedelta(minutes=60)
+# The old address's link that undoes an email change: it signs no one in (services.profile).
+EMAIL_CANCEL = "email_cancel"
+SIGN_IN_PURPOSES = ("login", "portal_link", "email_change")
 TOUCH_EVERY = timedelta(seconds=60)
 MIN_PASSWORD_LENGTH = 12
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
@@ -163,18 +169,22 @@ def _issue_token(
     ttl: timedelta,
     new_email: str | None = None,
     return_url: str | None = None,
+    acting_staff_id: int | None = None,
+    void_older: bool = True,
 ) -> str:
-    """A fresh token voids the customer's older unused ones of the same purpose."""
+    """A fresh token voids the customer's older unused ones of the same purpose (unless
+    `void_older` is False: a new email change must not void the last one's cancel link)."""
     now = clock.now()
-    session.execute(
-        sa.update(LoginToken)
-        .where(
-            LoginToken.customer_id == customer.id,
-            LoginToken.purpose == purpose,
-            LoginToken.used_at.is_(None),
+    if void_older:
+        session.execute(
+            sa.update(LoginToken)
+            .where(
+                LoginToken.customer_id == customer.id,
+                LoginToken.purpose == purpose,
+                LoginToken.used_at.is_(None),
+            )
+            .values(used_at=now)
         )
-        .values(used_at=now)
-    )
     token = secrets.token_urlsafe(32)
     session.add(
         LoginToken(
@@ -188,10 +198,36 @@ def _issue_token(
             return_url=return_url,
             created_at=now,
             expires_at=now + ttl,
+            acting_staff_id=acting_staff_id,
         )
     )
     session.flush()
     return token
+
+
+issue_token = _issue_token  # for services with links of their own (profile's cancel link)
+
+
+def claim_token(
+    session: Session, clock: Clock, token: str, *, purposes: tuple[str, ...]
+) -> LoginToken | None:
+    """Use a token of one of `purposes` once: the conditional UPDATE … RETURNING lets exactly
+    one of any number of concurrent uses through; None for the others and for a bad token."""
+    if not token or len(token) > 200:
+        return None
+    now = clock.now()
+    used = session.execute(
+        sa.update(LoginToken)
+        .where(
+            LoginToken.token_hash == keyed_hash(token),
+            LoginToken.purpose.in_(purposes),
+            LoginToken.used_at.is_(None),
+            LoginToken.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(LoginToken.id)
+    ).first()
+    return None if used is None else session.get(LoginToken, used[0])
 
 
 def peek_token(session: Session, clock: Clock, token: str) -> LoginToken | None:
@@ -216,30 +252,17 @@ def redeem_login_token(
 ) -> SignIn:
     """Use a link once. The conditional UPDATE … RETURNING lets exactly one of any number of
     concurrent redemptions through; the others see 'already used or expired'."""
-    now = clock.now()
-    used = None
-    if token and len(token) <= 200:
-        used = session.execute(
-            sa.update(LoginToken)
-            .where(
-                LoginToken.token_hash == keyed_hash(token),
-                LoginToken.used_at.is_(None),
-                LoginToken.expires_at > now,
-            )
-            .values(used_at=now)
-            .returning(LoginToken.id)
-        ).first()
-    if used is None:
-        audit.record(
+    row = claim_token(session, clock, token, purposes=SIGN_IN_PURPOSES)
+    if row is None:  # tallied, not chained: guessing links must not grow the audit chain
+        refusals.record(
             session,
             clock,
             merchant_id=merchant_id,
-            actor=actor,
-            action="auth.link_rejected",
-            result="denied",
+            action=refusals.LINK_REJECTED,
+            rule="bad_token",
+            ip=actor.ip,
         )
         raise AuthError("This sign-in link was already used or has expired. Request a new one.")
-    row = session.get(LoginToken, used[0])
     customer = session.get(Customer, row.customer_id)
     if row.purpose == "email_change":
         _apply_email_change(session, clock, customer, row.new_email, actor)
@@ -251,17 +274,24 @@ def redeem_login_token(
         customer_id=customer.id,
         actor=actor,
         return_url=row.return_url,
+        acting_staff_id=row.acting_staff_id,
     )
+    signed, via = _as_customer(actor, customer.id), {"via": row.purpose}
+    if row.acting_staff_id is not None:
+        signed = audit.Actor.acting(
+            row.acting_staff_id, customer.id, ip=actor.ip, user_agent=actor.user_agent
+        )
+        via["acting_staff_id"] = row.acting_staff_id
     audit.record(
         session,
         clock,
         merchant_id=row.merchant_id,
-        actor=_as_customer(actor, customer.id),
+        actor=signed,
         action="auth.sign_in",
         target_type="session",
         target_id=auth_session.id,
         customer_id=customer.id,
-        after={"via": row.purpose},
+        after=via,
     )
     return SignIn(sid, auth_session, row.return_to)
 
@@ -346,20 +376,25 @@ def _open_session(
     customer_id: int | None = None,
     staff_id: int | None = None,
     return_url: str | None = None,
+    acting_staff_id: int | None = None,
 ) -> tuple[AuthSession, str]:
     settings = features.load(session, merchant_id)
     now = clock.now()
     sid = secrets.token_urlsafe(32)
+    expires_at = now + timedelta(hours=settings["security.absolute_timeout_hours"])
+    if acting_staff_id is not None:
+        expires_at = min(expires_at, now + ACTING_SESSION_TTL)
     row = AuthSession(
         sid_hash=keyed_hash(sid),
         merchant_id=merchant_id,
         role=role,
         customer_id=customer_id,
         staff_id=staff_id,
+        acting_staff_id=acting_staff_id,
         return_url=return_url,
         created_at=now,
         last_seen_at=now,
-        expires_at=now + timedelta(hours=settings["security.absolute_timeout_hours"]),
+        expires_at=expires_at,
         ip=actor.ip[:64],
         user_agent=actor.user_agent[:300],
     )
@@ -379,6 +414,7 @@ class SignedIn:
     staff_id: int | None
     settings: features.FeatureSet
     staff_role: str | None = None  # read from StaffUser at every check, for staff sessions
+    acting_staff_id: int | None = None  # a customer session opened by a staff support link
 
 
 # Built once: the session check runs at every privileged event, and a prebuilt Core statement
@@ -390,6 +426,7 @@ _SESSION_BY_HASH = (
         AuthSession.role,
         AuthSession.customer_id,
         AuthSession.staff_id,
+        AuthSession.acting_staff_id,
         AuthSession.last_seen_at,
         AuthSession.expires_at,
         AuthSession.revoked_at,
@@ -399,7 +436,12 @@ _SESSION_BY_HASH = (
         StaffUser.disabled_at.label("staff_disabled_at"),
     )
     .outerjoin(PortalSettings, PortalSettings.merchant_id == AuthSession.merchant_id)
-    .outerjoin(StaffUser, StaffUser.id == AuthSession.staff_id)
+    # the member behind a staff session, or the one acting in a customer session (disabling
+    # them ends both kinds)
+    .outerjoin(
+        StaffUser,
+        StaffUser.id == sa.func.coalesce(AuthSession.staff_id, AuthSession.acting_staff_id),
+    )
     .where(AuthSession.sid_hash == sa.bindparam("sid_hash"))
 )
 _TOUCH = (
@@ -424,6 +466,8 @@ def load_session(session: Session, clock: Clock, session_id: str | None, *, role
         raise SessionEnded("Please sign in.", "wrong_role")
     if found.staff_disabled_at is not None:
         raise SessionEnded("Please sign in.", "disabled")
+    if found.acting_staff_id is not None and not staff_roles.allows(found.staff_role, "support"):
+        raise SessionEnded("Please sign in.", "disabled")  # the member lost the support role
     settings = features.from_document(found.document)
     now = clock.now()
     idle = timedelta(minutes=settings["security.idle_timeout_minutes"])
@@ -454,10 +498,13 @@ def load_session(session: Session, clock: Clock, session_id: str | None, *, role
         staff_id=found.staff_id,
         settings=settings,
         staff_role=found.staff_role,
+        acting_staff_id=found.acting_staff_id,
     )
 
 
 def _session_actor(row: AuthSession) -> audit.Actor:
+    if row.acting_staff_id is not None:
+        return audit.Actor.acting(row.acting_staff_id, row.customer_id)
     if row.role == "customer":
         return audit.Actor.customer(row.customer_id)
     return audit.Actor.merchant(row.staff_id)
@@ -516,7 +563,12 @@ def revoke_all(
     if keep_session_id is None:
         session.execute(
             sa.update(LoginToken)
-            .where(LoginToken.customer_id == customer_id, LoginToken.used_at.is_(None))
+            .where(
+                LoginToken.customer_id == customer_id,
+                LoginToken.used_at.is_(None),
+                # the old address's undo link outlives the change it can undo
+                LoginToken.purpose != EMAIL_CANCEL,
+            )
             .values(used_at=now)
         )
     customer = session.get(Customer, customer_id)
@@ -556,7 +608,10 @@ def list_sessions(session: Session, clock: Clock, customer_id: int) -> list[Auth
 def end_session(
     session: Session, clock: Clock, *, customer_id: int, session_row_id: int, actor: audit.Actor
 ) -> None:
-    """A customer ends one of their own sessions (another device)."""
+    """A customer ends one of their own sessions (another device). Staff acting for the
+    customer (a support link) may not: which devices stay signed in is the customer's call."""
+    if actor.for_customer is not None:
+        raise AuthError("Only the customer can sign out their other devices.")
     row = session.exec(
         select(AuthSession).where(
             AuthSession.id == session_row_id, AuthSession.customer_id == customer_id
@@ -583,6 +638,12 @@ def end_session(
 # --- merchant staff -----------------------------------------------------------------------------
 
 
+def check_new_password(password: str) -> None:
+    """The rule for every new staff password (create-admin, an accepted invitation)."""
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise AuthError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
+
+
 def create_staff(
     session: Session,
     clock: Clock,
@@ -595,8 +656,7 @@ def create_staff(
     actor: audit.Actor,
 ) -> StaffUser:
     address = normalize_email(email)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AuthError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
+    check_new_password(password)
     if role not in staff_roles.STAFF_ROLES:
         raise AuthError("Unknown staff role.")
     exists = session.exec(
@@ -667,20 +727,166 @@ def staff_sign_in(
     if passwords.needs_update(staff.password_hash):
         staff.password_hash = passwords.hash(password)
         session.add(staff)
+    return _staff_session(session, clock, staff, actor, via="password")
+
+
+def _staff_session(session, clock, staff: StaffUser, actor: audit.Actor, *, via: str) -> SignIn:
     auth_session, sid = _open_session(
-        session, clock, merchant_id=merchant_id, role="staff", staff_id=staff.id, actor=actor
+        session, clock, merchant_id=staff.merchant_id, role="staff", staff_id=staff.id, actor=actor
+    )
+    audit.record(
+        session,
+        clock,
+        merchant_id=staff.merchant_id,
+        actor=audit.Actor.merchant(staff.id, ip=actor.ip, user_agent=actor.user_agent),
+        action="auth.sign_in",
+        target_type="session",
+        target_id=auth_session.id,
+        after={"via": via},
+    )
+    return SignIn(sid, auth_session, "/merchant")
+
+
+# --- staff sign-in links and unlocking ------------------------------------------------------------
+
+STAFF_LINK_PATH = "/auth/staff/link"
+
+
+def request_staff_link(
+    session: Session, clock: Clock, *, merchant_id: int, email: str, actor: audit.Actor
+) -> str | None:
+    """Email an active staff member a one-time sign-in link: the way in when the password form
+    is refused for the account (services.ratelimit's per-account limit). Single use, LINK_TTL,
+    only its keyed hash kept, and a new one voids the older ones, like a customer's magic link.
+    The caller answers the same for any address; the raw token is returned only for tests."""
+    address = normalize_email(email)
+    staff = session.exec(
+        select(StaffUser).where(
+            StaffUser.merchant_id == merchant_id,
+            StaffUser.email == address,
+            StaffUser.disabled_at.is_(None),
+        )
+    ).first()
+    if staff is None:
+        return None
+    now = clock.now()
+    session.execute(
+        sa.update(StaffSignInLink)
+        .where(StaffSignInLink.staff_id == staff.id, StaffSignInLink.used_at.is_(None))
+        .values(used_at=now)
+    )
+    token = secrets.token_urlsafe(32)
+    session.add(
+        StaffSignInLink(
+            merchant_id=merchant_id,
+            staff_id=staff.id,
+            token_hash=keyed_hash(token),
+            created_at=now,
+            expires_at=now + LINK_TTL,
+        )
+    )
+    session.flush()
+    link = f"{load_settings().public_url}{STAFF_LINK_PATH}?{urlencode({'token': token})}"
+    mailer.queue_staff(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        to_address=staff.email,
+        kind="magic_link",  # sealed in the outbox like every sign-in link
+        subject="Your dashboard sign-in link",
+        body=(
+            f"Hello {staff.name or staff.email},\n\n"
+            "Use this link to sign in to the merchant dashboard. It works once and expires in "
+            f"{int(LINK_TTL.total_seconds() // 60)} minutes:\n\n{link}\n\n"
+            "If you did not ask for it, someone may be trying your password: you can ignore "
+            "this email, and your account's owner can see the attempts in the audit log."
+        ),
     )
     audit.record(
         session,
         clock,
         merchant_id=merchant_id,
-        actor=audit.Actor.merchant(staff.id, ip=actor.ip, user_agent=actor.user_agent),
-        action="auth.sign_in",
-        target_type="session",
-        target_id=auth_session.id,
-        after={"via": "password"},
+        actor=actor,
+        action="auth.staff_link_requested",
+        target_type="staff",
+        target_id=staff.id,
     )
-    return SignIn(sid, auth_session, "/merchant")
+    return token
+
+
+def peek_staff_link(session: Session, clock: Clock, token: str) -> str | None:
+    """The email a staff link would sign in, without using it (GET and HEAD use nothing)."""
+    if not token or len(token) > 200:
+        return None
+    return session.exec(
+        select(StaffUser.email)
+        .join(StaffSignInLink, StaffSignInLink.staff_id == StaffUser.id)
+        .where(
+            StaffSignInLink.token_hash == keyed_hash(token),
+            StaffSignInLink.used_at.is_(None),
+            StaffSignInLink.expires_at > clock.now(),
+            StaffUser.disabled_at.is_(None),
+        )
+    ).first()
+
+
+def redeem_staff_link(
+    session: Session, clock: Clock, *, token: str, merchant_id: int, actor: audit.Actor
+) -> SignIn:
+    """Use a staff link once (the conditional UPDATE … RETURNING, as for customer links); a bad
+    one is tallied like a bad customer link. Not held back by the password lock-out: owning the
+    mailbox is the proof."""
+    staff_id = None
+    if token and len(token) <= 200:
+        now = clock.now()
+        staff_id = session.execute(
+            sa.update(StaffSignInLink)
+            .where(
+                StaffSignInLink.token_hash == keyed_hash(token),
+                StaffSignInLink.merchant_id == merchant_id,
+                StaffSignInLink.used_at.is_(None),
+                StaffSignInLink.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(StaffSignInLink.staff_id)
+        ).scalar()
+    staff = session.get(StaffUser, staff_id) if staff_id is not None else None
+    if staff is None or staff.disabled_at is not None:
+        refusals.record(
+            session,
+            clock,
+            merchant_id=merchant_id,
+            action=refusals.LINK_REJECTED,
+            rule="bad_staff_link",
+            ip=actor.ip,
+        )
+        raise AuthError("This sign-in link was already used or has expired. Request a new one.")
+    return _staff_session(session, clock, staff, actor, via="email_link")
+
+
+def unlock_staff(
+    session: Session, clock: Clock, *, merchant_id: int, staff_id: int, actor: audit.Actor
+) -> None:
+    """An owner lifts a member's password lock-out: every address's back-off for the account
+    and the account-wide failure count (ratelimit). Audited; the counters live in Redis (or
+    memory), so nothing else in the database changes."""
+    staff = session.exec(
+        select(StaffUser).where(StaffUser.id == staff_id, StaffUser.merchant_id == merchant_id)
+    ).first()
+    if staff is None:
+        raise NotFound("Staff member not found.")
+    account, _ = ratelimit.staff_lock_key(staff.email, "")
+    ratelimit.get_backoff().clear_all(account)
+    ratelimit.get_limiter().clear("password_account", account)
+    audit.record(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        actor=actor,
+        action="staff.unlocked",
+        target_type="staff",
+        target_id=staff.id,
+    )
 
 
 # --- merchant API keys and portal links -----------------------------------------------------------
@@ -770,10 +976,17 @@ def create_portal_link(
 
 
 def issue_support_link(
-    session: Session, clock: Clock, *, merchant_id: int, customer_id: int, actor: audit.Actor
+    session: Session,
+    clock: Clock,
+    *,
+    merchant_id: int,
+    customer_id: int,
+    actor: audit.Actor,
+    acting_staff_id: int | None = None,
 ) -> str:
     """Merchant staff create a one-time portal link for a customer (same rules as the API's);
-    returns the full URL to send."""
+    returns the full URL. With `acting_staff_id` (support) the session it opens is marked as
+    that member acting for the customer; the preview's stand-in customer goes without."""
     customer = session.get(Customer, customer_id)
     if customer is None or customer.merchant_id != merchant_id:
         raise AuthError("No such customer.", code="not_found")
@@ -784,6 +997,7 @@ def issue_support_link(
         purpose="portal_link",
         return_to="/portal",
         ttl=PORTAL_LINK_TTL,
+        acting_staff_id=acting_staff_id,
     )
     audit.record(
         session,
@@ -794,6 +1008,7 @@ def issue_support_link(
         target_type="customer",
         target_id=customer.id,
         customer_id=customer.id,
+        after={"acting_staff_id": acting_staff_id} if acting_staff_id is not None else None,
     )
     return f"{load_settings().public_url}/auth/verify?{urlencode({'token': token})}"
 

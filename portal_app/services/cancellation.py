@@ -10,7 +10,11 @@ merchant toggle (`cancel.*`) checked here, not only in the UI, and each step wri
 merchant's numbers.
 
 Nothing here stands between a customer and cancelling: the survey is optional and
-`confirm_cancel` works from any open attempt without looking at the offers first.
+`confirm_cancel` works from any open attempt without looking at the offers first. A cancellation
+outside the flow (`cancel_directly`: paused and past-due subscriptions, or any when the merchant
+has neither survey nor offers) is still an attempt with its outcome, so every customer
+cancellation is in the merchant's numbers; an active one while the flow has a step must go
+through the flow.
 
 A retention discount is granted at most once per customer. `RetentionRedemption` has the customer
 as its primary key, so of two concurrent redemptions the database lets exactly one in; the other
@@ -72,6 +76,7 @@ ALREADY_REDEEMED = (
     "You can still pause, switch plans or cancel."
 )
 FINISHED = "This cancellation has already finished. Start again if you still want to cancel."
+FLOW_REQUIRED = "Please cancel from the subscription's cancellation page."
 
 
 # --- what the customer is shown -----------------------------------------------------------------
@@ -240,10 +245,17 @@ def start(
     subscription = subscriptions.get_for_customer(session, customer_id, subscription_id)
     features.require_feature(session, subscription.merchant_id, "subscriptions.cancel")
     _check_active(subscription)
+    return _open_attempt(session, clock, subscription, actor)
+
+
+def _open_attempt(
+    session: Session, clock: Clock, subscription: Subscription, actor: audit.Actor
+) -> CancellationAttempt:
+    """The subscription's open attempt, or a new one (audited as `cancellation.start`)."""
     existing = session.exec(
         select(CancellationAttempt)
         .where(
-            CancellationAttempt.customer_id == customer_id,
+            CancellationAttempt.customer_id == subscription.customer_id,
             CancellationAttempt.subscription_id == subscription.id,
             CancellationAttempt.outcome == STARTED,
         )
@@ -253,7 +265,7 @@ def start(
         return existing
     attempt = CancellationAttempt(
         merchant_id=subscription.merchant_id,
-        customer_id=customer_id,
+        customer_id=subscription.customer_id,
         subscription_id=subscription.id,
         created_at=clock.now(),
     )
@@ -267,7 +279,7 @@ def start(
         action="cancellation.start",
         target_type="cancellation_attempt",
         target_id=attempt.id,
-        customer_id=customer_id,
+        customer_id=attempt.customer_id,
         after={"subscription_id": subscription.id, "outcome": STARTED},
     )
     return attempt
@@ -690,6 +702,72 @@ def confirm_cancel(
     )
 
 
+def flow_required(settings: features.FeatureSet) -> bool:
+    """Whether the flow has a step for the customer (the survey or a save offer the merchant
+    turned on): then an active subscription is cancelled through the flow only."""
+    return (
+        settings.enabled("cancel.survey")
+        or settings.enabled("cancel.retention_offers")
+        or (
+            settings.enabled("cancel.downgrade_suggestion")
+            and settings.enabled("subscriptions.downgrade")
+        )
+        or (settings.enabled("cancel.pause_instead") and settings.enabled("subscriptions.pause"))
+    )
+
+
+def takes_flow(subscription: Subscription) -> bool:
+    """The flow is for running subscriptions not already set to cancel (see `_check_active`)."""
+    return (
+        subscription.status == SubscriptionStatus.ACTIVE and not subscription.cancel_at_period_end
+    )
+
+
+def cancel_directly(
+    session: Session,
+    clock: Clock,
+    *,
+    customer_id: int,
+    subscription_id: int,
+    at_period_end: bool | None,
+    actor: audit.Actor,
+) -> CancellationAttempt:
+    """Cancel without the flow's steps (a paused or past-due subscription, or an active one when
+    the merchant has no survey or offer), still as an attempt finished "canceled", so the funnel
+    and the save rate count every cancellation. An active subscription while the flow has a
+    step is refused with code "flow_required": the survey and offers can't be skipped by
+    calling this directly."""
+    subscription = subscriptions.get_for_customer(session, customer_id, subscription_id)
+    settings = features.require_feature(session, subscription.merchant_id, "subscriptions.cancel")
+    if takes_flow(subscription) and flow_required(settings):
+        raise SubscriptionError(FLOW_REQUIRED, code="flow_required")
+    if subscription.status == SubscriptionStatus.CANCELED:
+        raise SubscriptionError("This subscription has already ended.")
+    attempt = _open_attempt(session, clock, subscription, actor)
+    was = subscription.status
+    subscriptions.cancel(
+        session,
+        clock,
+        customer_id=customer_id,
+        subscription_id=subscription.id,
+        at_period_end=at_period_end,
+        actor=actor,
+    )
+    return _finish(
+        session,
+        clock,
+        attempt,
+        "canceled",
+        actor,
+        before={"status": was},
+        after={
+            "status": subscription.status,
+            "cancel_at_period_end": subscription.cancel_at_period_end,
+            "direct": True,
+        },
+    )
+
+
 def abandon(
     session: Session,
     clock: Clock,
@@ -781,12 +859,15 @@ __all__ = [
     "accept_offer",
     "accept_pause",
     "answer_survey",
+    "cancel_directly",
     "confirm_cancel",
     "downgrade_candidates",
     "eligible_offer",
+    "flow_required",
     "get_attempt",
     "offers",
     "record_offers_shown",
     "save_rate",
     "start",
+    "takes_flow",
 ]

@@ -16,9 +16,11 @@ from sqlmodel import Session, select
 
 from portal_app.clock import Clock
 from portal_app.config import PROJECT_ROOT, load_settings
+from portal_app.db import insert_ignore
 from portal_app.models import (
     AssetGrant,
     DigitalAsset,
+    DownloadCount,
     DownloadEvent,
     LicenseKey,
     Subscription,
@@ -60,31 +62,88 @@ def get_entitled(session: Session, customer_id: int, asset_id: int) -> DigitalAs
     raise NotFound("Download not found.")
 
 
+# --- what the portal may show -------------------------------------------------------------------
+
+PORTAL_FEATURES = (*KIND_FEATURE.values(), "digital.history")
+
+
+@dataclass(frozen=True)
+class PortalAsset:
+    """An entitled asset as the portal may show it. When the merchant turned its kind off it is
+    listed as not offered and carries nothing usable (no link)."""
+
+    id: int
+    kind: str
+    name: str
+    description: str
+    file_size: int
+    url: str  # a link's address, only while links are offered
+    offered: bool
+
+
+@dataclass(frozen=True)
+class PortalDigital:
+    offered: dict[str, bool]  # each of PORTAL_FEATURES -> on
+    assets: list[PortalAsset]
+    history: list[tuple[DownloadEvent, str]]  # empty unless the history is offered
+
+
+def portal_view(session: Session, *, merchant_id: int, customer_id: int) -> PortalDigital:
+    """Everything the downloads page may hold, gated by the merchant's toggles here: a state
+    handler can be called by anyone with a session, so the page hiding something is not enough.
+    No toggle on: nothing at all. Download links and license keys are never part of it; they
+    come one at a time from `download_link` and `reveal_license_key`, which check again."""
+    settings = features.load(session, merchant_id)
+    offered = {key: settings.enabled(key) for key in PORTAL_FEATURES}
+    if not any(offered.values()):
+        return PortalDigital(offered, [], [])
+    assets = []
+    for asset in entitled_assets(session, customer_id):
+        on = offered.get(KIND_FEATURE.get(asset.kind, ""), False)
+        assets.append(
+            PortalAsset(
+                id=asset.id,
+                kind=asset.kind,
+                name=asset.name,
+                description=asset.description,
+                file_size=(asset.file_size or 0) if asset.kind == "file" else 0,
+                url=(asset.url or "") if on and asset.kind == "link" else "",
+                offered=on,
+            )
+        )
+    rows = history(session, customer_id) if offered["digital.history"] else []
+    return PortalDigital(offered, assets, rows)
+
+
+ASSIGN_ATTEMPTS = 10
+
+
 def license_key_for(
     session: Session, clock: Clock, *, customer_id: int, asset: DigitalAsset, actor: audit.Actor
 ) -> str:
-    """The customer's key for this asset, assigned from the pool on first view."""
-    key = session.exec(
-        select(LicenseKey).where(
-            LicenseKey.asset_id == asset.id, LicenseKey.customer_id == customer_id
-        )
-    ).first()
-    if key is not None:
-        return key.key
-    # Conditional UPDATE: two first views at once cannot take the same key.
-    for _ in range(3):
-        free = session.exec(
-            select(LicenseKey.id).where(
-                LicenseKey.asset_id == asset.id, LicenseKey.customer_id.is_(None)
-            )
-        ).first()
+    """The customer's key for this asset, assigned from the pool on first view.
+
+    The database holds at most one key per (asset, customer) (uq_licensekey_asset_customer), so
+    of two first views at once only one assignment can commit; the other fails inside its
+    savepoint, looks again and returns the winner's key. A key itself is taken with a
+    conditional UPDATE, so two customers never get the same one."""
+    for _ in range(ASSIGN_ATTEMPTS):
+        existing = _assigned_key(session, asset.id, customer_id)
+        if existing is not None:
+            return existing
+        free = _free_key_id(session, asset.id)
         if free is None:
             raise PortalError("No license keys are left for this product. Please contact us.")
-        taken = session.execute(
-            sa.update(LicenseKey)
-            .where(LicenseKey.id == free, LicenseKey.customer_id.is_(None))
-            .values(customer_id=customer_id, assigned_at=clock.now())
-        ).rowcount
+        try:
+            with session.begin_nested():
+                taken = session.execute(
+                    sa.update(LicenseKey)
+                    .where(LicenseKey.id == free, LicenseKey.customer_id.is_(None))
+                    .values(customer_id=customer_id, assigned_at=clock.now())
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+        except sa.exc.IntegrityError:
+            continue  # another view gave this customer a key first: read it on the next pass
         if taken:
             key = session.get(LicenseKey, free)
             session.refresh(key)
@@ -100,7 +159,33 @@ def license_key_for(
                 after={"asset_id": asset.id},
             )
             return key.key
-    raise PortalError("Please try again.")
+    raise PortalError(
+        "So many keys are being handed out right now that yours was delayed. Please try again."
+    )
+
+
+def _assigned_key(session: Session, asset_id: int, customer_id: int) -> str | None:
+    return session.exec(
+        select(LicenseKey.key).where(
+            LicenseKey.asset_id == asset_id, LicenseKey.customer_id == customer_id
+        )
+    ).first()
+
+
+def _free_key_id(session: Session, asset_id: int) -> int | None:
+    """A free key of the pool. On PostgreSQL one no other transaction is taking right now (SKIP
+    LOCKED), so concurrent first views of different customers don't queue on one row; when all
+    free keys are being taken, the first one anyway (its UPDATE then waits for that
+    transaction). SQLite serializes writers, and drops the FOR UPDATE."""
+    free = (
+        select(LicenseKey.id)
+        .where(LicenseKey.asset_id == asset_id, LicenseKey.customer_id.is_(None))
+        .order_by(LicenseKey.id)
+        .limit(1)
+    )
+    return (
+        session.exec(free.with_for_update(skip_locked=True)).first() or session.exec(free).first()
+    )
 
 
 def reveal_license_key(
@@ -155,11 +240,11 @@ def open_download(session: Session, clock: Clock, *, token: str, actor: audit.Ac
         raise PortalError("This download link has expired. Start the download again.")
     asset = get_entitled(session, int(customer_id), int(asset_id))
     features.require_feature(session, asset.merchant_id, "digital.downloads")
-    _check_limit(session, int(customer_id), asset)
     root = files_root().resolve()
     path = (root / (asset.file_path or "")).resolve()
     if root not in path.parents or not path.is_file():
         raise NotFound("This file is not available right now.")
+    _count_download(session, int(customer_id), asset)
     session.add(
         DownloadEvent(
             merchant_id=asset.merchant_id,
@@ -183,18 +268,66 @@ def open_download(session: Session, clock: Clock, *, token: str, actor: audit.Ac
     return FileToServe(path, path.name, path.stat().st_size)
 
 
+def _limit_reached(asset: DigitalAsset) -> PortalError:
+    return PortalError(
+        f"You have used all {asset.download_limit} downloads of this file. Contact us for more."
+    )
+
+
 def _check_limit(session: Session, customer_id: int, asset: DigitalAsset) -> None:
+    """Before handing out a link: is a download left? (Only a courtesy; the count that holds
+    is taken when the file is served, by `_count_download`.)"""
     if asset.download_limit is None:
         return
+    if downloads_used(session, customer_id, asset.id) >= asset.download_limit:
+        raise _limit_reached(asset)
+
+
+def downloads_used(session: Session, customer_id: int, asset_id: int) -> int:
     used = session.exec(
+        select(DownloadCount.downloads).where(
+            DownloadCount.asset_id == asset_id, DownloadCount.customer_id == customer_id
+        )
+    ).first()
+    return used if used is not None else _events_count(session, customer_id, asset_id)
+
+
+def _events_count(session: Session, customer_id: int, asset_id: int) -> int:
+    return session.exec(
         select(sa.func.count(DownloadEvent.id)).where(
-            DownloadEvent.customer_id == customer_id, DownloadEvent.asset_id == asset.id
+            DownloadEvent.customer_id == customer_id, DownloadEvent.asset_id == asset_id
         )
     ).one()
-    if used >= asset.download_limit:
-        raise PortalError(
-            f"You have used all {asset.download_limit} downloads of this file. Contact us for more."
+
+
+def _count_download(session: Session, customer_id: int, asset: DigitalAsset) -> None:
+    """Take one download, or refuse past the limit, in one conditional UPDATE … RETURNING on the
+    (asset, customer) counter: parallel requests queue on its row lock and each one sees the
+    count the one before it left, so exactly `download_limit` are served (a read-then-write
+    lets every request see "one left"). The first download creates the row from the history."""
+    claim = (
+        sa.update(DownloadCount)
+        .where(DownloadCount.asset_id == asset.id, DownloadCount.customer_id == customer_id)
+        .values(downloads=DownloadCount.downloads + 1)
+        .returning(DownloadCount.downloads)
+        .execution_options(synchronize_session=False)
+    )
+    if asset.download_limit is not None:
+        claim = claim.where(DownloadCount.downloads < asset.download_limit)
+    if session.execute(claim).first() is not None:
+        return
+    # No row yet, or at the limit. Create a missing row (a concurrent first download may have
+    # just done so: then this waits for it and skips) and claim again, which now sees the row.
+    if session.get(DownloadCount, (asset.id, customer_id)) is None:
+        insert_ignore(
+            session,
+            DownloadCount,
+            asset_id=asset.id,
+            customer_id=customer_id,
+            downloads=_events_count(session, customer_id, asset.id),
         )
+    if session.execute(claim).first() is None:
+        raise _limit_reached(asset)
 
 
 def history(session: Session, customer_id: int, limit: int = 50) -> list[tuple[DownloadEvent, str]]:

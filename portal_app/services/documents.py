@@ -3,10 +3,11 @@
 A finalized invoice and a receipt never change, so a PDF is a pure function of what it shows.
 `Document` collects exactly that (every string on the page, the brand colour, the logo's
 digest); its SHA-256, with the renderer version and the font files' digest, is the cache key.
-A paid status, a new customer address or a new brand colour therefore yields a new key, and
-the old file is simply never asked for again. Bytes are served from a small in-process LRU, then
-from disk under PORTAL_CACHE_DIR (default <repo>/.cache/pdf, written atomically), and only then
-rendered.
+A paid status or a new brand colour therefore yields a new key, and the old file is simply never
+asked for again. The customer block comes from the bill-to stored when the document was issued
+(services/bill_to.py), not from the live profile: a later profile change leaves the key, and the
+PDF, as they were. Bytes are served from a small in-process LRU, then from disk under
+PORTAL_CACHE_DIR (default <repo>/.cache/pdf, written atomically), and only then rendered.
 
 Rendering speed: plain fpdf2 parses the TTF with fontTools for every document (~80 ms per face)
 and at output re-subsets the whole 6,000-glyph font with fontTools and builds a 128 KiB
@@ -46,8 +47,9 @@ from sqlmodel import Session, select
 
 from portal_app.clock import Clock, ensure_utc
 from portal_app.config import PROJECT_ROOT
-from portal_app.models import Customer, Invoice, InvoiceStatus, Merchant, Receipt
+from portal_app.models import Invoice, InvoiceStatus, Merchant, Receipt
 from portal_app.money import format_money
+from portal_app.services import bill_to as bill_to_snapshot
 from portal_app.services import invoices
 from portal_app.services.errors import InvoiceError, NotFound
 from portal_app.services.features import FEATURES, FeatureSet, require_feature
@@ -57,7 +59,7 @@ from portal_app.services.payment_methods import card_label
 log = logging.getLogger(__name__)
 
 # Bump when the layout changes, so cached PDFs of the old layout are not served any more.
-RENDER_VERSION = 1
+RENDER_VERSION = 2  # 2: bill-to from the issue-time snapshot, with custom fields and ship-to
 
 ASSETS_DIR = PROJECT_ROOT / "assets"
 FONT_DIR = ASSETS_DIR / "fonts"
@@ -170,6 +172,7 @@ class Document:
     logo: str = ""  # path relative to assets/, only ever a local file
     logo_digest: str = ""
     line_heading: str = "Description"
+    ship_to: tuple[str, ...] = ()
 
 
 def cache_key(doc: Document) -> str:
@@ -182,7 +185,7 @@ def invoice_document(session: Session, invoice: Invoice, features: FeatureSet) -
     if invoice.status == InvoiceStatus.DRAFT:
         raise InvoiceError("A draft invoice has no PDF; finalize it first.")
     merchant = session.get(Merchant, invoice.merchant_id)
-    customer = session.get(Customer, invoice.customer_id)
+    issued_to = bill_to_snapshot.of_invoice(session, invoice)
     lines = invoices.lines_of(session, invoice.id)
     currency = invoice.currency
 
@@ -226,7 +229,8 @@ def invoice_document(session: Session, invoice: Invoice, features: FeatureSet) -
         issued_at=_iso(invoice.finalized_at or invoice.created_at),
         merchant_name=_merchant_name(merchant, features),
         merchant_address=_text_lines(merchant.address),
-        bill_to=_bill_to(customer),
+        bill_to=bill_to_snapshot.lines(issued_to),
+        ship_to=bill_to_snapshot.ship_to_lines(issued_to),
         facts=tuple(facts),
         lines=tuple(
             (
@@ -246,7 +250,11 @@ def receipt_document(
     session: Session, receipt: Receipt, invoice: Invoice, features: FeatureSet
 ) -> Document:
     merchant = session.get(Merchant, receipt.merchant_id)
-    customer = session.get(Customer, invoice.customer_id)
+    issued_to = (
+        receipt.bill_to
+        if receipt.bill_to is not None
+        else bill_to_snapshot.of_invoice(session, invoice)
+    )
     amount = _money(receipt.amount, receipt.currency)
     number = invoices.display_number(invoice)
     return Document(
@@ -256,7 +264,8 @@ def receipt_document(
         issued_at=_iso(receipt.created_at),
         merchant_name=_merchant_name(merchant, features),
         merchant_address=_text_lines(merchant.address),
-        bill_to=_bill_to(customer),
+        bill_to=bill_to_snapshot.lines(issued_to),
+        ship_to=bill_to_snapshot.ship_to_lines(issued_to),
         facts=(
             ("Date paid", _date(receipt.created_at)),
             ("Invoice", number),
@@ -282,26 +291,6 @@ def _money(amount: int, currency: str) -> str:
 
 def _merchant_name(merchant: Merchant, features: FeatureSet) -> str:
     return str(features["branding.name"] or "").strip() or merchant.name
-
-
-def _bill_to(customer: Customer) -> tuple[str, ...]:
-    who = tuple(line for line in (customer.name.strip(), customer.email) if line)
-    return who + _address_lines(customer.billing_address)
-
-
-def _address_lines(address: dict | None) -> tuple[str, ...]:
-    """Known keys in postal order (line1, line2, city/state/postal code, country)."""
-    if not isinstance(address, dict):
-        return ()
-
-    def part(key: str) -> str:
-        value = address.get(key)
-        return str(value).strip() if isinstance(value, str | int) else ""
-
-    city = ", ".join(p for p in (part("city"), part("state")) if p)
-    locality = " ".join(p for p in (city, part("postal_code")) if p)
-    lines = (part("company"), part("line1"), part("line2"), locality, part("country"))
-    return tuple(line for line in lines if line)
 
 
 def _text_lines(text: str) -> tuple[str, ...]:
@@ -964,6 +953,14 @@ def _render(doc: Document, fonts: _Fonts, *, fast: bool) -> bytes:
     for index, line in enumerate(doc.bill_to):
         out.style(index == 0, 10 if index == 0 else 9, DARK)
         bill_y = out.block(left, bill_y, bill_w, 4.8, clean(line))
+    if doc.ship_to:
+        bill_y += 3
+        out.style(True, 8, GREY)
+        out.line(left, bill_y, bill_w, 5, "SHIP TO")
+        bill_y += 5
+        out.style(False, 9, DARK)
+        for line in doc.ship_to:
+            bill_y = out.block(left, bill_y, bill_w, 4.8, clean(line))
     facts_y = y
     for label, value in doc.facts:
         out.style(False, 9, GREY)

@@ -24,7 +24,7 @@ from portal_app.models import (
     Receipt,
 )
 from portal_app.money import format_money
-from portal_app.services import audit, mailer, payment_methods
+from portal_app.services import audit, bill_to, mailer, payment_methods
 from portal_app.services.errors import InvoiceError, NotFound, PaymentError
 from portal_app.services.features import require_feature
 from portal_app.services.gateway import PaymentGateway
@@ -101,6 +101,8 @@ def finalize(session: Session, clock: Clock, invoice: Invoice, actor: audit.Acto
     if invoice.total < 0:
         raise InvoiceError("An invoice total cannot be negative.")
     invoice.number = next_number(session, invoice.merchant_id, "invoice")
+    # Frozen from here on with the money: a later profile change never rewrites this invoice.
+    invoice.bill_to = bill_to.snapshot_for(session, invoice.customer_id, invoice.merchant_id)
     now = clock.now()
     invoice.finalized_at = now
     invoice.due_at = now
@@ -397,6 +399,7 @@ def collect(
         card_brand=card.brand,
         card_last4=card.last4,
         created_at=now,
+        bill_to=bill_to.snapshot_for(session, invoice.customer_id, invoice.merchant_id),
     )
     session.add(receipt)
     session.flush()
@@ -484,7 +487,8 @@ def receipts_for(session: Session, customer_id: int, invoice_id: int) -> list[Re
 
 # --- immutability guard -------------------------------------------------------------------------
 
-_FROZEN_INVOICE_FIELDS = ("total", "currency", "number", "customer_id", "merchant_id")
+_FROZEN_INVOICE_FIELDS = ("total", "currency", "number", "customer_id", "merchant_id", "bill_to")
+_FROZEN_RECEIPT_FIELDS = ("amount", "currency", "number", "invoice_id", "bill_to")
 
 
 @event.listens_for(OrmSession, "before_flush")
@@ -503,9 +507,19 @@ def _refuse_changes_to_finalized_invoices(session, _flush_context, _instances):
                     raise InvoiceError("A finalized invoice cannot be changed.")
         elif isinstance(obj, InvoiceLine) and _invoice_is_final(session, obj.invoice_id):
             raise InvoiceError("A finalized invoice cannot be changed.")
+        elif isinstance(obj, Receipt) and _changed(sa.inspect(obj), _FROZEN_RECEIPT_FIELDS):
+            raise InvoiceError("An issued receipt cannot be changed.")
     for obj in list(session.new) + list(session.deleted):
         if isinstance(obj, InvoiceLine) and _invoice_is_final(session, obj.invoice_id):
             raise InvoiceError("A finalized invoice cannot be changed.")
+
+
+def _changed(state, names) -> bool:
+    for name in names:
+        history = state.attrs[name].history
+        if history.deleted and history.added and history.deleted != history.added:
+            return True
+    return False
 
 
 def _invoice_is_final(session, invoice_id: int | None) -> bool:

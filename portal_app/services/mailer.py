@@ -26,7 +26,7 @@ from portal_app.models import Customer, NotificationPreference, OutboxEmail
 from portal_app.services import features, sealing
 
 # Mail whose body carries a sign-in or confirmation link: stored sealed, cleared once sent.
-SEALED_KINDS = {"magic_link", "email_change"}
+SEALED_KINDS = {"magic_link", "email_change", "email_change_cancel", "staff_invite"}
 # A message that failed this many deliveries is marked failed and left for staff to retry
 # (the dashboard's mailbox), so a dead address cannot hold the head of the queue for ever.
 MAX_DELIVERY_ATTEMPTS = 5
@@ -89,6 +89,33 @@ def queue(
         merchant_id=customer.merchant_id,
         customer_id=customer.id,
         to_address=address,
+        kind=kind,
+        subject=subject,
+        body=sealing.seal(body) if kind in SEALED_KINDS else body,
+        created_at=clock.now(),
+    )
+    session.add(email)
+    session.flush()
+    return email
+
+
+def queue_staff(
+    session: Session,
+    clock: Clock,
+    *,
+    merchant_id: int,
+    to_address: str,
+    kind: str,
+    subject: str,
+    body: str,
+) -> OutboxEmail | None:
+    """Queue mail to a staff member or invitee (no customer, no preferences: always sent)."""
+    if undeliverable(to_address):
+        return None
+    email = OutboxEmail(
+        merchant_id=merchant_id,
+        customer_id=None,
+        to_address=to_address,
         kind=kind,
         subject=subject,
         body=sealing.seal(body) if kind in SEALED_KINDS else body,

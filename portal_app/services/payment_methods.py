@@ -266,10 +266,12 @@ def _lock_customer(
 ) -> Customer:
     """The customer row, locked until commit (PostgreSQL) so two requests changing the same
     customer's cards run one after the other; SQLite serialises writers at BEGIN already.
-    A customer actor may only act on their own cards."""
+    A customer actor, or staff acting for a customer, may only act on that customer's cards."""
     if isinstance(customer_id, bool) or not isinstance(customer_id, int):
         raise NotFound(not_found)
     if actor.type == "customer" and actor.id != str(customer_id):
+        raise NotFound(not_found)
+    if actor.for_customer is not None and actor.for_customer != customer_id:
         raise NotFound(not_found)
     customer = session.exec(
         select(Customer).where(Customer.id == customer_id).with_for_update()

@@ -51,6 +51,7 @@ __all__ = [
     "get_limiter",
     "ip_bucket",
     "reset_singletons",
+    "staff_lock_key",
     "trusted_proxies_from_env",
 ]
 
@@ -60,12 +61,19 @@ RULES: dict[str, str] = {
     "link_ip_hour": "50/hour",  # magic-link requests per client IP (R2.2)
     "redeem_ip": "30/5 minutes",  # failed link redemptions per client IP (R2.3)
     "password_ip": "20/5 minutes",  # failed password attempts per client IP
+    # failed staff passwords per account from all addresses together: past it the password form
+    # is refused for that account and the member signs in with an emailed link instead
+    "password_account": "200/hour",
     "api_key": "120/minute",  # merchant API calls per key
+    "email_change_customer": "3/hour",  # email-change requests per customer (services.profile)
+    "email_change_ip": "10/hour",  # email-change requests per client IP
 }
 
 # Rules keyed by a client IP: an IPv6 client is counted per /64 (see ip_bucket), since one
 # subscriber usually holds a whole /64 and could otherwise rotate addresses past the limit.
-IP_RULES: frozenset[str] = frozenset({"link_ip_minute", "link_ip_hour", "redeem_ip", "password_ip"})
+IP_RULES: frozenset[str] = frozenset(
+    {"link_ip_minute", "link_ip_hour", "redeem_ip", "password_ip", "email_change_ip"}
+)
 
 DEFAULT_NAMESPACE = "portal"
 _REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "unix")
@@ -213,6 +221,11 @@ class RateLimiter:
                 return self._refusal(rule, key) or Decision(False, 1, rule)
         return Decision(True)
 
+    @_fail_closed
+    def clear(self, rule: str, key: str) -> None:
+        """Forget one (rule, key) pair's count (an owner unlocking an account)."""
+        self.storage.clear(self._logical_key(rule, key))
+
     def reset(self) -> None:
         """Forget every count of this limiter's rules (tests)."""
         if not self._redis:
@@ -339,9 +352,14 @@ class _MemoryBackoffStore:
 
 
 class Backoff:
-    """Per-account lockout after failures (R2.5): 30 s, 60 s, 120 s, ... capped at an hour,
-    never permanent. The failure count is forgotten ``failure_ttl_seconds`` (24 h) after the
-    last failure; ``clear`` forgets it at once (on success)."""
+    """Lockout after failures (R2.5): 30 s, 60 s, 120 s, ... capped at an hour, never
+    permanent. The failure count is forgotten ``failure_ttl_seconds`` (24 h) after the last
+    failure; ``clear`` forgets it at once (on success).
+
+    A key is a string or a tuple of parts, e.g. ``staff_lock_key(account, ip)``: the account
+    and the client address, so a stranger's failures lock only their own address out of that
+    account. ``clear_all(first_part)`` forgets every key that starts with that part (every
+    address of one account)."""
 
     def __init__(
         self,
@@ -365,17 +383,18 @@ class Backoff:
         else:
             self._store = _RedisBackoffStore(storage_uri)
 
-    def storage_key(self, key: str) -> str:
-        return f"{self.namespace}:lockout:{_digest(key)}"
+    def storage_key(self, key: str | tuple[str, ...]) -> str:
+        parts = (key,) if isinstance(key, str) else key
+        return f"{self.namespace}:lockout:" + ":".join(_digest(part) for part in parts)
 
     @_fail_closed
-    def locked_for(self, key: str) -> int:
+    def locked_for(self, key: str | tuple[str, ...]) -> int:
         """Seconds until ``key`` may try again; 0 when not locked."""
         remaining_ms = self._store.locked_until(self.storage_key(key)) - int(_now() * 1000)
         return max(0, math.ceil(remaining_ms / 1000))
 
     @_fail_closed
-    def record_failure(self, key: str) -> int:
+    def record_failure(self, key: str | tuple[str, ...]) -> int:
         """Count a failure and lock ``key``; returns the new lock's length in seconds."""
         duration_ms = self._store.record(
             self.storage_key(key),
@@ -387,8 +406,14 @@ class Backoff:
         return math.ceil(duration_ms / 1000)
 
     @_fail_closed
-    def clear(self, key: str) -> None:
+    def clear(self, key: str | tuple[str, ...]) -> None:
         self._store.clear(self.storage_key(key))
+
+    @_fail_closed
+    def clear_all(self, first_part: str) -> None:
+        """Forget every tuple key whose first part is ``first_part`` (and that key alone)."""
+        self._store.clear(self.storage_key(first_part))
+        self._store.reset(self.storage_key(first_part) + ":")
 
     def reset(self) -> None:
         """Forget every lockout in this namespace (tests)."""
@@ -413,19 +438,23 @@ def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
     return address
 
 
-def client_ip(peer_ip: str, forwarded_for: str | None, trusted_proxies: int) -> str:
-    """The client's address given ``trusted_proxies`` reverse proxies in front of the app.
+def client_ip(peer_ip: str, forwarded_for: str | Iterable[str] | None, trusted_proxies: int) -> str:
+    """The client's address given ``trusted_proxies`` reverse proxies in front of the app: the
+    one decision for HTTP routes and the event socket (see portal_app.http.common).
 
     With 0 the TCP peer is the client and X-Forwarded-For is ignored (anyone can send one).
     With N, each trusted proxy appended the address it saw, so the N-th entry from the right is
     what the outermost trusted proxy saw: the client. Entries further left are the client's own
     claims and never used. A header too short or not an address there falls back to the peer.
-    Pass every X-Forwarded-For header joined with ", " if a request may carry several.
+    ``forwarded_for`` is the header's value, or every X-Forwarded-For line of the request in
+    order: they are one list (RFC 9110 5.3), joined with ", " as Reflex joins them for the socket.
     """
     if trusted_proxies < 0:
         raise ValueError("trusted_proxies must be 0 or more.")
     peer = _parse_ip(peer_ip)
     fallback = str(peer) if peer is not None else peer_ip
+    if forwarded_for is not None and not isinstance(forwarded_for, str):
+        forwarded_for = ", ".join(forwarded_for)
     if trusted_proxies == 0 or not forwarded_for:
         return fallback
     entries = forwarded_for.split(",")
@@ -445,6 +474,11 @@ def trusted_proxies_from_env() -> int:
     if value < 0:
         raise ValueError("PORTAL_TRUSTED_PROXIES must be 0 or more.")
     return value
+
+
+def staff_lock_key(account: str, ip: str) -> tuple[str, str]:
+    """The staff lockout's key: (account, client address by its rate-limit bucket)."""
+    return (f"staff:{account.strip().lower()}", ip_bucket(ip))
 
 
 def ip_bucket(ip: str) -> str:

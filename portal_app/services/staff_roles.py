@@ -17,6 +17,18 @@ LABELS = {
     "admin": "Admin",
     "owner": "Owner",
 }
+# What a role may do, in one line, for the dashboard header.
+SUMMARIES = {
+    "viewer": "You can see everything and change nothing.",
+    "support": "You can help customers (portal links, preview as customer); billing is read-only.",
+    "admin": "You can change settings, the catalog, billing and customers.",
+    "owner": "You can do everything, staff members and API keys included.",
+}
+
+
+def at_least(need: str) -> tuple[str, ...]:
+    """The roles that may do what needs role `need` (for pages that hide what a role can't use)."""
+    return tuple(role for role in STAFF_ROLES if allows(role, need))
 
 
 def rank(role: str | None) -> int:

@@ -600,8 +600,9 @@ def resume(
     subscription_id: int,
     actor: audit.Actor,
 ) -> Subscription:
+    """Resume now. Not gated by `subscriptions.pause`: that toggle stops new pauses, and a
+    customer paused before the merchant turned it off must not be stuck paused."""
     subscription = get_for_customer(session, customer_id, subscription_id)
-    features.require_feature(session, subscription.merchant_id, "subscriptions.pause")
     return resume_paused(session, clock, subscription, clock.now(), actor)
 
 

@@ -11,6 +11,7 @@ from portal_app.state.mailbox import MailboxState
 from portal_app.state.merchant import MerchantState
 from portal_app.state.merchant_customers import MerchantCustomersState
 from portal_app.state.merchant_settings import MerchantSettingsState
+from portal_app.state.merchant_staff import MerchantStaffState
 from portal_app.state.merchant_tools import MerchantAuditState, MerchantBillingState
 from portal_app.state.nav import NavState
 from portal_app.state.portal import PortalState
@@ -29,6 +30,7 @@ __all__ = [
     "MerchantBillingState",
     "MerchantCustomersState",
     "MerchantSettingsState",
+    "MerchantStaffState",
     "MerchantState",
     "NavState",
     "PortalState",

@@ -1,5 +1,6 @@
 """Digital products: files (signed expiring links), license keys (masked until revealed), external
-links and the customer's download history."""
+links and the customer's download history. What `load` may hold is decided by
+`digital.portal_view` (the merchant's toggles), not by the page."""
 
 from __future__ import annotations
 
@@ -9,28 +10,43 @@ from portal_app.db import read_scope, session_scope
 from portal_app.services import digital
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
 
+# What an asset of a kind the merchant turned off says instead of its action.
+NOT_OFFERED = {
+    "file": "Downloads are not offered in this portal right now.",
+    "license": "License keys are not offered in this portal right now.",
+    "link": "Links are not offered in this portal right now.",
+}
 
-def read_assets(customer_id: int) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+
+def read_view() -> tuple[dict[str, bool], list[dict[str, str]], list[dict[str, str]]]:
+    """The signed-in customer's offered toggles, assets and history, as the page shows them."""
+    who = current()
     with read_scope() as session:
-        assets = [
-            {
-                "id": str(asset.id),
-                "kind": asset.kind,
-                "name": asset.name,
-                "description": asset.description,
-                "url": asset.url or "",
-                "size": f"{(asset.file_size or 0) // 1024 + 1} KB" if asset.kind == "file" else "",
-            }
-            for asset in digital.entitled_assets(session, customer_id)
-        ]
-        history = [
-            {"name": name, "when": event.created_at.strftime("%d %b %Y %H:%M UTC"), "ip": event.ip}
-            for event, name in digital.history(session, customer_id)
-        ]
-    return assets, history
+        view = digital.portal_view(
+            session, merchant_id=who.merchant_id, customer_id=who.customer_id
+        )
+    assets = [
+        {
+            "id": str(asset.id),
+            "kind": asset.kind,
+            "name": asset.name,
+            "description": asset.description,
+            "url": asset.url,
+            "size": f"{asset.file_size // 1024 + 1} KB" if asset.kind == "file" else "",
+            "offered": "yes" if asset.offered else "",
+            "note": "" if asset.offered else NOT_OFFERED.get(asset.kind, "Not offered."),
+        }
+        for asset in view.assets
+    ]
+    history = [
+        {"name": name, "when": event.created_at.strftime("%d %b %Y %H:%M UTC"), "ip": event.ip}
+        for event, name in view.history
+    ]
+    return view.offered, assets, history
 
 
 class DownloadsState(PrivateState):
+    offered: dict[str, bool] = {}
     assets: list[dict[str, str]] = []
     history: list[dict[str, str]] = []
     revealed: dict[str, str] = {}
@@ -39,7 +55,7 @@ class DownloadsState(PrivateState):
     @rx.event
     @guarded("customer")
     def load(self):
-        self.assets, self.history = read_assets(current().customer_id)
+        self.offered, self.assets, self.history = read_view()
         self.revealed = {}
         self.loaded = True
 
@@ -70,4 +86,4 @@ class DownloadsState(PrivateState):
     @rx.event
     @guarded("customer", feature="digital.history")
     def refresh_history(self):
-        self.assets, self.history = read_assets(current().customer_id)
+        self.offered, self.assets, self.history = read_view()

@@ -28,8 +28,8 @@ from reflex.middleware import Middleware
 
 from portal_app.clock import SystemClock
 from portal_app.db import session_scope
-from portal_app.http.common import ROLES, cookie_name
-from portal_app.services import audit, auth, features, staff_roles
+from portal_app.http.common import ROLES, cookie_name, router_client_ip
+from portal_app.services import audit, auth, features, refusals, staff_roles
 from portal_app.services.errors import (
     FeatureDisabled,
     NotFound,
@@ -71,6 +71,9 @@ class SessionState(rx.State):
     signed_in: bool = False
     role: str = ""
     display_name: str = ""
+    # The staff member's role as the last staff guard read it, so pages can hide what it
+    # can't use; display only (the guard reads the role from the database at every call).
+    staff_role: str = ""
 
 
 class PrivateState(rx.State):
@@ -100,7 +103,7 @@ def actor_of(state: rx.State, principal_type: str = "anonymous", ident: str = ""
     return audit.Actor(
         principal_type,
         ident,
-        ip=state.router.session.client_ip or "",
+        ip=router_client_ip(state.router),  # the same rule as the HTTP routes'
         user_agent=(state.router.headers.user_agent or "")[:300],
     )
 
@@ -127,9 +130,12 @@ def _private_state_classes() -> list[type[rx.State]]:
 
 def guarded(role: str, feature: str | None = None, *, staff_role: str | None = None):
     """Mark and wrap an event handler: session of `role` required, `feature` must be on, and
-    for staff a role of at least `staff_role` (services.staff_roles)."""
+    for staff a role of at least `staff_role` (services.staff_roles). Every staff handler
+    declares one: a missing role fails at import, not at the first forged call."""
     if role not in ("customer", "staff"):
         raise ValueError(role)
+    if role == "staff" and staff_role is None:
+        raise ValueError("a staff handler declares the lowest staff_role it needs")
     if staff_role is not None and (role != "staff" or staff_role not in staff_roles.STAFF_ROLES):
         raise ValueError(f"staff_role {staff_role!r} for a {role} handler")
 
@@ -145,7 +151,7 @@ def guarded(role: str, feature: str | None = None, *, staff_role: str | None = N
                 return rx.toast.error(str(exc))
             if refusal is not None:
                 return refusal
-            if staff_role is not None and not staff_roles.allows(principal.staff_role, staff_role):
+            if role == "staff" and not staff_roles.allows(principal.staff_role, staff_role):
                 _audit_denial(principal, handler.__name__, kwargs or args, "staff_role")
                 return rx.toast.error(
                     f"Your role ({staff_roles.LABELS.get(principal.staff_role or '', 'none')}) "
@@ -212,11 +218,21 @@ def _check_session(sid: str | None, role: str, feature: str | None, seen_from: a
                 customer_id=row.customer_id,
                 staff_id=row.staff_id,
                 staff_role=row.staff_role,
-                actor=audit.Actor(
-                    role if role == "customer" else "merchant",
-                    str(row.customer_id if role == "customer" else row.staff_id),
-                    ip=seen_from.ip,
-                    user_agent=seen_from.user_agent,
+                actor=(
+                    # a support link's session: the staff member, acting for the customer
+                    audit.Actor.acting(
+                        row.acting_staff_id,
+                        row.customer_id,
+                        ip=seen_from.ip,
+                        user_agent=seen_from.user_agent,
+                    )
+                    if row.acting_staff_id is not None
+                    else audit.Actor(
+                        role if role == "customer" else "merchant",
+                        str(row.customer_id if role == "customer" else row.staff_id),
+                        ip=seen_from.ip,
+                        user_agent=seen_from.user_agent,
+                    )
                 ),
             )
             if feature is not None and not row.settings.enabled(feature):
@@ -245,6 +261,8 @@ async def _bind(state: rx.State, role, sid, principal, ended, disabled, name: st
         setattr(session_state, _binding(role), sid_hash)
     session_state.signed_in = True
     session_state.role = role
+    if role == "staff":
+        session_state.staff_role = principal.staff_role or ""
     if disabled is not None:
         _audit_denial(principal, name, {}, "feature_disabled")
         return None, rx.toast.error(str(disabled))
@@ -252,18 +270,18 @@ async def _bind(state: rx.State, role, sid, principal, ended, disabled, name: st
 
 
 def _audit_denial(principal: Principal, handler: str, arguments, reason: str) -> None:
+    """Tallied per principal, reason and handler a minute (services.refusals), not chained: a
+    client forging events in a loop must not grow the audit chain by one event per call."""
     with session_scope() as session:
-        audit.record(
+        refusals.record(
             session,
             CLOCK,
             merchant_id=principal.merchant_id,
-            actor=principal.actor,
-            action="authz.denied",
-            target_type="handler",
-            target_id=handler[:64],
-            customer_id=principal.customer_id,
-            result="denied",
-            after={"reason": reason, "arguments": _safe_arguments(arguments)},
+            action=refusals.DENIED,
+            rule=f"{reason}:{handler}",
+            principal=f"{principal.actor.type}:{principal.actor.id}",
+            ip=principal.actor.ip,
+            sample={"arguments": _safe_arguments(arguments)},
         )
 
 

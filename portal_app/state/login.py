@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import dataclass
 
 import reflex as rx
 
-from portal_app.db import session_scope
-from portal_app.services import audit, auth, ratelimit
-from portal_app.services.errors import PortalError
+from portal_app.db import read_scope, session_scope
+from portal_app.services import audit, auth, ratelimit, refusals
+from portal_app.services.errors import PortalError, ServiceUnavailable
 from portal_app.state.guard import CLOCK, actor_of
+
+log = logging.getLogger(__name__)
 
 REASONS = {
     "idle_timeout": "You were signed out after a period of inactivity. Sign in to continue.",
@@ -19,9 +23,20 @@ REASONS = {
     "wrong_role": "Sign in to continue.",
     "expired": "Sign in to continue.",
     "ended": "This session was signed out from another device or after an email change.",
+    "disabled": "Your account was disabled by an owner of your team. Ask an owner to enable it.",
 }
 SENT = (
     "If that address belongs to an account, a sign-in link is on its way. "
+    "It works once and expires in 15 minutes."
+)
+
+
+STAFF_ERRORS = {
+    "1": "Email or password is incorrect.",
+    "email": "Enter a valid email address to get a sign-in link.",
+}
+STAFF_LINK_SENT = (
+    "If that address belongs to a staff account, a sign-in link is on its way. "
     "It works once and expires in 15 minutes."
 )
 
@@ -39,63 +54,88 @@ class LoginState(rx.State):
         reason = self.router.url.query_parameters.get("reason", "")
         self.notice = REASONS.get(reason, "")
         self.error = ""
-        self.staff_error = (
-            "Email or password is incorrect."
-            if self.router.url.query_parameters.get("error") == "1"
-            else ""
-        )
+        query = self.router.url.query_parameters
+        self.staff_error = STAFF_ERRORS.get(query.get("error", ""), "")
+        if query.get("link") == "sent":
+            self.notice = STAFF_LINK_SENT
         self.sent = False
 
-    @rx.event
+    @rx.event(background=True)
     async def request_link(self, form_data: dict):
-        """Public: the same answer for known and unknown addresses; mail goes via the outbox."""
+        """Public: the same answer after the same work for known and unknown addresses (R1.7).
+        The page gets its answer once the address is checked and counted against the limits;
+        only then is it looked up and sent a link (via the outbox). A background event, so the
+        tab's lock is not held meanwhile: an event sent right after this one (a fence) is not
+        held up by the lookup's work either."""
         email = str(form_data.get("email", ""))[:400]
         next_path = auth.safe_return_path(self.router.url.query_parameters.get("next", "/portal"))
-        self.submitting = True
-        yield
         actor = actor_of(self)
+        async with self:
+            self.submitting = True
         try:
-            message = await asyncio.to_thread(_request, email, next_path, actor)
-        except PortalError as exc:  # a refusal, or the database / Redis briefly unreachable
-            self.error, self.sent = str(exc), False
-        else:
-            if message is None:
+            admitted = await asyncio.to_thread(_admit, email, actor)
+        except PortalError as exc:  # a bad address, or the database / Redis briefly unreachable
+            async with self:
+                self.error, self.sent, self.submitting = str(exc), False, False
+            return
+        async with self:
+            if admitted.merchant_id is None:
+                self.error, self.sent = "The portal is not set up yet.", False
+            elif admitted.decision.allowed:
                 self.error, self.sent = "", True
             else:
-                self.error, self.sent = message, False
-        self.submitting = False
+                self.error, self.sent = admitted.decision.message(), False
+            self.submitting = False
+        # The answer is on the page (the block's exit sent it); nothing before it depended on
+        # who the address is. (A generator, so a caller can also step through it to here.)
+        yield
+        if admitted.merchant_id is None:
+            return
+        try:
+            await asyncio.to_thread(_follow_up, admitted, next_path, actor)
+        except ServiceUnavailable as exc:
+            log.warning("sign-in link request not completed: %s", exc)
+            async with self:
+                self.error, self.sent = str(exc), False
 
 
-def _request(email: str, next_path: str, actor: audit.Actor) -> str | None:
-    """None when handled (sent or not); otherwise the throttle message to show."""
+@dataclass(frozen=True)
+class Admitted:
+    address: str
+    decision: ratelimit.Decision
+    merchant_id: int | None
+
+
+def _admit(email: str, actor: audit.Actor) -> Admitted:
+    """Before the answer, the same for every address: its form, the limits, the merchant."""
     address = auth.normalize_email(email)
-    limiter = ratelimit.get_limiter()
-    decision = limiter.hit(
+    decision = ratelimit.get_limiter().hit(
         ("link_email", address), ("link_ip_minute", actor.ip), ("link_ip_hour", actor.ip)
     )
-    with session_scope() as session:
+    with read_scope() as session:
         merchant_id = auth.portal_merchant_id(session)
-        if merchant_id is None:
-            return "The portal is not set up yet."
-        if not decision.allowed:
-            audit.record(
+    return Admitted(address, decision, merchant_id)
+
+
+def _follow_up(admitted: Admitted, next_path: str, actor: audit.Actor) -> None:
+    """After the answer: the refusal's tally, or the link if the address is a customer's."""
+    with session_scope() as session:
+        if not admitted.decision.allowed:
+            refusals.record(
                 session,
                 CLOCK,
-                merchant_id=merchant_id,
-                actor=actor,
-                action="auth.throttled",
-                target_type="route",
-                target_id="link_request",
-                result="throttled",
-                after={"rule": decision.rule},
+                merchant_id=admitted.merchant_id,
+                action=refusals.THROTTLED,
+                rule=f"link_request:{admitted.decision.rule}",
+                ip=actor.ip,
+                account=admitted.address if admitted.decision.rule == "link_email" else "",
             )
-            return decision.message()
+            return
         auth.request_login_link(
             session,
             CLOCK,
-            merchant_id=merchant_id,
-            email=address,
+            merchant_id=admitted.merchant_id,
+            email=admitted.address,
             return_to=next_path,
             actor=actor,
         )
-    return None

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import reflex as rx
-from sqlmodel import select
 
-from portal_app.db import read_scope
-from portal_app.models import Customer, Merchant, StaffUser, Subscription
-from portal_app.services import audit
-from portal_app.services.portal_preview import PREVIEW_EMAIL, not_preview
+from portal_app.clock import SystemClock
+from portal_app.db import read_scope, session_scope
+from portal_app.services import audit, merchant_home
 from portal_app.state.guard import PrivateState, SessionState, current, guarded
+
+CLOCK = SystemClock()
 
 
 class MerchantState(PrivateState):
@@ -22,7 +22,7 @@ class MerchantState(PrivateState):
     audit_status: str = ""
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     async def load(self):
         await asyncio.to_thread(self._read)
         session_state = await self.get_state(SessionState)
@@ -30,30 +30,13 @@ class MerchantState(PrivateState):
 
     def _read(self) -> None:
         who = current()
-        with read_scope() as session:
-            merchant = session.get(Merchant, who.merchant_id)
-            staff = session.get(StaffUser, who.staff_id)
-            self.merchant_name, self.staff_email = merchant.name, staff.email
-            # the preview customer (staff's stand-in, services/portal_preview.py) is not counted
-            self.customers = len(
-                session.exec(
-                    select(Customer.id).where(
-                        Customer.merchant_id == merchant.id, Customer.email != PREVIEW_EMAIL
-                    )
-                ).all()
+        with read_scope() as session:  # never takes SQLite's write lock...
+            home = merchant_home.read(
+                session, CLOCK, merchant_id=who.merchant_id, staff_id=who.staff_id
             )
-            self.active_subscriptions = len(
-                session.exec(
-                    select(Subscription.id).where(
-                        Subscription.merchant_id == merchant.id,
-                        Subscription.status == "active",
-                        not_preview(Subscription.customer_id, merchant.id),
-                    )
-                ).all()
-            )
-            report = audit.verify_chain(session, merchant.id)
-        self.audit_status = (
-            f"Audit chain intact ({report.checked} events)"
-            if report.ok
-            else f"Audit chain BROKEN at event {report.first_bad_seq}: {report.problem}"
-        )
+        if merchant_home.needs_saving(home):  # ...unless there is a checkpoint to move
+            with session_scope() as session:
+                audit.save_checkpoint(session, CLOCK, who.merchant_id, home.chain)
+        self.merchant_name, self.staff_email = home.merchant_name, home.staff_email
+        self.customers, self.active_subscriptions = home.customers, home.active_subscriptions
+        self.audit_status = merchant_home.chain_status(home.chain)

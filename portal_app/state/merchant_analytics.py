@@ -60,7 +60,7 @@ class MerchantAnalyticsState(PrivateState):
     decided: int = 0
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def load(self):
         who = current()
         self.error = ""

@@ -110,7 +110,7 @@ class MerchantInvoicesState(PrivateState):
         self.loaded = True
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def load(self):
         """On page load; `?status=overdue` (from the dashboard's link) picks the filter."""
         wanted = str(self.router.page.params.get("status", "open"))
@@ -119,21 +119,21 @@ class MerchantInvoicesState(PrivateState):
         self._show()
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def show(self, status: str):
         self.status = _choice(status, merchant_billing.INVOICE_FILTERS)
         self.page = 1
         self._show()
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def toggle_sort(self):
         self.sort = "due_desc" if self.sort == "due_asc" else "due_asc"
         self.page = 1
         self._show()
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def go_to_page(self, page: int):
         self.page = max(1, min(int(page), self.pages))
         self._show()
@@ -172,20 +172,20 @@ class MerchantPaymentsState(PrivateState):
         self.loaded = True
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def load(self):
         self.status, self.page = "all", 1
         self._show()
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def show(self, status: str):
         self.status = _choice(status, merchant_billing.PAYMENT_FILTERS)
         self.page = 1
         self._show()
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def go_to_page(self, page: int):
         self.page = max(1, min(int(page), self.pages))
         self._show()
@@ -229,26 +229,26 @@ class MerchantOutboxState(PrivateState):
         self.loaded = True
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def load(self):
         self.status, self.page, self.opened = "all", 1, {}
         self._show()
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def show(self, status: str):
         self.status = _choice(status, outbox_admin.OUTBOX_FILTERS)
         self.page = 1
         self._show()
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def go_to_page(self, page: int):
         self.page = max(1, min(int(page), self.pages))
         self._show()
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def open_message(self, email_id: int):
         who = current()
         with read_scope() as session:
@@ -264,14 +264,14 @@ class MerchantOutboxState(PrivateState):
         }
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def close_message(self, is_open: bool = False):
         """Close button, Escape or a click outside (the dialog passes whether it is open)."""
         if not is_open:
             self.opened = {}
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def retry_failed(self):
         who = current()
         with session_scope() as session:
@@ -290,7 +290,7 @@ class PortalPreviewState(PrivateState):
     opened: bool = False
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="support")
     def open_preview(self):
         who = current()
         with session_scope() as session:

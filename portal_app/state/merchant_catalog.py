@@ -330,7 +330,7 @@ class MerchantCatalogState(PrivateState):
         return self._done(message)
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def load(self):
         self.errors, self.load_error = dict.fromkeys(FORMS, ""), ""
         self.editor_kind, self.confirm_kind = "", ""
@@ -344,7 +344,7 @@ class MerchantCatalogState(PrivateState):
     # --- products and plans ---------------------------------------------------------------------
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def create_product(self, form_data: dict):
         form_data = _form(form_data)
         who = current()
@@ -363,7 +363,7 @@ class MerchantCatalogState(PrivateState):
         return self._submit("product", change)
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def create_plan(self, form_data: dict):
         form_data = _form(form_data)
         who = current()
@@ -393,7 +393,7 @@ class MerchantCatalogState(PrivateState):
     # --- the edit dialog ------------------------------------------------------------------------
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def open_editor(self, kind: str, item_id: str):
         if kind not in EDITORS:
             return
@@ -454,19 +454,19 @@ class MerchantCatalogState(PrivateState):
         self.editor_prices, self.editor_plans, self._editor_id = [], [], 0
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def close_editor(self):
         self._close_editor()
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def editor_visibility(self, is_open: bool):
         """Escape or a click outside closes the dialog (the dialog never opens itself)."""
         if is_open is not True:
             self._close_editor()
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def save_editor(self, form_data: dict):
         form_data = _form(form_data)
         kind, item = self.editor_kind, self._editor_id
@@ -569,7 +569,7 @@ class MerchantCatalogState(PrivateState):
     # --- archiving, with a confirmation ---------------------------------------------------------
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def ask_archive(self, kind: str, item_id: str):
         if kind not in ARCHIVABLE:
             return
@@ -609,12 +609,12 @@ class MerchantCatalogState(PrivateState):
         self._confirm_id = item
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def cancel_archive(self):
         self.confirm_kind, self.confirm_title, self.confirm_text, self._confirm_id = "", "", "", 0
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def confirm_visibility(self, is_open: bool):
         """Escape closes the confirmation like "Keep it"."""
         if is_open is not True:
@@ -626,7 +626,7 @@ class MerchantCatalogState(PrivateState):
             )
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def confirm_archive(self):
         kind, item = self.confirm_kind, self._confirm_id
         self.confirm_kind, self._confirm_id = "", 0
@@ -655,7 +655,7 @@ class MerchantCatalogState(PrivateState):
     # --- retention offers -----------------------------------------------------------------------
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def create_offer(self, form_data: dict):
         form_data = _form(form_data)
         who = current()
@@ -676,7 +676,7 @@ class MerchantCatalogState(PrivateState):
         return self._submit("offer", change)
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def switch_offer(self, offer_id: str, active: bool):
         who = current()
         if not isinstance(active, bool):
@@ -701,7 +701,7 @@ class MerchantCatalogState(PrivateState):
     # --- digital products -----------------------------------------------------------------------
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     async def upload_file(self, files: list[rx.UploadFile], ticket: str = ""):
         """Store one uploaded file privately; the staff then names it and creates the product."""
         who = current()
@@ -742,12 +742,12 @@ class MerchantCatalogState(PrivateState):
         self._staged_path, self.staged_name, self.staged_size = "", "", ""
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def discard_upload(self):
         self._discard_staged(current().merchant_id)
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def create_file_asset(self, form_data: dict):
         form_data = _form(form_data)
         who = current()
@@ -775,7 +775,7 @@ class MerchantCatalogState(PrivateState):
         return self._done(f'"{name}" created. Choose the plans that grant it.')
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def create_license_asset(self, form_data: dict):
         form_data = _form(form_data)
         who = current()
@@ -795,7 +795,7 @@ class MerchantCatalogState(PrivateState):
         return self._submit("license", change)
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def create_link_asset(self, form_data: dict):
         form_data = _form(form_data)
         who = current()

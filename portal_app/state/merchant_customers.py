@@ -11,6 +11,7 @@ from portal_app.services.payment_methods import card_label
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
 
 PAGE_SIZE = 25
+PORTAL_LINK_FIELD = "portal-link"  # the id of the page's read-only field that shows the link
 
 
 def _when(value) -> str:
@@ -24,7 +25,10 @@ class MerchantCustomersState(PrivateState):
     pages: int = 1
     total: int = 0
     record: dict = {}
-    portal_link: str = ""
+    # A support link is a credential: it waits in a backend var (never sent as state, never
+    # kept), is handed to the browser once by `reveal_portal_link` and forgotten.
+    _portal_link: str = ""
+    portal_link_note: str = ""  # what the shown link is for; "" while none is shown
     loaded: bool = False
 
     def _list(self) -> None:
@@ -41,9 +45,9 @@ class MerchantCustomersState(PrivateState):
         self.loaded = True
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def load(self):
-        self.portal_link, self.record = "", {}
+        self._portal_link, self.portal_link_note, self.record = "", "", {}
         customer_id = self.router.page.params.get("id", "")
         if customer_id.isdigit():
             self._open(int(customer_id))
@@ -52,13 +56,13 @@ class MerchantCustomersState(PrivateState):
             self._list()
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def search(self, form_data: dict):
         self.query, self.page = str(form_data.get("q", ""))[:100], 1
         self._list()
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def go_to_page(self, page: int):
         self.page = max(1, min(int(page), self.pages))
         self._list()
@@ -120,9 +124,10 @@ class MerchantCustomersState(PrivateState):
             }
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="support")
     def create_portal_link(self):
-        """A one-time sign-in link for this customer, to send by hand (support)."""
+        """A one-time link that opens this customer's portal as this staff member acting for
+        them (support): banner, audited under the member, no email or sign-in changes."""
         who = current()
         customer_id = int(self.record.get("id", 0) or 0)
         with session_scope() as session:
@@ -132,5 +137,23 @@ class MerchantCustomersState(PrivateState):
                 merchant_id=who.merchant_id,
                 customer_id=customer_id,
                 actor=who.actor,
+                acting_staff_id=who.staff_id,
             )
-        self.portal_link = token
+        self._portal_link, self.portal_link_note = token, ""
+        return MerchantCustomersState.reveal_portal_link
+
+    @rx.event
+    @guarded("staff", staff_role="support")
+    def reveal_portal_link(self):
+        """Show the new link once, straight into the page's read-only field (an event, not a
+        state var), then forget it; a second call has nothing to show."""
+        link, self._portal_link = self._portal_link, ""
+        if not link:
+            self.portal_link_note = ""
+            return rx.toast.info("That link was already shown. Create a new one if you need it.")
+        minutes = int(auth.PORTAL_LINK_TTL.total_seconds() // 60)
+        self.portal_link_note = (
+            f"Shown once and not kept: copy it now. It opens {self.record.get('email', '')}'s "
+            f"portal as you, works once and expires in {minutes} minutes."
+        )
+        return rx.set_value(PORTAL_LINK_FIELD, link)

@@ -118,13 +118,13 @@ class MerchantSettingsState(PrivateState):
         self.loaded = True
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def load(self):
         self._reload()
         self.error, self.saved_message, self.chosen_preset, self.preset_diff = "", "", "", []
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def save(self, form_data: dict):
         who = current()
         self.error, self.saved_message = "", ""
@@ -146,7 +146,7 @@ class MerchantSettingsState(PrivateState):
         return rx.toast.success(self.saved_message)
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def preview_preset(self, preset: str):
         who = current()
         if preset not in features.PRESETS:
@@ -165,7 +165,7 @@ class MerchantSettingsState(PrivateState):
         ]
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="admin")
     def apply_preset(self):
         who = current()
         if self.chosen_preset not in features.PRESETS:
@@ -178,6 +178,6 @@ class MerchantSettingsState(PrivateState):
         return rx.toast.success(f"{label} preset applied.")
 
     @rx.event
-    @guarded("staff")
+    @guarded("staff", staff_role="viewer")
     def close_preset(self):
         self.chosen_preset, self.preset_diff = "", []

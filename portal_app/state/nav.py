@@ -8,19 +8,19 @@ import re
 import reflex as rx
 
 from portal_app.db import read_scope
-from portal_app.models import Merchant
-from portal_app.services import features
+from portal_app.models import Merchant, StaffUser
+from portal_app.services import digital, features
 from portal_app.state.guard import PrivateState, current, guarded
 
 HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 
-# (label, path, icon, feature that must be on, or None for always)
+# (label, path, icon, feature that must be on — or a tuple: any one of them — or None for always)
 SECTIONS = [
     ("Overview", "/portal", "layout-dashboard", None),
     ("Subscriptions", "/subscriptions", "repeat", "subscriptions.view"),
     ("Invoices", "/invoices", "receipt", "invoices.view"),
     ("Payment methods", "/payment-methods", "credit-card", "payment_methods.view"),
-    ("Downloads", "/downloads", "download", "digital.downloads"),
+    ("Downloads", "/downloads", "download", digital.PORTAL_FEATURES),
     ("Profile", "/profile", "user", None),
     ("Notifications", "/notifications", "bell", "notifications.manage"),
 ]
@@ -30,7 +30,12 @@ def visible_sections(settings: features.FeatureSet) -> list[dict[str, str]]:
     return [
         {"label": label, "path": path, "icon": icon}
         for label, path, icon, feature in SECTIONS
-        if feature is None or settings.enabled(feature)
+        if feature is None
+        or (
+            any(settings.enabled(f) for f in feature)
+            if isinstance(feature, tuple)
+            else settings.enabled(feature)
+        )
     ]
 
 
@@ -40,6 +45,8 @@ class NavState(PrivateState):
     brand_color: str = "#4f46e5"
     logo_url: str = ""
     enabled: dict[str, bool] = {}
+    # Set in a support link's session: the staff member acting for the customer (the banner).
+    acting_staff: str = ""
     loaded: bool = False
 
     @rx.event
@@ -49,6 +56,12 @@ class NavState(PrivateState):
         with read_scope() as session:
             settings = features.load(session, who.merchant_id)
             merchant = session.get(Merchant, who.merchant_id)
+            acting = None
+            if who.actor.for_customer is not None:
+                acting = session.get(StaffUser, int(who.actor.id))
+        self.acting_staff = ""
+        if who.actor.for_customer is not None:
+            self.acting_staff = (acting.name or acting.email) if acting else "(unknown)"
         self.sections = visible_sections(settings)
         self.brand_name = settings["branding.name"] or merchant.name
         color = settings["branding.color"] or ""

@@ -1,5 +1,6 @@
 """Profile (name, email via confirmation link, addresses, merchant-defined fields) and email
-notification preferences."""
+notification preferences. The email change's rules (recent sign-in, rate limits, the old
+address's cancel link, no change by staff acting for the customer) are services.profile's."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import reflex as rx
 
 from portal_app.db import read_scope, session_scope
 from portal_app.models import Customer
-from portal_app.services import auth, notification_prefs, profile
+from portal_app.services import auth, notification_prefs, profile, ratelimit
 from portal_app.services.errors import PortalError
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
 
@@ -34,6 +35,9 @@ class ProfileState(PrivateState):
     values: dict[str, str] = {}
     error: str = ""
     email_message: str = ""
+    # profile.OPEN, STAFF_ACTING_GATE or REAUTH_GATE: which email section the page shows
+    email_gate: str = ""
+    reauth_message: str = ""
     loaded: bool = False
     form_version: int = 0
 
@@ -52,13 +56,16 @@ class ProfileState(PrivateState):
             self.values = {
                 k: "" if v is None else str(v) for k, v in (customer.custom_fields or {}).items()
             }
+            self.email_gate = profile.email_change_status(
+                session, CLOCK, customer_id=who.customer_id, session_row_id=who.session_row_id
+            )
         self.form_version += 1
         self.loaded = True
 
     @rx.event
     @guarded("customer")
     def load(self):
-        self.error, self.email_message = "", ""
+        self.error, self.email_message, self.reauth_message = "", "", ""
         self._reload()
 
     @rx.event
@@ -93,21 +100,67 @@ class ProfileState(PrivateState):
     def change_email(self, form_data: dict):
         who = current()
         self.email_message = ""
+        throttled = None
         try:
             with session_scope() as session:
-                auth.request_email_change(
-                    session,
-                    CLOCK,
-                    customer_id=who.customer_id,
-                    new_email=str(form_data.get("new_email", "")),
-                    actor=who.actor,
-                )
+                try:
+                    profile.request_email_change(
+                        session,
+                        CLOCK,
+                        customer_id=who.customer_id,
+                        session_row_id=who.session_row_id,
+                        new_email=str(form_data.get("new_email", ""))[:400],
+                        actor=who.actor,
+                        limiter=ratelimit.get_limiter(),
+                    )
+                except profile.Throttled as exc:
+                    throttled = exc  # the refusal's tally commits with this unit of work
+        except profile.ReauthRequired:
+            self.email_gate = profile.REAUTH_GATE
+            return
+        except profile.StaffActing:
+            self.email_gate = profile.STAFF_ACTING_GATE
+            return
         except PortalError as exc:
             self.email_message = str(exc)
             return
+        if throttled is not None:
+            self.email_message = str(throttled)
+            return
         self.email_message = (
-            "We sent a confirmation link to the new address. Your email changes when you open "
-            "it; you will then sign in again."
+            "We sent a confirmation link to the new address, and a note to your current one. "
+            "Your email changes when you open the link; you will then sign in again."
+        )
+
+    @rx.event
+    @guarded("customer", feature="profile.email")
+    def send_reauth_link(self):
+        """The 'sign in again' button: a fresh link to the customer's own address that comes
+        back to this page."""
+        who = current()
+        throttled = None
+        try:
+            with session_scope() as session:
+                try:
+                    profile.send_reauth_link(
+                        session,
+                        CLOCK,
+                        customer_id=who.customer_id,
+                        session_row_id=who.session_row_id,
+                        actor=who.actor,
+                        limiter=ratelimit.get_limiter(),
+                    )
+                except profile.Throttled as exc:
+                    throttled = exc  # the refusal's tally commits with this unit of work
+        except PortalError as exc:
+            self.reauth_message = str(exc)
+            return
+        self.reauth_message = (
+            str(throttled)
+            if throttled is not None
+            else f"We sent a sign-in link to {self.email}. Open it in this browser: it works "
+            f"once, for {int(auth.LINK_TTL.total_seconds() // 60)} minutes, and brings you "
+            "back here."
         )
 
 

@@ -9,7 +9,7 @@ import reflex as rx
 
 from portal_app.db import read_scope, session_scope
 from portal_app.money import format_money
-from portal_app.services import catalog, features, subscriptions
+from portal_app.services import cancellation, catalog, features, subscriptions
 from portal_app.services.errors import NotFound, PortalError
 from portal_app.services.gateway import configured_gateway
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
@@ -259,8 +259,9 @@ class SubscriptionsState(PrivateState):
         return rx.toast.success("Your subscription is paused. Billing has stopped.")
 
     @rx.event
-    @guarded("customer", feature="subscriptions.pause")
+    @guarded("customer", feature="subscriptions.view")
     def resume(self, subscription_id: int):
+        """Open even with pausing turned off: only new pauses are refused (services check)."""
         who = current()
         with session_scope() as session:
             subscriptions.resume(
@@ -276,18 +277,27 @@ class SubscriptionsState(PrivateState):
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
     def cancel_direct(self, subscription_id: int):
-        """For paused and past-due subscriptions, which the save flow does not take."""
+        """For paused and past-due subscriptions, which the save flow does not take (and active
+        ones when the merchant's flow has no step). The service records the attempt; an active
+        subscription whose flow has a survey or offers is sent to the flow instead."""
         who = current()
-        with session_scope() as session:
-            sub = subscriptions.cancel(
-                session,
-                CLOCK,
-                customer_id=who.customer_id,
-                subscription_id=int(subscription_id),
-                at_period_end=None,
-                actor=who.actor,
-            )
-            ended_now = sub.status == "canceled"
+        subscription_id = int(subscription_id)
+        try:
+            with session_scope() as session:
+                cancellation.cancel_directly(
+                    session,
+                    CLOCK,
+                    customer_id=who.customer_id,
+                    subscription_id=subscription_id,
+                    at_period_end=None,
+                    actor=who.actor,
+                )
+                sub = subscriptions.get_for_customer(session, who.customer_id, subscription_id)
+                ended_now = sub.status == "canceled"
+        except PortalError as exc:
+            if exc.code != "flow_required":
+                raise
+            return rx.redirect(f"/subscriptions/{subscription_id}/cancel")
         self._refresh()
         return rx.toast.success(
             "Your subscription has been cancelled."

@@ -777,7 +777,7 @@ def flows_admin(running_app) -> tuple[str, str]:
     out = portal_cli(
         running_app, "create-admin", "--email", email, "--password-stdin", stdin=password + "\n"
     )
-    assert out.startswith(f"created admin {email} (id "), out
+    assert out.startswith(f"created owner {email} (id "), out
     return email, password
 
 

@@ -60,7 +60,7 @@ def admin(running_app) -> tuple[str, str]:
     out = portal_cli(
         running_app, "create-admin", "--email", email, "--password-stdin", stdin=password + "\n"
     )
-    assert out.startswith(f"created admin {email} (id "), out
+    assert out.startswith(f"created owner {email} (id "), out
     return email, password
 
 

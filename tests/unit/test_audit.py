@@ -81,3 +81,79 @@ def test_truncated_tail_is_detected(session, clock, catalog):
     session.execute(sa.delete(AuditEvent).where(AuditEvent.seq == 5))
     report = audit.verify_chain(session, catalog.merchant.id)
     assert not report.ok and "newest" in report.problem
+
+
+# --- verification from a checkpoint (what the dashboard runs on every load) ----------------------
+
+
+def test_recent_check_moves_a_checkpoint_and_then_checks_only_new_events(session, clock, catalog):
+    merchant_id = catalog.merchant.id
+    _write(session, clock, merchant_id, 5)
+    first = audit.verify_recent(session, clock, merchant_id)
+    assert first.ok and first.checked == 5 and first.complete
+    _write(session, clock, merchant_id, 3)
+    second = audit.verify_recent(session, clock, merchant_id)
+    assert second.ok and second.checked == 3 and second.from_seq == 5 and second.complete
+    again = audit.verify_recent(session, clock, merchant_id)
+    assert again.ok and again.checked == 0 and again.last_seq == 8
+
+
+def test_recent_check_is_bounded_and_catches_up_over_loads(session, clock, catalog):
+    merchant_id = catalog.merchant.id
+    _write(session, clock, merchant_id, 25)
+    reports = [audit.verify_recent(session, clock, merchant_id, limit=10) for _ in range(3)]
+    assert [r.checked for r in reports] == [10, 10, 5]
+    assert [r.complete for r in reports] == [False, False, True]
+    assert audit.verify_recent(session, clock, merchant_id, limit=10).last_seq == 25
+
+
+def test_recent_check_detects_an_edit_after_the_checkpoint(session, clock, catalog):
+    merchant_id = catalog.merchant.id
+    _write(session, clock, merchant_id, 4)
+    assert audit.verify_recent(session, clock, merchant_id).ok
+    _write(session, clock, merchant_id, 4)
+    _as_attacker(session)
+    session.execute(
+        sa.update(AuditEvent).where(AuditEvent.seq == 6).values(after={"name": "forged"})
+    )
+    report = audit.verify_recent(session, clock, merchant_id)
+    assert not report.ok and report.first_bad_seq == 6
+    # a broken chain never moves the checkpoint: the next load says so again
+    assert audit.verify_recent(session, clock, merchant_id).first_bad_seq == 6
+
+
+def test_recent_check_detects_an_edited_or_deleted_checkpoint_event(session, clock, catalog):
+    merchant_id = catalog.merchant.id
+    _write(session, clock, merchant_id, 4)
+    assert audit.verify_recent(session, clock, merchant_id).last_seq == 4
+    _as_attacker(session)
+    session.execute(sa.update(AuditEvent).where(AuditEvent.seq == 4).values(action="forged"))
+    edited = audit.verify_recent(session, clock, merchant_id)
+    assert not edited.ok and edited.first_bad_seq == 4
+    session.execute(sa.delete(AuditEvent).where(AuditEvent.seq == 4))
+    deleted = audit.verify_recent(session, clock, merchant_id)
+    assert not deleted.ok and "missing" in deleted.problem
+
+
+def test_edits_behind_the_checkpoint_are_left_to_the_full_check(session, clock, catalog):
+    """The trade-off, stated: the dashboard's check trusts what it verified before; the full
+    walk (`portal audit-verify`, the audit page's button) still finds an older edit."""
+    merchant_id = catalog.merchant.id
+    _write(session, clock, merchant_id, 6)
+    assert audit.verify_recent(session, clock, merchant_id).ok
+    _as_attacker(session)
+    session.execute(sa.update(AuditEvent).where(AuditEvent.seq == 2).values(action="forged"))
+    assert audit.verify_recent(session, clock, merchant_id).ok
+    full = audit.verify_chain(session, merchant_id)
+    assert not full.ok and full.first_bad_seq == 2
+
+
+def test_truncated_tail_is_detected_from_a_checkpoint(session, clock, catalog):
+    merchant_id = catalog.merchant.id
+    _write(session, clock, merchant_id, 3)
+    assert audit.verify_recent(session, clock, merchant_id).ok
+    _write(session, clock, merchant_id, 3)
+    _as_attacker(session)
+    session.execute(sa.delete(AuditEvent).where(AuditEvent.seq == 6))
+    report = audit.verify_recent(session, clock, merchant_id)
+    assert not report.ok and "newest" in report.problem

@@ -1,17 +1,106 @@
 """Every event handler of every state class in the app is either guarded or on the short,
-reviewed list of public handlers below. A new unguarded handler fails this test."""
+reviewed list of public handlers below. A new unguarded handler fails this test, and so does a
+staff handler whose declared staff role is missing from, or differs from, the reviewed table
+STAFF_HANDLER_ROLES: a change of who may call what shows up in review as a change here."""
 
 import pytest
 import reflex as rx
 
 import portal_app.portal_app  # noqa: F401  (registers every page and state)
+from portal_app.services import staff_roles
+from portal_app.state.guard import guarded
 
 # (state class, handler) -> why it may be called by anyone
 PUBLIC_HANDLERS = {
     ("PricingState", "load"): "the public plan list; reads the catalog only",
     ("LoginState", "load"): "explains why the sign-in page opened; reads the query string only",
     ("LoginState", "request_link"): "the sign-in form itself; throttled, same answer for all",
-    ("MailboxState", "load"): "dev mailbox; returns nothing unless PORTAL_DEV_MAILBOX=1",
+    ("MailboxState", "load"): "dev mailbox; returns nothing unless PORTAL_DEV_MAILBOX=1 and "
+    "the socket is a direct loopback connection without proxy headers (dev_mailbox.py)",
+}
+
+
+# (state class, staff handler) -> the lowest staff role that may call it (services/staff_roles:
+# viewer < support < admin < owner). Reads are viewer; closing a dialog or resetting UI is
+# viewer too (a member demoted while a dialog is open can still close it); a handler that opens
+# a change (an editor, a confirmation, a preset's diff) needs the change's role; writes are
+# admin unless the issue gives them to support (portal links, preview as customer); staff
+# management is owner. Exports of personal data in bulk (the audit log's CSV: IP addresses,
+# customer ids) are admin: above what viewer and support need to do their work.
+STAFF_HANDLER_ROLES = {
+    ("MerchantState", "load"): "viewer",
+    ("MerchantAnalyticsState", "load"): "viewer",
+    # Settings → Customer Portal
+    ("MerchantSettingsState", "load"): "viewer",
+    ("MerchantSettingsState", "save"): "admin",
+    ("MerchantSettingsState", "preview_preset"): "admin",
+    ("MerchantSettingsState", "apply_preset"): "admin",
+    ("MerchantSettingsState", "close_preset"): "viewer",
+    ("PortalPreviewState", "open_preview"): "support",
+    # Customers
+    ("MerchantCustomersState", "load"): "viewer",
+    ("MerchantCustomersState", "search"): "viewer",
+    ("MerchantCustomersState", "go_to_page"): "viewer",
+    ("MerchantCustomersState", "create_portal_link"): "support",
+    ("MerchantCustomersState", "reveal_portal_link"): "support",
+    # Invoices, payments, mailbox
+    ("MerchantInvoicesState", "load"): "viewer",
+    ("MerchantInvoicesState", "show"): "viewer",
+    ("MerchantInvoicesState", "toggle_sort"): "viewer",
+    ("MerchantInvoicesState", "go_to_page"): "viewer",
+    ("MerchantPaymentsState", "load"): "viewer",
+    ("MerchantPaymentsState", "show"): "viewer",
+    ("MerchantPaymentsState", "go_to_page"): "viewer",
+    ("MerchantOutboxState", "load"): "viewer",
+    ("MerchantOutboxState", "show"): "viewer",
+    ("MerchantOutboxState", "go_to_page"): "viewer",
+    ("MerchantOutboxState", "open_message"): "viewer",  # sign-in mail stays sealed
+    ("MerchantOutboxState", "close_message"): "viewer",
+    ("MerchantOutboxState", "retry_failed"): "admin",
+    # Audit log and billing clock
+    ("MerchantAuditState", "load"): "viewer",
+    ("MerchantAuditState", "search"): "viewer",
+    ("MerchantAuditState", "go_to_page"): "viewer",
+    ("MerchantAuditState", "export"): "admin",
+    ("MerchantAuditState", "start_full_check"): "admin",  # reads the whole chain: costly
+    ("MerchantAuditState", "full_check_step"): "admin",
+    ("MerchantBillingState", "load"): "viewer",
+    ("MerchantBillingState", "start_advance"): "admin",
+    ("MerchantBillingState", "advance"): "admin",
+    ("MerchantBillingState", "run_now"): "admin",  # charges what is due
+    # Catalog
+    ("MerchantCatalogState", "load"): "viewer",
+    ("MerchantCatalogState", "create_product"): "admin",
+    ("MerchantCatalogState", "create_plan"): "admin",
+    ("MerchantCatalogState", "open_editor"): "admin",
+    ("MerchantCatalogState", "close_editor"): "viewer",
+    ("MerchantCatalogState", "editor_visibility"): "viewer",
+    ("MerchantCatalogState", "save_editor"): "admin",
+    ("MerchantCatalogState", "ask_archive"): "admin",
+    ("MerchantCatalogState", "cancel_archive"): "viewer",
+    ("MerchantCatalogState", "confirm_visibility"): "viewer",
+    ("MerchantCatalogState", "confirm_archive"): "admin",
+    ("MerchantCatalogState", "create_offer"): "admin",
+    ("MerchantCatalogState", "switch_offer"): "admin",
+    ("MerchantCatalogState", "upload_file"): "admin",
+    ("MerchantCatalogState", "discard_upload"): "admin",
+    ("MerchantCatalogState", "create_file_asset"): "admin",
+    ("MerchantCatalogState", "create_license_asset"): "admin",
+    ("MerchantCatalogState", "create_link_asset"): "admin",
+    # Staff (owner only; `open` only tells a lower role that the page is the owners')
+    ("MerchantStaffState", "open"): "viewer",
+    ("MerchantStaffState", "load"): "owner",
+    ("MerchantStaffState", "invite"): "owner",
+    ("MerchantStaffState", "resend_invite"): "owner",
+    ("MerchantStaffState", "change_role"): "owner",
+    ("MerchantStaffState", "ask"): "owner",
+    ("MerchantStaffState", "cancel_confirm"): "owner",
+    ("MerchantStaffState", "confirm_visibility"): "owner",
+    ("MerchantStaffState", "confirm"): "owner",
+    ("MerchantStaffState", "show_sessions"): "owner",
+    ("MerchantStaffState", "sessions_visibility"): "owner",
+    ("MerchantStaffState", "end_session"): "owner",
+    ("MerchantStaffState", "unlock"): "owner",
 }
 
 
@@ -106,6 +195,80 @@ def test_merchant_handlers_require_staff_and_customer_handlers_customers():
     for cls in customer_states:
         for name, handler in _own_handlers(cls).items():
             assert handler.fn._portal_guard[0] == "customer", f"{cls.__name__}.{name}"
+
+
+def _staff_handlers() -> dict[tuple[str, str], object]:
+    """Every handler behind a staff guard, wherever its state lives."""
+    return {
+        (cls.__name__, name): handler.fn
+        for cls in _app_states()
+        for name, handler in _own_handlers(cls).items()
+        if getattr(handler.fn, "_portal_guard", ("",))[0] == "staff"
+    }
+
+
+def unreviewed_staff_roles(handlers: dict, reviewed: dict) -> list[str]:
+    """What differs between the roles the staff handlers declare and the reviewed table."""
+    problems = []
+    for key, fn in sorted(handlers.items()):
+        declared = getattr(fn, "_portal_staff_role", None)
+        if declared not in staff_roles.STAFF_ROLES:
+            problems.append(f"{key[0]}.{key[1]} declares no staff role ({declared!r})")
+        elif key not in reviewed:
+            problems.append(f"{key[0]}.{key[1]} ({declared}) is not in STAFF_HANDLER_ROLES")
+        elif reviewed[key] != declared:
+            problems.append(f"{key[0]}.{key[1]} declares {declared}, reviewed: {reviewed[key]}")
+    problems += [
+        f"{s}.{h} is reviewed but no such staff handler"
+        for s, h in reviewed.keys() - handlers.keys()
+    ]
+    return problems
+
+
+def test_every_staff_handler_declares_the_reviewed_role():
+    handlers = _staff_handlers()
+    assert len(handlers) >= 50 and ("MerchantSettingsState", "save") in handlers
+    assert unreviewed_staff_roles(handlers, STAFF_HANDLER_ROLES) == []
+
+
+def test_the_role_check_catches_a_missing_a_changed_and_a_stale_role():
+    """The comparison itself can fail: a handler without a role, one whose role was lowered,
+    and a table row for a handler that is gone."""
+    handlers = dict(_staff_handlers())
+
+    def bare(self):
+        return None
+
+    def lowered(self):
+        return None
+
+    lowered._portal_staff_role = "viewer"
+    handlers[("MerchantSettingsState", "save")] = bare  # as if the guard forgot the role
+    handlers[("MerchantCatalogState", "create_plan")] = lowered  # admin lowered to viewer
+    del handlers[("MerchantBillingState", "run_now")]
+    problems = unreviewed_staff_roles(handlers, STAFF_HANDLER_ROLES)
+    assert problems == [
+        "MerchantCatalogState.create_plan declares viewer, reviewed: admin",
+        "MerchantSettingsState.save declares no staff role (None)",
+        "MerchantBillingState.run_now is reviewed but no such staff handler",
+    ]
+
+
+def test_customer_handlers_declare_no_staff_role():
+    for cls in _app_states():
+        for name, handler in _own_handlers(cls).items():
+            if getattr(handler.fn, "_portal_guard", ("",))[0] == "customer":
+                assert handler.fn._portal_staff_role is None, f"{cls.__name__}.{name}"
+
+
+def test_a_staff_guard_without_a_role_fails_at_definition():
+    with pytest.raises(ValueError, match="staff_role"):
+        guarded("staff")
+    with pytest.raises(ValueError, match="staff_role"):
+        guarded("staff", staff_role="superuser")
+    with pytest.raises(ValueError, match="staff_role"):
+        guarded("customer", staff_role="viewer")
+    assert guarded("staff", staff_role="owner") and guarded("customer")
 
 
 def test_binding_and_ids_never_reach_the_browser():

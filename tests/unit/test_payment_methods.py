@@ -735,3 +735,22 @@ def test_two_first_cards_added_at_once_make_one_default(engine, clock, gateway):
     assert not outcome["card"].is_default
     with Session(engine) as check:
         assert defaults_of(check, customer) == [first.id]
+
+
+def test_staff_acting_for_one_customer_cannot_touch_anothers_cards(
+    session, clock, gateway, customer, other_customer
+):
+    """A support link's session acts for one customer: its actor names them (Actor.acting),
+    and the cards of anyone else are not found."""
+    theirs = add(session, clock, gateway, other_customer)
+    before = snapshot(session)
+    actor = audit.Actor.acting(7, customer.id)
+    with pytest.raises(NotFound):
+        payment_methods.set_default(
+            session, clock, customer_id=other_customer.id, payment_method_id=theirs.id, actor=actor
+        )
+    assert snapshot(session) == before
+    mine = add(session, clock, gateway, customer)
+    assert payment_methods.set_default(
+        session, clock, customer_id=customer.id, payment_method_id=mine.id, actor=actor
+    ).is_default

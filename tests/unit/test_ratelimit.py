@@ -112,7 +112,10 @@ def test_rules_are_the_spec_values():
         "link_ip_hour": "50/hour",
         "redeem_ip": "30/5 minutes",
         "password_ip": "20/5 minutes",
+        "password_account": "200/hour",
         "api_key": "120/minute",
+        "email_change_customer": "3/hour",
+        "email_change_ip": "10/hour",
     }
 
 

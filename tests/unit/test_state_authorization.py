@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session, select
 
 import portal_app.portal_app  # noqa: F401
-from portal_app.models import AuditEvent, Payment
+from portal_app.models import Payment, RefusalTally
 from portal_app.services import audit, auth, features
 from portal_app.state import (
     CardsState,
@@ -22,7 +22,8 @@ from tests.statekit import call, connect, root_with, run
 
 def _denials(engine):
     with Session(engine) as session:
-        return session.exec(select(AuditEvent).where(AuditEvent.action == "authz.denied")).all()
+        query = select(RefusalTally).where(RefusalTally.action == "authz.denied")
+        return session.exec(query.order_by(RefusalTally.id)).all()
 
 
 def test_no_cookie_gets_no_data_and_a_redirect(app_db):
@@ -66,9 +67,9 @@ def test_paying_someone_elses_invoice_is_refused_and_audited(app_db):
     with Session(app_db["engine"]) as session:
         assert session.exec(select(Payment)).all() == []
     denial = _denials(app_db["engine"])[-1]
-    assert denial.customer_id == app_db["alice"].id
-    assert denial.after["arguments"] == {"0": app_db["bob_invoice"].id}
-    assert denial.ip == "198.51.100.7"
+    assert denial.rule == "not_found:pay_invoice"
+    assert denial.key_hint == f"customer:{app_db['alice'].id} 198.51.100.0/24"
+    assert denial.sample == {"arguments": {"0": app_db["bob_invoice"].id}}
 
 
 def test_malformed_ids_are_refused(app_db):
@@ -221,7 +222,7 @@ def test_feature_off_is_refused_and_audited(app_db):
         return await call(root, PortalState, "pay_invoice", app_db["bob_invoice"].id)
 
     assert "not available" in str(run(scenario()))
-    assert _denials(app_db["engine"])[-1].after["reason"] == "feature_disabled"
+    assert _denials(app_db["engine"])[-1].rule == "feature_disabled:pay_invoice"
 
 
 def test_private_state_is_wiped_when_the_cookie_changes(app_db):

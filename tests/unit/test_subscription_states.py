@@ -3,7 +3,7 @@ someone else's subscription refused."""
 
 from sqlmodel import Session, select
 
-from portal_app.models import AuditEvent, Price, Subscription
+from portal_app.models import Price, RefusalTally, Subscription
 from portal_app.state import SubscriptionsState
 from portal_app.state.guard import CLOCK
 from tests import factories
@@ -42,5 +42,7 @@ def test_someone_elses_subscription_is_refused_and_audited(app_db):
     assert "not found" in str(run(scenario()))
     with Session(app_db["engine"]) as session:
         assert session.get(Subscription, sub.id).status == "paused"
-        denied = session.exec(select(AuditEvent).where(AuditEvent.action == "authz.denied")).all()
-        assert denied[-1].target_id == "cancel_direct"
+        denied = session.exec(
+            select(RefusalTally).where(RefusalTally.action == "authz.denied")
+        ).all()
+        assert denied[-1].rule == "not_found:cancel_direct"

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 12e198c4e31d
+Revision ID: e501e4f363e3
 Revises: 
-Create Date: 2026-11-24 21:47:21.045060
+Create Date: 2026-12-01 21:18:56.282022
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import portal_app.models.base  # noqa: F401  (custom column types such as UTCDat
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = '12e198c4e31d'
+revision: str = 'e501e4f363e3'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -79,6 +79,14 @@ def upgrade() -> None:
     sa.Column('merchant_id', sa.Integer(), nullable=False),
     sa.Column('last_seq', sa.Integer(), nullable=False),
     sa.Column('last_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('merchant_id')
+    )
+    op.create_table('auditcheckpoint',
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('verified_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
     sa.PrimaryKeyConstraint('merchant_id')
     )
@@ -171,6 +179,25 @@ def upgrade() -> None:
     with op.batch_alter_table('product', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_product_merchant_id'), ['merchant_id'], unique=False)
 
+    op.create_table('refusaltally',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('rule', sqlmodel.sql.sqltypes.AutoString(length=96), nullable=False),
+    sa.Column('key_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('key_hint', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('minute', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('first_seen', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sample', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=True),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('merchant_id', 'action', 'rule', 'key_hash', 'minute')
+    )
+    with op.batch_alter_table('refusaltally', schema=None) as batch_op:
+        batch_op.create_index('ix_refusaltally_recent', ['merchant_id', 'minute'], unique=False)
+
     op.create_table('retentionoffer',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('merchant_id', sa.Integer(), nullable=False),
@@ -194,6 +221,7 @@ def upgrade() -> None:
     sa.Column('password_hash', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('disabled_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('merchant_id', 'email')
@@ -208,6 +236,7 @@ def upgrade() -> None:
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=True),
     sa.Column('staff_id', sa.Integer(), nullable=True),
+    sa.Column('acting_staff_id', sa.Integer(), nullable=True),
     sa.Column('return_url', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
     sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_seen_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
@@ -216,6 +245,7 @@ def upgrade() -> None:
     sa.Column('revoked_reason', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('ip', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.ForeignKeyConstraint(['acting_staff_id'], ['staffuser.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
     sa.ForeignKeyConstraint(['staff_id'], ['staffuser.id'], ),
@@ -226,6 +256,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_authsession_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_authsession_merchant_id'), ['merchant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_authsession_staff_id'), ['staff_id'], unique=False)
+
+    op.create_table('downloadcount',
+    sa.Column('asset_id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('downloads', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['asset_id'], ['digitalasset.id'], ),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
+    sa.PrimaryKeyConstraint('asset_id', 'customer_id')
+    )
+    with op.batch_alter_table('downloadcount', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_downloadcount_customer_id'), ['customer_id'], unique=False)
 
     op.create_table('downloadevent',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -254,6 +295,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['asset_id'], ['digitalasset.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('asset_id', 'customer_id', name='uq_licensekey_asset_customer'),
     sa.UniqueConstraint('key')
     )
     with op.batch_alter_table('licensekey', schema=None) as batch_op:
@@ -273,6 +315,8 @@ def upgrade() -> None:
     sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('used_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('acting_staff_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['acting_staff_id'], ['staffuser.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -351,6 +395,44 @@ def upgrade() -> None:
     with op.batch_alter_table('plan', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_plan_merchant_id'), ['merchant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_plan_product_id'), ['product_id'], unique=False)
+
+    op.create_table('staffinvite',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('invited_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['invited_by'], ['staffuser.id'], ),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.ForeignKeyConstraint(['staff_id'], ['staffuser.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('staffinvite', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staffinvite_merchant_id'), ['merchant_id'], unique=False)
+        batch_op.create_index('ix_staffinvite_open', ['merchant_id', 'email', 'used_at'], unique=False)
+
+    op.create_table('staffsigninlink',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.ForeignKeyConstraint(['staff_id'], ['staffuser.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('staffsigninlink', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staffsigninlink_staff_id'), ['staff_id'], unique=False)
 
     op.create_table('assetgrant',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -456,6 +538,7 @@ def upgrade() -> None:
     sa.Column('attempt_count', sa.Integer(), nullable=False),
     sa.Column('next_retry_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('replaces_invoice_id', sa.Integer(), nullable=True),
+    sa.Column('bill_to', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
     sa.ForeignKeyConstraint(['replaces_invoice_id'], ['invoice.id'], ),
@@ -547,6 +630,7 @@ def upgrade() -> None:
     sa.Column('card_brand', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('card_last4', sqlmodel.sql.sqltypes.AutoString(length=4), nullable=False),
     sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('bill_to', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=True),
     sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], ),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
     sa.ForeignKeyConstraint(['payment_id'], ['payment.id'], ),
@@ -617,6 +701,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_assetgrant_asset_id'))
 
     op.drop_table('assetgrant')
+    with op.batch_alter_table('staffsigninlink', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staffsigninlink_staff_id'))
+
+    op.drop_table('staffsigninlink')
+    with op.batch_alter_table('staffinvite', schema=None) as batch_op:
+        batch_op.drop_index('ix_staffinvite_open')
+        batch_op.drop_index(batch_op.f('ix_staffinvite_merchant_id'))
+
+    op.drop_table('staffinvite')
     with op.batch_alter_table('plan', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_plan_product_id'))
         batch_op.drop_index(batch_op.f('ix_plan_merchant_id'))
@@ -651,6 +744,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_downloadevent_asset_id'))
 
     op.drop_table('downloadevent')
+    with op.batch_alter_table('downloadcount', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_downloadcount_customer_id'))
+
+    op.drop_table('downloadcount')
     with op.batch_alter_table('authsession', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_authsession_staff_id'))
         batch_op.drop_index(batch_op.f('ix_authsession_merchant_id'))
@@ -665,6 +762,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_retentionoffer_merchant_id'))
 
     op.drop_table('retentionoffer')
+    with op.batch_alter_table('refusaltally', schema=None) as batch_op:
+        batch_op.drop_index('ix_refusaltally_recent')
+
+    op.drop_table('refusaltally')
     with op.batch_alter_table('product', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_product_merchant_id'))
 
@@ -685,6 +786,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_audit_customer')
 
     op.drop_table('auditevent')
+    op.drop_table('auditcheckpoint')
     op.drop_table('auditchainhead')
     with op.batch_alter_table('apikey', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_apikey_prefix'))

@@ -1,0 +1,394 @@
+"""Merchant dashboard → Staff (owners only): the team with roles and status, invitations, a
+member's sessions, and disabling or enabling a member behind a confirmation."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components import page_shell
+from portal_app.pages.merchant_pages import INPUT_STYLE, _merchant_header
+from portal_app.state.merchant_staff import MerchantStaffState as Staff
+
+
+def _status(member: rx.Var) -> rx.Component:
+    return rx.match(
+        member["status"],
+        ("active", rx.badge("Active", color_scheme="green")),
+        ("disabled", rx.badge("Disabled", color_scheme="gray")),
+        rx.badge("Invited", color_scheme="amber"),
+    )
+
+
+def _role_control(member: rx.Var) -> rx.Component:
+    """A member's role as a select (changes at once, refused for the last owner); an
+    invitation's role as text (send a new invitation to change it)."""
+    return rx.cond(
+        member["kind"] == "member",
+        rx.el.select(
+            rx.foreach(Staff.roles, lambda r: rx.el.option(r["label"], value=r["value"])),
+            value=member["role"],
+            on_change=lambda value: Staff.change_role(member["id"], value),
+            aria_label="Role of " + member["email"],
+            disabled=member["status"] == "disabled",
+            style={**INPUT_STYLE, "width": "auto", "min_width": "7rem"},
+            data_testid="role-select",
+        ),
+        rx.text(member["role_label"], size="2"),
+    )
+
+
+def _actions(member: rx.Var) -> rx.Component:
+    return rx.cond(
+        member["kind"] == "member",
+        rx.flex(
+            rx.button(
+                "Sessions (" + member["open_sessions"] + ")",
+                size="1",
+                variant="soft",
+                on_click=Staff.show_sessions(member["id"]),
+                aria_label="Sessions of " + member["email"],
+                data_testid="show-sessions",
+            ),
+            rx.cond(
+                member["status"] == "disabled",
+                rx.button(
+                    "Enable",
+                    size="1",
+                    variant="soft",
+                    color_scheme="green",
+                    on_click=Staff.ask("enable", member["id"]),
+                    aria_label="Enable " + member["email"],
+                    data_testid="enable-member",
+                ),
+                rx.button(
+                    "Disable",
+                    size="1",
+                    variant="soft",
+                    color_scheme="red",
+                    on_click=Staff.ask("disable", member["id"]),
+                    aria_label="Disable " + member["email"],
+                    data_testid="disable-member",
+                ),
+            ),
+            rx.cond(
+                member["status"] == "active",
+                rx.button(
+                    "Unlock sign-in",
+                    size="1",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=Staff.unlock(member["id"]),
+                    aria_label="Unlock sign-in of " + member["email"],
+                    title="Lift a lock-out after too many wrong passwords",
+                    data_testid="unlock-member",
+                ),
+            ),
+            spacing="2",
+            wrap="wrap",
+        ),
+        rx.flex(
+            rx.button(
+                "Resend",
+                size="1",
+                variant="soft",
+                on_click=Staff.resend_invite(member["id"]),
+                aria_label="Resend the invitation to " + member["email"],
+                data_testid="resend-invite",
+            ),
+            rx.button(
+                "Withdraw",
+                size="1",
+                variant="soft",
+                color_scheme="red",
+                on_click=Staff.ask("revoke", member["id"]),
+                aria_label="Withdraw the invitation to " + member["email"],
+                data_testid="revoke-invite",
+            ),
+            spacing="2",
+            wrap="wrap",
+        ),
+    )
+
+
+def _who(member: rx.Var) -> rx.Component:
+    return rx.vstack(
+        rx.text(
+            rx.cond(member["name"] != "", member["name"], member["email"]),
+            rx.cond(member["me"] == "yes", " (you)", ""),
+            weight="medium",
+            size="2",
+        ),
+        rx.cond(
+            member["name"] != "",
+            rx.text(member["email"], size="1", color_scheme="gray"),
+        ),
+        rx.cond(
+            member["kind"] == "invite",
+            rx.text("Link expires ", member["expires"], size="1", color_scheme="gray"),
+        ),
+        spacing="0",
+        # wide enough to read an address; the table scrolls sideways on a phone instead
+        min_width="12rem",
+        style={"overflow_wrap": "anywhere"},
+    )
+
+
+def _members_table() -> rx.Component:
+    return rx.box(
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    *[
+                        rx.table.column_header_cell(h)
+                        for h in ("Member", "Role", "Status", "Last sign-in", "")
+                    ]
+                )
+            ),
+            rx.table.body(
+                rx.foreach(
+                    Staff.members,
+                    lambda m: rx.table.row(
+                        rx.table.cell(_who(m)),
+                        rx.table.cell(_role_control(m)),
+                        rx.table.cell(_status(m)),
+                        rx.table.cell(
+                            rx.cond(m["kind"] == "member", m["last_sign_in"], "—"),
+                            white_space="nowrap",
+                        ),
+                        rx.table.cell(_actions(m)),
+                        key=m["key"],
+                        data_testid="staff-row",
+                        data_email=m["email"],
+                    ),
+                )
+            ),
+            size="2",
+            width="100%",
+        ),
+        overflow_x="auto",
+        width="100%",
+    )
+
+
+def _invite_form() -> rx.Component:
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading("Invite a team member", size="4", as_="h2"),
+                rx.text(
+                    "They get an email with a link to choose a password. The link works once "
+                    "and expires in 72 hours.",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                rx.flex(
+                    rx.vstack(
+                        rx.el.label("Email", html_for="invite-email"),
+                        rx.el.input(
+                            id="invite-email",
+                            name="email",
+                            type="email",
+                            required=True,
+                            auto_complete="off",
+                            placeholder="name@company.com",
+                            style=INPUT_STYLE,
+                        ),
+                        spacing="1",
+                        width="100%",
+                        max_width="22rem",
+                    ),
+                    rx.vstack(
+                        rx.el.label("Role", html_for="invite-role"),
+                        rx.el.select(
+                            rx.foreach(
+                                Staff.roles, lambda r: rx.el.option(r["label"], value=r["value"])
+                            ),
+                            id="invite-role",
+                            name="role",
+                            default_value="viewer",
+                            style={**INPUT_STYLE, "min_width": "8rem"},
+                        ),
+                        spacing="1",
+                    ),
+                    rx.button("Send invitation", type="submit", data_testid="send-invite"),
+                    spacing="3",
+                    wrap="wrap",
+                    align="end",
+                    width="100%",
+                ),
+                rx.text(
+                    "Viewer: read-only. Support: customers and portal links. Admin: settings, "
+                    "catalog, billing and customers. Owner: everything, including staff.",
+                    size="1",
+                    color_scheme="gray",
+                ),
+                rx.cond(
+                    Staff.invite_error != "",
+                    rx.callout(
+                        Staff.invite_error,
+                        icon="triangle-alert",
+                        color_scheme="red",
+                        role="alert",
+                        width="100%",
+                        data_testid="invite-error",
+                    ),
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=Staff.invite,
+            key=Staff.form_version.to(str),
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _confirm_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(Staff.confirm_title),
+            rx.alert_dialog.description(Staff.confirm_text),
+            rx.flex(
+                rx.button(
+                    "Cancel", variant="soft", color_scheme="gray", on_click=Staff.cancel_confirm
+                ),
+                rx.button(
+                    Staff.confirm_button,
+                    color_scheme=rx.cond(Staff.confirm_action == "enable", "green", "red"),
+                    on_click=Staff.confirm,
+                    data_testid="confirm-staff-action",
+                ),
+                spacing="2",
+                justify="end",
+                margin_top="1rem",
+                wrap="wrap",
+            ),
+        ),
+        open=Staff.confirm_action != "",
+        on_open_change=Staff.confirm_visibility,
+    )
+
+
+def _sessions_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Sessions of ", Staff.sessions_email),
+            rx.dialog.description(
+                "Open sign-ins, most recently used first. Ending one signs that browser out at "
+                "its next action.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.cond(
+                Staff.sessions.length() > 0,
+                rx.vstack(
+                    rx.foreach(
+                        Staff.sessions,
+                        lambda s: rx.card(
+                            rx.flex(
+                                rx.vstack(
+                                    rx.text(
+                                        s["device"],
+                                        size="2",
+                                        weight="medium",
+                                        style={"overflow_wrap": "anywhere"},
+                                    ),
+                                    rx.text(
+                                        "From ",
+                                        s["ip"],
+                                        " · signed in ",
+                                        s["started"],
+                                        " · last active ",
+                                        s["last_seen"],
+                                        rx.cond(s["current"] == "yes", " · this session", ""),
+                                        size="1",
+                                        color_scheme="gray",
+                                    ),
+                                    spacing="1",
+                                    flex="1",
+                                    min_width="12rem",
+                                ),
+                                rx.button(
+                                    "End session",
+                                    size="1",
+                                    variant="soft",
+                                    color_scheme="red",
+                                    on_click=Staff.end_session(s["id"]),
+                                    data_testid="end-session",
+                                ),
+                                spacing="2",
+                                wrap="wrap",
+                                align="center",
+                                justify="between",
+                            ),
+                            width="100%",
+                            data_testid="staff-session",
+                        ),
+                    ),
+                    spacing="2",
+                    width="100%",
+                    padding_top="0.75rem",
+                ),
+                rx.text("No open sessions.", size="2", padding_top="0.75rem"),
+            ),
+            rx.flex(
+                rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
+                justify="end",
+                margin_top="1rem",
+            ),
+            max_width="36rem",
+            data_testid="sessions-dialog",
+        ),
+        open=Staff.sessions_email != "",
+        on_open_change=Staff.sessions_visibility,
+    )
+
+
+def staff_page() -> rx.Component:
+    return page_shell(
+        rx.vstack(
+            _merchant_header("Staff"),
+            rx.match(
+                Staff.access,
+                (
+                    "denied",
+                    rx.callout(
+                        "Only owners manage staff. Ask an owner of your team if you need a "
+                        "change to your role or access.",
+                        icon="lock",
+                        data_testid="staff-owners-only",
+                    ),
+                ),
+                (
+                    "owner",
+                    rx.cond(
+                        Staff.loaded,
+                        rx.vstack(
+                            _invite_form(),
+                            rx.heading("Team", size="4", as_="h2"),
+                            _members_table(),
+                            rx.cond(
+                                Staff.members.length() <= 1,
+                                rx.callout(
+                                    "You're the only member so far. Invite your team above: "
+                                    "each person signs in with their own account and role.",
+                                    icon="users",
+                                    data_testid="staff-empty",
+                                ),
+                            ),
+                            _confirm_dialog(),
+                            _sessions_dialog(),
+                            spacing="4",
+                            width="100%",
+                        ),
+                        rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
+                    ),
+                ),
+                rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
+            ),
+            spacing="4",
+            width="100%",
+        ),
+        subtitle="Staff",
+    )
