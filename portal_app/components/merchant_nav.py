@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.state.guard import SessionState
+
 SECTIONS = (
     ("Overview", "/merchant"),
     ("Portal settings", "/merchant/settings/portal"),
@@ -38,10 +40,19 @@ def _section_link(label: str, href: str) -> rx.Component:
     )
 
 
+# Shown only to the roles that can use them (the pages and handlers refuse the rest anyway).
+OWNER_ONLY = {"/merchant/staff"}
+
+
 def merchant_nav() -> rx.Component:
     return rx.el.nav(
         rx.flex(
-            *[_section_link(label, href) for label, href in SECTIONS],
+            *[
+                rx.cond(SessionState.staff_role == "owner", _section_link(label, href))
+                if href in OWNER_ONLY
+                else _section_link(label, href)
+                for label, href in SECTIONS
+            ],
             spacing="4",
             wrap="wrap",
             row_gap="0.5rem",

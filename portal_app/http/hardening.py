@@ -60,8 +60,8 @@ def content_security_policy(public_url: str, script_hashes: Iterable[str] = ()) 
       attributes at run time.
     - connect: this origin, and the public origin's http and websocket URLs (the event socket
       `/_event`, uploads) also under the loopback twin name (localhost / 127.0.0.1).
-    - images: this origin, data: and blob: (icons, previews of a chosen file); fonts: this origin
-      and data:.
+    - images: this origin, data: and blob: (icons, previews of a chosen file) and https: (the
+      merchant's logo may live on their own site); fonts: this origin and data:.
     - no plugins, no framing by anyone (`frame-ancestors 'none'`), forms and <base> only to
       this origin.
     """
@@ -77,7 +77,8 @@ def content_security_policy(public_url: str, script_hashes: Iterable[str] = ()) 
         "default-src": ["'self'"],
         "script-src": ["'self'", "'unsafe-eval'", *(f"'sha256-{h}'" for h in script_hashes)],
         "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:", "blob:"],
+        # https: for the merchant's logo (`branding.logo_url` may be any https:// image)
+        "img-src": ["'self'", "data:", "blob:", "https:"],
         "font-src": ["'self'", "data:"],
         "connect-src": ["'self'", *origins, *sockets],
         "object-src": ["'none'"],

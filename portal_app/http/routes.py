@@ -82,38 +82,49 @@ async def verify_post(request: Request) -> Response:
 
 
 def _redeem(request: Request, token: str) -> Response:
+    return redeem_link(
+        request,
+        token,
+        redeem=auth.redeem_login_token,
+        role="customer",
+        throttle_action="redeem",
+        refused=lambda failure: common.page(
+            "Link not valid",
+            f"<h1>Link not valid</h1><p>{common.escape(str(failure))}</p>"
+            '<a class="button" href="/login">Get a new link</a>',
+            status=400,
+        ),
+    )
+
+
+def redeem_link(request: Request, token: str, *, redeem, role: str, throttle_action: str, refused):
+    """The POST of a one-time sign-in link (a customer's magic link, a staff member's emailed
+    link): same-origin only, failed redemptions limited per client IP, the session cookie of
+    `role` on success. `redeem(session, clock, token=, merchant_id=, actor=)` is the service;
+    `refused(error)` the page for a used, expired or unknown link (its rejection is tallied and
+    committed with the unit of work)."""
     if not common.same_origin(request):
         return common.page("Not allowed", "<h1>Not allowed</h1>", status=403)
     ip = common.client_ip(request)
     limiter = ratelimit.get_limiter()
     decision = limiter.check(("redeem_ip", ip))
     if not decision.allowed:
-        return _throttled(decision, request, "redeem")
+        return _throttled(decision, request, throttle_action)
     failure = None
     with session_scope() as session:
         merchant_id = auth.portal_merchant_id(session)
         try:
-            signed_in = auth.redeem_login_token(
-                session,
-                CLOCK,
-                token=token,
-                merchant_id=merchant_id,
-                actor=common.actor_for(request),
-            )
+            actor = common.actor_for(request)
+            signed_in = redeem(session, CLOCK, token=token, merchant_id=merchant_id, actor=actor)
         except AuthError as exc:
-            failure = exc  # the rejection is audited and committed with this unit of work
+            failure = exc
         else:
             max_age = int((signed_in.auth_session.expires_at - CLOCK.now()).total_seconds())
     if failure is not None:
         limiter.hit(("redeem_ip", ip))
-        return common.page(
-            "Link not valid",
-            f"<h1>Link not valid</h1><p>{common.escape(str(failure))}</p>"
-            '<a class="button" href="/login">Get a new link</a>',
-            status=400,
-        )
+        return refused(failure)
     response = RedirectResponse(signed_in.return_to, status_code=303)
-    common.set_session_cookie(response, signed_in.session_id, max_age, role="customer")
+    common.set_session_cookie(response, signed_in.session_id, max_age, role=role)
     return response
 
 

@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from portal_app.db import read_scope, session_scope
 from portal_app.http import common
-from portal_app.http.routes import CLOCK, _run_sync, _throttled
+from portal_app.http.routes import CLOCK, _run_sync, redeem_link
 from portal_app.services import audit, auth, ratelimit, refusals
 from portal_app.services.auth import AuthError
 
@@ -152,31 +152,11 @@ async def link_post(request: Request) -> Response:
 
 
 def _redeem(request: Request, token: str) -> Response:
-    if not common.same_origin(request):
-        return common.page("Not allowed", "<h1>Not allowed</h1>", status=403)
-    ip = common.client_ip(request)
-    limiter = ratelimit.get_limiter()
-    decision = limiter.check(("redeem_ip", ip))
-    if not decision.allowed:
-        return _throttled(decision, request, "staff_link")
-    failed = False
-    with session_scope() as session:
-        merchant_id = auth.portal_merchant_id(session)
-        try:
-            signed_in = auth.redeem_staff_link(
-                session,
-                CLOCK,
-                token=token,
-                merchant_id=merchant_id,
-                actor=common.actor_for(request),
-            )
-        except AuthError:
-            failed = True  # tallied and committed with this unit of work
-        else:
-            max_age = int((signed_in.auth_session.expires_at - CLOCK.now()).total_seconds())
-    if failed:
-        limiter.hit(("redeem_ip", ip))
-        return _expired(status=400)
-    response = RedirectResponse(signed_in.return_to, status_code=303)
-    common.set_session_cookie(response, signed_in.session_id, max_age, role="staff")
-    return response
+    return redeem_link(
+        request,
+        token,
+        redeem=auth.redeem_staff_link,
+        role="staff",
+        throttle_action="staff_link",
+        refused=lambda _failure: _expired(status=400),
+    )

@@ -7,6 +7,7 @@ import reflex as rx
 from portal_app.components import page_shell
 from portal_app.components.merchant_nav import merchant_nav
 from portal_app.components.portal_layout import portal_layout, sign_out_button
+from portal_app.pages.merchant_pages import role_badge
 from portal_app.state import MerchantState, PortalState
 
 
@@ -156,7 +157,12 @@ def merchant_home() -> rx.Component:
                     wrap="wrap",
                     spacing="3",
                 ),
-                rx.text("Signed in as ", MerchantState.staff_email, color_scheme="gray"),
+                rx.hstack(
+                    rx.text("Signed in as ", MerchantState.staff_email, color_scheme="gray"),
+                    role_badge(),
+                    align="center",
+                    wrap="wrap",
+                ),
                 rx.hstack(
                     rx.card(rx.text("Customers"), rx.heading(MerchantState.customers)),
                     rx.card(

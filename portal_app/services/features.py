@@ -350,6 +350,8 @@ def _clean_field_definitions(value: Any) -> list[dict[str, Any]]:
                 "type": kind,
                 "required": bool(item.get("required", False)),
                 "options": [str(o) for o in options] if kind == "select" else [],
+                # shown in the bill-to of invoices and receipts (services/bill_to.py)
+                "on_invoice": bool(item.get("on_invoice", True)),
             }
         )
     return cleaned

@@ -460,3 +460,21 @@ def test_the_invoice_page_shows_the_bill_to_it_was_issued_with(app_db):
     detail = run(scenario())
     assert detail["bill_to"][:2] == [issued_name, "bob@example.com"]
     assert "Renamed Later" not in detail["bill_to"]
+
+
+def test_the_settings_keep_the_merchants_off_documents_flag(session, clock, zoe):
+    """`on_invoice` survives validation of the settings document (it used to be dropped, so every
+    field with a value was printed)."""
+    from portal_app.services import features
+
+    cleaned = features.validate(
+        {
+            "profile.custom_field_definitions": [
+                {"key": "vat_id", "label": "VAT ID"},
+                {"key": "notes", "label": "Notes", "on_invoice": False},
+            ]
+        }
+    )["profile.custom_field_definitions"]
+    assert [d["on_invoice"] for d in cleaned] == [True, False]
+    zoe.custom_fields = {"vat_id": "SE1", "notes": "private"}
+    assert [f["key"] for f in bill_to.snapshot(zoe, cleaned)["custom_fields"]] == ["vat_id"]

@@ -354,6 +354,8 @@ def test_policy_allows_no_inline_script_and_names_the_socket():
     assert "'unsafe-inline'" not in directives["script-src"]
     assert "ws://localhost:3000" in directives["connect-src"]
     assert "ws://127.0.0.1:3000" in directives["connect-src"]  # the loopback twin
+    # the merchant's logo may be any https:// image (branding.logo_url), and nothing but https
+    assert directives["img-src"].split() == ["'self'", "data:", "blob:", "https:"]
 
 
 def test_websocket_scope_passes_through(middleware):
