@@ -216,9 +216,10 @@ def test_database_down_gives_a_clear_error_and_then_recovers(
             db.read_scope(pg_engine) as session,
         ):
             session.get(Invoice, seeded.invoice_id)
-        # the sign-in form and a signed-in page say so instead of failing silently
+        # the sign-in form and a signed-in page say so instead of failing silently (the form
+        # only reads before it answers: the write comes after, state/login.py)
         form = submit_login_form(seeded.email)
-        assert (form.sent, form.error, form.submitting) == (False, db.UNAVAILABLE, False)
+        assert (form.sent, form.error, form.submitting) == (False, db.READ_UNAVAILABLE, False)
         result, portal = _portal_load(seeded.session_id)
         assert db.UNAVAILABLE in str(result) and not portal.loaded
         # the cron job exits non-zero with one readable line
