@@ -146,12 +146,18 @@ def create_all(engine: sa.Engine) -> None:
     install_guards(engine)
 
 
-def insert_skipping_conflicts(session: Session, table: sa.Table, *conflict_columns):
-    """INSERT … ON CONFLICT DO NOTHING in this session's dialect (PostgreSQL or SQLite)."""
-    if session.get_bind().dialect.name == "postgresql":
+def dialect_insert(dialect_name: str):
+    """The `insert` construct with ON CONFLICT support for PostgreSQL or SQLite."""
+    if dialect_name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def insert_skipping_conflicts(session: Session, table: sa.Table, *conflict_columns):
+    """INSERT … ON CONFLICT DO NOTHING in this session's dialect (PostgreSQL or SQLite)."""
+    insert = dialect_insert(session.get_bind().dialect.name)
     return insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns) or None)
 
 

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from portal_app.clock import Clock
+from portal_app.db import dialect_insert
 from portal_app.models import AuditEvent, Customer, Merchant, Price, Subscription
 from portal_app.models.billing import SubscriptionStatus
 from portal_app.services import audit, auth, catalog, features, payment_methods, subscriptions
@@ -211,10 +212,7 @@ def issue_preview_link(
 
 def _insert_ignore_returning_id(session: Session, **values):
     """INSERT … ON CONFLICT DO NOTHING RETURNING id: a row only when this call created it."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(session.get_bind().dialect.name)
     return (
         insert(Customer.__table__)
         .values(**values)

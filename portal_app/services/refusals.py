@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from portal_app.clock import Clock
+from portal_app.db import dialect_insert
 from portal_app.models import RefusalTally
 from portal_app.services import ratelimit
 
@@ -83,10 +84,7 @@ _COLUMNS = ("merchant_id", "action", "rule", "key_hash", "key_hint", "minute", "
 def _upsert(dialect: str):
     """INSERT … ON CONFLICT DO UPDATE count = count + 1, built once per dialect (PostgreSQL and
     SQLite spell it alike): it runs at every refusal, and a flood is what it is for."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(dialect)
     table = RefusalTally.__table__
     names = (*_COLUMNS, "first_seen", "last_seen", "sample")
     statement = insert(table).values(
