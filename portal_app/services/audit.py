@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +46,93 @@ class Actor:
 
 
 SYSTEM = Actor("system", "billing")
+
+
+@dataclass
+class Change:
+    """What `changing` yields: the body may rename the action, add facts to `after`, replace
+    `after` outright, or drop the event (`skip`) when the body found nothing to do."""
+
+    action: str
+    before: dict[str, Any] | None
+    extra: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] | None = None
+    skip: bool = False
+
+
+@contextmanager
+def changing(
+    session: Session,
+    clock: Clock,
+    row: Any,
+    *,
+    actor: Actor,
+    action: str,
+    snapshot: Callable[[Any], dict[str, Any]] | None = None,
+    before: dict[str, Any] | None = None,
+    claim: int | bool | None = None,
+    target_type: str | None = None,
+    merchant_id: int | None = None,
+    customer_id: int | None = None,
+    only_if_changed: bool = False,
+    refuse: Callable[[], Exception] | None = None,
+) -> Iterator[Change]:
+    """The one shape of a recorded mutation of `row`.
+
+    On entry: take `before` (from `snapshot(row)` unless given) and, with `claim`, move the
+    row's `version` on with a conditional UPDATE (`claim=True`: from the version read; an int:
+    from the version a preview was computed on), so of two concurrent changes one raises
+    `refuse()`. On a clean exit: add and flush the row and append one audit event with merchant,
+    customer and target taken from the row. With `only_if_changed`, an `after` equal to `before`
+    records nothing. An exception records nothing (the caller's transaction rolls back)."""
+    if before is None and snapshot is not None:
+        before = snapshot(row)
+    if claim is not None and claim is not False:
+        _claim_version(session, row, None if claim is True else int(claim), refuse)
+    change = Change(action=action, before=before)
+    yield change
+    session.add(row)
+    session.flush()
+    if change.skip:
+        return
+    after = change.after
+    if after is None and snapshot is not None:
+        after = snapshot(row)
+    if change.extra:
+        after = {**(after or {}), **change.extra}
+    if only_if_changed and after == before:
+        return
+    record(
+        session,
+        clock,
+        merchant_id=merchant_id if merchant_id is not None else row.merchant_id,
+        actor=actor,
+        action=change.action,
+        target_type=target_type or type(row).__tablename__,
+        target_id=row.id,
+        customer_id=customer_id if customer_id is not None else getattr(row, "customer_id", None),
+        before=change.before,
+        after=after,
+    )
+
+
+def _claim_version(
+    session: Session, row: Any, expected: int | None, refuse: Callable[[], Exception] | None
+) -> None:
+    """Optimistic lock: only the transaction that moves `version` on may change the row."""
+    model = type(row)
+    version = row.version if expected is None else expected
+    result = session.execute(
+        sa.update(model)
+        .where(model.id == row.id, model.version == version)
+        .values(version=version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        if refuse is not None:
+            raise refuse()
+        raise RuntimeError(f"{model.__name__} {row.id} was changed concurrently")
+    session.refresh(row)
 
 
 def record(

@@ -92,6 +92,29 @@ def claim(session: Session, subscription: Subscription, expected_version: int | 
     session.refresh(subscription)
 
 
+def _changing(
+    session: Session,
+    clock: Clock,
+    subscription: Subscription,
+    actor: audit.Actor,
+    action: str,
+    expected_version: int | None = None,
+):
+    """A recorded change of a subscription: its version claimed, its snapshot before/after."""
+    return audit.changing(
+        session,
+        clock,
+        subscription,
+        actor=actor,
+        action=action,
+        snapshot=_snapshot,
+        claim=True if expected_version is None else expected_version,
+        refuse=lambda: ConcurrentChange(
+            "This subscription was just changed somewhere else. Reload and try again."
+        ),
+    )
+
+
 def _snapshot(subscription: Subscription) -> dict:
     return {
         "status": subscription.status,
@@ -570,25 +593,10 @@ def pause(
             raise SubscriptionError("The resume date must be in the future.")
         if resume_at > now + timedelta(days=max_days):
             raise SubscriptionError(f"A pause can last at most {max_days} days.")
-    before = _snapshot(subscription)
-    claim(session, subscription, None)
-    subscription.status = SubscriptionStatus.PAUSED
-    subscription.paused_at = now
-    subscription.resume_at = resume_at
-    session.add(subscription)
-    session.flush()
-    audit.record(
-        session,
-        clock,
-        merchant_id=subscription.merchant_id,
-        actor=actor,
-        action="subscription.pause",
-        target_type="subscription",
-        target_id=subscription.id,
-        customer_id=customer_id,
-        before=before,
-        after=_snapshot(subscription),
-    )
+    with _changing(session, clock, subscription, actor, "subscription.pause"):
+        subscription.status = SubscriptionStatus.PAUSED
+        subscription.paused_at = now
+        subscription.resume_at = resume_at
     return subscription
 
 

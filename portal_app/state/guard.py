@@ -27,7 +27,7 @@ import reflex as rx
 from reflex.middleware import Middleware
 
 from portal_app.clock import SystemClock
-from portal_app.db import session_scope
+from portal_app.db import read_scope, session_scope
 from portal_app.http.common import ROLES, cookie_name, router_client_ip
 from portal_app.services import audit, auth, features, refusals, staff_roles
 from portal_app.services.errors import (
@@ -60,6 +60,44 @@ def current() -> Principal:
     if principal is None:
         raise RuntimeError("current() used outside a @guarded handler")
     return principal
+
+
+def write(service, *args, **kwargs):
+    """Run one service call as its own unit of work (committed when it returns, rolled back
+    when it raises) for this handler's principal: see `_filled`."""
+    with session_scope() as session:
+        return service(session, CLOCK, *args, **_filled(service, kwargs))
+
+
+def read(service, *args, **kwargs):
+    """`write`'s read-only twin (never takes SQLite's write lock)."""
+    with read_scope() as session:
+        return service(session, CLOCK, *args, **_filled(service, kwargs))
+
+
+def _filled(service, kwargs: dict) -> dict:
+    """The keyword arguments a service takes from who is asking, filled in where the handler
+    did not pass them: `actor`, `merchant_id`, a customer's own `customer_id` (a staff handler
+    names the customer it acts on) and the configured `gateway`."""
+    names = _parameters(service)
+    who = current()
+    filled = dict(kwargs)
+    if "actor" in names:
+        filled.setdefault("actor", who.actor)
+    if "merchant_id" in names:
+        filled.setdefault("merchant_id", who.merchant_id)
+    if "customer_id" in names and who.role == "customer":
+        filled.setdefault("customer_id", who.customer_id)
+    if "gateway" in names and "gateway" not in filled:
+        from portal_app.services.gateway import configured_gateway
+
+        filled["gateway"] = configured_gateway()
+    return filled
+
+
+@functools.cache
+def _parameters(service) -> frozenset[str]:
+    return frozenset(inspect.signature(service).parameters)
 
 
 class SessionState(rx.State):
@@ -128,10 +166,21 @@ def _private_state_classes() -> list[type[rx.State]]:
     return found
 
 
-def guarded(role: str, feature: str | None = None, *, staff_role: str | None = None):
+def guarded(
+    role: str,
+    feature: str | None = None,
+    *,
+    staff_role: str | None = None,
+    error: str | None = None,
+):
     """Mark and wrap an event handler: session of `role` required, `feature` must be on, and
     for staff a role of at least `staff_role` (services.staff_roles). Every staff handler
-    declares one: a missing role fails at import, not at the first forged call."""
+    declares one: a missing role fails at import, not at the first forged call.
+
+    A service's refusal (`PortalError`) becomes a toast, or with `error="var"` the inline
+    message in that state var (cleared when the handler starts). `NotFound` and
+    `FeatureDisabled` are always a counted refusal with a toast: a forged id never reads as a
+    form error."""
     if role not in ("customer", "staff"):
         raise ValueError(role)
     if role == "staff" and staff_role is None:
@@ -158,6 +207,8 @@ def guarded(role: str, feature: str | None = None, *, staff_role: str | None = N
                     f"can't do this; it needs {staff_roles.LABELS[staff_role]}."
                 )
             token = _current.set(principal)
+            if error is not None:
+                setattr(self, error, "")
             try:
                 if inspect.iscoroutinefunction(handler):
                     return await handler(self, *args, **kwargs)
@@ -173,6 +224,9 @@ def guarded(role: str, feature: str | None = None, *, staff_role: str | None = N
                 _audit_denial(principal, handler.__name__, kwargs or args, "feature_disabled")
                 return rx.toast.error(str(exc))
             except PortalError as exc:
+                if error is not None and not isinstance(exc, ServiceUnavailable):
+                    setattr(self, error, str(exc))
+                    return None
                 return rx.toast.error(str(exc))
             except (ValueError, TypeError):
                 # Forged or malformed arguments (ids that are not numbers, wrong types).
