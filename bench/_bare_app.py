@@ -23,7 +23,7 @@ from portal_app.clock import SystemClock
 from portal_app.db import read_scope, session_scope
 from portal_app.http.common import cookie_name
 from portal_app.services import auth
-from portal_app.state.portal import read_overview
+from portal_app.state.portal_home import read_overview
 
 CLOCK = SystemClock()
 

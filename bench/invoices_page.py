@@ -10,7 +10,7 @@ Set-up (not timed): the demo merchant's catalog is not needed; one merchant, the
 other customers with --per-other invoices each, bulk-inserted, numbers gapless.
 
 Timed, for the first, middle and last page (20 rows a page, newest first), each --repeat times:
-- `read_page` (portal_app/state/billing_docs.py): what `InvoicesState.load` and `go_to_page` run
+- `read_page` (portal_app/state/invoices.py): what `InvoicesState.load` and `go_to_page` run
   for the list: a count and one page of rows;
 - what else a page load costs around it: the guard's session check (`auth.load_session` in a unit
   of work, as `@guarded` does) and the navigation's settings (`features.load` + the merchant, as
@@ -185,7 +185,7 @@ def main() -> None:
         from portal_app.db import get_engine, read_scope, session_scope
         from portal_app.models import Merchant
         from portal_app.services import auth, features
-        from portal_app.state import billing_docs
+        from portal_app.state import invoices as billing_docs
 
         engine = get_engine()
         t0 = time.perf_counter()

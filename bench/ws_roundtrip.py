@@ -297,7 +297,7 @@ def service_alone(server: PortalServer, cookie: str, repeat: int = 200) -> str:
     from portal_app.clock import SystemClock
     from portal_app.db import get_engine, read_scope, session_scope
     from portal_app.services import auth
-    from portal_app.state.portal import read_overview
+    from portal_app.state.portal_home import read_overview
 
     clock, statements = SystemClock(), []
     sa.event.listen(get_engine(), "before_cursor_execute", lambda *a: statements.append(a[2]))

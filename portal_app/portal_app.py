@@ -1,21 +1,33 @@
-"""The Reflex app: `reflex run` imports `app` from here (app_name "portal_app")."""
+"""The Reflex app: `reflex run` imports `app` from here (app_name "portal_app"). Every page is
+one row of `PAGES`: its path (from `portal_app.routes`), component, title and loaders."""
 
 import reflex as rx
 
+from portal_app import routes
 from portal_app.http import hardening
 from portal_app.http.routes import build_http_app
-from portal_app.pages import landing, login, mailbox, merchant_home, merchant_login, portal_home
-from portal_app.pages.account_pages import new_card_page, payment_methods_page, subscriptions_page
-from portal_app.pages.cancel_page import cancel_page
-from portal_app.pages.document_pages import downloads_page, invoice_detail_page, invoices_page
-from portal_app.pages.merchant_pages import (
-    audit_log_page,
-    billing_page,
-    customer_detail_page,
-    customers_page,
-    portal_settings_page,
-)
-from portal_app.pages.profile_pages import notifications_page, profile_page
+from portal_app.pages.catalog_pages import catalog_page
+from portal_app.pages.dev_mailbox import mailbox
+from portal_app.pages.downloads import downloads_page
+from portal_app.pages.invoices import invoice_detail_page, invoices_page
+from portal_app.pages.login import login, merchant_login
+from portal_app.pages.merchant_analytics import analytics_page
+from portal_app.pages.merchant_audit import audit_log_page
+from portal_app.pages.merchant_billing import billing_page
+from portal_app.pages.merchant_customers import customer_detail_page, customers_page
+from portal_app.pages.merchant_home import merchant_home
+from portal_app.pages.merchant_invoices import invoices_list_page
+from portal_app.pages.merchant_mailbox import mailbox_page
+from portal_app.pages.merchant_payments import payments_list_page
+from portal_app.pages.merchant_settings import portal_settings_page
+from portal_app.pages.merchant_staff import staff_page
+from portal_app.pages.notifications import notifications_page
+from portal_app.pages.payment_methods import new_card_page, payment_methods_page
+from portal_app.pages.portal_home import portal_home
+from portal_app.pages.pricing import landing
+from portal_app.pages.profile import profile_page
+from portal_app.pages.subscription_cancel import cancel_page
+from portal_app.pages.subscriptions import subscriptions_page
 from portal_app.state import (
     CancelFlowState,
     CardsState,
@@ -27,6 +39,7 @@ from portal_app.state import (
     MerchantBillingState,
     MerchantCustomersState,
     MerchantSettingsState,
+    MerchantStaffState,
     MerchantState,
     NavState,
     PortalState,
@@ -37,6 +50,65 @@ from portal_app.state import (
     SubscriptionsState,
 )
 from portal_app.state.failures import backend_exception_handler
+from portal_app.state.merchant_analytics import MerchantAnalyticsState
+from portal_app.state.merchant_catalog import MerchantCatalogState
+from portal_app.state.merchant_invoices import MerchantInvoicesState
+from portal_app.state.merchant_mailbox import MerchantOutboxState
+from portal_app.state.merchant_payments import MerchantPaymentsState
+
+# Customer pages load the navigation (branding, visible sections) before their own data.
+_PORTAL = (NavState.load,)
+
+# (path, component, title, on_load handlers)
+PAGES = (
+    (routes.PRICING, landing, "Plans and pricing", (PricingState.load,)),
+    (routes.LOGIN, login, "Sign in", (LoginState.load,)),
+    (routes.DEV_MAILBOX, mailbox, "Dev mailbox", (MailboxState.load,)),
+    (routes.PORTAL_HOME, portal_home, "Your account", (*_PORTAL, PortalState.load)),
+    (
+        routes.SUBSCRIPTIONS,
+        subscriptions_page,
+        "Subscriptions",
+        (*_PORTAL, SubscriptionsState.load),
+    ),
+    (
+        routes.SUBSCRIPTION_CHANGE,
+        subscriptions_page,
+        "Change plan",
+        (*_PORTAL, SubscriptionsState.load),
+    ),
+    (routes.PAYMENT_METHODS, payment_methods_page, "Payment methods", (*_PORTAL, CardsState.load)),
+    (routes.PAYMENT_METHOD_NEW, new_card_page, "Add a card", (*_PORTAL, CardsState.load)),
+    (routes.INVOICES, invoices_page, "Invoices", (*_PORTAL, InvoicesState.load)),
+    (routes.INVOICE, invoice_detail_page, "Invoice", (*_PORTAL, InvoicesState.load)),
+    (routes.DOWNLOADS, downloads_page, "Downloads", (*_PORTAL, DownloadsState.load)),
+    (
+        routes.SUBSCRIPTION_CANCEL,
+        cancel_page,
+        "Cancel subscription",
+        (*_PORTAL, CancelFlowState.load),
+    ),
+    (routes.PROFILE, profile_page, "Profile", (*_PORTAL, ProfileState.load)),
+    (routes.NOTIFICATIONS, notifications_page, "Notifications", (*_PORTAL, PreferencesState.load)),
+    (routes.MERCHANT_LOGIN, merchant_login, "Merchant sign-in", (LoginState.load,)),
+    (routes.MERCHANT_HOME, merchant_home, "Dashboard", (MerchantState.load,)),
+    (
+        routes.MERCHANT_SETTINGS,
+        portal_settings_page,
+        "Portal settings",
+        (MerchantSettingsState.load,),
+    ),
+    (routes.MERCHANT_AUDIT, audit_log_page, "Audit log", (MerchantAuditState.load,)),
+    (routes.MERCHANT_BILLING, billing_page, "Billing", (MerchantBillingState.load,)),
+    (routes.MERCHANT_CUSTOMERS, customers_page, "Customers", (MerchantCustomersState.load,)),
+    (routes.MERCHANT_CUSTOMER, customer_detail_page, "Customers", (MerchantCustomersState.load,)),
+    (routes.MERCHANT_INVOICES, invoices_list_page, "Invoices", (MerchantInvoicesState.load,)),
+    (routes.MERCHANT_PAYMENTS, payments_list_page, "Payments", (MerchantPaymentsState.load,)),
+    (routes.MERCHANT_MAILBOX, mailbox_page, "Mailbox", (MerchantOutboxState.load,)),
+    (routes.MERCHANT_ANALYTICS, analytics_page, "Analytics", (MerchantAnalyticsState.load,)),
+    (routes.MERCHANT_CATALOG, catalog_page, "Catalog", (MerchantCatalogState.load,)),
+    (routes.MERCHANT_STAFF, staff_page, "Staff", (MerchantStaffState.open,)),
+)
 
 # Our routes first (they win over pages of the same path), then the hardening middleware around
 # everything: security headers on every response, /_upload bodies checked before they are read.
@@ -45,115 +117,11 @@ app = rx.App(
     backend_exception_handler=backend_exception_handler,
 )
 app.add_middleware(SessionBindingMiddleware())
-app.add_page(
-    landing,
-    route="/",
-    title="Plans and pricing · Portal",
-    description="Plans and prices",
-    on_load=PricingState.load,
-)
-app.add_page(login, route="/login", title="Sign in · Portal", on_load=LoginState.load)
-app.add_page(mailbox, route="/dev/mailbox", title="Dev mailbox · Portal", on_load=MailboxState.load)
-app.add_page(
-    portal_home,
-    route="/portal",
-    title="Your account · Portal",
-    on_load=[NavState.load, PortalState.load],
-)
-for route, page, title, loader in (
-    ("/subscriptions", subscriptions_page, "Subscriptions", SubscriptionsState.load),
-    ("/subscriptions/[id]/change", subscriptions_page, "Change plan", SubscriptionsState.load),
-    ("/payment-methods", payment_methods_page, "Payment methods", CardsState.load),
-    ("/payment-methods/new", new_card_page, "Add a card", CardsState.load),
-    ("/invoices", invoices_page, "Invoices", InvoicesState.load),
-    ("/invoices/[id]", invoice_detail_page, "Invoice", InvoicesState.load),
-    ("/downloads", downloads_page, "Downloads", DownloadsState.load),
-    ("/subscriptions/[id]/cancel", cancel_page, "Cancel subscription", CancelFlowState.load),
-    ("/profile", profile_page, "Profile", ProfileState.load),
-    ("/notifications", notifications_page, "Notifications", PreferencesState.load),
-):
-    app.add_page(page, route=route, title=f"{title} · Portal", on_load=[NavState.load, loader])
-app.add_page(
-    portal_settings_page,
-    route="/merchant/settings/portal",
-    title="Portal settings · Portal",
-    on_load=MerchantSettingsState.load,
-)
-app.add_page(
-    audit_log_page,
-    route="/merchant/audit",
-    title="Audit log · Portal",
-    on_load=MerchantAuditState.load,
-)
-app.add_page(
-    billing_page,
-    route="/merchant/billing",
-    title="Billing · Portal",
-    on_load=MerchantBillingState.load,
-)
-for route, page in (
-    ("/merchant/customers", customers_page),
-    ("/merchant/customers/[id]", customer_detail_page),
-):
-    app.add_page(page, route=route, title="Customers · Portal", on_load=MerchantCustomersState.load)
-app.add_page(
-    merchant_login,
-    route="/merchant/login",
-    title="Merchant sign-in · Portal",
-    on_load=LoginState.load,
-)
-app.add_page(
-    merchant_home, route="/merchant", title="Dashboard · Portal", on_load=MerchantState.load
-)
-
-# Merchant dashboard: invoices, payments and the mailbox (the outbox with delivery status).
-from portal_app.pages.merchant_billing_pages import (  # noqa: E402
-    invoices_list_page,
-    mailbox_page,
-    payments_list_page,
-)
-from portal_app.state.merchant_billing_views import (  # noqa: E402
-    MerchantInvoicesState,
-    MerchantOutboxState,
-    MerchantPaymentsState,
-)
-
-for route, page, title, loader in (
-    ("/merchant/invoices", invoices_list_page, "Invoices", MerchantInvoicesState.load),
-    ("/merchant/payments", payments_list_page, "Payments", MerchantPaymentsState.load),
-    ("/merchant/mailbox", mailbox_page, "Mailbox", MerchantOutboxState.load),
-):
-    app.add_page(page, route=route, title=f"{title} · Portal", on_load=loader)
-
-# Merchant dashboard: analytics (MRR, new vs churned, cancellation reasons, retention, pauses).
-from portal_app.pages.analytics_page import analytics_page  # noqa: E402
-from portal_app.state.merchant_analytics import MerchantAnalyticsState  # noqa: E402
-
-app.add_page(
-    analytics_page,
-    route="/merchant/analytics",
-    title="Analytics · Portal",
-    on_load=MerchantAnalyticsState.load,
-)
-
-# Merchant dashboard: the catalog (products, plans and prices, retention offers, digital products).
-from portal_app.pages.catalog_pages import catalog_page  # noqa: E402
-from portal_app.state.merchant_catalog import MerchantCatalogState  # noqa: E402
-
-app.add_page(
-    catalog_page,
-    route="/merchant/catalog",
-    title="Catalog · Portal",
-    on_load=MerchantCatalogState.load,
-)
-
-# Merchant dashboard: staff (owners only): members, roles, invitations, sessions.
-from portal_app.pages.merchant_staff import staff_page  # noqa: E402
-from portal_app.state import MerchantStaffState  # noqa: E402
-
-app.add_page(
-    staff_page,
-    route="/merchant/staff",
-    title="Staff · Portal",
-    on_load=MerchantStaffState.open,
-)
+for path, component, title, loaders in PAGES:
+    app.add_page(
+        component,
+        route=path,
+        title=f"{title} · Portal",
+        description="Plans and prices" if path == routes.PRICING else None,
+        on_load=list(loaders) if len(loaders) > 1 else loaders[0],
+    )

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app import routes
 from portal_app.state.guard import SessionState
-
-SECTIONS = (
-    ("Overview", "/merchant"),
-    ("Portal settings", "/merchant/settings/portal"),
-    ("Catalog", "/merchant/catalog"),
-    ("Customers", "/merchant/customers"),
-    ("Invoices", "/merchant/invoices"),
-    ("Payments", "/merchant/payments"),
-    ("Analytics", "/merchant/analytics"),
-    ("Mailbox", "/merchant/mailbox"),
-    ("Audit log", "/merchant/audit"),
-    ("Staff", "/merchant/staff"),
-    ("Billing clock", "/merchant/billing"),
-)
 
 
 def _is_current(href: str) -> rx.Var:
     path = rx.State.router.url.path.to(str)
-    if href == "/merchant":
-        return (path == "/merchant") | (path == "/merchant/")
+    if href == routes.MERCHANT_HOME:
+        return (path == href) | (path == href + "/")
     return (path == href) | path.startswith(href + "/")
 
 
@@ -41,17 +28,19 @@ def _section_link(label: str, href: str) -> rx.Component:
 
 
 # Shown only to the roles that can use them (the pages and handlers refuse the rest anyway).
-OWNER_ONLY = {"/merchant/staff"}
+OWNER_ONLY = {routes.MERCHANT_STAFF}
 
 
 def merchant_nav() -> rx.Component:
     return rx.el.nav(
         rx.flex(
             *[
-                rx.cond(SessionState.staff_role == "owner", _section_link(label, href))
-                if href in OWNER_ONLY
-                else _section_link(label, href)
-                for label, href in SECTIONS
+                rx.cond(
+                    SessionState.staff_role == "owner", _section_link(section.label, section.path)
+                )
+                if section.path in OWNER_ONLY
+                else _section_link(section.label, section.path)
+                for section in routes.MERCHANT_SECTIONS
             ],
             spacing="4",
             wrap="wrap",

@@ -6,9 +6,9 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import page_shell
-from portal_app.pages.merchant_pages import (
+from portal_app.components.merchant_header import (
     INPUT_STYLE,
-    _merchant_header,
+    merchant_header,
     read_only_note,
     staff_can,
 )
@@ -1051,7 +1051,7 @@ def _confirm_dialog() -> rx.Component:
 def catalog_page() -> rx.Component:
     return page_shell(
         rx.vstack(
-            _merchant_header("Catalog"),
+            merchant_header("Catalog"),
             rx.cond(
                 Catalog.loaded,
                 rx.vstack(

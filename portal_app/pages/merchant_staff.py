@@ -6,7 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import page_shell
-from portal_app.pages.merchant_pages import INPUT_STYLE, _merchant_header
+from portal_app.components.merchant_header import INPUT_STYLE, merchant_header
 from portal_app.state.merchant_staff import MerchantStaffState as Staff
 
 
@@ -348,7 +348,7 @@ def _sessions_dialog() -> rx.Component:
 def staff_page() -> rx.Component:
     return page_shell(
         rx.vstack(
-            _merchant_header("Staff"),
+            merchant_header("Staff"),
             rx.match(
                 Staff.access,
                 (

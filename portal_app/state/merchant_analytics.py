@@ -13,8 +13,8 @@ from portal_app.models import Merchant
 from portal_app.money import format_money, minor_unit_exponent, round_half_even
 from portal_app.services import analytics, billing_clock
 from portal_app.services.errors import PortalError
-from portal_app.state.cancel_flow import REASON_LABELS
 from portal_app.state.guard import PrivateState, current, guarded
+from portal_app.state.subscription_cancel import REASON_LABELS
 
 NO_REASON = "No reason given"
 OFFER_LABELS = {

@@ -27,8 +27,8 @@ from portal_app.models import Plan
 from portal_app.money import format_money, minor_unit_exponent, parse_major_amount
 from portal_app.services import catalog_admin, digital_admin, features, retention_offers
 from portal_app.services.errors import CatalogError, PortalError
-from portal_app.state.cancel_flow import REASON_LABELS
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
+from portal_app.state.subscription_cancel import REASON_LABELS
 
 log = logging.getLogger(__name__)
 

@@ -7,34 +7,24 @@ import re
 
 import reflex as rx
 
+from portal_app import routes
 from portal_app.db import read_scope
 from portal_app.models import Merchant, StaffUser
-from portal_app.services import digital, features
+from portal_app.services import features
 from portal_app.state.guard import PrivateState, current, guarded
 
 HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 
-# (label, path, icon, feature that must be on — or a tuple: any one of them — or None for always)
-SECTIONS = [
-    ("Overview", "/portal", "layout-dashboard", None),
-    ("Subscriptions", "/subscriptions", "repeat", "subscriptions.view"),
-    ("Invoices", "/invoices", "receipt", "invoices.view"),
-    ("Payment methods", "/payment-methods", "credit-card", "payment_methods.view"),
-    ("Downloads", "/downloads", "download", digital.PORTAL_FEATURES),
-    ("Profile", "/profile", "user", None),
-    ("Notifications", "/notifications", "bell", "notifications.manage"),
-]
-
 
 def visible_sections(settings: features.FeatureSet) -> list[dict[str, str]]:
     return [
-        {"label": label, "path": path, "icon": icon}
-        for label, path, icon, feature in SECTIONS
-        if feature is None
+        {"label": section.label, "path": section.path, "icon": section.icon}
+        for section in routes.PORTAL_SECTIONS
+        if section.feature is None
         or (
-            any(settings.enabled(f) for f in feature)
-            if isinstance(feature, tuple)
-            else settings.enabled(feature)
+            any(settings.enabled(f) for f in section.feature)
+            if isinstance(section.feature, tuple)
+            else settings.enabled(section.feature)
         )
     ]
 

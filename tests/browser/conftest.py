@@ -294,11 +294,11 @@ COOKIE = "portal_sid"
 STAFF_COOKIE = "portal_staff_sid"
 PORTAL_STATE = (
     "reflex___state____state.portal_app___state___guard____private_state"
-    ".portal_app___state___portal____portal_state"
+    ".portal_app___state___portal_home____portal_state"
 )
 MERCHANT_STATE = (
     "reflex___state____state.portal_app___state___guard____private_state"
-    ".portal_app___state___merchant____merchant_state"
+    ".portal_app___state___merchant_home____merchant_state"
 )
 SESSION_STATE = "reflex___state____state.portal_app___state___guard____session_state"
 LOGIN_STATE = "reflex___state____state.portal_app___state___login____login_state"

@@ -30,7 +30,7 @@ from tests.browser.conftest import (
 
 pytestmark = pytest.mark.browser
 
-MAILBOX_STATE = f"{ROOT_STATE}.portal_app___state___mailbox____mailbox_state"
+MAILBOX_STATE = f"{ROOT_STATE}.portal_app___state___dev_mailbox____mailbox_state"
 # A demo customer no other browser test signs in (demo.FLOW_CUSTOMERS): one link request only.
 PROBE = "kwame@example.com"
 

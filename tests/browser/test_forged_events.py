@@ -241,11 +241,11 @@ def test_every_guarded_handler_refuses_a_client_without_a_session(
     handlers = guarded_handlers()
     names = {(state.rsplit(".", 1)[-1], name) for state, name, _, _ in handlers}
     assert {
-        ("portal_app___state___portal____portal_state", "pay_invoice"),
-        ("portal_app___state___cards____cards_state", "make_default"),
+        ("portal_app___state___portal_home____portal_state", "pay_invoice"),
+        ("portal_app___state___payment_methods____cards_state", "make_default"),
         ("portal_app___state___downloads____downloads_state", "download"),
-        ("portal_app___state___portal____portal_state", "end_session"),
-        ("portal_app___state___merchant____merchant_state", "load"),
+        ("portal_app___state___portal_home____portal_state", "end_session"),
+        ("portal_app___state___merchant_home____merchant_state", "load"),
     } <= names
     markers = private_markers(db)
     before = db_fingerprint(db)

@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 from sqlmodel import Session
 
 from portal_app.money import format_money
-from portal_app.state.cancel_flow import REASON_LABELS
+from portal_app.state.subscription_cancel import REASON_LABELS
 from tests.browser.conftest import (
     ROOT,
     STAFF_COOKIE,

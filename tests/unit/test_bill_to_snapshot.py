@@ -433,7 +433,7 @@ def test_the_invoice_page_shows_the_bill_to_it_was_issued_with(app_db):
     from sqlmodel import Session
 
     from portal_app.models import Customer
-    from portal_app.state.billing_docs import InvoicesState
+    from portal_app.state.invoices import InvoicesState
     from tests.statekit import call, root_with, run
 
     invoice_id = app_db["bob_invoice"].id

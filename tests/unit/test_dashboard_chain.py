@@ -8,9 +8,9 @@ from sqlmodel import Session
 
 from portal_app.models import AuditCheckpoint, AuditEvent
 from portal_app.services import audit
-from portal_app.state import MerchantState, merchant_tools
+from portal_app.state import MerchantState, merchant_audit
 from portal_app.state.guard import CLOCK
-from portal_app.state.merchant_tools import MerchantAuditState
+from portal_app.state.merchant_audit import MerchantAuditState
 from tests.statekit import call, root_with, run
 
 
@@ -50,7 +50,7 @@ def test_dashboard_load_moves_the_checkpoint_to_the_head(app_db):
 
 
 def test_an_edit_behind_the_checkpoint_is_found_by_the_full_check_only(app_db, monkeypatch):
-    monkeypatch.setattr(merchant_tools, "FULL_CHECK_STEP", 2)  # several steps, with progress
+    monkeypatch.setattr(merchant_audit, "FULL_CHECK_STEP", 2)  # several steps, with progress
     staff_sid = app_db["sessions"]["staff"]
 
     async def dashboard():
@@ -102,7 +102,7 @@ def test_a_broken_link_after_the_checkpoint_shows_on_the_dashboard(app_db):
 
 
 def test_the_full_check_runs_in_steps_and_moves_the_checkpoint(app_db, monkeypatch):
-    monkeypatch.setattr(merchant_tools, "FULL_CHECK_STEP", 3)
+    monkeypatch.setattr(merchant_audit, "FULL_CHECK_STEP", 3)
     merchant_id = app_db["merchant"].id
 
     async def scenario():

@@ -166,9 +166,12 @@ def test_merchant_handlers_require_staff_and_customer_handlers_customers():
         MerchantState,
         PrivateState,
     )
-    from portal_app.state import merchant_billing_views as billing_views
     from portal_app.state.merchant_analytics import MerchantAnalyticsState
     from portal_app.state.merchant_catalog import MerchantCatalogState
+    from portal_app.state.merchant_invoices import MerchantInvoicesState
+    from portal_app.state.merchant_mailbox import MerchantOutboxState
+    from portal_app.state.merchant_payments import MerchantPaymentsState
+    from portal_app.state.merchant_portal_preview import PortalPreviewState
 
     private = [cls for cls in _app_states() if issubclass(cls, PrivateState)]
     staff_states = [
@@ -182,10 +185,10 @@ def test_merchant_handlers_require_staff_and_customer_handlers_customers():
         MerchantCustomersState,
         MerchantAnalyticsState,
         MerchantCatalogState,
-        billing_views.MerchantInvoicesState,
-        billing_views.MerchantPaymentsState,
-        billing_views.MerchantOutboxState,
-        billing_views.PortalPreviewState,
+        MerchantInvoicesState,
+        MerchantPaymentsState,
+        MerchantOutboxState,
+        PortalPreviewState,
     } <= set(staff_states)
     for cls in staff_states:
         for name, handler in _own_handlers(cls).items():

@@ -42,11 +42,9 @@ from portal_app.services import (
 from portal_app.services.errors import NotFound
 from portal_app.services.sandbox_gateway import SandboxGateway
 from portal_app.state.guard import CLOCK
-from portal_app.state.merchant_billing_views import (
-    MerchantInvoicesState,
-    MerchantOutboxState,
-    PortalPreviewState,
-)
+from portal_app.state.merchant_invoices import MerchantInvoicesState
+from portal_app.state.merchant_mailbox import MerchantOutboxState
+from portal_app.state.merchant_portal_preview import PortalPreviewState
 from tests import factories
 from tests.statekit import call, root_with, run
 from tests.unit.test_concurrency import _race

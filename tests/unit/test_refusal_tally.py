@@ -175,7 +175,7 @@ def test_a_denied_forged_event_is_tallied_not_chained(app_db):
 
 def test_the_audit_page_shows_the_counted_refusals(app_db):
     from portal_app.state import PortalState
-    from portal_app.state.merchant_tools import MerchantAuditState
+    from portal_app.state.merchant_audit import MerchantAuditState
     from tests.statekit import call, root_with, run
 
     async def scenario():

@@ -13,7 +13,7 @@ from portal_app.services import audit, auth, profile
 from portal_app.state import MerchantCustomersState
 from portal_app.state.guard import CLOCK
 from portal_app.state.nav import NavState
-from portal_app.state.profile_prefs import ProfileState
+from portal_app.state.profile import ProfileState
 from tests.statekit import call, root_with, run
 
 

@@ -14,11 +14,11 @@ from portal_app.models import AuditEvent, LoginToken, Merchant, Product, Refusal
 from portal_app.services import audit, auth, features, staff_roles
 from portal_app.state import MerchantCustomersState, MerchantSettingsState, SessionState
 from portal_app.state.guard import CLOCK, current, guarded
-from portal_app.state.merchant import MerchantState
-from portal_app.state.merchant_billing_views import PortalPreviewState
+from portal_app.state.merchant_billing import MerchantBillingState
 from portal_app.state.merchant_catalog import MerchantCatalogState
+from portal_app.state.merchant_home import MerchantState
+from portal_app.state.merchant_portal_preview import PortalPreviewState
 from portal_app.state.merchant_settings import form_rows
-from portal_app.state.merchant_tools import MerchantBillingState
 from tests.statekit import call, root_with, run
 
 PASSWORD = "correct horse battery"

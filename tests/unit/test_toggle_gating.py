@@ -21,9 +21,9 @@ from portal_app.models import (
 )
 from portal_app.services import audit, digital, documents, features, subscriptions
 from portal_app.services.sandbox_gateway import SandboxGateway
-from portal_app.state.billing_docs import InvoicesState
 from portal_app.state.downloads import DownloadsState
 from portal_app.state.guard import CLOCK
+from portal_app.state.invoices import InvoicesState
 from tests.statekit import call, root_with, run
 
 LINK_URL = "https://files.example.com/private-community-invite-7f3a"

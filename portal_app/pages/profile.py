@@ -6,7 +6,7 @@ import reflex as rx
 
 from portal_app.components.portal_layout import portal_layout
 from portal_app.services import profile
-from portal_app.state.profile_prefs import ADDRESS_FIELDS, PreferencesState, ProfileState
+from portal_app.state.profile import ADDRESS_FIELDS, ProfileState
 
 ADDRESS_LABELS = {
     "line1": "Address",
@@ -249,48 +249,6 @@ def profile_page() -> rx.Component:
                 ),
                 rx.cond(ProfileState.editable["email"], _email_card()),
                 spacing="4",
-                width="100%",
-            ),
-            rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
-        ),
-    )
-
-
-def notifications_page() -> rx.Component:
-    return portal_layout(
-        "Notifications",
-        "notifications.manage",
-        rx.cond(
-            PreferencesState.loaded,
-            rx.card(
-                rx.form(
-                    rx.vstack(
-                        rx.text("Choose which emails you get from us.", size="2"),
-                        rx.foreach(
-                            PreferencesState.options,
-                            lambda o: rx.el.label(
-                                rx.hstack(
-                                    rx.el.input(
-                                        type="checkbox",
-                                        name=o["key"].to(str),
-                                        default_checked=o["on"].to(bool),
-                                        style={"width": "18px", "height": "18px"},
-                                    ),
-                                    rx.text(o["label"]),
-                                    align="center",
-                                    spacing="2",
-                                ),
-                                data_testid="preference",
-                            ),
-                        ),
-                        rx.button(
-                            "Save preferences", type="submit", data_testid="save-preferences"
-                        ),
-                        spacing="3",
-                    ),
-                    on_submit=PreferencesState.save,
-                    key=PreferencesState.form_version,
-                ),
                 width="100%",
             ),
             rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),

@@ -10,7 +10,7 @@ import reflex as rx
 
 from portal_app.db import read_scope, session_scope
 from portal_app.models import Customer
-from portal_app.services import auth, notification_prefs, profile, ratelimit
+from portal_app.services import auth, profile, ratelimit
 from portal_app.services.errors import PortalError
 from portal_app.state.guard import CLOCK, PrivateState, current, guarded
 
@@ -162,38 +162,3 @@ class ProfileState(PrivateState):
             f"once, for {int(auth.LINK_TTL.total_seconds() // 60)} minutes, and brings you "
             "back here."
         )
-
-
-class PreferencesState(PrivateState):
-    options: list[dict[str, Any]] = []
-    loaded: bool = False
-    form_version: int = 0
-
-    def _reload(self) -> None:
-        who = current()
-        with read_scope() as session:
-            current_values = notification_prefs.get_preferences(session, who.customer_id)
-            offered = notification_prefs.available_preferences(session, who.merchant_id)
-        self.options = [
-            {"key": option.key, "label": option.label, "on": bool(current_values[option.key])}
-            for option in offered
-        ]
-        self.form_version += 1
-        self.loaded = True
-
-    @rx.event
-    @guarded("customer", feature="notifications.manage")
-    def load(self):
-        self._reload()
-
-    @rx.event
-    @guarded("customer", feature="notifications.manage")
-    def save(self, form_data: dict):
-        who = current()
-        changes = {option["key"]: option["key"] in form_data for option in self.options}
-        with session_scope() as session:
-            notification_prefs.update_preferences(
-                session, CLOCK, customer_id=who.customer_id, changes=changes, actor=who.actor
-            )
-        self._reload()
-        return rx.toast.success("Preferences saved.")

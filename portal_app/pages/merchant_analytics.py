@@ -8,7 +8,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import page_shell
-from portal_app.pages.merchant_pages import _merchant_header
+from portal_app.components.merchant_header import merchant_header
 from portal_app.state.merchant_analytics import MerchantAnalyticsState as Analytics
 
 CHART_HEIGHT = 260
@@ -348,7 +348,7 @@ def _pauses() -> rx.Component:
 def analytics_page() -> rx.Component:
     return page_shell(
         rx.vstack(
-            _merchant_header("Analytics"),
+            merchant_header("Analytics"),
             rx.cond(
                 Analytics.loaded,
                 rx.cond(

@@ -3,20 +3,19 @@ now; move a demo merchant's test clock forward)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import reflex as rx
 
 from portal_app.clock import SystemClock
-from portal_app.db import get_engine, read_scope, session_scope
-from portal_app.models import Merchant
-from portal_app.services import audit, audit_log, billing_clock, merchant_home, refusals
+from portal_app.db import read_scope, session_scope
+from portal_app.services import audit, audit_log, merchant_home, refusals
 from portal_app.services.errors import PortalError
-from portal_app.services.gateway import configured_gateway
 from portal_app.state.guard import PrivateState, current, guarded
 
 CLOCK = SystemClock()
+
+
 FULL_CHECK_STEP = 20_000  # events per step of the audit page's full check (about 1-2 s)
 
 
@@ -171,74 +170,3 @@ class MerchantAuditState(PrivateState):
         with read_scope() as session:
             text = audit_log.export_csv(session, who.merchant_id, filters)
         return rx.download(data=text, filename="audit-log.csv", mime_type="text/csv")
-
-
-class MerchantBillingState(PrivateState):
-    is_demo: bool = False
-    merchant_now: str = ""
-    working: bool = False
-    last_report: str = ""
-    error: str = ""
-
-    def _refresh(self) -> None:
-        with read_scope() as session:
-            merchant = session.get(Merchant, current().merchant_id)
-        self.is_demo = merchant.is_demo
-        self.merchant_now = (
-            billing_clock.merchant_clock(merchant).now().strftime("%d %b %Y %H:%M UTC")
-        )
-
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def load(self):
-        self.error, self.working = "", False
-        self._refresh()
-
-    @rx.event
-    @guarded("staff", staff_role="admin")
-    def start_advance(self, days: int):
-        """Shows the progress state at once, then the chained event does the work."""
-        self.working, self.error, self.last_report = True, "", ""
-        return MerchantBillingState.advance(int(days))
-
-    @rx.event
-    @guarded("staff", staff_role="admin")
-    async def advance(self, days: int):
-        who = current()
-        try:
-            report = await asyncio.to_thread(
-                billing_clock.advance_test_clock,
-                get_engine(),
-                configured_gateway(),
-                merchant_id=who.merchant_id,
-                delta=timedelta(days=int(days)),
-                actor=who.actor,
-            )
-        except PortalError as exc:
-            self.error, self.working = str(exc), False
-            return
-        self.working = False
-        self.last_report = (
-            f"{report.renewed} renewals ({report.charged} paid, {report.payment_failed} failed), "
-            f"{report.resumed} resumed, {report.ended} ended, {report.changes_applied} scheduled "
-            f"changes applied, {report.retried} retries ({report.recovered} recovered)."
-        )
-        self._refresh()
-
-    @rx.event
-    @guarded("staff", staff_role="admin")
-    async def run_now(self):
-        who = current()
-        with read_scope() as session:
-            merchant = session.get(Merchant, who.merchant_id)
-        clock = billing_clock.merchant_clock(merchant)
-        report = await asyncio.to_thread(
-            billing_clock.advance,
-            get_engine(),
-            clock,
-            configured_gateway(),
-            merchant_id=who.merchant_id,
-        )
-        self.last_report = (
-            f"Billing clock ran: {report.renewed} renewals, {report.retried} retries."
-        )

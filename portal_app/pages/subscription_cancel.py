@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components.portal_layout import portal_layout
-from portal_app.state.cancel_flow import CancelFlowState as Flow
+from portal_app.state.subscription_cancel import CancelFlowState as Flow
 
 
 def _error() -> rx.Component:

@@ -1,0 +1,193 @@
+"""Merchant dashboard pages for money and mail: invoices (with what is outstanding and overdue),
+payments and the mailbox (the outbox with delivery status)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components import page_shell
+from portal_app.components.billing_lists import (
+    counted,
+    filters,
+    loading,
+    section_links,
+    status_badge,
+    table,
+)
+from portal_app.components.merchant_header import merchant_header, staff_can
+from portal_app.components.pager import pager
+from portal_app.state.merchant_mailbox import OUTBOX_FILTER_LABELS
+from portal_app.state.merchant_mailbox import MerchantOutboxState as Outbox
+
+
+def _delivery(r) -> rx.Component:
+    return rx.vstack(
+        status_badge(r["status"]),
+        rx.cond(
+            r["attempts"] != "0",
+            rx.text(r["attempts"], " attempts", size="1", color_scheme="gray"),
+        ),
+        rx.cond(r["error"] != "", rx.text(r["error"], size="1", color_scheme="red")),
+        spacing="1",
+    )
+
+
+def _mail_row(r) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(r["to"], style={"overflow_wrap": "anywhere"})),
+        rx.table.cell(rx.text(r["kind"], white_space="nowrap")),
+        rx.table.cell(rx.text(r["subject"])),
+        rx.table.cell(_delivery(r)),
+        rx.table.cell(rx.text(r["created"], white_space="nowrap")),
+        rx.table.cell(rx.text(r["sent"], white_space="nowrap")),
+        rx.table.cell(
+            rx.cond(
+                r["sealed"] == "yes",
+                rx.badge("sealed", color_scheme="gray", variant="outline", data_testid="sealed"),
+                rx.button(
+                    "View",
+                    size="1",
+                    variant="soft",
+                    on_click=Outbox.open_message(r["id"]),
+                    aria_label="View message " + r["subject"],
+                ),
+            )
+        ),
+        data_testid="mail-row",
+    )
+
+
+def _message_dialog() -> rx.Component:
+    opened = Outbox.opened
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(opened["subject"].to(str)),
+            rx.dialog.description(
+                "To ",
+                opened["to"].to(str),
+                " · ",
+                opened["kind"].to(str),
+                " · ",
+                opened["status"].to(str),
+                size="2",
+            ),
+            rx.cond(
+                opened["sealed"].to(str) == "yes",
+                rx.callout(
+                    "sealed: this message carries a sign-in link, which is a secret.",
+                    icon="lock",
+                    color_scheme="gray",
+                ),
+                rx.box(
+                    rx.text(
+                        opened["body"].to(str),
+                        size="2",
+                        style={"white_space": "pre-wrap", "overflow_wrap": "anywhere"},
+                    ),
+                    padding="0.75rem",
+                    border="1px solid var(--gray-a5)",
+                    border_radius="6px",
+                    margin_top="0.75rem",
+                    max_height="50vh",
+                    overflow_y="auto",
+                    data_testid="mail-body",
+                ),
+            ),
+            rx.flex(
+                rx.dialog.close(
+                    rx.button(
+                        "Close",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=Outbox.close_message(False),
+                    )
+                ),
+                justify="end",
+                margin_top="1rem",
+            ),
+        ),
+        open=opened.contains("id"),
+        on_open_change=Outbox.close_message,
+    )
+
+
+def _retry_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(
+            rx.button(
+                "Retry failed (",
+                Outbox.retryable,
+                ")",
+                variant="soft",
+                color_scheme="amber",
+                disabled=Outbox.retryable == 0,
+                data_testid="retry-failed",
+            )
+        ),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Queue the failed messages again?"),
+            rx.alert_dialog.description(
+                "They get a fresh set of delivery attempts on the next mail run. Sign-in links "
+                "are not retried: they have expired, and the customer can ask for a new one."
+            ),
+            rx.flex(
+                rx.alert_dialog.cancel(rx.button("Keep them", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(
+                    rx.button(
+                        "Retry",
+                        on_click=Outbox.retry_failed,
+                        data_testid="confirm-retry",
+                    )
+                ),
+                spacing="2",
+                justify="end",
+                margin_top="1rem",
+            ),
+        ),
+    )
+
+
+def mailbox_page() -> rx.Component:
+    return page_shell(
+        rx.vstack(
+            merchant_header("Mailbox"),
+            section_links(),
+            rx.text(
+                "Every message the portal queued for your customers, with its delivery status. "
+                "Without a mail server messages stay queued here. Sign-in and email-change "
+                "messages are sealed: their links are secrets and are never shown.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.cond(
+                Outbox.loaded,
+                rx.vstack(
+                    rx.flex(
+                        filters(Outbox, OUTBOX_FILTER_LABELS, "Delivery status", Outbox.counts),
+                        rx.cond(staff_can("admin"), _retry_dialog()),
+                        justify="between",
+                        align="center",
+                        spacing="3",
+                        wrap="wrap",
+                        width="100%",
+                    ),
+                    rx.text(counted(Outbox.total, "message"), size="2", data_testid="mail-count"),
+                    table(
+                        ["To", "Kind", "Subject", "Delivery", "Created (UTC)", "Sent", ""],
+                        Outbox.rows,
+                        _mail_row,
+                        "No messages match this filter.",
+                        "mail-table",
+                    ),
+                    pager(Outbox),
+                    _message_dialog(),
+                    spacing="3",
+                    width="100%",
+                ),
+                loading(),
+            ),
+            spacing="4",
+            width="100%",
+        ),
+        subtitle="Mailbox",
+    )

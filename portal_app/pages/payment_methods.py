@@ -1,0 +1,224 @@
+"""Customer pages: subscriptions (change with preview, pause, resume, reactivate) and payment
+methods (add, default, remove with confirmation, expiry)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components.portal_layout import portal_layout
+from portal_app.pages.subscriptions import _loading
+from portal_app.state.nav import NavState
+from portal_app.state.payment_methods import CardsState
+
+
+def _card_row(card: rx.Var) -> rx.Component:
+    return rx.card(
+        rx.flex(
+            rx.hstack(
+                rx.icon("credit-card"),
+                rx.vstack(
+                    rx.text(card["brand"], " •••• ", card["last4"], weight="medium"),
+                    rx.text("Expires ", card["expiry"], size="1", color_scheme="gray"),
+                    spacing="0",
+                ),
+                rx.cond(card["default"] == "yes", rx.badge("Default", color_scheme="green")),
+                align="center",
+                spacing="3",
+            ),
+            rx.flex(
+                rx.cond(
+                    card["default"] != "yes",
+                    rx.button(
+                        "Make default", variant="soft", on_click=CardsState.make_default(card["id"])
+                    ),
+                ),
+                rx.button(
+                    "Update expiry",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=CardsState.start_edit(card["id"]),
+                ),
+                rx.button(
+                    "Remove",
+                    variant="ghost",
+                    color_scheme="red",
+                    on_click=CardsState.ask_remove(card["id"]),
+                    data_testid="remove-card",
+                ),
+                spacing="2",
+                wrap="wrap",
+            ),
+            justify="between",
+            align="center",
+            wrap="wrap",
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        data_testid="card-row",
+    )
+
+
+def _remove_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Remove this card?"),
+            rx.alert_dialog.description("You can add it again later."),
+            rx.flex(
+                rx.button(
+                    "Keep card",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=CardsState.cancel_remove,
+                ),
+                rx.button(
+                    "Remove card",
+                    color_scheme="red",
+                    on_click=CardsState.remove(CardsState.confirm_remove_id),
+                    data_testid="confirm-remove",
+                ),
+                spacing="2",
+                justify="end",
+                margin_top="1rem",
+            ),
+        ),
+        open=CardsState.confirm_remove_id != "",
+    )
+
+
+def _expiry_form() -> rx.Component:
+    return rx.cond(
+        CardsState.editing_id != "",
+        rx.card(
+            rx.form(
+                rx.vstack(
+                    rx.heading("Update expiry", size="3", as_="h2"),
+                    rx.input(
+                        name="expiry",
+                        placeholder="MM/YY",
+                        required=True,
+                        auto_complete="cc-exp",
+                        aria_label="New expiry",
+                    ),
+                    rx.cond(
+                        CardsState.edit_error != "",
+                        rx.text(CardsState.edit_error, color_scheme="red", role="alert"),
+                    ),
+                    rx.hstack(
+                        rx.button("Save", type="submit"),
+                        rx.button(
+                            "Cancel",
+                            type="button",
+                            variant="soft",
+                            color_scheme="gray",
+                            on_click=CardsState.stop_edit,
+                        ),
+                    ),
+                    spacing="3",
+                ),
+                on_submit=CardsState.update_expiry,
+            ),
+            width="100%",
+        ),
+    )
+
+
+def payment_methods_page() -> rx.Component:
+    return portal_layout(
+        "Payment methods",
+        "payment_methods.view",
+        rx.cond(
+            CardsState.loaded,
+            rx.vstack(
+                _expiry_form(),
+                rx.cond(
+                    CardsState.cards.length() > 0,
+                    rx.foreach(CardsState.cards, _card_row),
+                    rx.callout("No saved cards yet.", icon="info"),
+                ),
+                rx.cond(
+                    NavState.enabled["payment_methods.add"],
+                    rx.link(rx.button("Add a card", size="3"), href="/payment-methods/new"),
+                ),
+                _remove_dialog(),
+                spacing="3",
+                width="100%",
+            ),
+            _loading(),
+        ),
+    )
+
+
+def new_card_page() -> rx.Component:
+    field = {"width": "100%", "size": "3"}
+    return portal_layout(
+        "Add a card",
+        "payment_methods.add",
+        rx.card(
+            rx.form(
+                rx.vstack(
+                    rx.text("Card number", as_="label", html_for="number", weight="medium"),
+                    rx.input(
+                        id="number",
+                        name="number",
+                        required=True,
+                        input_mode="numeric",
+                        auto_complete="cc-number",
+                        placeholder="4242 4242 4242 4242",
+                        **field,
+                    ),
+                    rx.flex(
+                        rx.vstack(
+                            rx.text("Expiry", as_="label", html_for="expiry", weight="medium"),
+                            rx.input(
+                                id="expiry",
+                                name="expiry",
+                                placeholder="MM/YY",
+                                required=True,
+                                auto_complete="cc-exp",
+                                **field,
+                            ),
+                            width="100%",
+                        ),
+                        rx.vstack(
+                            rx.text("CVC", as_="label", html_for="cvc", weight="medium"),
+                            rx.input(
+                                id="cvc",
+                                name="cvc",
+                                required=True,
+                                input_mode="numeric",
+                                auto_complete="cc-csc",
+                                **field,
+                            ),
+                            width="100%",
+                        ),
+                        spacing="3",
+                        width="100%",
+                    ),
+                    rx.checkbox("Make this my default card", name="make_default"),
+                    rx.cond(
+                        CardsState.add_error != "",
+                        rx.callout(
+                            CardsState.add_error,
+                            icon="triangle-alert",
+                            color_scheme="red",
+                            role="alert",
+                            data_testid="card-error",
+                        ),
+                    ),
+                    rx.button("Save card", type="submit", size="3", width="100%"),
+                    rx.text(
+                        "Test mode: use 4242 4242 4242 4242, any future date and CVC.",
+                        size="1",
+                        color_scheme="gray",
+                    ),
+                    spacing="3",
+                    width="100%",
+                ),
+                on_submit=CardsState.add_card,
+                reset_on_submit=True,
+            ),
+            width="100%",
+            max_width="30rem",
+        ),
+    )

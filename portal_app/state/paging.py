@@ -1,0 +1,62 @@
+"""Numbered pages for a list state: the `page` / `pages` / `total` vars, filling them from a
+`services.paging.Page`, and the guarded `go_to_page` handler that `components.pager` calls.
+
+    class MerchantPaymentsState(PagedList, PrivateState):
+        rows: list[dict[str, str]] = []
+
+        def _load_page(self) -> None:           # reads self.page, fills rows and the page vars
+            found = read(merchant_billing.list_payments, status=self.status, page=self.page)
+            self.rows = [...]
+            self._set_page(found)
+
+        go_to_page = paging.go_to_page("staff", staff_role="viewer")
+
+The handler is built per state because each declares its own guard (role, feature, staff role:
+tests/unit/test_handler_inventory.py reviews them); the mixin carries what is the same."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.services.paging import Page, page_count
+from portal_app.state.guard import guarded
+
+
+class PagedList(rx.State, mixin=True):
+    """Mix in before the state's base (`class X(PagedList, PrivateState)`)."""
+
+    page: int = 1
+    pages: int = 1
+    total: int = 0
+
+    def _load_page(self) -> None:
+        """Show `self.page`: read it and set the rows and page vars (each state's own)."""
+        raise NotImplementedError(f"{type(self).__name__} defines _load_page")
+
+    def _set_page(self, found: Page) -> None:
+        """The page vars from a service's `Page` (its `page` is already clamped)."""
+        self.total, self.page, self.pages = found.total, found.page, found.pages
+
+    def _set_total(self, total: int, size: int) -> None:
+        """`total` and `pages` from a bare count, for services that return (rows, total);
+        `page` stays as it is (set it first, or clamp it after, as the state did)."""
+        self.total, self.pages = total, page_count(total, size)
+
+    def _go_to(self, page: int) -> None:
+        """What `go_to_page(n)` does: n brought into 1..pages (as known from the last load),
+        then loaded. A state whose service clamps after reading may override this."""
+        self.page = max(1, min(int(page), self.pages))
+        self._load_page()
+
+
+def go_to_page(role: str, feature: str | None = None, *, staff_role: str | None = None):
+    """The `go_to_page(page)` event handler for a `PagedList` state, behind
+    `guarded(role, feature, staff_role=...)`: assign it in the class body,
+    `go_to_page = paging.go_to_page("staff", staff_role="viewer")`. A page number that is not a
+    number is the guard's "not valid" refusal."""
+
+    def go_to_page(self, page: int):
+        self._go_to(int(page))
+
+    go_to_page.__qualname__ = "PagedList.go_to_page"
+    return rx.event(guarded(role, feature, staff_role=staff_role)(go_to_page))
