@@ -16,7 +16,7 @@ from portal_app.clock import SystemClock
 from portal_app.config import PROJECT_ROOT, load_settings
 from portal_app.db import get_engine, install_guards, read_scope, session_scope
 from portal_app.models import Merchant, StaffUser
-from portal_app.services import audit, auth, billing_clock, demo, mailer
+from portal_app.services import audit, auth, billing_clock, demo, mailer, portal_links, staff_auth
 from portal_app.services.errors import PortalError
 from portal_app.services.gateway import configured_gateway
 
@@ -83,7 +83,7 @@ def cmd_audit_verify(args) -> str:
 def cmd_create_admin(args) -> str:
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
     with session_scope() as session:
-        staff = auth.create_staff(
+        staff = staff_auth.create_staff(
             session,
             SystemClock(),
             merchant_id=_merchant_id(args.merchant),
@@ -98,7 +98,7 @@ def cmd_create_admin(args) -> str:
 
 def cmd_create_api_key(args) -> str:
     with session_scope() as session:
-        raw = auth.create_api_key(
+        raw = portal_links.create_api_key(
             session,
             SystemClock(),
             merchant_id=_merchant_id(args.merchant),
@@ -120,7 +120,7 @@ def cmd_unlock_staff(args) -> str:
         ).first()
         if staff_id is None:
             raise PortalError(f"No staff member {address} at merchant {args.merchant!r}.")
-        auth.unlock_staff(
+        staff_auth.unlock_staff(
             session,
             SystemClock(),
             merchant_id=merchant_id,

@@ -153,3 +153,185 @@ def add_gateway_card(
     session.add(method)
     session.flush()
     return method
+
+
+def finalized_invoice(
+    session: Session,
+    clock: Clock,
+    customer: Customer,
+    lines: list | None = None,
+    *,
+    amount: int = 1500,
+    currency: str = "USD",
+):
+    """An open invoice through the services: a manual draft ("Consulting", `amount`), finalized."""
+    from portal_app.services import audit, invoices
+
+    draft = invoices.create_draft(
+        session,
+        clock,
+        customer=customer,
+        currency=currency,
+        lines=lines or [invoices.LineSpec("manual", "Consulting", amount)],
+        billing_reason="manual",
+    )
+    return invoices.finalize(session, clock, draft, audit.SYSTEM)
+
+
+def pay_invoice(session: Session, clock: Clock, gateway, customer: Customer, invoice, actor=None):
+    """Pay `invoice` with the customer's default card (as the customer unless `actor` is given);
+    returns the PaymentOutcome."""
+    from portal_app.services import audit, invoices
+
+    return invoices.pay(
+        session,
+        clock,
+        gateway,
+        customer_id=customer.id,
+        invoice_id=invoice.id,
+        payment_method_id=None,
+        actor=actor or audit.Actor.customer(customer.id),
+    )
+
+
+def receipt_of(session: Session, invoice):
+    """The receipt issued for `invoice` (exactly one)."""
+    from portal_app.models import Receipt
+
+    return session.exec(select(Receipt).where(Receipt.invoice_id == invoice.id)).one()
+
+
+def refused(error: type[Exception], code: str):
+    """`pytest.raises` for one rule's refusal: the error class and its `code` (not its wording)."""
+    import pytest
+
+    return pytest.raises(error, check=lambda exc: getattr(exc, "code", None) == code)
+
+
+def subscribe(session: Session, clock: Clock, gateway, customer: Customer, price, actor=None):
+    """A subscription through the service: its first period charged to the default card."""
+    from portal_app.services import subscriptions
+
+    return subscriptions.create(
+        session,
+        clock,
+        gateway,
+        customer_id=customer.id,
+        price_id=price.id,
+        actor=_as(customer, actor),
+    )
+
+
+def _as(customer: Customer, actor=None):
+    """The actor of a customer's own request unless another is given."""
+    from portal_app.services import audit
+
+    return actor or audit.Actor.customer(customer.id)
+
+
+def _of(customer: Customer, subscription) -> dict:
+    """The ids a subscription service takes: the customer's, and their subscription's."""
+    return {"customer_id": customer.id, "subscription_id": subscription.id}
+
+
+def preview_change(session: Session, clock: Clock, customer: Customer, subscription, price, **how):
+    """`plan_changes.preview_change` of the customer's `subscription` to `price` (`timing=`)."""
+    from portal_app.services import plan_changes
+
+    return plan_changes.preview_change(
+        session, clock, **_of(customer, subscription), new_price_id=price.id, **how
+    )
+
+
+def change_plan(
+    session: Session, clock: Clock, gateway, customer: Customer, subscription, price, **how
+):
+    """`plan_changes.change_plan` of the customer's `subscription` to `price`; `how`: timing,
+    expected_version, actor (the customer by default)."""
+    from portal_app.services import plan_changes
+
+    how["actor"] = _as(customer, how.get("actor"))
+    return plan_changes.change_plan(
+        session, clock, gateway, **_of(customer, subscription), new_price_id=price.id, **how
+    )
+
+
+def cancel_subscription(
+    session: Session, clock: Clock, customer: Customer, subscription, at_period_end=None, actor=None
+):
+    """`subscriptions.cancel` of the customer's `subscription` (`at_period_end`: None = policy)."""
+    from portal_app.services import subscriptions
+
+    return subscriptions.cancel(
+        session,
+        clock,
+        **_of(customer, subscription),
+        at_period_end=at_period_end,
+        actor=_as(customer, actor),
+    )
+
+
+def pause_subscription(
+    session: Session, clock: Clock, customer: Customer, subscription, resume_at, actor=None
+):
+    """`subscriptions.pause` of the customer's `subscription` until `resume_at` (None: open)."""
+    from portal_app.services import subscriptions
+
+    return subscriptions.pause(
+        session,
+        clock,
+        **_of(customer, subscription),
+        resume_at=resume_at,
+        actor=_as(customer, actor),
+    )
+
+
+def run_threads(target, works: list, timeout: float = 120) -> None:
+    """Run `target(index, work)` for every work at once, one thread each; fail if one hangs."""
+    import threading
+
+    threads = [threading.Thread(target=target, args=(i, w)) for i, w in enumerate(works)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "a worker hung"
+
+
+# --- sign-in (services.magic_links, services.staff_auth) ----------------------------------------
+
+STAFF_PASSWORD = "correct horse battery"
+
+
+def make_staff(
+    session: Session, clock: Clock, merchant: Merchant, email: str = "ops@example.com", **fields
+):
+    """A staff account through the service (argon2 hash, audited `staff.create`)."""
+    from portal_app.services import audit, staff_auth
+
+    fields.setdefault("password", STAFF_PASSWORD)
+    return staff_auth.create_staff(
+        session, clock, merchant_id=merchant.id, email=email, actor=audit.SYSTEM, **fields
+    )
+
+
+def staff_signed_in(
+    session: Session,
+    clock: Clock,
+    merchant: Merchant,
+    email: str = "ops@example.com",
+    *,
+    password: str = STAFF_PASSWORD,
+    actor=None,
+):
+    """A password sign-in of a staff member: the service's `SignIn`."""
+    from portal_app.services import audit, staff_auth
+
+    return staff_auth.staff_sign_in(
+        session,
+        clock,
+        merchant_id=merchant.id,
+        email=email,
+        password=password,
+        actor=actor or audit.SYSTEM,
+    )

@@ -9,8 +9,10 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from portal_app.clock import SystemClock
 from portal_app.config import load_settings
-from portal_app.services import audit, ratelimit
+from portal_app.db import session_scope
+from portal_app.services import audit, auth, ratelimit, refusals
 
 
 def is_https() -> bool:
@@ -133,3 +135,20 @@ button:focus-visible,a:focus-visible{{outline:3px solid #a5b4fc;outline-offset:2
 
 def escape(text: str) -> str:
     return html.escape(text, quote=True)
+
+
+def tally_refusal(request: Request, *, action: str, rule: str, account: str = "") -> None:
+    """Count a refusal of this portal's merchant (services.refusals) in a transaction of its own:
+    tallied, not chained, one row a minute per key."""
+    with session_scope() as session:
+        merchant_id = auth.portal_merchant_id(session)
+        if merchant_id is not None:
+            refusals.record(
+                session,
+                SystemClock(),
+                merchant_id=merchant_id,
+                action=action,
+                rule=rule,
+                ip=client_ip(request),
+                account=account,
+            )

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from portal_app.clock import SystemClock
 from portal_app.db import read_scope, session_scope
 from portal_app.http import common
-from portal_app.services import auth, profile, ratelimit, refusals
+from portal_app.services import auth, email_change, magic_links, ratelimit, refusals
 from portal_app.services.errors import ProfileError
 
 CLOCK = SystemClock()
@@ -33,7 +33,7 @@ def _expired(status: int = 410) -> Response:
 def cancel_page(request: Request) -> Response:
     token = request.query_params.get("token", "")
     with read_scope() as session:
-        row = auth.peek_token(session, CLOCK, token)
+        row = magic_links.peek_token(session, CLOCK, token)
         valid = row is not None and row.purpose == auth.EMAIL_CANCEL
         old, new = (row.email, row.new_email or "") if valid else ("", "")
     if not valid:
@@ -76,7 +76,7 @@ def _cancel(request: Request, token: str) -> Response:
                 )
         else:
             try:
-                done = profile.cancel_email_change(
+                done = email_change.cancel_email_change(
                     session,
                     CLOCK,
                     token=token,

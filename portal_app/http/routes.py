@@ -19,7 +19,16 @@ from starlette.routing import Route
 from portal_app.clock import SystemClock
 from portal_app.db import read_scope, session_scope
 from portal_app.http import common
-from portal_app.services import audit, auth, digital, ratelimit, refusals
+from portal_app.services import (
+    audit,
+    auth,
+    digital,
+    magic_links,
+    portal_links,
+    ratelimit,
+    refusals,
+    staff_auth,
+)
 from portal_app.services.auth import AuthError
 from portal_app.services.errors import NotFound, PortalError, ServiceUnavailable
 
@@ -30,18 +39,9 @@ def _throttled(
     decision: ratelimit.Decision, request: Request, action: str, *, account: str = ""
 ) -> Response:
     """429, tallied (services.refusals) rather than chained: one row a minute per key."""
-    with session_scope() as session:
-        merchant_id = auth.portal_merchant_id(session)
-        if merchant_id is not None:
-            refusals.record(
-                session,
-                CLOCK,
-                merchant_id=merchant_id,
-                action=refusals.THROTTLED,
-                rule=f"{action}:{decision.rule}",
-                ip=common.client_ip(request),
-                account=account,
-            )
+    common.tally_refusal(
+        request, action=refusals.THROTTLED, rule=f"{action}:{decision.rule}", account=account
+    )
     return common.page(
         "Too many attempts",
         f"<h1>Too many attempts</h1><p>{common.escape(decision.message())}</p>"
@@ -53,7 +53,7 @@ def _throttled(
 def verify_page(request: Request) -> Response:
     token = request.query_params.get("token", "")
     with read_scope() as session:
-        row = auth.peek_token(session, CLOCK, token)
+        row = magic_links.peek_token(session, CLOCK, token)
         if row is not None and row.purpose not in auth.SIGN_IN_PURPOSES:
             row = None  # an email change's cancel link has its own page and signs no one in
         purpose = row.purpose if row else None
@@ -85,7 +85,7 @@ def _redeem(request: Request, token: str) -> Response:
     return redeem_link(
         request,
         token,
-        redeem=auth.redeem_login_token,
+        redeem=magic_links.redeem_login_token,
         role="customer",
         throttle_action="redeem",
         refused=lambda failure: common.page(
@@ -180,7 +180,7 @@ def _staff_login(request: Request, email: str, password: str) -> Response:
     with session_scope() as session:
         merchant_id = auth.portal_merchant_id(session)
         try:
-            signed_in = auth.staff_sign_in(
+            signed_in = staff_auth.staff_sign_in(
                 session,
                 CLOCK,
                 merchant_id=merchant_id,
@@ -223,7 +223,7 @@ def _create_portal_session(request: Request, body: bytes) -> Response:
         )
     limiter = ratelimit.get_limiter()
     with session_scope() as session:
-        key = auth.authenticate_api_key(session, CLOCK, raw_key)
+        key = portal_links.authenticate_api_key(session, CLOCK, raw_key)
         if key is None:
             return JSONResponse({"error": "Invalid API key."}, status_code=401)
         decision = limiter.hit(("api_key", key.prefix))
@@ -234,7 +234,7 @@ def _create_portal_session(request: Request, body: bytes) -> Response:
                 headers={"Retry-After": str(decision.retry_after_seconds)},
             )
         try:
-            url, expires_at = auth.create_portal_link(
+            url, expires_at = portal_links.create_portal_link(
                 session, CLOCK, api_key=key, customer_id=customer_id, return_url=return_url
             )
         except AuthError as exc:
@@ -316,8 +316,8 @@ def build_http_app() -> Starlette:
             Route("/auth/logout", logout, methods=["POST"]),
             Route("/auth/staff/login", staff_login, methods=["POST"]),
             Route("/auth/staff/logout", staff_logout, methods=["POST"]),
-            Route(auth.STAFF_LINK_PATH, staff_link.link_page, methods=["GET", "HEAD"]),
-            Route(auth.STAFF_LINK_PATH, staff_link.link_post, methods=["POST"]),
+            Route(staff_auth.STAFF_LINK_PATH, staff_link.link_page, methods=["GET", "HEAD"]),
+            Route(staff_auth.STAFF_LINK_PATH, staff_link.link_post, methods=["POST"]),
             Route(staff_link.REQUEST_PATH, staff_link.request_post, methods=["POST"]),
             Route("/auth/staff/invite", staff_invite.invite_page, methods=["GET", "HEAD"]),
             Route("/auth/staff/invite", staff_invite.invite_post, methods=["POST"]),

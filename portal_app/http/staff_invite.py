@@ -119,14 +119,4 @@ def _accept(request: Request, fields: dict[str, str]) -> Response:
 
 def _audit_rejection(request: Request) -> None:
     """Counted like a rejected sign-in link (services.refusals), not one chained event each."""
-    with session_scope() as session:
-        merchant_id = auth.portal_merchant_id(session)
-        if merchant_id is not None:
-            refusals.record(
-                session,
-                CLOCK,
-                merchant_id=merchant_id,
-                action=refusals.LINK_REJECTED,
-                rule="staff_invite",
-                ip=common.client_ip(request),
-            )
+    common.tally_refusal(request, action=refusals.LINK_REJECTED, rule="staff_invite")

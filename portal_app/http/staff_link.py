@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from portal_app.db import read_scope, session_scope
 from portal_app.http import common
 from portal_app.http.routes import CLOCK, _run_sync, redeem_link
-from portal_app.services import audit, auth, ratelimit, refusals
+from portal_app.services import audit, auth, ratelimit, refusals, staff_auth
 from portal_app.services.auth import AuthError
 
 log = logging.getLogger(__name__)
@@ -44,18 +44,9 @@ def link_form(email: str = "") -> str:
 def password_refused(request: Request, decision: ratelimit.Decision, email: str) -> Response:
     """The account-wide limit: no password is checked for this account for a while, from any
     address; the member can still get in with an emailed link. Tallied, not chained."""
-    with session_scope() as session:
-        merchant_id = auth.portal_merchant_id(session)
-        if merchant_id is not None:
-            refusals.record(
-                session,
-                CLOCK,
-                merchant_id=merchant_id,
-                action=refusals.THROTTLED,
-                rule="staff_login:password_account",
-                ip=common.client_ip(request),
-                account=email,
-            )
+    common.tally_refusal(
+        request, action=refusals.THROTTLED, rule="staff_login:password_account", account=email
+    )
     return common.page(
         "Password sign-in paused",
         "<h1>Password sign-in is paused for this account</h1>"
@@ -114,7 +105,7 @@ def _issue(address: str, actor: audit.Actor, decision: ratelimit.Decision) -> No
                     account=address if decision.rule == "link_email" else "",
                 )
                 return
-            auth.request_staff_link(
+            staff_auth.request_staff_link(
                 session, CLOCK, merchant_id=merchant_id, email=address, actor=actor
             )
     except Exception:
@@ -124,14 +115,14 @@ def _issue(address: str, actor: audit.Actor, decision: ratelimit.Decision) -> No
 def link_page(request: Request) -> Response:
     token = request.query_params.get("token", "")
     with read_scope() as session:
-        email = auth.peek_staff_link(session, CLOCK, token)
+        email = staff_auth.peek_staff_link(session, CLOCK, token)
     if email is None:
         return _expired()
     return common.page(
         "Sign in to the dashboard",
         "<h1>Sign in to the dashboard</h1>"
         f"<p>Continue as <strong>{common.escape(email)}</strong>.</p>"
-        f'<form method="post" action="{auth.STAFF_LINK_PATH}">'
+        f'<form method="post" action="{staff_auth.STAFF_LINK_PATH}">'
         f'<input type="hidden" name="token" value="{common.escape(token)}">'
         '<button type="submit" autofocus>Sign in</button></form>',
     )
@@ -155,7 +146,7 @@ def _redeem(request: Request, token: str) -> Response:
     return redeem_link(
         request,
         token,
-        redeem=auth.redeem_staff_link,
+        redeem=staff_auth.redeem_staff_link,
         role="staff",
         throttle_action="staff_link",
         refused=lambda _failure: _expired(status=400),

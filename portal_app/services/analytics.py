@@ -1,7 +1,7 @@
 """The merchant's analytics: MRR over time, new and churned subscriptions, pauses and resumes per
 calendar month (UTC), and the cancellation flow's reasons, funnel and save rate. The subscription
 figures are aggregated in the database (one grouped query per month for MRR, one query for a
-whole year of counts); the cancellation-flow figures are `cancellation.save_rate`'s, reused.
+whole year of counts); the cancellation-flow figures are `cancellation_stats.save_rate`'s, reused.
 
 Where the past comes from. A subscription row holds its present state only. Every change to it is
 audited in the same transaction (services/subscriptions, services/billing_clock), and each event
@@ -32,7 +32,7 @@ from sqlmodel import Session, select
 from portal_app.clock import Clock, add_months, ensure_utc
 from portal_app.models import AuditEvent, Price, Subscription, SubscriptionStatus
 from portal_app.money import round_half_even
-from portal_app.services import cancellation
+from portal_app.services import cancellation_stats
 from portal_app.services.catalog import INTERVAL_MONTHS
 from portal_app.services.errors import PortalError
 from portal_app.services.portal_preview import not_preview
@@ -385,8 +385,8 @@ class Retention:
 
 def retention(session: Session, merchant_id: int, months: Sequence[Month]) -> Retention:
     """The funnel, reasons and save rate of the flows started since the first month's start, as
-    `cancellation.save_rate` counts them (save rate = saved / (saved + canceled))."""
-    numbers = cancellation.save_rate(session, merchant_id, since=months[0].start)
+    `cancellation_stats.save_rate` counts them (save rate = saved / (saved + canceled))."""
+    numbers = cancellation_stats.save_rate(session, merchant_id, since=months[0].start)
     by_reason = numbers["by_reason"]
     unanswered = by_reason.get("", {}).get("attempts", 0)
     outcomes = numbers["outcomes"]
@@ -398,7 +398,7 @@ def retention(session: Session, merchant_id: int, months: Sequence[Month]) -> Re
         canceled=outcomes["canceled"],
         abandoned=outcomes["abandoned"],
         open=numbers["open"],
-        by_offer={name: outcomes[name] for name in cancellation.SAVED_OUTCOMES},
+        by_offer={name: outcomes[name] for name in cancellation_stats.SAVED_OUTCOMES},
         decided=numbers["decided"],
         save_rate=numbers["save_rate"],
         save_rate_percent=numbers["save_rate_percent"],

@@ -72,6 +72,7 @@ def changing(
     before: dict[str, Any] | None = None,
     claim: int | bool | None = None,
     target_type: str | None = None,
+    target_id: int | str | None = None,
     merchant_id: int | None = None,
     customer_id: int | None = None,
     only_if_changed: bool = False,
@@ -83,12 +84,13 @@ def changing(
     row's `version` on with a conditional UPDATE (`claim=True`: from the version read; an int:
     from the version a preview was computed on), so of two concurrent changes one raises
     `refuse()`. On a clean exit: add and flush the row and append one audit event with merchant,
-    customer and target taken from the row. With `only_if_changed`, an `after` equal to `before`
-    records nothing. An exception records nothing (the caller's transaction rolls back)."""
+    customer and target taken from the row (or given, for a row keyed otherwise). With
+    `only_if_changed`, an `after` equal to `before` records nothing. An
+    exception records nothing (the caller's transaction rolls back)."""
     if before is None and snapshot is not None:
         before = snapshot(row)
     if claim is not None and claim is not False:
-        _claim_version(session, row, None if claim is True else int(claim), refuse)
+        claim_version(session, row, None if claim is True else int(claim), refuse)
     change = Change(action=action, before=before)
     yield change
     session.add(row)
@@ -109,14 +111,14 @@ def changing(
         actor=actor,
         action=change.action,
         target_type=target_type or type(row).__tablename__,
-        target_id=row.id,
+        target_id=target_id if target_id is not None else row.id,
         customer_id=customer_id if customer_id is not None else getattr(row, "customer_id", None),
         before=change.before,
         after=after,
     )
 
 
-def _claim_version(
+def claim_version(
     session: Session, row: Any, expected: int | None, refuse: Callable[[], Exception] | None
 ) -> None:
     """Optimistic lock: only the transaction that moves `version` on may change the row."""

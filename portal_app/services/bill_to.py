@@ -5,7 +5,7 @@ An invoice is a legal record of a sale as it was made: a customer who moves, ren
 or edits a custom field later must still get back the invoice they were sent. So finalization
 (`invoices.finalize`, the bulk renewals in `renewals.py`) and payment (the receipt) store
 `snapshot(...)` in the row's `bill_to` column, the immutability guards (`invoices.py`, `db.py`)
-freeze it like the money, and the PDF (`documents.py`) and the invoice page show only it.
+freeze it like the money, and the PDF (`documents/facts.py`) and the invoice page show only it.
 
 A snapshot is a plain JSON document:
 

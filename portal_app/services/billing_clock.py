@@ -26,12 +26,19 @@ from portal_app.models import (
     SubscriptionStatus,
 )
 from portal_app.money import format_money
-from portal_app.services import audit, features, invoices, mailer, payment_methods, renewals
+from portal_app.services import (
+    audit,
+    features,
+    invoices,
+    mailer,
+    payment_methods,
+    renewals,
+    subscriptions,
+)
 from portal_app.services.catalog import period_end, price_info
 from portal_app.services.errors import PortalError
 from portal_app.services.gateway import PaymentGateway
-from portal_app.services.subscriptions import claim, discount_amount, end_now, pending_change
-from portal_app.services.subscriptions import resume_paused as _resume_paused
+from portal_app.services.subscriptions import discount_amount, end_now, pending_change
 
 
 @dataclass
@@ -214,7 +221,7 @@ def _isolated(session: Session, report: ClockReport, work: Callable[[], None]) -
 def _resume(session: Session, subscription_id: int, report: ClockReport) -> None:
     subscription = session.get(Subscription, subscription_id)
     at = subscription.resume_at
-    _resume_paused(session, FixedClock(at), subscription, at, audit.SYSTEM)
+    subscriptions.resume_paused(session, FixedClock(at), subscription, at, audit.SYSTEM)
     report.resumed += 1
 
 
@@ -228,44 +235,72 @@ def _period_end(
     subscription = session.get(Subscription, subscription_id)
     at = subscription.current_period_end
     event_clock = FixedClock(at)
-    claim(session, subscription, None)
     if subscription.cancel_at_period_end:
-        end_now(session, subscription, at)
-        session.add(subscription)
-        audit.record(
-            session,
-            event_clock,
-            merchant_id=subscription.merchant_id,
-            actor=audit.SYSTEM,
-            action="subscription.ended",
-            target_type="subscription",
-            target_id=subscription.id,
-            customer_id=subscription.customer_id,
-            after={"status": subscription.status},
-        )
+        with _recorded(session, event_clock, subscription, "subscription.ended") as change:
+            end_now(session, subscription, at)
+            change.after = {"status": subscription.status}
         report.ended += 1
         return
+    # One claim per period end: by the first event recorded (the change applied, or the renewal).
     change = pending_change(session, subscription.id)
-    if change is not None and change.effective_at <= at:
+    applies = change is not None and change.effective_at <= at
+    if applies:
         new = price_info(session, subscription.merchant_id, change.new_price_id)
-        before = {"price_id": subscription.price_id}
-        subscription.price_id = new.price.id
-        subscription.plan_id = new.plan.id
-        change.status = "applied"
-        session.add(change)
-        audit.record(
+        with _recorded(
             session,
             event_clock,
-            merchant_id=subscription.merchant_id,
-            actor=audit.SYSTEM,
-            action="subscription.change_applied",
-            target_type="subscription",
-            target_id=subscription.id,
-            customer_id=subscription.customer_id,
-            before=before,
-            after={"price_id": new.price.id},
-        )
+            subscription,
+            "subscription.change_applied",
+            before={"price_id": subscription.price_id},
+        ) as applied:
+            subscription.price_id = new.price.id
+            subscription.plan_id = new.plan.id
+            change.status = "applied"
+            session.add(change)
+            applied.after = {"price_id": new.price.id}
         report.changes_applied += 1
+    with _recorded(
+        session, event_clock, subscription, "subscription.renew", claim=not applies
+    ) as renewal:
+        invoice = _renew(session, gateway, subscription, at, event_clock, report)
+        renewal.after = {
+            "invoice_id": invoice.id,
+            "period_end": subscription.current_period_end,
+            "status": subscription.status,
+        }
+
+
+def _recorded(
+    session: Session,
+    clock: Clock,
+    subscription: Subscription,
+    action: str,
+    *,
+    claim: bool = True,
+    before: dict | None = None,
+):
+    """The billing clock's change of a subscription: its own facts before and after."""
+    return subscriptions.changing(
+        session,
+        clock,
+        subscription,
+        audit.SYSTEM,
+        action,
+        claim=claim,
+        snapshot=None,
+        before=before,
+    )
+
+
+def _renew(
+    session: Session,
+    gateway: PaymentGateway,
+    subscription: Subscription,
+    at: datetime,
+    event_clock: Clock,
+    report: ClockReport,
+) -> Invoice:
+    """Start the next period at `at`: invoice it (less a retention discount) and charge it."""
     info = price_info(session, subscription.merchant_id, subscription.price_id)
     new_end = period_end(at, info.price.interval)
     lines = [invoices.LineSpec("subscription", info.label, info.price.amount, at, new_end)]
@@ -307,17 +342,7 @@ def _period_end(
         else:
             report.payment_failed += 1
             _schedule_retry(session, event_clock, subscription, invoice, customer)
-    audit.record(
-        session,
-        event_clock,
-        merchant_id=subscription.merchant_id,
-        actor=audit.SYSTEM,
-        action="subscription.renew",
-        target_type="subscription",
-        target_id=subscription.id,
-        customer_id=subscription.customer_id,
-        after={"invoice_id": invoice.id, "period_end": new_end, "status": subscription.status},
-    )
+    return invoice
 
 
 def _schedule_retry(
@@ -375,26 +400,19 @@ def _retry(session: Session, gateway: PaymentGateway, invoice_id: int, report: C
         return
     report.gave_up += 1
     invoice.next_retry_at = None
-    if settings["billing.after_final_failure"] == "cancel":
-        invoice.status = InvoiceStatus.UNCOLLECTIBLE
+    if settings["billing.after_final_failure"] != "cancel":
         session.add(invoice)
+        return
+    with audit.changing(
+        session, event_clock, invoice, actor=audit.SYSTEM, action="invoice.uncollectible"
+    ) as change:
+        invoice.status = InvoiceStatus.UNCOLLECTIBLE
         if subscription is not None and subscription.status != SubscriptionStatus.CANCELED:
-            claim(session, subscription, None)
+            # The event is the invoice's; the subscription ends with it, its version moved on.
+            subscriptions.claim(session, subscription, None)
             end_now(session, subscription, event_clock.now())
             session.add(subscription)
-        audit.record(
-            session,
-            event_clock,
-            merchant_id=invoice.merchant_id,
-            actor=audit.SYSTEM,
-            action="invoice.uncollectible",
-            target_type="invoice",
-            target_id=invoice.id,
-            customer_id=invoice.customer_id,
-            after={"subscription_ended": subscription is not None},
-        )
-    else:
-        session.add(invoice)
+        change.after = {"subscription_ended": subscription is not None}
 
 
 def _clear_past_due(session: Session, subscription: Subscription) -> None:
@@ -471,21 +489,19 @@ def advance_test_clock(
         merchant = session.get(Merchant, merchant_id)
         if merchant is None or not merchant.is_demo:
             raise PortalError("Only a demo merchant has a test clock.")
-        before = merchant.clock_offset_seconds
-        merchant.clock_offset_seconds += int(delta.total_seconds())
-        session.add(merchant)
-        clock = merchant_clock(merchant, base)
-        audit.record(
+        offset = merchant.clock_offset_seconds + int(delta.total_seconds())
+        clock = OffsetClock(timedelta(seconds=offset), base)  # the event happens at the new time
+        with audit.changing(
             session,
             clock,
-            merchant_id=merchant_id,
+            merchant,
             actor=actor,
             action="test_clock.advance",
-            target_type="merchant",
-            target_id=merchant_id,
-            before={"offset_seconds": before},
-            after={"offset_seconds": merchant.clock_offset_seconds},
-        )
+            before={"offset_seconds": merchant.clock_offset_seconds},
+            merchant_id=merchant_id,
+        ) as change:
+            merchant.clock_offset_seconds = offset
+            change.after = {"offset_seconds": offset}
     return advance(engine, clock, gateway, merchant_id=merchant_id, on_batch=on_batch)
 
 

@@ -9,157 +9,45 @@ uses."""
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from portal_app.clock import Clock
 from portal_app.models import Merchant, Plan, Price, Product, Subscription, SubscriptionStatus
 from portal_app.money import format_money
 from portal_app.services import audit
+from portal_app.services.catalog_rules import (
+    TIER_MAX,
+    TIER_MIN,
+    Problems,
+    clean_feature_list,
+    edit,
+    flush_or_conflict,
+    get_owned,
+    name_and_description,
+    same_name,
+)
 from portal_app.services.errors import CatalogError, NotFound
 
-NAME_MAX = 200
-DESCRIPTION_MAX = 2000
-FEATURE_MAX = 120
-FEATURES_MAX = 20
-TIER_MIN, TIER_MAX = 0, 999
-AMOUNT_MAX = 100_000_000  # minor units: 1,000,000.00 in a two-decimal currency
 INTERVAL_LABELS = {"month": "monthly", "year": "annual"}
-
-
-# --- validation ---------------------------------------------------------------------------------
-
-
-class Problems:
-    """Collects every problem of one request, so the person sees them all at once."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, message: str) -> None:
-        self.items.append(message)
-
-    def text(
-        self,
-        value: Any,
-        label: str,
-        *,
-        max_len: int,
-        required: bool = True,
-        multiline: bool = False,
-    ) -> str | None:
-        """Stripped text without control characters (line breaks only where `multiline`);
-        None, and a problem, when it is not acceptable."""
-        if value is None and not required:
-            return ""
-        if not isinstance(value, str):
-            self.add(f"{label} must be text.")
-            return None
-        cleaned = value.strip()
-        if multiline:
-            cleaned = cleaned.replace("\r\n", "\n")
-        if required and not cleaned:
-            self.add(f"{label} cannot be empty.")
-            return None
-        if len(cleaned) > max_len:
-            self.add(f"{label} can be at most {max_len} characters.")
-            return None
-        allowed = "\n\t" if multiline else ""
-        if any(unicodedata.category(char) == "Cc" and char not in allowed for char in cleaned):
-            what = "characters" if multiline else "line breaks or characters"
-            self.add(f"{label} contains {what} that are not allowed.")
-            return None
-        return cleaned
-
-    def whole(
-        self, value: Any, label: str, *, low: int, high: int, required: bool = True
-    ) -> int | None:
-        """A whole number in [low, high]. Booleans and floats are refused, not coerced."""
-        if value is None:
-            if required:
-                self.add(f"{label} is required.")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.add(f"{label} must be a whole number.")
-            return None
-        if not low <= value <= high:
-            self.add(f"{label} must be between {low:,} and {high:,}.")
-            return None
-        return value
-
-    def amount(self, value: Any, label: str, currency: str, *, required: bool) -> int | None:
-        """A price in integer minor units: positive, bounded."""
-        if value is None:
-            if required:
-                self.add(f"{label} is required.")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.add(f"{label} must be a whole number of minor units.")
-            return None
-        if value <= 0:
-            self.add(f"{label} must be more than zero.")
-            return None
-        if value > AMOUNT_MAX:
-            self.add(f"{label} can be at most {format_money(AMOUNT_MAX, currency)}.")
-            return None
-        return value
-
-    def check(self) -> None:
-        if self.items:
-            raise CatalogError(" ".join(self.items), code="invalid_catalog")
-
-
-def _same_name(a: str, b: str) -> bool:
-    return a.casefold() == b.casefold()
-
-
-def _clean_features(problems: Problems, features: Any) -> list[str] | None:
-    if features is None:
-        return []
-    if not isinstance(features, (list, tuple)) or not all(isinstance(f, str) for f in features):
-        problems.add("Features must be a list of short texts.")
-        return None
-    cleaned = [f.strip() for f in features if f.strip()]
-    if len(cleaned) > FEATURES_MAX:
-        problems.add(f"A plan can list at most {FEATURES_MAX} features.")
-        return None
-    for feature in cleaned:
-        if len(feature) > FEATURE_MAX:
-            problems.add(f"Each feature can be at most {FEATURE_MAX} characters.")
-            return None
-        if any(unicodedata.category(char) == "Cc" for char in feature):
-            problems.add("Features contain characters that are not allowed.")
-            return None
-    return cleaned
 
 
 # --- lookups (always scoped to the merchant: another merchant's id is "not found") --------------
 
 
 def get_product(session: Session, merchant_id: int, product_id: int) -> Product:
-    product = session.get(Product, product_id)
-    if product is None or product.merchant_id != merchant_id:
-        raise NotFound("Product not found.")
-    return product
+    return get_owned(session, Product, merchant_id, product_id, "Product")
 
 
 def get_plan(session: Session, merchant_id: int, plan_id: int) -> Plan:
-    plan = session.get(Plan, plan_id)
-    if plan is None or plan.merchant_id != merchant_id:
-        raise NotFound("Plan not found.")
-    return plan
+    return get_owned(session, Plan, merchant_id, plan_id, "Plan")
 
 
 def get_price(session: Session, merchant_id: int, price_id: int) -> Price:
-    price = session.get(Price, price_id)
-    if price is None or price.merchant_id != merchant_id:
-        raise NotFound("Price not found.")
-    return price
+    return get_owned(session, Price, merchant_id, price_id, "Price")
 
 
 def merchant_currency(session: Session, merchant_id: int) -> str:
@@ -180,45 +68,35 @@ def _active_price(session: Session, plan_id: int, interval: str, currency: str) 
     ).first()
 
 
-def flush_or_conflict(session: Session, message: str) -> None:
-    """Flush; a unique index that another transaction filled first becomes a readable refusal
-    (the caller's transaction is then rolled back whole)."""
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        raise CatalogError(message, code="conflict") from exc
+def _check_editable(row: Product | Plan, kind: str) -> None:
+    if not row.active:
+        raise CatalogError(f"This {kind} is archived and can no longer be edited.", code="archived")
 
 
-def _record(session, clock, merchant_id, actor, action, target_type, target_id, before, after):
-    audit.record(
+def _check_on_sale(row: Product | Plan | Price, kind: str) -> None:
+    if not row.active:
+        raise CatalogError(f"This {kind} is already archived.", code="already_archived")
+
+
+def _archive(
+    session, clock, actor, row: Product | Plan | Price, kind: str, *, also=(), **facts: Any
+) -> None:
+    """Take a product, plan or price off sale (never deleted), with the rows `also` going with it
+    (a product's plans); `facts` are added to the event (how many subscribers keep it...)."""
+    with audit.changing(
         session,
         clock,
-        merchant_id=merchant_id,
+        row,
         actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        before=before,
-        after=after,
-    )
-
-
-def _archive(session, clock, actor, row: Plan | Price, kind: str, subscribers: int) -> None:
-    """Take a plan or price off sale (never deleted) and say how many subscribers keep it."""
-    row.active = False
-    session.add(row)
-    session.flush()
-    _record(
-        session,
-        clock,
-        row.merchant_id,
-        actor,
-        f"catalog.{kind}.archive",
-        kind,
-        row.id,
-        {"active": True},
-        {"active": False, "subscribers": subscribers},
-    )
+        action=f"catalog.{kind}.archive",
+        target_type=kind,
+        before={"active": True},
+    ) as change:
+        for other in also:
+            other.active = False
+            session.add(other)
+        row.active = False
+        change.after = {"active": False, **facts}
 
 
 # --- products -----------------------------------------------------------------------------------
@@ -232,7 +110,7 @@ def _check_product_name(
     for other in session.exec(
         select(Product).where(Product.merchant_id == merchant_id, Product.active.is_(True))
     ):
-        if other.id != skip_id and _same_name(other.name, name):
+        if other.id != skip_id and same_name(other.name, name):
             problems.add(f'A product named "{other.name}" already exists.')
 
 
@@ -246,26 +124,16 @@ def create_product(
     actor: audit.Actor,
 ) -> Product:
     problems = Problems()
-    clean_name = problems.text(name, "Product name", max_len=NAME_MAX)
-    clean_description = problems.text(
-        description, "Description", max_len=DESCRIPTION_MAX, required=False, multiline=True
+    clean_name, clean_description = name_and_description(
+        problems, name, description, label="Product name"
     )
     _check_product_name(session, problems, merchant_id, clean_name, None)
     problems.check()
     product = Product(merchant_id=merchant_id, name=clean_name, description=clean_description)
-    session.add(product)
-    session.flush()
-    _record(
-        session,
-        clock,
-        merchant_id,
-        actor,
-        "catalog.product.create",
-        "product",
-        product.id,
-        None,
-        {"name": product.name, "description": product.description},
-    )
+    with audit.changing(
+        session, clock, product, actor=actor, action="catalog.product.create", target_type="product"
+    ) as change:
+        change.after = {"name": product.name, "description": product.description}
     return product
 
 
@@ -280,33 +148,15 @@ def update_product(
     actor: audit.Actor,
 ) -> Product:
     product = get_product(session, merchant_id, product_id)
-    if not product.active:
-        raise CatalogError("This product is archived and can no longer be edited.")
+    _check_editable(product, "product")
     problems = Problems()
-    clean_name = problems.text(name, "Product name", max_len=NAME_MAX)
-    clean_description = problems.text(
-        description, "Description", max_len=DESCRIPTION_MAX, required=False, multiline=True
+    clean_name, clean_description = name_and_description(
+        problems, name, description, label="Product name"
     )
     _check_product_name(session, problems, merchant_id, clean_name, product.id)
     problems.check()
-    before = {"name": product.name, "description": product.description}
-    after = {"name": clean_name, "description": clean_description}
-    if before == after:
-        raise CatalogError("Nothing changed.", code="unchanged")
-    product.name, product.description = clean_name, clean_description
-    session.add(product)
-    session.flush()
-    _record(
-        session,
-        clock,
-        merchant_id,
-        actor,
-        "catalog.product.update",
-        "product",
-        product.id,
-        before,
-        after,
-    )
+    values = {"name": clean_name, "description": clean_description}
+    edit(session, clock, product, values, actor=actor, action="catalog.product.update")
     return product
 
 
@@ -315,28 +165,12 @@ def archive_product(
 ) -> Product:
     """Take a product off sale with all its plans. Subscriptions on them go on as they are."""
     product = get_product(session, merchant_id, product_id)
-    if not product.active:
-        raise CatalogError("This product is already archived.")
+    _check_on_sale(product, "product")
     plans = session.exec(
         select(Plan).where(Plan.product_id == product.id, Plan.active.is_(True))
     ).all()
-    for plan in plans:
-        plan.active = False
-        session.add(plan)
-    product.active = False
-    session.add(product)
-    session.flush()
-    _record(
-        session,
-        clock,
-        merchant_id,
-        actor,
-        "catalog.product.archive",
-        "product",
-        product.id,
-        {"active": True},
-        {"active": False, "plans_archived": [plan.id for plan in plans]},
-    )
+    archived = [plan.id for plan in plans]
+    _archive(session, clock, actor, product, "product", also=plans, plans_archived=archived)
     return product
 
 
@@ -357,7 +191,7 @@ def _check_plan_name_and_tier(
     for other in siblings:
         if other.id == skip_id:
             continue
-        if name is not None and other.active and _same_name(other.name, name):
+        if name is not None and other.active and same_name(other.name, name):
             problems.add(f'This product already has a plan named "{other.name}".')
         if tier is not None and other.tier == tier:
             state = "" if other.active else " (archived)"
@@ -389,14 +223,13 @@ def create_plan(
     plans (higher = upgrade); by default the new plan goes above every existing one."""
     product = get_product(session, merchant_id, product_id)
     if not product.active:
-        raise CatalogError("This product is archived: plans can't be added to it.")
+        raise CatalogError("This product is archived: plans can't be added to it.", code="archived")
     currency = merchant_currency(session, merchant_id)
     problems = Problems()
-    clean_name = problems.text(name, "Plan name", max_len=NAME_MAX)
-    clean_description = problems.text(
-        description, "Description", max_len=DESCRIPTION_MAX, required=False, multiline=True
+    clean_name, clean_description = name_and_description(
+        problems, name, description, label="Plan name"
     )
-    clean_features = _clean_features(problems, features)
+    clean_features = clean_feature_list(problems, features)
     if tier is None:
         clean_tier = next_tier(session, product.id)
     else:
@@ -417,31 +250,27 @@ def create_plan(
         tier=clean_tier,
         features=clean_features,
     )
-    session.add(plan)
-    flush_or_conflict(session, f"Tier {clean_tier} was just taken by another change. Try again.")
-    prices = []
-    for interval, amount in (("month", monthly), ("year", annual)):
-        if amount is not None:
-            price = Price(
-                merchant_id=merchant_id,
-                plan_id=plan.id,
-                interval=interval,
-                amount=amount,
-                currency=currency,
-            )
-            session.add(price)
-            prices.append(price)
-    flush_or_conflict(session, "The prices changed at the same time. Try again.")
-    _record(
-        session,
-        clock,
-        merchant_id,
-        actor,
-        "catalog.plan.create",
-        "plan",
-        plan.id,
-        None,
-        {
+    with audit.changing(
+        session, clock, plan, actor=actor, action="catalog.plan.create", target_type="plan"
+    ) as change:
+        session.add(plan)
+        flush_or_conflict(
+            session, f"Tier {clean_tier} was just taken by another change. Try again."
+        )
+        prices = []
+        for interval, amount in (("month", monthly), ("year", annual)):
+            if amount is not None:
+                price = Price(
+                    merchant_id=merchant_id,
+                    plan_id=plan.id,
+                    interval=interval,
+                    amount=amount,
+                    currency=currency,
+                )
+                session.add(price)
+                prices.append(price)
+        flush_or_conflict(session, "The prices changed at the same time. Try again.")
+        change.after = {
             "product_id": product.id,
             "name": plan.name,
             "tier": plan.tier,
@@ -450,8 +279,7 @@ def create_plan(
                 {"id": p.id, "interval": p.interval, "amount": p.amount, "currency": p.currency}
                 for p in prices
             ],
-        },
-    )
+        }
     return plan
 
 
@@ -469,34 +297,31 @@ def update_plan(
 ) -> Plan:
     """Name, description, features and tier. Prices change through `set_price`."""
     plan = get_plan(session, merchant_id, plan_id)
-    if not plan.active:
-        raise CatalogError("This plan is archived and can no longer be edited.")
+    _check_editable(plan, "plan")
     problems = Problems()
-    clean_name = problems.text(name, "Plan name", max_len=NAME_MAX)
-    clean_description = problems.text(
-        description, "Description", max_len=DESCRIPTION_MAX, required=False, multiline=True
+    clean_name, clean_description = name_and_description(
+        problems, name, description, label="Plan name"
     )
-    clean_features = _clean_features(problems, features)
+    clean_features = clean_feature_list(problems, features)
     clean_tier = problems.whole(tier, "Tier", low=TIER_MIN, high=TIER_MAX)
     _check_plan_name_and_tier(
         problems, _plans_of(session, plan.product_id), clean_name, clean_tier, plan.id
     )
     problems.check()
-    before = {key: getattr(plan, key) for key in ("name", "description", "features", "tier")}
-    after = {
+    values = {
         "name": clean_name,
         "description": clean_description,
         "features": clean_features,
         "tier": clean_tier,
     }
-    if before == after:
-        raise CatalogError("Nothing changed.", code="unchanged")
-    plan.name, plan.description = clean_name, clean_description
-    plan.features, plan.tier = clean_features, clean_tier
-    session.add(plan)
-    flush_or_conflict(session, f"Tier {clean_tier} was just taken by another change. Try again.")
-    _record(
-        session, clock, merchant_id, actor, "catalog.plan.update", "plan", plan.id, before, after
+    edit(
+        session,
+        clock,
+        plan,
+        values,
+        actor=actor,
+        action="catalog.plan.update",
+        conflict=f"Tier {clean_tier} was just taken by another change. Try again.",
     )
     return plan
 
@@ -506,9 +331,10 @@ def archive_plan(
 ) -> Plan:
     """Stop offering a plan. Its subscribers keep it, at their price, until they change."""
     plan = get_plan(session, merchant_id, plan_id)
-    if not plan.active:
-        raise CatalogError("This plan is already archived.")
-    _archive(session, clock, actor, plan, "plan", subscriber_count(session, plan_id=plan.id))
+    _check_on_sale(plan, "plan")
+    _archive(
+        session, clock, actor, plan, "plan", subscribers=subscriber_count(session, plan_id=plan.id)
+    )
     return plan
 
 
@@ -529,7 +355,7 @@ def set_price(
     for the same interval is archived, never changed, so its subscribers keep paying it."""
     plan = get_plan(session, merchant_id, plan_id)
     if not plan.active:
-        raise CatalogError("This plan is archived: its prices can't change.")
+        raise CatalogError("This plan is archived: its prices can't change.", code="archived")
     currency = merchant_currency(session, merchant_id)
     problems = Problems()
     if interval not in INTERVAL_LABELS:
@@ -543,10 +369,6 @@ def set_price(
             f"{format_money(clean_amount, currency)}.",
             code="unchanged",
         )
-    if old is not None:
-        old.active = False
-        session.add(old)
-        session.flush()  # the partial unique index allows one active price per interval
     price = Price(
         merchant_id=merchant_id,
         plan_id=plan.id,
@@ -554,18 +376,22 @@ def set_price(
         amount=clean_amount,
         currency=currency,
     )
-    session.add(price)
-    flush_or_conflict(session, "The price was changed at the same time. Reload and try again.")
-    _record(
+    with audit.changing(
         session,
         clock,
-        merchant_id,
-        actor,
-        "catalog.price.create",
-        "price",
-        price.id,
-        None if old is None else {"price_id": old.id, "amount": old.amount, "active": False},
-        {
+        price,
+        actor=actor,
+        action="catalog.price.create",
+        target_type="price",
+        before=None if old is None else {"price_id": old.id, "amount": old.amount, "active": False},
+    ) as change:
+        if old is not None:
+            old.active = False
+            session.add(old)
+            session.flush()  # the partial unique index allows one active price per interval
+        session.add(price)
+        flush_or_conflict(session, "The price was changed at the same time. Reload and try again.")
+        change.after = {
             "plan_id": plan.id,
             "interval": interval,
             "amount": clean_amount,
@@ -574,8 +400,7 @@ def set_price(
             "subscribers_keeping_old_price": 0
             if old is None
             else subscriber_count(session, price_id=old.id),
-        },
-    )
+        }
     return price
 
 
@@ -585,8 +410,7 @@ def archive_price(
     """Stop selling one price. A plan keeps at least one price on sale: archive the plan to take
     it off sale entirely."""
     price = get_price(session, merchant_id, price_id)
-    if not price.active:
-        raise CatalogError("This price is already archived.")
+    _check_on_sale(price, "price")
     plan = session.get(Plan, price.plan_id)
     if plan.active:
         others = session.exec(
@@ -596,9 +420,11 @@ def archive_price(
         ).one()
         if others == 0:
             raise CatalogError(
-                f'This is the last price of "{plan.name}" on sale. Archive the plan instead.'
+                f'This is the last price of "{plan.name}" on sale. Archive the plan instead.',
+                code="last_price",
             )
-    _archive(session, clock, actor, price, "price", subscriber_count(session, price_id=price.id))
+    subscribers = subscriber_count(session, price_id=price.id)
+    _archive(session, clock, actor, price, "price", subscribers=subscribers)
     return price
 
 

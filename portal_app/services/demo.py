@@ -31,6 +31,7 @@ from portal_app.services import (
     features,
     invoices,
     payment_methods,
+    plan_changes,
     subscriptions,
 )
 from portal_app.services.gateway import PaymentGateway
@@ -365,7 +366,7 @@ def _states_at_now(session, clock, gateway, merchant_id, prices) -> None:
                 actor=actor,
             )
         elif state == "downgrading":
-            subscriptions.change_plan(
+            plan_changes.change_plan(
                 session,
                 clock,
                 gateway,

@@ -147,17 +147,18 @@ def license_key_for(
         if taken:
             key = session.get(LicenseKey, free)
             session.refresh(key)
-            audit.record(
+            # The change itself was the conditional UPDATE above (the key's claim).
+            with audit.changing(
                 session,
                 clock,
-                merchant_id=asset.merchant_id,
+                key,
                 actor=actor,
                 action="license_key.assign",
                 target_type="license_key",
-                target_id=key.id,
+                merchant_id=asset.merchant_id,
                 customer_id=customer_id,
-                after={"asset_id": asset.id},
-            )
+            ) as change:
+                change.after = {"asset_id": asset.id}
             return key.key
     raise PortalError(
         "So many keys are being handed out right now that yours was delayed. Please try again."

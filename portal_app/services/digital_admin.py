@@ -22,11 +22,13 @@ from sqlmodel import Session, select
 from portal_app.clock import Clock
 from portal_app.models import AssetGrant, DigitalAsset, DownloadEvent, LicenseKey, Plan
 from portal_app.services import audit
-from portal_app.services.catalog_admin import (
-    NAME_MAX,
+from portal_app.services.catalog_admin import get_plan
+from portal_app.services.catalog_rules import (
     Problems,
+    edit,
     flush_or_conflict,
-    get_plan,
+    get_owned,
+    name_and_description,
 )
 from portal_app.services.digital import files_root
 from portal_app.services.errors import CatalogError, NotFound
@@ -43,30 +45,22 @@ _CHUNK = 1024 * 1024
 
 
 def get_asset(session: Session, merchant_id: int, asset_id: int) -> DigitalAsset:
-    asset = session.get(DigitalAsset, asset_id)
-    if asset is None or asset.merchant_id != merchant_id:
-        raise NotFound("Digital product not found.")
+    return get_owned(session, DigitalAsset, merchant_id, asset_id, "Digital product")
+
+
+def _changing(session: Session, clock: Clock, asset: DigitalAsset, actor: audit.Actor, action: str):
+    """A recorded change of an asset (audited as target "asset")."""
+    return audit.changing(session, clock, asset, actor=actor, action=action, target_type="asset")
+
+
+def _add_asset(
+    session: Session, clock: Clock, actor: audit.Actor, summary: dict[str, Any], **fields: Any
+) -> DigitalAsset:
+    """A new asset of the merchant's, audited with its kind, name and `summary`."""
+    asset = DigitalAsset(created_at=clock.now(), **fields)
+    with _changing(session, clock, asset, actor, "asset.create") as change:
+        change.after = {"kind": asset.kind, "name": asset.name, **summary}
     return asset
-
-
-def _record(session, clock, asset: DigitalAsset, actor, action, before, after) -> None:
-    audit.record(
-        session,
-        clock,
-        merchant_id=asset.merchant_id,
-        actor=actor,
-        action=action,
-        target_type="asset",
-        target_id=asset.id,
-        before=before,
-        after=after,
-    )
-
-
-def _add_asset(session, clock, actor, asset: DigitalAsset, summary: dict[str, Any]) -> None:
-    session.add(asset)
-    session.flush()
-    _record(session, clock, asset, actor, "asset.create", None, {"kind": asset.kind, **summary})
 
 
 # --- files --------------------------------------------------------------------------------------
@@ -147,12 +141,8 @@ def discard_stored_file(session: Session, merchant_id: int, relative_path: Any) 
     return True
 
 
-def _clean_common(problems: Problems, name: Any, description: Any) -> tuple[str | None, str]:
-    clean_name = problems.text(name, "Name", max_len=NAME_MAX)
-    clean_description = problems.text(
-        description, "Description", max_len=DESCRIPTION_MAX, required=False, multiline=True
-    )
-    return clean_name, clean_description
+def _clean_common(problems: Problems, name: Any, description: Any) -> tuple[str | None, str | None]:
+    return name_and_description(problems, name, description, description_max=DESCRIPTION_MAX)
 
 
 def _clean_limit(problems: Problems, download_limit: Any) -> int | None:
@@ -185,20 +175,23 @@ def create_file_asset(
         select(DigitalAsset.id).where(DigitalAsset.file_path == stored_path)
     ).first()
     if taken is not None:
-        raise CatalogError("This upload is already a digital product. Upload the file again.")
-    asset = DigitalAsset(
+        raise CatalogError(
+            "This upload is already a digital product. Upload the file again.", code="upload_used"
+        )
+    size = path.stat().st_size
+    return _add_asset(
+        session,
+        clock,
+        actor,
+        {"size": size, "download_limit": limit},
         merchant_id=merchant_id,
         kind="file",
         name=clean_name,
         description=clean_description,
         file_path=stored_path,
-        file_size=path.stat().st_size,
+        file_size=size,
         download_limit=limit,
-        created_at=clock.now(),
     )
-    summary = {"name": asset.name, "size": asset.file_size, "download_limit": limit}
-    _add_asset(session, clock, actor, asset, summary)
-    return asset
 
 
 # --- links --------------------------------------------------------------------------------------
@@ -252,16 +245,17 @@ def create_link_asset(
     clean_name, clean_description = _clean_common(problems, name, description)
     clean_url = clean_https_url(problems, url)
     problems.check()
-    asset = DigitalAsset(
+    return _add_asset(
+        session,
+        clock,
+        actor,
+        {"url": clean_url},
         merchant_id=merchant_id,
         kind="link",
         name=clean_name,
         description=clean_description,
         url=clean_url,
-        created_at=clock.now(),
     )
-    _add_asset(session, clock, actor, asset, {"name": asset.name, "url": clean_url})
-    return asset
 
 
 # --- license keys -------------------------------------------------------------------------------
@@ -311,13 +305,20 @@ def parse_keys(problems: Problems, text: Any) -> tuple[list[str], int]:
     return unique, len(lines) - len(unique)
 
 
-def _new_keys(session: Session, keys: list[str], repeats: int) -> tuple[list[str], KeyImport]:
-    """The keys not in any pool yet (LicenseKey.key is unique across the store), and the tally."""
+def _new_keys(
+    session: Session, keys: list[str], repeats: int, if_none: str
+) -> tuple[list[str], KeyImport]:
+    """The keys not in any pool yet (LicenseKey.key is unique across the store), and the tally;
+    refused, with `if_none` said after why, when every key is already in a pool."""
     present: set[str] = set()
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         present.update(session.exec(select(LicenseKey.key).where(LicenseKey.key.in_(chunk))))
     fresh = [key for key in keys if key not in present]
+    if not fresh:
+        raise CatalogError(
+            f"Every one of these keys is already in a pool. {if_none}", code="keys_pooled"
+        )
     return fresh, KeyImport(len(fresh), repeats, len(present))
 
 
@@ -341,17 +342,17 @@ def create_license_asset(
     clean_name, clean_description = _clean_common(problems, name, description)
     keys, repeats = parse_keys(problems, keys_text)
     problems.check()
-    fresh, result = _new_keys(session, keys, repeats)
-    if not fresh:
-        raise CatalogError("Every one of these keys is already in a pool. Paste new keys.")
-    asset = DigitalAsset(
+    fresh, result = _new_keys(session, keys, repeats, "Paste new keys.")
+    asset = _add_asset(
+        session,
+        clock,
+        actor,
+        {"keys_added": result.added},
         merchant_id=merchant_id,
         kind="license",
         name=clean_name,
         description=clean_description,
-        created_at=clock.now(),
     )
-    _add_asset(session, clock, actor, asset, {"name": asset.name, "keys_added": result.added})
     _add_keys(session, asset, fresh)
     return asset, result
 
@@ -371,20 +372,15 @@ def add_license_keys(
     problems = Problems()
     keys, repeats = parse_keys(problems, keys_text)
     problems.check()
-    fresh, result = _new_keys(session, keys, repeats)
-    if not fresh:
-        raise CatalogError("Every one of these keys is already in a pool. Nothing was added.")
+    fresh, result = _new_keys(session, keys, repeats, "Nothing was added.")
     before = key_counts(session, [asset.id]).get(asset.id, KeyCount())
-    _add_keys(session, asset, fresh)
-    _record(
-        session,
-        clock,
-        asset,
-        actor,
-        "asset.keys_add",
-        {"total": before.total, "available": before.available},
-        {"added": result.added, "skipped": result.repeated_in_paste + result.already_present},
-    )
+    with _changing(session, clock, asset, actor, "asset.keys_add") as change:
+        change.before = {"total": before.total, "available": before.available}
+        _add_keys(session, asset, fresh)
+        change.after = {
+            "added": result.added,
+            "skipped": result.repeated_in_paste + result.already_present,
+        }
     return result
 
 
@@ -434,14 +430,7 @@ def update_asset(
     if asset.kind == "link":
         after["url"] = clean_https_url(problems, url)
     problems.check()
-    before = {key: getattr(asset, key) for key in after}
-    if before == after:
-        raise CatalogError("Nothing changed.", code="unchanged")
-    for key, value in after.items():
-        setattr(asset, key, value)
-    session.add(asset)
-    session.flush()
-    _record(session, clock, asset, actor, "asset.update", before, after)
+    edit(session, clock, asset, after, actor=actor, action="asset.update", target_type="asset")
     return asset
 
 
@@ -460,7 +449,7 @@ def set_grants(
     if not isinstance(plan_ids, (list, tuple, set)) or not all(
         isinstance(p, int) and not isinstance(p, bool) for p in plan_ids
     ):
-        raise CatalogError("Choose plans from the list.")
+        raise CatalogError("Choose plans from the list.", code="invalid_plans")
     wanted = sorted(set(plan_ids))
     for plan_id in wanted:
         get_plan(session, merchant_id, plan_id)  # another merchant's plan: NotFound
@@ -468,15 +457,15 @@ def set_grants(
     current = sorted(grant.plan_id for grant in grants)
     if current == wanted:
         raise CatalogError("Nothing changed.", code="unchanged")
-    for grant in grants:
-        if grant.plan_id not in wanted:
-            session.delete(grant)
-    for plan_id in set(wanted) - set(current):
-        session.add(AssetGrant(asset_id=asset.id, plan_id=plan_id))
-    flush_or_conflict(session, "The plans were changed at the same time. Reload and try again.")
-    _record(
-        session, clock, asset, actor, "asset.grants", {"plan_ids": current}, {"plan_ids": wanted}
-    )
+    with _changing(session, clock, asset, actor, "asset.grants") as change:
+        change.before = {"plan_ids": current}
+        for grant in grants:
+            if grant.plan_id not in wanted:
+                session.delete(grant)
+        for plan_id in set(wanted) - set(current):
+            session.add(AssetGrant(asset_id=asset.id, plan_id=plan_id))
+        flush_or_conflict(session, "The plans were changed at the same time. Reload and try again.")
+        change.after = {"plan_ids": wanted}
     return wanted
 
 

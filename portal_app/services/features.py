@@ -387,26 +387,22 @@ def save(
     if not changed:
         return current
     row = session.get(PortalSettings, merchant_id)
-    document = dict(row.document) if row is not None else {}
-    document.update(cleaned)
     if row is None:
-        row = PortalSettings(merchant_id=merchant_id, document=document, updated_at=clock.now())
-    else:
-        row.document = document
-        row.updated_at = clock.now()
-    session.add(row)
-    audit.record(
+        row = PortalSettings(merchant_id=merchant_id, document={}, updated_at=clock.now())
+    with audit.changing(
         session,
         clock,
-        merchant_id=merchant_id,
+        row,
         actor=actor,
         action=action,
+        before={key: before for key, (before, _) in changed.items()},
         target_type="portal_settings",
         target_id=merchant_id,
-        before={key: before for key, (before, _) in changed.items()},
-        after={key: after for key, (_, after) in changed.items()},
-    )
-    session.flush()
+        merchant_id=merchant_id,
+    ) as change:
+        row.document = {**row.document, **cleaned}
+        row.updated_at = clock.now()
+        change.after = {key: after for key, (_, after) in changed.items()}
     return load(session, merchant_id)
 
 

@@ -100,30 +100,19 @@ def finalize(session: Session, clock: Clock, invoice: Invoice, actor: audit.Acto
         raise InvoiceError("Only a draft invoice can be finalized.")
     if invoice.total < 0:
         raise InvoiceError("An invoice total cannot be negative.")
-    invoice.number = next_number(session, invoice.merchant_id, "invoice")
-    # Frozen from here on with the money: a later profile change never rewrites this invoice.
-    invoice.bill_to = bill_to.snapshot_for(session, invoice.customer_id, invoice.merchant_id)
-    now = clock.now()
-    invoice.finalized_at = now
-    invoice.due_at = now
-    if invoice.total == 0:
-        invoice.status = InvoiceStatus.PAID
-        invoice.paid_at = now
-    else:
-        invoice.status = InvoiceStatus.OPEN
-    session.add(invoice)
-    session.flush()
-    audit.record(
-        session,
-        clock,
-        merchant_id=invoice.merchant_id,
-        actor=actor,
-        action="invoice.finalize",
-        target_type="invoice",
-        target_id=invoice.id,
-        customer_id=invoice.customer_id,
-        after={"number": invoice.number, "total": invoice.total, "status": invoice.status},
-    )
+    with audit.changing(session, clock, invoice, actor=actor, action="invoice.finalize") as change:
+        invoice.number = next_number(session, invoice.merchant_id, "invoice")
+        # Frozen from here on with the money: a later profile change never rewrites this invoice.
+        invoice.bill_to = bill_to.snapshot_for(session, invoice.customer_id, invoice.merchant_id)
+        now = clock.now()
+        invoice.finalized_at = now
+        invoice.due_at = now
+        if invoice.total == 0:
+            invoice.status = InvoiceStatus.PAID
+            invoice.paid_at = now
+        else:
+            invoice.status = InvoiceStatus.OPEN
+        change.after = {"number": invoice.number, "total": invoice.total, "status": invoice.status}
     return invoice
 
 
@@ -179,24 +168,17 @@ def lines_of(session: Session, invoice_id: int) -> list[InvoiceLine]:
 def void(session: Session, clock: Clock, invoice: Invoice, actor: audit.Actor) -> Invoice:
     if invoice.status != InvoiceStatus.OPEN:
         raise InvoiceError("Only an open invoice can be voided.")
-    invoice.status = InvoiceStatus.VOID
-    invoice.voided_at = clock.now()
-    invoice.next_retry_at = None
-    session.add(invoice)
-    session.flush()
-    audit.record(
-        session,
-        clock,
-        merchant_id=invoice.merchant_id,
-        actor=actor,
-        action="invoice.void",
-        target_type="invoice",
-        target_id=invoice.id,
-        customer_id=invoice.customer_id,
-        before={"status": InvoiceStatus.OPEN},
-        after={"status": InvoiceStatus.VOID},
-    )
+    with audit.changing(
+        session, clock, invoice, actor=actor, action="invoice.void", snapshot=_status
+    ):
+        invoice.status = InvoiceStatus.VOID
+        invoice.voided_at = clock.now()
+        invoice.next_retry_at = None
     return invoice
+
+
+def _status(invoice: Invoice) -> dict:
+    return {"status": invoice.status}
 
 
 def void_and_replace(
@@ -370,56 +352,44 @@ def collect(
             charge_id=result.charge_id,
         )
     now = clock.now()
-    payment = Payment(
-        merchant_id=invoice.merchant_id,
-        customer_id=invoice.customer_id,
-        invoice_id=invoice.id,
-        payment_method_id=card.id,
-        amount=invoice.amount_due,
-        currency=invoice.currency,
-        status="succeeded",
-        gateway_charge_id=result.charge_id,
-        idempotency_key=key,
-        created_at=now,
-    )
-    session.add(payment)
-    invoice.amount_paid = invoice.total
-    invoice.status = InvoiceStatus.PAID
-    invoice.paid_at = now
-    invoice.next_retry_at = None
-    session.add(invoice)
-    session.flush()
-    receipt = Receipt(
-        merchant_id=invoice.merchant_id,
-        payment_id=payment.id,
-        invoice_id=invoice.id,
-        number=next_number(session, invoice.merchant_id, "receipt"),
-        amount=payment.amount,
-        currency=payment.currency,
-        card_brand=card.brand,
-        card_last4=card.last4,
-        created_at=now,
-        bill_to=bill_to.snapshot_for(session, invoice.customer_id, invoice.merchant_id),
-    )
-    session.add(receipt)
-    session.flush()
-    audit.record(
-        session,
-        clock,
-        merchant_id=invoice.merchant_id,
-        actor=actor,
-        action="invoice.paid",
-        target_type="invoice",
-        target_id=invoice.id,
-        customer_id=invoice.customer_id,
-        before={"status": InvoiceStatus.OPEN},
-        after={
-            "status": InvoiceStatus.PAID,
-            "amount": payment.amount,
-            "payment_id": payment.id,
-            "card": f"{card.brand} {card.last4}",
-        },
-    )
+    with audit.changing(
+        session, clock, invoice, actor=actor, action="invoice.paid", snapshot=_status
+    ) as change:
+        payment = Payment(
+            merchant_id=invoice.merchant_id,
+            customer_id=invoice.customer_id,
+            invoice_id=invoice.id,
+            payment_method_id=card.id,
+            amount=invoice.amount_due,
+            currency=invoice.currency,
+            status="succeeded",
+            gateway_charge_id=result.charge_id,
+            idempotency_key=key,
+            created_at=now,
+        )
+        session.add(payment)
+        invoice.amount_paid = invoice.total
+        invoice.status = InvoiceStatus.PAID
+        invoice.paid_at = now
+        invoice.next_retry_at = None
+        session.flush()
+        receipt = Receipt(
+            merchant_id=invoice.merchant_id,
+            payment_id=payment.id,
+            invoice_id=invoice.id,
+            number=next_number(session, invoice.merchant_id, "receipt"),
+            amount=payment.amount,
+            currency=payment.currency,
+            card_brand=card.brand,
+            card_last4=card.last4,
+            created_at=now,
+            bill_to=bill_to.snapshot_for(session, invoice.customer_id, invoice.merchant_id),
+        )
+        session.add(receipt)
+        session.flush()
+        change.extra.update(
+            amount=payment.amount, payment_id=payment.id, card=f"{card.brand} {card.last4}"
+        )
     customer = session.get(Customer, invoice.customer_id)
     mailer.queue(
         session,
@@ -487,6 +457,11 @@ def receipts_for(session: Session, customer_id: int, invoice_id: int) -> list[Re
 
 # --- immutability guard -------------------------------------------------------------------------
 
+
+def _frozen(message: str) -> InvoiceError:
+    return InvoiceError(message, code="frozen")
+
+
 _FROZEN_INVOICE_FIELDS = ("total", "currency", "number", "customer_id", "merchant_id", "bill_to")
 _FROZEN_RECEIPT_FIELDS = ("amount", "currency", "number", "invoice_id", "bill_to")
 
@@ -504,14 +479,14 @@ def _refuse_changes_to_finalized_invoices(session, _flush_context, _instances):
             for name in _FROZEN_INVOICE_FIELDS:
                 history = state.attrs[name].history
                 if history.deleted and history.added and history.deleted != history.added:
-                    raise InvoiceError("A finalized invoice cannot be changed.")
+                    raise _frozen("A finalized invoice cannot be changed.")
         elif isinstance(obj, InvoiceLine) and _invoice_is_final(session, obj.invoice_id):
-            raise InvoiceError("A finalized invoice cannot be changed.")
+            raise _frozen("A finalized invoice cannot be changed.")
         elif isinstance(obj, Receipt) and _changed(sa.inspect(obj), _FROZEN_RECEIPT_FIELDS):
-            raise InvoiceError("An issued receipt cannot be changed.")
+            raise _frozen("An issued receipt cannot be changed.")
     for obj in list(session.new) + list(session.deleted):
         if isinstance(obj, InvoiceLine) and _invoice_is_final(session, obj.invoice_id):
-            raise InvoiceError("A finalized invoice cannot be changed.")
+            raise _frozen("A finalized invoice cannot be changed.")
 
 
 def _changed(state, names) -> bool:

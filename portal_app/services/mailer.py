@@ -85,18 +85,7 @@ def queue(
     address = to_address or customer.email
     if not wants(session, customer, kind) or undeliverable(address):
         return None
-    email = OutboxEmail(
-        merchant_id=customer.merchant_id,
-        customer_id=customer.id,
-        to_address=address,
-        kind=kind,
-        subject=subject,
-        body=sealing.seal(body) if kind in SEALED_KINDS else body,
-        created_at=clock.now(),
-    )
-    session.add(email)
-    session.flush()
-    return email
+    return _add(session, clock, customer.merchant_id, customer.id, address, kind, subject, body)
 
 
 def queue_staff(
@@ -112,9 +101,23 @@ def queue_staff(
     """Queue mail to a staff member or invitee (no customer, no preferences: always sent)."""
     if undeliverable(to_address):
         return None
+    return _add(session, clock, merchant_id, None, to_address, kind, subject, body)
+
+
+def _add(
+    session: Session,
+    clock: Clock,
+    merchant_id: int,
+    customer_id: int | None,
+    to_address: str,
+    kind: str,
+    subject: str,
+    body: str,
+) -> OutboxEmail:
+    """Insert one queued message; the bodies of SEALED_KINDS are stored sealed."""
     email = OutboxEmail(
         merchant_id=merchant_id,
-        customer_id=None,
+        customer_id=customer_id,
         to_address=to_address,
         kind=kind,
         subject=subject,

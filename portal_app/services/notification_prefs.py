@@ -112,22 +112,20 @@ def update_preferences(
         changed = {key: value for key, value in changes.items() if current[key] != value}
         if not changed:
             return current
-    for key, value in changed.items():
-        setattr(row, key, value)
-    session.add(row)
-    session.flush()
-    audit.record(
+    with audit.changing(
         session,
         clock,
-        merchant_id=customer.merchant_id,
+        customer,  # the preferences row is keyed by the customer, who is the event's target
         actor=actor,
         action="notifications.update",
-        target_type="customer",
-        target_id=customer.id,
-        customer_id=customer.id,
         before={key: current[key] for key in changed},
-        after=changed,
-    )
+        target_type="customer",
+        customer_id=customer.id,
+    ) as change:
+        for key, value in changed.items():
+            setattr(row, key, value)
+        session.add(row)
+        change.after = changed
     return _values(row)
 
 

@@ -90,8 +90,6 @@ def add_card(
     tokenized = gateway.tokenize(session, clock, number, exp_month, exp_year, cvc)
     previous_default = next((card for card in existing if card.is_default), None)
     becomes_default = not existing or bool(make_default) or previous_default is None
-    if becomes_default:
-        _clear_default(session, existing)
     card = PaymentMethod(
         merchant_id=customer.merchant_id,
         customer_id=customer.id,
@@ -103,20 +101,20 @@ def add_card(
         is_default=becomes_default,
         created_at=clock.now(),
     )
-    session.add(card)
-    session.flush()
-    audit.record(
+    with _changing(
         session,
         clock,
-        merchant_id=customer.merchant_id,
-        actor=actor,
-        action="payment_method.add",
-        target_type="payment_method",
-        target_id=card.id,
-        customer_id=customer.id,
-        before={"default_payment_method_id": previous_default.id if previous_default else None},
-        after={**_summary(card), "default_payment_method_id": _default_id(card, previous_default)},
-    )
+        card,
+        actor,
+        "payment_method.add",
+        before=_default_of(previous_default),
+        snapshot=lambda c: {
+            **_summary(c),
+            "default_payment_method_id": _default_id(c, previous_default),
+        },
+    ):
+        if becomes_default:
+            _clear_default(session, existing)
     return card
 
 
@@ -138,22 +136,17 @@ def set_default(
     previous = next((c for c in cards if c.is_default), None)
     if previous is not None and previous.id == card.id:
         return card
-    _clear_default(session, cards)
-    card.is_default = True
-    session.add(card)
-    session.flush()
-    audit.record(
+    with _changing(
         session,
         clock,
-        merchant_id=customer.merchant_id,
-        actor=actor,
-        action="payment_method.set_default",
-        target_type="payment_method",
-        target_id=card.id,
-        customer_id=customer.id,
-        before={"default_payment_method_id": previous.id if previous else None},
-        after={"default_payment_method_id": card.id, "brand": card.brand, "last4": card.last4},
-    )
+        card,
+        actor,
+        "payment_method.set_default",
+        before=_default_of(previous),
+        snapshot=lambda c: {"default_payment_method_id": c.id, "brand": c.brand, "last4": c.last4},
+    ):
+        _clear_default(session, cards)
+        card.is_default = True
     return card
 
 
@@ -202,7 +195,7 @@ def remove_card(
         target_id=card_id,
         customer_id=customer.id,
         before=summary,
-        after={"default_payment_method_id": new_default.id if new_default else None},
+        after=_default_of(new_default),
     )
     return new_default
 
@@ -224,26 +217,17 @@ def update_expiry(
     card = _pick(list_cards(session, customer.id), payment_method_id)
     gateway.update_expiry(session, clock, card.gateway_token, exp_month, exp_year)
     month, year = _expiry_ints(exp_month, exp_year)
-    before = {"exp_month": card.exp_month, "exp_year": card.exp_year}
-    after = {"exp_month": month, "exp_year": year}
-    if before == after:
-        return card
-    card.exp_month = month
-    card.exp_year = year
-    session.add(card)
-    session.flush()
-    audit.record(
+    with _changing(
         session,
         clock,
-        merchant_id=customer.merchant_id,
-        actor=actor,
-        action="payment_method.update_expiry",
-        target_type="payment_method",
-        target_id=card.id,
-        customer_id=customer.id,
-        before={**before, "brand": card.brand, "last4": card.last4},
-        after={**after, "brand": card.brand, "last4": card.last4},
-    )
+        card,
+        actor,
+        "payment_method.update_expiry",
+        snapshot=_expiry,
+        only_if_changed=True,
+    ):
+        card.exp_month = month
+        card.exp_year = year
     return card
 
 
@@ -298,6 +282,28 @@ def _clear_default(session: Session, cards: list[PaymentMethod]) -> None:
             changed = True
     if changed:
         session.flush()
+
+
+def _changing(
+    session: Session, clock: Clock, card: PaymentMethod, actor: audit.Actor, action: str, **how
+):
+    """A recorded change of a card (merchant and customer are the card's)."""
+    return audit.changing(
+        session, clock, card, actor=actor, action=action, target_type="payment_method", **how
+    )
+
+
+def _default_of(card: PaymentMethod | None) -> dict[str, Any]:
+    return {"default_payment_method_id": card.id if card else None}
+
+
+def _expiry(card: PaymentMethod) -> dict[str, Any]:
+    return {
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "brand": card.brand,
+        "last4": card.last4,
+    }
 
 
 def _default_id(card: PaymentMethod, previous: PaymentMethod | None) -> int | None:

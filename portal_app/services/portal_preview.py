@@ -5,8 +5,8 @@ The stand-in is one customer per merchant at a reserved address (`PREVIEW_EMAIL`
 never receive mail, RFC 6761), created on first use. Its creation is recorded in the audit chain,
 and a preview link is issued only for the customer at that address whose creation event names it
 (same id, same creation time), so a real customer who somehow holds the address is refused. The
-link itself is an ordinary one-time portal link (`auth.issue_support_link`: single use, hashed,
-audited). Customer lists, counts, money views and analytics leave the stand-in out with
+link itself is an ordinary one-time portal link (`portal_links.issue_support_link`: single use,
+hashed, audited). Customer lists, counts, money views and analytics leave the stand-in out with
 `not_preview`.
 
 So the preview shows the portal as a demo customer sees it, the stand-in gets a sandbox test card
@@ -26,7 +26,14 @@ from portal_app.clock import Clock
 from portal_app.db import dialect_insert
 from portal_app.models import AuditEvent, Customer, Merchant, Price, Subscription
 from portal_app.models.billing import SubscriptionStatus
-from portal_app.services import audit, auth, catalog, features, payment_methods, subscriptions
+from portal_app.services import (
+    audit,
+    catalog,
+    features,
+    payment_methods,
+    portal_links,
+    subscriptions,
+)
 from portal_app.services.errors import PortalError
 from portal_app.services.gateway import PaymentGateway
 
@@ -106,17 +113,16 @@ def ensure_preview_customer(
         select(Customer).where(Customer.merchant_id == merchant_id, Customer.email == PREVIEW_EMAIL)
     ).one()
     if inserted is not None:
-        audit.record(
+        with audit.changing(
             session,
             clock,
-            merchant_id=merchant_id,
+            customer,
             actor=actor,
             action=CREATED_ACTION,
             target_type="customer",
-            target_id=customer.id,
             customer_id=customer.id,
-            after={"email": PREVIEW_EMAIL, "created_at": customer.created_at.isoformat()},
-        )
+        ) as change:
+            change.after = {"email": PREVIEW_EMAIL, "created_at": customer.created_at.isoformat()}
         return customer
     if not is_preview_customer(session, customer):
         raise PreviewError(
@@ -204,7 +210,7 @@ def issue_preview_link(
     from the merchant alone."""
     customer = ensure_preview_customer(session, clock, merchant_id=merchant_id, actor=actor)
     note = ensure_demo_subscription(session, clock, gateway, customer=customer, actor=actor)
-    url = auth.issue_support_link(
+    url = portal_links.issue_support_link(
         session, clock, merchant_id=merchant_id, customer_id=customer.id, actor=actor
     )
     return PreviewLink(url, note)

@@ -4,29 +4,22 @@ Each part is a merchant toggle (`profile.*`), checked here. An update is all or 
 value is validated first and every problem is listed in one error, then the changes are written
 with one audit event holding the before and after of what actually changed.
 
-Email changes are requested here (`request_email_change`) and applied when the new address
-confirms its link. They need a sign-in of the last 15 minutes, are rate limited, and mail the old
-address a single-use link that undoes the change and ends every session (`cancel_email_change`).
-A staff member acting for a customer (a support link's session) can do none of it."""
+The email address is changed through services.email_change (confirmed by the new address)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
 
-import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from portal_app.clock import Clock
-from portal_app.config import load_settings
-from portal_app.models import AuthSession, Customer, LoginToken
-from portal_app.services import audit, auth, features, mailer, ratelimit, refusals
+from portal_app.models import Customer
+from portal_app.services import audit, features
 from portal_app.services.errors import FeatureDisabled, NotFound, ProfileError
 
 PART_TOGGLES = {
@@ -84,7 +77,7 @@ def country_codes() -> frozenset[str]:
 
 def editable_parts(session: Session, merchant_id: int) -> dict[str, bool]:
     """Which parts of the profile the merchant lets customers edit (email included, for the UI;
-    it is changed through `request_email_change`)."""
+    it is changed through `email_change.request_email_change`)."""
     settings = features.load(session, merchant_id)
     parts = {part: settings.enabled(toggle) for part, toggle in PART_TOGGLES.items()}
     parts["email"] = settings.enabled("profile.email")
@@ -286,11 +279,14 @@ def update_profile(
     if "email" in changes:
         raise ProfileError(
             "Your email address is changed separately: we send a confirmation link to the new "
-            "address first."
+            "address first.",
+            code="email_separately",
         )
     unknown = sorted(str(key) for key in changes if key not in PART_TOGGLES)
     if unknown:
-        raise ProfileError(f"Unknown profile field {', '.join(repr(k) for k in unknown)}.")
+        raise ProfileError(
+            f"Unknown profile field {', '.join(repr(k) for k in unknown)}.", code="unknown_field"
+        )
     settings = features.load(session, customer.merchant_id)
     disabled = [PART_LABELS[key] for key in changes if not settings.enabled(PART_TOGGLES[key])]
     if disabled:
@@ -339,303 +335,17 @@ def update_profile(
     if not after:
         return customer
 
-    for part in after:
-        setattr(customer, part, cleaned[part])
-    session.add(customer)
-    session.flush()
-    audit.record(
+    with audit.changing(
         session,
         clock,
-        merchant_id=customer.merchant_id,
+        customer,
         actor=actor,
         action="profile.update",
-        target_type="customer",
-        target_id=customer.id,
-        customer_id=customer.id,
         before=before,
-        after=after,
-    )
-    return customer
-
-
-# --- email change -------------------------------------------------------------------------------
-
-# How recent the current sign-in must be to change the email (OWASP: re-authenticate first).
-RECENT_SIGN_IN = timedelta(minutes=15)
-# How long the old address's "that wasn't me" link works: well past the 15 minutes the new
-# address has to confirm, so a change made while the owner was away can still be undone.
-CANCEL_LINK_TTL = timedelta(days=3)
-STAFF_ACTING = (
-    "You are signed in as staff acting for this customer: only the customer can change their "
-    "email address or sign-in settings."
-)
-REAUTH = "For your security, sign in again to change your email."
-# email_change_status: what the email section of the profile page may offer
-OPEN, STAFF_ACTING_GATE, REAUTH_GATE = "", "staff_acting", "reauth"
-
-
-class ReauthRequired(ProfileError):
-    """The current sign-in is older than RECENT_SIGN_IN: a fresh magic link first."""
-
-    code = "reauth_required"
-
-
-class StaffActing(ProfileError):
-    code = "staff_acting"
-
-
-class Throttled(ProfileError):
-    """Over an email-change limit; the refusal is tallied in the caller's transaction, which
-    should commit it (nothing else was written)."""
-
-    code = "throttled"
-
-
-@dataclass(frozen=True)
-class EmailChangeLinks:
-    """The raw tokens, for tests to follow; they live only in the two emails otherwise."""
-
-    confirm_token: str
-    cancel_token: str
-
-
-@dataclass(frozen=True)
-class CancelledChange:
-    email: str  # the address the account has now
-    old_email: str  # the address the cancel link was sent to
-    reverted: bool  # the confirmed change was undone
-    sessions_ended: int
-
-    @property
-    def outcome(self) -> str:
-        """reverted | voided (never confirmed) | kept (the old address belongs to another
-        customer now, so the account keeps the new one)."""
-        if self.reverted:
-            return "reverted"
-        return "voided" if self.email == self.old_email else "kept"
-
-
-def _sign_in_of(session: Session, customer_id: int, session_row_id: int) -> AuthSession:
-    """The caller's own live session row: whether it is recent and whose it is come from the
-    database, never from the browser."""
-    row = session.get(AuthSession, session_row_id)
-    if row is None or row.customer_id != customer_id or row.revoked_at is not None:
-        raise NotFound("Session not found.")
-    return row
-
-
-def email_change_status(
-    session: Session, clock: Clock, *, customer_id: int, session_row_id: int
-) -> str:
-    """OPEN, STAFF_ACTING_GATE (a support link's session) or REAUTH_GATE (signed in too long
-    ago)."""
-    row = _sign_in_of(session, customer_id, session_row_id)
-    if row.acting_staff_id is not None:
-        return STAFF_ACTING_GATE
-    if clock.now() - row.created_at > RECENT_SIGN_IN:
-        return REAUTH_GATE
-    return OPEN
-
-
-def _require_own_sign_in(session: Session, customer_id: int, session_row_id: int) -> None:
-    if _sign_in_of(session, customer_id, session_row_id).acting_staff_id is not None:
-        raise StaffActing(STAFF_ACTING)
-
-
-def request_email_change(
-    session: Session,
-    clock: Clock,
-    *,
-    customer_id: int,
-    session_row_id: int,
-    new_email: Any,
-    actor: audit.Actor,
-    limiter: ratelimit.RateLimiter,
-) -> EmailChangeLinks:
-    """Mail the new address a confirmation link (the change happens when it is opened) and the
-    old address a link that cancels it and ends every session. Refused for a staff member acting
-    for the customer, for a sign-in older than RECENT_SIGN_IN, and over the rate limits
-    (`email_change_customer`, `email_change_ip`)."""
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        raise NotFound("Customer not found.")
-    features.require_feature(session, customer.merchant_id, "profile.email")
-    gate = email_change_status(
-        session, clock, customer_id=customer_id, session_row_id=session_row_id
-    )
-    if gate == STAFF_ACTING_GATE:
-        raise StaffActing(STAFF_ACTING)
-    if gate == REAUTH_GATE:
-        raise ReauthRequired(REAUTH)
-    address = auth.normalize_email(new_email if isinstance(new_email, str) else "")
-    if address == customer.email:
-        raise ProfileError("That is already your email address.")
-    decision = limiter.hit(
-        ("email_change_customer", str(customer.id)), ("email_change_ip", actor.ip or "-")
-    )
-    if not decision.allowed:
-        refusals.record(
-            session,
-            clock,
-            merchant_id=customer.merchant_id,
-            action=refusals.THROTTLED,
-            rule=decision.rule,
-            ip=actor.ip,
-            principal=f"customer:{customer.id}",
-        )
-        raise Throttled(decision.message())
-    old_address = customer.email
-    confirm = auth.request_email_change(
-        session, clock, customer_id=customer.id, new_email=address, actor=actor
-    )
-    # Not voiding older cancel links: a second change must not disarm the first one's undo.
-    cancel = auth.issue_token(
-        session,
-        clock,
-        customer=customer,
-        purpose=auth.EMAIL_CANCEL,
-        return_to="/login",
-        ttl=CANCEL_LINK_TTL,
-        new_email=address,
-        void_older=False,
-    )
-    link = f"{load_settings().public_url}/auth/email-change/cancel?{urlencode({'token': cancel})}"
-    days = CANCEL_LINK_TTL.days
-    mailer.queue(
-        session,
-        clock,
-        customer=customer,
-        kind="email_change_cancel",
-        to_address=old_address,
-        subject="Your billing email is being changed",
-        body=(
-            f"Hello {customer.name or old_address},\n\n"
-            f"Someone signed in to your billing portal asked to change its email address from "
-            f"{old_address} to {address}. The change happens when the new address confirms it.\n\n"
-            "If that was you, there is nothing to do.\n\n"
-            "If it was not you, open this link to cancel the change (or undo it, if it was "
-            f"already confirmed) and sign out every session. It works once, for {days} days:"
-            f"\n\n{link}\n"
-        ),
-    )
-    return EmailChangeLinks(confirm, cancel)
-
-
-def cancel_email_change(
-    session: Session, clock: Clock, *, token: str, merchant_id: int | None, actor: audit.Actor
-) -> CancelledChange:
-    """The old address's link: void the pending confirmation, put the old address back if the
-    change went through (unless another customer took it meanwhile), end every session. Single
-    use; a bad or used link is tallied (commit the caller's transaction) and refused."""
-    row = auth.claim_token(session, clock, token, purposes=(auth.EMAIL_CANCEL,))
-    if row is None:
-        if merchant_id is not None:
-            refusals.record(
-                session,
-                clock,
-                merchant_id=merchant_id,
-                action=refusals.LINK_REJECTED,
-                rule="bad_cancel_token",
-                ip=actor.ip,
-            )
-        raise ProfileError("This link was already used or has expired.", code="bad_token")
-    now = clock.now()
-    # Void the confirmation first: a confirmation racing this waits for it, then finds its
-    # link used; one that got there first has committed its new address, which we now see.
-    session.execute(
-        sa.update(LoginToken)
-        .where(
-            LoginToken.customer_id == row.customer_id,
-            LoginToken.purpose == "email_change",
-            LoginToken.used_at.is_(None),
-        )
-        .values(used_at=now)
-    )
-    customer = session.exec(
-        select(Customer).where(Customer.id == row.customer_id).with_for_update()
-    ).one()
-    as_customer = audit.Actor.customer(customer.id, ip=actor.ip, user_agent=actor.user_agent)
-    before, reverted = customer.email, False
-    if customer.email != row.email:
-        taken = session.exec(
-            select(Customer.id).where(
-                Customer.merchant_id == customer.merchant_id,
-                Customer.email == row.email,
-                Customer.id != customer.id,
-            )
-        ).first()
-        if taken is None:
-            customer.email, reverted = row.email, True
-            session.add(customer)
-            session.flush()
-    ended = auth.revoke_all(
-        session, clock, customer_id=customer.id, actor=as_customer, reason="email_change_cancelled"
-    )
-    audit.record(
-        session,
-        clock,
-        merchant_id=customer.merchant_id,
-        actor=as_customer,
-        action="profile.email_change_cancelled",
         target_type="customer",
-        target_id=customer.id,
         customer_id=customer.id,
-        before={"email": before},
-        after={"email": customer.email, "reverted": reverted, "requested": row.new_email},
-    )
-    return CancelledChange(customer.email, row.email, reverted, ended)
-
-
-def send_reauth_link(
-    session: Session,
-    clock: Clock,
-    *,
-    customer_id: int,
-    session_row_id: int,
-    actor: audit.Actor,
-    limiter: ratelimit.RateLimiter,
-) -> str | None:
-    """A fresh sign-in link to the customer's own address that returns to the profile page,
-    under the sign-in link limits. Not for a staff member acting for the customer. Returns the
-    raw token (tests) or None when throttled (tallied; the caller commits and says so)."""
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        raise NotFound("Customer not found.")
-    _require_own_sign_in(session, customer_id, session_row_id)
-    decision = limiter.hit(
-        ("link_email", customer.email),
-        ("link_ip_minute", actor.ip or "-"),
-        ("link_ip_hour", actor.ip or "-"),
-    )
-    if not decision.allowed:
-        refusals.record(
-            session,
-            clock,
-            merchant_id=customer.merchant_id,
-            action=refusals.THROTTLED,
-            rule=decision.rule,
-            ip=actor.ip,
-            account=customer.email,
-        )
-        raise Throttled(decision.message())
-    return auth.request_login_link(
-        session,
-        clock,
-        merchant_id=customer.merchant_id,
-        email=customer.email,
-        return_to="/profile",
-        actor=actor,
-    )
-
-
-__all__ = [
-    "ADDRESS_FIELDS",
-    "cancel_email_change",
-    "country_codes",
-    "editable_parts",
-    "email_change_status",
-    "field_definitions",
-    "request_email_change",
-    "send_reauth_link",
-    "update_profile",
-]
+    ) as change:
+        for part in after:
+            setattr(customer, part, cleaned[part])
+        change.after = after
+    return customer

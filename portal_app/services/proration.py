@@ -49,13 +49,7 @@ def same_period_change(
     """Plan change within the same billing period (same interval)."""
     fraction = unused_fraction(period_start, period_end, at)
     return [
-        ProrationLine(
-            "proration",
-            f"Unused time on {old_name}",
-            -prorate(old_amount, fraction),
-            at,
-            period_end,
-        ),
+        _unused_time(old_name, old_amount, fraction, at, period_end),
         ProrationLine(
             "proration",
             f"Remaining time on {new_name}",
@@ -64,6 +58,15 @@ def same_period_change(
             period_end,
         ),
     ]
+
+
+def _unused_time(
+    name: str, amount: int, fraction: Fraction, at: datetime, period_end: datetime
+) -> ProrationLine:
+    """The credit for the rest of the period on the plan being left."""
+    return ProrationLine(
+        "proration", f"Unused time on {name}", -prorate(amount, fraction), at, period_end
+    )
 
 
 def interval_reset_change(
@@ -81,12 +84,6 @@ def interval_reset_change(
     the unused old period and pays a full new period starting now."""
     fraction = unused_fraction(period_start, period_end, at)
     return [
-        ProrationLine(
-            "proration",
-            f"Unused time on {old_name}",
-            -prorate(old_amount, fraction),
-            at,
-            period_end,
-        ),
+        _unused_time(old_name, old_amount, fraction, at, period_end),
         ProrationLine("subscription", new_name, new_amount, at, new_period_end),
     ]

@@ -1,9 +1,9 @@
 """Merchant staff manage retention offers: a percentage off the next N renewals, shown in the
 cancellation flow to customers who give one of the offer's reasons (no reasons = any reason).
 
-Which offer a customer sees is decided by `cancellation.eligible_offer` (one aimed at the reason
-before one for any reason, then the oldest); `routing` shows the staff exactly that, per reason,
-so a new offer that would never be shown is visible as such. Editing an offer does not touch
+Which offer a customer sees is decided by `cancellation_offers.eligible_offer` (one aimed at the
+reason before one for any reason, then the oldest); `routing` shows the staff exactly that, per
+reason, so a new offer that would never be shown is visible as such. Editing an offer does not touch
 discounts already granted: a subscription copies the percentage and cycles when the customer
 accepts."""
 
@@ -17,20 +17,18 @@ from sqlmodel import Session, select
 
 from portal_app.clock import Clock
 from portal_app.models import RetentionOffer, RetentionRedemption
-from portal_app.services import audit, cancellation, features
-from portal_app.services.catalog_admin import NAME_MAX, Problems
-from portal_app.services.errors import CatalogError, NotFound
+from portal_app.services import audit, cancellation_offers, features
+from portal_app.services.catalog_rules import NAME_MAX, Problems, edit, get_owned
+from portal_app.services.errors import CatalogError
 
 PERCENT_MIN, PERCENT_MAX = 1, 100
 CYCLES_MIN, CYCLES_MAX = 1, 36
 FIELDS = ("name", "percent_off", "duration_cycles", "reasons")
+TARGET = "retention_offer"
 
 
 def get_offer(session: Session, merchant_id: int, offer_id: int) -> RetentionOffer:
-    offer = session.get(RetentionOffer, offer_id)
-    if offer is None or offer.merchant_id != merchant_id:
-        raise NotFound("Offer not found.")
-    return offer
+    return get_owned(session, RetentionOffer, merchant_id, offer_id, "Offer")
 
 
 def _clean(
@@ -74,20 +72,6 @@ def _clean(
     }
 
 
-def _record(session, clock, offer: RetentionOffer, actor, action, before, after) -> None:
-    audit.record(
-        session,
-        clock,
-        merchant_id=offer.merchant_id,
-        actor=actor,
-        action=action,
-        target_type="retention_offer",
-        target_id=offer.id,
-        before=before,
-        after=after,
-    )
-
-
 def _snapshot(offer: RetentionOffer) -> dict[str, Any]:
     return {key: getattr(offer, key) for key in FIELDS}
 
@@ -105,9 +89,15 @@ def create_offer(
 ) -> RetentionOffer:
     values = _clean(session, merchant_id, None, name, percent_off, duration_cycles, reasons)
     offer = RetentionOffer(merchant_id=merchant_id, created_at=clock.now(), **values)
-    session.add(offer)
-    session.flush()
-    _record(session, clock, offer, actor, "retention_offer.create", None, _snapshot(offer))
+    with audit.changing(
+        session,
+        clock,
+        offer,
+        actor=actor,
+        action="retention_offer.create",
+        target_type=TARGET,
+    ) as change:
+        change.after = _snapshot(offer)
     return offer
 
 
@@ -125,14 +115,15 @@ def update_offer(
 ) -> RetentionOffer:
     offer = get_offer(session, merchant_id, offer_id)
     values = _clean(session, merchant_id, offer.id, name, percent_off, duration_cycles, reasons)
-    before = _snapshot(offer)
-    if before == values:
-        raise CatalogError("Nothing changed.", code="unchanged")
-    for key, value in values.items():
-        setattr(offer, key, value)
-    session.add(offer)
-    session.flush()
-    _record(session, clock, offer, actor, "retention_offer.update", before, values)
+    edit(
+        session,
+        clock,
+        offer,
+        values,
+        actor=actor,
+        action="retention_offer.update",
+        target_type=TARGET,
+    )
     return offer
 
 
@@ -147,15 +138,20 @@ def set_active(
 ) -> RetentionOffer:
     """Disable an offer (customers stop seeing it at once) or enable it again."""
     if not isinstance(active, bool):
-        raise CatalogError("Say whether the offer should be on or off.")
+        raise CatalogError("Say whether the offer should be on or off.", code="invalid_active")
     offer = get_offer(session, merchant_id, offer_id)
     if offer.active == active:
         raise CatalogError(f"This offer is already {'on' if active else 'off'}.", code="unchanged")
-    offer.active = active
-    session.add(offer)
-    session.flush()
-    action = "retention_offer.enable" if active else "retention_offer.disable"
-    _record(session, clock, offer, actor, action, {"active": not active}, {"active": active})
+    with audit.changing(
+        session,
+        clock,
+        offer,
+        actor=actor,
+        action="retention_offer.enable" if active else "retention_offer.disable",
+        target_type=TARGET,
+        snapshot=lambda row: {"active": row.active},
+    ):
+        offer.active = active
     return offer
 
 
@@ -198,9 +194,8 @@ def routing(session: Session, merchant_id: int) -> list[Route]:
     return [
         Route(
             reason=reason,
-            offer=cancellation.eligible_offer(session, merchant_id, reason),
-            discount_routed=cancellation.DISCOUNT
-            in cancellation.ROUTES.get(reason, cancellation.ALL_KINDS),
+            offer=cancellation_offers.eligible_offer(session, merchant_id, reason),
+            discount_routed=cancellation_offers.DISCOUNT in cancellation_offers.route(reason),
         )
         for reason in reasons
     ]

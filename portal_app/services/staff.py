@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from portal_app.clock import Clock
 from portal_app.config import load_settings
 from portal_app.models import AuthSession, Merchant, PortalSettings, StaffInvite, StaffUser
-from portal_app.services import audit, auth, features, mailer, staff_roles
+from portal_app.services import audit, auth, features, mailer, staff_auth, staff_roles
 from portal_app.services.errors import NotFound, PortalError
 
 INVITE_TTL = timedelta(hours=72)
@@ -109,6 +109,17 @@ def _refuse_if_last_owner(session: Session, merchant_id: int, member: StaffUser,
             f"You can't {doing} the last owner. Make another member an owner first, "
             "so someone can still manage staff."
         )
+
+
+def _changing_member(session: Session, clock: Clock, member: StaffUser, actor, action: str, **kw):
+    """The recorded change of one member (audited as target "staff")."""
+    return audit.changing(
+        session, clock, member, actor=actor, action=action, target_type="staff", **kw
+    )
+
+
+def _role(member: StaffUser) -> dict[str, str]:
+    return {"role": member.role}
 
 
 def _live_sessions(merchant_id: int, now: datetime, idle: timedelta):
@@ -290,8 +301,17 @@ def invite(
         created_at=now,
         expires_at=now + INVITE_TTL,
     )
-    session.add(row)
-    session.flush()
+    with audit.changing(
+        session, clock, row, actor=actor, action="staff.invited", target_type="staff_invite"
+    ) as change:
+        session.add(row)
+        session.flush()
+        _mail_invite(session, clock, merchant_id, address, role, token)
+        change.after = {"email": address, "role": role, "voided_invites": voided}
+    return token
+
+
+def _mail_invite(session: Session, clock: Clock, merchant_id: int, address, role, token) -> None:
     merchant = session.get(Merchant, merchant_id)
     hours = int(INVITE_TTL.total_seconds() // 3600)
     mailer.queue_staff(
@@ -308,17 +328,6 @@ def invite(
             "If you were not expecting this, you can ignore this email."
         ),
     )
-    audit.record(
-        session,
-        clock,
-        merchant_id=merchant_id,
-        actor=actor,
-        action="staff.invited",
-        target_type="staff_invite",
-        target_id=row.id,
-        after={"email": address, "role": role, "voided_invites": voided},
-    )
-    return token
 
 
 def reinvite(
@@ -419,7 +428,7 @@ def accept_invite(
     """Use an invitation once: create the member with this password (auth's rules) and sign
     them in. A weak password is refused before the link is used, so it can be tried again; of
     any number of concurrent redemptions exactly one gets through (conditional UPDATE)."""
-    auth.check_new_password(password)
+    staff_auth.check_new_password(password)
     now = clock.now()
     used = None
     if token and len(token) <= 200:
@@ -438,7 +447,7 @@ def accept_invite(
     row = session.get(StaffInvite, used[0])
     invitee = audit.Actor("invite", str(row.id), ip=actor.ip, user_agent=actor.user_agent)
     try:
-        member = auth.create_staff(
+        member = staff_auth.create_staff(
             session,
             clock,
             merchant_id=row.merchant_id,
@@ -452,7 +461,7 @@ def accept_invite(
         raise StaffError(str(exc), code="already_member") from exc
     row.staff_id = member.id
     session.add(row)
-    return auth.staff_sign_in(
+    return staff_auth.staff_sign_in(
         session,
         clock,
         merchant_id=row.merchant_id,
@@ -475,21 +484,8 @@ def change_role(
         raise StaffError(f"{member.email} is already {staff_roles.LABELS[role]}.", code="unchanged")
     if role != "owner":
         _refuse_if_last_owner(session, merchant_id, member, "demote")
-    before = member.role
-    member.role = role
-    session.add(member)
-    session.flush()
-    audit.record(
-        session,
-        clock,
-        merchant_id=merchant_id,
-        actor=actor,
-        action="staff.role_changed",
-        target_type="staff",
-        target_id=member.id,
-        before={"role": before},
-        after={"role": role},
-    )
+    with _changing_member(session, clock, member, actor, "staff.role_changed", snapshot=_role):
+        member.role = role
     return member
 
 
@@ -504,20 +500,12 @@ def disable(
         raise StaffError(f"{member.email} is already disabled.", code="unchanged")
     _refuse_if_last_owner(session, merchant_id, member, "disable")
     now = clock.now()
-    member.disabled_at = now
-    session.add(member)
-    ended = _end_sessions(session, now, member.id, "disabled")
-    audit.record(
-        session,
-        clock,
-        merchant_id=merchant_id,
-        actor=actor,
-        action="staff.disabled",
-        target_type="staff",
-        target_id=member.id,
-        before={"status": ACTIVE},
-        after={"status": DISABLED, "sessions_ended": ended},
-    )
+    before = {"status": ACTIVE}
+    with _changing_member(session, clock, member, actor, "staff.disabled", before=before) as change:
+        member.disabled_at = now
+        session.add(member)
+        ended = _end_sessions(session, now, member.id, "disabled")
+        change.after = {"status": DISABLED, "sessions_ended": ended}
     return ended
 
 
@@ -527,19 +515,10 @@ def enable(
     member = _member(session, merchant_id, staff_id)
     if member.disabled_at is None:
         raise StaffError(f"{member.email} is already active.", code="unchanged")
-    member.disabled_at = None
-    session.add(member)
-    audit.record(
-        session,
-        clock,
-        merchant_id=merchant_id,
-        actor=actor,
-        action="staff.enabled",
-        target_type="staff",
-        target_id=member.id,
-        before={"status": DISABLED},
-        after={"status": ACTIVE},
-    )
+    before = {"status": DISABLED}
+    with _changing_member(session, clock, member, actor, "staff.enabled", before=before) as change:
+        member.disabled_at = None
+        change.after = {"status": ACTIVE}
     return member
 
 
@@ -584,17 +563,9 @@ def end_all_sessions(
 ) -> int:
     """Sign a member out everywhere. Returns how many sessions ended."""
     member = _member(session, merchant_id, staff_id)
-    ended = _end_sessions(session, clock.now(), member.id, "ended")
-    if not ended:
-        raise StaffError(f"{member.email} has no open sessions.", code="unchanged")
-    audit.record(
-        session,
-        clock,
-        merchant_id=merchant_id,
-        actor=actor,
-        action="staff.sessions_ended",
-        target_type="staff",
-        target_id=member.id,
-        after={"sessions_ended": ended},
-    )
+    with _changing_member(session, clock, member, actor, "staff.sessions_ended") as change:
+        ended = _end_sessions(session, clock.now(), member.id, "ended")
+        if not ended:
+            raise StaffError(f"{member.email} has no open sessions.", code="unchanged")
+        change.after = {"sessions_ended": ended}
     return ended

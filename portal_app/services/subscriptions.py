@@ -1,14 +1,14 @@
-"""The subscription lifecycle: create, preview and change plan or billing cycle (with the merchant's
-timing policy), pause and resume, cancel and reactivate. Every change bumps `version` with a
-conditional UPDATE, so of two concurrent changes one wins and the other gets a clear conflict."""
+"""The subscription lifecycle: create, pause and resume, cancel and reactivate (plan and
+billing-cycle changes are in `plan_changes`). Every change is a recorded change (`changing`) that
+bumps `version` with a conditional UPDATE, so of two concurrent changes one wins and the other
+gets a clear conflict."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from fractions import Fraction
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from portal_app.clock import Clock
@@ -18,9 +18,9 @@ from portal_app.models import (
     Subscription,
     SubscriptionStatus,
 )
-from portal_app.money import format_money, round_half_even
-from portal_app.services import audit, features, invoices, payment_methods, proration
-from portal_app.services.catalog import PriceInfo, direction, period_end, price_info
+from portal_app.money import round_half_even
+from portal_app.services import audit, features, invoices, payment_methods
+from portal_app.services.catalog import PriceInfo, period_end, price_info
 from portal_app.services.errors import (
     ConcurrentChange,
     NotFound,
@@ -28,18 +28,6 @@ from portal_app.services.errors import (
     SubscriptionError,
 )
 from portal_app.services.gateway import PaymentGateway
-
-DIRECTION_FEATURE = {
-    "upgrade": "subscriptions.upgrade",
-    "downgrade": "subscriptions.downgrade",
-    "interval": "subscriptions.change_interval",
-}
-DIRECTION_TIMING = {
-    "upgrade": "plan_change.upgrade_timing",
-    "downgrade": "plan_change.downgrade_timing",
-    "interval": "plan_change.interval_timing",
-}
-DEFAULT_CHOICE = {"upgrade": "immediate", "downgrade": "period_end", "interval": "immediate"}
 
 
 def get_for_customer(session: Session, customer_id: int, subscription_id: int) -> Subscription:
@@ -76,43 +64,23 @@ def pending_change(session: Session, subscription_id: int) -> ScheduledChange | 
     ).first()
 
 
+def drop_pending_change(session: Session, subscription_id: int) -> None:
+    """A new change or a cancellation replaces the change scheduled for period end, if any."""
+    change = pending_change(session, subscription_id)
+    if change is not None:
+        change.status = "canceled"
+        session.add(change)
+
+
+def conflict() -> ConcurrentChange:
+    return ConcurrentChange(
+        "This subscription was just changed somewhere else. Reload and try again."
+    )
+
+
 def claim(session: Session, subscription: Subscription, expected_version: int | None) -> None:
-    """Optimistic lock: only the transaction that moves `version` on may change the row."""
-    expected = subscription.version if expected_version is None else expected_version
-    result = session.execute(
-        sa.update(Subscription)
-        .where(Subscription.id == subscription.id, Subscription.version == expected)
-        .values(version=expected + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        raise ConcurrentChange(
-            "This subscription was just changed somewhere else. Reload and try again."
-        )
-    session.refresh(subscription)
-
-
-def _changing(
-    session: Session,
-    clock: Clock,
-    subscription: Subscription,
-    actor: audit.Actor,
-    action: str,
-    expected_version: int | None = None,
-):
-    """A recorded change of a subscription: its version claimed, its snapshot before/after."""
-    return audit.changing(
-        session,
-        clock,
-        subscription,
-        actor=actor,
-        action=action,
-        snapshot=_snapshot,
-        claim=True if expected_version is None else expected_version,
-        refuse=lambda: ConcurrentChange(
-            "This subscription was just changed somewhere else. Reload and try again."
-        ),
-    )
+    """Move `version` on without recording an event (the event is another row's change)."""
+    audit.claim_version(session, subscription, expected_version, conflict)
 
 
 def _snapshot(subscription: Subscription) -> dict:
@@ -125,7 +93,37 @@ def _snapshot(subscription: Subscription) -> dict:
     }
 
 
-def _charge_now(
+def changing(
+    session: Session,
+    clock: Clock,
+    subscription: Subscription,
+    actor: audit.Actor,
+    action: str,
+    expected_version: int | None = None,
+    *,
+    claim: bool = True,
+    snapshot: Callable[[Subscription], dict] | None = _snapshot,
+    before: dict | None = None,
+):
+    """A recorded change of a subscription: its version claimed (from `expected_version`, the
+    version a preview was computed on, when given; not at all with `claim=False`, when an
+    earlier change in the same transaction claimed it) and its snapshot before and after. The
+    billing clock's events pass `snapshot=None` and set `before` / `change.after` themselves."""
+    return audit.changing(
+        session,
+        clock,
+        subscription,
+        actor=actor,
+        action=action,
+        snapshot=snapshot,
+        before=before,
+        claim=(True if expected_version is None else expected_version) if claim else None,
+        refuse=conflict,
+        target_type="subscription",
+    )
+
+
+def charge_now(
     session: Session,
     clock: Clock,
     gateway: PaymentGateway,
@@ -166,7 +164,7 @@ def _charge_now(
     return invoice.id
 
 
-def _credit_lines(customer: Customer, lines: list[invoices.LineSpec]) -> list[invoices.LineSpec]:
+def credit_lines(customer: Customer, lines: list[invoices.LineSpec]) -> list[invoices.LineSpec]:
     subtotal = sum(line.amount for line in lines)
     if customer.credit_balance > 0 and subtotal > 0:
         used = min(customer.credit_balance, subtotal)
@@ -203,22 +201,16 @@ def create(
         current_period_end=end,
         created_at=now,
     )
-    session.add(subscription)
-    session.flush()
-    # A new subscription has no identity that outlives a crash (its id is new at every try), so
-    # its first charge is keyed by its invoice: signing up again is a new request.
-    _bill_new_period(session, clock, gateway, customer, subscription, info, actor)
-    audit.record(
-        session,
-        clock,
-        merchant_id=customer.merchant_id,
-        actor=actor,
-        action="subscription.create",
-        target_type="subscription",
-        target_id=subscription.id,
-        customer_id=customer.id,
-        after=_snapshot(subscription),
-    )
+    # A new row: nothing to claim, and no "before" (so the snapshot is taken by hand, after).
+    with changing(
+        session, clock, subscription, actor, "subscription.create", claim=False, snapshot=None
+    ) as change:
+        session.add(subscription)
+        session.flush()
+        # A new subscription has no identity that outlives a crash (its id is new at every
+        # try), so its first charge is keyed by its invoice: signing up again is a new request.
+        _bill_new_period(session, clock, gateway, customer, subscription, info, actor)
+        change.after = _snapshot(subscription)
     return subscription
 
 
@@ -234,11 +226,11 @@ def _bill_new_period(
 ) -> None:
     """Charge a whole new period (start or restart), spending account credit first."""
     start, end = subscription.current_period_start, subscription.current_period_end
-    lines = _credit_lines(
+    lines = credit_lines(
         customer, [invoices.LineSpec("subscription", info.label, info.price.amount, start, end)]
     )
-    _spend_credit(session, customer, lines)
-    _charge_now(
+    spend_credit(session, customer, lines)
+    charge_now(
         session,
         clock,
         gateway,
@@ -254,165 +246,14 @@ def _bill_new_period(
     )
 
 
-def _spend_credit(session: Session, customer: Customer, lines: list[invoices.LineSpec]) -> None:
+def spend_credit(session: Session, customer: Customer, lines: list[invoices.LineSpec]) -> None:
     used = -sum(line.amount for line in lines if line.kind == "credit")
     if used:
         customer.credit_balance -= used
         session.add(customer)
 
 
-# --- plan and billing-cycle changes -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChangePreview:
-    subscription_id: int
-    version: int
-    direction: str
-    from_label: str
-    to_label: str
-    new_price_id: int
-    timing: str  # immediate | period_end
-    allowed_timings: tuple[str, ...]
-    currency: str
-    lines: list[invoices.LineSpec] = field(default_factory=list)
-    amount_due_now: int = 0
-    credit_added: int = 0  # goes to the customer's balance when the change nets negative
-    effective_at: datetime | None = None
-    next_renewal_at: datetime | None = None
-    next_renewal_amount: int = 0
-    next_interval: str = "month"
-
-    def summary(self) -> str:
-        when = self.next_renewal_at.strftime("%d %b %Y") if self.next_renewal_at else ""
-        recurring = f"{format_money(self.next_renewal_amount, self.currency)}/{self.next_interval}"
-        if self.timing == "period_end":
-            return f"Nothing to pay today; from {when} {recurring}."
-        today = f"You will be charged {format_money(self.amount_due_now, self.currency)} today"
-        if self.credit_added:
-            today = f"You will receive {format_money(self.credit_added, self.currency)} of credit"
-        return f"{today}; from {when} {recurring}."
-
-
-def _check_changeable(subscription: Subscription) -> None:
-    if subscription.status == SubscriptionStatus.PAUSED:
-        raise SubscriptionError("Resume this subscription before changing its plan.")
-    if subscription.status == SubscriptionStatus.PAST_DUE:
-        raise SubscriptionError("Pay the open invoice before changing this plan.")
-    if subscription.status == SubscriptionStatus.CANCELED:
-        raise SubscriptionError("This subscription has ended.")
-    if subscription.cancel_at_period_end:
-        raise SubscriptionError("This subscription is set to cancel. Reactivate it first.")
-
-
-def _resolve_timing(
-    settings: features.FeatureSet, change_direction: str, requested: str | None
-) -> tuple[str, tuple[str, ...]]:
-    policy = settings[DIRECTION_TIMING[change_direction]]
-    if policy == "customer_choice":
-        allowed = ("immediate", "period_end")
-        timing = requested or DEFAULT_CHOICE[change_direction]
-    else:
-        allowed = (policy,)
-        timing = requested or policy
-    if timing not in allowed:
-        words = "immediately" if allowed == ("immediate",) else "at the end of the period"
-        raise SubscriptionError(f"This change can only take effect {words}.")
-    return timing, allowed
-
-
-def preview_change(
-    session: Session,
-    clock: Clock,
-    *,
-    customer_id: int,
-    subscription_id: int,
-    new_price_id: int,
-    timing: str | None = None,
-) -> ChangePreview:
-    """Exactly what `change_plan` will do, computed without changing anything."""
-    subscription = get_for_customer(session, customer_id, subscription_id)
-    _check_changeable(subscription)
-    customer = session.get(Customer, customer_id)
-    old = price_info(session, subscription.merchant_id, subscription.price_id)
-    new = price_info(session, subscription.merchant_id, new_price_id)
-    if not (new.price.active and new.plan.active):
-        raise SubscriptionError("That plan is no longer offered.")
-    if new.price.currency != old.price.currency:
-        raise SubscriptionError("That plan is billed in another currency.")
-    change_direction = direction(old, new)
-    if change_direction == "same":
-        raise SubscriptionError("You are already on this plan.")
-    if change_direction == "other_product":
-        raise SubscriptionError("You can only switch between plans of the same product.")
-    settings = features.load(session, subscription.merchant_id)
-    features.require(settings, DIRECTION_FEATURE[change_direction])
-    interval_changes = new.price.interval != old.price.interval
-    if interval_changes and change_direction != "interval":
-        features.require(settings, "subscriptions.change_interval")
-    timing, allowed = _resolve_timing(settings, change_direction, timing)
-    now = clock.now()
-    common = dict(
-        subscription_id=subscription.id,
-        version=subscription.version,
-        direction=change_direction,
-        from_label=old.label,
-        to_label=new.label,
-        new_price_id=new.price.id,
-        timing=timing,
-        allowed_timings=allowed,
-        currency=new.price.currency,
-        next_interval=new.price.interval,
-    )
-    if timing == "period_end":
-        return ChangePreview(
-            **common,
-            effective_at=subscription.current_period_end,
-            next_renewal_at=subscription.current_period_end,
-            next_renewal_amount=discounted_price(subscription, new.price.amount),
-        )
-    if interval_changes:
-        new_end = period_end(now, new.price.interval)
-        raw = proration.interval_reset_change(
-            old_amount=old.price.amount,
-            new_amount=new.price.amount,
-            old_name=old.label,
-            new_name=new.label,
-            period_start=subscription.current_period_start,
-            period_end=subscription.current_period_end,
-            at=now,
-            new_period_end=new_end,
-        )
-    else:
-        new_end = subscription.current_period_end
-        raw = proration.same_period_change(
-            old_amount=old.price.amount,
-            new_amount=new.price.amount,
-            old_name=old.label,
-            new_name=new.label,
-            period_start=subscription.current_period_start,
-            period_end=subscription.current_period_end,
-            at=now,
-        )
-    lines = [
-        invoices.LineSpec(
-            line.kind, line.description, line.amount, line.period_start, line.period_end
-        )
-        for line in raw
-    ]
-    net = sum(line.amount for line in lines)
-    if net > 0:
-        lines = _credit_lines(customer, lines)
-    total = sum(line.amount for line in lines)
-    return ChangePreview(
-        **common,
-        lines=lines,
-        amount_due_now=max(total, 0),
-        credit_added=max(-total, 0),
-        effective_at=now,
-        next_renewal_at=new_end,
-        next_renewal_amount=discounted_price(subscription, new.price.amount),
-    )
+# --- prices with a retention discount ------------------------------------------------------
 
 
 def discounted_price(subscription: Subscription, amount: int) -> int:
@@ -431,137 +272,6 @@ def discounted_amount(amount: int, percent: int, cycles_remaining: int) -> int:
 
 def discount_amount(amount: int, percent: int) -> int:
     return round_half_even(Fraction(amount * percent, 100))
-
-
-@dataclass(frozen=True)
-class ChangeResult:
-    preview: ChangePreview
-    invoice_id: int | None = None
-    scheduled_change_id: int | None = None
-
-
-def change_plan(
-    session: Session,
-    clock: Clock,
-    gateway: PaymentGateway,
-    *,
-    customer_id: int,
-    subscription_id: int,
-    new_price_id: int,
-    timing: str | None = None,
-    expected_version: int | None = None,
-    actor: audit.Actor,
-) -> ChangeResult:
-    """Apply a previewed change. With `expected_version` from the preview, a change made elsewhere
-    in between is refused instead of silently applying different amounts."""
-    preview = preview_change(
-        session,
-        clock,
-        customer_id=customer_id,
-        subscription_id=subscription_id,
-        new_price_id=new_price_id,
-        timing=timing,
-    )
-    subscription = get_for_customer(session, customer_id, subscription_id)
-    before = _snapshot(subscription)
-    old_price = price_info(session, subscription.merchant_id, subscription.price_id).price
-    claim(session, subscription, expected_version)
-    existing = pending_change(session, subscription.id)
-    if existing is not None:
-        existing.status = "canceled"
-        session.add(existing)
-    new = price_info(session, subscription.merchant_id, new_price_id)
-    if preview.timing == "period_end":
-        scheduled = ScheduledChange(
-            subscription_id=subscription.id,
-            new_price_id=new.price.id,
-            effective_at=subscription.current_period_end,
-            created_at=clock.now(),
-        )
-        session.add(scheduled)
-        session.flush()
-        audit.record(
-            session,
-            clock,
-            merchant_id=subscription.merchant_id,
-            actor=actor,
-            action="subscription.change_scheduled",
-            target_type="subscription",
-            target_id=subscription.id,
-            customer_id=customer_id,
-            before=before,
-            after={"price_id": new.price.id, "effective_at": scheduled.effective_at},
-        )
-        return ChangeResult(preview, scheduled_change_id=scheduled.id)
-
-    customer = session.get(Customer, customer_id)
-    invoice_id = None
-    if preview.amount_due_now > 0:
-        _spend_credit(session, customer, preview.lines)
-        invoice_id = _charge_now(
-            session,
-            clock,
-            gateway,
-            customer=customer,
-            subscription=subscription,
-            lines=preview.lines,
-            currency=preview.currency,
-            billing_reason="subscription_update",
-            actor=actor,
-            period_start=preview.effective_at,
-            period_end_at=preview.next_renewal_at,
-            obligation=invoices.version_obligation(subscription.id, subscription.version),
-        )
-    elif preview.credit_added > 0:
-        customer.credit_balance += preview.credit_added
-        session.add(customer)
-    if new.price.interval != old_price.interval:
-        subscription.current_period_start = preview.effective_at
-        subscription.current_period_end = preview.next_renewal_at
-    subscription.price_id = new.price.id
-    subscription.plan_id = new.plan.id
-    session.add(subscription)
-    session.flush()
-    audit.record(
-        session,
-        clock,
-        merchant_id=subscription.merchant_id,
-        actor=actor,
-        action=f"subscription.{preview.direction}",
-        target_type="subscription",
-        target_id=subscription.id,
-        customer_id=customer_id,
-        before=before,
-        after={
-            **_snapshot(subscription),
-            "charged": preview.amount_due_now,
-            "credited": preview.credit_added,
-        },
-    )
-    return ChangeResult(preview, invoice_id=invoice_id)
-
-
-def cancel_scheduled_change(
-    session: Session, clock: Clock, *, customer_id: int, subscription_id: int, actor: audit.Actor
-) -> None:
-    subscription = get_for_customer(session, customer_id, subscription_id)
-    change = pending_change(session, subscription.id)
-    if change is None:
-        raise SubscriptionError("There is no scheduled change to cancel.")
-    claim(session, subscription, None)
-    change.status = "canceled"
-    session.add(change)
-    audit.record(
-        session,
-        clock,
-        merchant_id=subscription.merchant_id,
-        actor=actor,
-        action="subscription.change_unscheduled",
-        target_type="subscription",
-        target_id=subscription.id,
-        customer_id=customer_id,
-        before={"price_id": change.new_price_id},
-    )
 
 
 # --- pause and resume ---------------------------------------------------------------------------
@@ -587,13 +297,19 @@ def pause(
     max_days = settings["pause.max_days"]
     if resume_at is None:
         if not settings.enabled("pause.allow_open_ended"):
-            raise SubscriptionError("Choose the date your subscription should resume.")
+            raise SubscriptionError(
+                "Choose the date your subscription should resume.", code="resume_date_required"
+            )
     else:
         if resume_at <= now:
-            raise SubscriptionError("The resume date must be in the future.")
+            raise SubscriptionError(
+                "The resume date must be in the future.", code="resume_date_past"
+            )
         if resume_at > now + timedelta(days=max_days):
-            raise SubscriptionError(f"A pause can last at most {max_days} days.")
-    with _changing(session, clock, subscription, actor, "subscription.pause"):
+            raise SubscriptionError(
+                f"A pause can last at most {max_days} days.", code="pause_too_long"
+            )
+    with changing(session, clock, subscription, actor, "subscription.pause"):
         subscription.status = SubscriptionStatus.PAUSED
         subscription.paused_at = now
         subscription.resume_at = resume_at
@@ -620,28 +336,13 @@ def resume_paused(
     """End a pause at `at`: the period moves later by the paused time, keeping its length."""
     if subscription.status != SubscriptionStatus.PAUSED:
         raise SubscriptionError("This subscription is not paused.")
-    before = _snapshot(subscription)
-    claim(session, subscription, None)
-    paused_for = max(at - subscription.paused_at, timedelta(0))
-    subscription.current_period_start += paused_for
-    subscription.current_period_end += paused_for
-    subscription.status = SubscriptionStatus.ACTIVE
-    subscription.paused_at = None
-    subscription.resume_at = None
-    session.add(subscription)
-    session.flush()
-    audit.record(
-        session,
-        clock,
-        merchant_id=subscription.merchant_id,
-        actor=actor,
-        action="subscription.resume",
-        target_type="subscription",
-        target_id=subscription.id,
-        customer_id=subscription.customer_id,
-        before=before,
-        after=_snapshot(subscription),
-    )
+    with changing(session, clock, subscription, actor, "subscription.resume"):
+        paused_for = max(at - subscription.paused_at, timedelta(0))
+        subscription.current_period_start += paused_for
+        subscription.current_period_end += paused_for
+        subscription.status = SubscriptionStatus.ACTIVE
+        subscription.paused_at = None
+        subscription.resume_at = None
     return subscription
 
 
@@ -670,37 +371,20 @@ def cancel(
         at_end = mode == "period_end"
         if at_period_end is not None and at_period_end != at_end:
             words = "at the end of the billing period" if at_end else "immediately"
-            raise SubscriptionError(f"Cancellations take effect {words}.")
+            raise SubscriptionError(f"Cancellations take effect {words}.", code="cancel_mode")
     if subscription.status == SubscriptionStatus.PAUSED:
         at_end = False
     if at_end and subscription.cancel_at_period_end:
         raise SubscriptionError("This subscription is already set to cancel.")
-    before = _snapshot(subscription)
-    claim(session, subscription, None)
-    now = clock.now()
-    subscription.canceled_at = now
-    if at_end:
-        subscription.cancel_at_period_end = True
-    else:
-        end_now(session, subscription, now)
-    change = pending_change(session, subscription.id)
-    if change is not None:
-        change.status = "canceled"
-        session.add(change)
-    session.add(subscription)
-    session.flush()
-    audit.record(
-        session,
-        clock,
-        merchant_id=subscription.merchant_id,
-        actor=actor,
-        action="subscription.cancel" if not at_end else "subscription.cancel_scheduled",
-        target_type="subscription",
-        target_id=subscription.id,
-        customer_id=customer_id,
-        before=before,
-        after=_snapshot(subscription),
-    )
+    action = "subscription.cancel" if not at_end else "subscription.cancel_scheduled"
+    with changing(session, clock, subscription, actor, action):
+        now = clock.now()
+        subscription.canceled_at = now
+        if at_end:
+            subscription.cancel_at_period_end = True
+        else:
+            end_now(session, subscription, now)
+        drop_pending_change(session, subscription.id)
     return subscription
 
 
@@ -729,24 +413,25 @@ def reactivate(
     settings = features.require_feature(
         session, subscription.merchant_id, "subscriptions.reactivate"
     )
-    before = _snapshot(subscription)
     if subscription.cancel_at_period_end and subscription.status != SubscriptionStatus.CANCELED:
-        claim(session, subscription, None)
-        subscription.cancel_at_period_end = False
-        subscription.canceled_at = None
-        action = "subscription.uncancel"
-    elif subscription.status == SubscriptionStatus.CANCELED:
-        if not settings.enabled("reactivate.after_cancel"):
-            raise SubscriptionError("An ended subscription cannot be restarted here.")
-        info = price_info(session, subscription.merchant_id, subscription.price_id)
-        if not (info.price.active and info.plan.active):
-            raise SubscriptionError("This plan is no longer offered. Choose another plan.")
-        claim(session, subscription, None)
+        with changing(session, clock, subscription, actor, "subscription.uncancel"):
+            subscription.cancel_at_period_end = False
+            subscription.canceled_at = None
+        return subscription
+    if subscription.status != SubscriptionStatus.CANCELED:
+        raise SubscriptionError("This subscription is not canceled.")
+    if not settings.enabled("reactivate.after_cancel"):
+        raise SubscriptionError(
+            "An ended subscription cannot be restarted here.", code="restart_disabled"
+        )
+    info = price_info(session, subscription.merchant_id, subscription.price_id)
+    if not (info.price.active and info.plan.active):
+        raise SubscriptionError("This plan is no longer offered. Choose another plan.")
+    with changing(session, clock, subscription, actor, "subscription.restart"):
         now = clock.now()
-        end = period_end(now, info.price.interval)
         subscription.status = SubscriptionStatus.ACTIVE
         subscription.current_period_start = now
-        subscription.current_period_end = end
+        subscription.current_period_end = period_end(now, info.price.interval)
         subscription.canceled_at = None
         subscription.ended_at = None
         customer = session.get(Customer, customer_id)
@@ -760,37 +445,15 @@ def reactivate(
             actor,
             obligation=invoices.version_obligation(subscription.id, subscription.version),
         )
-        action = "subscription.restart"
-    else:
-        raise SubscriptionError("This subscription is not canceled.")
-    session.add(subscription)
-    session.flush()
-    audit.record(
-        session,
-        clock,
-        merchant_id=subscription.merchant_id,
-        actor=actor,
-        action=action,
-        target_type="subscription",
-        target_id=subscription.id,
-        customer_id=customer_id,
-        before=before,
-        after=_snapshot(subscription),
-    )
     return subscription
 
 
 __all__ = [
-    "ChangePreview",
-    "ChangeResult",
     "PriceInfo",
     "cancel",
-    "cancel_scheduled_change",
-    "change_plan",
     "create",
     "get_for_customer",
     "pause",
-    "preview_change",
     "reactivate",
     "resume",
 ]

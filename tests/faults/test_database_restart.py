@@ -25,7 +25,7 @@ from portal_app.models import (
     SandboxCharge,
     Subscription,
 )
-from portal_app.services import audit, auth, invoices, subscriptions
+from portal_app.services import audit, auth, invoices, magic_links, plan_changes, subscriptions
 from portal_app.services.errors import ServiceUnavailable
 from portal_app.services.invoices import LineSpec
 from portal_app.services.sandbox_gateway import SandboxGateway
@@ -73,7 +73,7 @@ def _seed(engine: sa.Engine) -> Billing:
             billing_reason="manual",
         )
         invoice = invoices.finalize(session, CLOCK, draft, audit.SYSTEM)
-        token = auth.request_login_link(
+        token = magic_links.request_login_link(
             session,
             CLOCK,
             merchant_id=catalog.merchant.id,
@@ -81,7 +81,7 @@ def _seed(engine: sa.Engine) -> Billing:
             return_to="/portal",
             actor=audit.SYSTEM,
         )
-        signed_in = auth.redeem_login_token(
+        signed_in = magic_links.redeem_login_token(
             session, CLOCK, token=token, merchant_id=catalog.merchant.id, actor=audit.SYSTEM
         )
         session.commit()
@@ -111,7 +111,7 @@ def _pay(session, seeded: Billing, gateway=None):
 
 def _upgrade(session, seeded: Billing, gateway=None):
     sub = session.get(Subscription, seeded.subscription_id)
-    return subscriptions.change_plan(
+    return plan_changes.change_plan(
         session,
         CLOCK,
         gateway or SandboxGateway(),

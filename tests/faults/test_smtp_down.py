@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 from sqlmodel import Session, select
 
 from portal_app.models import AuthSession, OutboxEmail
-from portal_app.services import audit, auth
+from portal_app.services import audit, magic_links
 from portal_app.state.login import SENT
 from tests.faults.support import CLOCK, portal_cli, seed_site, submit_login_form
 
@@ -71,7 +71,7 @@ def test_link_requested_while_smtp_is_down_is_delivered_once_when_it_returns(
     # the link that arrived late still signs the customer in, once
     token = parse_qs(urlsplit(links[0]).query)["token"][0]
     with Session(site.engine, expire_on_commit=False) as session:
-        signed_in = auth.redeem_login_token(
+        signed_in = magic_links.redeem_login_token(
             session, CLOCK, token=token, merchant_id=site.merchant_id, actor=audit.SYSTEM
         )
         session.commit()

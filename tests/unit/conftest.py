@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session
 
 from portal_app import db
-from portal_app.services import audit, auth, invoices
+from portal_app.services import audit, invoices, magic_links, staff_auth
 from portal_app.state.guard import CLOCK
 from tests import factories
 
@@ -44,7 +44,7 @@ def app_db(tmp_path, monkeypatch):
         )
         sessions = {}
         for who in (alice, bob):
-            token = auth.request_login_link(
+            token = magic_links.request_login_link(
                 session,
                 CLOCK,
                 merchant_id=catalog.merchant.id,
@@ -52,14 +52,14 @@ def app_db(tmp_path, monkeypatch):
                 return_to="/portal",
                 actor=audit.SYSTEM,
             )
-            sessions[who.email] = auth.redeem_login_token(
+            sessions[who.email] = magic_links.redeem_login_token(
                 session,
                 CLOCK,
                 token=token,
                 merchant_id=catalog.merchant.id,
                 actor=audit.SYSTEM,
             ).session_id
-        staff = auth.create_staff(
+        staff = staff_auth.create_staff(
             session,
             CLOCK,
             merchant_id=catalog.merchant.id,
@@ -67,7 +67,7 @@ def app_db(tmp_path, monkeypatch):
             password="correct horse battery",
             actor=audit.SYSTEM,
         )
-        sessions["staff"] = auth.staff_sign_in(
+        sessions["staff"] = staff_auth.staff_sign_in(
             session,
             CLOCK,
             merchant_id=catalog.merchant.id,
@@ -85,3 +85,30 @@ def app_db(tmp_path, monkeypatch):
             "sessions": sessions,
         }
     db.get_engine.cache_clear()
+
+
+@pytest.fixture
+def site_engine(tmp_path, monkeypatch):
+    """A file database behind the HTTP app (`build_http_app`), at http://localhost:3000, with
+    fresh rate limiters; the test seeds it."""
+    from portal_app.services import ratelimit
+
+    monkeypatch.setenv("PORTAL_DB_URL", f"sqlite:///{tmp_path / 'site.db'}")
+    monkeypatch.setenv("PORTAL_PUBLIC_URL", "http://localhost:3000")
+    db.get_engine.cache_clear()
+    ratelimit.reset_singletons()
+    engine = db.get_engine()
+    db.create_all(engine)
+    yield engine
+    db.get_engine.cache_clear()
+    ratelimit.reset_singletons()
+
+
+@pytest.fixture
+def site_shop(site_engine):
+    """`site_engine` seeded with merchant acme's catalog and its customer zoe@example.com."""
+    with Session(site_engine, expire_on_commit=False) as session:
+        catalog = factories.make_catalog(session, CLOCK)
+        zoe = factories.make_customer(session, CLOCK, catalog.merchant, "zoe@example.com")
+        session.commit()
+    return {"engine": site_engine, "catalog": catalog, "merchant": catalog.merchant, "zoe": zoe}

@@ -1,0 +1,141 @@
+"""What the invoices pages show: one page of the customer's finalized invoices, and one
+invoice's detail (lines, receipts, the cards it can be paid with, the bill-to as issued)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from portal_app import formatting
+from portal_app.clock import Clock
+from portal_app.models import Invoice, InvoiceStatus
+from portal_app.money import format_money
+from portal_app.services import bill_to, documents, invoices, payment_methods
+from portal_app.services.errors import FeatureDisabled
+from portal_app.services.payment_methods import card_label
+
+PAGE_SIZE = 20
+
+
+@dataclass
+class InvoiceRow:
+    id: str = ""
+    number: str = ""
+    date: str = ""
+    total: str = ""
+    status: str = ""
+
+
+@dataclass
+class AmountLine:
+    description: str = ""
+    amount: str = ""
+
+
+@dataclass
+class ReceiptRow:
+    id: str = ""
+    label: str = ""  # number · amount · card · date
+
+
+@dataclass
+class CardChoice:
+    id: str = ""
+    label: str = ""
+    default: str = ""  # "yes" for the default card
+
+
+@dataclass
+class InvoiceDetail:
+    id: str = ""
+    number: str = ""
+    status: str = ""
+    date: str = ""
+    period: str = ""
+    total: str = ""
+    paid: str = ""
+    due: str = ""
+    bill_to: list[str] = field(default_factory=list)
+    ship_to: list[str] = field(default_factory=list)
+    lines: list[AmountLine] = field(default_factory=list)
+    receipts: list[ReceiptRow] = field(default_factory=list)
+    cards: list[CardChoice] = field(default_factory=list)
+
+
+def invoice_page(
+    session: Session, clock: Clock, *, customer_id: int, page: int
+) -> tuple[list[InvoiceRow], int]:
+    """One page of finalized invoices, newest first, with the total count (two queries)."""
+    scope = (Invoice.customer_id == customer_id, Invoice.status != InvoiceStatus.DRAFT)
+    total = session.exec(select(sa.func.count(Invoice.id)).where(*scope)).one()
+    rows = session.exec(
+        select(Invoice)
+        .where(*scope)
+        .order_by(Invoice.finalized_at.desc(), Invoice.id.desc())
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    ).all()
+    return [
+        InvoiceRow(
+            id=str(inv.id),
+            number=invoices.display_number(inv),
+            date=formatting.date(inv.finalized_at),
+            total=format_money(inv.total, inv.currency),
+            status=inv.status,
+        )
+        for inv in rows
+    ], total
+
+
+def invoice_detail(
+    session: Session, clock: Clock, *, customer_id: int, invoice_id: int
+) -> InvoiceDetail:
+    inv = invoices.get_for_customer(session, customer_id, invoice_id)
+    lines = invoices.lines_of(session, inv.id)
+    try:  # `receipts_for` checks `invoices.receipts`: off, the page holds none
+        receipts = invoices.receipts_for(session, customer_id, inv.id)
+    except FeatureDisabled:
+        receipts = []
+    cards = payment_methods.list_cards(session, customer_id)
+    issued_to = bill_to.of_invoice(session, inv)  # as issued, not as the profile is now
+    return InvoiceDetail(
+        id=str(inv.id),
+        number=invoices.display_number(inv),
+        status=inv.status,
+        date=formatting.date(inv.finalized_at),
+        period=f"{formatting.date(inv.period_start)} to {formatting.date(inv.period_end)}"
+        if inv.period_start
+        else "",
+        total=format_money(inv.total, inv.currency),
+        paid=format_money(inv.amount_paid, inv.currency),
+        due=format_money(inv.amount_due, inv.currency),
+        bill_to=list(bill_to.lines(issued_to)),
+        ship_to=list(bill_to.ship_to_lines(issued_to)),
+        lines=[
+            AmountLine(line.description, format_money(line.amount, inv.currency)) for line in lines
+        ],
+        receipts=[
+            ReceiptRow(
+                id=str(r.id),
+                label=" · ".join(
+                    (
+                        documents.receipt_display_number(r),
+                        format_money(r.amount, r.currency),
+                        card_label(r.card_brand, r.card_last4),
+                        formatting.date(r.created_at),
+                    )
+                ),
+            )
+            for r in receipts
+        ],
+        cards=[
+            CardChoice(
+                id=str(c.id),
+                label=card_label(c.brand, c.last4),
+                default="yes" if c.is_default else "",
+            )
+            for c in cards
+        ],
+    )
