@@ -6,7 +6,6 @@ import reflex as rx
 from portal_app import routes
 from portal_app.http import hardening
 from portal_app.http.routes import build_http_app
-from portal_app.pages.catalog_pages import catalog_page
 from portal_app.pages.dev_mailbox import mailbox
 from portal_app.pages.downloads import downloads_page
 from portal_app.pages.invoices import invoice_detail_page, invoices_page
@@ -14,6 +13,7 @@ from portal_app.pages.login import login, merchant_login
 from portal_app.pages.merchant_analytics import analytics_page
 from portal_app.pages.merchant_audit import audit_log_page
 from portal_app.pages.merchant_billing import billing_page
+from portal_app.pages.merchant_catalog import catalog_page
 from portal_app.pages.merchant_customers import customer_detail_page, customers_page
 from portal_app.pages.merchant_home import merchant_home
 from portal_app.pages.merchant_invoices import invoices_list_page

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app import routes
+from portal_app.components import ui
+from portal_app.components.pager import pager
+
 STATUS_COLORS = {
     "open": "amber",
     "paid": "green",
@@ -18,19 +22,15 @@ STATUS_COLORS = {
 
 
 def status_badge(status: rx.Var) -> rx.Component:
-    return rx.match(
-        status,
-        *[(name, rx.badge(name, color_scheme=color)) for name, color in STATUS_COLORS.items()],
-        rx.badge(status),
-    )
+    return ui.status_badge(status, STATUS_COLORS)
 
 
 def section_links() -> rx.Component:
     return rx.flex(
-        rx.link("Invoices", href="/merchant/invoices"),
-        rx.link("Payments", href="/merchant/payments"),
-        rx.link("Mailbox", href="/merchant/mailbox"),
-        rx.link("Billing clock", href="/merchant/billing"),
+        rx.link("Invoices", href=routes.MERCHANT_INVOICES),
+        rx.link("Payments", href=routes.MERCHANT_PAYMENTS),
+        rx.link("Mailbox", href=routes.MERCHANT_MAILBOX),
+        rx.link("Billing clock", href=routes.MERCHANT_BILLING),
         spacing="4",
         wrap="wrap",
         aria_label="Billing sections",
@@ -65,39 +65,46 @@ def counted(count: rx.Var, noun: str) -> rx.Component:
     return rx.cond(count == 1, rx.fragment("1 ", noun), rx.fragment(count, f" {noun}s"))
 
 
-def loading() -> rx.Component:
-    return rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading")
-
-
-def table(headers: list, rows, render, empty: str, testid: str) -> rx.Component:
+def billing_list(
+    state,
+    *,
+    filter_bar: rx.Component,
+    count: rx.Component,
+    headers: list,
+    render,
+    empty: str,
+    testid: str,
+    before: tuple[rx.Component, ...] = (),
+    after: tuple[rx.Component, ...] = (),
+) -> rx.Component:
+    """The body of a money or mail list page: once loaded, what comes `before`, the filter bar,
+    the count, the table (or `empty`), the pager and what comes `after`; a spinner until then."""
     return rx.cond(
-        rows.length() > 0,
-        rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[
-                            h if isinstance(h, rx.Component) else rx.table.column_header_cell(h)
-                            for h in headers
-                        ]
-                    )
-                ),
-                rx.table.body(rx.foreach(rows, render)),
-                size="1",
-                width="100%",
+        state.loaded,
+        rx.vstack(
+            *before,
+            filter_bar,
+            count,
+            ui.data_table(
+                headers,
+                rows=state.rows,
+                render=render,
+                testid=testid,
+                empty=ui.empty_state(empty, icon="inbox"),
             ),
-            overflow_x="auto",
+            pager(state),
+            *after,
+            spacing="3",
             width="100%",
-            data_testid=testid,
         ),
-        rx.callout(empty, icon="inbox", color_scheme="gray", width="100%"),
+        ui.loading(),
     )
 
 
 def customer_cell(row) -> rx.Component:
     return rx.table.cell(
         rx.vstack(
-            rx.link(row["customer"], href=f"/merchant/customers/{row['customer_id']}"),
+            rx.link(row["customer"], href=f"{routes.MERCHANT_CUSTOMERS}/{row['customer_id']}"),
             rx.text(row["email"], size="1", color_scheme="gray"),
             spacing="0",
         )

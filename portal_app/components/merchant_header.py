@@ -1,6 +1,6 @@
-"""Merchant dashboard pages: Settings → Customer Portal, the audit log, the billing clock and
-customers. Controls a member's role can't use are hidden or disabled (`staff_can`); that only
-spares clicks: every handler checks the role on the server."""
+"""What every dashboard page shares: the header (section links, title, role, sign-out), the
+role checks that hide controls a member can't use (`staff_can`; that only spares clicks: every
+handler checks the role on the server) and the note that says why."""
 
 from __future__ import annotations
 
@@ -58,11 +58,18 @@ def read_only_note(need: str, what: str) -> rx.Component:
     )
 
 
+def title_bar(heading: rx.Component, end: rx.Component) -> rx.Component:
+    """A page's h1 at the start and `end` (sign-out, the role) at the end, wrapping on a phone."""
+    return rx.flex(
+        heading, end, justify="between", align="center", width="100%", wrap="wrap", spacing="3"
+    )
+
+
 def merchant_header(title: str) -> rx.Component:
     """The page title, the member's role and what it allows, sign-out and the section links."""
     return rx.vstack(
         merchant_nav(),
-        rx.flex(
+        title_bar(
             rx.heading(title, size="6", as_="h1"),
             rx.hstack(
                 role_badge(),
@@ -71,11 +78,6 @@ def merchant_header(title: str) -> rx.Component:
                 spacing="3",
                 wrap="wrap",
             ),
-            justify="between",
-            align="center",
-            width="100%",
-            wrap="wrap",
-            spacing="3",
         ),
         rx.cond(
             SessionState.staff_role != "",

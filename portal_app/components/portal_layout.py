@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.components import ui
 from portal_app.components.post_form import post_form
 from portal_app.components.shell import page_shell
 from portal_app.state.nav import NavState
@@ -23,12 +24,12 @@ def sign_out_button(*, staff: bool = False) -> rx.Component:
 def _nav_link(section: rx.Var) -> rx.Component:
     return rx.link(
         rx.hstack(
-            rx.icon(section["icon"], size=16),
-            rx.text(section["label"]),
+            rx.icon(section.icon, size=16),
+            rx.text(section.label),
             spacing="2",
             align="center",
         ),
-        href=section["path"],
+        href=section.path,
         underline="none",
         padding_x="0.75rem",
         padding_y="0.5rem",
@@ -79,7 +80,7 @@ def portal_layout(title: str, feature: str | None, *children: rx.Component) -> r
                     rx.vstack(*children, spacing="4", width="100%"),
                     unavailable(),
                 ),
-                rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
+                ui.loading(),
             ),
         )
     nav = rx.el.nav(

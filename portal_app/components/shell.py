@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app import routes
+
 BRAND = "Portal"
 
 
@@ -17,7 +19,7 @@ def _header(subtitle: rx.Var | str) -> rx.Component:
                     align="center",
                     spacing="2",
                 ),
-                href="/",
+                href=routes.PRICING,
                 underline="none",
                 color_scheme="gray",
                 high_contrast=True,

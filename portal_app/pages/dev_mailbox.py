@@ -58,15 +58,15 @@ def _message(message: rx.Var) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.text(message["subject"], weight="bold"),
-                rx.badge(message["kind"]),
+                rx.text(message.subject, weight="bold"),
+                rx.badge(message.kind),
                 justify="between",
                 width="100%",
                 wrap="wrap",
             ),
-            rx.text("To: ", message["to"], " · ", message["when"], size="1", color_scheme="gray"),
+            rx.text("To: ", message["to"], " · ", message.when, size="1", color_scheme="gray"),
             rx.text(
-                message["body"],
+                message.body,
                 white_space="pre-wrap",
                 size="2",
                 style={"overflow_wrap": "anywhere"},

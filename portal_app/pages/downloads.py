@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.components import ui
 from portal_app.components.portal_layout import portal_layout, unavailable
-from portal_app.pages.invoices import _loading
 from portal_app.state.downloads import DownloadsState
 
 
@@ -16,27 +16,27 @@ def _asset(asset: rx.Var) -> rx.Component:
                 rx.hstack(
                     rx.icon(
                         rx.match(
-                            asset["kind"],
+                            asset.kind,
                             ("file", "file-archive"),
                             ("license", "key-round"),
                             "external-link",
                         )
                     ),
-                    rx.text(asset["name"], weight="medium"),
+                    rx.text(asset.name, weight="medium"),
                     align="center",
                 ),
                 rx.cond(
-                    asset["description"] != "",
-                    rx.text(asset["description"], size="2", color_scheme="gray"),
+                    asset.description != "",
+                    rx.text(asset.description, size="2", color_scheme="gray"),
                 ),
                 spacing="1",
             ),
             rx.cond(
-                asset["offered"] == "yes",
+                asset.offered == "yes",
                 _asset_action(asset),
                 rx.hstack(
                     rx.badge("Not offered", color_scheme="gray"),
-                    rx.text(asset["note"], size="2", color_scheme="gray"),
+                    rx.text(asset.note, size="2", color_scheme="gray"),
                     align="center",
                     wrap="wrap",
                     data_testid="not-offered",
@@ -55,30 +55,30 @@ def _asset(asset: rx.Var) -> rx.Component:
 def _asset_action(asset: rx.Var) -> rx.Component:
     """The asset's action: download, reveal (masked until asked) or open."""
     return rx.match(
-        asset["kind"],
+        asset.kind,
         (
             "file",
             rx.button(
                 "Download ",
-                asset["size"],
+                asset.size,
                 variant="soft",
-                on_click=DownloadsState.download(asset["id"]),
+                on_click=DownloadsState.download(asset.id),
                 data_testid="download-file",
             ),
         ),
         (
             "license",
             rx.cond(
-                DownloadsState.revealed.contains(asset["id"]),
+                DownloadsState.revealed.contains(asset.id),
                 rx.hstack(
-                    rx.code(DownloadsState.revealed[asset["id"]], data_testid="license-key"),
+                    rx.code(DownloadsState.revealed[asset.id], data_testid="license-key"),
                     rx.button(
                         rx.icon("copy", size=14),
                         size="1",
                         variant="soft",
                         aria_label="Copy key",
                         on_click=[
-                            rx.set_clipboard(DownloadsState.revealed[asset["id"]]),
+                            rx.set_clipboard(DownloadsState.revealed[asset.id]),
                             rx.toast.success("Copied"),
                         ],
                     ),
@@ -89,19 +89,19 @@ def _asset_action(asset: rx.Var) -> rx.Component:
                         "Reveal",
                         size="1",
                         variant="soft",
-                        on_click=DownloadsState.reveal_key(asset["id"]),
+                        on_click=DownloadsState.reveal_key(asset.id),
                     ),
                 ),
             ),
         ),
-        rx.link(rx.button("Open", variant="soft"), href=asset["url"], is_external=True),
+        rx.link(rx.button("Open", variant="soft"), href=asset.url, is_external=True),
     )
 
 
 def _history_row(h: rx.Var) -> rx.Component:
     return rx.flex(
-        rx.text(h["name"], size="2"),
-        rx.text(h["when"], " · from ", h["ip"], size="1", color_scheme="gray"),
+        rx.text(h.name, size="2"),
+        rx.text(h.when, " · from ", h.ip, size="1", color_scheme="gray"),
         justify="between",
         width="100%",
         wrap="wrap",
@@ -170,6 +170,6 @@ def downloads_page() -> rx.Component:
                 ),
                 unavailable(),
             ),
-            _loading(),
+            ui.loading(),
         ),
     )

@@ -4,31 +4,22 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app import routes
+from portal_app.components import ui
 from portal_app.components.pager import pager
 from portal_app.components.portal_layout import portal_layout
 from portal_app.state.invoices import InvoicesState
 from portal_app.state.nav import NavState
 
-
-def _loading() -> rx.Component:
-    return rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading")
-
-
-def _status_badge(status: rx.Var) -> rx.Component:
-    return rx.badge(
-        status,
-        color_scheme=rx.match(
-            status, ("paid", "green"), ("open", "amber"), ("uncollectible", "red"), "gray"
-        ),
-    )
+STATUS_COLORS = {"paid": "green", "open": "amber", "uncollectible": "red"}
 
 
 def _invoice_row(row: rx.Var) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.link(row["number"], href=f"/invoices/{row['id']}")),
-        rx.table.cell(row["date"]),
-        rx.table.cell(row["total"]),
-        rx.table.cell(_status_badge(row["status"])),
+        rx.table.cell(rx.link(row.number, href=routes.INVOICE.replace("[id]", f"{row.id}"))),
+        rx.table.cell(row.date),
+        rx.table.cell(row.total),
+        rx.table.cell(ui.status_badge(row.status, STATUS_COLORS, default="gray")),
         rx.table.cell(
             rx.cond(
                 NavState.enabled["invoices.download_pdf"],
@@ -37,7 +28,7 @@ def _invoice_row(row: rx.Var) -> rx.Component:
                     "PDF",
                     size="1",
                     variant="soft",
-                    on_click=InvoicesState.download_pdf(row["id"]),
+                    on_click=InvoicesState.download_pdf(row.id),
                     aria_label="Download PDF",
                 ),
             ),
@@ -78,7 +69,7 @@ def invoices_page() -> rx.Component:
                 ),
                 rx.callout("No invoices yet.", icon="info"),
             ),
-            _loading(),
+            ui.loading(),
         ),
     )
 
@@ -99,36 +90,34 @@ def invoice_detail_page() -> rx.Component:
         "Invoice",
         "invoices.view",
         rx.cond(
-            detail.contains("id"),
+            detail.id != "",
             rx.card(
                 rx.vstack(
                     rx.flex(
-                        rx.heading(
-                            detail["number"], size="5", as_="h2", data_testid="invoice-number"
-                        ),
-                        _status_badge(detail["status"]),
+                        rx.heading(detail.number, size="5", as_="h2", data_testid="invoice-number"),
+                        ui.status_badge(detail.status, STATUS_COLORS, default="gray"),
                         justify="between",
                         width="100%",
                         wrap="wrap",
                         spacing="2",
                     ),
-                    rx.text("Issued ", detail["date"], size="2", color_scheme="gray"),
-                    rx.cond(detail["period"] != "", rx.text("Period ", detail["period"], size="2")),
+                    rx.text("Issued ", detail.date, size="2", color_scheme="gray"),
+                    rx.cond(detail.period != "", rx.text("Period ", detail.period, size="2")),
                     rx.flex(
-                        _address_block("Billed to", detail["bill_to"], "bill-to"),
+                        _address_block("Billed to", detail.bill_to, "bill-to"),
                         rx.cond(
-                            detail["ship_to"].to(list[str]).length() > 0,
-                            _address_block("Ship to", detail["ship_to"], "ship-to"),
+                            detail.ship_to.to(list[str]).length() > 0,
+                            _address_block("Ship to", detail.ship_to, "ship-to"),
                         ),
                         spacing="5",
                         wrap="wrap",
                     ),
                     rx.separator(size="4"),
                     rx.foreach(
-                        detail["lines"].to(list[dict[str, str]]),
+                        detail.lines,
                         lambda line: rx.flex(
-                            rx.text(line["description"]),
-                            rx.text(line["amount"]),
+                            rx.text(line.description),
+                            rx.text(line.amount),
                             justify="between",
                             width="100%",
                             spacing="3",
@@ -137,31 +126,29 @@ def invoice_detail_page() -> rx.Component:
                     rx.separator(size="4"),
                     rx.flex(
                         rx.text("Total", weight="bold"),
-                        rx.text(detail["total"], weight="bold"),
+                        rx.text(detail.total, weight="bold"),
                         justify="between",
                         width="100%",
                     ),
-                    rx.flex(
-                        rx.text("Paid"), rx.text(detail["paid"]), justify="between", width="100%"
-                    ),
+                    rx.flex(rx.text("Paid"), rx.text(detail.paid), justify="between", width="100%"),
                     rx.flex(
                         rx.text("Amount due"),
-                        rx.text(detail["due"]),
+                        rx.text(detail.due),
                         justify="between",
                         width="100%",
                     ),
                     rx.cond(
-                        (detail["status"] == "open") & NavState.enabled["invoices.pay"],
+                        (detail.status == "open") & NavState.enabled["invoices.pay"],
                         rx.form(
                             rx.vstack(
                                 rx.text("Pay with", as_="label", html_for="card", weight="medium"),
                                 rx.el.select(
                                     rx.foreach(
-                                        detail["cards"].to(list[dict[str, str]]),
+                                        detail.cards,
                                         lambda c: rx.el.option(
-                                            c["label"],
-                                            value=c["id"],
-                                            selected=c["default"] == "yes",
+                                            c.label,
+                                            value=c.id,
+                                            selected=c.default == "yes",
                                         ),
                                     ),
                                     id="card",
@@ -172,13 +159,12 @@ def invoice_detail_page() -> rx.Component:
                                         "width": "100%",
                                     },
                                 ),
-                                rx.link("Add a card", href="/payment-methods/new", size="2"),
+                                rx.link("Add a card", href=routes.PAYMENT_METHOD_NEW, size="2"),
                                 rx.button(
                                     "Pay ",
-                                    detail["due"],
+                                    detail.due,
                                     type="submit",
                                     size="3",
-                                    loading=InvoicesState.paying,
                                     width="100%",
                                     data_testid="pay-now",
                                 ),
@@ -189,16 +175,7 @@ def invoice_detail_page() -> rx.Component:
                             width="100%",
                         ),
                     ),
-                    rx.cond(
-                        InvoicesState.pay_error != "",
-                        rx.callout(
-                            InvoicesState.pay_error,
-                            icon="triangle-alert",
-                            color_scheme="red",
-                            role="alert",
-                            data_testid="pay-error",
-                        ),
-                    ),
+                    ui.error_callout(InvoicesState.pay_error, testid="pay-error"),
                     rx.flex(
                         rx.cond(
                             NavState.enabled["invoices.download_pdf"],
@@ -206,25 +183,25 @@ def invoice_detail_page() -> rx.Component:
                                 rx.icon("file-down"),
                                 "Download PDF",
                                 variant="soft",
-                                on_click=InvoicesState.download_pdf(detail["id"]),
+                                on_click=InvoicesState.download_pdf(detail.id),
                                 data_testid="download-pdf",
                             ),
                         ),
-                        rx.link(rx.button("All invoices", variant="ghost"), href="/invoices"),
+                        rx.link(rx.button("All invoices", variant="ghost"), href=routes.INVOICES),
                         spacing="2",
                         wrap="wrap",
                     ),
                     rx.cond(
                         NavState.enabled["invoices.receipts"],
                         rx.foreach(
-                            detail["receipts"].to(list[dict[str, str]]),
+                            detail.receipts,
                             lambda r: rx.flex(
-                                rx.text(r["label"], size="2"),
+                                rx.text(r.label, size="2"),
                                 rx.button(
                                     "Receipt PDF",
                                     size="1",
                                     variant="soft",
-                                    on_click=InvoicesState.download_receipt(r["id"]),
+                                    on_click=InvoicesState.download_receipt(r.id),
                                 ),
                                 justify="between",
                                 width="100%",
@@ -239,6 +216,6 @@ def invoice_detail_page() -> rx.Component:
                 width="100%",
                 max_width="40rem",
             ),
-            _loading(),
+            ui.loading(),
         ),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components import page_shell
+from portal_app.components import page_shell, ui
 from portal_app.components.post_form import post_form
 from portal_app.state import LoginState
 
@@ -36,16 +36,7 @@ def login() -> rx.Component:
                     data_testid="login-sent",
                 ),
             ),
-            rx.cond(
-                LoginState.error != "",
-                rx.callout(
-                    LoginState.error,
-                    icon="triangle-alert",
-                    color_scheme="red",
-                    data_testid="login-error",
-                    role="alert",
-                ),
-            ),
+            ui.error_callout(LoginState.error, testid="login-error"),
             rx.form(
                 rx.vstack(
                     rx.text("Email address", as_="label", html_for="email", weight="medium"),
@@ -96,12 +87,7 @@ def merchant_login() -> rx.Component:
     return page_shell(
         _narrow(
             rx.heading("Merchant sign-in", size="6", as_="h1"),
-            rx.cond(
-                LoginState.staff_error != "",
-                rx.callout(
-                    LoginState.staff_error, icon="triangle-alert", color_scheme="red", role="alert"
-                ),
-            ),
+            ui.error_callout(LoginState.staff_error),
             rx.cond(LoginState.notice != "", rx.callout(LoginState.notice, icon="info")),
             post_form(
                 rx.vstack(

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components import page_shell
-from portal_app.components.merchant_header import merchant_header
+from portal_app.components import ui
 from portal_app.state.merchant_analytics import MerchantAnalyticsState as Analytics
 
 CHART_HEIGHT = 260
@@ -21,17 +20,33 @@ LABEL_WIDTH = 130  # px for stage and reason names beside horizontal bars
 CHART_MARGIN = {"top": 8, "right": 12, "left": 0, "bottom": 0}
 
 
-def _section(title: str, testid: str, description: str, *children) -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading(title, size="4", as_="h2"),
-            rx.text(description, size="2", color_scheme="gray"),
-            *children,
-            spacing="3",
-            width="100%",
+def _section(
+    key: str,
+    title: str,
+    description: str,
+    shown: rx.Var,
+    chart: rx.Component,
+    table: rx.Component,
+    empty: str,
+) -> rx.Component:
+    """Card `section-<key>`: while `shown`, the chart beside its figures; else the `empty`
+    note (`empty-<key>`)."""
+    return ui.section_card(
+        title,
+        rx.cond(
+            shown,
+            _chart_and_table(chart, table),
+            ui.empty_state(empty, testid=f"empty-{key}"),
         ),
-        width="100%",
-        data_testid=testid,
+        description=description,
+        testid=f"section-{key}",
+    )
+
+
+def _table(rows: rx.Var, columns: list[tuple[str, str, str]], row_testid: str) -> rx.Component:
+    """One row per item; `columns` are (heading, key, data-testid), the first heads the row."""
+    return ui.data_table(
+        columns=columns, rows=rows, row_header=True, row_testid=row_testid, scroll=False
     )
 
 
@@ -42,26 +57,6 @@ def _chart_and_table(chart: rx.Component, table: rx.Component) -> rx.Component:
         rx.box(table, width="100%", min_width="0", overflow_x="auto"),
         columns=rx.breakpoints(initial="1", md="2"),
         spacing="4",
-        width="100%",
-    )
-
-
-def _table(rows: rx.Var, columns: list[tuple[str, str, str]], row_testid: str) -> rx.Component:
-    """One row per item; `columns` are (heading, key, data-testid), the first heads the row."""
-    (_, first_key, first_testid), *rest = columns
-    return rx.table.root(
-        rx.table.header(rx.table.row(*[rx.table.column_header_cell(c[0]) for c in columns])),
-        rx.table.body(
-            rx.foreach(
-                rows,
-                lambda row: rx.table.row(
-                    rx.table.row_header_cell(row[first_key], data_testid=first_testid),
-                    *[rx.table.cell(row[key], data_testid=testid) for _, key, testid in rest],
-                    data_testid=row_testid,
-                ),
-            ),
-        ),
-        size="1",
         width="100%",
     )
 
@@ -86,10 +81,6 @@ def _bar_chart(
         height=CHART_HEIGHT,
         margin=CHART_MARGIN,
     )
-
-
-def _empty(text: str, testid: str) -> rx.Component:
-    return rx.callout(text, icon="info", color_scheme="gray", width="100%", data_testid=testid)
 
 
 def _axes(category_key: str, *, vertical: bool = False) -> list:
@@ -206,26 +197,32 @@ def _mrr() -> rx.Component:
         width="100%",
     )
     return _section(
+        "mrr",
         "Monthly recurring revenue",
-        "section-mrr",
         "At the end of each month (this month: now). Active and past-due subscriptions at their "
         "list price; annual prices count one twelfth. Paused and cancelled ones are left out.",
-        rx.cond(
-            Analytics.currencies.length() > 0,
-            _chart_and_table(chart, table),
-            _empty("No recurring revenue in these months yet.", "empty-mrr"),
-        ),
+        Analytics.currencies.length() > 0,
+        chart,
+        table,
+        "No recurring revenue in these months yet.",
     )
+
+
+def _monthly_bars(
+    rows: rx.Var,
+    bars: list[tuple[str, str, str]],
+    columns: list[tuple[str, str, str]],
+    row_testid: str,
+) -> tuple[rx.Component, rx.Component]:
+    """A bar chart per month (bars: key, name, colour) and its table (columns: heading, key,
+    cell test id, the month first)."""
+    return _bar_chart(rows, "month", bars), _table(rows, columns, row_testid)
 
 
 def _movements() -> rx.Component:
-    chart = _bar_chart(
+    chart, table = _monthly_bars(
         Analytics.movements,
-        "month",
         [("new", "New", NEW_COLOUR), ("churned", "Churned", CHURN_COLOUR)],
-    )
-    table = _table(
-        Analytics.movements,
         [
             ("Month", "month", "movement-month"),
             ("New", "new", "movement-new"),
@@ -234,15 +231,14 @@ def _movements() -> rx.Component:
         "movement-row",
     )
     return _section(
+        "movements",
         "New vs churned subscriptions",
-        "section-movements",
         "New: subscriptions started in the month. Churned: subscriptions that ended in the "
         "month (cancelled now, at period end, or after failed payments).",
-        rx.cond(
-            Analytics.has_movements,
-            _chart_and_table(chart, table),
-            _empty("No subscriptions started or ended in these months.", "empty-movements"),
-        ),
+        Analytics.has_movements,
+        chart,
+        table,
+        "No subscriptions started or ended in these months.",
     )
 
 
@@ -262,14 +258,13 @@ def _reasons() -> rx.Component:
         "reason-row",
     )
     return _section(
+        "reasons",
         "Cancellation reasons",
-        "section-reasons",
         "What customers answered in the cancellation survey, in flows started in these months.",
-        rx.cond(
-            Analytics.reasons.length() > 0,
-            _chart_and_table(chart, table),
-            _empty("No one has started the cancellation flow in these months.", "empty-reasons"),
-        ),
+        Analytics.reasons.length() > 0,
+        chart,
+        table,
+        "No one has started the cancellation flow in these months.",
     )
 
 
@@ -305,27 +300,22 @@ def _funnel() -> rx.Component:
         width="100%",
     )
     return _section(
+        "funnel",
         "Retention flow",
-        "section-funnel",
         "Cancellation flows started in these months: how many answered the survey, were shown "
         "a save offer (discount, pause or cheaper plan), accepted one, cancelled, or left "
         "keeping their plan.",
-        rx.cond(
-            Analytics.flows_started > 0,
-            _chart_and_table(chart, figures),
-            _empty("No one has started the cancellation flow in these months.", "empty-funnel"),
-        ),
+        Analytics.flows_started > 0,
+        chart,
+        figures,
+        "No one has started the cancellation flow in these months.",
     )
 
 
 def _pauses() -> rx.Component:
-    chart = _bar_chart(
+    chart, table = _monthly_bars(
         Analytics.pauses,
-        "month",
         [("pauses", "Pauses", PAUSE_COLOUR), ("resumes", "Resumes", RESUME_COLOUR)],
-    )
-    table = _table(
-        Analytics.pauses,
         [
             ("Month", "month", "pause-month"),
             ("Pauses", "pauses", "pause-count"),
@@ -334,70 +324,59 @@ def _pauses() -> rx.Component:
         "pause-row",
     )
     return _section(
+        "pauses",
         "Pauses and resumes",
-        "section-pauses",
         "Subscriptions paused, and resumed (by the customer or on their resume date), per month.",
-        rx.cond(
-            Analytics.has_pauses,
-            _chart_and_table(chart, table),
-            _empty("No pauses or resumes in these months.", "empty-pauses"),
-        ),
+        Analytics.has_pauses,
+        chart,
+        table,
+        "No pauses or resumes in these months.",
     )
 
 
 def analytics_page() -> rx.Component:
-    return page_shell(
-        rx.vstack(
-            merchant_header("Analytics"),
+    return ui.merchant_page(
+        "Analytics",
+        rx.cond(
+            Analytics.loaded,
             rx.cond(
-                Analytics.loaded,
-                rx.cond(
-                    Analytics.error != "",
-                    rx.callout(
-                        Analytics.error,
-                        icon="triangle-alert",
-                        color_scheme="red",
-                        role="alert",
-                        width="100%",
-                        data_testid="analytics-error",
-                    ),
-                    rx.vstack(
-                        rx.flex(
-                            rx.text(
-                                Analytics.period,
-                                " · as of ",
-                                Analytics.as_of,
-                                size="2",
-                                color_scheme="gray",
-                                data_testid="analytics-period",
-                            ),
-                            rx.button(
-                                rx.icon("refresh-cw", size=14),
-                                "Refresh",
-                                variant="soft",
-                                size="1",
-                                on_click=Analytics.load,
-                            ),
-                            justify="between",
-                            align="center",
-                            wrap="wrap",
-                            spacing="2",
-                            width="100%",
-                        ),
-                        _summary(),
-                        _mrr(),
-                        _movements(),
-                        _reasons(),
-                        _funnel(),
-                        _pauses(),
-                        spacing="4",
-                        width="100%",
-                    ),
+                Analytics.error != "",
+                ui.error_callout(
+                    Analytics.error, width="100%", testid="analytics-error", when_set=False
                 ),
-                rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
+                rx.vstack(
+                    rx.flex(
+                        rx.text(
+                            Analytics.period,
+                            " · as of ",
+                            Analytics.as_of,
+                            size="2",
+                            color_scheme="gray",
+                            data_testid="analytics-period",
+                        ),
+                        rx.button(
+                            rx.icon("refresh-cw", size=14),
+                            "Refresh",
+                            variant="soft",
+                            size="1",
+                            on_click=Analytics.load,
+                        ),
+                        justify="between",
+                        align="center",
+                        wrap="wrap",
+                        spacing="2",
+                        width="100%",
+                    ),
+                    _summary(),
+                    _mrr(),
+                    _movements(),
+                    _reasons(),
+                    _funnel(),
+                    _pauses(),
+                    spacing="4",
+                    width="100%",
+                ),
             ),
-            spacing="4",
-            width="100%",
+            ui.loading(),
         ),
-        subtitle="Analytics",
     )

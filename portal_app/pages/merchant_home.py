@@ -1,11 +1,12 @@
-"""The signed-in pages: the customer's overview and the merchant's dashboard home."""
+"""The merchant's dashboard home: who is signed in, the headline counts and the audit chain."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components import page_shell
-from portal_app.components.merchant_header import role_badge
+from portal_app import routes
+from portal_app.components import page_shell, ui
+from portal_app.components.merchant_header import title_bar
 from portal_app.components.merchant_nav import merchant_nav
 from portal_app.components.portal_layout import sign_out_button
 from portal_app.state import MerchantState
@@ -17,7 +18,7 @@ def merchant_home() -> rx.Component:
             MerchantState.merchant_name != "",
             rx.vstack(
                 merchant_nav(),
-                rx.flex(
+                title_bar(
                     rx.heading(
                         MerchantState.merchant_name,
                         " dashboard",
@@ -26,15 +27,10 @@ def merchant_home() -> rx.Component:
                         data_testid="merchant-heading",
                     ),
                     sign_out_button(staff=True),
-                    justify="between",
-                    align="center",
-                    width="100%",
-                    wrap="wrap",
-                    spacing="3",
                 ),
                 rx.hstack(
                     rx.text("Signed in as ", MerchantState.staff_email, color_scheme="gray"),
-                    role_badge(),
+                    ui.role_badge(),
                     align="center",
                     wrap="wrap",
                 ),
@@ -48,11 +44,11 @@ def merchant_home() -> rx.Component:
                     wrap="wrap",
                 ),
                 rx.callout(MerchantState.audit_status, icon="shield-check"),
-                rx.link("Overdue invoices", href="/merchant/invoices?status=overdue"),
+                rx.link("Overdue invoices", href=f"{routes.MERCHANT_INVOICES}?status=overdue"),
                 spacing="4",
                 width="100%",
             ),
-            rx.center(rx.spinner(size="3"), padding="4rem"),
+            ui.loading(label=None, padding="4rem"),
         ),
         subtitle="Merchant",
     )

@@ -1,22 +1,19 @@
-"""Merchant dashboard pages for money and mail: invoices (with what is outstanding and overdue),
-payments and the mailbox (the outbox with delivery status)."""
+"""Merchant dashboard → Invoices: what is open and overdue per currency, and the list by status
+sorted by due date."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components import page_shell
+from portal_app.components import ui
 from portal_app.components.billing_lists import (
+    billing_list,
     counted,
     customer_cell,
     filters,
-    loading,
     section_links,
     status_badge,
-    table,
 )
-from portal_app.components.merchant_header import merchant_header
-from portal_app.components.pager import pager
 from portal_app.state.merchant_invoices import INVOICE_FILTER_LABELS
 from portal_app.state.merchant_invoices import MerchantInvoicesState as Invoices
 
@@ -77,54 +74,42 @@ def _due_header() -> rx.Component:
 
 
 def invoices_list_page() -> rx.Component:
-    return page_shell(
-        rx.vstack(
-            merchant_header("Invoices"),
-            section_links(),
-            rx.cond(
-                Invoices.loaded,
-                rx.vstack(
-                    rx.flex(
-                        _total_card(
-                            "Open", Invoices.open_count, Invoices.open_sums, "total-open", "amber"
-                        ),
-                        _total_card(
-                            "Overdue",
-                            Invoices.overdue_count,
-                            Invoices.overdue_sums,
-                            "total-overdue",
-                            "red",
-                        ),
-                        spacing="3",
-                        wrap="wrap",
-                        width="100%",
+    return ui.merchant_page(
+        "Invoices",
+        section_links(),
+        billing_list(
+            Invoices,
+            before=(
+                rx.flex(
+                    _total_card(
+                        "Open", Invoices.open_count, Invoices.open_sums, "total-open", "amber"
                     ),
-                    rx.text(
-                        "Overdue: open and past the due date, as of ",
-                        Invoices.as_of,
-                        ". Amounts are summed per currency.",
-                        size="1",
-                        color_scheme="gray",
+                    _total_card(
+                        "Overdue",
+                        Invoices.overdue_count,
+                        Invoices.overdue_sums,
+                        "total-overdue",
+                        "red",
                     ),
-                    filters(Invoices, INVOICE_FILTER_LABELS, "Invoice status"),
-                    rx.text(
-                        counted(Invoices.total, "invoice"), size="2", data_testid="invoice-count"
-                    ),
-                    table(
-                        ["Number", "Customer", "Amount", "Status", _due_header(), "Days overdue"],
-                        Invoices.rows,
-                        _invoice_row,
-                        "No invoices match this filter.",
-                        "invoices-table",
-                    ),
-                    pager(Invoices),
                     spacing="3",
+                    wrap="wrap",
                     width="100%",
                 ),
-                loading(),
+                rx.text(
+                    "Overdue: open and past the due date, as of ",
+                    Invoices.as_of,
+                    ". Amounts are summed per currency.",
+                    size="1",
+                    color_scheme="gray",
+                ),
             ),
-            spacing="4",
-            width="100%",
+            filter_bar=filters(Invoices, INVOICE_FILTER_LABELS, "Invoice status"),
+            count=rx.text(
+                counted(Invoices.total, "invoice"), size="2", data_testid="invoice-count"
+            ),
+            headers=["Number", "Customer", "Amount", "Status", _due_header(), "Days overdue"],
+            render=_invoice_row,
+            empty="No invoices match this filter.",
+            testid="invoices-table",
         ),
-        subtitle="Invoices",
     )

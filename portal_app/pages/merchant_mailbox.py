@@ -1,21 +1,19 @@
-"""Merchant dashboard pages for money and mail: invoices (with what is outstanding and overdue),
-payments and the mailbox (the outbox with delivery status)."""
+"""Merchant dashboard → Mailbox: the outbox with delivery status, a message in a dialog (sealed
+sign-in mail never), and queueing failed messages again (admins)."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components import page_shell
+from portal_app.components import ui
 from portal_app.components.billing_lists import (
+    billing_list,
     counted,
     filters,
-    loading,
     section_links,
     status_badge,
-    table,
 )
-from portal_app.components.merchant_header import merchant_header, staff_can
-from portal_app.components.pager import pager
+from portal_app.components.merchant_header import staff_can
 from portal_app.state.merchant_mailbox import OUTBOX_FILTER_LABELS
 from portal_app.state.merchant_mailbox import MerchantOutboxState as Outbox
 
@@ -61,18 +59,18 @@ def _message_dialog() -> rx.Component:
     opened = Outbox.opened
     return rx.dialog.root(
         rx.dialog.content(
-            rx.dialog.title(opened["subject"].to(str)),
+            rx.dialog.title(opened.subject),
             rx.dialog.description(
                 "To ",
-                opened["to"].to(str),
+                opened["to"],
                 " · ",
-                opened["kind"].to(str),
+                opened.kind,
                 " · ",
-                opened["status"].to(str),
+                opened.status,
                 size="2",
             ),
             rx.cond(
-                opened["sealed"].to(str) == "yes",
+                opened.sealed == "yes",
                 rx.callout(
                     "sealed: this message carries a sign-in link, which is a secret.",
                     icon="lock",
@@ -80,7 +78,7 @@ def _message_dialog() -> rx.Component:
                 ),
                 rx.box(
                     rx.text(
-                        opened["body"].to(str),
+                        opened.body,
                         size="2",
                         style={"white_space": "pre-wrap", "overflow_wrap": "anywhere"},
                     ),
@@ -93,7 +91,7 @@ def _message_dialog() -> rx.Component:
                     data_testid="mail-body",
                 ),
             ),
-            rx.flex(
+            ui.dialog_actions(
                 rx.dialog.close(
                     rx.button(
                         "Close",
@@ -101,9 +99,7 @@ def _message_dialog() -> rx.Component:
                         color_scheme="gray",
                         on_click=Outbox.close_message(False),
                     )
-                ),
-                justify="end",
-                margin_top="1rem",
+                )
             ),
         ),
         open=opened.contains("id"),
@@ -130,7 +126,7 @@ def _retry_dialog() -> rx.Component:
                 "They get a fresh set of delivery attempts on the next mail run. Sign-in links "
                 "are not retried: they have expired, and the customer can ask for a new one."
             ),
-            rx.flex(
+            ui.dialog_actions(
                 rx.alert_dialog.cancel(rx.button("Keep them", variant="soft", color_scheme="gray")),
                 rx.alert_dialog.action(
                     rx.button(
@@ -140,54 +136,38 @@ def _retry_dialog() -> rx.Component:
                     )
                 ),
                 spacing="2",
-                justify="end",
-                margin_top="1rem",
             ),
         ),
     )
 
 
 def mailbox_page() -> rx.Component:
-    return page_shell(
-        rx.vstack(
-            merchant_header("Mailbox"),
-            section_links(),
-            rx.text(
-                "Every message the portal queued for your customers, with its delivery status. "
-                "Without a mail server messages stay queued here. Sign-in and email-change "
-                "messages are sealed: their links are secrets and are never shown.",
-                size="2",
-                color_scheme="gray",
-            ),
-            rx.cond(
-                Outbox.loaded,
-                rx.vstack(
-                    rx.flex(
-                        filters(Outbox, OUTBOX_FILTER_LABELS, "Delivery status", Outbox.counts),
-                        rx.cond(staff_can("admin"), _retry_dialog()),
-                        justify="between",
-                        align="center",
-                        spacing="3",
-                        wrap="wrap",
-                        width="100%",
-                    ),
-                    rx.text(counted(Outbox.total, "message"), size="2", data_testid="mail-count"),
-                    table(
-                        ["To", "Kind", "Subject", "Delivery", "Created (UTC)", "Sent", ""],
-                        Outbox.rows,
-                        _mail_row,
-                        "No messages match this filter.",
-                        "mail-table",
-                    ),
-                    pager(Outbox),
-                    _message_dialog(),
-                    spacing="3",
-                    width="100%",
-                ),
-                loading(),
-            ),
-            spacing="4",
-            width="100%",
+    return ui.merchant_page(
+        "Mailbox",
+        section_links(),
+        rx.text(
+            "Every message the portal queued for your customers, with its delivery status. "
+            "Without a mail server messages stay queued here. Sign-in and email-change "
+            "messages are sealed: their links are secrets and are never shown.",
+            size="2",
+            color_scheme="gray",
         ),
-        subtitle="Mailbox",
+        billing_list(
+            Outbox,
+            filter_bar=rx.flex(
+                filters(Outbox, OUTBOX_FILTER_LABELS, "Delivery status", Outbox.counts),
+                rx.cond(staff_can("admin"), _retry_dialog()),
+                justify="between",
+                align="center",
+                spacing="3",
+                wrap="wrap",
+                width="100%",
+            ),
+            count=rx.text(counted(Outbox.total, "message"), size="2", data_testid="mail-count"),
+            headers=["To", "Kind", "Subject", "Delivery", "Created (UTC)", "Sent", ""],
+            render=_mail_row,
+            empty="No messages match this filter.",
+            testid="mail-table",
+            after=(_message_dialog(),),
+        ),
     )

@@ -1,22 +1,18 @@
-"""Merchant dashboard pages for money and mail: invoices (with what is outstanding and overdue),
-payments and the mailbox (the outbox with delivery status)."""
+"""Merchant dashboard → Payments: succeeded, failed or all, newest first."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components import page_shell
+from portal_app.components import ui
 from portal_app.components.billing_lists import (
+    billing_list,
     counted,
     customer_cell,
     filters,
-    loading,
     section_links,
     status_badge,
-    table,
 )
-from portal_app.components.merchant_header import merchant_header
-from portal_app.components.pager import pager
 from portal_app.state.merchant_payments import PAYMENT_FILTER_LABELS
 from portal_app.state.merchant_payments import MerchantPaymentsState as Payments
 
@@ -41,32 +37,18 @@ def _payment_row(r) -> rx.Component:
 
 
 def payments_list_page() -> rx.Component:
-    return page_shell(
-        rx.vstack(
-            merchant_header("Payments"),
-            section_links(),
-            rx.cond(
-                Payments.loaded,
-                rx.vstack(
-                    filters(Payments, PAYMENT_FILTER_LABELS, "Payment status"),
-                    rx.text(
-                        counted(Payments.total, "payment"), size="2", data_testid="payment-count"
-                    ),
-                    table(
-                        ["When (UTC)", "Customer", "Amount", "Status", "Card", "Invoice"],
-                        Payments.rows,
-                        _payment_row,
-                        "No payments match this filter.",
-                        "payments-table",
-                    ),
-                    pager(Payments),
-                    spacing="3",
-                    width="100%",
-                ),
-                loading(),
+    return ui.merchant_page(
+        "Payments",
+        section_links(),
+        billing_list(
+            Payments,
+            filter_bar=filters(Payments, PAYMENT_FILTER_LABELS, "Payment status"),
+            count=rx.text(
+                counted(Payments.total, "payment"), size="2", data_testid="payment-count"
             ),
-            spacing="4",
-            width="100%",
+            headers=["When (UTC)", "Customer", "Amount", "Status", "Card", "Invoice"],
+            render=_payment_row,
+            empty="No payments match this filter.",
+            testid="payments-table",
         ),
-        subtitle="Payments",
     )

@@ -1,15 +1,14 @@
-"""Merchant dashboard pages: Settings → Customer Portal, the audit log, the billing clock and
-customers. Controls a member's role can't use are hidden or disabled (`staff_can`); that only
-spares clicks: every handler checks the role on the server."""
+"""Merchant dashboard → Settings → Customer Portal: every feature toggle and option, presets
+with a diff before they apply, and "Preview as customer". Controls a member's role can't use
+are hidden or disabled (`staff_can`); every handler checks the role on the server."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components import page_shell
+from portal_app.components import ui
 from portal_app.components.merchant_header import (
     INPUT_STYLE,
-    merchant_header,
     read_only_note,
     roles_text,
     staff_can,
@@ -27,7 +26,7 @@ def _field(index: int, key: str, option: features.Option) -> rx.Component:
             type="checkbox",
             name=key,
             id=label_id,
-            default_checked=row["checked"].to(bool),
+            default_checked=row.checked,
             disabled=option.always_on,
             style={"width": "18px", "height": "18px"},
         )
@@ -36,14 +35,14 @@ def _field(index: int, key: str, option: features.Option) -> rx.Component:
             *[rx.el.option(choice.replace("_", " "), value=choice) for choice in option.choices],
             name=key,
             id=label_id,
-            default_value=row["value"].to(str),
+            default_value=row.value,
             style=INPUT_STYLE,
         )
     elif option.kind == "fields":
         control = rx.el.textarea(
             name=key,
             id=label_id,
-            default_value=row["value"].to(str),
+            default_value=row.value,
             rows=3,
             style={**INPUT_STYLE, "max_width": "100%", "font_family": "monospace"},
         )
@@ -51,7 +50,7 @@ def _field(index: int, key: str, option: features.Option) -> rx.Component:
         control = rx.el.input(
             name=key,
             id=label_id,
-            default_value=row["value"].to(str),
+            default_value=row.value,
             type="number" if option.kind == "int" else "text",
             style=INPUT_STYLE,
         )
@@ -94,185 +93,156 @@ def _group_card(group: str, fields: list[rx.Component]) -> rx.Component:
 
 
 def _presets() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading("Presets", size="4", as_="h2"),
-            rx.text(
-                "Start from a business type. You will see every change before it applies.",
-                size="2",
-                color_scheme="gray",
-            ),
-            rx.flex(
-                rx.foreach(
-                    MerchantSettingsState.presets,
-                    lambda p: rx.button(
-                        p["label"],
-                        variant="soft",
-                        on_click=MerchantSettingsState.preview_preset(p["key"]),
-                        data_testid="preset-" + p["key"],
-                    ),
+    return ui.section_card(
+        "Presets",
+        rx.flex(
+            rx.foreach(
+                MerchantSettingsState.presets,
+                lambda p: rx.button(
+                    p["label"],
+                    variant="soft",
+                    on_click=MerchantSettingsState.preview_preset(p["key"]),
+                    data_testid="preset-" + p["key"],
                 ),
-                spacing="2",
-                wrap="wrap",
             ),
-            rx.cond(
-                MerchantSettingsState.chosen_preset != "",
-                rx.vstack(
-                    rx.cond(
-                        MerchantSettingsState.preset_diff.length() > 0,
-                        rx.box(
-                            rx.table.root(
-                                rx.table.header(
-                                    rx.table.row(
-                                        rx.table.column_header_cell("Setting"),
-                                        rx.table.column_header_cell("Now"),
-                                        rx.table.column_header_cell("After"),
-                                    )
-                                ),
-                                rx.table.body(
-                                    rx.foreach(
-                                        MerchantSettingsState.preset_diff,
-                                        lambda d: rx.table.row(
-                                            rx.table.cell(d["label"]),
-                                            rx.table.cell(d["before"]),
-                                            rx.table.cell(d["after"]),
-                                            data_testid="preset-diff-row",
-                                        ),
-                                    )
-                                ),
-                                width="100%",
+            spacing="2",
+            wrap="wrap",
+        ),
+        rx.cond(
+            MerchantSettingsState.chosen_preset != "",
+            rx.vstack(
+                rx.cond(
+                    MerchantSettingsState.preset_diff.length() > 0,
+                    rx.box(
+                        rx.table.root(
+                            rx.table.header(
+                                rx.table.row(
+                                    rx.table.column_header_cell("Setting"),
+                                    rx.table.column_header_cell("Now"),
+                                    rx.table.column_header_cell("After"),
+                                )
                             ),
-                            overflow_x="auto",
+                            rx.table.body(
+                                rx.foreach(
+                                    MerchantSettingsState.preset_diff,
+                                    lambda d: rx.table.row(
+                                        rx.table.cell(d["label"]),
+                                        rx.table.cell(d["before"]),
+                                        rx.table.cell(d["after"]),
+                                        data_testid="preset-diff-row",
+                                    ),
+                                )
+                            ),
                             width="100%",
                         ),
-                        rx.text("This preset matches your current settings.", size="2"),
+                        overflow_x="auto",
+                        width="100%",
                     ),
-                    rx.hstack(
-                        rx.button(
-                            "Apply preset",
-                            on_click=MerchantSettingsState.apply_preset,
-                            data_testid="apply-preset",
-                        ),
-                        rx.button(
-                            "Cancel",
-                            variant="soft",
-                            color_scheme="gray",
-                            on_click=MerchantSettingsState.close_preset,
-                        ),
-                    ),
-                    width="100%",
-                    spacing="3",
+                    rx.text("This preset matches your current settings.", size="2"),
                 ),
+                rx.hstack(
+                    rx.button(
+                        "Apply preset",
+                        on_click=MerchantSettingsState.apply_preset,
+                        data_testid="apply-preset",
+                    ),
+                    rx.button(
+                        "Cancel",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=MerchantSettingsState.close_preset,
+                    ),
+                ),
+                width="100%",
+                spacing="3",
             ),
-            spacing="3",
-            width="100%",
         ),
-        width="100%",
+        description="Start from a business type. You will see every change before it applies.",
     )
 
 
 def _preview_card() -> rx.Component:
     """Preview as customer: a one-time link for the merchant's stand-in customer, in a new tab."""
-    return rx.card(
-        rx.vstack(
-            rx.heading("Preview as customer", size="4", as_="h2"),
-            rx.text(
-                "Open the portal in a new tab the way a customer sees it, with the saved "
-                "settings. You are signed in as a stand-in customer, never as a real customer: "
-                "it has a sandbox test card and a subscription to your cheapest monthly price, "
-                "with its invoice and receipt, and is left out of your customer lists and "
-                "analytics. Without an active monthly price it has no subscription, invoices "
-                "or cards.",
-                size="2",
-            ),
-            rx.text(
-                "You stay signed in to the dashboard. The preview replaces a customer sign-in "
-                "of yours in this browser, if you have one.",
-                size="2",
-                color_scheme="gray",
-            ),
-            rx.cond(
-                staff_can("support"),
-                rx.button(
-                    rx.icon("external-link", size=16),
-                    "Preview as customer",
-                    variant="soft",
-                    on_click=Preview.open_preview,
-                    data_testid="preview-as-customer",
-                ),
-                rx.text(
-                    f"Previewing needs {roles_text('support')}.", size="2", color_scheme="gray"
-                ),
-            ),
-            rx.cond(
-                Preview.opened,
-                rx.callout(
-                    "The preview opened in a new tab with a link that works once. Nothing "
-                    "opened? Allow pop-ups for this site and press the button again.",
-                    icon="info",
-                    width="100%",
-                    data_testid="preview-opened",
-                ),
-            ),
-            spacing="3",
-            width="100%",
+    return ui.section_card(
+        "Preview as customer",
+        rx.text(
+            "Open the portal in a new tab the way a customer sees it, with the saved "
+            "settings. You are signed in as a stand-in customer, never as a real customer: "
+            "it has a sandbox test card and a subscription to your cheapest monthly price, "
+            "with its invoice and receipt, and is left out of your customer lists and "
+            "analytics. Without an active monthly price it has no subscription, invoices "
+            "or cards.",
+            size="2",
         ),
-        width="100%",
+        rx.text(
+            "You stay signed in to the dashboard. The preview replaces a customer sign-in "
+            "of yours in this browser, if you have one.",
+            size="2",
+            color_scheme="gray",
+        ),
+        rx.cond(
+            staff_can("support"),
+            rx.button(
+                rx.icon("external-link", size=16),
+                "Preview as customer",
+                variant="soft",
+                on_click=Preview.open_preview,
+                data_testid="preview-as-customer",
+            ),
+            rx.text(f"Previewing needs {roles_text('support')}.", size="2", color_scheme="gray"),
+        ),
+        rx.cond(
+            Preview.opened,
+            rx.callout(
+                "The preview opened in a new tab with a link that works once. Nothing "
+                "opened? Allow pop-ups for this site and press the button again.",
+                icon="info",
+                width="100%",
+                data_testid="preview-opened",
+            ),
+        ),
     )
 
 
 def portal_settings_page() -> rx.Component:
-    return page_shell(
-        rx.vstack(
-            merchant_header("Settings → Customer Portal"),
-            rx.cond(
-                MerchantSettingsState.loaded,
-                rx.vstack(
-                    read_only_note("admin", "these settings"),
-                    _preview_card(),
-                    rx.cond(staff_can("admin"), _presets()),
-                    rx.form(
-                        rx.vstack(
-                            # disabled for a role that can't save: values stay readable
-                            rx.el.fieldset(
-                                rx.vstack(*_groups(), spacing="3", width="100%"),
-                                disabled=~staff_can("admin"),
-                                style={"border": "none", "padding": "0", "margin": "0"},
-                                width="100%",
-                            ),
-                            rx.cond(
-                                MerchantSettingsState.error != "",
-                                rx.callout(
-                                    MerchantSettingsState.error,
-                                    icon="triangle-alert",
-                                    color_scheme="red",
-                                    role="alert",
-                                    width="100%",
-                                ),
-                            ),
-                            rx.cond(
-                                staff_can("admin"),
-                                rx.button(
-                                    "Save changes",
-                                    type="submit",
-                                    size="3",
-                                    data_testid="save-settings",
-                                ),
-                            ),
-                            spacing="3",
+    return ui.merchant_page(
+        "Settings → Customer Portal",
+        rx.cond(
+            MerchantSettingsState.loaded,
+            rx.vstack(
+                read_only_note("admin", "these settings"),
+                _preview_card(),
+                rx.cond(staff_can("admin"), _presets()),
+                rx.form(
+                    rx.vstack(
+                        # disabled for a role that can't save: values stay readable
+                        rx.el.fieldset(
+                            rx.vstack(*_groups(), spacing="3", width="100%"),
+                            disabled=~staff_can("admin"),
+                            style={"border": "none", "padding": "0", "margin": "0"},
                             width="100%",
                         ),
-                        on_submit=MerchantSettingsState.save,
-                        key=MerchantSettingsState.form_version,
+                        ui.error_callout(MerchantSettingsState.error, width="100%"),
+                        rx.cond(
+                            staff_can("admin"),
+                            rx.button(
+                                "Save changes",
+                                type="submit",
+                                size="3",
+                                data_testid="save-settings",
+                            ),
+                        ),
+                        spacing="3",
                         width="100%",
                     ),
-                    spacing="4",
+                    on_submit=MerchantSettingsState.save,
+                    key=MerchantSettingsState.form_version,
                     width="100%",
                 ),
-                rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
+                spacing="4",
+                width="100%",
             ),
-            spacing="4",
-            width="100%",
+            ui.loading(),
         ),
         subtitle="Merchant settings",
     )

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components import page_shell
-from portal_app.components.merchant_header import INPUT_STYLE, merchant_header
+from portal_app.components import ui
+from portal_app.components.merchant_header import INPUT_STYLE
 from portal_app.state.merchant_staff import MerchantStaffState as Staff
 
 
 def _status(member: rx.Var) -> rx.Component:
-    return rx.match(
+    return ui.labelled_badge(
         member["status"],
-        ("active", rx.badge("Active", color_scheme="green")),
-        ("disabled", rx.badge("Disabled", color_scheme="gray")),
-        rx.badge("Invited", color_scheme="amber"),
+        {"active": ("Active", "green"), "disabled": ("Disabled", "gray")},
+        ("Invited", "amber"),
     )
 
 
@@ -38,36 +37,31 @@ def _role_control(member: rx.Var) -> rx.Component:
 
 
 def _actions(member: rx.Var) -> rx.Component:
+    email = member["email"]
     return rx.cond(
         member["kind"] == "member",
         rx.flex(
-            rx.button(
+            ui.row_action(
                 "Sessions (" + member["open_sessions"] + ")",
-                size="1",
-                variant="soft",
-                on_click=Staff.show_sessions(member["id"]),
-                aria_label="Sessions of " + member["email"],
-                data_testid="show-sessions",
+                Staff.show_sessions(member["id"]),
+                aria_label="Sessions of " + email,
+                testid="show-sessions",
             ),
             rx.cond(
                 member["status"] == "disabled",
-                rx.button(
+                ui.row_action(
                     "Enable",
-                    size="1",
-                    variant="soft",
-                    color_scheme="green",
-                    on_click=Staff.ask("enable", member["id"]),
-                    aria_label="Enable " + member["email"],
-                    data_testid="enable-member",
+                    Staff.ask("enable", member["id"]),
+                    color="green",
+                    aria_label="Enable " + email,
+                    testid="enable-member",
                 ),
-                rx.button(
+                ui.row_action(
                     "Disable",
-                    size="1",
-                    variant="soft",
-                    color_scheme="red",
-                    on_click=Staff.ask("disable", member["id"]),
-                    aria_label="Disable " + member["email"],
-                    data_testid="disable-member",
+                    Staff.ask("disable", member["id"]),
+                    color="red",
+                    aria_label="Disable " + email,
+                    testid="disable-member",
                 ),
             ),
             rx.cond(
@@ -78,7 +72,7 @@ def _actions(member: rx.Var) -> rx.Component:
                     variant="soft",
                     color_scheme="gray",
                     on_click=Staff.unlock(member["id"]),
-                    aria_label="Unlock sign-in of " + member["email"],
+                    aria_label="Unlock sign-in of " + email,
                     title="Lift a lock-out after too many wrong passwords",
                     data_testid="unlock-member",
                 ),
@@ -87,22 +81,18 @@ def _actions(member: rx.Var) -> rx.Component:
             wrap="wrap",
         ),
         rx.flex(
-            rx.button(
+            ui.row_action(
                 "Resend",
-                size="1",
-                variant="soft",
-                on_click=Staff.resend_invite(member["id"]),
-                aria_label="Resend the invitation to " + member["email"],
-                data_testid="resend-invite",
+                Staff.resend_invite(member["id"]),
+                aria_label="Resend the invitation to " + email,
+                testid="resend-invite",
             ),
-            rx.button(
+            ui.row_action(
                 "Withdraw",
-                size="1",
-                variant="soft",
-                color_scheme="red",
-                on_click=Staff.ask("revoke", member["id"]),
-                aria_label="Withdraw the invitation to " + member["email"],
-                data_testid="revoke-invite",
+                Staff.ask("revoke", member["id"]),
+                color="red",
+                aria_label="Withdraw the invitation to " + email,
+                testid="revoke-invite",
             ),
             spacing="2",
             wrap="wrap",
@@ -222,17 +212,7 @@ def _invite_form() -> rx.Component:
                     size="1",
                     color_scheme="gray",
                 ),
-                rx.cond(
-                    Staff.invite_error != "",
-                    rx.callout(
-                        Staff.invite_error,
-                        icon="triangle-alert",
-                        color_scheme="red",
-                        role="alert",
-                        width="100%",
-                        data_testid="invite-error",
-                    ),
-                ),
+                ui.error_callout(Staff.invite_error, width="100%", testid="invite-error"),
                 spacing="3",
                 width="100%",
             ),
@@ -249,7 +229,7 @@ def _confirm_dialog() -> rx.Component:
         rx.alert_dialog.content(
             rx.alert_dialog.title(Staff.confirm_title),
             rx.alert_dialog.description(Staff.confirm_text),
-            rx.flex(
+            ui.dialog_actions(
                 rx.button(
                     "Cancel", variant="soft", color_scheme="gray", on_click=Staff.cancel_confirm
                 ),
@@ -260,8 +240,6 @@ def _confirm_dialog() -> rx.Component:
                     data_testid="confirm-staff-action",
                 ),
                 spacing="2",
-                justify="end",
-                margin_top="1rem",
                 wrap="wrap",
             ),
         ),
@@ -332,10 +310,8 @@ def _sessions_dialog() -> rx.Component:
                 ),
                 rx.text("No open sessions.", size="2", padding_top="0.75rem"),
             ),
-            rx.flex(
-                rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
-                justify="end",
-                margin_top="1rem",
+            ui.dialog_actions(
+                rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray"))
             ),
             max_width="36rem",
             data_testid="sessions-dialog",
@@ -346,49 +322,44 @@ def _sessions_dialog() -> rx.Component:
 
 
 def staff_page() -> rx.Component:
-    return page_shell(
-        rx.vstack(
-            merchant_header("Staff"),
-            rx.match(
-                Staff.access,
-                (
-                    "denied",
-                    rx.callout(
-                        "Only owners manage staff. Ask an owner of your team if you need a "
-                        "change to your role or access.",
-                        icon="lock",
-                        data_testid="staff-owners-only",
-                    ),
+    return ui.merchant_page(
+        "Staff",
+        rx.match(
+            Staff.access,
+            (
+                "denied",
+                rx.callout(
+                    "Only owners manage staff. Ask an owner of your team if you need a "
+                    "change to your role or access.",
+                    icon="lock",
+                    data_testid="staff-owners-only",
                 ),
-                (
-                    "owner",
-                    rx.cond(
-                        Staff.loaded,
-                        rx.vstack(
-                            _invite_form(),
-                            rx.heading("Team", size="4", as_="h2"),
-                            _members_table(),
-                            rx.cond(
-                                Staff.members.length() <= 1,
-                                rx.callout(
-                                    "You're the only member so far. Invite your team above: "
-                                    "each person signs in with their own account and role.",
-                                    icon="users",
-                                    data_testid="staff-empty",
-                                ),
-                            ),
-                            _confirm_dialog(),
-                            _sessions_dialog(),
-                            spacing="4",
-                            width="100%",
-                        ),
-                        rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
-                    ),
-                ),
-                rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
             ),
-            spacing="4",
-            width="100%",
+            (
+                "owner",
+                rx.cond(
+                    Staff.loaded,
+                    rx.vstack(
+                        _invite_form(),
+                        rx.heading("Team", size="4", as_="h2"),
+                        _members_table(),
+                        rx.cond(
+                            Staff.members.length() <= 1,
+                            rx.callout(
+                                "You're the only member so far. Invite your team above: "
+                                "each person signs in with their own account and role.",
+                                icon="users",
+                                data_testid="staff-empty",
+                            ),
+                        ),
+                        _confirm_dialog(),
+                        _sessions_dialog(),
+                        spacing="4",
+                        width="100%",
+                    ),
+                    ui.loading(),
+                ),
+            ),
+            ui.loading(),
         ),
-        subtitle="Staff",
     )

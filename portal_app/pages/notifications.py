@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.components import ui
 from portal_app.components.portal_layout import portal_layout
 from portal_app.state.notifications import PreferencesState
 
@@ -24,11 +25,11 @@ def notifications_page() -> rx.Component:
                                 rx.hstack(
                                     rx.el.input(
                                         type="checkbox",
-                                        name=o["key"].to(str),
-                                        default_checked=o["on"].to(bool),
+                                        name=o.key,
+                                        default_checked=o.on,
                                         style={"width": "18px", "height": "18px"},
                                     ),
-                                    rx.text(o["label"]),
+                                    rx.text(o.label),
                                     align="center",
                                     spacing="2",
                                 ),
@@ -45,6 +46,6 @@ def notifications_page() -> rx.Component:
                 ),
                 width="100%",
             ),
-            rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
+            ui.loading(),
         ),
     )

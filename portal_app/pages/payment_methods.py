@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app import routes
+from portal_app.components import ui
 from portal_app.components.portal_layout import portal_layout
-from portal_app.pages.subscriptions import _loading
 from portal_app.state.nav import NavState
 from portal_app.state.payment_methods import CardsState
 
@@ -17,32 +18,32 @@ def _card_row(card: rx.Var) -> rx.Component:
             rx.hstack(
                 rx.icon("credit-card"),
                 rx.vstack(
-                    rx.text(card["brand"], " •••• ", card["last4"], weight="medium"),
-                    rx.text("Expires ", card["expiry"], size="1", color_scheme="gray"),
+                    rx.text(card.brand, " •••• ", card.last4, weight="medium"),
+                    rx.text("Expires ", card.expiry, size="1", color_scheme="gray"),
                     spacing="0",
                 ),
-                rx.cond(card["default"] == "yes", rx.badge("Default", color_scheme="green")),
+                rx.cond(card.default == "yes", rx.badge("Default", color_scheme="green")),
                 align="center",
                 spacing="3",
             ),
             rx.flex(
                 rx.cond(
-                    card["default"] != "yes",
+                    card.default != "yes",
                     rx.button(
-                        "Make default", variant="soft", on_click=CardsState.make_default(card["id"])
+                        "Make default", variant="soft", on_click=CardsState.make_default(card.id)
                     ),
                 ),
                 rx.button(
                     "Update expiry",
                     variant="soft",
                     color_scheme="gray",
-                    on_click=CardsState.start_edit(card["id"]),
+                    on_click=CardsState.start_edit(card.id),
                 ),
                 rx.button(
                     "Remove",
                     variant="ghost",
                     color_scheme="red",
-                    on_click=CardsState.ask_remove(card["id"]),
+                    on_click=CardsState.ask_remove(card.id),
                     data_testid="remove-card",
                 ),
                 spacing="2",
@@ -100,10 +101,7 @@ def _expiry_form() -> rx.Component:
                         auto_complete="cc-exp",
                         aria_label="New expiry",
                     ),
-                    rx.cond(
-                        CardsState.edit_error != "",
-                        rx.text(CardsState.edit_error, color_scheme="red", role="alert"),
-                    ),
+                    ui.error_text(CardsState.edit_error),
                     rx.hstack(
                         rx.button("Save", type="submit"),
                         rx.button(
@@ -138,13 +136,13 @@ def payment_methods_page() -> rx.Component:
                 ),
                 rx.cond(
                     NavState.enabled["payment_methods.add"],
-                    rx.link(rx.button("Add a card", size="3"), href="/payment-methods/new"),
+                    rx.link(rx.button("Add a card", size="3"), href=routes.PAYMENT_METHOD_NEW),
                 ),
                 _remove_dialog(),
                 spacing="3",
                 width="100%",
             ),
-            _loading(),
+            ui.loading(),
         ),
     )
 
@@ -196,16 +194,7 @@ def new_card_page() -> rx.Component:
                         width="100%",
                     ),
                     rx.checkbox("Make this my default card", name="make_default"),
-                    rx.cond(
-                        CardsState.add_error != "",
-                        rx.callout(
-                            CardsState.add_error,
-                            icon="triangle-alert",
-                            color_scheme="red",
-                            role="alert",
-                            data_testid="card-error",
-                        ),
-                    ),
+                    ui.error_callout(CardsState.add_error, testid="card-error"),
                     rx.button("Save card", type="submit", size="3", width="100%"),
                     rx.text(
                         "Test mode: use 4242 4242 4242 4242, any future date and CVC.",

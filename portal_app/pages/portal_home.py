@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app import routes
+from portal_app.components import ui
 from portal_app.components.portal_layout import portal_layout
 from portal_app.state import PortalState
-
-
-def _section(title: str, *children, empty_when=None, empty_text: str = "") -> rx.Component:
-    body = rx.vstack(*children, spacing="2", width="100%")
-    if empty_when is not None:
-        body = rx.cond(empty_when, rx.text(empty_text, color_scheme="gray", size="2"), body)
-    return rx.card(
-        rx.vstack(rx.heading(title, size="4", as_="h2"), body, spacing="3", width="100%"),
-        width="100%",
-    )
 
 
 def _row(*children) -> rx.Component:
@@ -74,16 +66,20 @@ def portal_home() -> rx.Component:
                     spacing="3",
                     width="100%",
                 ),
-                _section(
+                ui.section_card(
                     "Open invoices",
                     rx.foreach(
                         PortalState.open_invoices,
                         lambda i: _row(
-                            rx.link(i["number"], href=f"/invoices/{i['id']}", weight="medium"),
-                            rx.text(i["amount"]),
+                            rx.link(
+                                i.number,
+                                href=routes.INVOICE.replace("[id]", f"{i.id}"),
+                                weight="medium",
+                            ),
+                            rx.text(i.amount),
                             rx.button(
                                 "Pay now",
-                                on_click=PortalState.pay_invoice(i["id"]),
+                                on_click=PortalState.pay_invoice(i.id),
                                 data_testid="pay-invoice",
                             ),
                         ),
@@ -91,43 +87,44 @@ def portal_home() -> rx.Component:
                     empty_when=PortalState.open_invoices.length() == 0,
                     empty_text="Nothing to pay. You are all set.",
                 ),
-                _section(
+                ui.section_card(
                     "Subscriptions",
                     rx.foreach(
                         PortalState.subscriptions,
                         lambda s: _row(
-                            rx.text(s["plan"], weight="medium"),
-                            rx.badge(s["status"]),
-                            rx.text("Period ends ", s["renews"], size="2", color_scheme="gray"),
+                            rx.text(s.plan, weight="medium"),
+                            rx.badge(s.status),
+                            rx.text("Period ends ", s.renews, size="2", color_scheme="gray"),
                         ),
                     ),
-                    rx.link("Manage subscriptions", href="/subscriptions", size="2"),
+                    rx.link("Manage subscriptions", href=routes.SUBSCRIPTIONS, size="2"),
                     empty_when=PortalState.subscriptions.length() == 0,
                     empty_text="You have no subscriptions.",
                 ),
-                _section(
+                ui.section_card(
                     "Where you are signed in",
                     rx.foreach(
                         PortalState.sessions,
                         lambda s: _row(
-                            rx.text(s["device"], size="2"),
-                            rx.text(s["ip"], " · ", s["last_seen"], size="1", color_scheme="gray"),
+                            rx.text(s.device, size="2"),
+                            rx.text(s.ip, " · ", s.last_seen, size="1", color_scheme="gray"),
                             rx.cond(
-                                s["current"] == "yes",
+                                s.current == "yes",
                                 rx.badge("This device"),
                                 rx.button(
                                     "Sign out",
                                     variant="soft",
                                     color_scheme="red",
-                                    on_click=PortalState.end_session(s["id"]),
+                                    on_click=PortalState.end_session(s.id),
                                 ),
                             ),
                         ),
                     ),
+                    body_spacing="2",
                 ),
                 spacing="4",
                 width="100%",
             ),
-            rx.center(rx.spinner(size="3"), padding="4rem"),
+            ui.loading(label=None, padding="4rem"),
         ),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components import page_shell
+from portal_app.components import page_shell, ui
 from portal_app.state import PricingState
 
 
@@ -24,27 +24,27 @@ def _plan_card(plan: rx.Var) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.heading(plan["name"], size="5", as_="h3", data_testid="plan-name"),
+                rx.heading(plan.name, size="5", as_="h3", data_testid="plan-name"),
                 rx.cond(
-                    plan["savings"] != "",
-                    rx.badge(plan["savings"], color_scheme="green", variant="soft"),
+                    plan.savings != "",
+                    rx.badge(plan.savings, color_scheme="green", variant="soft"),
                 ),
                 justify="between",
                 align="center",
                 width="100%",
                 wrap="wrap",
             ),
-            rx.text(plan["product"], size="1", color_scheme="gray", weight="medium"),
+            rx.text(plan.product, size="1", color_scheme="gray", weight="medium"),
             rx.cond(
-                plan["description"] != "",
-                rx.text(plan["description"], size="2", color_scheme="gray"),
+                plan.description != "",
+                rx.text(plan.description, size="2", color_scheme="gray"),
             ),
             rx.separator(size="4"),
-            _price_line(plan["monthly"], "/ month", "price-monthly"),
-            _price_line(plan["annual"], "/ year", "price-annual"),
+            _price_line(plan.monthly, "/ month", "price-monthly"),
+            _price_line(plan.annual, "/ year", "price-annual"),
             rx.cond(
-                plan["features"] != "",
-                rx.text(plan["features"], size="2"),
+                plan.features != "",
+                rx.text(plan.features, size="2"),
             ),
             spacing="3",
             align="start",
@@ -56,33 +56,12 @@ def _plan_card(plan: rx.Var) -> rx.Component:
     )
 
 
-def _empty() -> rx.Component:
-    return rx.callout(
-        rx.text(
-            "No plans are published yet. Seed the demo merchant with ",
-            rx.code("python -m portal_app.cli seed-demo"),
-            ".",
-        ),
-        icon="info",
-        color_scheme="gray",
-        width="100%",
-        data_testid="empty-catalog",
-    )
-
-
-def _loading() -> rx.Component:
-    return rx.grid(
-        *[rx.skeleton(rx.box(height="12rem"), loading=True) for _ in range(3)],
-        columns=rx.breakpoints(initial="1", sm="2", lg="3"),
-        spacing="4",
-        width="100%",
-    )
-
-
 def _plans() -> rx.Component:
     return rx.cond(
         PricingState.error != "",
-        rx.callout(PricingState.error, icon="triangle_alert", color_scheme="red", width="100%"),
+        ui.error_callout(
+            PricingState.error, icon="triangle_alert", role=None, width="100%", when_set=False
+        ),
         rx.cond(
             PricingState.plans.length() > 0,
             rx.grid(
@@ -91,7 +70,14 @@ def _plans() -> rx.Component:
                 spacing="4",
                 width="100%",
             ),
-            _empty(),
+            ui.empty_state(
+                rx.text(
+                    "No plans are published yet. Seed the demo merchant with ",
+                    rx.code("python -m portal_app.cli seed-demo"),
+                    ".",
+                ),
+                testid="empty-catalog",
+            ),
         ),
     )
 
@@ -113,7 +99,7 @@ def landing() -> rx.Component:
                 ),
                 spacing="2",
             ),
-            rx.cond(PricingState.loaded, _plans(), _loading()),
+            rx.cond(PricingState.loaded, _plans(), ui.loading(skeletons=3)),
             spacing="6",
             width="100%",
         ),

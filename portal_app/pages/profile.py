@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.components import ui
 from portal_app.components.portal_layout import portal_layout
-from portal_app.services import profile
+from portal_app.services import email_change
 from portal_app.state.profile import ADDRESS_FIELDS, ProfileState
 
 ADDRESS_LABELS = {
@@ -57,17 +58,17 @@ def _address(prefix: str, title: str, data: rx.Var, enabled: rx.Var) -> rx.Compo
 
 
 def _custom_field(field: rx.Var) -> rx.Component:
-    name = "custom_" + field["key"].to(str)
-    value = ProfileState.values[field["key"].to(str)]
+    name = "custom_" + field.key.to(str)
+    value = ProfileState.values[field.key.to(str)]
     return _labelled_dynamic(
-        field["label"].to(str),
+        field.label.to(str),
         rx.match(
-            field["type"].to(str),
+            field.type.to(str),
             (
                 "select",
                 rx.el.select(
                     rx.el.option("", value=""),
-                    rx.foreach(field["options"].to(list[str]), lambda o: rx.el.option(o, value=o)),
+                    rx.foreach(field.options.to(list[str]), lambda o: rx.el.option(o, value=o)),
                     name=name,
                     default_value=value,
                     style={"padding": "6px", "border_radius": "6px", "width": "100%"},
@@ -160,7 +161,7 @@ def _email_card() -> rx.Component:
             rx.match(
                 ProfileState.email_gate,
                 (
-                    profile.STAFF_ACTING_GATE,
+                    email_change.STAFF_ACTING_GATE,
                     rx.callout(
                         "You are acting for this customer: only they can change their email "
                         "address or sign-in settings.",
@@ -169,7 +170,7 @@ def _email_card() -> rx.Component:
                         data_testid="email-locked",
                     ),
                 ),
-                (profile.REAUTH_GATE, _reauth()),
+                (email_change.REAUTH_GATE, _reauth()),
                 _email_form(),
             ),
             spacing="2",
@@ -227,16 +228,7 @@ def profile_page() -> rx.Component:
                                 width="100%",
                             ),
                         ),
-                        rx.cond(
-                            ProfileState.error != "",
-                            rx.callout(
-                                ProfileState.error,
-                                icon="triangle-alert",
-                                color_scheme="red",
-                                role="alert",
-                                data_testid="profile-error",
-                            ),
-                        ),
+                        ui.error_callout(ProfileState.error, testid="profile-error"),
                         rx.button(
                             "Save profile", type="submit", size="3", data_testid="save-profile"
                         ),
@@ -251,6 +243,6 @@ def profile_page() -> rx.Component:
                 spacing="4",
                 width="100%",
             ),
-            rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading"),
+            ui.loading(),
         ),
     )

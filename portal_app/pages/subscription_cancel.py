@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app import routes
+from portal_app.components import ui
 from portal_app.components.portal_layout import portal_layout
 from portal_app.state.subscription_cancel import CancelFlowState as Flow
-
-
-def _error() -> rx.Component:
-    return rx.cond(
-        Flow.error != "",
-        rx.callout(Flow.error, icon="triangle-alert", color_scheme="red", role="alert"),
-    )
 
 
 def _survey() -> rx.Component:
@@ -23,7 +18,7 @@ def _survey() -> rx.Component:
                 rx.vstack(
                     rx.foreach(
                         Flow.reasons,
-                        lambda r: rx.radio_group.item(rx.text(r["label"]), value=r["key"]),
+                        lambda r: rx.radio_group.item(rx.text(r.label), value=r.key),
                     ),
                     spacing="2",
                 ),
@@ -36,7 +31,7 @@ def _survey() -> rx.Component:
                 max_length=2000,
                 width="100%",
             ),
-            _error(),
+            ui.error_callout(Flow.error),
             rx.flex(
                 rx.button("Continue", type="submit", data_testid="survey-continue"),
                 rx.button(
@@ -108,7 +103,7 @@ def _offers() -> rx.Component:
                 ),
             ),
         ),
-        _error(),
+        ui.error_callout(Flow.error),
         rx.flex(
             rx.button(
                 "No thanks, cancel",
@@ -152,7 +147,7 @@ def _confirm() -> rx.Component:
                     size="2",
                 ),
             ),
-            _error(),
+            ui.error_callout(Flow.error),
             rx.flex(
                 rx.button(
                     "Cancel subscription",
@@ -199,12 +194,12 @@ def cancel_page() -> rx.Component:
                                 data_testid="flow-done",
                             ),
                         ),
-                        _error(),
-                        rx.link(rx.button("Back to subscriptions"), href="/subscriptions"),
+                        ui.error_callout(Flow.error),
+                        rx.link(rx.button("Back to subscriptions"), href=routes.SUBSCRIPTIONS),
                         spacing="3",
                     ),
                 ),
-                rx.center(rx.spinner(size="3"), padding="2rem", aria_label="Loading"),
+                ui.loading(padding="2rem"),
             ),
             width="100%",
             max_width="40rem",

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app import routes
+from portal_app.components import ui
 from portal_app.components.portal_layout import portal_layout
 from portal_app.state.nav import NavState
 from portal_app.state.subscriptions import TIMING_LABELS, SubscriptionsState
-
-
-def _loading() -> rx.Component:
-    return rx.center(rx.spinner(size="3"), padding="3rem", aria_label="Loading")
 
 
 def _change_panel() -> rx.Component:
@@ -28,15 +26,15 @@ def _change_panel() -> rx.Component:
                     SubscriptionsState.options,
                     lambda o: rx.button(
                         rx.vstack(
-                            rx.text(o["label"], weight="bold"),
-                            rx.text(o["amount"], size="1"),
+                            rx.text(o.label, weight="bold"),
+                            rx.text(o.amount, size="1"),
                             spacing="0",
                             align="start",
                         ),
                         variant=rx.cond(
-                            SubscriptionsState.chosen_price_id == o["price_id"], "solid", "outline"
+                            SubscriptionsState.chosen_price_id == o.price_id, "solid", "outline"
                         ),
-                        on_click=SubscriptionsState.choose_price(o["price_id"]),
+                        on_click=SubscriptionsState.choose_price(o.price_id),
                         height="auto",
                         padding="0.75rem",
                         data_testid="plan-option",
@@ -69,8 +67,8 @@ def _change_panel() -> rx.Component:
                     rx.foreach(
                         SubscriptionsState.preview_lines,
                         lambda line: rx.flex(
-                            rx.text(line["description"], size="2"),
-                            rx.text(line["amount"], size="2", weight="medium"),
+                            rx.text(line.description, size="2"),
+                            rx.text(line.amount, size="2", weight="medium"),
                             justify="between",
                             width="100%",
                         ),
@@ -84,7 +82,6 @@ def _change_panel() -> rx.Component:
                         rx.button(
                             "Confirm change",
                             on_click=SubscriptionsState.confirm_change,
-                            loading=SubscriptionsState.working,
                             data_testid="confirm-change",
                         ),
                         rx.button(
@@ -98,15 +95,7 @@ def _change_panel() -> rx.Component:
                     spacing="3",
                 ),
             ),
-            rx.cond(
-                SubscriptionsState.preview_error != "",
-                rx.callout(
-                    SubscriptionsState.preview_error,
-                    icon="triangle-alert",
-                    color_scheme="red",
-                    role="alert",
-                ),
-            ),
+            ui.error_callout(SubscriptionsState.preview_error),
             spacing="3",
             width="100%",
         ),
@@ -115,20 +104,20 @@ def _change_panel() -> rx.Component:
 
 
 def _subscription_card(sub: rx.Var) -> rx.Component:
-    active = sub["status"] == "active"
+    active = sub.status == "active"
     return rx.card(
         rx.vstack(
             rx.flex(
                 rx.vstack(
-                    rx.heading(sub["plan"], size="4", as_="h2"),
-                    rx.text(sub["price"], color_scheme="gray"),
+                    rx.heading(sub.plan, size="4", as_="h2"),
+                    rx.text(sub.price, color_scheme="gray"),
                     spacing="1",
                 ),
                 rx.badge(
-                    sub["status_label"],
+                    sub.status_label,
                     size="2",
                     color_scheme=rx.match(
-                        sub["status"],
+                        sub.status,
                         ("active", "green"),
                         ("paused", "amber"),
                         ("past_due", "red"),
@@ -141,34 +130,34 @@ def _subscription_card(sub: rx.Var) -> rx.Component:
                 spacing="2",
             ),
             rx.cond(
-                sub["canceling"] == "yes",
+                sub.canceling == "yes",
                 rx.callout(
-                    rx.text("Ends on ", sub["period_end"], ". You keep access until then."),
+                    rx.text("Ends on ", sub.period_end, ". You keep access until then."),
                     icon="calendar-x",
                     color_scheme="amber",
                 ),
             ),
-            rx.cond(sub["pending"] != "", rx.callout(sub["pending"], icon="calendar-clock")),
-            rx.cond(sub["discount"] != "", rx.badge(sub["discount"], color_scheme="green")),
+            rx.cond(sub.pending != "", rx.callout(sub.pending, icon="calendar-clock")),
+            rx.cond(sub.discount != "", rx.badge(sub.discount, color_scheme="green")),
             rx.cond(
-                sub["status"] == "paused",
+                sub.status == "paused",
                 rx.text(
                     rx.cond(
-                        sub["resume_at"] != "",
-                        rx.text("Resumes on ", sub["resume_at"]),
+                        sub.resume_at != "",
+                        rx.text("Resumes on ", sub.resume_at),
                         "Paused until you resume it.",
                     ),
                     size="2",
                 ),
             ),
             rx.cond(
-                active & (sub["canceling"] != "yes"),
-                rx.text("Renews on ", sub["period_end"], size="2", color_scheme="gray"),
+                active & (sub.canceling != "yes"),
+                rx.text("Renews on ", sub.period_end, size="2", color_scheme="gray"),
             ),
             rx.flex(
                 rx.cond(
                     active
-                    & (sub["canceling"] != "yes")
+                    & (sub.canceling != "yes")
                     & (
                         NavState.enabled["subscriptions.upgrade"]
                         | NavState.enabled["subscriptions.downgrade"]
@@ -177,44 +166,44 @@ def _subscription_card(sub: rx.Var) -> rx.Component:
                     rx.button(
                         "Change plan",
                         variant="soft",
-                        on_click=SubscriptionsState.open_change(sub["id"]),
+                        on_click=SubscriptionsState.open_change(sub.id),
                     ),
                 ),
                 rx.cond(
-                    sub["pending"] != "",
+                    sub.pending != "",
                     rx.button(
                         "Keep current plan",
                         variant="soft",
                         color_scheme="gray",
-                        on_click=SubscriptionsState.undo_scheduled_change(sub["id"]),
+                        on_click=SubscriptionsState.undo_scheduled_change(sub.id),
                     ),
                 ),
                 rx.cond(
-                    active & (sub["canceling"] != "yes") & NavState.enabled["subscriptions.pause"],
-                    _pause_dialog(sub["id"]),
+                    active & (sub.canceling != "yes") & NavState.enabled["subscriptions.pause"],
+                    _pause_dialog(sub.id),
                 ),
                 rx.cond(
-                    sub["status"] == "paused",
-                    rx.button("Resume now", on_click=SubscriptionsState.resume(sub["id"])),
+                    sub.status == "paused",
+                    rx.button("Resume now", on_click=SubscriptionsState.resume(sub.id)),
                 ),
                 rx.cond(
-                    ((sub["status"] == "paused") | (sub["status"] == "past_due"))
+                    ((sub.status == "paused") | (sub.status == "past_due"))
                     & NavState.enabled["subscriptions.cancel"],
-                    _direct_cancel_dialog(sub["id"]),
+                    _direct_cancel_dialog(sub.id),
                 ),
                 rx.cond(
-                    active & (sub["canceling"] != "yes") & NavState.enabled["subscriptions.cancel"],
+                    active & (sub.canceling != "yes") & NavState.enabled["subscriptions.cancel"],
                     rx.link(
                         rx.button("Cancel subscription", variant="ghost", color_scheme="red"),
-                        href=f"/subscriptions/{sub['id']}/cancel",
+                        href=routes.SUBSCRIPTION_CANCEL.replace("[id]", f"{sub.id}"),
                     ),
                 ),
                 rx.cond(
-                    ((sub["canceling"] == "yes") | (sub["status"] == "canceled"))
+                    ((sub.canceling == "yes") | (sub.status == "canceled"))
                     & NavState.enabled["subscriptions.reactivate"],
                     rx.button(
                         "Reactivate",
-                        on_click=SubscriptionsState.reactivate(sub["id"]),
+                        on_click=SubscriptionsState.reactivate(sub.id),
                         data_testid="reactivate",
                     ),
                 ),
@@ -271,10 +260,7 @@ def _pause_dialog(subscription_id: rx.Var) -> rx.Component:
                     rx.el.input(type="hidden", name="subscription_id", value=subscription_id),
                     rx.text("Resume on", as_="label", html_for="resume_on"),
                     rx.input(type="date", id="resume_on", name="resume_on"),
-                    rx.cond(
-                        SubscriptionsState.pause_error != "",
-                        rx.text(SubscriptionsState.pause_error, color_scheme="red", role="alert"),
-                    ),
+                    ui.error_text(SubscriptionsState.pause_error),
                     rx.flex(
                         rx.dialog.close(
                             rx.button(
@@ -312,6 +298,6 @@ def subscriptions_page() -> rx.Component:
                 spacing="3",
                 width="100%",
             ),
-            _loading(),
+            ui.loading(),
         ),
     )

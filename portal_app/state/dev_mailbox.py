@@ -9,12 +9,10 @@ import logging
 import time
 
 import reflex as rx
-from sqlmodel import select
 
 from portal_app import dev_mailbox
-from portal_app.db import read_scope
-from portal_app.models import OutboxEmail
-from portal_app.services import sealing
+from portal_app.services import dev_mailbox_view
+from portal_app.services.dev_mailbox_view import MailRow
 
 log = logging.getLogger(__name__)
 _WARN_EVERY = 60.0  # seconds: a refused visitor cannot flood the log
@@ -25,7 +23,7 @@ class MailboxState(rx.State):
     enabled: bool = False
     # This connection may read it: from this machine, straight to the server, through no proxy.
     local: bool = False
-    messages: list[dict[str, str]] = []
+    messages: list[MailRow] = []
 
     @rx.event
     async def load(self):
@@ -42,7 +40,7 @@ class MailboxState(rx.State):
                 client_ip or "?",
                 ", ".join(dev_mailbox.forwarding_headers(headers)) or "none",
             )
-        self.messages = await asyncio.to_thread(_latest) if self.local else []
+        self.messages = await asyncio.to_thread(dev_mailbox_view.latest) if self.local else []
 
 
 def _may_warn() -> bool:
@@ -51,20 +49,3 @@ def _may_warn() -> bool:
         return False
     _last_warning[0] = now
     return True
-
-
-def _latest(limit: int = 30) -> list[dict[str, str]]:
-    with read_scope() as session:
-        rows = session.exec(select(OutboxEmail).order_by(OutboxEmail.id.desc()).limit(limit))
-        return [
-            {
-                "id": str(row.id),
-                "to": row.to_address,
-                "subject": row.subject,
-                "body": sealing.unseal(row.body),
-                "kind": row.kind,
-                "status": row.status,
-                "when": row.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-            }
-            for row in rows
-        ]

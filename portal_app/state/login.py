@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 import reflex as rx
 
-from portal_app.db import read_scope, session_scope
-from portal_app.services import audit, auth, ratelimit, refusals
+from portal_app import routes
+from portal_app.services import auth, login_view
 from portal_app.services.errors import PortalError, ServiceUnavailable
 from portal_app.state.guard import CLOCK, actor_of
 
@@ -68,12 +67,13 @@ class LoginState(rx.State):
         tab's lock is not held meanwhile: an event sent right after this one (a fence) is not
         held up by the lookup's work either."""
         email = str(form_data.get("email", ""))[:400]
-        next_path = auth.safe_return_path(self.router.url.query_parameters.get("next", "/portal"))
+        query = self.router.url.query_parameters
+        next_path = auth.safe_return_path(query.get("next", routes.PORTAL_HOME))
         actor = actor_of(self)
         async with self:
             self.submitting = True
         try:
-            admitted = await asyncio.to_thread(_admit, email, actor)
+            admitted = await asyncio.to_thread(login_view.admit, email, actor)
         except PortalError as exc:  # a bad address, or the database / Redis briefly unreachable
             async with self:
                 self.error, self.sent, self.submitting = str(exc), False, False
@@ -92,50 +92,8 @@ class LoginState(rx.State):
         if admitted.merchant_id is None:
             return
         try:
-            await asyncio.to_thread(_follow_up, admitted, next_path, actor)
+            await asyncio.to_thread(login_view.follow_up, CLOCK, admitted, next_path, actor)
         except ServiceUnavailable as exc:
             log.warning("sign-in link request not completed: %s", exc)
             async with self:
                 self.error, self.sent = str(exc), False
-
-
-@dataclass(frozen=True)
-class Admitted:
-    address: str
-    decision: ratelimit.Decision
-    merchant_id: int | None
-
-
-def _admit(email: str, actor: audit.Actor) -> Admitted:
-    """Before the answer, the same for every address: its form, the limits, the merchant."""
-    address = auth.normalize_email(email)
-    decision = ratelimit.get_limiter().hit(
-        ("link_email", address), ("link_ip_minute", actor.ip), ("link_ip_hour", actor.ip)
-    )
-    with read_scope() as session:
-        merchant_id = auth.portal_merchant_id(session)
-    return Admitted(address, decision, merchant_id)
-
-
-def _follow_up(admitted: Admitted, next_path: str, actor: audit.Actor) -> None:
-    """After the answer: the refusal's tally, or the link if the address is a customer's."""
-    with session_scope() as session:
-        if not admitted.decision.allowed:
-            refusals.record(
-                session,
-                CLOCK,
-                merchant_id=admitted.merchant_id,
-                action=refusals.THROTTLED,
-                rule=f"link_request:{admitted.decision.rule}",
-                ip=actor.ip,
-                account=admitted.address if admitted.decision.rule == "link_email" else "",
-            )
-            return
-        auth.request_login_link(
-            session,
-            CLOCK,
-            merchant_id=admitted.merchant_id,
-            email=admitted.address,
-            return_to=next_path,
-            actor=actor,
-        )

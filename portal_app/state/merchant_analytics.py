@@ -5,15 +5,14 @@ major units: a chart needs numbers, not text) and table rows (exact, formatted m
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import TypedDict
 
 import reflex as rx
 
-from portal_app.db import read_scope
-from portal_app.models import Merchant
+from portal_app import formatting
 from portal_app.money import format_money, minor_unit_exponent, round_half_even
-from portal_app.services import analytics, billing_clock
-from portal_app.services.errors import PortalError
-from portal_app.state.guard import PrivateState, current, guarded
+from portal_app.services import analytics, merchant_analytics_view
+from portal_app.state.guard import PrivateState, guarded, read
 from portal_app.state.subscription_cancel import REASON_LABELS
 
 NO_REASON = "No reason given"
@@ -22,6 +21,42 @@ OFFER_LABELS = {
     "saved_pause": "Paused instead",
     "saved_downgrade": "Switched to a cheaper plan",
 }
+
+
+class MrrNow(TypedDict):
+    currency: str
+    amount: str
+    subscriptions: str
+
+
+class MovementRow(TypedDict):
+    month: str
+    new: int
+    churned: int
+
+
+class PauseRow(TypedDict):
+    month: str
+    pauses: int
+    resumes: int
+
+
+class ReasonRow(TypedDict):
+    reason: str
+    flows: int
+    canceled: int
+    saved: int
+    rate: str
+
+
+class FunnelRow(TypedDict):
+    stage: str
+    count: int
+
+
+class OfferRow(TypedDict):
+    offer: str
+    count: int
 
 
 def reason_label(reason: str) -> str:
@@ -44,40 +79,32 @@ class MerchantAnalyticsState(PrivateState):
     currencies: list[str] = []
     mrr_chart: list[dict[str, int | str]] = []
     mrr_table: list[dict[str, str]] = []
-    mrr_now: list[dict[str, str]] = []  # {"currency", "amount", "subscriptions"}
-    movements: list[dict[str, int | str]] = []  # {"month", "new", "churned"}
+    mrr_now: list[MrrNow] = []
+    movements: list[MovementRow] = []
     has_movements: bool = False
     new_this_month: int = 0
     churned_this_month: int = 0
-    pauses: list[dict[str, int | str]] = []  # {"month", "pauses", "resumes"}
+    pauses: list[PauseRow] = []
     has_pauses: bool = False
-    reasons: list[dict[str, int | str]] = []  # {"reason", "flows", "canceled", "saved", "rate"}
-    funnel: list[dict[str, int | str]] = []  # {"stage", "count"}
-    offers: list[dict[str, int | str]] = []  # {"offer", "count"}
+    reasons: list[ReasonRow] = []
+    funnel: list[FunnelRow] = []
+    offers: list[OfferRow] = []
     flows_started: int = 0
     save_rate: str = "n/a"
     saved: int = 0
     decided: int = 0
 
     @rx.event
-    @guarded("staff", staff_role="viewer")
+    @guarded("staff", staff_role="viewer", error="error")
     def load(self):
-        who = current()
-        self.error = ""
-        try:
-            with read_scope() as session:
-                merchant = session.get(Merchant, who.merchant_id)
-                clock = billing_clock.merchant_clock(merchant)
-                found = analytics.overview(session, who.merchant_id, clock)
-        except PortalError as exc:
-            self.error, self.loaded = str(exc), True
-            return
-        self._show(found)
-        self.loaded = True
+        try:  # a refusal shows as `error` on a loaded page
+            self._show(read(merchant_analytics_view.overview))
+        finally:
+            self.loaded = True
 
     def _show(self, found: analytics.Overview) -> None:
         months = found.months
-        self.as_of = months[-1].as_of.strftime("%d %b %Y %H:%M UTC")
+        self.as_of = formatting.datetime_(months[-1].as_of)
         self.period = f"{months[0].label} to {months[-1].label}"
         self._show_mrr(found.mrr, months)
         self.movements = [

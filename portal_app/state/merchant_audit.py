@@ -1,5 +1,5 @@
-"""Staff tools: the audit log (filters, CSV export, chain status) and the billing clock (run it
-now; move a demo merchant's test clock forward)."""
+"""Staff → Audit log: filters, pages, CSV export, the chain's status and its full check, and the
+refused requests of the last day. Reads come from services/merchant_audit_view.py."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import reflex as rx
 
-from portal_app.clock import SystemClock
-from portal_app.db import read_scope, session_scope
-from portal_app.services import audit, audit_log, merchant_home, refusals
+from portal_app.services import audit, audit_log, merchant_audit_view, merchant_home
 from portal_app.services.errors import PortalError
-from portal_app.state.guard import PrivateState, current, guarded
-
-CLOCK = SystemClock()
-
+from portal_app.services.merchant_audit_view import AuditRow, RefusedRow
+from portal_app.state import paging
+from portal_app.state.guard import CLOCK, PrivateState, guarded, read, write
+from portal_app.state.paging import PagedList
 
 FULL_CHECK_STEP = 20_000  # events per step of the audit page's full check (about 1-2 s)
 
@@ -40,11 +38,8 @@ def _filters(form: dict[str, str]) -> audit_log.AuditFilter:
     )
 
 
-class MerchantAuditState(PrivateState):
-    rows: list[dict[str, str]] = []
-    total: int = 0
-    page: int = 1
-    pages: int = 1
+class MerchantAuditState(PagedList, PrivateState):
+    rows: list[AuditRow] = []
     form: dict[str, str] = {}
     error: str = ""
     chain: str = ""
@@ -52,45 +47,19 @@ class MerchantAuditState(PrivateState):
     verifying: bool = False
     full_check: str = ""
     # refused requests of the last 24 h, counted per rule, key and minute (services/refusals.py)
-    refused: list[dict[str, str]] = []
+    refused: list[RefusedRow] = []
     _full_seq: int = 0  # the full check's progress: last event verified, its hash, its start
     _full_hash: str = ""
     _full_started: str = ""
 
-    def _show(self) -> None:
-        who = current()
-        filters = _filters(self.form)
-        with read_scope() as session:
-            events, total = audit_log.page(session, who.merchant_id, filters, self.page)
-            report = audit.verify_recent(session, CLOCK, who.merchant_id, save=False)
-            tallies = refusals.recent(session, CLOCK, who.merchant_id, limit=50)
-        if report.ok and report.checked:
-            with session_scope() as session:
-                audit.save_checkpoint(session, CLOCK, who.merchant_id, report)
-        self.rows = [
-            {
-                "seq": str(e.seq),
-                "when": e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                "actor": f"{e.actor_type}:{e.actor_id}" if e.actor_id else e.actor_type,
-                "action": e.action,
-                "target": f"{e.target_type} {e.target_id}".strip(),
-                "result": e.result,
-                "ip": e.ip,
-            }
-            for e in events
-        ]
-        self.total, self.pages = total, max(1, -(-total // 50))
-        self.chain = merchant_home.chain_status(report)
-        self.refused = [
-            {
-                "minute": t.minute.strftime("%Y-%m-%d %H:%M"),
-                "action": t.action,
-                "rule": t.rule,
-                "key": t.key_hint,
-                "count": str(t.count),
-            }
-            for t in tallies
-        ]
+    def _load_page(self) -> None:
+        shown = read(merchant_audit_view.audit_page, filters=_filters(self.form), page=self.page)
+        if shown.chain.ok and shown.chain.checked:
+            write(audit.save_checkpoint, report=shown.chain)
+        self.rows = shown.found.rows
+        self._set_page(shown.found)
+        self.chain = merchant_home.chain_status(shown.chain)
+        self.refused = shown.refused
         self.loaded = True
 
     @rx.event
@@ -108,12 +77,13 @@ class MerchantAuditState(PrivateState):
     def full_check_step(self):
         if not self.verifying:
             return None
-        who = current()
         try:
-            with read_scope() as session:
-                report = audit.verify_segment(
-                    session, who.merchant_id, self._full_seq, self._full_hash, FULL_CHECK_STEP
-                )
+            report = read(
+                merchant_audit_view.chain_step,
+                after_seq=self._full_seq,
+                prev_hash=self._full_hash,
+                limit=FULL_CHECK_STEP,
+            )
         except Exception:
             self.verifying = False
             raise
@@ -123,8 +93,7 @@ class MerchantAuditState(PrivateState):
             return MerchantAuditState.full_check_step()
         self.verifying = False
         if report.ok:
-            with session_scope() as session:
-                audit.save_checkpoint(session, CLOCK, who.merchant_id, report)
+            write(audit.save_checkpoint, report=report)
         seconds = (CLOCK.now() - datetime.fromisoformat(self._full_started)).total_seconds()
         self.full_check = (
             f"Full check: all {report.last_seq} events intact ({seconds:.1f} s)."
@@ -138,35 +107,23 @@ class MerchantAuditState(PrivateState):
     @guarded("staff", staff_role="viewer")
     def load(self):
         self.form, self.page, self.error = {}, 1, ""
-        self._show()
+        self._load_page()
 
     @rx.event
-    @guarded("staff", staff_role="viewer")
+    @guarded("staff", staff_role="viewer", error="error")
     def search(self, form_data: dict):
-        self.error = ""
         form = {
             k: str(form_data.get(k, ""))[:100]
             for k in ("actor", "action", "customer", "since", "until")
         }
-        try:
-            _filters(form)
-        except PortalError as exc:
-            self.error = str(exc)
-            return
+        _filters(form)  # a bad date or customer id is the inline error; nothing else changes
         self.form, self.page = form, 1
-        self._show()
+        self._load_page()
 
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def go_to_page(self, page: int):
-        self.page = max(1, min(int(page), self.pages))
-        self._show()
+    go_to_page = paging.go_to_page("staff", staff_role="viewer")
 
     @rx.event
     @guarded("staff", staff_role="admin")
     def export(self):
-        who = current()
-        filters = _filters(self.form)
-        with read_scope() as session:
-            text = audit_log.export_csv(session, who.merchant_id, filters)
+        text = read(merchant_audit_view.export_csv, filters=_filters(self.form))
         return rx.download(data=text, filename="audit-log.csv", mime_type="text/csv")

@@ -1,19 +1,17 @@
-"""Staff tools: the audit log (filters, CSV export, chain status) and the billing clock (run it
-now; move a demo merchant's test clock forward)."""
+"""Staff → Billing clock: the merchant's time, running the billing clock now, and moving a demo
+merchant's test clock forward."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import reflex as rx
 
-from portal_app.db import get_engine, read_scope
-from portal_app.models import Merchant
-from portal_app.services import billing_clock
-from portal_app.services.errors import PortalError
+from portal_app import formatting
+from portal_app.db import get_engine
+from portal_app.services import billing_clock, merchant_clock_view
 from portal_app.services.gateway import configured_gateway
-from portal_app.state.guard import PrivateState, current, guarded
+from portal_app.state.guard import PrivateState, current, guarded, read
 
 
 class MerchantBillingState(PrivateState):
@@ -24,12 +22,8 @@ class MerchantBillingState(PrivateState):
     error: str = ""
 
     def _refresh(self) -> None:
-        with read_scope() as session:
-            merchant = session.get(Merchant, current().merchant_id)
-        self.is_demo = merchant.is_demo
-        self.merchant_now = (
-            billing_clock.merchant_clock(merchant).now().strftime("%d %b %Y %H:%M UTC")
-        )
+        shown = read(merchant_clock_view.clock_view)
+        self.is_demo, self.merchant_now = shown.is_demo, formatting.datetime_(shown.now)
 
     @rx.event
     @guarded("staff", staff_role="viewer")
@@ -45,22 +39,20 @@ class MerchantBillingState(PrivateState):
         return MerchantBillingState.advance(int(days))
 
     @rx.event
-    @guarded("staff", staff_role="admin")
-    async def advance(self, days: int):
-        who = current()
+    @guarded("staff", staff_role="admin", error="error")
+    def advance(self, days: int):
+        # The clock commits batch by batch on its own connections (not one unit of work), so
+        # it takes the engine rather than `write`'s session.
         try:
-            report = await asyncio.to_thread(
-                billing_clock.advance_test_clock,
+            report = billing_clock.advance_test_clock(
                 get_engine(),
                 configured_gateway(),
-                merchant_id=who.merchant_id,
+                merchant_id=current().merchant_id,
                 delta=timedelta(days=int(days)),
-                actor=who.actor,
+                actor=current().actor,
             )
-        except PortalError as exc:
-            self.error, self.working = str(exc), False
-            return
-        self.working = False
+        finally:
+            self.working = False
         self.last_report = (
             f"{report.renewed} renewals ({report.charged} paid, {report.payment_failed} failed), "
             f"{report.resumed} resumed, {report.ended} ended, {report.changes_applied} scheduled "
@@ -70,17 +62,12 @@ class MerchantBillingState(PrivateState):
 
     @rx.event
     @guarded("staff", staff_role="admin")
-    async def run_now(self):
-        who = current()
-        with read_scope() as session:
-            merchant = session.get(Merchant, who.merchant_id)
-        clock = billing_clock.merchant_clock(merchant)
-        report = await asyncio.to_thread(
-            billing_clock.advance,
+    def run_now(self):
+        report = billing_clock.advance(
             get_engine(),
-            clock,
+            read(merchant_clock_view.merchant_clock),
             configured_gateway(),
-            merchant_id=who.merchant_id,
+            merchant_id=current().merchant_id,
         )
         self.last_report = (
             f"Billing clock ran: {report.renewed} renewals, {report.retried} retries."

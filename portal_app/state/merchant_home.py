@@ -6,12 +6,8 @@ import asyncio
 
 import reflex as rx
 
-from portal_app.clock import SystemClock
-from portal_app.db import read_scope, session_scope
 from portal_app.services import audit, merchant_home
-from portal_app.state.guard import PrivateState, SessionState, current, guarded
-
-CLOCK = SystemClock()
+from portal_app.state.guard import PrivateState, SessionState, current, guarded, read, write
 
 
 class MerchantState(PrivateState):
@@ -29,14 +25,9 @@ class MerchantState(PrivateState):
         session_state.display_name = self.staff_email
 
     def _read(self) -> None:
-        who = current()
-        with read_scope() as session:  # never takes SQLite's write lock...
-            home = merchant_home.read(
-                session, CLOCK, merchant_id=who.merchant_id, staff_id=who.staff_id
-            )
+        home = read(merchant_home.read, staff_id=current().staff_id)  # never takes the write lock
         if merchant_home.needs_saving(home):  # ...unless there is a checkpoint to move
-            with session_scope() as session:
-                audit.save_checkpoint(session, CLOCK, who.merchant_id, home.chain)
+            write(audit.save_checkpoint, report=home.chain)
         self.merchant_name, self.staff_email = home.merchant_name, home.staff_email
         self.customers, self.active_subscriptions = home.customers, home.active_subscriptions
         self.audit_status = merchant_home.chain_status(home.chain)

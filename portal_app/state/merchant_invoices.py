@@ -1,20 +1,17 @@
-"""Staff views of money and mail: invoices (open, overdue, paid, void, all) with what is
-outstanding, payments, the outbox with delivery status, and "preview as customer". Thin: every
-handler is staff-only, validates what the browser sent and calls the services; rows are copied
-into plain strings."""
+"""Staff → Invoices: open, overdue, paid, void or all, sorted by due date, with what is
+outstanding. Thin: every handler is staff-only, validates what the browser sent and reads the
+screen from services/merchant_invoices_view.py."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import reflex as rx
 
-from portal_app.db import read_scope
-from portal_app.models import Merchant
-from portal_app.money import format_money
-from portal_app.services import billing_clock, merchant_billing
+from portal_app.services import merchant_billing, merchant_invoices_view
 from portal_app.services.errors import PortalError
-from portal_app.state.guard import PrivateState, current, guarded
+from portal_app.services.merchant_invoices_view import InvoiceListRow
+from portal_app.state import paging
+from portal_app.state.guard import PrivateState, guarded, read
+from portal_app.state.paging import PagedList
 
 INVOICE_FILTER_LABELS = {
     "open": "Open",
@@ -25,27 +22,7 @@ INVOICE_FILTER_LABELS = {
 }
 
 
-def _day(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d") if value else ""
-
-
-def _minute(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else ""
-
-
-def _days(days_overdue: int | None) -> str:
-    """Whole days past due; "<1" on the due day itself, "" when not overdue."""
-    if days_overdue is None:
-        return ""
-    return "<1" if days_overdue == 0 else str(days_overdue)
-
-
-def _sums(sums: dict[str, int]) -> str:
-    """Per-currency amounts side by side ("$1,200.00 · €80.00"); never added across currencies."""
-    return " · ".join(format_money(amount, currency) for currency, amount in sorted(sums.items()))
-
-
-def _choice(value, allowed) -> str:
+def filter_choice(value, allowed) -> str:
     """A filter or sort key from the browser: one of ours, else a refusal."""
     text = str(value)
     if text not in allowed:
@@ -53,18 +30,10 @@ def _choice(value, allowed) -> str:
     return text
 
 
-def _merchant_clock(session, merchant_id: int):
-    """The merchant's clock: a demo merchant's test clock moves 'overdue' along with it."""
-    return billing_clock.merchant_clock(session.get(Merchant, merchant_id))
-
-
-class MerchantInvoicesState(PrivateState):
-    rows: list[dict[str, str]] = []
+class MerchantInvoicesState(PagedList, PrivateState):
+    rows: list[InvoiceListRow] = []
     status: str = "open"
     sort: str = "due_asc"
-    page: int = 1
-    pages: int = 1
-    total: int = 0
     open_count: int = 0
     open_sums: str = ""
     overdue_count: int = 0
@@ -72,37 +41,15 @@ class MerchantInvoicesState(PrivateState):
     as_of: str = ""
     loaded: bool = False
 
-    def _show(self) -> None:
-        who = current()
-        with read_scope() as session:
-            clock = _merchant_clock(session, who.merchant_id)
-            totals = merchant_billing.invoice_totals(session, clock, who.merchant_id)
-            found = merchant_billing.list_invoices(
-                session,
-                clock,
-                who.merchant_id,
-                status=self.status,
-                sort=self.sort,
-                page=self.page,
-            )
-        self.rows = [
-            {
-                "id": str(r.id),
-                "number": r.number,
-                "customer_id": str(r.customer_id),
-                "customer": r.customer_name or r.customer_email,
-                "email": r.customer_email,
-                "status": r.status,
-                "amount": format_money(r.total, r.currency),
-                "due_date": _day(r.due_at),
-                "days_overdue": _days(r.days_overdue),
-            }
-            for r in found.rows
-        ]
-        self.total, self.page, self.pages = found.total, found.page, found.pages
-        self.open_count, self.open_sums = totals.open.count, _sums(totals.open.sums)
-        self.overdue_count, self.overdue_sums = totals.overdue.count, _sums(totals.overdue.sums)
-        self.as_of = clock.now().strftime("%d %b %Y %H:%M UTC")
+    def _load_page(self) -> None:
+        shown = read(
+            merchant_invoices_view.invoices_page, status=self.status, sort=self.sort, page=self.page
+        )
+        self.rows = shown.found.rows
+        self._set_page(shown.found)
+        self.open_count, self.open_sums = shown.open_count, shown.open_sums
+        self.overdue_count, self.overdue_sums = shown.overdue_count, shown.overdue_sums
+        self.as_of = shown.as_of
         self.loaded = True
 
     @rx.event
@@ -112,24 +59,20 @@ class MerchantInvoicesState(PrivateState):
         wanted = str(self.router.page.params.get("status", "open"))
         self.status = wanted if wanted in merchant_billing.INVOICE_FILTERS else "open"
         self.sort, self.page = "due_asc", 1
-        self._show()
+        self._load_page()
 
     @rx.event
     @guarded("staff", staff_role="viewer")
     def show(self, status: str):
-        self.status = _choice(status, merchant_billing.INVOICE_FILTERS)
+        self.status = filter_choice(status, merchant_billing.INVOICE_FILTERS)
         self.page = 1
-        self._show()
+        self._load_page()
 
     @rx.event
     @guarded("staff", staff_role="viewer")
     def toggle_sort(self):
         self.sort = "due_desc" if self.sort == "due_asc" else "due_asc"
         self.page = 1
-        self._show()
+        self._load_page()
 
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def go_to_page(self, page: int):
-        self.page = max(1, min(int(page), self.pages))
-        self._show()
+    go_to_page = paging.go_to_page("staff", staff_role="viewer")

@@ -1,91 +1,56 @@
-"""Staff views of money and mail: invoices (open, overdue, paid, void, all) with what is
-outstanding, payments, the outbox with delivery status, and "preview as customer". Thin: every
-handler is staff-only, validates what the browser sent and calls the services; rows are copied
-into plain strings."""
+"""Staff → Mailbox: the outbox with delivery status, one message at a time in a dialog (sealed
+sign-in mail is never shown), and queueing failed messages again. Thin: every handler is
+staff-only, validates what the browser sent and calls services/merchant_outbox_view.py (reads)
+or services/outbox_admin.py (the retry)."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.db import read_scope, session_scope
-from portal_app.services import outbox_admin
-from portal_app.state.guard import CLOCK, PrivateState, current, guarded
-from portal_app.state.merchant_invoices import _choice, _minute
+from portal_app.services import merchant_outbox_view, outbox_admin
+from portal_app.services.merchant_outbox_view import OpenedMessage, OutboxListRow
+from portal_app.state import paging
+from portal_app.state.guard import PrivateState, guarded, read, write
+from portal_app.state.merchant_invoices import filter_choice
+from portal_app.state.paging import PagedList
 
 OUTBOX_FILTER_LABELS = {"all": "All", "queued": "Queued", "sent": "Sent", "failed": "Failed"}
 
 
-class MerchantOutboxState(PrivateState):
-    rows: list[dict[str, str]] = []
+class MerchantOutboxState(PagedList, PrivateState):
+    rows: list[OutboxListRow] = []
     status: str = "all"
-    page: int = 1
-    pages: int = 1
-    total: int = 0
     counts: dict[str, int] = {}
     retryable: int = 0
-    opened: dict[str, str] = {}  # the message shown in the dialog; body "sealed" for links
+    opened: OpenedMessage = {}  # the message shown in the dialog; body "sealed" for links
     loaded: bool = False
 
-    def _show(self) -> None:
-        who = current()
-        with read_scope() as session:
-            found = outbox_admin.list_outbox(
-                session, who.merchant_id, status=self.status, page=self.page
-            )
-            self.counts = outbox_admin.status_counts(session, who.merchant_id)
-            self.retryable = outbox_admin.retryable_count(session, who.merchant_id)
-        self.rows = [
-            {
-                "id": str(r.id),
-                "to": r.to_address,
-                "kind": r.kind.replace("_", " "),
-                "subject": r.subject,
-                "status": r.status,
-                "attempts": str(r.attempts),
-                "error": r.last_error,
-                "created": _minute(r.created_at),
-                "sent": _minute(r.sent_at),
-                "sealed": "yes" if r.sealed else "",
-            }
-            for r in found.rows
-        ]
-        self.total, self.page, self.pages = found.total, found.page, found.pages
+    def _load_page(self) -> None:
+        shown = read(merchant_outbox_view.outbox_page, status=self.status, page=self.page)
+        self.counts, self.retryable = shown.counts, shown.retryable
+        self.rows = shown.found.rows
+        self._set_page(shown.found)
         self.loaded = True
 
     @rx.event
     @guarded("staff", staff_role="viewer")
     def load(self):
         self.status, self.page, self.opened = "all", 1, {}
-        self._show()
+        self._load_page()
 
     @rx.event
     @guarded("staff", staff_role="viewer")
     def show(self, status: str):
-        self.status = _choice(status, outbox_admin.OUTBOX_FILTERS)
+        self.status = filter_choice(status, outbox_admin.OUTBOX_FILTERS)
         self.page = 1
-        self._show()
+        self._load_page()
 
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def go_to_page(self, page: int):
-        self.page = max(1, min(int(page), self.pages))
-        self._show()
+    go_to_page = paging.go_to_page("staff", staff_role="viewer")
 
     @rx.event
     @guarded("staff", staff_role="viewer")
     def open_message(self, email_id: int):
-        who = current()
-        with read_scope() as session:
-            row, body = outbox_admin.message(session, who.merchant_id, int(email_id))
-        self.opened = {
-            "id": str(row.id),
-            "to": row.to_address,
-            "subject": row.subject,
-            "kind": row.kind.replace("_", " "),
-            "status": row.status,
-            "sealed": "yes" if row.sealed else "",
-            "body": body,
-        }
+        self.opened = read(merchant_outbox_view.opened_message, email_id=int(email_id))
 
     @rx.event
     @guarded("staff", staff_role="viewer")
@@ -97,11 +62,7 @@ class MerchantOutboxState(PrivateState):
     @rx.event
     @guarded("staff", staff_role="admin")
     def retry_failed(self):
-        who = current()
-        with session_scope() as session:
-            count = outbox_admin.retry_failed(
-                session, CLOCK, merchant_id=who.merchant_id, actor=who.actor
-            )
-        self._show()
+        count = write(outbox_admin.retry_failed)
+        self._load_page()
         plural = "message is" if count == 1 else "messages are"
         return rx.toast.success(f"{count} {plural} queued again.")

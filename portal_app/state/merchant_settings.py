@@ -4,14 +4,13 @@ diff before they apply, validation with clear errors, atomic audited saves."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypedDict
 
 import reflex as rx
 
-from portal_app.db import read_scope, session_scope
-from portal_app.services import features
+from portal_app.services import features, merchant_settings_view
 from portal_app.services.errors import SettingsError
-from portal_app.state.guard import CLOCK, PrivateState, current, guarded
+from portal_app.state.guard import PrivateState, guarded, read, write
 
 GROUP_TITLES = {
     "subscriptions": "Subscriptions",
@@ -41,8 +40,30 @@ def _display(option: features.Option, value: Any) -> str:
     return str(value)
 
 
-def form_rows(settings: features.FeatureSet) -> list[dict[str, Any]]:
-    rows = []
+class SettingRow(TypedDict):
+    key: str
+    group: str
+    label: str
+    kind: str  # features.Option.kind
+    value: str  # as the form shows it
+    checked: bool  # a toggle's state (False for other kinds)
+    choices: list[str]
+    locked: bool  # always on: shown, never posted
+
+
+class PresetChoice(TypedDict):
+    key: str
+    label: str
+
+
+class PresetChange(TypedDict):
+    label: str
+    before: str
+    after: str
+
+
+def form_rows(settings: features.FeatureSet) -> list[SettingRow]:
+    rows: list[SettingRow] = []
     for key, option in features.FEATURES.items():
         rows.append(
             {
@@ -100,19 +121,17 @@ def parse_form(form_data: dict[str, Any]) -> dict[str, Any]:
 
 
 class MerchantSettingsState(PrivateState):
-    rows: list[dict[str, Any]] = []
-    presets: list[dict[str, str]] = []
+    rows: list[SettingRow] = []
+    presets: list[PresetChoice] = []
     chosen_preset: str = ""
-    preset_diff: list[dict[str, str]] = []
+    preset_diff: list[PresetChange] = []
     error: str = ""
     saved_message: str = ""
     loaded: bool = False
     form_version: int = 0  # remounts the form so it shows freshly loaded values
 
     def _reload(self) -> None:
-        with read_scope() as session:
-            settings = features.load(session, current().merchant_id)
-        self.rows = form_rows(settings)
+        self.rows = form_rows(read(merchant_settings_view.settings))
         self.presets = [{"key": k, "label": v} for k, v in features.PRESET_LABELS.items()]
         self.form_version += 1
         self.loaded = True
@@ -124,22 +143,13 @@ class MerchantSettingsState(PrivateState):
         self.error, self.saved_message, self.chosen_preset, self.preset_diff = "", "", "", []
 
     @rx.event
-    @guarded("staff", staff_role="admin")
+    @guarded("staff", staff_role="admin", error="error")
     def save(self, form_data: dict):
-        who = current()
-        self.error, self.saved_message = "", ""
-        try:
-            changes = parse_form(form_data)
-            with session_scope() as session:
-                before = features.load(session, who.merchant_id)
-                changed = features.diff(before, features.validate(changes))
-                features.save(session, CLOCK, who.merchant_id, changes, who.actor)
-        except SettingsError as exc:
-            self.error = str(exc)
-            return
+        self.saved_message = ""
+        changed = write(merchant_settings_view.save_changes, changes=parse_form(form_data))
         self._reload()
         self.saved_message = (
-            f"Saved {len(changed)} change{'s' if len(changed) != 1 else ''}."
+            f"Saved {changed} change{'s' if changed != 1 else ''}."
             if changed
             else "Nothing changed."
         )
@@ -148,12 +158,10 @@ class MerchantSettingsState(PrivateState):
     @rx.event
     @guarded("staff", staff_role="admin")
     def preview_preset(self, preset: str):
-        who = current()
         if preset not in features.PRESETS:
             self.error = "Unknown preset."
             return
-        with read_scope() as session:
-            diff = features.preset_diff(features.load(session, who.merchant_id), preset)
+        diff = read(merchant_settings_view.preset_changes, preset=preset)
         self.chosen_preset = preset
         self.preset_diff = [
             {
@@ -167,11 +175,9 @@ class MerchantSettingsState(PrivateState):
     @rx.event
     @guarded("staff", staff_role="admin")
     def apply_preset(self):
-        who = current()
         if self.chosen_preset not in features.PRESETS:
             return
-        with session_scope() as session:
-            features.apply_preset(session, CLOCK, who.merchant_id, self.chosen_preset, who.actor)
+        write(features.apply_preset, preset=self.chosen_preset)
         label = features.PRESET_LABELS[self.chosen_preset]
         self.chosen_preset, self.preset_diff = "", []
         self._reload()

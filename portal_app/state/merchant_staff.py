@@ -5,14 +5,18 @@ member may see the page, so a non-owner gets "Only owners manage staff" and no r
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import reflex as rx
 
-from portal_app.db import read_scope, session_scope
-from portal_app.services import auth, staff, staff_roles
+from portal_app.services import merchant_staff_view, staff, staff_auth, staff_roles
 from portal_app.services.errors import NotFound
-from portal_app.state.guard import CLOCK, PrivateState, current, guarded
+from portal_app.services.merchant_staff_view import MemberRow, SessionRow
+from portal_app.state.guard import PrivateState, current, guarded, read, write
 
-ROLE_CHOICES = [{"value": r, "label": staff_roles.LABELS[r]} for r in staff_roles.STAFF_ROLES]
+ROLE_CHOICES: list[RoleChoice] = [
+    {"value": r, "label": staff_roles.LABELS[r]} for r in staff_roles.STAFF_ROLES
+]
 # What the confirmation dialog can confirm: action -> (title, button)
 CONFIRMABLE = {
     "disable": ("Disable {email}?", "Disable"),
@@ -29,16 +33,17 @@ CONFIRM_TEXT = {
 }
 
 
-def _when(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+class RoleChoice(TypedDict):
+    value: str
+    label: str
 
 
 class MerchantStaffState(PrivateState):
     access: str = ""  # "" until checked | owner | denied
     loaded: bool = False
     load_error: str = ""
-    members: list[dict[str, str]] = []
-    roles: list[dict[str, str]] = ROLE_CHOICES
+    members: list[MemberRow] = []
+    roles: list[RoleChoice] = ROLE_CHOICES
     invite_error: str = ""
     form_version: int = 0
     # The confirmation dialog (one at a time); the member it is about stays server-side.
@@ -49,7 +54,7 @@ class MerchantStaffState(PrivateState):
     _confirm_id: int = 0
     # A member's sessions, in a dialog.
     sessions_email: str = ""
-    sessions: list[dict[str, str]] = []
+    sessions: list[SessionRow] = []
     _sessions_staff_id: int = 0
 
     # --- loading --------------------------------------------------------------------------------
@@ -73,26 +78,7 @@ class MerchantStaffState(PrivateState):
         self._reload()
 
     def _reload(self) -> None:
-        who = current()
-        with read_scope() as session:
-            found = staff.list_members(session, CLOCK, who.merchant_id)
-        self.members = [
-            {
-                "key": f"{m.kind}-{m.id}",
-                "kind": m.kind,
-                "id": str(m.id),
-                "email": m.email,
-                "name": m.name,
-                "role": m.role,
-                "role_label": staff_roles.LABELS.get(m.role, m.role),
-                "status": m.status,
-                "last_sign_in": _when(m.last_sign_in) or "Never",
-                "open_sessions": str(m.open_sessions),
-                "expires": _when(m.expires_at),
-                "me": "yes" if m.kind == "member" and m.id == who.staff_id else "",
-            }
-            for m in found
-        ]
+        self.members = read(merchant_staff_view.members, me=current().staff_id)
         self.loaded = True
 
     def _close_dialogs(self) -> None:
@@ -100,7 +86,7 @@ class MerchantStaffState(PrivateState):
         self._confirm_id = 0
         self.sessions_email, self.sessions, self._sessions_staff_id = "", [], 0
 
-    def _row(self, kind: str, item_id) -> dict[str, str] | None:
+    def _row(self, kind: str, item_id) -> MemberRow | None:
         return next(
             (m for m in self.members if m["kind"] == kind and m["id"] == str(int(item_id))), None
         )
@@ -108,26 +94,15 @@ class MerchantStaffState(PrivateState):
     # --- invitations ----------------------------------------------------------------------------
 
     @rx.event
-    @guarded("staff", staff_role="owner")
+    @guarded("staff", staff_role="owner", error="invite_error")
     def invite(self, form_data: dict):
-        who = current()
         email = str(form_data.get("email", ""))[:320]
-        role = str(form_data.get("role", ""))[:16]
-        try:
-            with session_scope() as session:
-                staff.invite(
-                    session,
-                    CLOCK,
-                    merchant_id=who.merchant_id,
-                    email=email,
-                    role=role,
-                    actor=who.actor,
-                    invited_by=who.staff_id,
-                )
-        except staff.StaffError as exc:
-            self.invite_error = str(exc)
-            return None
-        self.invite_error = ""
+        write(
+            staff.invite,
+            email=email,
+            role=str(form_data.get("role", ""))[:16],
+            invited_by=current().staff_id,
+        )
         self.form_version += 1
         self._reload()
         return rx.toast.success(f"Invitation sent to {email.strip().lower()}.")
@@ -135,16 +110,7 @@ class MerchantStaffState(PrivateState):
     @rx.event
     @guarded("staff", staff_role="owner")
     def resend_invite(self, invite_id: str):
-        who = current()
-        with session_scope() as session:
-            staff.reinvite(
-                session,
-                CLOCK,
-                merchant_id=who.merchant_id,
-                invite_id=int(invite_id),
-                actor=who.actor,
-                invited_by=who.staff_id,
-            )
+        write(staff.reinvite, invite_id=int(invite_id), invited_by=current().staff_id)
         self._reload()
         return rx.toast.success("A new invitation is on its way; the old link no longer works.")
 
@@ -153,21 +119,11 @@ class MerchantStaffState(PrivateState):
     @rx.event
     @guarded("staff", staff_role="owner")
     def change_role(self, staff_id: str, role: str):
-        who = current()
         try:
-            with session_scope() as session:
-                member = staff.change_role(
-                    session,
-                    CLOCK,
-                    merchant_id=who.merchant_id,
-                    staff_id=int(staff_id),
-                    role=str(role),
-                    actor=who.actor,
-                )
-                email, label = member.email, staff_roles.LABELS[member.role]
+            done = write(merchant_staff_view.change_role, staff_id=int(staff_id), role=str(role))
         finally:
             self._reload()  # a refused change puts the select back to the stored role
-        return rx.toast.success(f"{email} is now {label}.")
+        return rx.toast.success(done)
 
     # --- confirmations: disable, enable, end all sessions, withdraw an invitation ---------------
 
@@ -209,21 +165,18 @@ class MerchantStaffState(PrivateState):
         self.confirm_action, self._confirm_id = "", 0
         if action not in CONFIRMABLE or not item:
             return None
-        who = current()
-        common = {"merchant_id": who.merchant_id, "actor": who.actor}
-        with session_scope() as session:
-            if action == "disable":
-                ended = staff.disable(session, CLOCK, staff_id=item, **common)
-                message = f"Disabled; {ended} session{'s' if ended != 1 else ''} ended."
-            elif action == "enable":
-                staff.enable(session, CLOCK, staff_id=item, **common)
-                message = "Enabled: they can sign in again."
-            elif action == "end_all":
-                ended = staff.end_all_sessions(session, CLOCK, staff_id=item, **common)
-                message = f"{ended} session{'s' if ended != 1 else ''} ended."
-            else:
-                staff.revoke_invite(session, CLOCK, invite_id=item, **common)
-                message = "Invitation withdrawn."
+        if action == "disable":
+            ended = write(staff.disable, staff_id=item)
+            message = f"Disabled; {ended} session{'s' if ended != 1 else ''} ended."
+        elif action == "enable":
+            write(staff.enable, staff_id=item)
+            message = "Enabled: they can sign in again."
+        elif action == "end_all":
+            ended = write(staff.end_all_sessions, staff_id=item)
+            message = f"{ended} session{'s' if ended != 1 else ''} ended."
+        else:
+            write(staff.revoke_invite, invite_id=item)
+            message = "Invitation withdrawn."
         if action in ("disable", "end_all") and self._sessions_staff_id == item:
             self.sessions_email, self.sessions, self._sessions_staff_id = "", [], 0
         self._reload()
@@ -232,22 +185,11 @@ class MerchantStaffState(PrivateState):
     # --- a member's sessions --------------------------------------------------------------------
 
     def _read_sessions(self) -> None:
-        who = current()
-        with read_scope() as session:
-            found = staff.list_sessions(
-                session, CLOCK, merchant_id=who.merchant_id, staff_id=self._sessions_staff_id
-            )
-        self.sessions = [
-            {
-                "id": str(s.id),
-                "started": _when(s.created_at),
-                "last_seen": _when(s.last_seen_at),
-                "ip": s.ip or "unknown",
-                "device": s.user_agent or "unknown device",
-                "current": "yes" if s.id == who.session_row_id else "",
-            }
-            for s in found
-        ]
+        self.sessions = read(
+            merchant_staff_view.sessions,
+            staff_id=self._sessions_staff_id,
+            current_session=current().session_row_id,
+        )
 
     @rx.event
     @guarded("staff", staff_role="owner")
@@ -267,18 +209,9 @@ class MerchantStaffState(PrivateState):
     @rx.event
     @guarded("staff", staff_role="owner")
     def end_session(self, session_id: str):
-        who = current()
         if not self._sessions_staff_id:
             return None
-        with session_scope() as session:
-            staff.end_session(
-                session,
-                CLOCK,
-                merchant_id=who.merchant_id,
-                staff_id=self._sessions_staff_id,
-                session_row_id=int(session_id),
-                actor=who.actor,
-            )
+        write(staff.end_session, staff_id=self._sessions_staff_id, session_row_id=int(session_id))
         self._read_sessions()
         self._reload()
         return rx.toast.success("Session ended.")
@@ -289,15 +222,7 @@ class MerchantStaffState(PrivateState):
     @guarded("staff", staff_role="owner")
     def unlock(self, staff_id: str):
         """Lift a member's sign-in lock-out (too many wrong passwords, from any address)."""
-        who = current()
         row = self._row("member", staff_id)
-        with session_scope() as session:
-            auth.unlock_staff(
-                session,
-                CLOCK,
-                merchant_id=who.merchant_id,
-                staff_id=int(staff_id),
-                actor=who.actor,
-            )
+        write(staff_auth.unlock_staff, staff_id=int(staff_id))
         email = row["email"] if row else "They"
         return rx.toast.success(f"Sign-in unlocked: {email} can try their password again.")

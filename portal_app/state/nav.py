@@ -4,21 +4,27 @@ the eye; every service refuses a disabled feature on its own."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import reflex as rx
 
 from portal_app import routes
-from portal_app.db import read_scope
-from portal_app.models import Merchant, StaffUser
-from portal_app.services import features
-from portal_app.state.guard import PrivateState, current, guarded
+from portal_app.services import features, nav_view
+from portal_app.state.guard import PrivateState, guarded, read
 
 HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 
 
-def visible_sections(settings: features.FeatureSet) -> list[dict[str, str]]:
+@dataclass
+class NavSection:
+    label: str = ""
+    path: str = ""
+    icon: str = ""
+
+
+def visible_sections(settings: features.FeatureSet) -> list[NavSection]:
     return [
-        {"label": section.label, "path": section.path, "icon": section.icon}
+        NavSection(section.label, section.path, section.icon)
         for section in routes.PORTAL_SECTIONS
         if section.feature is None
         or (
@@ -30,7 +36,7 @@ def visible_sections(settings: features.FeatureSet) -> list[dict[str, str]]:
 
 
 class NavState(PrivateState):
-    sections: list[dict[str, str]] = []
+    sections: list[NavSection] = []
     brand_name: str = ""
     brand_color: str = "#4f46e5"
     logo_url: str = ""
@@ -42,18 +48,11 @@ class NavState(PrivateState):
     @rx.event
     @guarded("customer")
     def load(self):
-        who = current()
-        with read_scope() as session:
-            settings = features.load(session, who.merchant_id)
-            merchant = session.get(Merchant, who.merchant_id)
-            acting = None
-            if who.actor.for_customer is not None:
-                acting = session.get(StaffUser, int(who.actor.id))
-        self.acting_staff = ""
-        if who.actor.for_customer is not None:
-            self.acting_staff = (acting.name or acting.email) if acting else "(unknown)"
+        frame = read(nav_view.portal_frame)
+        settings = frame.settings
+        self.acting_staff = frame.acting_staff
         self.sections = visible_sections(settings)
-        self.brand_name = settings["branding.name"] or merchant.name
+        self.brand_name = settings["branding.name"] or frame.merchant_name
         color = settings["branding.color"] or ""
         self.brand_color = color if HEX_COLOR.fullmatch(color) else "#4f46e5"
         logo = settings["branding.logo_url"] or ""

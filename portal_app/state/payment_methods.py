@@ -5,38 +5,28 @@ from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.db import read_scope, session_scope
-from portal_app.services import payment_methods
-from portal_app.services.errors import NotFound, PortalError
-from portal_app.services.gateway import configured_gateway
-from portal_app.state.guard import CLOCK, PrivateState, current, guarded
+from portal_app import routes
+from portal_app.services import payment_methods, payment_methods_view
+from portal_app.services.payment_methods_view import CardRow
+from portal_app.state.guard import PrivateState, guarded, read, write
 
 
-def _card_rows(customer_id: int) -> list[dict[str, str]]:
-    with read_scope() as session:
-        return [
-            {
-                "id": str(card.id),
-                "brand": card.brand.title(),
-                "last4": card.last4,
-                "expiry": f"{card.exp_month:02d}/{card.exp_year}",
-                "default": "yes" if card.is_default else "",
-            }
-            for card in payment_methods.list_cards(session, customer_id)
-        ]
+def _expiry(form_data: dict) -> tuple[int, int]:
+    """(month, year) from the form's "MM/YY"; ValueError if it is not that."""
+    month, year = str(form_data.get("expiry", "")).replace(" ", "").split("/")
+    return int(month), int(year)
 
 
 class CardsState(PrivateState):
-    cards: list[dict[str, str]] = []
+    cards: list[CardRow] = []
     loaded: bool = False
-    adding: bool = False
     add_error: str = ""
     confirm_remove_id: str = ""
     editing_id: str = ""
     edit_error: str = ""
 
     def _refresh(self) -> None:
-        self.cards = _card_rows(current().customer_id)
+        self.cards = read(payment_methods_view.card_rows)
         self.loaded = True
 
     @rx.event
@@ -45,51 +35,28 @@ class CardsState(PrivateState):
         self._refresh()
 
     @rx.event
-    @guarded("customer", feature="payment_methods.add")
+    @guarded("customer", feature="payment_methods.add", error="add_error")
     def add_card(self, form_data: dict):
         """The number arrives in this event's payload and leaves with the gateway call."""
-        who = current()
-        self.add_error = ""
         try:
-            month, year = str(form_data.get("expiry", "")).replace(" ", "").split("/")
-            exp_month, exp_year = int(month), int(year)
+            exp_month, exp_year = _expiry(form_data)
         except ValueError:
             self.add_error = "Enter the expiry as MM/YY."
             return
-        try:
-            with session_scope() as session:
-                payment_methods.add_card(
-                    session,
-                    CLOCK,
-                    configured_gateway(),
-                    customer_id=who.customer_id,
-                    number=str(form_data.get("number", "")),
-                    exp_month=exp_month,
-                    exp_year=exp_year,
-                    cvc=str(form_data.get("cvc", "")),
-                    make_default=bool(form_data.get("make_default")),
-                    actor=who.actor,
-                )
-        except NotFound:
-            raise  # someone else's id: the guard refuses and audits it
-        except PortalError as exc:
-            self.add_error = str(exc)
-            return
-        self._refresh()
-        return [rx.redirect("/payment-methods"), rx.toast.success("Card added.")]
+        write(
+            payment_methods.add_card,
+            number=str(form_data.get("number", "")),
+            exp_month=exp_month,
+            exp_year=exp_year,
+            cvc=str(form_data.get("cvc", "")),
+            make_default=bool(form_data.get("make_default")),
+        )
+        return [rx.redirect(routes.PAYMENT_METHODS), rx.toast.success("Card added.")]
 
     @rx.event
     @guarded("customer", feature="payment_methods.set_default")
     def make_default(self, payment_method_id: int):
-        who = current()
-        with session_scope() as session:
-            payment_methods.set_default(
-                session,
-                CLOCK,
-                customer_id=who.customer_id,
-                payment_method_id=int(payment_method_id),
-                actor=who.actor,
-            )
+        write(payment_methods.set_default, gateway=None, payment_method_id=int(payment_method_id))
         self._refresh()
         return rx.toast.success("Default card updated.")
 
@@ -107,16 +74,8 @@ class CardsState(PrivateState):
     @rx.event
     @guarded("customer", feature="payment_methods.remove")
     def remove(self, payment_method_id: int):
-        who = current()
         self.confirm_remove_id = ""
-        with session_scope() as session:
-            payment_methods.remove_card(
-                session,
-                CLOCK,
-                customer_id=who.customer_id,
-                payment_method_id=int(payment_method_id),
-                actor=who.actor,
-            )
+        write(payment_methods.remove_card, gateway=None, payment_method_id=int(payment_method_id))
         self._refresh()
         return rx.toast.success("Card removed.")
 
@@ -131,32 +90,19 @@ class CardsState(PrivateState):
         self.editing_id, self.edit_error = "", ""
 
     @rx.event
-    @guarded("customer", feature="payment_methods.update_expiry")
+    @guarded("customer", feature="payment_methods.update_expiry", error="edit_error")
     def update_expiry(self, form_data: dict):
-        who = current()
         try:
-            month, year = str(form_data.get("expiry", "")).replace(" ", "").split("/")
-            exp_month, exp_year = int(month), int(year)
+            exp_month, exp_year = _expiry(form_data)
         except ValueError:
             self.edit_error = "Enter the expiry as MM/YY."
             return
-        try:
-            with session_scope() as session:
-                payment_methods.update_expiry(
-                    session,
-                    CLOCK,
-                    configured_gateway(),
-                    customer_id=who.customer_id,
-                    payment_method_id=int(self.editing_id or 0),
-                    exp_month=exp_month,
-                    exp_year=exp_year,
-                    actor=who.actor,
-                )
-        except NotFound:
-            raise  # someone else's id: the guard refuses and audits it
-        except PortalError as exc:
-            self.edit_error = str(exc)
-            return
-        self.editing_id, self.edit_error = "", ""
+        write(
+            payment_methods.update_expiry,
+            payment_method_id=int(self.editing_id or 0),
+            exp_month=exp_month,
+            exp_year=exp_year,
+        )
+        self.editing_id = ""
         self._refresh()
         return rx.toast.success("Expiry updated.")

@@ -1,6 +1,6 @@
-"""Profile (name, email via confirmation link, addresses, merchant-defined fields) and email
-notification preferences. The email change's rules (recent sign-in, rate limits, the old
-address's cancel link, no change by staff acting for the customer) are services.profile's."""
+"""Profile (name, email via confirmation link, addresses, merchant-defined fields). The email
+change's rules (recent sign-in, rate limits, the old address's cancel link, no change by staff
+acting for the customer) are services.email_change's."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ from typing import Any
 
 import reflex as rx
 
-from portal_app.db import read_scope, session_scope
-from portal_app.models import Customer
-from portal_app.services import auth, profile, ratelimit
-from portal_app.services.errors import PortalError
-from portal_app.state.guard import CLOCK, PrivateState, current, guarded
+from portal_app.services import auth, email_change, profile, profile_view
+from portal_app.services.profile_view import CustomField
+from portal_app.state.guard import PrivateState, current, guarded, read, write
 
 ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
 
@@ -31,34 +29,22 @@ class ProfileState(PrivateState):
     billing: dict[str, str] = {}
     shipping: dict[str, str] = {}
     editable: dict[str, bool] = {}
-    fields: list[dict[str, Any]] = []
+    fields: list[CustomField] = []
     values: dict[str, str] = {}
     error: str = ""
     email_message: str = ""
-    # profile.OPEN, STAFF_ACTING_GATE or REAUTH_GATE: which email section the page shows
+    # email_change.OPEN, STAFF_ACTING_GATE or REAUTH_GATE: which email section the page shows
     email_gate: str = ""
     reauth_message: str = ""
     loaded: bool = False
     form_version: int = 0
 
     def _reload(self) -> None:
-        who = current()
-        with read_scope() as session:
-            customer = session.get(Customer, who.customer_id)
-            self.editable = profile.editable_parts(session, who.merchant_id)
-            self.fields = [
-                {**definition, "options": list(definition.get("options", []))}
-                for definition in profile.field_definitions(session, who.merchant_id)
-            ]
-            self.name, self.email = customer.name, customer.email
-            self.billing = {k: str(v) for k, v in (customer.billing_address or {}).items()}
-            self.shipping = {k: str(v) for k, v in (customer.shipping_address or {}).items()}
-            self.values = {
-                k: "" if v is None else str(v) for k, v in (customer.custom_fields or {}).items()
-            }
-            self.email_gate = profile.email_change_status(
-                session, CLOCK, customer_id=who.customer_id, session_row_id=who.session_row_id
-            )
+        form = read(profile_view.profile_form, session_row_id=current().session_row_id)
+        self.name, self.email = form.name, form.email
+        self.billing, self.shipping = form.billing, form.shipping
+        self.editable, self.fields, self.values = form.editable, form.fields, form.values
+        self.email_gate = form.email_gate
         self.form_version += 1
         self.loaded = True
 
@@ -69,10 +55,8 @@ class ProfileState(PrivateState):
         self._reload()
 
     @rx.event
-    @guarded("customer")
+    @guarded("customer", error="error")
     def save(self, form_data: dict):
-        who = current()
-        self.error = ""
         changes: dict[str, Any] = {}
         if self.editable.get("name"):
             changes["name"] = str(form_data.get("name", ""))
@@ -82,83 +66,40 @@ class ProfileState(PrivateState):
             changes["shipping_address"] = _address_from(form_data, "shipping")
         if self.editable.get("custom_fields") and self.fields:
             changes["custom_fields"] = {
-                field["key"]: form_data.get(f"custom_{field['key']}", "") for field in self.fields
+                field.key: form_data.get(f"custom_{field.key}", "") for field in self.fields
             }
-        try:
-            with session_scope() as session:
-                profile.update_profile(
-                    session, CLOCK, customer_id=who.customer_id, changes=changes, actor=who.actor
-                )
-        except PortalError as exc:
-            self.error = str(exc)
-            return
+        write(profile.update_profile, changes=changes)
         self._reload()
         return rx.toast.success("Profile saved.")
 
     @rx.event
-    @guarded("customer", feature="profile.email")
+    @guarded("customer", feature="profile.email", error="email_message")
     def change_email(self, form_data: dict):
-        who = current()
-        self.email_message = ""
-        throttled = None
         try:
-            with session_scope() as session:
-                try:
-                    profile.request_email_change(
-                        session,
-                        CLOCK,
-                        customer_id=who.customer_id,
-                        session_row_id=who.session_row_id,
-                        new_email=str(form_data.get("new_email", ""))[:400],
-                        actor=who.actor,
-                        limiter=ratelimit.get_limiter(),
-                    )
-                except profile.Throttled as exc:
-                    throttled = exc  # the refusal's tally commits with this unit of work
-        except profile.ReauthRequired:
-            self.email_gate = profile.REAUTH_GATE
+            throttled = write(
+                profile_view.request_email_change,
+                session_row_id=current().session_row_id,
+                new_email=str(form_data.get("new_email", ""))[:400],
+            )
+        except email_change.ReauthRequired:
+            self.email_gate = email_change.REAUTH_GATE
             return
-        except profile.StaffActing:
-            self.email_gate = profile.STAFF_ACTING_GATE
+        except email_change.StaffActing:
+            self.email_gate = email_change.STAFF_ACTING_GATE
             return
-        except PortalError as exc:
-            self.email_message = str(exc)
-            return
-        if throttled is not None:
-            self.email_message = str(throttled)
-            return
-        self.email_message = (
+        self.email_message = throttled or (
             "We sent a confirmation link to the new address, and a note to your current one. "
             "Your email changes when you open the link; you will then sign in again."
         )
 
     @rx.event
-    @guarded("customer", feature="profile.email")
+    @guarded("customer", feature="profile.email", error="reauth_message")
     def send_reauth_link(self):
         """The 'sign in again' button: a fresh link to the customer's own address that comes
         back to this page."""
-        who = current()
-        throttled = None
-        try:
-            with session_scope() as session:
-                try:
-                    profile.send_reauth_link(
-                        session,
-                        CLOCK,
-                        customer_id=who.customer_id,
-                        session_row_id=who.session_row_id,
-                        actor=who.actor,
-                        limiter=ratelimit.get_limiter(),
-                    )
-                except profile.Throttled as exc:
-                    throttled = exc  # the refusal's tally commits with this unit of work
-        except PortalError as exc:
-            self.reauth_message = str(exc)
-            return
-        self.reauth_message = (
-            str(throttled)
-            if throttled is not None
-            else f"We sent a sign-in link to {self.email}. Open it in this browser: it works "
+        throttled = write(profile_view.send_reauth_link, session_row_id=current().session_row_id)
+        self.reauth_message = throttled or (
+            f"We sent a sign-in link to {self.email}. Open it in this browser: it works "
             f"once, for {int(auth.LINK_TTL.total_seconds() // 60)} minutes, and brings you "
             "back here."
         )

@@ -7,28 +7,19 @@ from datetime import UTC, datetime
 
 import reflex as rx
 
-from portal_app.db import session_scope
-from portal_app.services import cancellation, features
-from portal_app.services.errors import NotFound, PortalError
-from portal_app.services.gateway import configured_gateway
-from portal_app.state.guard import CLOCK, PrivateState, current, guarded
-
-REASON_LABELS = {
-    "too_expensive": "It's too expensive",
-    "missing_features": "Some features are missing",
-    "switched_service": "I'm switching to another service",
-    "unused": "I don't use it enough",
-    "customer_service": "Customer service was not good enough",
-    "too_complex": "It's too complicated",
-    "low_quality": "Quality was lower than expected",
-    "other": "Another reason",
-}
+from portal_app import routes
+from portal_app.services import cancellation, subscription_cancel_view
+from portal_app.services.subscription_cancel_view import (  # noqa: F401  (analytics' labels)
+    REASON_LABELS,
+    Reason,
+)
+from portal_app.state.guard import PrivateState, guarded, write
 
 
 class CancelFlowState(PrivateState):
     _attempt_id: int = 0
     step: str = ""  # survey | offers | confirm | done
-    reasons: list[dict[str, str]] = []
+    reasons: list[Reason] = []
     offer_order: list[str] = []
     pause_text: str = ""
     downgrade_text: str = ""
@@ -40,53 +31,25 @@ class CancelFlowState(PrivateState):
     done_message: str = ""
 
     @rx.event
-    @guarded("customer", feature="subscriptions.cancel")
+    @guarded("customer", feature="subscriptions.cancel", error="error")
     def load(self):
-        who = current()
-        self.error, self.done_message = "", ""
+        self.done_message = ""
         subscription_id = self.router.page.params.get("id", "")
+        # "done" is what a refusal leaves on the page, with the guard's message in `error`
+        self.step = "done"
         if not subscription_id.isdigit():
-            self.step, self.error = "done", "Subscription not found."
+            self.error = "Subscription not found."
             return
-        try:
-            with session_scope() as session:
-                attempt = cancellation.start(
-                    session,
-                    CLOCK,
-                    customer_id=who.customer_id,
-                    subscription_id=int(subscription_id),
-                    actor=who.actor,
-                )
-                settings = features.load(session, who.merchant_id)
-        except NotFound:
-            raise  # someone else's id: the guard refuses and audits it
-        except PortalError as exc:
-            self.step, self.error = "done", str(exc)
-            return
-        self._attempt_id = attempt.id
-        self.cancel_choice = settings["cancel.mode"] == "customer_choice"
-        self.reasons = [
-            {"key": key, "label": REASON_LABELS.get(key, key.replace("_", " ").capitalize())}
-            for key in settings["cancel.reasons"]
-        ]
-        self.step = "survey" if settings.enabled("cancel.survey") else "confirm"
+        started = write(subscription_cancel_view.start, subscription_id=int(subscription_id))
+        self._attempt_id = started.attempt_id
+        self.cancel_choice = started.cancel_choice
+        self.reasons = started.reasons
+        self.step = "survey" if started.survey else "confirm"
         if self.step == "confirm":
             self._show_offers()
 
     def _show_offers(self) -> None:
-        who = current()
-        with session_scope() as session:
-            found = cancellation.offers(
-                session, CLOCK, customer_id=who.customer_id, attempt_id=self._attempt_id
-            )
-            cancellation.record_offers_shown(
-                session,
-                CLOCK,
-                customer_id=who.customer_id,
-                attempt_id=self._attempt_id,
-                offers=found,
-                actor=who.actor,
-            )
+        found = write(subscription_cancel_view.show_offers, attempt_id=self._attempt_id)
         self.offer_order = list(found.order)
         self.pause_text = found.pause.summary() if found.pause else ""
         self.downgrade_text = found.downgrade.summary() if found.downgrade else ""
@@ -96,86 +59,47 @@ class CancelFlowState(PrivateState):
         self.step = "offers" if found.any else "confirm"
 
     @rx.event
-    @guarded("customer", feature="subscriptions.cancel")
+    @guarded("customer", feature="subscriptions.cancel", error="error")
     def submit_survey(self, form_data: dict):
-        who = current()
-        self.error = ""
-        try:
-            with session_scope() as session:
-                cancellation.answer_survey(
-                    session,
-                    CLOCK,
-                    customer_id=who.customer_id,
-                    attempt_id=self._attempt_id,
-                    reason=str(form_data.get("reason", "")),
-                    comment=str(form_data.get("comment", ""))[:2000],
-                    actor=who.actor,
-                )
-        except NotFound:
-            raise  # someone else's id: the guard refuses and audits it
-        except PortalError as exc:
-            self.error = str(exc)
-            return
+        write(
+            cancellation.answer_survey,
+            attempt_id=self._attempt_id,
+            reason=str(form_data.get("reason", "")),
+            comment=str(form_data.get("comment", ""))[:2000],
+        )
         self._show_offers()
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
     def take_discount(self):
-        who = current()
-        with session_scope() as session:
-            cancellation.accept_offer(
-                session,
-                CLOCK,
-                customer_id=who.customer_id,
-                attempt_id=self._attempt_id,
-                offer_id=int(self.discount_offer_id or 0),
-                actor=who.actor,
-            )
+        write(
+            cancellation.accept_offer,
+            attempt_id=self._attempt_id,
+            offer_id=int(self.discount_offer_id or 0),
+        )
         self.step, self.done_message = "done", "Great, you're staying! " + self.discount_text
 
     @rx.event
-    @guarded("customer", feature="subscriptions.cancel")
+    @guarded("customer", feature="subscriptions.cancel", error="error")
     def take_pause(self, form_data: dict):
-        who = current()
-        self.error = ""
         raw = str(form_data.get("resume_on", "")).strip()
         try:
             resume_at = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC) if raw else None
         except ValueError:
             self.error = "Pick a valid date."
             return
-        try:
-            with session_scope() as session:
-                cancellation.accept_pause(
-                    session,
-                    CLOCK,
-                    customer_id=who.customer_id,
-                    attempt_id=self._attempt_id,
-                    resume_at=resume_at,
-                    actor=who.actor,
-                )
-        except NotFound:
-            raise  # someone else's id: the guard refuses and audits it
-        except PortalError as exc:
-            self.error = str(exc)
-            return
+        write(cancellation.accept_pause, attempt_id=self._attempt_id, resume_at=resume_at)
         self.step = "done"
         self.done_message = "Your subscription is paused. Billing has stopped until it resumes."
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
     def take_downgrade(self):
-        who = current()
-        with session_scope() as session:
-            cancellation.accept_downgrade(
-                session,
-                CLOCK,
-                customer_id=who.customer_id,
-                attempt_id=self._attempt_id,
-                new_price_id=int(self.downgrade_price_id or 0),
-                gateway=configured_gateway(),
-                actor=who.actor,
-            )
+        write(
+            cancellation.accept_downgrade,
+            attempt_id=self._attempt_id,
+            new_price_id=int(self.downgrade_price_id or 0),
+        )
         self.step, self.done_message = "done", "Done. " + self.downgrade_text
 
     @rx.event
@@ -184,27 +108,11 @@ class CancelFlowState(PrivateState):
         self.step = "confirm"
 
     @rx.event
-    @guarded("customer", feature="subscriptions.cancel")
+    @guarded("customer", feature="subscriptions.cancel", error="error")
     def confirm(self, form_data: dict):
-        who = current()
         when = str(form_data.get("when", ""))
         at_period_end = {"period_end": True, "now": False}.get(when)
-        self.error = ""
-        try:
-            with session_scope() as session:
-                cancellation.confirm_cancel(
-                    session,
-                    CLOCK,
-                    customer_id=who.customer_id,
-                    attempt_id=self._attempt_id,
-                    at_period_end=at_period_end,
-                    actor=who.actor,
-                )
-        except NotFound:
-            raise  # someone else's id: the guard refuses and audits it
-        except PortalError as exc:
-            self.error = str(exc)
-            return
+        write(cancellation.confirm_cancel, attempt_id=self._attempt_id, at_period_end=at_period_end)
         self.step = "done"
         self.done_message = (
             "Your subscription has been cancelled."
@@ -216,13 +124,5 @@ class CancelFlowState(PrivateState):
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
     def keep(self):
-        who = current()
-        with session_scope() as session:
-            cancellation.abandon(
-                session,
-                CLOCK,
-                customer_id=who.customer_id,
-                attempt_id=self._attempt_id,
-                actor=who.actor,
-            )
-        return rx.redirect("/subscriptions")
+        write(cancellation.abandon, attempt_id=self._attempt_id)
+        return rx.redirect(routes.SUBSCRIPTIONS)

@@ -18,6 +18,7 @@ from portal_app.clock import FixedClock
 from portal_app.models import (
     AuditEvent,
     CancellationAttempt,
+    Customer,
     Merchant,
     Price,
     RetentionOffer,
@@ -30,6 +31,7 @@ from portal_app.services import (
     cancellation,
     demo,
     features,
+    plan_changes,
     portal_preview,
     subscriptions,
 )
@@ -71,7 +73,16 @@ def per_month_exact(amount: int, interval: str) -> int:
 
 
 def raw_rows(session: Session, merchant_id: int):
-    subs = session.exec(select(Subscription).where(Subscription.merchant_id == merchant_id)).all()
+    """Every subscription but the staff's preview stand-in's (known by its reserved address, not
+    by the service's own filter), so the oracle holds whichever tests ran before."""
+    subs = session.exec(
+        select(Subscription)
+        .join(Customer, Customer.id == Subscription.customer_id)
+        .where(
+            Subscription.merchant_id == merchant_id,
+            Customer.email != portal_preview.PREVIEW_EMAIL,
+        )
+    ).all()
     prices = {p.id: p for p in session.exec(select(Price).where(Price.merchant_id == merchant_id))}
     events: dict[int, list[AuditEvent]] = {}
     for event in session.exec(
@@ -335,7 +346,7 @@ def year(session, clock, gateway, catalog):
     sub_x = y_other.subscribe(cust_x, other.monthly["Business"])
 
     y.go(at(2, 10, 10))
-    y.act(subscriptions.change_plan, sub_a, gateway=True, new_price_id=m["Pro"].id)
+    y.act(plan_changes.change_plan, sub_a, gateway=True, new_price_id=m["Pro"].id)
     y.go(at(2, 15, 9))
     cust_e = y.customer(merchant, "e@example.com")
     sub_e = factories.make_subscription_row(session, clock, cust_e, a["Business"])
@@ -362,7 +373,7 @@ def year(session, clock, gateway, catalog):
     factories.add_gateway_card(session, clock, gateway, cust_c, DECLINING_CARD)
     y.go(at(5, 20, 10))
     y.act(
-        subscriptions.change_plan,
+        plan_changes.change_plan,
         sub_a,
         gateway=True,
         new_price_id=m["Basic"].id,
@@ -767,14 +778,7 @@ def test_staff_see_the_figures_and_customers_see_nothing(app_db):
             )
         }
         for who, price in ((app_db["alice"], prices["month"]), (app_db["bob"], prices["year"])):
-            subscriptions.create(
-                session,
-                CLOCK,
-                SandboxGateway(),
-                customer_id=who.id,
-                price_id=price.id,
-                actor=audit.Actor.customer(who.id),
-            )
+            factories.subscribe(session, CLOCK, SandboxGateway(), who, price)
         session.commit()
 
     async def as_staff():

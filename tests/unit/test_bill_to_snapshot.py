@@ -88,18 +88,6 @@ def _update(session, clock, customer, changes, email: str | None = None):
     session.flush()
 
 
-def _invoice(session, clock, customer, amount=1500):
-    draft = invoices.create_draft(
-        session,
-        clock,
-        customer=customer,
-        currency="USD",
-        lines=[LineSpec("manual", "Consulting", amount)],
-        billing_reason="manual",
-    )
-    return invoices.finalize(session, clock, draft, SYSTEM)
-
-
 def _text(data: bytes) -> str:
     reader = pypdf.PdfReader(io.BytesIO(data))
     return "\n".join(page.extract_text() for page in reader.pages)
@@ -141,7 +129,7 @@ def _shows(text: str, expected, absent) -> None:
 
 
 def test_invoice_keeps_its_bill_to_after_a_profile_change(session, clock, zoe):
-    invoice = _invoice(session, clock, zoe)
+    invoice = factories.finalized_invoice(session, clock, zoe)
     assert invoice.bill_to == {
         "name": "Zoë Ångström",
         "email": "zoe@example.com",
@@ -171,24 +159,16 @@ def test_invoice_keeps_its_bill_to_after_a_profile_change(session, clock, zoe):
     )
     _shows(_text(staff_copy), OLD_SHOWN, NEW_SHOWN)
 
-    newer = _invoice(session, clock, zoe, amount=900)
+    newer = factories.finalized_invoice(session, clock, zoe, amount=900)
     _shows(_invoice_text(session, clock, zoe, newer), NEW_SHOWN, OLD_SHOWN)
     assert documents.invoice_cache_key(session, invoice_id=newer.id) != key
 
 
 def test_receipt_keeps_its_bill_to_after_a_profile_change(session, clock, gateway, zoe):
     factories.add_gateway_card(session, clock, gateway, zoe)
-    invoice = _invoice(session, clock, zoe)
-    invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=zoe.id,
-        invoice_id=invoice.id,
-        payment_method_id=None,
-        actor=audit.Actor.customer(zoe.id),
-    )
-    receipt = session.exec(select(Receipt).where(Receipt.invoice_id == invoice.id)).one()
+    invoice = factories.finalized_invoice(session, clock, zoe)
+    factories.pay_invoice(session, clock, gateway, zoe, invoice)
+    receipt = factories.receipt_of(session, invoice)
     assert receipt.bill_to == invoice.bill_to
     _update(session, clock, zoe, NEW, email="zoe.berg@example.com")
     data, _ = documents.receipt_pdf(session, clock, customer_id=zoe.id, receipt_id=receipt.id)
@@ -199,25 +179,17 @@ def test_a_receipt_shows_the_bill_to_at_payment(session, clock, gateway, zoe):
     """Paid after a profile change: the invoice keeps the old bill-to, the receipt (issued at
     payment) shows the customer as they were when they paid."""
     factories.add_gateway_card(session, clock, gateway, zoe)
-    invoice = _invoice(session, clock, zoe)
+    invoice = factories.finalized_invoice(session, clock, zoe)
     _update(session, clock, zoe, NEW)
-    invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=zoe.id,
-        invoice_id=invoice.id,
-        payment_method_id=None,
-        actor=audit.Actor.customer(zoe.id),
-    )
-    receipt = session.exec(select(Receipt).where(Receipt.invoice_id == invoice.id)).one()
+    factories.pay_invoice(session, clock, gateway, zoe, invoice)
+    receipt = factories.receipt_of(session, invoice)
     data, _ = documents.receipt_pdf(session, clock, customer_id=zoe.id, receipt_id=receipt.id)
     assert "Karl Johans gate 1" in _text(data)
     assert "Sveavägen 12" in _invoice_text(session, clock, zoe, invoice)
 
 
 def test_the_invoice_page_data_reads_the_snapshot(session, clock, zoe):
-    invoice = _invoice(session, clock, zoe)
+    invoice = factories.finalized_invoice(session, clock, zoe)
     _update(session, clock, zoe, NEW)
     shown = bill_to.lines(bill_to.of_invoice(session, invoice))
     assert shown[:2] == ("Zoë Ångström", "zoe@example.com")
@@ -234,13 +206,13 @@ def test_fields_the_merchant_keeps_off_documents_are_not_snapshot(session, clock
 
 def test_a_ship_to_equal_to_the_bill_to_is_not_repeated(session, clock, zoe):
     _update(session, clock, zoe, {"shipping_address": OLD["billing_address"]})
-    invoice = _invoice(session, clock, zoe)
+    invoice = factories.finalized_invoice(session, clock, zoe)
     assert bill_to.ship_to_lines(invoice.bill_to) == ()
     assert "SHIP TO" not in _invoice_text(session, clock, zoe, invoice)
 
 
 def test_an_invoice_from_before_snapshots_falls_back_to_the_profile(engine, session, clock, zoe):
-    invoice = _invoice(session, clock, zoe)
+    invoice = factories.finalized_invoice(session, clock, zoe)
     session.commit()
     # a row issued before the column existed: NULL, set under the guards' noses on purpose
     with engine.begin() as conn:
@@ -264,7 +236,7 @@ def _on(engine) -> str:
 
 
 def test_the_orm_refuses_a_new_snapshot_on_a_finalized_invoice(session, clock, zoe):
-    invoice = _invoice(session, clock, zoe)
+    invoice = factories.finalized_invoice(session, clock, zoe)
     session.flush()
     invoice.bill_to = {**invoice.bill_to, "name": "Someone Else"}
     session.add(invoice)
@@ -274,16 +246,8 @@ def test_the_orm_refuses_a_new_snapshot_on_a_finalized_invoice(session, clock, z
 
 def test_the_orm_refuses_a_new_snapshot_on_a_receipt(session, clock, gateway, zoe):
     factories.add_gateway_card(session, clock, gateway, zoe)
-    invoice = _invoice(session, clock, zoe)
-    invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=zoe.id,
-        invoice_id=invoice.id,
-        payment_method_id=None,
-        actor=SYSTEM,
-    )
+    invoice = factories.finalized_invoice(session, clock, zoe)
+    factories.pay_invoice(session, clock, gateway, zoe, invoice, actor=SYSTEM)
     receipt = session.exec(select(Receipt)).one()
     receipt.bill_to = {**receipt.bill_to, "email": "other@example.com"}
     session.add(receipt)
@@ -295,16 +259,8 @@ def test_the_database_refuses_a_new_snapshot_whatever_runs_the_sql(
     engine, session, clock, gateway, zoe
 ):
     factories.add_gateway_card(session, clock, gateway, zoe)
-    invoice = _invoice(session, clock, zoe)
-    invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=zoe.id,
-        invoice_id=invoice.id,
-        payment_method_id=None,
-        actor=SYSTEM,
-    )
+    invoice = factories.finalized_invoice(session, clock, zoe)
+    factories.pay_invoice(session, clock, gateway, zoe, invoice, actor=SYSTEM)
     draft = invoices.create_draft(
         session,
         clock,
@@ -458,8 +414,8 @@ def test_the_invoice_page_shows_the_bill_to_it_was_issued_with(app_db):
         return (await root.get_state(InvoicesState)).detail
 
     detail = run(scenario())
-    assert detail["bill_to"][:2] == [issued_name, "bob@example.com"]
-    assert "Renamed Later" not in detail["bill_to"]
+    assert detail.bill_to[:2] == [issued_name, "bob@example.com"]
+    assert "Renamed Later" not in detail.bill_to
 
 
 def test_the_settings_keep_the_merchants_off_documents_flag(session, clock, zoe):

@@ -13,12 +13,6 @@ from tests import factories
 ACTOR = audit.Actor.customer(1)
 
 
-def _subscribe(session, clock, gateway, customer, price):
-    return subscriptions.create(
-        session, clock, gateway, customer_id=customer.id, price_id=price.id, actor=ACTOR
-    )
-
-
 def _advance(engine, clock, gateway, delta):
     clock.advance(delta)
     return billing_clock.advance(engine, clock, gateway)
@@ -27,7 +21,7 @@ def _advance(engine, clock, gateway, delta):
 def test_renews_due_subscription_and_charges(
     engine, session, clock, gateway, catalog, customer, card
 ):
-    sub = _subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
+    sub = factories.subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
     session.commit()
     report = _advance(engine, clock, gateway, timedelta(days=20))
     assert report.renewed == 0
@@ -47,7 +41,7 @@ def test_renews_due_subscription_and_charges(
 def test_catches_up_several_periods_in_one_run(
     engine, session, clock, gateway, catalog, customer, card
 ):
-    _subscribe(session, clock, gateway, customer, catalog.monthly["Basic"])
+    factories.subscribe(session, clock, gateway, customer, catalog.monthly["Basic"])
     session.commit()
     report = _advance(engine, clock, gateway, timedelta(days=95))
     assert report.renewed == 3
@@ -59,15 +53,9 @@ def test_catches_up_several_periods_in_one_run(
 def test_applies_scheduled_downgrade_at_period_end(
     engine, session, clock, gateway, catalog, customer, card
 ):
-    sub = _subscribe(session, clock, gateway, customer, catalog.monthly["Business"])
-    subscriptions.change_plan(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        subscription_id=sub.id,
-        new_price_id=catalog.monthly["Basic"].id,
-        actor=ACTOR,
+    sub = factories.subscribe(session, clock, gateway, customer, catalog.monthly["Business"])
+    factories.change_plan(
+        session, clock, gateway, customer, sub, catalog.monthly["Basic"], actor=ACTOR
     )
     session.commit()
     report = _advance(engine, clock, gateway, timedelta(days=32))
@@ -85,15 +73,8 @@ def test_applies_scheduled_downgrade_at_period_end(
 def test_pending_cancel_ends_without_charging(
     engine, session, clock, gateway, catalog, customer, card
 ):
-    sub = _subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
-    subscriptions.cancel(
-        session,
-        clock,
-        customer_id=customer.id,
-        subscription_id=sub.id,
-        at_period_end=True,
-        actor=ACTOR,
-    )
+    sub = factories.subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
+    factories.cancel_subscription(session, clock, customer, sub, True, actor=ACTOR)
     session.commit()
     report = _advance(engine, clock, gateway, timedelta(days=40))
     assert (report.ended, report.renewed) == (1, 0)
@@ -107,18 +88,11 @@ def test_resumes_paused_subscription_on_its_date(
     engine, session, clock, gateway, catalog, customer, card
 ):
     features.save(session, clock, catalog.merchant.id, {"subscriptions.pause": True}, ACTOR)
-    sub = _subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
+    sub = factories.subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
     original_end = sub.current_period_end
     clock.advance(timedelta(days=5))
     resume_at = clock.now() + timedelta(days=20)
-    subscriptions.pause(
-        session,
-        clock,
-        customer_id=customer.id,
-        subscription_id=sub.id,
-        resume_at=resume_at,
-        actor=ACTOR,
-    )
+    factories.pause_subscription(session, clock, customer, sub, resume_at, actor=ACTOR)
     session.commit()
     report = _advance(engine, clock, gateway, timedelta(days=19))
     assert report.resumed == 0
@@ -134,7 +108,7 @@ def test_failed_renewal_goes_past_due_then_recovers(
     engine, session, clock, gateway, catalog, customer
 ):
     good = factories.add_gateway_card(session, clock, gateway, customer)
-    sub = _subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
+    sub = factories.subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
     factories.add_gateway_card(session, clock, gateway, customer, "4000000000009995")
     session.commit()
     report = _advance(engine, clock, gateway, timedelta(days=31))
@@ -159,7 +133,7 @@ def test_failed_renewal_goes_past_due_then_recovers(
 
 def test_dunning_gives_up_after_the_schedule(engine, session, clock, gateway, catalog, customer):
     factories.add_gateway_card(session, clock, gateway, customer)
-    sub = _subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
+    sub = factories.subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
     factories.add_gateway_card(session, clock, gateway, customer, "4000000000000002")
     session.commit()
     report = _advance(engine, clock, gateway, timedelta(days=31))
@@ -178,7 +152,7 @@ def test_dunning_gives_up_after_the_schedule(engine, session, clock, gateway, ca
 def test_retention_discount_applies_for_its_cycles(
     engine, session, clock, gateway, catalog, customer, card
 ):
-    sub = _subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
+    sub = factories.subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
     sub.discount_percent = 25
     sub.discount_cycles_remaining = 2
     session.add(sub)
@@ -199,7 +173,7 @@ def test_retention_discount_applies_for_its_cycles(
 def test_a_run_rolled_back_midway_charges_nothing_twice(
     engine, session, clock, gateway, catalog, customer, card
 ):
-    _subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
+    factories.subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
     session.commit()
     clock.advance(timedelta(days=31))
     with Session(engine) as s:  # a worker dies before committing its batch
@@ -278,7 +252,7 @@ def test_test_clock_moves_only_demo_merchants(engine, session, clock, gateway, c
         s.commit()
     customer = factories.make_customer(session, clock, catalog.merchant, "demo@example.com")
     factories.add_gateway_card(session, clock, gateway, customer)
-    _subscribe(session, clock, gateway, customer, catalog.monthly["Basic"])
+    factories.subscribe(session, clock, gateway, customer, catalog.monthly["Basic"])
     session.commit()
     report = billing_clock.advance_test_clock(
         engine,

@@ -16,7 +16,13 @@ from sqlmodel import Session, select
 
 from portal_app.db import session_scope
 from portal_app.models import Customer, Invoice, Payment, Subscription
-from portal_app.services import audit, billing_clock, invoices, renewals, subscriptions
+from portal_app.services import (
+    audit,
+    billing_clock,
+    invoices,
+    plan_changes,
+    renewals,
+)
 from portal_app.services.errors import PaymentError
 from portal_app.services.gateway import ChargeResult
 from portal_app.services.sandbox_gateway import SandboxGateway
@@ -123,13 +129,8 @@ def test_a_renewal_charged_before_a_crash_is_not_charged_again(
     gateway = RemoteGateway()
     customer = _customer_with_card(session, clock, catalog, "renew@example.com")
     _customer_with_card(session, clock, catalog, "other@example.com")
-    sub = subscriptions.create(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        price_id=catalog.monthly["Pro"].id,
-        actor=ACTOR,
+    sub = factories.subscribe(
+        session, clock, gateway, customer, catalog.monthly["Pro"], actor=ACTOR
     )
     session.commit()
     sub_id, period_start = sub.id, sub.current_period_end
@@ -171,7 +172,7 @@ def test_a_renewal_charged_before_a_crash_is_not_charged_again(
 
 def _change(engine, clock, gateway, customer_id, sub_id, price_id, version):
     with session_scope(engine) as s:
-        return subscriptions.change_plan(
+        return plan_changes.change_plan(
             s,
             clock,
             gateway,
@@ -183,28 +184,41 @@ def _change(engine, clock, gateway, customer_id, sub_id, price_id, version):
         )
 
 
-def test_a_plan_change_charged_before_a_crash_is_not_charged_again(
-    engine, session, clock, catalog, kill_before_commit
+def _upgrade_killed_before_commit(
+    engine, session, clock, catalog, kill_before_commit, gateway, email, *others
 ):
-    gateway = RemoteGateway()
-    customer = _customer_with_card(session, clock, catalog, "up@example.com")
-    _customer_with_card(session, clock, catalog, "other@example.com")
-    sub = subscriptions.create(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        price_id=catalog.monthly["Basic"].id,
-        actor=ACTOR,
+    """A customer on Basic for ten days (with `others`, more customers with a card) whose
+    upgrade to Pro dies before its commit; returns the ids and version a retry uses."""
+    customer = _customer_with_card(session, clock, catalog, email)
+    for other in others:
+        _customer_with_card(session, clock, catalog, other)
+    sub = factories.subscribe(
+        session, clock, gateway, customer, catalog.monthly["Basic"], actor=ACTOR
     )
     session.commit()
     customer_id, sub_id, version = customer.id, sub.id, sub.version
     pro = catalog.monthly["Pro"].id
     clock.advance(timedelta(days=10))
-
     kill_before_commit()
     with pytest.raises(WorkerKilled):
         _change(engine, clock, gateway, customer_id, sub_id, pro, version)
+    return customer_id, sub_id, version, pro
+
+
+def test_a_plan_change_charged_before_a_crash_is_not_charged_again(
+    engine, session, clock, catalog, kill_before_commit
+):
+    gateway = RemoteGateway()
+    customer_id, sub_id, version, pro = _upgrade_killed_before_commit(
+        engine,
+        session,
+        clock,
+        catalog,
+        kill_before_commit,
+        gateway,
+        "up@example.com",
+        "other@example.com",
+    )
     key = invoices.charge_key(invoices.version_obligation(sub_id, version + 1), 1)
     assert gateway.keys_starting(f"sub_{sub_id}_version_") == [key]
     with Session(engine) as s:
@@ -230,22 +244,9 @@ def test_a_lost_plan_change_retried_with_another_amount_is_refused_not_charged_t
     """The proration is recomputed to the second, so a retry later asks for another amount under
     the same key: the gateway refuses it, and nothing is charged a second time or changed."""
     gateway = RemoteGateway()
-    customer = _customer_with_card(session, clock, catalog, "later@example.com")
-    sub = subscriptions.create(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        price_id=catalog.monthly["Basic"].id,
-        actor=ACTOR,
+    customer_id, sub_id, version, pro = _upgrade_killed_before_commit(
+        engine, session, clock, catalog, kill_before_commit, gateway, "later@example.com"
     )
-    session.commit()
-    customer_id, sub_id, version = customer.id, sub.id, sub.version
-    pro = catalog.monthly["Pro"].id
-    clock.advance(timedelta(days=10))
-    kill_before_commit()
-    with pytest.raises(WorkerKilled):
-        _change(engine, clock, gateway, customer_id, sub_id, pro, version)
     charges_before = len(gateway.ledger)
 
     clock.advance(timedelta(hours=5))

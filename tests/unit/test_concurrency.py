@@ -24,9 +24,10 @@ from portal_app.models import (
     SandboxCharge,
     Subscription,
 )
-from portal_app.services import audit, invoices, subscriptions
+from portal_app.services import audit, invoices, plan_changes
 from portal_app.services.errors import ConcurrentChange, PortalError
 from portal_app.services.invoices import LineSpec
+from tests import factories
 
 CUSTOMER = audit.Actor.customer(1)
 
@@ -70,32 +71,15 @@ def _race(engine: sa.Engine, works: list, *, hold_connection_first: bool = False
         finally:
             own.dispose()
 
-    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(works)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not any(thread.is_alive() for thread in threads), "a worker hung"
+    factories.run_threads(run, works)
     return outcomes, pids
-
-
-def _open_invoice(session, clock, customer, amount=1500):
-    draft = invoices.create_draft(
-        session,
-        clock,
-        customer=customer,
-        currency="USD",
-        lines=[LineSpec("manual", "Consulting", amount)],
-        billing_reason="manual",
-    )
-    return invoices.finalize(session, clock, draft, audit.SYSTEM)
 
 
 # --- fifty concurrent pays ---------------------------------------------------------------------
 
 
 def test_fifty_concurrent_pays_make_one_charge(engine, session, clock, gateway, customer, card):
-    invoice = _open_invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     session.commit()
 
     def pay(s):
@@ -239,22 +223,13 @@ class _SlowGateway:
 def test_two_concurrent_plan_changes_one_wins_the_other_gets_a_conflict(
     engine, session, clock, gateway, catalog, customer, card
 ):
-    sub = subscriptions.create(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        price_id=catalog.monthly["Basic"].id,
-        actor=CUSTOMER,
+    sub = factories.subscribe(
+        session, clock, gateway, customer, catalog.monthly["Basic"], actor=CUSTOMER
     )
     session.commit()
     # both browser tabs previewed the same subscription version
-    version = subscriptions.preview_change(
-        session,
-        clock,
-        customer_id=customer.id,
-        subscription_id=sub.id,
-        new_price_id=catalog.monthly["Pro"].id,
+    version = factories.preview_change(
+        session, clock, customer, sub, catalog.monthly["Pro"]
     ).version
     targets = [catalog.monthly["Pro"].id, catalog.monthly["Business"].id]
     session.commit()  # ends the preview's transaction (SQLite: releases the write lock)
@@ -262,7 +237,7 @@ def test_two_concurrent_plan_changes_one_wins_the_other_gets_a_conflict(
     slow = _SlowGateway(gateway, 0.5)
 
     def change_to(price_id):
-        return lambda s: subscriptions.change_plan(
+        return lambda s: plan_changes.change_plan(
             s,
             clock,
             slow,
@@ -275,7 +250,7 @@ def test_two_concurrent_plan_changes_one_wins_the_other_gets_a_conflict(
 
     outcomes, _ = _race(engine, [change_to(price_id) for price_id in targets])
     conflicts = [o for o in outcomes if isinstance(o, ConcurrentChange)]
-    wins = [o for o in outcomes if isinstance(o, subscriptions.ChangeResult)]
+    wins = [o for o in outcomes if isinstance(o, plan_changes.ChangeResult)]
     assert (len(wins), len(conflicts)) == (1, 1), outcomes
     conflict = conflicts[0]
     assert isinstance(conflict, PortalError) and conflict.code == "conflict"

@@ -202,7 +202,7 @@ def sign_in_mail(app_db, mailbox_on):
 def test_a_direct_local_connection_reads_the_mailbox(sign_in_mail):
     mailbox = _open_mailbox(LOCAL_HEADERS, "127.0.0.1")
     assert mailbox.enabled and mailbox.local
-    assert any(sign_in_mail in message["body"] for message in mailbox.messages)
+    assert any(sign_in_mail in message.body for message in mailbox.messages)
 
 
 @pytest.mark.parametrize(

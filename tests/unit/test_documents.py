@@ -10,10 +10,11 @@ import pytest
 from fontTools.ttLib import TTFont
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlmodel import select
 
-from portal_app.models import Receipt
 from portal_app.services import audit, documents, features, invoices, payment_methods
+from portal_app.services.documents import cache as pdf_cache_module
+from portal_app.services.documents import drawing
+from portal_app.services.documents import facts as document_facts
 from portal_app.services.errors import FeatureDisabled, InvoiceError, NotFound
 from portal_app.services.invoices import LineSpec
 from tests import factories
@@ -41,20 +42,8 @@ def renders(monkeypatch):
         calls.append(doc.number)
         return real(doc)
 
-    monkeypatch.setattr(documents, "render", counting)
+    monkeypatch.setattr(pdf_cache_module, "render", counting)  # what the cache calls on a miss
     return calls
-
-
-def _invoice(session, clock, customer, lines=None, currency="USD"):
-    draft = invoices.create_draft(
-        session,
-        clock,
-        customer=customer,
-        currency=currency,
-        lines=lines or [LineSpec("manual", "Consulting", 1500)],
-        billing_reason="manual",
-    )
-    return invoices.finalize(session, clock, draft, SYSTEM)
 
 
 def _text(data: bytes) -> str:
@@ -85,7 +74,7 @@ def test_invoice_pdf_shows_merchant_customer_lines_and_totals(session, clock, ca
     }
     session.add_all([catalog.merchant, customer])
     start = clock.now()
-    invoice = _invoice(
+    invoice = factories.finalized_invoice(
         session,
         clock,
         customer,
@@ -131,7 +120,9 @@ def test_invoice_pdf_shows_merchant_customer_lines_and_totals(session, clock, ca
 @pytest.mark.parametrize("name", ["Νίκος Παπαδόπουλος", "Ольга Иванова", "Zoë Ångström"])
 def test_greek_cyrillic_and_latin_names_are_drawn(session, clock, customer, name):
     _rename(session, customer, name)
-    invoice = _invoice(session, clock, customer, [LineSpec("manual", f"Support for {name}", 900)])
+    invoice = factories.finalized_invoice(
+        session, clock, customer, [LineSpec("manual", f"Support for {name}", 900)]
+    )
     text = _text(_download(session, clock, customer, invoice)[0])
     assert name in text
     assert f"Support for {name}" in text
@@ -152,7 +143,9 @@ def test_scripts_the_font_lacks_become_question_marks(session, clock, customer, 
     assert 0x738B not in documents._fonts().coverage  # 王: premise of the test
     assert 0x1F984 not in documents._fonts().coverage  # 🦄
     _rename(session, customer, name)
-    invoice = _invoice(session, clock, customer, [LineSpec("manual", f"套餐 for {name}", 900)])
+    invoice = factories.finalized_invoice(
+        session, clock, customer, [LineSpec("manual", f"套餐 for {name}", 900)]
+    )
     text = _text(_download(session, clock, customer, invoice)[0])
     assert shown in text
     assert f"?? for {shown}" in text
@@ -188,7 +181,7 @@ def test_branding_name_colour_and_invalid_colour(session, clock, catalog, custom
         {"branding.name": "Acme Cloud", "branding.color": "#0F766E"},
         SYSTEM,
     )
-    invoice = _invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     data, _ = _download(session, clock, customer, invoice)
     text = _text(data)
     assert "Acme Cloud" in text and "Acme Inc." not in text
@@ -225,8 +218,8 @@ def test_logo_only_from_a_local_file_under_assets(
     (assets / "brand").mkdir(parents=True)
     Image.new("RGB", (40, 20), (200, 30, 30)).save(assets / "brand" / "logo.png")
     (tmp_path / "secret.png").write_bytes((assets / "brand" / "logo.png").read_bytes())
-    monkeypatch.setattr(documents, "ASSETS_DIR", assets)
-    invoice = _invoice(session, clock, customer)
+    monkeypatch.setattr(document_facts, "ASSETS_DIR", assets)
+    invoice = factories.finalized_invoice(session, clock, customer)
 
     def doc_for(url):
         features.save(session, clock, catalog.merchant.id, {"branding.logo_url": url}, SYSTEM)
@@ -256,7 +249,7 @@ def test_logo_only_from_a_local_file_under_assets(
 
 
 def test_void_invoice_says_so_and_nothing_is_due(session, clock, customer):
-    invoice = _invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     invoices.void(session, clock, invoice, SYSTEM)
     text = _text(_download(session, clock, customer, invoice)[0])
     assert "Status: Void" in text
@@ -268,7 +261,7 @@ def test_long_invoices_continue_on_more_pages(session, clock, customer):
     lines = [
         LineSpec("manual", f"Usage item {n:02d} " + "detail " * (n % 12), 100) for n in range(70)
     ]
-    invoice = _invoice(session, clock, customer, lines)
+    invoice = factories.finalized_invoice(session, clock, customer, lines)
     data, _ = _download(session, clock, customer, invoice)
     reader = pypdf.PdfReader(io.BytesIO(data))
     assert len(reader.pages) >= 2
@@ -287,17 +280,9 @@ def test_long_invoices_continue_on_more_pages(session, clock, customer):
 def test_another_customers_invoice_and_receipt_are_not_found(
     session, clock, gateway, customer, card
 ):
-    invoice = _invoice(session, clock, customer)
-    invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        invoice_id=invoice.id,
-        payment_method_id=None,
-        actor=audit.Actor.customer(customer.id),
-    )
-    receipt = session.exec(select(Receipt).where(Receipt.invoice_id == invoice.id)).one()
+    invoice = factories.finalized_invoice(session, clock, customer)
+    factories.pay_invoice(session, clock, gateway, customer, invoice)
+    receipt = factories.receipt_of(session, invoice)
     other = factories.make_customer(session, clock, _merchant(session, customer), "eve@x.test")
     with pytest.raises(NotFound):
         documents.invoice_pdf(session, clock, customer_id=other.id, invoice_id=invoice.id)
@@ -314,17 +299,9 @@ def _merchant(session, customer):
 
 
 def test_feature_off_refuses_downloads(session, clock, gateway, catalog, customer, card):
-    invoice = _invoice(session, clock, customer)
-    invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        invoice_id=invoice.id,
-        payment_method_id=None,
-        actor=audit.Actor.customer(customer.id),
-    )
-    receipt = session.exec(select(Receipt).where(Receipt.invoice_id == invoice.id)).one()
+    invoice = factories.finalized_invoice(session, clock, customer)
+    factories.pay_invoice(session, clock, gateway, customer, invoice)
+    receipt = factories.receipt_of(session, invoice)
     features.save(
         session,
         clock,
@@ -362,7 +339,7 @@ def test_drafts_have_no_pdf(session, clock, catalog, customer, renders):
 
 
 def test_merchant_variant_is_scoped_to_the_merchant(session, clock, catalog, customer):
-    invoice = _invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     data, filename = documents.invoice_pdf_for_merchant(
         session, merchant_id=catalog.merchant.id, invoice_id=invoice.id
     )
@@ -376,18 +353,12 @@ def test_merchant_variant_is_scoped_to_the_merchant(session, clock, catalog, cus
 
 
 def test_receipt_shows_card_brand_and_last4_only(session, clock, gateway, customer, card):
-    invoice = _invoice(session, clock, customer, [LineSpec("manual", "Consulting", 4999)])
-    outcome = invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        invoice_id=invoice.id,
-        payment_method_id=None,
-        actor=audit.Actor.customer(customer.id),
+    invoice = factories.finalized_invoice(
+        session, clock, customer, [LineSpec("manual", "Consulting", 4999)]
     )
+    outcome = factories.pay_invoice(session, clock, gateway, customer, invoice)
     assert outcome.status == "paid"
-    receipt = session.exec(select(Receipt).where(Receipt.invoice_id == invoice.id)).one()
+    receipt = factories.receipt_of(session, invoice)
     data, filename = documents.receipt_pdf(
         session, clock, customer_id=customer.id, receipt_id=receipt.id
     )
@@ -429,7 +400,7 @@ def test_card_label(brand, last4, label):
 
 
 def test_repeat_download_is_served_from_cache(session, clock, customer, renders, pdf_cache):
-    invoice = _invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     first, _ = _download(session, clock, customer, invoice)
     second, _ = _download(session, clock, customer, invoice)
     assert renders == ["INV-000001"]
@@ -446,19 +417,11 @@ def test_repeat_download_is_served_from_cache(session, clock, customer, renders,
 
 
 def test_content_changes_give_a_new_key(session, clock, gateway, customer, card, renders):
-    invoice = _invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     keys = {documents.invoice_cache_key(session, invoice_id=invoice.id)}
     _download(session, clock, customer, invoice)
 
-    invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        invoice_id=invoice.id,
-        payment_method_id=None,
-        actor=audit.Actor.customer(customer.id),
-    )
+    factories.pay_invoice(session, clock, gateway, customer, invoice)
     keys.add(documents.invoice_cache_key(session, invoice_id=invoice.id))
     assert "Status: Paid" in _text(_download(session, clock, customer, invoice)[0])
 
@@ -481,13 +444,13 @@ def test_content_changes_give_a_new_key(session, clock, gateway, customer, card,
 
 
 def test_rendering_is_deterministic(session, clock, customer):
-    invoice = _invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     doc = documents.invoice_document(session, invoice, features.load(session, customer.merchant_id))
     assert documents.render(doc) == documents.render(doc)
 
 
 def test_a_truncated_cache_file_is_rendered_again(session, clock, customer, renders, pdf_cache):
-    invoice = _invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     good, _ = _download(session, clock, customer, invoice)
     key = documents.invoice_cache_key(session, invoice_id=invoice.id)
     (pdf_cache / key[:2] / f"{key}.pdf").write_bytes(good[:100])
@@ -501,7 +464,7 @@ def test_unwritable_cache_still_serves_the_pdf(session, clock, customer, tmp_pat
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
     monkeypatch.setenv("PORTAL_CACHE_DIR", str(blocker / "pdf"))
-    invoice = _invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     data, _ = _download(session, clock, customer, invoice)
     assert "INV-000001" in _text(data)
 
@@ -522,7 +485,7 @@ def _embedded_fonts(data: bytes) -> dict[str, bytes]:
 def test_embedded_subset_is_a_valid_font_with_the_original_glyphs(session, clock, customer):
     name = "Zoë Ångström Νίκος Ольга"
     _rename(session, customer, name)
-    invoice = _invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     fonts = _embedded_fonts(_download(session, clock, customer, invoice)[0])
     assert len(fonts) == 2
     original = TTFont(str(documents.FONT_DIR / "DejaVuSans-Bold.ttf"))  # names are set in bold
@@ -550,8 +513,8 @@ def test_embedded_subset_is_a_valid_font_with_the_original_glyphs(session, clock
 def test_fast_path_is_used_and_the_fallback_renders_the_same_text(
     session, clock, customer, monkeypatch
 ):
-    monkeypatch.setattr(documents, "_fallbacks", 0)
-    invoice = _invoice(session, clock, customer)
+    monkeypatch.setattr(drawing, "_fallbacks", 0)
+    invoice = factories.finalized_invoice(session, clock, customer)
     doc = documents.invoice_document(session, invoice, features.load(session, customer.merchant_id))
     fast = documents.render(doc)
     assert documents._fallbacks == 0
@@ -559,7 +522,7 @@ def test_fast_path_is_used_and_the_fallback_renders_the_same_text(
     def broken():
         raise AttributeError("fpdf2 changed")
 
-    monkeypatch.setattr(documents, "_output_producer", broken)
+    monkeypatch.setattr(drawing, "_output_producer", broken)
     slow = documents.render(doc)
     assert documents._fallbacks == 1
     assert _text(slow) == _text(fast)
@@ -580,7 +543,7 @@ def test_an_unreadable_logo_is_skipped(session, clock, catalog, customer, tmp_pa
     (tmp_path / "logo.png").write_bytes(b"not a png at all")
     monkeypatch.setattr(documents, "ASSETS_DIR", tmp_path)
     features.save(session, clock, catalog.merchant.id, {"branding.logo_url": "/logo.png"}, SYSTEM)
-    invoice = _invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     data, _ = _download(session, clock, customer, invoice)
     assert "INV-000001" in _text(data)
     assert "/XObject" not in pypdf.PdfReader(io.BytesIO(data)).pages[0]["/Resources"]

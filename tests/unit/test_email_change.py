@@ -10,11 +10,18 @@ import pytest
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from portal_app import db
 from portal_app.clock import SystemClock
 from portal_app.http.routes import build_http_app
 from portal_app.models import AuditEvent, AuthSession, LoginToken, OutboxEmail, RefusalTally
-from portal_app.services import audit, auth, profile, ratelimit, sealing
+from portal_app.services import (
+    audit,
+    auth,
+    email_change,
+    magic_links,
+    portal_links,
+    ratelimit,
+    sealing,
+)
 from portal_app.services.auth import AuthError, SessionEnded
 from portal_app.services.errors import NotFound, ProfileError
 from tests import factories
@@ -30,7 +37,7 @@ def limiter():
 
 
 def _sign_in(session, clock, catalog, email="zoe@example.com", ip=IP):
-    token = auth.request_login_link(
+    token = magic_links.request_login_link(
         session,
         clock,
         merchant_id=catalog.merchant.id,
@@ -42,7 +49,7 @@ def _sign_in(session, clock, catalog, email="zoe@example.com", ip=IP):
 
 
 def _redeem(session, clock, catalog, token, ip=IP):
-    return auth.redeem_login_token(
+    return magic_links.redeem_login_token(
         session,
         clock,
         token=token,
@@ -52,7 +59,7 @@ def _redeem(session, clock, catalog, token, ip=IP):
 
 
 def _request(session, clock, customer, signed_in, limiter, new=NEW, ip=IP):
-    return profile.request_email_change(
+    return email_change.request_email_change(
         session,
         clock,
         customer_id=customer.id,
@@ -64,7 +71,7 @@ def _request(session, clock, customer, signed_in, limiter, new=NEW, ip=IP):
 
 
 def _cancel(session, clock, catalog, token):
-    return profile.cancel_email_change(
+    return email_change.cancel_email_change(
         session, clock, token=token, merchant_id=catalog.merchant.id, actor=ANON
     )
 
@@ -98,7 +105,7 @@ def test_old_address_gets_a_sealed_single_use_cancel_link(
         select(LoginToken).where(LoginToken.token_hash == auth.keyed_hash(links.cancel_token))
     ).one()
     assert row.purpose == auth.EMAIL_CANCEL and row.email == "zoe@example.com"
-    assert row.expires_at - row.created_at == profile.CANCEL_LINK_TTL
+    assert row.expires_at - row.created_at == email_change.CANCEL_LINK_TTL
     assert customer.email == "zoe@example.com"  # nothing changes before confirmation
 
 
@@ -127,7 +134,7 @@ def test_cancel_after_confirmation_reverts_and_ends_every_session(
     ).one()
     assert event.before == {"email": NEW} and event.after["email"] == "zoe@example.com"
     # single use
-    with pytest.raises(ProfileError, match="already used or has expired"):
+    with factories.refused(ProfileError, "bad_token"):
         _cancel(session, clock, catalog, links.cancel_token)
 
 
@@ -164,17 +171,17 @@ def test_the_cancel_link_signs_no_one_in(session, clock, catalog, customer, limi
 
 def test_stale_sign_in_is_refused_until_a_fresh_link(session, clock, catalog, customer, limiter):
     old = _sign_in(session, clock, catalog)
-    clock.advance(profile.RECENT_SIGN_IN + timedelta(seconds=1))
+    clock.advance(email_change.RECENT_SIGN_IN + timedelta(seconds=1))
     auth.load_session(session, clock, old.session_id, role="customer")  # still signed in
-    status = profile.email_change_status(
+    status = email_change.email_change_status(
         session, clock, customer_id=customer.id, session_row_id=old.auth_session.id
     )
-    assert status == profile.REAUTH_GATE
-    with pytest.raises(profile.ReauthRequired, match="sign in again to change your email"):
+    assert status == email_change.REAUTH_GATE
+    with pytest.raises(email_change.ReauthRequired, match="sign in again to change your email"):
         _request(session, clock, customer, old, limiter)
     assert _mail(session, "email_change") == [] and _mail(session, "email_change_cancel") == []
 
-    token = profile.send_reauth_link(
+    token = email_change.send_reauth_link(
         session,
         clock,
         customer_id=customer.id,
@@ -192,7 +199,7 @@ def test_the_rate_limit_holds_per_customer(session, clock, catalog, customer, li
     signed_in = _sign_in(session, clock, catalog)
     for n in range(3):
         _request(session, clock, customer, signed_in, limiter, new=f"zoe{n}@example.com")
-    with pytest.raises(profile.Throttled, match="Too many attempts"):
+    with pytest.raises(email_change.Throttled, match="Too many attempts"):
         _request(session, clock, customer, signed_in, limiter, new="zoe9@example.com")
     assert len(_mail(session, "email_change_cancel")) == 3
     tally = session.exec(select(RefusalTally)).one()
@@ -210,21 +217,15 @@ def test_the_rate_limit_holds_per_ip(session, clock, catalog, limiter):
         if n < int(allowed):
             _request(session, clock, person, signed_in, limiter, new=f"p{n}.new@example.com")
         else:
-            with pytest.raises(profile.Throttled):
+            with pytest.raises(email_change.Throttled):
                 _request(session, clock, person, signed_in, limiter, new="late@example.com")
 
 
 def test_a_staff_acting_session_cannot_change_email(session, clock, catalog, customer, limiter):
-    staff = auth.create_staff(
-        session,
-        clock,
-        merchant_id=catalog.merchant.id,
-        email="help@example.com",
-        password="correct horse battery",
-        role="support",
-        actor=audit.SYSTEM,
+    staff = factories.make_staff(
+        session, clock, catalog.merchant, "help@example.com", role="support"
     )
-    url = auth.issue_support_link(
+    url = portal_links.issue_support_link(
         session,
         clock,
         merchant_id=catalog.merchant.id,
@@ -233,10 +234,10 @@ def test_a_staff_acting_session_cannot_change_email(session, clock, catalog, cus
         acting_staff_id=staff.id,
     )
     acting = _redeem(session, clock, catalog, url.split("token=")[1])
-    with pytest.raises(profile.StaffActing, match="only the customer can change"):
+    with pytest.raises(email_change.StaffActing, match="only the customer can change"):
         _request(session, clock, customer, acting, limiter)
-    with pytest.raises(profile.StaffActing):
-        profile.send_reauth_link(
+    with pytest.raises(email_change.StaffActing):
+        email_change.send_reauth_link(
             session,
             clock,
             customer_id=customer.id,
@@ -261,16 +262,9 @@ ORIGIN = "http://localhost:3000"
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
-    monkeypatch.setenv("PORTAL_DB_URL", f"sqlite:///{tmp_path / 'site.db'}")
-    monkeypatch.setenv("PORTAL_PUBLIC_URL", ORIGIN)
-    db.get_engine.cache_clear()
-    ratelimit.reset_singletons()
-    engine = db.get_engine()
-    db.create_all(engine)
+def site(site_shop):
+    engine, catalog, zoe = site_shop["engine"], site_shop["catalog"], site_shop["zoe"]
     with Session(engine, expire_on_commit=False) as session:
-        catalog = factories.make_catalog(session, CLOCK)
-        zoe = factories.make_customer(session, CLOCK, catalog.merchant, "zoe@example.com")
         signed_in = _sign_in(session, CLOCK, catalog)
         links = _request(session, CLOCK, zoe, signed_in, ratelimit.RateLimiter())
         confirmed = _redeem(session, CLOCK, catalog, links.confirm_token)
@@ -282,8 +276,6 @@ def site(tmp_path, monkeypatch):
         "confirmed": confirmed,
         "client": TestClient(build_http_app(), base_url=ORIGIN),
     }
-    db.get_engine.cache_clear()
-    ratelimit.reset_singletons()
 
 
 def test_cancel_page_shows_then_the_post_reverts(site):
@@ -292,7 +284,7 @@ def test_cancel_page_shows_then_the_post_reverts(site):
     assert page.status_code == 200 and "zoe@example.com" in page.text
     assert client.get("/auth/verify", params={"token": token}).status_code == 410  # no sign-in
     with Session(site["engine"]) as session:  # GET used nothing
-        assert auth.peek_token(session, CLOCK, token) is not None
+        assert magic_links.peek_token(session, CLOCK, token) is not None
     done = client.post(
         "/auth/email-change/cancel", data={"token": token}, headers={"origin": ORIGIN}
     )

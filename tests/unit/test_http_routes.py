@@ -9,7 +9,6 @@ import pytest
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from portal_app import db
 from portal_app.clock import SystemClock
 from portal_app.http.routes import build_http_app
 from portal_app.models import (
@@ -19,7 +18,15 @@ from portal_app.models import (
     RefusalTally,
     Subscription,
 )
-from portal_app.services import audit, auth, digital, ratelimit
+from portal_app.services import (
+    audit,
+    auth,
+    digital,
+    magic_links,
+    portal_links,
+    ratelimit,
+    staff_auth,
+)
 from tests import factories
 
 CLOCK = SystemClock()
@@ -27,28 +34,19 @@ ORIGIN = "http://localhost:3000"
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
-    monkeypatch.setenv("PORTAL_DB_URL", f"sqlite:///{tmp_path / 'site.db'}")
-    monkeypatch.setenv("PORTAL_PUBLIC_URL", ORIGIN)
+def site(site_shop, tmp_path, monkeypatch):
     monkeypatch.setenv("PORTAL_FILES_DIR", str(tmp_path / "files"))
-    db.get_engine.cache_clear()
-    ratelimit.reset_singletons()
-    engine = db.get_engine()
-    db.create_all(engine)
+    engine, catalog, zoe = site_shop["engine"], site_shop["catalog"], site_shop["zoe"]
     with Session(engine, expire_on_commit=False) as session:
-        catalog = factories.make_catalog(session, CLOCK)
-        zoe = factories.make_customer(session, CLOCK, catalog.merchant, "zoe@example.com")
         eve = factories.make_customer(session, CLOCK, catalog.merchant, "eve@example.com")
         session.commit()
     client = TestClient(build_http_app(), base_url=ORIGIN)
     yield {"engine": engine, "catalog": catalog, "zoe": zoe, "eve": eve, "client": client}
-    db.get_engine.cache_clear()
-    ratelimit.reset_singletons()
 
 
 def _token(site, customer) -> str:
     with Session(site["engine"], expire_on_commit=False) as session:
-        token = auth.request_login_link(
+        token = magic_links.request_login_link(
             session,
             CLOCK,
             merchant_id=site["catalog"].merchant.id,
@@ -123,7 +121,9 @@ def test_cross_site_post_is_refused(site):
     )
     assert response.status_code == 403 and _sessions(site) == 0
     with Session(site["engine"]) as session:
-        assert auth.peek_token(session, CLOCK, token) is not None  # still usable by its owner
+        assert (
+            magic_links.peek_token(session, CLOCK, token) is not None
+        )  # still usable by its owner
 
 
 def test_failed_redemptions_are_throttled_per_ip(site):
@@ -149,7 +149,7 @@ def test_failed_redemptions_are_throttled_per_ip(site):
 
 def _staff(site) -> None:
     with Session(site["engine"]) as session:
-        auth.create_staff(
+        staff_auth.create_staff(
             session,
             CLOCK,
             merchant_id=site["catalog"].merchant.id,
@@ -313,7 +313,7 @@ def test_staff_login_backs_off(site):
 
 def test_portal_session_api(site):
     with Session(site["engine"]) as session:
-        key = auth.create_api_key(
+        key = portal_links.create_api_key(
             session, CLOCK, merchant_id=site["catalog"].merchant.id, name="t", actor=audit.SYSTEM
         )
         session.commit()

@@ -24,7 +24,7 @@ from portal_app.models import (
     DownloadEvent,
     LicenseKey,
 )
-from portal_app.services import audit, auth, digital, ratelimit
+from portal_app.services import audit, digital, magic_links, ratelimit
 from portal_app.services.errors import PortalError
 from tests import factories
 
@@ -59,12 +59,7 @@ def _together(engine: sa.Engine, works: list) -> list:
         finally:
             own.dispose()
 
-    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(works)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not any(thread.is_alive() for thread in threads), "a worker hung"
+    factories.run_threads(run, works)
     return outcomes
 
 
@@ -247,7 +242,7 @@ def site(engine, tmp_path, monkeypatch):
 
 
 def _signed_in(session, clock, customer) -> str:
-    token = auth.request_login_link(
+    token = magic_links.request_login_link(
         session,
         clock,
         merchant_id=customer.merchant_id,
@@ -255,7 +250,7 @@ def _signed_in(session, clock, customer) -> str:
         return_to="/downloads",
         actor=audit.SYSTEM,
     )
-    return auth.redeem_login_token(
+    return magic_links.redeem_login_token(
         session, clock, token=token, merchant_id=customer.merchant_id, actor=audit.SYSTEM
     ).session_id
 

@@ -22,16 +22,17 @@ SYSTEM = audit.SYSTEM
 ACTOR = audit.Actor.customer(1)
 
 
-def _open_invoice(session, clock, customer, amount=1500):
-    invoice = invoices.create_draft(
+def _pay_with(session, clock, gateway, customer, invoice, card):
+    """The customer pays `invoice` with `card` (chosen, not the default)."""
+    return invoices.pay(
         session,
         clock,
-        customer=customer,
-        currency="USD",
-        lines=[LineSpec("manual", "Consulting", amount)],
-        billing_reason="manual",
+        gateway,
+        customer_id=customer.id,
+        invoice_id=invoice.id,
+        payment_method_id=card.id,
+        actor=ACTOR,
     )
-    return invoices.finalize(session, clock, invoice, SYSTEM)
 
 
 def test_lines_sum_to_total_and_numbers_are_sequential(session, clock, customer):
@@ -45,38 +46,30 @@ def test_lines_sum_to_total_and_numbers_are_sequential(session, clock, customer)
     )
     assert first.total == 750 and first.number is None
     invoices.finalize(session, clock, first, SYSTEM)
-    second = _open_invoice(session, clock, customer)
+    second = factories.finalized_invoice(session, clock, customer)
     assert (first.number, second.number) == (1, 2)
     assert invoices.display_number(second) == "INV-000002"
 
 
 def test_zero_invoice_is_paid_on_finalize(session, clock, customer):
-    invoice = invoices.create_draft(
-        session,
-        clock,
-        customer=customer,
-        currency="USD",
-        lines=[LineSpec("manual", "Free", 0)],
-        billing_reason="manual",
-    )
-    invoices.finalize(session, clock, invoice, SYSTEM)
+    invoice = factories.finalized_invoice(session, clock, customer, [LineSpec("manual", "Free", 0)])
     assert invoice.status == "paid"
 
 
 def test_finalized_invoice_never_changes(session, clock, customer):
     session.commit()
-    invoice = _open_invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     invoice.total = 1
     session.add(invoice)
-    with pytest.raises(InvoiceError, match="cannot be changed"):
+    with factories.refused(InvoiceError, "frozen"):
         session.flush()
     session.rollback()
-    invoice = _open_invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     session.add(InvoiceLine(invoice_id=invoice.id, kind="manual", description="x", amount=5))
     with pytest.raises(InvoiceError):
         session.flush()
     session.rollback()
-    invoice = _open_invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     line = session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id)).one()
     line.amount = 1
     session.add(line)
@@ -85,7 +78,7 @@ def test_finalized_invoice_never_changes(session, clock, customer):
 
 
 def test_correction_is_void_plus_new_invoice(session, clock, customer):
-    invoice = _open_invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     replacement = invoices.void_and_replace(
         session, clock, invoice, [LineSpec("manual", "Consulting (corrected)", 1200)], SYSTEM
     )
@@ -97,25 +90,9 @@ def test_correction_is_void_plus_new_invoice(session, clock, customer):
 
 
 def test_pay_twice_charges_once(session, clock, gateway, customer, card):
-    invoice = _open_invoice(session, clock, customer)
-    first = invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        invoice_id=invoice.id,
-        payment_method_id=None,
-        actor=ACTOR,
-    )
-    second = invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        invoice_id=invoice.id,
-        payment_method_id=card.id,
-        actor=ACTOR,
-    )
+    invoice = factories.finalized_invoice(session, clock, customer)
+    first = factories.pay_invoice(session, clock, gateway, customer, invoice, actor=ACTOR)
+    second = _pay_with(session, clock, gateway, customer, invoice, card)
     assert first.status == "paid" and second.status == "already_paid"
     assert second.payment_id == first.payment_id
     assert len(session.exec(select(SandboxCharge)).all()) == 1
@@ -131,73 +108,33 @@ def test_declined_payment_keeps_invoice_open_and_retry_uses_new_key(
     session, clock, gateway, customer
 ):
     declining = factories.add_gateway_card(session, clock, gateway, customer, "4000000000000002")
-    invoice = _open_invoice(session, clock, customer)
-    outcome = invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        invoice_id=invoice.id,
-        payment_method_id=declining.id,
-        actor=ACTOR,
-    )
+    invoice = factories.finalized_invoice(session, clock, customer)
+    outcome = _pay_with(session, clock, gateway, customer, invoice, declining)
     assert outcome.status == "failed" and "declined" in outcome.message.lower()
     assert invoice.status == "open"
     good = factories.add_gateway_card(session, clock, gateway, customer, "5555555555554444")
-    outcome = invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        invoice_id=invoice.id,
-        payment_method_id=good.id,
-        actor=ACTOR,
-    )
+    outcome = _pay_with(session, clock, gateway, customer, invoice, good)
     assert outcome.status == "paid"
     keys = sorted(p.idempotency_key for p in session.exec(select(Payment)))
     assert keys == [f"inv_{invoice.id}_attempt_1", f"inv_{invoice.id}_attempt_2"]
 
 
 def test_pay_is_scoped_to_the_customer(session, clock, gateway, catalog, customer, card):
-    invoice = _open_invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     other = factories.make_customer(session, clock, catalog.merchant, "eve@example.com")
     other_card = factories.add_gateway_card(session, clock, gateway, other)
     with pytest.raises(NotFound):
-        invoices.pay(
-            session,
-            clock,
-            gateway,
-            customer_id=other.id,
-            invoice_id=invoice.id,
-            payment_method_id=other_card.id,
-            actor=ACTOR,
-        )
+        _pay_with(session, clock, gateway, other, invoice, other_card)
     with pytest.raises(NotFound):  # someone else's card cannot pay my invoice
-        invoices.pay(
-            session,
-            clock,
-            gateway,
-            customer_id=customer.id,
-            invoice_id=invoice.id,
-            payment_method_id=other_card.id,
-            actor=ACTOR,
-        )
+        _pay_with(session, clock, gateway, customer, invoice, other_card)
     assert session.exec(select(SandboxCharge)).all() == []
 
 
 def test_pay_refused_when_feature_off(session, clock, gateway, catalog, customer, card):
-    invoice = _open_invoice(session, clock, customer)
+    invoice = factories.finalized_invoice(session, clock, customer)
     features.save(session, clock, catalog.merchant.id, {"invoices.pay": False}, SYSTEM)
     with pytest.raises(FeatureDisabled):
-        invoices.pay(
-            session,
-            clock,
-            gateway,
-            customer_id=customer.id,
-            invoice_id=invoice.id,
-            payment_method_id=None,
-            actor=ACTOR,
-        )
+        factories.pay_invoice(session, clock, gateway, customer, invoice, actor=ACTOR)
 
 
 def _race(engine, count, work):
@@ -253,20 +190,12 @@ def test_concurrent_finalizations_stay_gapless(engine, session, clock, customer)
 
 
 def test_rolled_back_finalization_returns_its_number(engine, session, clock, customer):
-    _open_invoice(session, clock, customer)
+    factories.finalized_invoice(session, clock, customer)
     session.commit()
-    draft = invoices.create_draft(
-        session,
-        clock,
-        customer=customer,
-        currency="USD",
-        lines=[LineSpec("manual", "x", 100)],
-        billing_reason="manual",
-    )
-    invoices.finalize(session, clock, draft, SYSTEM)
+    draft = factories.finalized_invoice(session, clock, customer, [LineSpec("manual", "x", 100)])
     assert draft.number == 2
     session.rollback()
-    assert _open_invoice(session, clock, customer).number == 2
+    assert factories.finalized_invoice(session, clock, customer).number == 2
 
 
 def test_database_refuses_money_changes_on_finalized_invoices(session, clock, customer):
@@ -281,7 +210,7 @@ def test_database_refuses_money_changes_on_finalized_invoices(session, clock, cu
         billing_reason="manual",
     )
     session.execute(sa.update(Invoice).where(Invoice.id == draft.id).values(total=150))
-    final = _open_invoice(session, clock, customer)
+    final = factories.finalized_invoice(session, clock, customer)
     session.commit()
     with pytest.raises(sa.exc.DatabaseError, match="finalized invoice"):
         session.execute(sa.update(Invoice).where(Invoice.id == final.id).values(total=1))

@@ -7,11 +7,11 @@ import pytest
 from sqlmodel import Session, select
 
 from portal_app.models import OutboxEmail
-from portal_app.services import auth, ratelimit
+from portal_app.services import magic_links, ratelimit
 from portal_app.state import LoginState
 from tests.statekit import root_with, run
 
-REQUEST_LOGIN_LINK = auth.request_login_link
+REQUEST_LOGIN_LINK = magic_links.request_login_link
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +29,7 @@ def _ask(email: str, monkeypatch) -> tuple[list[tuple[bool, str]], LoginState]:
         seen.append((state.sent, state.error))
         return REQUEST_LOGIN_LINK(*args, **kwargs)
 
-    monkeypatch.setattr(auth, "request_login_link", watched)
+    monkeypatch.setattr(magic_links, "request_login_link", watched)
 
     async def scenario():
         nonlocal state

@@ -27,11 +27,11 @@ from portal_app.models import (
 )
 from portal_app.services import (
     audit,
-    auth,
     billing_clock,
     customers,
     features,
     invoices,
+    magic_links,
     mailer,
     merchant_billing,
     outbox_admin,
@@ -285,7 +285,7 @@ def test_payments_show_card_invoice_and_customer(session, clock, catalog, custom
 
 
 def test_sealed_bodies_are_never_shown(session, clock, catalog, customer):
-    token = auth.request_login_link(
+    token = magic_links.request_login_link(
         session,
         clock,
         merchant_id=catalog.merchant.id,
@@ -326,7 +326,7 @@ def test_failed_mail_is_marked_and_retried_with_an_audit_event(session, clock, c
     notice = mailer.queue(
         session, clock, customer=customer, kind="renewal_notice", subject="Renews", body="Hi"
     )
-    auth.request_login_link(
+    magic_links.request_login_link(
         session,
         clock,
         merchant_id=catalog.merchant.id,
@@ -427,7 +427,7 @@ def test_preview_link_is_for_the_stand_in_only(session, clock, catalog, customer
     stand_in = session.exec(
         select(Customer).where(Customer.email == portal_preview.PREVIEW_EMAIL)
     ).one()
-    token = auth.peek_token(session, clock, link.split("token=")[1])
+    token = magic_links.peek_token(session, clock, link.split("token=")[1])
     assert token.customer_id == stand_in.id != customer.id
     assert token.purpose == "portal_link" and token.return_to == "/portal"
     assert portal_preview.is_preview_customer(session, stand_in)
@@ -440,8 +440,10 @@ def test_preview_link_is_for_the_stand_in_only(session, clock, catalog, customer
 
     # Again: the same stand-in, the older link no longer works.
     second = _preview(session, clock, merchant_id).url
-    assert auth.peek_token(session, clock, link.split("token=")[1]) is None
-    assert auth.peek_token(session, clock, second.split("token=")[1]).customer_id == stand_in.id
+    assert magic_links.peek_token(session, clock, link.split("token=")[1]) is None
+    assert (
+        magic_links.peek_token(session, clock, second.split("token=")[1]).customer_id == stand_in.id
+    )
     assert len(session.exec(select(Customer).where(Customer.merchant_id == merchant_id)).all()) == 2
 
     # Never listed or counted as a customer, nor its money.
@@ -455,7 +457,7 @@ def test_preview_link_is_for_the_stand_in_only(session, clock, catalog, customer
     # Each merchant has its own stand-in.
     other = factories.make_catalog(session, clock, slug="other")
     theirs = _preview(session, clock, other.merchant.id).url
-    their_customer = auth.peek_token(session, clock, theirs.split("token=")[1]).customer_id
+    their_customer = magic_links.peek_token(session, clock, theirs.split("token=")[1]).customer_id
     assert their_customer != stand_in.id
     assert session.get(Customer, their_customer).merchant_id == other.merchant.id
 
@@ -656,11 +658,11 @@ def test_preview_from_the_settings_page_signs_in_the_stand_in_only(app_db):
     assert opened and "_redirect" in result
     assert token not in repr(everything)  # the link is never kept in state
     with Session(app_db["engine"]) as session:
-        row = auth.peek_token(session, CLOCK, token)
+        row = magic_links.peek_token(session, CLOCK, token)
         stand_in = session.get(Customer, row.customer_id)
         assert stand_in.email == portal_preview.PREVIEW_EMAIL
         assert stand_in.id not in (app_db["alice"].id, app_db["bob"].id)
-        signed = auth.redeem_login_token(
+        signed = magic_links.redeem_login_token(
             session, CLOCK, token=token, merchant_id=app_db["merchant"].id, actor=audit.SYSTEM
         )
         assert signed.auth_session.customer_id == stand_in.id
@@ -696,3 +698,36 @@ def test_preview_without_a_monthly_price_says_so(app_db):
     assert portal_preview.NO_PRICE_NOTE in result
     with Session(app_db["engine"]) as session:
         assert _stand_in_rows(session, app_db["merchant"].id)[1:] == ([], [])
+
+
+def test_each_screens_rows_have_exactly_the_keys_of_their_row_type(app_db):
+    """The staff lists' rows are typed (services/merchant_*_view.py): what the views build is
+    exactly what the row types declare, so the pages' `row.key` lookups can't drift."""
+    from portal_app.services import (
+        merchant_invoices_view,
+        merchant_outbox_view,
+        merchant_payments_view,
+    )
+
+    merchant_id = app_db["merchant"].id
+    with Session(app_db["engine"]) as session:
+        shown = merchant_invoices_view.invoices_page(
+            session, CLOCK, merchant_id=merchant_id, status="all", sort="due_asc", page=1
+        )
+        paid = merchant_payments_view.payments_page(
+            session, CLOCK, merchant_id=merchant_id, status="all", page=1
+        )
+        mail = merchant_outbox_view.outbox_page(
+            session, CLOCK, merchant_id=merchant_id, status="all", page=1
+        )
+        opened = merchant_outbox_view.opened_message(
+            session, CLOCK, merchant_id=merchant_id, email_id=int(mail.found.rows[0]["id"])
+        )
+    assert shown.found.rows and mail.found.rows
+    for rows, kind in (
+        (shown.found.rows, merchant_invoices_view.InvoiceListRow),
+        (paid.rows, merchant_payments_view.PaymentListRow),
+        (mail.found.rows, merchant_outbox_view.OutboxListRow),
+        ([opened], merchant_outbox_view.OpenedMessage),
+    ):
+        assert all(set(row) == set(kind.__annotations__) for row in rows), kind.__name__

@@ -3,7 +3,7 @@
 import pytest
 from sqlmodel import Session
 
-from portal_app.services import auth, customers
+from portal_app.services import customers, magic_links
 from portal_app.services.errors import NotFound
 from portal_app.state import MerchantCustomersState
 from portal_app.state.guard import CLOCK
@@ -46,7 +46,7 @@ def test_staff_sees_a_customer_and_makes_a_portal_link(app_db):
     assert listed == ["bob@example.com"]
     token = link.split("token=")[1]
     with Session(app_db["engine"]) as session:
-        row = auth.peek_token(session, CLOCK, token)
+        row = magic_links.peek_token(session, CLOCK, token)
         assert row.customer_id == bob.id and row.purpose == "portal_link"
 
 

@@ -114,5 +114,5 @@ def test_portal_uses_the_brand_colour_and_name(app_db):
 
     nav = run(scenario())
     assert (nav.brand_color, nav.brand_name, nav.logo_url) == ("#0f766e", "Teal Co", "")
-    assert "Invoices" not in [section["label"] for section in nav.sections]
+    assert "Invoices" not in [section.label for section in nav.sections]
     assert nav.enabled["invoices.view"] is False

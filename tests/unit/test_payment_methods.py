@@ -25,7 +25,6 @@ from portal_app.models import (
 )
 from portal_app.services import audit, features, payment_methods
 from portal_app.services.errors import CardError, FeatureDisabled, NotFound, PaymentMethodError
-from portal_app.services.sandbox_gateway import SandboxGateway
 from tests import factories
 
 VISA = "4242424242424242"
@@ -34,16 +33,6 @@ AMEX = "378282246310005"
 DISCOVER = "6011111111111117"
 
 _emails = itertools.count()
-
-
-@pytest.fixture
-def gateway():
-    return SandboxGateway()
-
-
-@pytest.fixture
-def customer(session, clock, catalog):
-    return factories.make_customer(session, clock, catalog.merchant)
 
 
 @pytest.fixture

@@ -178,13 +178,13 @@ def test_each_part_is_refused_when_its_toggle_is_off(
 
 
 def test_email_is_not_changed_here(session, clock, customer):
-    with pytest.raises(ProfileError, match="confirmation link"):
+    with factories.refused(ProfileError, "email_separately"):
         _update(session, clock, customer, {"email": "new@example.com", "name": "New"})
     assert (customer.email, customer.name) == ("zoe@example.com", "Zoë Ångström")
 
 
 def test_unknown_profile_keys_are_refused(session, clock, customer):
-    with pytest.raises(ProfileError, match="'credit_balance'"):
+    with factories.refused(ProfileError, "unknown_field"):
         _update(session, clock, customer, {"credit_balance": 10_000, "name": "New"})
     assert (customer.credit_balance, customer.name) == (0, "Zoë Ångström")
 

@@ -15,17 +15,21 @@ amounts = st.integers(min_value=0, max_value=10**9)
 seconds_into_month = st.integers(min_value=0, max_value=31 * 24 * 3600)
 
 
-def _change(old, new, at, start=START, end=None):
-    end = end or add_months(start, 1)
-    return proration.same_period_change(
+def _period(old, new, at, start, end, names=("Old", "New")):
+    """The keyword arguments both kinds of change take: amounts, names, the period and `at`."""
+    return dict(
         old_amount=old,
         new_amount=new,
-        old_name="Old",
-        new_name="New",
+        old_name=names[0],
+        new_name=names[1],
         period_start=start,
         period_end=end,
         at=at,
     )
+
+
+def _change(old, new, at, start=START, end=None):
+    return proration.same_period_change(**_period(old, new, at, start, end or add_months(start, 1)))
 
 
 def test_stripe_example_halfway_upgrade():
@@ -69,13 +73,7 @@ def test_interval_reset_lines_sum_and_charge_the_full_new_price(old, new, offset
     end = add_months(start, 12)
     at = start + timedelta(seconds=offset)
     lines = proration.interval_reset_change(
-        old_amount=old,
-        new_amount=new,
-        old_name="Annual",
-        new_name="Monthly",
-        period_start=start,
-        period_end=end,
-        at=at,
+        **_period(old, new, at, start, end, names=("Annual", "Monthly")),
         new_period_end=add_months(at, 1),
     )
     assert lines[1].amount == new
@@ -95,9 +93,9 @@ def test_no_float_in_money_paths():
     import inspect
 
     from portal_app import money
-    from portal_app.services import billing_clock, invoices, subscriptions
+    from portal_app.services import billing_clock, invoices, plan_changes, subscriptions
 
-    for module in (money, proration, invoices, subscriptions, billing_clock):
+    for module in (money, proration, invoices, subscriptions, plan_changes, billing_clock):
         tree = ast.parse(inspect.getsource(module))
         for node in ast.walk(tree):
             assert not (isinstance(node, ast.Constant) and isinstance(node.value, float)), (

@@ -15,7 +15,7 @@ from portal_app.models import (
     SandboxCharge,
     Subscription,
 )
-from portal_app.services import audit, billing_clock, renewals, subscriptions
+from portal_app.services import audit, billing_clock, plan_changes, renewals, subscriptions
 from tests import factories
 
 ACTOR = audit.Actor.customer(1)
@@ -27,13 +27,8 @@ def _customers(session, clock, gateway, catalog, numbers):
         customer = factories.make_customer(session, clock, catalog.merchant, f"c{n}@example.com")
         factories.add_gateway_card(session, clock, gateway, customer, number)
         subs.append(
-            subscriptions.create(
-                session,
-                clock,
-                gateway,
-                customer_id=customer.id,
-                price_id=catalog.monthly["Pro"].id,
-                actor=ACTOR,
+            factories.subscribe(
+                session, clock, gateway, customer, catalog.monthly["Pro"], actor=ACTOR
             )
         )
     return subs
@@ -53,7 +48,7 @@ def test_plain_candidates_exclude_special_cases(session, clock, gateway, catalog
     )
     discounted.discount_percent, discounted.discount_cycles_remaining = 10, 1
     session.add(discounted)
-    subscriptions.change_plan(
+    plan_changes.change_plan(
         session,
         clock,
         gateway,

@@ -65,6 +65,15 @@ def tokenize(gateway, session, clock, number=VISA, month=12, year=2030, cvc=None
     return gateway.tokenize(session, clock, number, month, year, cvc or cvc_for(number))
 
 
+def refused_tokenize(gateway, session, clock, code, message, *card):
+    """Tokenizing `card` (tokenize's arguments) is refused by the rule `code`, with a message
+    matching `message` (what the customer reads), and stores no card."""
+    with pytest.raises(CardError, match=message) as caught:
+        tokenize(gateway, session, clock, *card)
+    assert caught.value.code == code
+    assert count(session, SandboxCard) == 0
+
+
 def charge(gateway, session, clock, token, amount=1000, key="key-1", currency="USD"):
     return gateway.charge(
         session, clock, token=token, amount=amount, currency=currency, idempotency_key=key
@@ -223,17 +232,15 @@ def test_lengths_from_13_to_19_are_accepted(gateway, session, clock, length):
 
 
 def test_refused_test_number_expired_card(gateway, session, clock):
-    with pytest.raises(CardError, match=r"Your card has expired\.") as caught:
-        tokenize(gateway, session, clock, EXPIRED, 12, 2030)
-    assert caught.value.code == "expired_card"
-    assert count(session, SandboxCard) == 0
+    refused_tokenize(
+        gateway, session, clock, "expired_card", r"Your card has expired\.", EXPIRED, 12, 2030
+    )
 
 
 def test_refused_test_number_incorrect_cvc(gateway, session, clock):
-    with pytest.raises(CardError, match="security code is incorrect") as caught:
-        tokenize(gateway, session, clock, BAD_CVC)
-    assert caught.value.code == "incorrect_cvc"
-    assert count(session, SandboxCard) == 0
+    refused_tokenize(
+        gateway, session, clock, "incorrect_cvc", "security code is incorrect", BAD_CVC
+    )
 
 
 @pytest.mark.parametrize(
@@ -266,18 +273,23 @@ def test_cvc_surrounding_spaces_are_ignored(gateway, session, clock):
 
 @pytest.mark.parametrize("month", [0, 13, -1, True, "", "1a", "123", 1.0, None])
 def test_bad_expiry_month_is_refused(gateway, session, clock, month):
-    with pytest.raises(CardError, match="expiration month is invalid") as caught:
-        tokenize(gateway, session, clock, VISA, month, 2030)
-    assert caught.value.code == "invalid_expiry_month"
-    assert count(session, SandboxCard) == 0
+    refused_tokenize(
+        gateway,
+        session,
+        clock,
+        "invalid_expiry_month",
+        "expiration month is invalid",
+        VISA,
+        month,
+        2030,
+    )
 
 
 @pytest.mark.parametrize("year", [202, 12345, "202", "20300", "2k30", -26, False, None, 2030.0])
 def test_bad_expiry_year_is_refused(gateway, session, clock, year):
-    with pytest.raises(CardError, match="expiration year is invalid") as caught:
-        tokenize(gateway, session, clock, VISA, 12, year)
-    assert caught.value.code == "invalid_expiry_year"
-    assert count(session, SandboxCard) == 0
+    refused_tokenize(
+        gateway, session, clock, "invalid_expiry_year", "expiration year is invalid", VISA, 12, year
+    )
 
 
 @pytest.mark.parametrize(
@@ -297,10 +309,9 @@ def test_two_and_four_digit_years(gateway, session, clock, month, year, expected
 
 def test_expiry_in_an_earlier_month_is_expired(gateway, session, clock):
     # The clock starts on 2026-01-15.
-    with pytest.raises(CardError, match=r"Your card has expired\.") as caught:
-        tokenize(gateway, session, clock, VISA, 12, 2025)
-    assert caught.value.code == "expired_card"
-    assert count(session, SandboxCard) == 0
+    refused_tokenize(
+        gateway, session, clock, "expired_card", r"Your card has expired\.", VISA, 12, 2025
+    )
 
 
 def test_a_card_is_valid_through_the_last_moment_of_its_expiry_month(gateway, session, clock):

@@ -9,7 +9,7 @@ import json
 from sqlmodel import Session, select
 
 from portal_app.models import AuditEvent, AuthSession, OutboxEmail, StaffUser
-from portal_app.services import audit, auth, profile
+from portal_app.services import audit, auth, email_change, magic_links
 from portal_app.state import MerchantCustomersState
 from portal_app.state.guard import CLOCK
 from portal_app.state.nav import NavState
@@ -51,7 +51,7 @@ def _make_link(app_db, customer) -> tuple[str, object, str]:
 def _acting_sid(app_db, customer) -> str:
     link, _, _ = _make_link(app_db, customer)
     with Session(app_db["engine"], expire_on_commit=False) as session:
-        signed_in = auth.redeem_login_token(
+        signed_in = magic_links.redeem_login_token(
             session,
             CLOCK,
             token=link.split("token=")[1],
@@ -140,7 +140,7 @@ def test_the_session_cannot_change_the_email(app_db):
         return gate_on_load, state.email_gate, state.reauth_message
 
     gate_on_load, gate, reauth_message = run(scenario())
-    assert gate_on_load == gate == profile.STAFF_ACTING_GATE
+    assert gate_on_load == gate == email_change.STAFF_ACTING_GATE
     assert "only the customer can change" in reauth_message
     with Session(app_db["engine"]) as session:
         kinds = set(session.exec(select(OutboxEmail.kind)).all())

@@ -15,7 +15,7 @@ from portal_app import cli, db
 from portal_app.clock import SystemClock
 from portal_app.http.routes import build_http_app
 from portal_app.models import AuditEvent, OutboxEmail, RefusalTally, StaffSignInLink
-from portal_app.services import audit, auth, ratelimit, sealing
+from portal_app.services import audit, auth, ratelimit, sealing, staff_auth
 from portal_app.services.errors import NotFound
 from tests import factories
 
@@ -26,27 +26,13 @@ STRANGER, MEMBER = "203.0.113.66", "198.51.100.20"
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
-    monkeypatch.setenv("PORTAL_DB_URL", f"sqlite:///{tmp_path / 'site.db'}")
-    monkeypatch.setenv("PORTAL_PUBLIC_URL", ORIGIN)
-    db.get_engine.cache_clear()
-    ratelimit.reset_singletons()
-    engine = db.get_engine()
-    db.create_all(engine)
+def site(site_engine):
+    engine = site_engine
     with Session(engine, expire_on_commit=False) as session:
         catalog = factories.make_catalog(session, CLOCK)
-        staff = auth.create_staff(
-            session,
-            CLOCK,
-            merchant_id=catalog.merchant.id,
-            email=EMAIL,
-            password=PASSWORD,
-            actor=audit.SYSTEM,
-        )
+        staff = factories.make_staff(session, CLOCK, catalog.merchant, EMAIL, password=PASSWORD)
         session.commit()
     yield {"engine": engine, "merchant": catalog.merchant, "staff": staff}
-    db.get_engine.cache_clear()
-    ratelimit.reset_singletons()
 
 
 def _post(path: str, data: dict, ip: str) -> httpx.Response:
@@ -180,12 +166,12 @@ def test_an_owner_unlocks_the_member(site, monkeypatch):
     with db.session_scope() as session:
         other = factories.make_catalog(session, CLOCK, slug="other").merchant.id
         with pytest.raises(NotFound):
-            auth.unlock_staff(
+            staff_auth.unlock_staff(
                 session, CLOCK, merchant_id=other, staff_id=site["staff"].id, actor=audit.SYSTEM
             )
     assert _sign_in(MEMBER).status_code == 429  # another merchant's owner unlocked nothing
     with db.session_scope() as session:
-        auth.unlock_staff(
+        staff_auth.unlock_staff(
             session,
             CLOCK,
             merchant_id=site["merchant"].id,

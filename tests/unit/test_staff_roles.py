@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from portal_app.models import AuditEvent, LoginToken, Merchant, Product, RefusalTally, StaffUser
-from portal_app.services import audit, auth, features, staff_roles
+from portal_app.services import audit, features, staff_auth, staff_roles
 from portal_app.state import MerchantCustomersState, MerchantSettingsState, SessionState
 from portal_app.state.guard import CLOCK, current, guarded
 from portal_app.state.merchant_billing import MerchantBillingState
@@ -76,7 +76,7 @@ def members(app_db):
         assert owner.role == "owner"
         found["owner"]["id"] = owner.id
         for role in ("viewer", "support", "admin"):
-            member = auth.create_staff(
+            member = staff_auth.create_staff(
                 session,
                 CLOCK,
                 merchant_id=merchant_id,
@@ -85,7 +85,7 @@ def members(app_db):
                 role=role,
                 actor=audit.SYSTEM,
             )
-            signed_in = auth.staff_sign_in(
+            signed_in = staff_auth.staff_sign_in(
                 session,
                 CLOCK,
                 merchant_id=merchant_id,

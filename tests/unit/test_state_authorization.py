@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 import portal_app.portal_app  # noqa: F401
 from portal_app.models import Payment, RefusalTally
-from portal_app.services import audit, auth, features
+from portal_app.services import audit, auth, features, staff_auth
 from portal_app.state import (
     CardsState,
     MerchantState,
@@ -196,7 +196,7 @@ def test_a_staff_guard_rebinding_to_another_staff_session_wipes(app_db):
     async def scenario():
         root = await _filled_by_both(app_db)
         with Session(app_db["engine"]) as session:
-            other = auth.staff_sign_in(
+            other = staff_auth.staff_sign_in(
                 session,
                 CLOCK,
                 merchant_id=app_db["merchant"].id,

@@ -19,11 +19,12 @@ from portal_app.models import (
     Price,
     Receipt,
 )
-from portal_app.services import audit, digital, documents, features, subscriptions
+from portal_app.services import audit, digital, documents, features
 from portal_app.services.sandbox_gateway import SandboxGateway
 from portal_app.state.downloads import DownloadsState
 from portal_app.state.guard import CLOCK
 from portal_app.state.invoices import InvoicesState
+from tests import factories
 from tests.statekit import call, root_with, run
 
 LINK_URL = "https://files.example.com/private-community-invite-7f3a"
@@ -40,14 +41,7 @@ def shop(app_db):
         price = session.exec(
             select(Price).where(Price.interval == "month", Price.amount == 2000)
         ).one()
-        sub = subscriptions.create(
-            session,
-            CLOCK,
-            SandboxGateway(),
-            customer_id=alice.id,
-            price_id=price.id,
-            actor=audit.Actor.customer(alice.id),
-        )
+        sub = factories.subscribe(session, CLOCK, SandboxGateway(), alice, price)
         assets = {}
         for kind, extra in (
             ("file", {"file_path": "cli.tar.gz", "file_size": 4096}),
@@ -118,14 +112,14 @@ ON_OFF = pytest.mark.parametrize("on", [True, False], ids=["on", "off"])
 def test_links_reach_the_state_only_when_offered(shop, on):
     _turn(shop, "digital.links", on)
     state, _ = _downloads(shop)
-    link = next(a for a in state.assets if a["kind"] == "link")
+    link = next(a for a in state.assets if a.kind == "link")
     assert state.offered["digital.links"] is on
     if on:
-        assert link["url"] == LINK_URL and link["offered"] == "yes"
+        assert link.url == LINK_URL and link.offered == "yes"
     else:
         assert LINK_URL not in _dump(state)
-        assert (link["url"], link["offered"]) == ("", "")
-        assert link["note"] == "Links are not offered in this portal right now."
+        assert (link.url, link.offered) == ("", "")
+        assert link.note == "Links are not offered in this portal right now."
 
 
 @ON_OFF
@@ -134,13 +128,13 @@ def test_download_tokens_only_when_downloads_are_offered(shop, on):
     state, (_, answer) = _downloads(shop, ("download", shop["assets"]["file"]))
     signed = f"/files/{shop['assets']['file']}.{shop['alice'].id}."
     assert "/files/" not in _dump(state)  # `load` never holds a link, on or off
-    file = next(a for a in state.assets if a["kind"] == "file")
+    file = next(a for a in state.assets if a.kind == "file")
     if on:
-        assert signed in str(answer) and file["offered"] == "yes"
+        assert signed in str(answer) and file.offered == "yes"
     else:
         assert "/files/" not in str(answer)
         assert "not available" in str(answer)
-        assert file["offered"] == "" and "Downloads are not offered" in file["note"]
+        assert file.offered == "" and "Downloads are not offered" in file.note
 
 
 @ON_OFF
@@ -164,7 +158,7 @@ def test_history_and_its_ips_only_when_offered(shop, on):
     _turn(shop, "digital.history", on)
     state, _ = _downloads(shop)
     if on:
-        assert [(h["name"], h["ip"]) for h in state.history] == [("Acme file", HISTORY_IP)]
+        assert [(h.name, h.ip) for h in state.history] == [("Acme file", HISTORY_IP)]
     else:
         assert state.history == [] and HISTORY_IP not in _dump(state)
         assert state.offered["digital.history"] is False
@@ -204,13 +198,11 @@ def test_receipts_reach_the_invoice_detail_only_when_offered(shop, on):
         return await root.get_state(InvoicesState)
 
     state = run(scenario())
-    assert state.detail["id"] == str(shop["invoice_id"])  # the invoice itself is shown
+    assert state.detail.id == str(shop["invoice_id"])  # the invoice itself is shown
     if on:
-        assert [r["label"].split(" · ")[0] for r in state.detail["receipts"]] == [
-            shop["receipt_number"]
-        ]
+        assert [r.label.split(" · ")[0] for r in state.detail.receipts] == [shop["receipt_number"]]
     else:
-        assert state.detail["receipts"] == []
+        assert state.detail.receipts == []
         assert shop["receipt_number"] not in _dump(state)
 
 
@@ -221,7 +213,7 @@ def test_the_downloads_section_shows_while_any_digital_feature_is_on(only):
 
     values = {key: key == only for key in digital.PORTAL_FEATURES}
     shown = visible_sections(features.from_document(values))
-    assert "/downloads" in [s["path"] for s in shown]
+    assert "/downloads" in [s.path for s in shown]
     none = {key: False for key in digital.PORTAL_FEATURES}
     hidden = visible_sections(features.from_document(none))
-    assert "/downloads" not in [s["path"] for s in hidden]
+    assert "/downloads" not in [s.path for s in hidden]

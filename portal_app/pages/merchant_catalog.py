@@ -1,0 +1,64 @@
+"""Merchant dashboard → Catalog: products with their plans and prices, retention offers with who
+sees which, and digital products (file upload, license-key pools, links) granted to plans. This
+module is the page itself; each section is its own module (merchant_catalog_products,
+merchant_catalog_offers, merchant_catalog_digital), the edit dialog too (merchant_catalog_editor);
+the archive confirmation is the page's."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components import ui
+from portal_app.components.merchant_header import read_only_note
+from portal_app.pages.merchant_catalog_digital import digital_section
+from portal_app.pages.merchant_catalog_editor import editor_dialog
+from portal_app.pages.merchant_catalog_offers import offers_section
+from portal_app.pages.merchant_catalog_products import products_section
+from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
+
+
+def _confirm_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(Catalog.confirm_title),
+            rx.alert_dialog.description(Catalog.confirm_text),
+            ui.dialog_actions(
+                rx.button(
+                    "Keep it", variant="soft", color_scheme="gray", on_click=Catalog.cancel_archive
+                ),
+                rx.button(
+                    rx.cond(Catalog.confirm_kind == "price", "Stop selling", "Archive"),
+                    color_scheme="red",
+                    on_click=Catalog.confirm_archive,
+                    data_testid="confirm-archive",
+                ),
+                spacing="2",
+            ),
+        ),
+        open=Catalog.confirm_kind != "",
+        on_open_change=Catalog.confirm_visibility,
+    )
+
+
+def catalog_page() -> rx.Component:
+    return ui.merchant_page(
+        "Catalog",
+        rx.cond(
+            Catalog.loaded,
+            rx.vstack(
+                read_only_note("admin", "the catalog"),
+                products_section(),
+                offers_section(),
+                digital_section(),
+                editor_dialog(),
+                _confirm_dialog(),
+                spacing="4",
+                width="100%",
+            ),
+            rx.cond(
+                Catalog.load_error != "",
+                ui.error_callout(Catalog.load_error, when_set=False),
+                ui.loading(),
+            ),
+        ),
+    )

@@ -1,0 +1,259 @@
+"""Catalog → digital products: files, license-key pools and links with the plans that grant
+them, and the three ways to create one (a private file upload, a key pool, a link)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components import form_fields as ff
+from portal_app.components import ui
+from portal_app.components.merchant_header import staff_can
+from portal_app.state.merchant_catalog import UPLOAD_ID
+from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
+
+
+def _asset_row(asset: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.vstack(
+                rx.hstack(
+                    rx.text(asset["name"], weight="medium"),
+                    rx.badge(asset["kind_label"]),
+                    spacing="2",
+                    wrap="wrap",
+                ),
+                rx.cond(asset["description"] != "", rx.text(asset["description"], size="1")),
+                spacing="1",
+            )
+        ),
+        rx.table.cell(rx.text(asset["detail"], size="2", style={"overflow_wrap": "anywhere"})),
+        rx.table.cell(asset["plans"]),
+        rx.table.cell(
+            ui.row_actions(
+                ui.row_action(
+                    "Plans",
+                    Catalog.open_editor("grants", asset["id"]),
+                    aria_label="Plans that grant " + asset["name"],
+                ),
+                ui.row_action(
+                    "Edit",
+                    Catalog.open_editor("asset", asset["id"]),
+                    aria_label="Edit " + asset["name"],
+                ),
+                rx.cond(
+                    asset["kind"] == "license",
+                    ui.row_action(
+                        "Add keys",
+                        Catalog.open_editor("keys", asset["id"]),
+                        aria_label="Add keys to " + asset["name"],
+                    ),
+                ),
+                when=staff_can("admin"),
+            )
+        ),
+        data_testid="catalog-asset",
+    )
+
+
+def _dropzone() -> rx.Component:
+    return rx.vstack(
+        rx.upload(
+            rx.vstack(
+                rx.icon("upload", size=22),
+                rx.text("Drop a file here, or press to choose one", size="2"),
+                rx.text(
+                    "Up to 200 MB. Kept private: customers download it through expiring links.",
+                    size="1",
+                    color_scheme="gray",
+                ),
+                align="center",
+                spacing="1",
+            ),
+            id=UPLOAD_ID,
+            max_files=1,
+            multiple=False,
+            max_size=200 * 1024 * 1024,
+            border="1px dashed var(--gray-a8)",
+            border_radius="8px",
+            padding="1.25rem",
+            width="100%",
+            cursor="pointer",
+            tab_index=0,
+            aria_label="Choose a file to upload",
+            data_testid="asset-dropzone",
+        ),
+        rx.foreach(
+            rx.selected_files(UPLOAD_ID),
+            lambda name: rx.text("Selected: ", name, size="2", data_testid="selected-file"),
+        ),
+        rx.flex(
+            rx.button(
+                "Upload",
+                on_click=Catalog.upload_file(
+                    rx.upload_files(upload_id=UPLOAD_ID), Catalog.upload_ticket
+                ),
+                disabled=rx.selected_files(UPLOAD_ID).length() == 0,
+                data_testid="upload-file",
+            ),
+            rx.button(
+                "Clear",
+                variant="soft",
+                color_scheme="gray",
+                type="button",
+                on_click=rx.clear_selected_files(UPLOAD_ID),
+            ),
+            spacing="2",
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _staged_form() -> rx.Component:
+    """The uploaded file's details, then "Create file product"."""
+    return rx.form(
+        rx.vstack(
+            rx.callout(
+                rx.text(
+                    "Uploaded ",
+                    rx.text.strong(Catalog.staged_name),
+                    " (",
+                    Catalog.staged_size,
+                    ").",
+                ),
+                icon="file-check",
+                color_scheme="green",
+                width="100%",
+                data_testid="staged-file",
+            ),
+            ff.text_input(
+                "file",
+                "name",
+                "Name customers see",
+                default_value=Catalog.staged_name,
+                max_length=200,
+            ),
+            ff.textarea("file", "description", "Description (optional)", rows=2),
+            ff.text_input(
+                "file",
+                "download_limit",
+                "Downloads per customer (optional)",
+                "Leave empty for unlimited.",
+                input_mode="numeric",
+            ),
+            ui.error_callout(Catalog.file_error, width="100%"),
+            rx.flex(
+                rx.button("Create file product", type="submit", data_testid="create-file"),
+                rx.button(
+                    "Remove upload",
+                    type="button",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=Catalog.discard_upload,
+                ),
+                spacing="2",
+                wrap="wrap",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=Catalog.create_file_asset,
+        key=Catalog.staged_name,
+        width="100%",
+    )
+
+
+def _upload_panel() -> rx.Component:
+    return rx.vstack(
+        rx.cond(Catalog.staged_name == "", _dropzone(), _staged_form()),
+        ui.error_callout(Catalog.upload_error, width="100%"),
+        spacing="3",
+        width="100%",
+        padding_top="0.75rem",
+    )
+
+
+def _tab(form: str, on_submit, button: str, error: rx.Var, *fields) -> rx.Component:
+    """A create form in its own tab (`value` = `form`): name, description, then `fields`."""
+    return rx.tabs.content(
+        rx.form(
+            rx.vstack(
+                ff.text_input(form, "name", "Name", required=True, max_length=200),
+                ff.textarea(form, "description", "Description (optional)", rows=2),
+                *fields,
+                ui.error_callout(error, width="100%"),
+                rx.button(button, type="submit", data_testid=f"create-{form}"),
+                spacing="3",
+                width="100%",
+                padding_top="0.75rem",
+            ),
+            on_submit=on_submit,
+            key=Catalog.form_version,
+        ),
+        value=form,
+    )
+
+
+def _create_tabs() -> rx.Component:
+    return rx.card(
+        rx.tabs.root(
+            rx.tabs.list(
+                rx.tabs.trigger("Upload a file", value="file"),
+                rx.tabs.trigger("License keys", value="license"),
+                rx.tabs.trigger("Link", value="link"),
+            ),
+            rx.tabs.content(_upload_panel(), value="file"),
+            _tab(
+                "license",
+                Catalog.create_license_asset,
+                "Create key pool",
+                Catalog.license_error,
+                ff.textarea(
+                    "license",
+                    "keys",
+                    "Keys",
+                    "One per line. Repeated keys are skipped.",
+                    rows=6,
+                    required=True,
+                ),
+            ),
+            _tab(
+                "link",
+                Catalog.create_link_asset,
+                "Create link",
+                Catalog.link_error,
+                ff.text_input(
+                    "link",
+                    "url",
+                    "Address",
+                    "Must start with https://",
+                    type="url",
+                    placeholder="https://",
+                    required=True,
+                ),
+            ),
+            default_value="file",
+        ),
+        width="100%",
+    )
+
+
+def digital_section() -> rx.Component:
+    return ui.section_card(
+        "Digital products",
+        rx.text(
+            "Files, license keys and links that customers on the granted plans find under "
+            "Downloads.",
+            size="2",
+            color_scheme="gray",
+        ),
+        ui.data_table(
+            ["Product", "Details", "Granted by", ""],
+            rows=Catalog.assets,
+            render=_asset_row,
+            min_width="44rem",
+            empty=ui.empty_state("No digital products yet.", plain=True, testid="catalog-empty"),
+        ),
+        rx.cond(staff_can("admin"), _create_tabs()),
+        heading_size="5",
+    )

@@ -1,0 +1,213 @@
+"""Catalog → the edit dialog: one form per kind (product, plan, a plan's prices, offer, digital
+product, new license keys, the plans that grant a digital product), filled from the state's
+`editor` values; saving records the change in the audit log."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components import form_fields as ff
+from portal_app.components import ui
+from portal_app.pages.merchant_catalog_offers import reason_boxes
+from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
+
+
+def _value(key: str) -> rx.Var:
+    return Catalog.editor[key].to(str)
+
+
+def _edit_input(name: str, label: str, hint: str = "", **props) -> rx.Component:
+    return ff.text_input("edit", name, label, hint, default_value=_value(name), **props)
+
+
+def _price_row(price: rx.Var) -> rx.Component:
+    return rx.flex(
+        rx.text(price["label"], weight="medium"),
+        rx.text(price["subscribers"], size="1", color_scheme="gray"),
+        ui.flag_badge(price["active"], "On sale", "Archived"),
+        rx.cond(
+            price["active"] == "yes",
+            ui.row_action(
+                "Stop selling",
+                Catalog.ask_archive("price", price["id"]),
+                color="red",
+                button_type="button",
+                aria_label="Stop selling " + price["label"],
+            ),
+        ),
+        align="center",
+        spacing="3",
+        wrap="wrap",
+        data_testid="editor-price",
+    )
+
+
+def _prices() -> rx.Component:
+    return rx.vstack(
+        rx.foreach(Catalog.editor_prices, _price_row),
+        rx.text(
+            "Set a new amount: the current price is archived and its subscribers keep paying it.",
+            size="1",
+            color_scheme="gray",
+        ),
+        ff.side_by_side(
+            ff.select(
+                "Billing",
+                "price-interval",
+                "interval",
+                rx.el.option("Monthly", value="month"),
+                rx.el.option("Annual", value="year"),
+            ),
+            ff.text_input("price", "amount", "New amount", input_mode="decimal", required=True),
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _grants() -> rx.Component:
+    return rx.vstack(
+        rx.cond(
+            Catalog.editor_plans.length() > 0,
+            rx.foreach(
+                Catalog.editor_plans,
+                lambda p: ff.checkbox(
+                    "grant-plan-" + p["id"],
+                    "plan_" + p["id"],
+                    p["label"],
+                    default_checked=p["checked"] == "yes",
+                ),
+            ),
+            ui.empty_state("There are no plans yet.", plain=True, testid="catalog-empty"),
+        ),
+        rx.text(
+            "Customers with a live subscription to a ticked plan see it under Downloads.",
+            size="1",
+            color_scheme="gray",
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _stack(*children: rx.Component) -> rx.Component:
+    return rx.vstack(*children, spacing="3", width="100%")
+
+
+def _fields() -> rx.Component:
+    name = _edit_input("name", "Name", max_length=200)
+    description = ff.textarea(
+        "edit", "description", "Description", default_value=_value("description"), rows=2
+    )
+    return rx.match(
+        Catalog.editor_kind,
+        ("product", _stack(name, description)),
+        (
+            "plan",
+            _stack(
+                name,
+                description,
+                ff.textarea(
+                    "edit",
+                    "features",
+                    "Features",
+                    "One per line.",
+                    default_value=_value("features"),
+                ),
+                _edit_input("tier", "Tier", "A higher tier is an upgrade.", input_mode="numeric"),
+            ),
+        ),
+        ("price", _prices()),
+        (
+            "offer",
+            _stack(
+                name,
+                _edit_input("percent_off", "Percent off", input_mode="numeric"),
+                _edit_input("duration_cycles", "For how many renewals", input_mode="numeric"),
+                reason_boxes("edit", checked_from_editor=True),
+                rx.text(
+                    "Discounts customers already accepted stay as they were.",
+                    size="1",
+                    color_scheme="gray",
+                ),
+            ),
+        ),
+        (
+            "asset",
+            _stack(
+                name,
+                description,
+                rx.cond(
+                    _value("kind") == "file",
+                    _edit_input(
+                        "download_limit",
+                        "Downloads per customer",
+                        "Leave empty for unlimited.",
+                        input_mode="numeric",
+                    ),
+                ),
+                rx.cond(
+                    _value("kind") == "link",
+                    _edit_input("url", "Address", "Must start with https://", type="url"),
+                ),
+            ),
+        ),
+        (
+            "keys",
+            ff.textarea(
+                "edit",
+                "keys",
+                "New keys",
+                "One per line. Keys already in a pool are skipped.",
+                rows=8,
+                required=True,
+            ),
+        ),
+        ("grants", _grants()),
+        rx.fragment(),
+    )
+
+
+def editor_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(Catalog.editor_title),
+            rx.dialog.description(
+                "Changes are saved for all customers at once and recorded in the audit log.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.form(
+                rx.vstack(
+                    _fields(),
+                    ui.error_callout(Catalog.editor_error, width="100%"),
+                    rx.flex(
+                        rx.button(
+                            "Close",
+                            type="button",
+                            variant="soft",
+                            color_scheme="gray",
+                            on_click=Catalog.close_editor,
+                        ),
+                        rx.button(
+                            rx.cond(Catalog.editor_kind == "price", "Put on sale", "Save"),
+                            type="submit",
+                            data_testid="save-editor",
+                        ),
+                        spacing="2",
+                        justify="end",
+                        width="100%",
+                    ),
+                    spacing="3",
+                    width="100%",
+                    padding_top="0.75rem",
+                ),
+                on_submit=Catalog.save_editor,
+                key=Catalog.editor_kind + Catalog.form_version.to(str),
+            ),
+            max_width="36rem",
+            data_testid="catalog-editor",
+        ),
+        open=Catalog.editor_kind != "",
+        on_open_change=Catalog.editor_visibility,
+    )
