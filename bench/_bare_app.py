@@ -8,6 +8,7 @@ framework around the call. Served by granian: `granian --interface asgi bench._b
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from portal_app.clock import SystemClock
 from portal_app.db import read_scope, session_scope
 from portal_app.http.common import cookie_name
 from portal_app.services import auth
-from portal_app.state.portal_home import read_overview
+from portal_app.services.portal_home_view import overview as read_overview
 
 CLOCK = SystemClock()
 
@@ -38,8 +39,8 @@ async def overview(request: Request) -> Response:
     except auth.SessionEnded as exc:
         return JSONResponse({"error": str(exc)}, status_code=401)
     with read_scope() as session:
-        data = read_overview(session, customer_id, session_row_id)
-    return JSONResponse(data)
+        data = read_overview(session, CLOCK, customer_id=customer_id, session_row_id=session_row_id)
+    return JSONResponse(dataclasses.asdict(data))
 
 
 async def ping(_request: Request) -> Response:

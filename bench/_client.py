@@ -20,9 +20,9 @@ import uuid
 from dataclasses import dataclass, field
 
 import socketio
-from _server import COOKIE
+from _server import COOKIE, harness
 
-ROOT_STATE = "reflex___state____state"
+ROOT_STATE = harness.ROOT_STATE
 _PRIVATE = f"{ROOT_STATE}.portal_app___state___guard____private_state"
 PORTAL = f"{_PRIVATE}.portal_app___state___portal_home____portal_state"
 SUBSCRIPTIONS = f"{_PRIVATE}.portal_app___state___subscriptions____subscriptions_state"
@@ -144,21 +144,8 @@ class PortalSocket:
     async def connect(self, path: str = "/portal", timeout: float = 60) -> Reply:
         """Open the socket with the page's hydrate event; returns once the state is hydrated."""
         start = time.perf_counter()
-        auth = {
-            "event": {
-                "name": f"{ROOT_STATE}.hydrate_and_load",
-                "payload": {},
-                "router_data": self.router_data(path),
-            }
-        }
-        await self.sio.connect(
-            f"{self.base_url}?token={self.token}",
-            socketio_path="/_event",
-            transports=["websocket"],
-            namespaces=["/_event"],
-            headers=self.headers,
-            auth=auth,
-            wait_timeout=timeout,
+        await harness.connect_event_socket(
+            self.sio, self.base_url, self.token, self.headers, self.router_data(path), timeout
         )
 
         def hydrated(message: dict) -> bool:

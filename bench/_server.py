@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import math
 import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +47,22 @@ ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = Path(os.environ.get("BENCH_APP_DIR") or ROOT).resolve()
 if str(APP_DIR) not in sys.path:
     sys.path.insert(0, str(APP_DIR))
+
+
+def _harness():
+    """tests/browser/harness.py of this checkout (even with BENCH_APP_DIR): starting and stopping
+    a server's process group and the socket.io connect, as the browser tests do them."""
+    spec = importlib.util.spec_from_file_location(
+        "portal_browser_harness", ROOT / "tests" / "browser" / "harness.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+harness = _harness()
+start_group = harness.start_group
+stop_process_group = harness.stop_group
 
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
@@ -220,15 +236,7 @@ class PortalServer:
         log = self.log_path.open("a")
         log.write(f"\n$ GRANIAN_WORKERS={workers} {' '.join(cmd)}\n")
         log.flush()
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=APP_DIR,
-            env=self.env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.proc = start_group(cmd, cwd=APP_DIR, env=self.env(), log=log)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -274,24 +282,6 @@ def _answers(url: str) -> bool:
         return False
 
 
-def stop_process_group(proc: subprocess.Popen) -> None:
-    """Stop a process started with start_new_session=True and everything it started."""
-    try:
-        parent = psutil.Process(proc.pid)
-        procs = [parent, *parent.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        procs = []
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    _, alive = psutil.wait_procs(procs, timeout=15)
-    for leftover in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            leftover.kill()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=15)
-
-
 def cpu_seconds(procs: list[psutil.Process]) -> float:
     total = 0.0
     for proc in procs:
@@ -305,6 +295,25 @@ def cpu_seconds(procs: list[psutil.Process]) -> float:
 
 GOOD_CARD = "4242424242424242"
 DECLINING_CARD = "4000000000000002"  # tokenizes; every charge is declined
+
+
+def bulk_card_rows(merchant_id: int, customer_ids, created_at: datetime) -> list[dict]:
+    """Rows for `sa.insert(PaymentMethod)`: each customer's default card, a Visa ending 4242 with
+    the gateway token `tok_bench_<customer id>` (the bulk-inserted benches' customers)."""
+    return [
+        {
+            "merchant_id": merchant_id,
+            "customer_id": cid,
+            "gateway_token": f"tok_bench_{cid}",
+            "brand": "visa",
+            "last4": "4242",
+            "exp_month": 12,
+            "exp_year": 2030,
+            "is_default": True,
+            "created_at": created_at,
+        }
+        for cid in customer_ids
+    ]
 
 
 @dataclass(frozen=True)

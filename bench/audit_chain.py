@@ -60,7 +60,7 @@ def build(engine: sa.Engine, events: int) -> tuple[int, int, str]:
         session.add(staff)
         session.flush()
         session.add(AuditChainHead(merchant_id=merchant.id))
-        _, sid = auth._open_session(
+        _, sid = auth.open_session(
             session,
             clock,
             merchant_id=merchant.id,

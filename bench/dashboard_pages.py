@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlmodel import Session, SQLModel
 
+from bench._server import bulk_card_rows
 from portal_app.clock import FixedClock
 from portal_app.db import create_all, make_engine, read_scope
 from portal_app.models import Customer, Invoice, Merchant, Payment, PaymentMethod, Receipt
@@ -85,20 +86,7 @@ def build(engine: sa.Engine, count: int) -> int:
         for offset in range(0, count, CHUNK):
             conn.execute(
                 sa.insert(PaymentMethod),
-                [
-                    {
-                        "merchant_id": merchant_id,
-                        "customer_id": cid,
-                        "gateway_token": f"tok_bench_{cid}",
-                        "brand": "visa",
-                        "last4": "4242",
-                        "exp_month": 12,
-                        "exp_year": 2030,
-                        "is_default": True,
-                        "created_at": start,
-                    }
-                    for cid in customer_ids[offset : offset + CHUNK]
-                ],
+                bulk_card_rows(merchant_id, customer_ids[offset : offset + CHUNK], start),
             )
         card_of = dict(conn.execute(sa.select(PaymentMethod.customer_id, PaymentMethod.id)).all())
         for offset in range(0, count, CHUNK):

@@ -10,8 +10,8 @@ Set-up (not timed): the demo merchant's catalog is not needed; one merchant, the
 other customers with --per-other invoices each, bulk-inserted, numbers gapless.
 
 Timed, for the first, middle and last page (20 rows a page, newest first), each --repeat times:
-- `read_page` (portal_app/state/invoices.py): what `InvoicesState.load` and `go_to_page` run
-  for the list: a count and one page of rows;
+- `invoice_page` (portal_app/services/invoices_view.py): what `InvoicesState.load` and
+  `go_to_page` run for the list: a count and one page of rows;
 - what else a page load costs around it: the guard's session check (`auth.load_session` in a unit
   of work, as `@guarded` does) and the navigation's settings (`features.load` + the merchant, as
   `NavState.load` does).
@@ -185,7 +185,7 @@ def main() -> None:
         from portal_app.db import get_engine, read_scope, session_scope
         from portal_app.models import Merchant
         from portal_app.services import auth, features
-        from portal_app.state import invoices as billing_docs
+        from portal_app.services import invoices_view as billing_docs
 
         engine = get_engine()
         t0 = time.perf_counter()
@@ -221,7 +221,10 @@ def main() -> None:
             rows_seen = []
 
             def one_page(page=page, rows_seen=rows_seen) -> None:
-                rows, total = billing_docs.read_page(customer_id, page)
+                with read_scope() as session:
+                    rows, total = billing_docs.invoice_page(
+                        session, clock, customer_id=customer_id, page=page
+                    )
                 rows_seen[:] = [len(rows), total]
 
             times, queries, control, texts = timed(args.repeat, one_page, counter)

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
+from bench._server import bulk_card_rows
 from portal_app.clock import FixedClock, add_months
 from portal_app.db import make_engine
 from portal_app.models import (
@@ -117,23 +118,7 @@ def build(engine: sa.Engine, count: int) -> None:
                     for cid in part
                 ],
             )
-            conn.execute(
-                sa.insert(PaymentMethod),
-                [
-                    {
-                        "merchant_id": merchant_id,
-                        "customer_id": cid,
-                        "gateway_token": f"tok_bench_{cid}",
-                        "brand": "visa",
-                        "last4": "4242",
-                        "exp_month": 12,
-                        "exp_year": 2030,
-                        "is_default": True,
-                        "created_at": START,
-                    }
-                    for cid in part
-                ],
-            )
+            conn.execute(sa.insert(PaymentMethod), bulk_card_rows(merchant_id, part, START))
             conn.execute(
                 sa.insert(Subscription),
                 [

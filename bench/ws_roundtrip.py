@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import contextlib
 import random
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from _server import (
     scratch_database,
     scratch_redis,
     sign_in_all,
+    start_group,
     stop_process_group,
 )
 
@@ -248,7 +248,7 @@ def bare_server(server: PortalServer, workers: int):
     env = server.env()
     env["PYTHONPATH"] = str(APP_DIR)
     log = (server.workdir / "bare.log").open("a")
-    proc = subprocess.Popen(
+    proc = start_group(
         [
             *(sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1"),
             *("--port", str(port), "--workers", str(workers), "--log-level", "warning"),
@@ -256,10 +256,7 @@ def bare_server(server: PortalServer, workers: int):
         ],
         cwd=BENCH_DIR,
         env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        log=log,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -297,7 +294,7 @@ def service_alone(server: PortalServer, cookie: str, repeat: int = 200) -> str:
     from portal_app.clock import SystemClock
     from portal_app.db import get_engine, read_scope, session_scope
     from portal_app.services import auth
-    from portal_app.state.portal_home import read_overview
+    from portal_app.services.portal_home_view import overview as read_overview
 
     clock, statements = SystemClock(), []
     sa.event.listen(get_engine(), "before_cursor_execute", lambda *a: statements.append(a[2]))
@@ -307,7 +304,7 @@ def service_alone(server: PortalServer, cookie: str, repeat: int = 200) -> str:
             row = auth.load_session(session, clock, cookie, role="customer")
             customer_id, row_id = row.customer_id, row.id
         with read_scope() as session:
-            read_overview(session, customer_id, row_id)
+            read_overview(session, clock, customer_id=customer_id, session_row_id=row_id)
 
     call()
     statements.clear()

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -31,9 +30,11 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import psutil
 import pytest
 import sqlalchemy as sa
+
+from tests.browser import harness
+from tests.browser.harness import connect_event_socket, start_group, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -49,6 +50,19 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 START_TIMEOUT = float(os.environ.get("PORTAL_BROWSER_START_TIMEOUT", "300"))
+# Tests marked `after_all_tests` (the secret scan) run after every other collected test, in the
+# order they were collected: an explicit step at the end of the session, whatever the file names.
+AFTER_ALL_TESTS = "after_all_tests"
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", f"{AFTER_ALL_TESTS}: runs after every other test of the session"
+    )
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    items.sort(key=lambda item: item.get_closest_marker(AFTER_ALL_TESTS) is not None)
 
 
 @dataclass(frozen=True)
@@ -118,24 +132,6 @@ def _run(cmd: list[str], env: dict[str, str], log, log_path: Path) -> None:
         )
 
 
-def _stop_group(proc: subprocess.Popen) -> None:
-    """Stop `reflex run` and everything it started (granian workers, bun): its process group."""
-    try:
-        parent = psutil.Process(proc.pid)
-        procs = [parent, *parent.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        procs = []
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    _, alive = psutil.wait_procs(procs, timeout=15)
-    for leftover in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            leftover.kill()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=15)
-
-
 def _wait_until_up(base_url: str, proc: subprocess.Popen, log_path: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -169,6 +165,24 @@ def running_app(tmp_path_factory) -> Iterator[RunningApp]:
                 GRANIAN_WORKERS=str(scaled["workers"]),
             )
         yield from _serve(tmp, port, db_url, env)
+
+
+# Servers other than `running_app` started this session (`own_app`): the secret scan reads their
+# database and log too. Each is the plain layout (SQLite file, one worker), so both outlive it.
+OTHER_APPS: list[RunningApp] = []
+
+
+@pytest.fixture(scope="module")
+def own_app(tmp_path_factory) -> Iterator[RunningApp]:
+    """A second server with its own freshly migrated and seeded database, for the tests of one
+    module that change what every other test shares (the demo merchant's test clock), whatever
+    order the files run in."""
+    tmp = tmp_path_factory.mktemp("own-app")
+    port = _free_port()
+    db_url = f"sqlite:///{tmp / 'portal.db'}"
+    for app in _serve(tmp, port, db_url, _app_env(tmp, db_url, port)):
+        OTHER_APPS.append(app)
+        yield app
 
 
 # PORTAL_BROWSER_SCALED=1: the same tests against the scaled-out layout — PostgreSQL, Redis as
@@ -220,15 +234,7 @@ def _serve(tmp: Path, port: int, db_url: str, env: dict[str, str]) -> Iterator[R
         cmd += ["--frontend-port", str(port), "--backend-port", str(port)]
         log.write(f"$ {' '.join(cmd)}\n")
         log.flush()
-        proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = start_group(cmd, cwd=ROOT, env=env, log=log)
         try:
             _wait_until_up(base_url, proc, log_path)
             yield RunningApp(
@@ -239,7 +245,7 @@ def _serve(tmp: Path, port: int, db_url: str, env: dict[str, str]) -> Iterator[R
                 web_dir=tmp / "web",
             )
         finally:
-            _stop_group(proc)
+            stop_group(proc)
 
 
 @pytest.fixture(scope="session")
@@ -285,8 +291,8 @@ def screenshot_dir() -> Path:
 # --- Helpers for the sign-in, authorization and secret-scan tests ---------------------------------
 #
 # Everything a test sees that must never be stored or logged in the clear (magic-link tokens,
-# session cookies, API keys, passwords) goes into SEEN_SECRETS; test_zz_secret_scan.py, which runs
-# last, searches the server's database and log for each of them.
+# session cookies, API keys, passwords) goes into SEEN_SECRETS; test_secret_scan.py, marked to run
+# after every other test (`after_all_tests`), searches the servers' databases and logs for each.
 
 SEEN_SECRETS: list[tuple[str, str]] = []  # (kind, value)
 # The public URL is http://, so no __Host- prefix. Customers and staff have separate cookies.
@@ -302,7 +308,7 @@ MERCHANT_STATE = (
 )
 SESSION_STATE = "reflex___state____state.portal_app___state___guard____session_state"
 LOGIN_STATE = "reflex___state____state.portal_app___state___login____login_state"
-ROOT_STATE = "reflex___state____state"
+ROOT_STATE = harness.ROOT_STATE
 VERIFY_LINK = re.compile(r"https?://[^\s\"'<>]+/auth/verify\?token=([A-Za-z0-9_\-%]+)")
 
 
@@ -317,11 +323,12 @@ def seen_secrets() -> list[tuple[str, str]]:
     return SEEN_SECRETS
 
 
-def portal_cli(app: RunningApp, *args: str, stdin: str | None = None) -> str:
-    """`python -m portal_app.cli ...` against the server's database and secret. The output is
-    captured here, never written to the server log (create-api-key prints the key once)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "portal_app.cli", *args],
+def app_python(
+    app: RunningApp, args: list[str], stdin: str | None = None
+) -> subprocess.CompletedProcess:
+    """`python <args>` with the server's environment, its output captured."""
+    return subprocess.run(
+        [sys.executable, *args],
         cwd=ROOT,
         env=app.env,
         input=stdin,
@@ -329,6 +336,12 @@ def portal_cli(app: RunningApp, *args: str, stdin: str | None = None) -> str:
         text=True,
         timeout=120,
     )
+
+
+def portal_cli(app: RunningApp, *args: str, stdin: str | None = None) -> str:
+    """`python -m portal_app.cli ...` against the server's database and secret. The output is
+    captured here, never written to the server log (create-api-key prints the key once)."""
+    done = app_python(app, ["-m", "portal_app.cli", *args], stdin)
     if done.returncode != 0:
         pytest.fail(f"portal {' '.join(args)} failed: {done.stderr or done.stdout}", pytrace=False)
     return done.stdout.strip()
@@ -415,42 +428,26 @@ from sqlmodel import select
 from portal_app.clock import SystemClock
 from portal_app.db import session_scope
 from portal_app.models import Merchant
-from portal_app.services import audit, auth
+from portal_app.services import audit, portal_links, staff_auth
 what, arg = sys.argv[1], sys.argv[2]
 actor = audit.Actor("system", "browser-tests")
 with session_scope() as session:
     merchant_id = session.exec(select(Merchant.id).where(Merchant.slug == "acme")).one()
     if what == "api_key":
-        print(auth.create_api_key(session, SystemClock(), merchant_id=merchant_id, name=arg,
+        print(portal_links.create_api_key(session, SystemClock(), merchant_id=merchant_id, name=arg,
                                   actor=actor))
     else:
-        staff = auth.create_staff(session, SystemClock(), merchant_id=merchant_id, email=arg,
+        staff = staff_auth.create_staff(session, SystemClock(), merchant_id=merchant_id, email=arg,
                                   password=sys.stdin.readline().rstrip("\\n"), actor=actor)
         print(f"created owner {staff.email} (id {staff.id})")
 """
 
 
 def _cli_or_service(app: RunningApp, cli_args: list[str], what: str, arg: str, stdin=None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "portal_app.cli", *cli_args],
-        cwd=ROOT,
-        env=app.env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = app_python(app, ["-m", "portal_app.cli", *cli_args], stdin)
     if done.returncode == 0:
         return done.stdout.strip()
-    done = subprocess.run(
-        [sys.executable, "-c", _SERVICE_SCRIPT, what, arg],
-        cwd=ROOT,
-        env=app.env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = app_python(app, ["-c", _SERVICE_SCRIPT, what, arg], stdin)
     if done.returncode != 0:
         pytest.fail(f"creating {what} failed: {done.stderr or done.stdout}", pytrace=False)
     return done.stdout.strip()
@@ -582,6 +579,32 @@ def staff_sign_in_over_http(app: RunningApp, login: StaffLogin) -> str:
     return remember_secret("session_id", jar[STAFF_COOKIE].value)
 
 
+def new_owner(app: RunningApp, email_prefix: str, password_prefix: str) -> tuple[str, str]:
+    """A fresh owner of the demo merchant, made by `create-admin` (which makes owners)."""
+    email = f"{email_prefix}-{secrets.token_hex(3)}@acme.example"
+    password = remember_secret("password", password_prefix + secrets.token_urlsafe(12))
+    out = portal_cli(
+        app, "create-admin", "--email", email, "--password-stdin", stdin=password + "\n"
+    )
+    assert out.startswith(f"created owner {email} (id "), out
+    return email, password
+
+
+def staff_cookie_value(page) -> str:
+    return next(c["value"] for c in page.context.cookies() if c["name"] == STAFF_COOKIE)
+
+
+def sign_in_staff(page, app: RunningApp, email: str, password: str) -> None:
+    """The merchant sign-in form filled in and sent in `page`; waits for the dashboard and
+    remembers the staff cookie for the secret scan."""
+    page.goto(f"{app.base_url}/merchant/login")
+    page.locator("#staff-email").fill(email)
+    page.locator("#staff-password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/merchant/?$"))
+    remember_secret("session_id", staff_cookie_value(page))
+
+
 def add_session_cookie(context, app: RunningApp, sid: str, name: str = COOKIE) -> None:
     """Put a session id into the browser as the customer cookie (or `name`: STAFF_COOKIE)."""
     context.add_cookies(
@@ -705,23 +728,9 @@ class RawClient:
         return {"pathname": path, "asPath": path}
 
     async def connect(self, path: str = "/portal", hydrate: bool = True) -> list[dict]:
-        auth = None
-        if hydrate:
-            auth = {
-                "event": {
-                    "name": f"{ROOT_STATE}.hydrate_and_load",
-                    "payload": {},
-                    "router_data": self.router_data(path),
-                }
-            }
-        await self.sio.connect(
-            f"{self.base_url}?token={self.token}",
-            socketio_path="/_event",
-            transports=["websocket"],
-            namespaces=["/_event"],
-            headers=self.headers,
-            auth=auth,
-            wait_timeout=10,
+        router_data = self.router_data(path) if hydrate else None
+        await connect_event_socket(
+            self.sio, self.base_url, self.token, self.headers, router_data, wait_timeout=10
         )
         return await self.settle() if hydrate else []
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -25,13 +23,12 @@ from sqlmodel import Session
 from portal_app.money import format_money
 from portal_app.state.subscription_cancel import REASON_LABELS
 from tests.browser.conftest import (
-    ROOT,
-    STAFF_COOKIE,
     AppDB,
     RunningApp,
     add_session_cookie,
+    app_python,
     fresh_client_ip,
-    remember_secret,
+    sign_in_staff,
     sqlite_utc,
 )
 from tests.browser.test_portal_flows import make_customer, wait_loaded
@@ -89,14 +86,7 @@ def _through_the_cancellation_flow(app: RunningApp) -> None:
                 "end": end,
             }
         )
-    done = subprocess.run(
-        [sys.executable, "-c", _FLOWS, json.dumps(steps)],
-        cwd=ROOT,
-        env=app.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = app_python(app, ["-c", _FLOWS, json.dumps(steps)])
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -202,13 +192,7 @@ def _shown(page) -> dict:
 
 def _open_analytics(page, app: RunningApp, staff) -> None:
     """Staff sign-in form, then the dashboard's "Analytics" link."""
-    page.goto(f"{app.base_url}/merchant/login")
-    page.locator("#staff-email").fill(staff.email)
-    page.locator("#staff-password").fill(staff.password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/merchant/?$"))
-    cookie = next(c for c in page.context.cookies() if c["name"] == STAFF_COOKIE)
-    remember_secret("session_id", cookie["value"])
+    sign_in_staff(page, app, staff.email, staff.password)
     page.get_by_role("link", name="Analytics", exact=True).click()
     page.wait_for_url(re.compile(r"/merchant/analytics/?$"))
     expect(page.get_by_role("heading", name="Analytics", exact=True)).to_be_visible()

@@ -22,6 +22,7 @@ from tests.browser.conftest import (
     RunningApp,
     cookie_in,
     remember_secret,
+    sign_in_staff,
     sqlite_utc,
     token_of,
 )
@@ -36,13 +37,8 @@ SEALED_KINDS = "('magic_link', 'email_change')"
 def staff_page(page_at, app: RunningApp, staff, width: int):
     """A page signed in through the merchant sign-in form, on the dashboard."""
     page = page_at(width)
-    page.goto(f"{app.base_url}/merchant/login")
-    page.locator("#staff-email").fill(staff.email)
-    page.locator("#staff-password").fill(staff.password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/merchant/?$"))
+    sign_in_staff(page, app, staff.email, staff.password)
     page.get_by_test_id("merchant-heading").wait_for()
-    remember_secret("session_id", cookie_in(page.context, STAFF_COOKIE)["value"])
     return page
 
 
@@ -77,7 +73,7 @@ from sqlmodel import select
 from portal_app.clock import SystemClock
 from portal_app.db import session_scope
 from portal_app.models import Customer, Merchant
-from portal_app.services import audit, auth
+from portal_app.services import audit, magic_links
 email = sys.argv[1]
 clock = SystemClock()
 with session_scope() as session:
@@ -86,7 +82,7 @@ with session_scope() as session:
                         created_at=clock.now())
     session.add(customer)
     session.flush()
-    token = auth.request_login_link(session, clock, merchant_id=merchant_id, email=email,
+    token = magic_links.request_login_link(session, clock, merchant_id=merchant_id, email=email,
                                     return_to="/portal", actor=audit.Actor("system", "tests"))
 print(json.dumps({"token": token}))
 """

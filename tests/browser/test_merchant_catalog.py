@@ -23,7 +23,7 @@ from tests.browser.conftest import (
     add_session_cookie,
     fresh_client_ip,
     http_request,
-    remember_secret,
+    sign_in_staff,
 )
 from tests.browser.test_portal_flows import make_customer, open_page, start_cancellation, toast
 
@@ -40,13 +40,7 @@ HANDBOOK = b"%PDF-1.4\n% Scale handbook for browser tests\n"
 def staff_page(page_at, app: RunningApp, staff_admin, width: int = WIDTH):
     """Staff signed in through the merchant sign-in form, on the dashboard."""
     page = page_at(width, client_ip=fresh_client_ip())
-    page.goto(f"{app.base_url}/merchant/login")
-    page.locator("#staff-email").fill(staff_admin.email)
-    page.locator("#staff-password").fill(staff_admin.password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/merchant/?$"))
-    cookie = next(c for c in page.context.cookies() if c["name"] == STAFF_COOKIE)
-    remember_secret("session_id", cookie["value"])
+    sign_in_staff(page, app, staff_admin.email, staff_admin.password)
     return page
 
 

@@ -13,12 +13,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import (
-    STAFF_COOKIE,
     RunningApp,
     StaffLogin,
     http_request,
-    portal_cli,
+    new_owner,
     remember_secret,
+    sign_in_staff,
+    staff_cookie_value,
     staff_sign_in_over_http,
 )
 from tests.browser.test_portal_flows import new_page, open_page, toast
@@ -31,29 +32,14 @@ INVITE_LINK = re.compile(r"https?://[^\s\"'<>]+/auth/staff/invite\?token=([A-Za-
 @pytest.fixture(scope="module")
 def owner(running_app) -> tuple[str, str]:
     """An owner for this file, made by the CLI (create-admin makes owners)."""
-    email = f"staff-owner-{secrets.token_hex(3)}@acme.example"
-    password = remember_secret("password", "Owner-" + secrets.token_urlsafe(12))
-    out = portal_cli(
-        running_app, "create-admin", "--email", email, "--password-stdin", stdin=password + "\n"
-    )
-    assert email in out, out
-    return email, password
+    return new_owner(running_app, "staff-owner", "Owner-")
 
 
 def _dashboard(page_at, app: RunningApp, email: str, password: str, path: str, heading: str):
     page = new_page(page_at)
-    page.goto(f"{app.base_url}/merchant/login")
-    page.locator("#staff-email").fill(email)
-    page.locator("#staff-password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/merchant/?$"))
-    remember_secret("session_id", _staff_cookie(page))
+    sign_in_staff(page, app, email, password)
     open_page(page, app, path, heading)
     return page
-
-
-def _staff_cookie(page) -> str:
-    return next(c["value"] for c in page.context.cookies() if c["name"] == STAFF_COOKIE)
 
 
 def _invite_link(page, app: RunningApp, email: str) -> str:
@@ -118,7 +104,7 @@ def test_invite_accept_sign_in_then_disable_signs_the_open_tab_out(
     member.wait_for_url(re.compile(r"/merchant/?$"))
     expect(member.get_by_test_id("merchant-heading")).to_be_visible()
     expect(member.get_by_text(f"Signed in as {member_email}")).to_be_visible()
-    member_sid = remember_secret("session_id", _staff_cookie(member))
+    member_sid = remember_secret("session_id", staff_cookie_value(member))
     assert db.session_row(member_sid)["revoked_at"] is None
     rows = db.rows("SELECT role, disabled_at FROM staffuser WHERE email = :e", e=member_email)
     assert rows == [{"role": "support", "disabled_at": None}]
@@ -175,11 +161,7 @@ def test_invite_accept_sign_in_then_disable_signs_the_open_tab_out(
 def test_staff_page_at_375_px_by_keyboard(running_app, page_at, owner, screenshot_dir):
     app = running_app
     page = page_at(375, 800)
-    page.goto(f"{app.base_url}/merchant/login")
-    page.locator("#staff-email").fill(owner[0])
-    page.locator("#staff-password").fill(owner[1])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/merchant/?$"))
+    sign_in_staff(page, app, *owner)
     open_page(page, app, "/merchant/staff", "Staff")
     expect(page.get_by_test_id("staff-row").first).to_be_visible()
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")

@@ -17,8 +17,6 @@ import io
 import json
 import re
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,14 +27,14 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import (
-    ROOT,
-    STAFF_COOKIE,
     AppDB,
     RunningApp,
+    app_python,
     fresh_client_ip,
     newest_link_in_mailbox,
     portal_cli,
     remember_secret,
+    sign_in_staff,
     sign_in_via_mailbox,
 )
 
@@ -149,14 +147,7 @@ def make_customer(
         "invoice_lines": invoice_lines,
         "default_card": default_card,
     }
-    done = subprocess.run(
-        [sys.executable, "-c", _MAKE_CUSTOMER, json.dumps(spec)],
-        cwd=ROOT,
-        env=app.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = app_python(app, ["-c", _MAKE_CUSTOMER, json.dumps(spec)])
     if done.returncode != 0:
         pytest.fail(f"making customer {tag} failed:\n{done.stderr[-3000:]}", pytrace=False)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -814,13 +805,7 @@ def settings_restored(db: AppDB) -> Iterator[tuple[int, dict]]:
 def staff_settings_page(page_at, app: RunningApp, admin: tuple[str, str]):
     """Staff signed in through the merchant sign-in form, at Settings → Customer Portal."""
     page = new_page(page_at)
-    page.goto(f"{app.base_url}/merchant/login")
-    page.locator("#staff-email").fill(admin[0])
-    page.locator("#staff-password").fill(admin[1])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/merchant/?$"))
-    cookie = next(c for c in page.context.cookies() if c["name"] == STAFF_COOKIE)
-    remember_secret("session_id", cookie["value"])
+    sign_in_staff(page, app, *admin)
     open_page(page, app, "/merchant/settings/portal", "Settings → Customer Portal")
     return page
 

@@ -6,12 +6,11 @@ Save is refused with a toast, and the page then hides the button without a reloa
 from __future__ import annotations
 
 import re
-import secrets
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import RunningApp, portal_cli, remember_secret
+from tests.browser.conftest import RunningApp, new_owner, sign_in_staff
 from tests.browser.test_portal_flows import new_page, open_page, toast
 
 pytestmark = pytest.mark.browser
@@ -21,23 +20,14 @@ SETTINGS = ("/merchant/settings/portal", "Settings → Customer Portal")
 
 def _member(app: RunningApp, db, role: str) -> tuple[str, str]:
     """A member of `role`: create-admin makes an owner, then the role an owner would set."""
-    email = f"{role}-{secrets.token_hex(3)}@acme.example"
-    password = remember_secret("password", "Member-" + secrets.token_urlsafe(12))
-    out = portal_cli(
-        app, "create-admin", "--email", email, "--password-stdin", stdin=password + "\n"
-    )
-    assert email in out, out
+    email, password = new_owner(app, role, "Member-")
     assert db.execute("UPDATE staffuser SET role = :r WHERE email = :e", r=role, e=email) == 1
     return email, password
 
 
 def _signed_in(page_at, app: RunningApp, email: str, password: str):
     page = new_page(page_at)
-    page.goto(f"{app.base_url}/merchant/login")
-    page.locator("#staff-email").fill(email)
-    page.locator("#staff-password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/merchant/?$"))
+    sign_in_staff(page, app, email, password)
     return page
 
 

@@ -1,6 +1,8 @@
-"""Runs last (by name): after every other browser test has signed people in, paid, forged events
-and created keys, neither the server's database nor its log may hold a card number, a raw
-magic-link token, a session cookie value, a password or an API key (spec R1.1, R3.4, R4.6).
+"""Runs after every other test of the session (marked `after_all_tests`, which
+tests/browser/conftest.py orders last, whatever the file names): after every other browser test
+has signed people in, paid, forged events and created keys, neither the servers' databases nor
+their logs may hold a card number, a raw magic-link token, a session cookie value, a password or
+an API key (spec R1.1, R3.4, R4.6).
 
 Mail that carries a link is stored sealed; the dev mailbox decrypts it only for display."""
 
@@ -12,7 +14,9 @@ import pytest
 
 from tests.browser.conftest import (
     LOGIN_STATE,
+    OTHER_APPS,
     SEEN_SECRETS,
+    AppDB,
     RawClient,
     create_portal_link,
     redeem_over_http,
@@ -21,7 +25,7 @@ from tests.browser.conftest import (
     token_of,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.after_all_tests]
 
 # A run of 13-19 digits that is a whole token (not part of a hex digest, a base64 string or a
 # longer number), optionally grouped in fours by spaces or dashes as people type card numbers.
@@ -103,6 +107,14 @@ def test_no_secrets_or_card_numbers_in_database_or_log(running_app, db, api_key,
     assert "App running at" in log
     sources.append(("server log", log))
     assert len(sources) > 500
+    # The servers some modules started for themselves (`own_app`), stopped by now.
+    for n, other in enumerate(OTHER_APPS, 1):
+        other_db = AppDB(other)
+        try:
+            sources += [(f"server {n}: {where}", text) for where, text in database_texts(other_db)]
+        finally:
+            other_db.engine.dispose()
+        sources.append((f"server {n} log", other.log_path.read_text(errors="replace")))
 
     problems = []
     for where, text in sources:

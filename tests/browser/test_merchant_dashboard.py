@@ -3,8 +3,9 @@ before applying, its settings after, what disappears from the customer portal), 
 setting (clear error, nothing saved), the audit-log CSV export (formula cells escaped) and the
 demo merchant's test clock (renewals happen, the report matches the database).
 
-The file runs late on purpose ("zy"): moving the demo merchant's clock forward changes every
-demo customer's billing period, which earlier test files do not expect."""
+Moving the demo merchant's clock forward changes every demo customer's billing period, which the
+other test files do not expect: the clock test runs against a server of its own (`own_app`, a
+freshly migrated and seeded database), so the files may run in any order."""
 
 from __future__ import annotations
 
@@ -12,21 +13,14 @@ import csv
 import io
 import json
 import re
-import secrets
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import (
-    STAFF_COOKIE,
-    AppDB,
-    RunningApp,
-    fresh_client_ip,
-    portal_cli,
-    remember_secret,
-)
+from tests.browser.conftest import AppDB, fresh_client_ip, new_owner, sign_in_staff
 from tests.browser.test_portal_flows import (
     effective,
     make_customer,
@@ -55,13 +49,20 @@ PRESET_LABELS = {
 @pytest.fixture(scope="module")
 def admin(running_app) -> tuple[str, str]:
     """One staff account for this file, made by the CLI."""
-    email = f"dashboard-admin-{secrets.token_hex(3)}@acme.example"
-    password = remember_secret("password", "Dashboard-" + secrets.token_urlsafe(12))
-    out = portal_cli(
-        running_app, "create-admin", "--email", email, "--password-stdin", stdin=password + "\n"
-    )
-    assert out.startswith(f"created owner {email} (id "), out
-    return email, password
+    return new_owner(running_app, "dashboard-admin", "Dashboard-")
+
+
+@pytest.fixture(scope="module")
+def own_db(own_app) -> Iterator[AppDB]:
+    handle = AppDB(own_app)
+    yield handle
+    handle.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def own_admin(own_app) -> tuple[str, str]:
+    """A staff account on the clock test's own server."""
+    return new_owner(own_app, "clock-admin", "Clock-")
 
 
 def _shown(value) -> str:
@@ -153,16 +154,6 @@ def test_invalid_setting_gets_a_clear_error_and_saves_nothing(running_app, page_
         assert db.audit_since(audit_before, "settings.update") == []
 
 
-def _sign_in_staff(page, app: RunningApp, admin: tuple[str, str]) -> None:
-    page.goto(f"{app.base_url}/merchant/login")
-    page.locator("#staff-email").fill(admin[0])
-    page.locator("#staff-password").fill(admin[1])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/merchant/?$"))
-    cookie = next(c for c in page.context.cookies() if c["name"] == STAFF_COOKIE)
-    remember_secret("session_id", cookie["value"])
-
-
 FORMULA_AGENT = '=HYPERLINK("http://evil.example","click")'
 
 
@@ -177,7 +168,7 @@ def test_audit_log_filter_and_csv_export(running_app, browser, db, admin):
     try:
         page = context.new_page()
         page.set_default_timeout(20_000)
-        _sign_in_staff(page, app, admin)
+        sign_in_staff(page, app, *admin)
         open_page(page, app, "/merchant/audit", "Audit log")
         expect(page.get_by_test_id("chain-status")).to_contain_text("Audit chain intact (")
 
@@ -217,8 +208,8 @@ def _as_utc(value) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def test_test_clock_moves_time_and_renews(running_app, page_at, db, admin, screenshot_dir):
-    app = running_app
+def test_test_clock_moves_time_and_renews(own_app, page_at, own_db, own_admin, screenshot_dir):
+    app, db = own_app, own_db
     merchant = _acme(db)
     renewals_before = db.scalar(
         "SELECT COUNT(*) FROM invoice WHERE merchant_id = :m AND billing_reason = "
@@ -226,7 +217,7 @@ def test_test_clock_moves_time_and_renews(running_app, page_at, db, admin, scree
         m=merchant["id"],
     )
     page = new_page(page_at)
-    _sign_in_staff(page, app, admin)
+    sign_in_staff(page, app, *own_admin)
     open_page(page, app, "/merchant/billing", "Billing clock")
     shown_before = page.get_by_text(re.compile(r"^Merchant time: ")).inner_text()
 
