@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from portal_app import routes
 from portal_app.clock import Clock
 from portal_app.config import load_settings
 from portal_app.models import AuthSession, Customer, LoginToken
@@ -161,7 +162,7 @@ def request_email_change(
         clock,
         customer=customer,
         purpose=auth.EMAIL_CANCEL,
-        return_to="/login",
+        return_to=routes.LOGIN,
         ttl=CANCEL_LINK_TTL,
         new_email=address,
         void_older=False,
@@ -285,7 +286,7 @@ def send_reauth_link(
         clock,
         merchant_id=customer.merchant_id,
         email=customer.email,
-        return_to="/profile",
+        return_to=routes.PROFILE,
         actor=actor,
     )
 
@@ -304,7 +305,7 @@ def send_confirmation(
         clock,
         customer=customer,
         purpose="email_change",
-        return_to="/profile",
+        return_to=routes.PROFILE,
         ttl=auth.LINK_TTL,
         new_email=address,
     )

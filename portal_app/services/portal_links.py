@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session, select
 
+from portal_app import routes
 from portal_app.clock import Clock
 from portal_app.config import load_settings
 from portal_app.models import ApiKey, Customer
@@ -114,7 +115,7 @@ def issue_support_link(
         clock,
         customer=customer,
         purpose="portal_link",
-        return_to="/portal",
+        return_to=routes.PORTAL_HOME,
         ttl=PORTAL_LINK_TTL,
         acting_staff_id=acting_staff_id,
     )

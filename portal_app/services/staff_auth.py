@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from passlib.context import CryptContext
 from sqlmodel import Session, select
 
+from portal_app import routes
 from portal_app.clock import Clock
 from portal_app.config import load_settings
 from portal_app.models import StaffSignInLink, StaffUser
@@ -132,7 +133,7 @@ def _staff_session(session, clock, staff: StaffUser, actor: audit.Actor, *, via:
         target_id=auth_session.id,
         after={"via": via},
     )
-    return SignIn(sid, auth_session, "/merchant")
+    return SignIn(sid, auth_session, routes.MERCHANT_HOME)
 
 
 # --- staff sign-in links and unlocking ------------------------------------------------------------

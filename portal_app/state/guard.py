@@ -26,6 +26,7 @@ from urllib.parse import quote
 import reflex as rx
 from reflex.middleware import Middleware
 
+from portal_app import routes
 from portal_app.clock import SystemClock
 from portal_app.db import read_scope, session_scope
 from portal_app.http.common import ROLES, cookie_name, router_client_ip
@@ -301,7 +302,7 @@ async def _bind(state: rx.State, role, sid, principal, ended, disabled, name: st
     root = state._get_root_state()
     if ended is not None:
         await wipe_private(root)
-        target = "/merchant/login" if role == "staff" else "/login"
+        target = routes.MERCHANT_LOGIN if role == "staff" else routes.LOGIN
         page = state.router.page.path or "/"
         return None, rx.redirect(f"{target}?reason={ended.reason}&next={quote(page)}")
     session_state = await root.get_state(SessionState)
