@@ -29,6 +29,7 @@ from fractions import Fraction
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from portal_app import formatting
 from portal_app.clock import Clock, add_months, ensure_utc
 from portal_app.models import AuditEvent, Price, Subscription, SubscriptionStatus
 from portal_app.money import round_half_even
@@ -79,11 +80,11 @@ class Month:
 
     @property
     def key(self) -> str:
-        return self.start.strftime("%Y-%m")
+        return formatting.month_key(self.start)
 
     @property
     def label(self) -> str:
-        return self.start.strftime("%b %Y")
+        return formatting.month(self.start)
 
 
 def months_until(now: datetime, count: int = DEFAULT_MONTHS) -> list[Month]:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from portal_app import formatting
 from portal_app.clock import Clock
 from portal_app.models import Customer, ScheduledChange, Subscription, SubscriptionStatus
 from portal_app.money import format_money
@@ -50,7 +51,7 @@ class ChangePreview:
     next_interval: str = "month"
 
     def summary(self) -> str:
-        when = self.next_renewal_at.strftime("%d %b %Y") if self.next_renewal_at else ""
+        when = formatting.date(self.next_renewal_at)
         recurring = f"{format_money(self.next_renewal_amount, self.currency)}/{self.next_interval}"
         if self.timing == "period_end":
             return f"Nothing to pay today; from {when} {recurring}."
