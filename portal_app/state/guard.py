@@ -78,8 +78,9 @@ def read(service, *args, **kwargs):
 
 def _filled(service, kwargs: dict) -> dict:
     """The keyword arguments a service takes from who is asking, filled in where the handler
-    did not pass them: `actor`, `merchant_id`, a customer's own `customer_id` (a staff handler
-    names the customer it acts on) and the configured `gateway`."""
+    did not pass them: `actor`, `merchant_id`, the configured `gateway`, and a customer's own
+    `customer_id` (always theirs, whatever the handler passed; a staff handler names the
+    customer it acts on)."""
     names = _parameters(service)
     who = current()
     filled = dict(kwargs)
@@ -88,7 +89,7 @@ def _filled(service, kwargs: dict) -> dict:
     if "merchant_id" in names:
         filled.setdefault("merchant_id", who.merchant_id)
     if "customer_id" in names and who.role == "customer":
-        filled.setdefault("customer_id", who.customer_id)
+        filled["customer_id"] = who.customer_id  # a customer acts only as themself
     if "gateway" in names and "gateway" not in filled:
         from portal_app.services.gateway import configured_gateway
 
