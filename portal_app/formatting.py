@@ -1,7 +1,7 @@
 """How the portal writes dates, times and prices: one place for every screen, mail and service.
 
-Each function reproduces, character for character, what the copies it replaces produced (see
-/work/helpers/UI_KIT.md for which copy uses which). Every date/time function takes a `datetime`
+Each function reproduces, character for character, what the copies it replaces produced (the
+patterns are named below, one per kind of screen). Every date/time function takes a `datetime`
 (or `date`) or None and returns "" for None. Values are written as they are (the app keeps UTC;
 the "UTC" suffix is text, nothing is converted). Money amounts are integer minor units, formatted
 by `money.format_money`."""

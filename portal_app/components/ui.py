@@ -1,7 +1,7 @@
 """The page fragments every screen shares: loading, empty and error states, tables, status
 badges, section cards and the merchant page layout. Each reproduces the markup of the copies it
-replaces (test ids, aria attributes and texts are arguments); /work/helpers/UI_KIT.md lists the
-one-line call for each old copy."""
+replaces (test ids, aria attributes and texts are arguments), so a page uses one call where it
+wrote the fragment out."""
 
 from __future__ import annotations
 
