@@ -32,22 +32,27 @@ def _survey() -> rx.Component:
                 width="100%",
             ),
             ui.error_callout(Flow.error),
-            rx.flex(
-                rx.button("Continue", type="submit", data_testid="survey-continue"),
-                rx.button(
-                    "Keep my subscription",
-                    type="button",
-                    variant="soft",
-                    color_scheme="gray",
-                    on_click=Flow.keep,
-                ),
-                spacing="2",
-                wrap="wrap",
-            ),
+            _or_keep(rx.button("Continue", type="submit", data_testid="survey-continue")),
             spacing="3",
             width="100%",
         ),
         on_submit=Flow.submit_survey,
+    )
+
+
+def _or_keep(step_button: rx.Component) -> rx.Component:
+    """A step's own button beside "Keep my subscription" (the survey and the final confirm)."""
+    return rx.flex(
+        step_button,
+        rx.button(
+            "Keep my subscription",
+            type="button",
+            variant="soft",
+            color_scheme="gray",
+            on_click=Flow.keep,
+        ),
+        spacing="2",
+        wrap="wrap",
     )
 
 
@@ -148,22 +153,13 @@ def _confirm() -> rx.Component:
                 ),
             ),
             ui.error_callout(Flow.error),
-            rx.flex(
+            _or_keep(
                 rx.button(
                     "Cancel subscription",
                     type="submit",
                     color_scheme="red",
                     data_testid="confirm-cancel",
-                ),
-                rx.button(
-                    "Keep my subscription",
-                    type="button",
-                    variant="soft",
-                    color_scheme="gray",
-                    on_click=Flow.keep,
-                ),
-                spacing="2",
-                wrap="wrap",
+                )
             ),
             spacing="3",
             width="100%",
