@@ -167,8 +167,8 @@ def main() -> None:
     print(
         f"PDF size: median {statistics.median(sizes) / 1024:.1f} KiB, max {max(sizes) / 1024:.1f}"
     )
-    print(f"fast-path fallbacks: {documents._fallbacks}")
-    assert documents._fallbacks == 0, "the fast font path fell back to plain fpdf2"
+    print(f"fast-path fallbacks: {documents.drawing._fallbacks}")
+    assert documents.drawing._fallbacks == 0, "the fast font path fell back to plain fpdf2"
 
 
 if __name__ == "__main__":

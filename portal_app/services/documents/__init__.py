@@ -12,7 +12,6 @@ from sqlmodel import Session, select
 from portal_app.clock import Clock
 from portal_app.models import Invoice, Receipt
 from portal_app.services import invoices
-from portal_app.services.documents import drawing
 from portal_app.services.documents.cache import (
     DEFAULT_CACHE_DIR,
     MEMORY_CACHE_ENTRIES,
@@ -125,10 +124,3 @@ def warm_up() -> None:
 def _invoice_bytes(session: Session, invoice: Invoice, features: FeatureSet) -> tuple[bytes, str]:
     doc = invoice_document(session, invoice, features)
     return _cached_pdf(doc), f"{doc.number}.pdf"
-
-
-def __getattr__(name: str) -> object:
-    # The fast-path fallback counter lives (and changes) in drawing.py; read it from there.
-    if name == "_fallbacks":
-        return drawing._fallbacks
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
