@@ -110,8 +110,9 @@ class SubscriptionsState(PrivateState):
     @rx.event
     @guarded("customer", feature="subscriptions.view", error="preview_error")
     def confirm_change(self):
-        """Apply the previewed change; the list is read once, by the subscriptions page's load
-        after the redirect."""
+        """Apply the previewed change. On the list page the list is re-read here (one session
+        check, one read); from a change link (/subscriptions/<id>/change) the redirect's page
+        load reads it instead, so nothing is read twice."""
         result = write(
             plan_changes.change_plan,
             subscription_id=int(self.changing_id),
@@ -125,7 +126,10 @@ class SubscriptionsState(PrivateState):
             if result.preview.timing == "immediate"
             else "Your change is scheduled for the end of the period."
         )
-        return [rx.toast.success(done), rx.redirect(routes.SUBSCRIPTIONS)]
+        if self.router.page.path.endswith(_CHANGE_PAGE_END):
+            return [rx.toast.success(done), rx.redirect(routes.SUBSCRIPTIONS)]
+        self._refresh()
+        return rx.toast.success(done)
 
     @rx.event
     @guarded("customer", feature="subscriptions.view")

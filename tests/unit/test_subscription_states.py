@@ -1,6 +1,7 @@
 """Subscription handlers at the state layer: cancelling a paused subscription directly, and
 someone else's subscription refused."""
 
+from reflex import constants
 from sqlmodel import Session, select
 
 from portal_app.models import Price, RefusalTally, Subscription
@@ -48,10 +49,10 @@ def test_someone_elses_subscription_is_refused_and_audited(app_db):
         assert denied[-1].rule == "not_found:cancel_direct"
 
 
-def _trace_plan_change(app_db):
-    """Confirm a plan change, then the page the handler redirects to loads (the portal's nav
-    and the subscriptions list, as `PAGES` wires /subscriptions): SQL statements, guard session
-    checks, list reads, and the portal_app files whose code ran."""
+def _trace_plan_change(app_db, page_path):
+    """Confirm a plan change on `page_path`; if the handler redirects, the page it redirects to
+    loads (the portal's nav and the subscriptions list, as `PAGES` wires /subscriptions): SQL
+    statements, guard session checks, list reads, and the portal_app files whose code ran."""
     import asyncio
     import sys
     import threading
@@ -92,6 +93,9 @@ def _trace_plan_change(app_db):
 
     async def scenario():
         root = root_with(app_db["sessions"]["alice@example.com"])
+        root.router_data = root._update_router_vars(
+            {constants.RouteVar.PATH: page_path}, root.router_data
+        )
         state = await root.get_state(SubscriptionsState)
         await call(root, SubscriptionsState, "open_change", sub.id)
         first = state.options[0]
@@ -107,8 +111,9 @@ def _trace_plan_change(app_db):
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
         try:
             result = await call(root, SubscriptionsState, "confirm_change")
-            await call(root, NavState, "load")
-            await call(root, SubscriptionsState, "load")
+            if "redirect" in str(result):
+                await call(root, NavState, "load")
+                await call(root, SubscriptionsState, "load")
         finally:
             sys.setprofile(None)
             threading.setprofile(None)
@@ -121,10 +126,19 @@ def _trace_plan_change(app_db):
     return result, state, counts, files
 
 
-def test_a_plan_change_reads_the_list_once(app_db):
-    result, state, counts, files = _trace_plan_change(app_db)
-    assert "redirect" in str(result) or "subscriptions" in str(result)
+def test_a_plan_change_on_the_list_page_checks_the_session_once(app_db):
+    result, state, counts, files = _trace_plan_change(app_db, "/subscriptions")
+    assert "redirect" not in str(result)
+    assert len(state.items) == 1 and not state.changing_id
+    print("plan change trace (list page):", counts, len(files), sorted(files))
+    assert counts["list_reads"] == 1
+    assert counts["session_checks"] == 1  # the confirm; no page load follows
+
+
+def test_a_plan_change_from_a_change_link_reads_the_list_once(app_db):
+    result, state, counts, files = _trace_plan_change(app_db, "/subscriptions/[id]/change")
+    assert "redirect" in str(result)
     assert len(state.items) == 1
-    print("plan change trace:", counts, len(files), sorted(files))
+    print("plan change trace (change link):", counts, len(files), sorted(files))
     assert counts["list_reads"] == 1
     assert counts["session_checks"] == 3  # confirm, then the page's two loaders
