@@ -1,5 +1,6 @@
-"""Merchant dashboard pages for money and mail: invoices (with what is outstanding and overdue),
-payments and the mailbox (the outbox with delivery status)."""
+"""What the merchant dashboard's money and mail pages share (invoices with what is outstanding
+and overdue, payments, the mailbox with delivery status): the page with its section links,
+filter bar, count, table and pager, the status badge and the customer cell."""
 
 from __future__ import annotations
 
@@ -65,11 +66,14 @@ def counted(count: rx.Var, noun: str) -> rx.Component:
     return rx.cond(count == 1, rx.fragment("1 ", noun), rx.fragment(count, f" {noun}s"))
 
 
-def billing_list(
+def billing_page(
+    title: str,
     state,
     *,
+    intro: tuple[rx.Component, ...] = (),
     filter_bar: rx.Component,
-    count: rx.Component,
+    noun: str,
+    count_testid: str,
     headers: list,
     render,
     empty: str,
@@ -77,27 +81,34 @@ def billing_list(
     before: tuple[rx.Component, ...] = (),
     after: tuple[rx.Component, ...] = (),
 ) -> rx.Component:
-    """The body of a money or mail list page: once loaded, what comes `before`, the filter bar,
-    the count, the table (or `empty`), the pager and what comes `after`; a spinner until then."""
-    return rx.cond(
-        state.loaded,
-        rx.vstack(
-            *before,
-            filter_bar,
-            count,
-            ui.data_table(
-                headers,
-                rows=state.rows,
-                render=render,
-                testid=testid,
-                empty=ui.empty_state(empty, icon="inbox"),
+    """A money or mail list page: the dashboard page `title` with the section links and the
+    `intro`, then, once loaded, what comes `before`, the filter bar, how many `noun`s match
+    (`count_testid`), the table (or `empty`), the pager and what comes `after`; a spinner until
+    then."""
+    return ui.merchant_page(
+        title,
+        section_links(),
+        *intro,
+        rx.cond(
+            state.loaded,
+            rx.vstack(
+                *before,
+                filter_bar,
+                rx.text(counted(state.total, noun), size="2", data_testid=count_testid),
+                ui.data_table(
+                    headers,
+                    rows=state.rows,
+                    render=render,
+                    testid=testid,
+                    empty=ui.empty_state(empty, icon="inbox"),
+                ),
+                pager(state),
+                *after,
+                spacing="3",
+                width="100%",
             ),
-            pager(state),
-            *after,
-            spacing="3",
-            width="100%",
+            ui.loading(),
         ),
-        ui.loading(),
     )
 
 

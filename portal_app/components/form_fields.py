@@ -1,6 +1,7 @@
 """Labelled form controls for the dashboard's plain HTML forms (the UI kit has none): a label
-tied to its control by id, the control, an optional grey hint; a checkbox with its label; and a
-card holding one create form. Ids are `<form>-<name with dashes>` ("plan-monthly")."""
+tied to its control by id, the control, an optional grey hint; a checkbox with its label; a form
+that stacks them; and a card holding one create form. Ids are `<form>-<name with dashes>`
+("plan-monthly")."""
 
 from __future__ import annotations
 
@@ -69,6 +70,26 @@ def checkbox(control_id: rx.Var | str, name, label, **props) -> rx.Component:
     )
 
 
+def stacked_form(
+    *children: rx.Component,
+    on_submit,
+    key: rx.Var,
+    padding_top: str | None = None,
+    width: str | None = "100%",
+) -> rx.Component:
+    """A form whose fields, error line and buttons stack full width, 3 apart (`padding_top`
+    above them); `key` remounts it (emptied) when it changes. `width` of the form itself
+    (None: left out, in a dialog or tab)."""
+    stack_props = {} if padding_top is None else {"padding_top": padding_top}
+    form_props = {} if width is None else {"width": width}
+    return rx.form(
+        rx.vstack(*children, spacing="3", width="100%", **stack_props),
+        on_submit=on_submit,
+        key=key,
+        **form_props,
+    )
+
+
 def form_card(
     title: str,
     testid: str,
@@ -84,18 +105,13 @@ def form_card(
     wrapping row with another card."""
     sizing = {"flex": "1 1 20rem", "min_width": "0"} if in_row else {"width": "100%"}
     return rx.card(
-        rx.form(
-            rx.vstack(
-                rx.heading(title, size="3", as_="h3"),
-                *fields,
-                error,
-                rx.button(button, type="submit", data_testid=testid),
-                spacing="3",
-                width="100%",
-            ),
+        stacked_form(
+            rx.heading(title, size="3", as_="h3"),
+            *fields,
+            error,
+            rx.button(button, type="submit", data_testid=testid),
             on_submit=on_submit,
             key=key,
-            width="100%",
         ),
         **sizing,
     )

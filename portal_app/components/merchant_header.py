@@ -1,6 +1,6 @@
 """What every dashboard page shares: the header (section links, title, role, sign-out), the
-role checks that hide controls a member can't use (`staff_can`; that only spares clicks: every
-handler checks the role on the server) and the note that says why."""
+role checks that hide controls a member can't use (`staff_can`, `staff_button`; that only
+spares clicks: every handler checks the role on the server) and the note that says why."""
 
 from __future__ import annotations
 
@@ -37,6 +37,12 @@ def roles_text(need: str) -> str:
     """ "Admin or Owner", "Support, Admin or Owner"."""
     labels = [staff_roles.LABELS[r] for r in staff_roles.at_least(need)]
     return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} or {labels[-1]}"
+
+
+def staff_button(need: str, label: str, on_click, testid: str | None = None) -> rx.Component:
+    """A soft button shown only to a member whose role allows `need`."""
+    props = {} if testid is None else {"data_testid": testid}
+    return rx.cond(staff_can(need), rx.button(label, variant="soft", on_click=on_click, **props))
 
 
 def read_only_note(need: str, what: str) -> rx.Component:

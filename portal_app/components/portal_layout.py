@@ -1,5 +1,6 @@
 """The signed-in customer's frame: brand, the sections the merchant enabled, sign-out. A side
-column on wide screens, a scrolling tab row on phones."""
+column on wide screens, a scrolling tab row on phones. `loaded_page` / `stacked_page`: a page
+whose body waits for its state's first load."""
 
 from __future__ import annotations
 
@@ -18,6 +19,13 @@ def sign_out_button(*, staff: bool = False) -> rx.Component:
     return post_form(
         rx.button("Sign out", type="submit", variant="soft", color_scheme="gray", size="2"),
         action="/auth/staff/logout" if staff else "/auth/logout",
+    )
+
+
+def title_bar(heading: rx.Component, end: rx.Component) -> rx.Component:
+    """A page's h1 at the start and `end` (sign-out) at the end, wrapping on a phone."""
+    return rx.flex(
+        heading, end, justify="between", align="center", width="100%", wrap="wrap", spacing="3"
     )
 
 
@@ -104,15 +112,7 @@ def portal_layout(title: str, feature: str | None, *children: rx.Component) -> r
         rx.flex(
             rx.vstack(brand, nav, spacing="4", width=rx.breakpoints(initial="100%", md="13rem")),
             rx.vstack(
-                rx.flex(
-                    rx.heading(title, size="6", as_="h1"),
-                    sign_out_button(),
-                    justify="between",
-                    align="center",
-                    width="100%",
-                    wrap="wrap",
-                    spacing="3",
-                ),
+                title_bar(rx.heading(title, size="6", as_="h1"), sign_out_button()),
                 *body,
                 spacing="4",
                 width="100%",
@@ -129,4 +129,37 @@ def portal_layout(title: str, feature: str | None, *children: rx.Component) -> r
             },
         ),
         subtitle=NavState.brand_name,
+    )
+
+
+def loaded_page(
+    title: str,
+    feature: str | None,
+    loaded: rx.Var,
+    content: rx.Component,
+    *,
+    fallback: rx.Component | None = None,
+) -> rx.Component:
+    """A portal page whose `content` waits for its state's first load (`loaded`): a spinner
+    until then, or `fallback`."""
+    return portal_layout(
+        title, feature, rx.cond(loaded, content, ui.loading() if fallback is None else fallback)
+    )
+
+
+def stacked_page(
+    title: str,
+    feature: str | None,
+    loaded: rx.Var,
+    *sections: rx.Component,
+    spacing: str = "3",
+    fallback: rx.Component | None = None,
+) -> rx.Component:
+    """A `loaded_page` whose sections stack full-width, `spacing` apart."""
+    return loaded_page(
+        title,
+        feature,
+        loaded,
+        rx.vstack(*sections, spacing=spacing, width="100%"),
+        fallback=fallback,
     )

@@ -1,7 +1,7 @@
-"""The page fragments every screen shares: loading, empty and error states, tables, status
-badges, section cards and the merchant page layout. Each reproduces the markup of the copies it
-replaces (test ids, aria attributes and texts are arguments), so a page uses one call where it
-wrote the fragment out."""
+"""The page fragments every screen shares: loading, empty, error and notice states, tables,
+status badges, section cards and the merchant page layout. Each reproduces the markup of the
+copies it replaces (test ids, aria attributes and texts are arguments), so a page uses one call
+where it wrote the fragment out."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from portal_app.components.shell import page_shell
 # The dashboard header's pieces live in components.merchant_header; the kit re-exports them
 # so a page needs one import.
 __all__ = [
+    "card_stack",
     "data_table",
     "empty_state",
     "error_callout",
@@ -24,6 +25,7 @@ __all__ = [
     "loading",
     "merchant_header",
     "merchant_page",
+    "message_callout",
     "role_badge",
     "role_label",
     "row_action",
@@ -101,6 +103,22 @@ def error_callout(
         **_props(icon=icon, role=role, width=width, data_testid=testid),
     )
     return rx.cond(message != "", callout) if when_set else callout
+
+
+def message_callout(
+    message: str | rx.Var,
+    *,
+    icon: str,
+    color: str | None = None,
+    role: str | None = None,
+    testid: str | None = None,
+) -> rx.Component:
+    """A callout shown only while `message` is not "" (a notice, a "link sent", a warning):
+    `color` its colour scheme (default: the accent), `role="status"` to announce it."""
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon=icon, **_props(color_scheme=color, role=role, data_testid=testid)),
+    )
 
 
 def error_text(message: rx.Var, *, testid: str | None = None) -> rx.Component:
@@ -182,6 +200,7 @@ def data_table(
     row_header: bool = False,
     row_testid: str | None = None,
     min_width: str | None = None,
+    size: str | None = "1",
     scroll: bool = True,
     testid: str | None = None,
     empty: rx.Component | None = None,
@@ -193,7 +212,8 @@ def data_table(
     `row_header=True`: the first is the row's header cell; `row_testid` on each row), or
     `rows` + `render(row)` (a `rx.table.row`), or a ready `body` (the table body's children).
     `scroll` (default): inside a box that scrolls sideways on a phone (`testid` on that box);
-    `min_width` on the table. `empty`: shown instead while `rows` is empty."""
+    `min_width` on the table; `size=None`: the default (larger) table. `empty`: shown instead
+    while `rows` is empty."""
     if headers is None:
         if columns is None:
             raise ValueError("data_table needs headers or columns")
@@ -209,9 +229,8 @@ def data_table(
     table = rx.table.root(
         rx.table.header(rx.table.row(*[_header_cell(h) for h in headers])),
         rx.table.body(body),
-        size="1",
         width="100%",
-        **_props(min_width=min_width),
+        **_props(size=size, min_width=min_width),
     )
     if scroll:
         table = rx.box(table, overflow_x="auto", width="100%", **_props(data_testid=testid))
@@ -250,10 +269,21 @@ def section_card(
     head = [rx.heading(title, size=heading_size, as_="h2")]
     if description is not None:
         head.append(rx.text(description, size="2", color_scheme="gray"))
+    return card_stack(*head, *body, spacing=spacing, testid=testid)
+
+
+def card_stack(
+    *children: rx.Component,
+    spacing: str = "3",
+    testid: str | None = None,
+    max_width: str | None = None,
+) -> rx.Component:
+    """A full-width card whose children stack full-width, `spacing` apart (a section without
+    a plain h2 title; `section_card` adds one)."""
     return rx.card(
-        rx.vstack(*head, *body, spacing=spacing, width="100%"),
+        rx.vstack(*children, spacing=spacing, width="100%"),
         width="100%",
-        **_props(data_testid=testid),
+        **_props(max_width=max_width, data_testid=testid),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import ui
-from portal_app.components.portal_layout import portal_layout, unavailable
+from portal_app.components.portal_layout import loaded_page, unavailable
 from portal_app.state.downloads import DownloadsState
 
 
@@ -111,65 +111,55 @@ def _history_row(h: rx.Var) -> rx.Component:
 
 
 def _history() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.flex(
-                rx.heading("Download history", size="4", as_="h2"),
-                rx.cond(
-                    DownloadsState.offered["digital.history"],
-                    rx.button(
-                        "Refresh",
-                        size="1",
-                        variant="soft",
-                        on_click=DownloadsState.refresh_history,
-                    ),
-                ),
-                justify="between",
-                width="100%",
-            ),
+    return ui.card_stack(
+        rx.flex(
+            rx.heading("Download history", size="4", as_="h2"),
             rx.cond(
                 DownloadsState.offered["digital.history"],
-                rx.cond(
-                    DownloadsState.history.length() > 0,
-                    rx.foreach(DownloadsState.history, _history_row),
-                    rx.text("No downloads yet.", size="2", color_scheme="gray"),
-                ),
-                rx.text(
-                    "Download history is not offered in this portal.",
-                    size="2",
-                    color_scheme="gray",
-                    data_testid="history-not-offered",
+                rx.button(
+                    "Refresh", size="1", variant="soft", on_click=DownloadsState.refresh_history
                 ),
             ),
-            spacing="2",
+            justify="between",
             width="100%",
         ),
-        width="100%",
+        rx.cond(
+            DownloadsState.offered["digital.history"],
+            rx.cond(
+                DownloadsState.history.length() > 0,
+                rx.foreach(DownloadsState.history, _history_row),
+                rx.text("No downloads yet.", size="2", color_scheme="gray"),
+            ),
+            rx.text(
+                "Download history is not offered in this portal.",
+                size="2",
+                color_scheme="gray",
+                data_testid="history-not-offered",
+            ),
+        ),
+        spacing="2",
     )
 
 
 def downloads_page() -> rx.Component:
     """Open while any of the digital toggles is on; each asset and the history say on their own
     when the merchant does not offer them (the state only ever holds what is offered)."""
-    return portal_layout(
+    return loaded_page(
         "Downloads",
         None,
+        DownloadsState.loaded,
         rx.cond(
-            DownloadsState.loaded,
-            rx.cond(
-                DownloadsState.offered.values().contains(True),
-                rx.vstack(
-                    rx.cond(
-                        DownloadsState.assets.length() > 0,
-                        rx.foreach(DownloadsState.assets, _asset),
-                        rx.callout("Your plan includes no digital products.", icon="info"),
-                    ),
-                    _history(),
-                    spacing="3",
-                    width="100%",
+            DownloadsState.offered.values().contains(True),
+            rx.vstack(
+                rx.cond(
+                    DownloadsState.assets.length() > 0,
+                    rx.foreach(DownloadsState.assets, _asset),
+                    rx.callout("Your plan includes no digital products.", icon="info"),
                 ),
-                unavailable(),
+                _history(),
+                spacing="3",
+                width="100%",
             ),
-            ui.loading(),
+            unavailable(),
         ),
     )

@@ -7,7 +7,8 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components import ui
 from portal_app.components.pager import pager
-from portal_app.components.portal_layout import portal_layout
+from portal_app.components.portal_form import field_label, form_stack
+from portal_app.components.portal_layout import loaded_page
 from portal_app.state.invoices import InvoicesState
 from portal_app.state.nav import NavState
 
@@ -38,38 +39,24 @@ def _invoice_row(row: rx.Var) -> rx.Component:
 
 
 def invoices_page() -> rx.Component:
-    return portal_layout(
+    return loaded_page(
         "Invoices",
         "invoices.view",
+        InvoicesState.loaded,
         rx.cond(
-            InvoicesState.loaded,
-            rx.cond(
-                InvoicesState.total > 0,
-                rx.vstack(
-                    rx.box(
-                        rx.table.root(
-                            rx.table.header(
-                                rx.table.row(
-                                    rx.table.column_header_cell("Invoice"),
-                                    rx.table.column_header_cell("Date"),
-                                    rx.table.column_header_cell("Total"),
-                                    rx.table.column_header_cell("Status"),
-                                    rx.table.column_header_cell(""),
-                                )
-                            ),
-                            rx.table.body(rx.foreach(InvoicesState.rows, _invoice_row)),
-                            width="100%",
-                        ),
-                        overflow_x="auto",
-                        width="100%",
-                    ),
-                    pager(InvoicesState),
-                    spacing="3",
-                    width="100%",
+            InvoicesState.total > 0,
+            rx.vstack(
+                ui.data_table(
+                    ["Invoice", "Date", "Total", "Status", ""],
+                    rows=InvoicesState.rows,
+                    render=_invoice_row,
+                    size=None,
                 ),
-                rx.callout("No invoices yet.", icon="info"),
+                pager(InvoicesState),
+                spacing="3",
+                width="100%",
             ),
-            ui.loading(),
+            rx.callout("No invoices yet.", icon="info"),
         ),
     )
 
@@ -84,138 +71,121 @@ def _address_block(title: str, lines, testid: str) -> rx.Component:
     )
 
 
+def _amount_row(label: str, amount: rx.Var, *, bold: bool = False) -> rx.Component:
+    """A label and its amount at either end of the line (Total, Paid, Amount due)."""
+    texts = (
+        (rx.text(label, weight="bold"), rx.text(amount, weight="bold"))
+        if bold
+        else (rx.text(label), rx.text(amount))
+    )
+    return rx.flex(*texts, justify="between", width="100%")
+
+
 def invoice_detail_page() -> rx.Component:
     detail = InvoicesState.detail
-    return portal_layout(
+    return loaded_page(
         "Invoice",
         "invoices.view",
-        rx.cond(
-            detail.id != "",
-            rx.card(
-                rx.vstack(
-                    rx.flex(
-                        rx.heading(detail.number, size="5", as_="h2", data_testid="invoice-number"),
-                        ui.status_badge(detail.status, STATUS_COLORS, default="gray"),
-                        justify="between",
-                        width="100%",
-                        wrap="wrap",
-                        spacing="2",
-                    ),
-                    rx.text("Issued ", detail.date, size="2", color_scheme="gray"),
-                    rx.cond(detail.period != "", rx.text("Period ", detail.period, size="2")),
-                    rx.flex(
-                        _address_block("Billed to", detail.bill_to, "bill-to"),
-                        rx.cond(
-                            detail.ship_to.to(list[str]).length() > 0,
-                            _address_block("Ship to", detail.ship_to, "ship-to"),
-                        ),
-                        spacing="5",
-                        wrap="wrap",
-                    ),
-                    rx.separator(size="4"),
-                    rx.foreach(
-                        detail.lines,
-                        lambda line: rx.flex(
-                            rx.text(line.description),
-                            rx.text(line.amount),
-                            justify="between",
-                            width="100%",
-                            spacing="3",
-                        ),
-                    ),
-                    rx.separator(size="4"),
-                    rx.flex(
-                        rx.text("Total", weight="bold"),
-                        rx.text(detail.total, weight="bold"),
-                        justify="between",
-                        width="100%",
-                    ),
-                    rx.flex(rx.text("Paid"), rx.text(detail.paid), justify="between", width="100%"),
-                    rx.flex(
-                        rx.text("Amount due"),
-                        rx.text(detail.due),
-                        justify="between",
-                        width="100%",
-                    ),
-                    rx.cond(
-                        (detail.status == "open") & NavState.enabled["invoices.pay"],
-                        rx.form(
-                            rx.vstack(
-                                rx.text("Pay with", as_="label", html_for="card", weight="medium"),
-                                rx.el.select(
-                                    rx.foreach(
-                                        detail.cards,
-                                        lambda c: rx.el.option(
-                                            c.label,
-                                            value=c.id,
-                                            selected=c.default == "yes",
-                                        ),
-                                    ),
-                                    id="card",
-                                    name="card",
-                                    style={
-                                        "padding": "8px",
-                                        "border_radius": "6px",
-                                        "width": "100%",
-                                    },
-                                ),
-                                rx.link("Add a card", href=routes.PAYMENT_METHOD_NEW, size="2"),
-                                rx.button(
-                                    "Pay ",
-                                    detail.due,
-                                    type="submit",
-                                    size="3",
-                                    width="100%",
-                                    data_testid="pay-now",
-                                ),
-                                spacing="2",
-                                width="100%",
-                            ),
-                            on_submit=InvoicesState.pay,
-                            width="100%",
-                        ),
-                    ),
-                    ui.error_callout(InvoicesState.pay_error, testid="pay-error"),
-                    rx.flex(
-                        rx.cond(
-                            NavState.enabled["invoices.download_pdf"],
-                            rx.button(
-                                rx.icon("file-down"),
-                                "Download PDF",
-                                variant="soft",
-                                on_click=InvoicesState.download_pdf(detail.id),
-                                data_testid="download-pdf",
-                            ),
-                        ),
-                        rx.link(rx.button("All invoices", variant="ghost"), href=routes.INVOICES),
-                        spacing="2",
-                        wrap="wrap",
-                    ),
-                    rx.cond(
-                        NavState.enabled["invoices.receipts"],
-                        rx.foreach(
-                            detail.receipts,
-                            lambda r: rx.flex(
-                                rx.text(r.label, size="2"),
-                                rx.button(
-                                    "Receipt PDF",
-                                    size="1",
-                                    variant="soft",
-                                    on_click=InvoicesState.download_receipt(r.id),
-                                ),
-                                justify="between",
-                                width="100%",
-                                wrap="wrap",
-                                spacing="2",
-                            ),
-                        ),
-                    ),
+        detail.id != "",
+        ui.card_stack(
+            rx.flex(
+                rx.heading(detail.number, size="5", as_="h2", data_testid="invoice-number"),
+                ui.status_badge(detail.status, STATUS_COLORS, default="gray"),
+                justify="between",
+                width="100%",
+                wrap="wrap",
+                spacing="2",
+            ),
+            rx.text("Issued ", detail.date, size="2", color_scheme="gray"),
+            rx.cond(detail.period != "", rx.text("Period ", detail.period, size="2")),
+            rx.flex(
+                _address_block("Billed to", detail.bill_to, "bill-to"),
+                rx.cond(
+                    detail.ship_to.to(list[str]).length() > 0,
+                    _address_block("Ship to", detail.ship_to, "ship-to"),
+                ),
+                spacing="5",
+                wrap="wrap",
+            ),
+            rx.separator(size="4"),
+            rx.foreach(
+                detail.lines,
+                lambda line: rx.flex(
+                    rx.text(line.description),
+                    rx.text(line.amount),
+                    justify="between",
+                    width="100%",
                     spacing="3",
+                ),
+            ),
+            rx.separator(size="4"),
+            _amount_row("Total", detail.total, bold=True),
+            _amount_row("Paid", detail.paid),
+            _amount_row("Amount due", detail.due),
+            rx.cond(
+                (detail.status == "open") & NavState.enabled["invoices.pay"],
+                form_stack(
+                    field_label("Pay with", "card"),
+                    rx.el.select(
+                        rx.foreach(
+                            detail.cards,
+                            lambda c: rx.el.option(
+                                c.label, value=c.id, selected=c.default == "yes"
+                            ),
+                        ),
+                        id="card",
+                        name="card",
+                        style={"padding": "8px", "border_radius": "6px", "width": "100%"},
+                    ),
+                    rx.link("Add a card", href=routes.PAYMENT_METHOD_NEW, size="2"),
+                    rx.button(
+                        "Pay ",
+                        detail.due,
+                        type="submit",
+                        size="3",
+                        width="100%",
+                        data_testid="pay-now",
+                    ),
+                    on_submit=InvoicesState.pay,
+                    spacing="2",
                     width="100%",
                 ),
-                width="100%",
-                max_width="40rem",
             ),
-            ui.loading(),
+            ui.error_callout(InvoicesState.pay_error, testid="pay-error"),
+            rx.flex(
+                rx.cond(
+                    NavState.enabled["invoices.download_pdf"],
+                    rx.button(
+                        rx.icon("file-down"),
+                        "Download PDF",
+                        variant="soft",
+                        on_click=InvoicesState.download_pdf(detail.id),
+                        data_testid="download-pdf",
+                    ),
+                ),
+                rx.link(rx.button("All invoices", variant="ghost"), href=routes.INVOICES),
+                spacing="2",
+                wrap="wrap",
+            ),
+            rx.cond(
+                NavState.enabled["invoices.receipts"],
+                rx.foreach(
+                    detail.receipts,
+                    lambda r: rx.flex(
+                        rx.text(r.label, size="2"),
+                        rx.button(
+                            "Receipt PDF",
+                            size="1",
+                            variant="soft",
+                            on_click=InvoicesState.download_receipt(r.id),
+                        ),
+                        justify="between",
+                        width="100%",
+                        wrap="wrap",
+                        spacing="2",
+                    ),
+                ),
+            ),
+            max_width="40rem",
         ),
     )

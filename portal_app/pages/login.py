@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import page_shell, ui
+from portal_app.components.portal_form import Labelled, form_stack, labelled_input
 from portal_app.components.post_form import post_form
 from portal_app.state import LoginState
 
@@ -22,10 +23,7 @@ def login() -> rx.Component:
     return page_shell(
         _narrow(
             rx.heading("Sign in to your billing portal", size="6", as_="h1"),
-            rx.cond(
-                LoginState.notice != "",
-                rx.callout(LoginState.notice, icon="info", data_testid="login-notice"),
-            ),
+            ui.message_callout(LoginState.notice, icon="info", testid="login-notice"),
             rx.cond(
                 LoginState.sent,
                 rx.callout(
@@ -37,28 +35,22 @@ def login() -> rx.Component:
                 ),
             ),
             ui.error_callout(LoginState.error, testid="login-error"),
-            rx.form(
-                rx.vstack(
-                    rx.text("Email address", as_="label", html_for="email", weight="medium"),
-                    rx.input(
-                        id="email",
-                        name="email",
-                        type="email",
-                        required=True,
-                        placeholder="you@example.com",
-                        auto_complete="email",
-                        size="3",
-                        width="100%",
-                    ),
-                    rx.button(
-                        "Email me a sign-in link",
-                        type="submit",
-                        size="3",
-                        width="100%",
-                        loading=LoginState.submitting,
-                    ),
-                    spacing="3",
+            form_stack(
+                *labelled_input(
+                    "Email address",
+                    "email",
+                    "email",
+                    type="email",
+                    placeholder="you@example.com",
+                    size="3",
                     width="100%",
+                ),
+                rx.button(
+                    "Email me a sign-in link",
+                    type="submit",
+                    size="3",
+                    width="100%",
+                    loading=LoginState.submitting,
                 ),
                 on_submit=LoginState.request_link,
                 reset_on_submit=False,
@@ -82,33 +74,24 @@ FIELD_STYLE = {
 }
 
 
+def _staff_input(label: str, control_id: str, name: str, auto_complete: str) -> Labelled:
+    """A plain input of the staff forms; `name` is also its type (email, password)."""
+    return labelled_input(
+        label, control_id, auto_complete, name=name, native=True, type=name, style=FIELD_STYLE
+    )
+
+
 def merchant_login() -> rx.Component:
     """A plain HTML form that posts to /auth/staff/login, so the password never enters state."""
     return page_shell(
         _narrow(
             rx.heading("Merchant sign-in", size="6", as_="h1"),
             ui.error_callout(LoginState.staff_error),
-            rx.cond(LoginState.notice != "", rx.callout(LoginState.notice, icon="info")),
+            ui.message_callout(LoginState.notice, icon="info"),
             post_form(
                 rx.vstack(
-                    rx.text("Email", as_="label", html_for="staff-email", weight="medium"),
-                    rx.el.input(
-                        id="staff-email",
-                        name="email",
-                        type="email",
-                        required=True,
-                        auto_complete="username",
-                        style=FIELD_STYLE,
-                    ),
-                    rx.text("Password", as_="label", html_for="staff-password", weight="medium"),
-                    rx.el.input(
-                        id="staff-password",
-                        name="password",
-                        type="password",
-                        required=True,
-                        auto_complete="current-password",
-                        style=FIELD_STYLE,
-                    ),
+                    *_staff_input("Email", "staff-email", "email", "username"),
+                    *_staff_input("Password", "staff-password", "password", "current-password"),
                     rx.button("Sign in", type="submit", size="3", width="100%"),
                     spacing="3",
                     width="100%",
@@ -128,15 +111,7 @@ def merchant_login() -> rx.Component:
                             size="2",
                             color_scheme="gray",
                         ),
-                        rx.text("Email", as_="label", html_for="staff-link-email", weight="medium"),
-                        rx.el.input(
-                            id="staff-link-email",
-                            name="email",
-                            type="email",
-                            required=True,
-                            auto_complete="username",
-                            style=FIELD_STYLE,
-                        ),
+                        *_staff_input("Email", "staff-link-email", "email", "username"),
                         rx.button(
                             "Email me a sign-in link",
                             type="submit",

@@ -162,39 +162,34 @@ def _mrr() -> rx.Component:
         height=CHART_HEIGHT,
         margin=CHART_MARGIN,
     )
-    table = rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("Month"),
+    table = ui.data_table(
+        [
+            rx.table.column_header_cell("Month"),
+            rx.foreach(
+                Analytics.currencies,
+                lambda currency: rx.fragment(
+                    rx.table.column_header_cell("MRR (" + currency + ")"),
+                    rx.table.column_header_cell("Subscriptions"),
+                ),
+            ),
+        ],
+        body=rx.foreach(
+            Analytics.mrr_table,
+            lambda row: rx.table.row(
+                rx.table.row_header_cell(row["month"]),
                 rx.foreach(
                     Analytics.currencies,
                     lambda currency: rx.fragment(
-                        rx.table.column_header_cell("MRR (" + currency + ")"),
-                        rx.table.column_header_cell("Subscriptions"),
-                    ),
-                ),
-            )
-        ),
-        rx.table.body(
-            rx.foreach(
-                Analytics.mrr_table,
-                lambda row: rx.table.row(
-                    rx.table.row_header_cell(row["month"]),
-                    rx.foreach(
-                        Analytics.currencies,
-                        lambda currency: rx.fragment(
-                            rx.table.cell(row[currency], data_testid="mrr-amount"),
-                            rx.table.cell(
-                                row[currency + "_subscriptions"], data_testid="mrr-subscriptions"
-                            ),
+                        rx.table.cell(row[currency], data_testid="mrr-amount"),
+                        rx.table.cell(
+                            row[currency + "_subscriptions"], data_testid="mrr-subscriptions"
                         ),
                     ),
-                    data_testid="mrr-row",
                 ),
-            )
+                data_testid="mrr-row",
+            ),
         ),
-        size="1",
-        width="100%",
+        scroll=False,
     )
     return _section(
         "mrr",
@@ -208,19 +203,37 @@ def _mrr() -> rx.Component:
     )
 
 
-def _monthly_bars(
+def _monthly_section(
+    key: str,
+    title: str,
+    description: str,
+    shown: rx.Var,
     rows: rx.Var,
     bars: list[tuple[str, str, str]],
     columns: list[tuple[str, str, str]],
     row_testid: str,
-) -> tuple[rx.Component, rx.Component]:
-    """A bar chart per month (bars: key, name, colour) and its table (columns: heading, key,
-    cell test id, the month first)."""
-    return _bar_chart(rows, "month", bars), _table(rows, columns, row_testid)
+    empty: str,
+) -> rx.Component:
+    """A `_section` with a bar chart per month (bars: key, name, colour) and its table
+    (columns: heading, key, cell test id, the month first)."""
+    return _section(
+        key,
+        title,
+        description,
+        shown,
+        _bar_chart(rows, "month", bars),
+        _table(rows, columns, row_testid),
+        empty,
+    )
 
 
 def _movements() -> rx.Component:
-    chart, table = _monthly_bars(
+    return _monthly_section(
+        "movements",
+        "New vs churned subscriptions",
+        "New: subscriptions started in the month. Churned: subscriptions that ended in the "
+        "month (cancelled now, at period end, or after failed payments).",
+        Analytics.has_movements,
         Analytics.movements,
         [("new", "New", NEW_COLOUR), ("churned", "Churned", CHURN_COLOUR)],
         [
@@ -229,15 +242,6 @@ def _movements() -> rx.Component:
             ("Churned", "churned", "movement-churned"),
         ],
         "movement-row",
-    )
-    return _section(
-        "movements",
-        "New vs churned subscriptions",
-        "New: subscriptions started in the month. Churned: subscriptions that ended in the "
-        "month (cancelled now, at period end, or after failed payments).",
-        Analytics.has_movements,
-        chart,
-        table,
         "No subscriptions started or ended in these months.",
     )
 
@@ -313,7 +317,11 @@ def _funnel() -> rx.Component:
 
 
 def _pauses() -> rx.Component:
-    chart, table = _monthly_bars(
+    return _monthly_section(
+        "pauses",
+        "Pauses and resumes",
+        "Subscriptions paused, and resumed (by the customer or on their resume date), per month.",
+        Analytics.has_pauses,
         Analytics.pauses,
         [("pauses", "Pauses", PAUSE_COLOUR), ("resumes", "Resumes", RESUME_COLOUR)],
         [
@@ -322,14 +330,6 @@ def _pauses() -> rx.Component:
             ("Resumes", "resumes", "resume-count"),
         ],
         "pause-row",
-    )
-    return _section(
-        "pauses",
-        "Pauses and resumes",
-        "Subscriptions paused, and resumed (by the customer or on their resume date), per month.",
-        Analytics.has_pauses,
-        chart,
-        table,
         "No pauses or resumes in these months.",
     )
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import ui
-from portal_app.components.merchant_header import staff_can
+from portal_app.components.merchant_header import staff_button, staff_can
+from portal_app.components.page_parts import subheading
 from portal_app.components.pager import pager
 from portal_app.state.merchant_audit import MerchantAuditState as Audit
 
@@ -96,25 +97,15 @@ def audit_log_page() -> rx.Component:
         ui.error_callout(Audit.error, icon=None),
         rx.hstack(
             rx.text(Audit.total, " events", size="2"),
-            rx.cond(
-                staff_can("admin"),
-                rx.button(
-                    "Export CSV",
-                    variant="soft",
-                    on_click=Audit.export,
-                    data_testid="export-csv",
-                ),
-            ),
+            staff_button("admin", "Export CSV", Audit.export, "export-csv"),
             align="center",
         ),
         ui.data_table(columns=EVENT_COLUMNS, rows=Audit.rows),
         pager(Audit),
-        rx.heading("Refused requests, last 24 hours", size="4", as_="h2"),
-        rx.text(
+        *subheading(
+            "Refused requests, last 24 hours",
             "Throttled sign-ins, bad links and denied requests are counted per rule, "
             "source and minute here instead of one audit event each.",
-            size="2",
-            color_scheme="gray",
         ),
         _refused(),
         spacing="3",

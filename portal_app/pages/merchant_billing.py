@@ -7,7 +7,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import ui
-from portal_app.components.merchant_header import read_only_note, staff_can
+from portal_app.components.merchant_header import read_only_note, staff_button, staff_can
 from portal_app.state.merchant_billing import MerchantBillingState as Billing
 
 
@@ -18,12 +18,7 @@ def billing_page() -> rx.Component:
         rx.card(
             rx.vstack(
                 rx.text("Merchant time: ", Billing.merchant_now, weight="medium"),
-                rx.cond(
-                    staff_can("admin"),
-                    rx.button(
-                        "Run the billing clock now", on_click=Billing.run_now, variant="soft"
-                    ),
-                ),
+                staff_button("admin", "Run the billing clock now", Billing.run_now),
                 spacing="2",
             ),
             width="100%",

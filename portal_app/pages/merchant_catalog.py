@@ -10,6 +10,7 @@ import reflex as rx
 
 from portal_app.components import ui
 from portal_app.components.merchant_header import read_only_note
+from portal_app.components.page_parts import confirm_dialog, when_loaded
 from portal_app.pages.merchant_catalog_digital import digital_section
 from portal_app.pages.merchant_catalog_editor import editor_dialog
 from portal_app.pages.merchant_catalog_offers import offers_section
@@ -18,23 +19,15 @@ from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
 
 
 def _confirm_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(Catalog.confirm_title),
-            rx.alert_dialog.description(Catalog.confirm_text),
-            ui.dialog_actions(
-                rx.button(
-                    "Keep it", variant="soft", color_scheme="gray", on_click=Catalog.cancel_archive
-                ),
-                rx.button(
-                    rx.cond(Catalog.confirm_kind == "price", "Stop selling", "Archive"),
-                    color_scheme="red",
-                    on_click=Catalog.confirm_archive,
-                    data_testid="confirm-archive",
-                ),
-                spacing="2",
-            ),
-        ),
+    return confirm_dialog(
+        Catalog.confirm_title,
+        Catalog.confirm_text,
+        keep="Keep it",
+        on_keep=Catalog.cancel_archive,
+        action=rx.cond(Catalog.confirm_kind == "price", "Stop selling", "Archive"),
+        on_confirm=Catalog.confirm_archive,
+        color="red",
+        testid="confirm-archive",
         open=Catalog.confirm_kind != "",
         on_open_change=Catalog.confirm_visibility,
     )
@@ -43,19 +36,15 @@ def _confirm_dialog() -> rx.Component:
 def catalog_page() -> rx.Component:
     return ui.merchant_page(
         "Catalog",
-        rx.cond(
+        when_loaded(
             Catalog.loaded,
-            rx.vstack(
-                read_only_note("admin", "the catalog"),
-                products_section(),
-                offers_section(),
-                digital_section(),
-                editor_dialog(),
-                _confirm_dialog(),
-                spacing="4",
-                width="100%",
-            ),
-            rx.cond(
+            read_only_note("admin", "the catalog"),
+            products_section(),
+            offers_section(),
+            digital_section(),
+            editor_dialog(),
+            _confirm_dialog(),
+            otherwise=rx.cond(
                 Catalog.load_error != "",
                 ui.error_callout(Catalog.load_error, when_set=False),
                 ui.loading(),

@@ -8,6 +8,7 @@ import reflex as rx
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import staff_can
+from portal_app.components.page_parts import secondary_button
 from portal_app.state.merchant_catalog import UPLOAD_ID
 from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
 
@@ -95,13 +96,7 @@ def _dropzone() -> rx.Component:
                 disabled=rx.selected_files(UPLOAD_ID).length() == 0,
                 data_testid="upload-file",
             ),
-            rx.button(
-                "Clear",
-                variant="soft",
-                color_scheme="gray",
-                type="button",
-                on_click=rx.clear_selected_files(UPLOAD_ID),
-            ),
+            secondary_button("Clear", type="button", on_click=rx.clear_selected_files(UPLOAD_ID)),
             spacing="2",
         ),
         spacing="2",
@@ -111,55 +106,44 @@ def _dropzone() -> rx.Component:
 
 def _staged_form() -> rx.Component:
     """The uploaded file's details, then "Create file product"."""
-    return rx.form(
-        rx.vstack(
-            rx.callout(
-                rx.text(
-                    "Uploaded ",
-                    rx.text.strong(Catalog.staged_name),
-                    " (",
-                    Catalog.staged_size,
-                    ").",
-                ),
-                icon="file-check",
-                color_scheme="green",
-                width="100%",
-                data_testid="staged-file",
+    return ff.stacked_form(
+        rx.callout(
+            rx.text(
+                "Uploaded ",
+                rx.text.strong(Catalog.staged_name),
+                " (",
+                Catalog.staged_size,
+                ").",
             ),
-            ff.text_input(
-                "file",
-                "name",
-                "Name customers see",
-                default_value=Catalog.staged_name,
-                max_length=200,
-            ),
-            ff.textarea("file", "description", "Description (optional)", rows=2),
-            ff.text_input(
-                "file",
-                "download_limit",
-                "Downloads per customer (optional)",
-                "Leave empty for unlimited.",
-                input_mode="numeric",
-            ),
-            ui.error_callout(Catalog.file_error, width="100%"),
-            rx.flex(
-                rx.button("Create file product", type="submit", data_testid="create-file"),
-                rx.button(
-                    "Remove upload",
-                    type="button",
-                    variant="soft",
-                    color_scheme="gray",
-                    on_click=Catalog.discard_upload,
-                ),
-                spacing="2",
-                wrap="wrap",
-            ),
-            spacing="3",
+            icon="file-check",
+            color_scheme="green",
             width="100%",
+            data_testid="staged-file",
+        ),
+        ff.text_input(
+            "file",
+            "name",
+            "Name customers see",
+            default_value=Catalog.staged_name,
+            max_length=200,
+        ),
+        ff.textarea("file", "description", "Description (optional)", rows=2),
+        ff.text_input(
+            "file",
+            "download_limit",
+            "Downloads per customer (optional)",
+            "Leave empty for unlimited.",
+            input_mode="numeric",
+        ),
+        ui.error_callout(Catalog.file_error, width="100%"),
+        rx.flex(
+            rx.button("Create file product", type="submit", data_testid="create-file"),
+            secondary_button("Remove upload", type="button", on_click=Catalog.discard_upload),
+            spacing="2",
+            wrap="wrap",
         ),
         on_submit=Catalog.create_file_asset,
         key=Catalog.staged_name,
-        width="100%",
     )
 
 
@@ -176,19 +160,16 @@ def _upload_panel() -> rx.Component:
 def _tab(form: str, on_submit, button: str, error: rx.Var, *fields) -> rx.Component:
     """A create form in its own tab (`value` = `form`): name, description, then `fields`."""
     return rx.tabs.content(
-        rx.form(
-            rx.vstack(
-                ff.text_input(form, "name", "Name", required=True, max_length=200),
-                ff.textarea(form, "description", "Description (optional)", rows=2),
-                *fields,
-                ui.error_callout(error, width="100%"),
-                rx.button(button, type="submit", data_testid=f"create-{form}"),
-                spacing="3",
-                width="100%",
-                padding_top="0.75rem",
-            ),
+        ff.stacked_form(
+            ff.text_input(form, "name", "Name", required=True, max_length=200),
+            ff.textarea(form, "description", "Description (optional)", rows=2),
+            *fields,
+            ui.error_callout(error, width="100%"),
+            rx.button(button, type="submit", data_testid=f"create-{form}"),
             on_submit=on_submit,
             key=Catalog.form_version,
+            padding_top="0.75rem",
+            width=None,
         ),
         value=form,
     )
@@ -241,12 +222,6 @@ def _create_tabs() -> rx.Component:
 def digital_section() -> rx.Component:
     return ui.section_card(
         "Digital products",
-        rx.text(
-            "Files, license keys and links that customers on the granted plans find under "
-            "Downloads.",
-            size="2",
-            color_scheme="gray",
-        ),
         ui.data_table(
             ["Product", "Details", "Granted by", ""],
             rows=Catalog.assets,
@@ -256,4 +231,6 @@ def digital_section() -> rx.Component:
         ),
         rx.cond(staff_can("admin"), _create_tabs()),
         heading_size="5",
+        description="Files, license keys and links that customers on the granted plans find "
+        "under Downloads.",
     )

@@ -8,6 +8,7 @@ import reflex as rx
 
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
+from portal_app.components.page_parts import secondary_button
 from portal_app.pages.merchant_catalog_offers import reason_boxes
 from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
 
@@ -177,33 +178,24 @@ def editor_dialog() -> rx.Component:
                 size="2",
                 color_scheme="gray",
             ),
-            rx.form(
-                rx.vstack(
-                    _fields(),
-                    ui.error_callout(Catalog.editor_error, width="100%"),
-                    rx.flex(
-                        rx.button(
-                            "Close",
-                            type="button",
-                            variant="soft",
-                            color_scheme="gray",
-                            on_click=Catalog.close_editor,
-                        ),
-                        rx.button(
-                            rx.cond(Catalog.editor_kind == "price", "Put on sale", "Save"),
-                            type="submit",
-                            data_testid="save-editor",
-                        ),
-                        spacing="2",
-                        justify="end",
-                        width="100%",
+            ff.stacked_form(
+                _fields(),
+                ui.error_callout(Catalog.editor_error, width="100%"),
+                rx.flex(
+                    secondary_button("Close", type="button", on_click=Catalog.close_editor),
+                    rx.button(
+                        rx.cond(Catalog.editor_kind == "price", "Put on sale", "Save"),
+                        type="submit",
+                        data_testid="save-editor",
                     ),
-                    spacing="3",
+                    spacing="2",
+                    justify="end",
                     width="100%",
-                    padding_top="0.75rem",
                 ),
                 on_submit=Catalog.save_editor,
                 key=Catalog.editor_kind + Catalog.form_version.to(str),
+                padding_top="0.75rem",
+                width=None,
             ),
             max_width="36rem",
             data_testid="catalog-editor",

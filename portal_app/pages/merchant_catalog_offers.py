@@ -9,6 +9,7 @@ from portal_app import routes
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import staff_can
+from portal_app.components.page_parts import subheading
 from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
 
 
@@ -108,12 +109,6 @@ def _offer_form() -> rx.Component:
 def offers_section() -> rx.Component:
     return ui.section_card(
         "Retention offers",
-        rx.text(
-            "A discount on the next renewals, shown in the cancellation flow to customers who "
-            "give one of the offer's reasons. Each customer can accept one offer, ever.",
-            size="2",
-            color_scheme="gray",
-        ),
         rx.cond(
             ~Catalog.offers_shown,
             rx.callout(
@@ -135,12 +130,13 @@ def offers_section() -> rx.Component:
             min_width="44rem",
             empty=ui.empty_state("No retention offers yet.", plain=True, testid="catalog-empty"),
         ),
-        rx.heading("Who sees which offer", size="3", as_="h3"),
-        rx.text(
+        *subheading(
+            "Who sees which offer",
             "An offer aimed at a reason comes before one for any reason; among equals, the "
             "oldest. The cancellation flow shows at most one.",
-            size="1",
-            color_scheme="gray",
+            level="h3",
+            size="3",
+            note_size="1",
         ),
         ui.data_table(
             columns=[("Reason given", "reason"), ("Offer shown", "offer")],
@@ -150,4 +146,6 @@ def offers_section() -> rx.Component:
         ),
         rx.cond(staff_can("admin"), _offer_form()),
         heading_size="5",
+        description="A discount on the next renewals, shown in the cancellation flow to "
+        "customers who give one of the offer's reasons. Each customer can accept one offer, ever.",
     )

@@ -11,6 +11,14 @@ from portal_app.components.merchant_header import staff_can
 from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
 
 
+def _editor_button(label: str, kind: str, plan: rx.Var, about: str) -> rx.Component:
+    """A row button that opens the edit dialog on `plan` as `kind`; its aria-label is `about` +
+    the plan's name."""
+    return ui.row_action(
+        label, Catalog.open_editor(kind, plan["id"]), aria_label=about + plan["name"]
+    )
+
+
 def _plan_row(plan: rx.Var) -> rx.Component:
     return rx.table.row(
         rx.table.cell(
@@ -30,16 +38,8 @@ def _plan_row(plan: rx.Var) -> rx.Component:
         rx.table.cell(ui.flag_badge(plan["active"], "On sale", "Archived")),
         rx.table.cell(
             ui.row_actions(
-                ui.row_action(
-                    "Edit",
-                    Catalog.open_editor("plan", plan["id"]),
-                    aria_label="Edit plan " + plan["name"],
-                ),
-                ui.row_action(
-                    "Prices",
-                    Catalog.open_editor("price", plan["id"]),
-                    aria_label="Prices of " + plan["name"],
-                ),
+                _editor_button("Edit", "plan", plan, "Edit plan "),
+                _editor_button("Prices", "price", plan, "Prices of "),
                 ui.row_action(
                     "Archive",
                     Catalog.ask_archive("plan", plan["id"]),

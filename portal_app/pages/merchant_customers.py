@@ -8,7 +8,8 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components import ui
-from portal_app.components.merchant_header import INPUT_STYLE, staff_can
+from portal_app.components.merchant_header import INPUT_STYLE, staff_button
+from portal_app.components.page_parts import when_loaded
 from portal_app.components.pager import pager
 from portal_app.state.merchant_customers import PORTAL_LINK_FIELD
 from portal_app.state.merchant_customers import MerchantCustomersState as Customers
@@ -116,81 +117,74 @@ def customer_detail_page() -> rx.Component:
     record = Customers.record
     return ui.merchant_page(
         "Customer",
-        rx.cond(
+        when_loaded(
             record.contains("id"),
-            rx.vstack(
-                rx.heading(
-                    record.name,
-                    " · ",
-                    record.email,
-                    size="4",
-                    data_testid="customer-heading",
-                ),
-                rx.text(
-                    "Open balance ",
-                    record.balance,
-                    " · credit ",
-                    record.credit,
-                    size="2",
-                ),
-                rx.hstack(
-                    rx.cond(
-                        staff_can("support"),
-                        rx.button(
-                            "Create a portal link",
-                            variant="soft",
-                            on_click=Customers.create_portal_link,
-                            data_testid="create-portal-link",
-                        ),
-                    ),
-                    _portal_link_field(),
-                    wrap="wrap",
-                    align="center",
-                ),
-                _record_table(
-                    "Subscriptions",
-                    "subscriptions",
-                    [("#", "id"), ("Status", "status"), ("Period end", "period_end")],
-                ),
-                _record_table(
-                    "Invoices",
-                    "invoices",
-                    [
-                        ("Number", "number"),
-                        ("Date", "date"),
-                        ("Total", "total"),
-                        ("Status", "status"),
-                    ],
-                ),
-                _record_table(
-                    "Payments",
-                    "payments",
-                    [
-                        ("Date", "date"),
-                        ("Amount", "amount"),
-                        ("Status", "status"),
-                        ("Code", "code"),
-                    ],
-                ),
-                _record_table(
-                    "Cards", "cards", [("Card", "label"), ("Expiry", "expiry"), ("", "default")]
-                ),
-                _record_table("Downloads", "downloads", [("Asset", "asset"), ("Date", "date")]),
-                _record_table(
-                    "Audit trail",
-                    "audit",
-                    [
-                        ("#", "seq"),
-                        ("When", "when"),
-                        ("Action", "action"),
-                        ("Actor", "actor"),
-                        ("Result", "result"),
-                    ],
-                ),
-                spacing="3",
-                width="100%",
+            rx.heading(
+                record.name,
+                " · ",
+                record.email,
+                size="4",
+                data_testid="customer-heading",
             ),
-            ui.loading(),
+            rx.text(
+                "Open balance ",
+                record.balance,
+                " · credit ",
+                record.credit,
+                size="2",
+            ),
+            rx.hstack(
+                staff_button(
+                    "support",
+                    "Create a portal link",
+                    Customers.create_portal_link,
+                    "create-portal-link",
+                ),
+                _portal_link_field(),
+                wrap="wrap",
+                align="center",
+            ),
+            _record_table(
+                "Subscriptions",
+                "subscriptions",
+                [("#", "id"), ("Status", "status"), ("Period end", "period_end")],
+            ),
+            _record_table(
+                "Invoices",
+                "invoices",
+                [
+                    ("Number", "number"),
+                    ("Date", "date"),
+                    ("Total", "total"),
+                    ("Status", "status"),
+                ],
+            ),
+            _record_table(
+                "Payments",
+                "payments",
+                [
+                    ("Date", "date"),
+                    ("Amount", "amount"),
+                    ("Status", "status"),
+                    ("Code", "code"),
+                ],
+            ),
+            _record_table(
+                "Cards", "cards", [("Card", "label"), ("Expiry", "expiry"), ("", "default")]
+            ),
+            _record_table("Downloads", "downloads", [("Asset", "asset"), ("Date", "date")]),
+            _record_table(
+                "Audit trail",
+                "audit",
+                [
+                    ("#", "seq"),
+                    ("When", "when"),
+                    ("Action", "action"),
+                    ("Actor", "actor"),
+                    ("Result", "result"),
+                ],
+            ),
+            spacing="3",
         ),
         spacing="3",
     )

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components import ui
 from portal_app.components.billing_lists import (
-    billing_list,
+    billing_page,
     counted,
     customer_cell,
     filters,
-    section_links,
     status_badge,
 )
 from portal_app.state.merchant_invoices import INVOICE_FILTER_LABELS
@@ -74,42 +72,36 @@ def _due_header() -> rx.Component:
 
 
 def invoices_list_page() -> rx.Component:
-    return ui.merchant_page(
+    return billing_page(
         "Invoices",
-        section_links(),
-        billing_list(
-            Invoices,
-            before=(
-                rx.flex(
-                    _total_card(
-                        "Open", Invoices.open_count, Invoices.open_sums, "total-open", "amber"
-                    ),
-                    _total_card(
-                        "Overdue",
-                        Invoices.overdue_count,
-                        Invoices.overdue_sums,
-                        "total-overdue",
-                        "red",
-                    ),
-                    spacing="3",
-                    wrap="wrap",
-                    width="100%",
+        Invoices,
+        before=(
+            rx.flex(
+                _total_card("Open", Invoices.open_count, Invoices.open_sums, "total-open", "amber"),
+                _total_card(
+                    "Overdue",
+                    Invoices.overdue_count,
+                    Invoices.overdue_sums,
+                    "total-overdue",
+                    "red",
                 ),
-                rx.text(
-                    "Overdue: open and past the due date, as of ",
-                    Invoices.as_of,
-                    ". Amounts are summed per currency.",
-                    size="1",
-                    color_scheme="gray",
-                ),
+                spacing="3",
+                wrap="wrap",
+                width="100%",
             ),
-            filter_bar=filters(Invoices, INVOICE_FILTER_LABELS, "Invoice status"),
-            count=rx.text(
-                counted(Invoices.total, "invoice"), size="2", data_testid="invoice-count"
+            rx.text(
+                "Overdue: open and past the due date, as of ",
+                Invoices.as_of,
+                ". Amounts are summed per currency.",
+                size="1",
+                color_scheme="gray",
             ),
-            headers=["Number", "Customer", "Amount", "Status", _due_header(), "Days overdue"],
-            render=_invoice_row,
-            empty="No invoices match this filter.",
-            testid="invoices-table",
         ),
+        filter_bar=filters(Invoices, INVOICE_FILTER_LABELS, "Invoice status"),
+        noun="invoice",
+        count_testid="invoice-count",
+        headers=["Number", "Customer", "Amount", "Status", _due_header(), "Days overdue"],
+        render=_invoice_row,
+        empty="No invoices match this filter.",
+        testid="invoices-table",
     )

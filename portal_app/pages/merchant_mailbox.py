@@ -6,14 +6,9 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import ui
-from portal_app.components.billing_lists import (
-    billing_list,
-    counted,
-    filters,
-    section_links,
-    status_badge,
-)
+from portal_app.components.billing_lists import billing_page, filters, status_badge
 from portal_app.components.merchant_header import staff_can
+from portal_app.components.page_parts import secondary_button
 from portal_app.state.merchant_mailbox import OUTBOX_FILTER_LABELS
 from portal_app.state.merchant_mailbox import MerchantOutboxState as Outbox
 
@@ -92,14 +87,7 @@ def _message_dialog() -> rx.Component:
                 ),
             ),
             ui.dialog_actions(
-                rx.dialog.close(
-                    rx.button(
-                        "Close",
-                        variant="soft",
-                        color_scheme="gray",
-                        on_click=Outbox.close_message(False),
-                    )
-                )
+                rx.dialog.close(secondary_button("Close", on_click=Outbox.close_message(False)))
             ),
         ),
         open=opened.contains("id"),
@@ -127,7 +115,7 @@ def _retry_dialog() -> rx.Component:
                 "are not retried: they have expired, and the customer can ask for a new one."
             ),
             ui.dialog_actions(
-                rx.alert_dialog.cancel(rx.button("Keep them", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.cancel(secondary_button("Keep them")),
                 rx.alert_dialog.action(
                     rx.button(
                         "Retry",
@@ -142,32 +130,32 @@ def _retry_dialog() -> rx.Component:
 
 
 def mailbox_page() -> rx.Component:
-    return ui.merchant_page(
+    return billing_page(
         "Mailbox",
-        section_links(),
-        rx.text(
-            "Every message the portal queued for your customers, with its delivery status. "
-            "Without a mail server messages stay queued here. Sign-in and email-change "
-            "messages are sealed: their links are secrets and are never shown.",
-            size="2",
-            color_scheme="gray",
-        ),
-        billing_list(
-            Outbox,
-            filter_bar=rx.flex(
-                filters(Outbox, OUTBOX_FILTER_LABELS, "Delivery status", Outbox.counts),
-                rx.cond(staff_can("admin"), _retry_dialog()),
-                justify="between",
-                align="center",
-                spacing="3",
-                wrap="wrap",
-                width="100%",
+        Outbox,
+        intro=(
+            rx.text(
+                "Every message the portal queued for your customers, with its delivery status. "
+                "Without a mail server messages stay queued here. Sign-in and email-change "
+                "messages are sealed: their links are secrets and are never shown.",
+                size="2",
+                color_scheme="gray",
             ),
-            count=rx.text(counted(Outbox.total, "message"), size="2", data_testid="mail-count"),
-            headers=["To", "Kind", "Subject", "Delivery", "Created (UTC)", "Sent", ""],
-            render=_mail_row,
-            empty="No messages match this filter.",
-            testid="mail-table",
-            after=(_message_dialog(),),
         ),
+        filter_bar=rx.flex(
+            filters(Outbox, OUTBOX_FILTER_LABELS, "Delivery status", Outbox.counts),
+            rx.cond(staff_can("admin"), _retry_dialog()),
+            justify="between",
+            align="center",
+            spacing="3",
+            wrap="wrap",
+            width="100%",
+        ),
+        noun="message",
+        count_testid="mail-count",
+        headers=["To", "Kind", "Subject", "Delivery", "Created (UTC)", "Sent", ""],
+        render=_mail_row,
+        empty="No messages match this filter.",
+        testid="mail-table",
+        after=(_message_dialog(),),
     )

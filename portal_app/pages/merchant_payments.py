@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components import ui
-from portal_app.components.billing_lists import (
-    billing_list,
-    counted,
-    customer_cell,
-    filters,
-    section_links,
-    status_badge,
-)
+from portal_app.components.billing_lists import billing_page, customer_cell, filters, status_badge
 from portal_app.state.merchant_payments import PAYMENT_FILTER_LABELS
 from portal_app.state.merchant_payments import MerchantPaymentsState as Payments
 
@@ -37,18 +29,14 @@ def _payment_row(r) -> rx.Component:
 
 
 def payments_list_page() -> rx.Component:
-    return ui.merchant_page(
+    return billing_page(
         "Payments",
-        section_links(),
-        billing_list(
-            Payments,
-            filter_bar=filters(Payments, PAYMENT_FILTER_LABELS, "Payment status"),
-            count=rx.text(
-                counted(Payments.total, "payment"), size="2", data_testid="payment-count"
-            ),
-            headers=["When (UTC)", "Customer", "Amount", "Status", "Card", "Invoice"],
-            render=_payment_row,
-            empty="No payments match this filter.",
-            testid="payments-table",
-        ),
+        Payments,
+        filter_bar=filters(Payments, PAYMENT_FILTER_LABELS, "Payment status"),
+        noun="payment",
+        count_testid="payment-count",
+        headers=["When (UTC)", "Customer", "Amount", "Status", "Card", "Invoice"],
+        render=_payment_row,
+        empty="No payments match this filter.",
+        testid="payments-table",
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import (
     INPUT_STYLE,
@@ -13,6 +14,7 @@ from portal_app.components.merchant_header import (
     roles_text,
     staff_can,
 )
+from portal_app.components.page_parts import secondary_button, when_loaded
 from portal_app.services import features
 from portal_app.state.merchant_portal_preview import PortalPreviewState as Preview
 from portal_app.state.merchant_settings import GROUP_TITLES, MerchantSettingsState
@@ -146,12 +148,7 @@ def _presets() -> rx.Component:
                         on_click=MerchantSettingsState.apply_preset,
                         data_testid="apply-preset",
                     ),
-                    rx.button(
-                        "Cancel",
-                        variant="soft",
-                        color_scheme="gray",
-                        on_click=MerchantSettingsState.close_preset,
-                    ),
+                    secondary_button("Cancel", on_click=MerchantSettingsState.close_preset),
                 ),
                 width="100%",
                 spacing="3",
@@ -207,42 +204,32 @@ def _preview_card() -> rx.Component:
 def portal_settings_page() -> rx.Component:
     return ui.merchant_page(
         "Settings → Customer Portal",
-        rx.cond(
+        when_loaded(
             MerchantSettingsState.loaded,
-            rx.vstack(
-                read_only_note("admin", "these settings"),
-                _preview_card(),
-                rx.cond(staff_can("admin"), _presets()),
-                rx.form(
-                    rx.vstack(
-                        # disabled for a role that can't save: values stay readable
-                        rx.el.fieldset(
-                            rx.vstack(*_groups(), spacing="3", width="100%"),
-                            disabled=~staff_can("admin"),
-                            style={"border": "none", "padding": "0", "margin": "0"},
-                            width="100%",
-                        ),
-                        ui.error_callout(MerchantSettingsState.error, width="100%"),
-                        rx.cond(
-                            staff_can("admin"),
-                            rx.button(
-                                "Save changes",
-                                type="submit",
-                                size="3",
-                                data_testid="save-settings",
-                            ),
-                        ),
-                        spacing="3",
-                        width="100%",
-                    ),
-                    on_submit=MerchantSettingsState.save,
-                    key=MerchantSettingsState.form_version,
+            read_only_note("admin", "these settings"),
+            _preview_card(),
+            rx.cond(staff_can("admin"), _presets()),
+            ff.stacked_form(
+                # disabled for a role that can't save: values stay readable
+                rx.el.fieldset(
+                    rx.vstack(*_groups(), spacing="3", width="100%"),
+                    disabled=~staff_can("admin"),
+                    style={"border": "none", "padding": "0", "margin": "0"},
                     width="100%",
                 ),
-                spacing="4",
-                width="100%",
+                ui.error_callout(MerchantSettingsState.error, width="100%"),
+                rx.cond(
+                    staff_can("admin"),
+                    rx.button(
+                        "Save changes",
+                        type="submit",
+                        size="3",
+                        data_testid="save-settings",
+                    ),
+                ),
+                on_submit=MerchantSettingsState.save,
+                key=MerchantSettingsState.form_version,
             ),
-            ui.loading(),
         ),
         subtitle="Merchant settings",
     )

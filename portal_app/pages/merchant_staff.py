@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import INPUT_STYLE
+from portal_app.components.page_parts import (
+    confirm_dialog,
+    secondary_button,
+    subheading,
+    when_loaded,
+)
 from portal_app.state.merchant_staff import MerchantStaffState as Staff
 
 
@@ -40,7 +47,7 @@ def _actions(member: rx.Var) -> rx.Component:
     email = member["email"]
     return rx.cond(
         member["kind"] == "member",
-        rx.flex(
+        ui.row_actions(
             ui.row_action(
                 "Sessions (" + member["open_sessions"] + ")",
                 Staff.show_sessions(member["id"]),
@@ -66,21 +73,17 @@ def _actions(member: rx.Var) -> rx.Component:
             ),
             rx.cond(
                 member["status"] == "active",
-                rx.button(
+                secondary_button(
                     "Unlock sign-in",
                     size="1",
-                    variant="soft",
-                    color_scheme="gray",
                     on_click=Staff.unlock(member["id"]),
                     aria_label="Unlock sign-in of " + email,
                     title="Lift a lock-out after too many wrong passwords",
                     data_testid="unlock-member",
                 ),
             ),
-            spacing="2",
-            wrap="wrap",
         ),
-        rx.flex(
+        ui.row_actions(
             ui.row_action(
                 "Resend",
                 Staff.resend_invite(member["id"]),
@@ -94,8 +97,6 @@ def _actions(member: rx.Var) -> rx.Component:
                 aria_label="Withdraw the invitation to " + email,
                 testid="revoke-invite",
             ),
-            spacing="2",
-            wrap="wrap",
         ),
     )
 
@@ -162,89 +163,74 @@ def _members_table() -> rx.Component:
 
 def _invite_form() -> rx.Component:
     return rx.card(
-        rx.form(
-            rx.vstack(
-                rx.heading("Invite a team member", size="4", as_="h2"),
-                rx.text(
-                    "They get an email with a link to choose a password. The link works once "
-                    "and expires in 72 hours.",
-                    size="2",
-                    color_scheme="gray",
-                ),
-                rx.flex(
-                    rx.vstack(
-                        rx.el.label("Email", html_for="invite-email"),
-                        rx.el.input(
-                            id="invite-email",
-                            name="email",
-                            type="email",
-                            required=True,
-                            auto_complete="off",
-                            placeholder="name@company.com",
-                            style=INPUT_STYLE,
-                        ),
-                        spacing="1",
-                        width="100%",
-                        max_width="22rem",
+        ff.stacked_form(
+            *subheading(
+                "Invite a team member",
+                "They get an email with a link to choose a password. The link works once "
+                "and expires in 72 hours.",
+            ),
+            rx.flex(
+                rx.vstack(
+                    rx.el.label("Email", html_for="invite-email"),
+                    rx.el.input(
+                        id="invite-email",
+                        name="email",
+                        type="email",
+                        required=True,
+                        auto_complete="off",
+                        placeholder="name@company.com",
+                        style=INPUT_STYLE,
                     ),
-                    rx.vstack(
-                        rx.el.label("Role", html_for="invite-role"),
-                        rx.el.select(
-                            rx.foreach(
-                                Staff.roles, lambda r: rx.el.option(r["label"], value=r["value"])
-                            ),
-                            id="invite-role",
-                            name="role",
-                            default_value="viewer",
-                            style={**INPUT_STYLE, "min_width": "8rem"},
-                        ),
-                        spacing="1",
-                    ),
-                    rx.button("Send invitation", type="submit", data_testid="send-invite"),
-                    spacing="3",
-                    wrap="wrap",
-                    align="end",
+                    spacing="1",
                     width="100%",
+                    max_width="22rem",
                 ),
-                rx.text(
-                    "Viewer: read-only. Support: customers and portal links. Admin: settings, "
-                    "catalog, billing and customers. Owner: everything, including staff.",
-                    size="1",
-                    color_scheme="gray",
+                rx.vstack(
+                    rx.el.label("Role", html_for="invite-role"),
+                    rx.el.select(
+                        rx.foreach(
+                            Staff.roles, lambda r: rx.el.option(r["label"], value=r["value"])
+                        ),
+                        id="invite-role",
+                        name="role",
+                        default_value="viewer",
+                        style={**INPUT_STYLE, "min_width": "8rem"},
+                    ),
+                    spacing="1",
                 ),
-                ui.error_callout(Staff.invite_error, width="100%", testid="invite-error"),
+                rx.button("Send invitation", type="submit", data_testid="send-invite"),
                 spacing="3",
+                wrap="wrap",
+                align="end",
                 width="100%",
             ),
+            rx.text(
+                "Viewer: read-only. Support: customers and portal links. Admin: settings, "
+                "catalog, billing and customers. Owner: everything, including staff.",
+                size="1",
+                color_scheme="gray",
+            ),
+            ui.error_callout(Staff.invite_error, width="100%", testid="invite-error"),
             on_submit=Staff.invite,
             key=Staff.form_version.to(str),
-            width="100%",
         ),
         width="100%",
     )
 
 
 def _confirm_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(Staff.confirm_title),
-            rx.alert_dialog.description(Staff.confirm_text),
-            ui.dialog_actions(
-                rx.button(
-                    "Cancel", variant="soft", color_scheme="gray", on_click=Staff.cancel_confirm
-                ),
-                rx.button(
-                    Staff.confirm_button,
-                    color_scheme=rx.cond(Staff.confirm_action == "enable", "green", "red"),
-                    on_click=Staff.confirm,
-                    data_testid="confirm-staff-action",
-                ),
-                spacing="2",
-                wrap="wrap",
-            ),
-        ),
+    return confirm_dialog(
+        Staff.confirm_title,
+        Staff.confirm_text,
+        keep="Cancel",
+        on_keep=Staff.cancel_confirm,
+        action=Staff.confirm_button,
+        on_confirm=Staff.confirm,
+        color=rx.cond(Staff.confirm_action == "enable", "green", "red"),
+        testid="confirm-staff-action",
         open=Staff.confirm_action != "",
         on_open_change=Staff.confirm_visibility,
+        wrap="wrap",
     )
 
 
@@ -310,9 +296,7 @@ def _sessions_dialog() -> rx.Component:
                 ),
                 rx.text("No open sessions.", size="2", padding_top="0.75rem"),
             ),
-            ui.dialog_actions(
-                rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray"))
-            ),
+            ui.dialog_actions(rx.dialog.close(secondary_button("Close"))),
             max_width="36rem",
             data_testid="sessions-dialog",
         ),
@@ -337,27 +321,22 @@ def staff_page() -> rx.Component:
             ),
             (
                 "owner",
-                rx.cond(
+                when_loaded(
                     Staff.loaded,
-                    rx.vstack(
-                        _invite_form(),
-                        rx.heading("Team", size="4", as_="h2"),
-                        _members_table(),
-                        rx.cond(
-                            Staff.members.length() <= 1,
-                            rx.callout(
-                                "You're the only member so far. Invite your team above: "
-                                "each person signs in with their own account and role.",
-                                icon="users",
-                                data_testid="staff-empty",
-                            ),
+                    _invite_form(),
+                    rx.heading("Team", size="4", as_="h2"),
+                    _members_table(),
+                    rx.cond(
+                        Staff.members.length() <= 1,
+                        rx.callout(
+                            "You're the only member so far. Invite your team above: "
+                            "each person signs in with their own account and role.",
+                            icon="users",
+                            data_testid="staff-empty",
                         ),
-                        _confirm_dialog(),
-                        _sessions_dialog(),
-                        spacing="4",
-                        width="100%",
                     ),
-                    ui.loading(),
+                    _confirm_dialog(),
+                    _sessions_dialog(),
                 ),
             ),
             ui.loading(),

@@ -7,7 +7,9 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components import ui
-from portal_app.components.portal_layout import portal_layout
+from portal_app.components.page_parts import secondary_button
+from portal_app.components.portal_form import Labelled, form_stack, labelled_input
+from portal_app.components.portal_layout import portal_layout, stacked_page
 from portal_app.state.nav import NavState
 from portal_app.state.payment_methods import CardsState
 
@@ -65,13 +67,8 @@ def _remove_dialog() -> rx.Component:
         rx.alert_dialog.content(
             rx.alert_dialog.title("Remove this card?"),
             rx.alert_dialog.description("You can add it again later."),
-            rx.flex(
-                rx.button(
-                    "Keep card",
-                    variant="soft",
-                    color_scheme="gray",
-                    on_click=CardsState.cancel_remove,
-                ),
+            ui.dialog_actions(
+                secondary_button("Keep card", on_click=CardsState.cancel_remove),
                 rx.button(
                     "Remove card",
                     color_scheme="red",
@@ -79,8 +76,6 @@ def _remove_dialog() -> rx.Component:
                     data_testid="confirm-remove",
                 ),
                 spacing="2",
-                justify="end",
-                margin_top="1rem",
             ),
         ),
         open=CardsState.confirm_remove_id != "",
@@ -104,13 +99,7 @@ def _expiry_form() -> rx.Component:
                     ui.error_text(CardsState.edit_error),
                     rx.hstack(
                         rx.button("Save", type="submit"),
-                        rx.button(
-                            "Cancel",
-                            type="button",
-                            variant="soft",
-                            color_scheme="gray",
-                            on_click=CardsState.stop_edit,
-                        ),
+                        secondary_button("Cancel", type="button", on_click=CardsState.stop_edit),
                     ),
                     spacing="3",
                 ),
@@ -122,87 +111,60 @@ def _expiry_form() -> rx.Component:
 
 
 def payment_methods_page() -> rx.Component:
-    return portal_layout(
+    return stacked_page(
         "Payment methods",
         "payment_methods.view",
+        CardsState.loaded,
+        _expiry_form(),
         rx.cond(
-            CardsState.loaded,
-            rx.vstack(
-                _expiry_form(),
-                rx.cond(
-                    CardsState.cards.length() > 0,
-                    rx.foreach(CardsState.cards, _card_row),
-                    rx.callout("No saved cards yet.", icon="info"),
-                ),
-                rx.cond(
-                    NavState.enabled["payment_methods.add"],
-                    rx.link(rx.button("Add a card", size="3"), href=routes.PAYMENT_METHOD_NEW),
-                ),
-                _remove_dialog(),
-                spacing="3",
-                width="100%",
-            ),
-            ui.loading(),
+            CardsState.cards.length() > 0,
+            rx.foreach(CardsState.cards, _card_row),
+            rx.callout("No saved cards yet.", icon="info"),
         ),
+        rx.cond(
+            NavState.enabled["payment_methods.add"],
+            rx.link(rx.button("Add a card", size="3"), href=routes.PAYMENT_METHOD_NEW),
+        ),
+        _remove_dialog(),
     )
 
 
+def _card_input(label: str, control_id: str, auto_complete: str, **props) -> Labelled:
+    """A card detail, large and full-width."""
+    return labelled_input(label, control_id, auto_complete, width="100%", size="3", **props)
+
+
 def new_card_page() -> rx.Component:
-    field = {"width": "100%", "size": "3"}
     return portal_layout(
         "Add a card",
         "payment_methods.add",
         rx.card(
-            rx.form(
-                rx.vstack(
-                    rx.text("Card number", as_="label", html_for="number", weight="medium"),
-                    rx.input(
-                        id="number",
-                        name="number",
-                        required=True,
-                        input_mode="numeric",
-                        auto_complete="cc-number",
-                        placeholder="4242 4242 4242 4242",
-                        **field,
-                    ),
-                    rx.flex(
-                        rx.vstack(
-                            rx.text("Expiry", as_="label", html_for="expiry", weight="medium"),
-                            rx.input(
-                                id="expiry",
-                                name="expiry",
-                                placeholder="MM/YY",
-                                required=True,
-                                auto_complete="cc-exp",
-                                **field,
-                            ),
-                            width="100%",
-                        ),
-                        rx.vstack(
-                            rx.text("CVC", as_="label", html_for="cvc", weight="medium"),
-                            rx.input(
-                                id="cvc",
-                                name="cvc",
-                                required=True,
-                                input_mode="numeric",
-                                auto_complete="cc-csc",
-                                **field,
-                            ),
-                            width="100%",
-                        ),
-                        spacing="3",
+            form_stack(
+                *_card_input(
+                    "Card number",
+                    "number",
+                    "cc-number",
+                    input_mode="numeric",
+                    placeholder="4242 4242 4242 4242",
+                ),
+                rx.flex(
+                    rx.vstack(
+                        *_card_input("Expiry", "expiry", "cc-exp", placeholder="MM/YY"),
                         width="100%",
                     ),
-                    rx.checkbox("Make this my default card", name="make_default"),
-                    ui.error_callout(CardsState.add_error, testid="card-error"),
-                    rx.button("Save card", type="submit", size="3", width="100%"),
-                    rx.text(
-                        "Test mode: use 4242 4242 4242 4242, any future date and CVC.",
-                        size="1",
-                        color_scheme="gray",
+                    rx.vstack(
+                        *_card_input("CVC", "cvc", "cc-csc", input_mode="numeric"), width="100%"
                     ),
                     spacing="3",
                     width="100%",
+                ),
+                rx.checkbox("Make this my default card", name="make_default"),
+                ui.error_callout(CardsState.add_error, testid="card-error"),
+                rx.button("Save card", type="submit", size="3", width="100%"),
+                rx.text(
+                    "Test mode: use 4242 4242 4242 4242, any future date and CVC.",
+                    size="1",
+                    color_scheme="gray",
                 ),
                 on_submit=CardsState.add_card,
                 reset_on_submit=True,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import ui
-from portal_app.components.portal_layout import portal_layout
+from portal_app.components.portal_form import form_stack
+from portal_app.components.portal_layout import stacked_page
 from portal_app.services import email_change
 from portal_app.state.profile import ADDRESS_FIELDS, ProfileState
 
@@ -37,23 +38,20 @@ def _text(name: str, label: str, value: rx.Var, enabled: rx.Var, **props) -> rx.
 
 
 def _address(prefix: str, title: str, data: rx.Var, enabled: rx.Var) -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading(title, size="3", as_="h2"),
-            rx.cond(~enabled, rx.text("You cannot edit this here.", size="1", color_scheme="gray")),
-            rx.grid(
-                *[
-                    _text(f"{prefix}_{field}", ADDRESS_LABELS[field], data[field].to(str), enabled)
-                    for field in ADDRESS_FIELDS
-                ],
-                columns=rx.breakpoints(initial="1", sm="2"),
-                spacing="3",
-                width="100%",
-            ),
-            spacing="2",
+    return ui.section_card(
+        title,
+        rx.cond(~enabled, rx.text("You cannot edit this here.", size="1", color_scheme="gray")),
+        rx.grid(
+            *[
+                _text(f"{prefix}_{field}", ADDRESS_LABELS[field], data[field].to(str), enabled)
+                for field in ADDRESS_FIELDS
+            ],
+            columns=rx.breakpoints(initial="1", sm="2"),
+            spacing="3",
             width="100%",
         ),
-        width="100%",
+        heading_size="3",
+        spacing="2",
     )
 
 
@@ -92,37 +90,28 @@ def _labelled_dynamic(label: rx.Var, control: rx.Component) -> rx.Component:
 
 
 def _email_form() -> rx.Component:
-    return rx.form(
-        rx.vstack(
-            rx.el.label("New email address", html_for="new_email", style={"font_weight": "500"}),
-            rx.input(
-                name="new_email",
-                id="new_email",
-                type="email",
-                placeholder="you@example.com",
-                required=True,
-                auto_complete="email",
-                width="100%",
-            ),
-            rx.text(
-                "We send a confirmation link to the new address and a note to your current one.",
-                size="1",
-                color_scheme="gray",
-            ),
-            rx.button("Send confirmation link", type="submit", variant="soft"),
-            rx.cond(
-                ProfileState.email_message != "",
-                rx.callout(
-                    ProfileState.email_message,
-                    icon="mail",
-                    role="status",
-                    data_testid="email-message",
-                ),
-            ),
-            spacing="2",
+    return form_stack(
+        rx.el.label("New email address", html_for="new_email", style={"font_weight": "500"}),
+        rx.input(
+            name="new_email",
+            id="new_email",
+            type="email",
+            placeholder="you@example.com",
+            required=True,
+            auto_complete="email",
             width="100%",
         ),
+        rx.text(
+            "We send a confirmation link to the new address and a note to your current one.",
+            size="1",
+            color_scheme="gray",
+        ),
+        rx.button("Send confirmation link", type="submit", variant="soft"),
+        ui.message_callout(
+            ProfileState.email_message, icon="mail", role="status", testid="email-message"
+        ),
         on_submit=ProfileState.change_email,
+        spacing="2",
         reset_on_submit=True,
         width="100%",
     )
@@ -144,105 +133,78 @@ def _reauth() -> rx.Component:
             on_click=ProfileState.send_reauth_link,
             data_testid="send-reauth-link",
         ),
-        rx.cond(
-            ProfileState.reauth_message != "",
-            rx.callout(ProfileState.reauth_message, icon="mail", role="status"),
-        ),
+        ui.message_callout(ProfileState.reauth_message, icon="mail", role="status"),
         spacing="2",
         width="100%",
     )
 
 
 def _email_card() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading("Email address", size="3", as_="h2"),
-            rx.text("Current: ", ProfileState.email, size="2"),
-            rx.match(
-                ProfileState.email_gate,
-                (
-                    email_change.STAFF_ACTING_GATE,
-                    rx.callout(
-                        "You are acting for this customer: only they can change their email "
-                        "address or sign-in settings.",
-                        icon="lock",
-                        color_scheme="gray",
-                        data_testid="email-locked",
-                    ),
+    return ui.section_card(
+        "Email address",
+        rx.text("Current: ", ProfileState.email, size="2"),
+        rx.match(
+            ProfileState.email_gate,
+            (
+                email_change.STAFF_ACTING_GATE,
+                rx.callout(
+                    "You are acting for this customer: only they can change their email "
+                    "address or sign-in settings.",
+                    icon="lock",
+                    color_scheme="gray",
+                    data_testid="email-locked",
                 ),
-                (email_change.REAUTH_GATE, _reauth()),
-                _email_form(),
             ),
-            spacing="2",
-            width="100%",
+            (email_change.REAUTH_GATE, _reauth()),
+            _email_form(),
         ),
-        width="100%",
+        heading_size="3",
+        spacing="2",
     )
 
 
 def profile_page() -> rx.Component:
-    return portal_layout(
+    return stacked_page(
         "Profile",
         None,
-        rx.cond(
-            ProfileState.loaded,
-            rx.vstack(
-                rx.form(
-                    rx.vstack(
-                        rx.card(
-                            rx.vstack(
-                                _text(
-                                    "name",
-                                    "Name",
-                                    ProfileState.name,
-                                    ProfileState.editable["name"],
-                                    auto_complete="name",
-                                ),
-                                spacing="2",
-                                width="100%",
-                            ),
-                            width="100%",
-                        ),
-                        _address(
-                            "billing",
-                            "Billing address",
-                            ProfileState.billing,
-                            ProfileState.editable["billing_address"],
-                        ),
-                        _address(
-                            "shipping",
-                            "Shipping address",
-                            ProfileState.shipping,
-                            ProfileState.editable["shipping_address"],
-                        ),
-                        rx.cond(
-                            ProfileState.editable["custom_fields"]
-                            & (ProfileState.fields.length() > 0),
-                            rx.card(
-                                rx.vstack(
-                                    rx.heading("More about you", size="3", as_="h2"),
-                                    rx.foreach(ProfileState.fields, _custom_field),
-                                    spacing="3",
-                                    width="100%",
-                                ),
-                                width="100%",
-                            ),
-                        ),
-                        ui.error_callout(ProfileState.error, testid="profile-error"),
-                        rx.button(
-                            "Save profile", type="submit", size="3", data_testid="save-profile"
-                        ),
-                        spacing="3",
-                        width="100%",
-                    ),
-                    on_submit=ProfileState.save,
-                    key=ProfileState.form_version,
-                    width="100%",
+        ProfileState.loaded,
+        form_stack(
+            ui.card_stack(
+                _text(
+                    "name",
+                    "Name",
+                    ProfileState.name,
+                    ProfileState.editable["name"],
+                    auto_complete="name",
                 ),
-                rx.cond(ProfileState.editable["email"], _email_card()),
-                spacing="4",
-                width="100%",
+                spacing="2",
             ),
-            ui.loading(),
+            _address(
+                "billing",
+                "Billing address",
+                ProfileState.billing,
+                ProfileState.editable["billing_address"],
+            ),
+            _address(
+                "shipping",
+                "Shipping address",
+                ProfileState.shipping,
+                ProfileState.editable["shipping_address"],
+            ),
+            rx.cond(
+                ProfileState.editable["custom_fields"] & (ProfileState.fields.length() > 0),
+                ui.section_card(
+                    "More about you",
+                    rx.foreach(ProfileState.fields, _custom_field),
+                    heading_size="3",
+                ),
+            ),
+            ui.error_callout(ProfileState.error, testid="profile-error"),
+            rx.button("Save profile", type="submit", size="3", data_testid="save-profile"),
+            on_submit=ProfileState.save,
+            key=ProfileState.form_version,
+            width="100%",
         ),
+        rx.cond(ProfileState.editable["email"], _email_card()),
+        spacing="4",
     )

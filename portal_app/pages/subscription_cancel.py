@@ -6,36 +6,34 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components import ui
+from portal_app.components.page_parts import secondary_button
+from portal_app.components.portal_form import form_stack
 from portal_app.components.portal_layout import portal_layout
 from portal_app.state.subscription_cancel import CancelFlowState as Flow
 
 
 def _survey() -> rx.Component:
-    return rx.form(
-        rx.vstack(
-            rx.heading("Why are you leaving?", size="4", as_="h2"),
-            rx.radio_group.root(
-                rx.vstack(
-                    rx.foreach(
-                        Flow.reasons,
-                        lambda r: rx.radio_group.item(rx.text(r.label), value=r.key),
-                    ),
-                    spacing="2",
+    return form_stack(
+        rx.heading("Why are you leaving?", size="4", as_="h2"),
+        rx.radio_group.root(
+            rx.vstack(
+                rx.foreach(
+                    Flow.reasons,
+                    lambda r: rx.radio_group.item(rx.text(r.label), value=r.key),
                 ),
-                name="reason",
-                required=True,
+                spacing="2",
             ),
-            rx.text_area(
-                name="comment",
-                placeholder="Anything else we should know? (optional)",
-                max_length=2000,
-                width="100%",
-            ),
-            ui.error_callout(Flow.error),
-            _or_keep(rx.button("Continue", type="submit", data_testid="survey-continue")),
-            spacing="3",
+            name="reason",
+            required=True,
+        ),
+        rx.text_area(
+            name="comment",
+            placeholder="Anything else we should know? (optional)",
+            max_length=2000,
             width="100%",
         ),
+        ui.error_callout(Flow.error),
+        _or_keep(rx.button("Continue", type="submit", data_testid="survey-continue")),
         on_submit=Flow.submit_survey,
     )
 
@@ -44,13 +42,7 @@ def _or_keep(step_button: rx.Component) -> rx.Component:
     """A step's own button beside "Keep my subscription" (the survey and the final confirm)."""
     return rx.flex(
         step_button,
-        rx.button(
-            "Keep my subscription",
-            type="button",
-            variant="soft",
-            color_scheme="gray",
-            on_click=Flow.keep,
-        ),
+        secondary_button("Keep my subscription", type="button", on_click=Flow.keep),
         spacing="2",
         wrap="wrap",
     )
@@ -117,9 +109,7 @@ def _offers() -> rx.Component:
                 on_click=Flow.go_to_confirm,
                 data_testid="decline-offers",
             ),
-            rx.button(
-                "Keep my subscription", variant="soft", color_scheme="gray", on_click=Flow.keep
-            ),
+            secondary_button("Keep my subscription", on_click=Flow.keep),
             spacing="2",
             wrap="wrap",
         ),
@@ -129,40 +119,36 @@ def _offers() -> rx.Component:
 
 
 def _confirm() -> rx.Component:
-    return rx.form(
-        rx.vstack(
-            rx.heading("Cancel your subscription?", size="4", as_="h2"),
-            rx.cond(
-                Flow.cancel_choice,
-                rx.radio_group.root(
-                    rx.vstack(
-                        rx.radio_group.item(
-                            rx.text("At the end of the billing period (keep access until then)"),
-                            value="period_end",
-                        ),
-                        rx.radio_group.item(rx.text("Now"), value="now"),
-                        spacing="2",
+    return form_stack(
+        rx.heading("Cancel your subscription?", size="4", as_="h2"),
+        rx.cond(
+            Flow.cancel_choice,
+            rx.radio_group.root(
+                rx.vstack(
+                    rx.radio_group.item(
+                        rx.text("At the end of the billing period (keep access until then)"),
+                        value="period_end",
                     ),
-                    name="when",
-                    default_value="period_end",
+                    rx.radio_group.item(rx.text("Now"), value="now"),
+                    spacing="2",
                 ),
-                rx.text(
-                    "Cancellation takes effect as your plan's terms say; you can "
-                    "reactivate while it is pending.",
-                    size="2",
-                ),
+                name="when",
+                default_value="period_end",
             ),
-            ui.error_callout(Flow.error),
-            _or_keep(
-                rx.button(
-                    "Cancel subscription",
-                    type="submit",
-                    color_scheme="red",
-                    data_testid="confirm-cancel",
-                )
+            rx.text(
+                "Cancellation takes effect as your plan's terms say; you can "
+                "reactivate while it is pending.",
+                size="2",
             ),
-            spacing="3",
-            width="100%",
+        ),
+        ui.error_callout(Flow.error),
+        _or_keep(
+            rx.button(
+                "Cancel subscription",
+                type="submit",
+                color_scheme="red",
+                data_testid="confirm-cancel",
+            )
         ),
         on_submit=Flow.confirm,
     )
@@ -181,14 +167,11 @@ def cancel_page() -> rx.Component:
                 (
                     "done",
                     rx.vstack(
-                        rx.cond(
-                            Flow.done_message != "",
-                            rx.callout(
-                                Flow.done_message,
-                                icon="circle-check",
-                                color_scheme="green",
-                                data_testid="flow-done",
-                            ),
+                        ui.message_callout(
+                            Flow.done_message,
+                            icon="circle-check",
+                            color="green",
+                            testid="flow-done",
                         ),
                         ui.error_callout(Flow.error),
                         rx.link(rx.button("Back to subscriptions"), href=routes.SUBSCRIPTIONS),

@@ -7,99 +7,86 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components import ui
-from portal_app.components.portal_layout import portal_layout
+from portal_app.components.page_parts import secondary_button
+from portal_app.components.portal_layout import stacked_page
 from portal_app.state.nav import NavState
 from portal_app.state.subscriptions import TIMING_LABELS, SubscriptionsState
 
 
 def _change_panel() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading("Change plan", size="4", as_="h2"),
-            rx.text(
-                "Pick a plan to see exactly what happens before you confirm.",
-                size="2",
-                color_scheme="gray",
-            ),
-            rx.flex(
-                rx.foreach(
-                    SubscriptionsState.options,
-                    lambda o: rx.button(
-                        rx.vstack(
-                            rx.text(o.label, weight="bold"),
-                            rx.text(o.amount, size="1"),
-                            spacing="0",
-                            align="start",
-                        ),
-                        variant=rx.cond(
-                            SubscriptionsState.chosen_price_id == o.price_id, "solid", "outline"
-                        ),
-                        on_click=SubscriptionsState.choose_price(o.price_id),
-                        height="auto",
-                        padding="0.75rem",
-                        data_testid="plan-option",
+    return ui.section_card(
+        "Change plan",
+        rx.flex(
+            rx.foreach(
+                SubscriptionsState.options,
+                lambda o: rx.button(
+                    rx.vstack(
+                        rx.text(o.label, weight="bold"),
+                        rx.text(o.amount, size="1"),
+                        spacing="0",
+                        align="start",
                     ),
-                ),
-                spacing="2",
-                wrap="wrap",
-            ),
-            rx.cond(
-                SubscriptionsState.allowed_timings.length() > 1,
-                rx.hstack(
-                    rx.text("When:", weight="medium"),
-                    rx.foreach(
-                        SubscriptionsState.allowed_timings,
-                        lambda t: rx.button(
-                            rx.match(t, *TIMING_LABELS.items(), t),
-                            variant=rx.cond(SubscriptionsState.timing == t, "solid", "soft"),
-                            on_click=SubscriptionsState.choose_timing(t),
-                            size="2",
-                            data_testid="timing-option",
-                        ),
+                    variant=rx.cond(
+                        SubscriptionsState.chosen_price_id == o.price_id, "solid", "outline"
                     ),
-                    wrap="wrap",
-                    align="center",
+                    on_click=SubscriptionsState.choose_price(o.price_id),
+                    height="auto",
+                    padding="0.75rem",
+                    data_testid="plan-option",
                 ),
             ),
-            rx.cond(
-                SubscriptionsState.preview_summary != "",
-                rx.vstack(
-                    rx.foreach(
-                        SubscriptionsState.preview_lines,
-                        lambda line: rx.flex(
-                            rx.text(line.description, size="2"),
-                            rx.text(line.amount, size="2", weight="medium"),
-                            justify="between",
-                            width="100%",
-                        ),
-                    ),
-                    rx.callout(
-                        SubscriptionsState.preview_summary,
-                        icon="info",
-                        data_testid="preview-summary",
-                    ),
-                    rx.hstack(
-                        rx.button(
-                            "Confirm change",
-                            on_click=SubscriptionsState.confirm_change,
-                            data_testid="confirm-change",
-                        ),
-                        rx.button(
-                            "Cancel",
-                            variant="soft",
-                            color_scheme="gray",
-                            on_click=SubscriptionsState.close_change,
-                        ),
-                    ),
-                    width="100%",
-                    spacing="3",
-                ),
-            ),
-            ui.error_callout(SubscriptionsState.preview_error),
-            spacing="3",
-            width="100%",
+            spacing="2",
+            wrap="wrap",
         ),
-        width="100%",
+        rx.cond(
+            SubscriptionsState.allowed_timings.length() > 1,
+            rx.hstack(
+                rx.text("When:", weight="medium"),
+                rx.foreach(
+                    SubscriptionsState.allowed_timings,
+                    lambda t: rx.button(
+                        rx.match(t, *TIMING_LABELS.items(), t),
+                        variant=rx.cond(SubscriptionsState.timing == t, "solid", "soft"),
+                        on_click=SubscriptionsState.choose_timing(t),
+                        size="2",
+                        data_testid="timing-option",
+                    ),
+                ),
+                wrap="wrap",
+                align="center",
+            ),
+        ),
+        rx.cond(
+            SubscriptionsState.preview_summary != "",
+            rx.vstack(
+                rx.foreach(
+                    SubscriptionsState.preview_lines,
+                    lambda line: rx.flex(
+                        rx.text(line.description, size="2"),
+                        rx.text(line.amount, size="2", weight="medium"),
+                        justify="between",
+                        width="100%",
+                    ),
+                ),
+                rx.callout(
+                    SubscriptionsState.preview_summary,
+                    icon="info",
+                    data_testid="preview-summary",
+                ),
+                rx.hstack(
+                    rx.button(
+                        "Confirm change",
+                        on_click=SubscriptionsState.confirm_change,
+                        data_testid="confirm-change",
+                    ),
+                    secondary_button("Cancel", on_click=SubscriptionsState.close_change),
+                ),
+                width="100%",
+                spacing="3",
+            ),
+        ),
+        ui.error_callout(SubscriptionsState.preview_error),
+        description="Pick a plan to see exactly what happens before you confirm.",
     )
 
 
@@ -229,8 +216,8 @@ def _direct_cancel_dialog(subscription_id: rx.Var) -> rx.Component:
             rx.alert_dialog.description(
                 "A paused subscription ends now; otherwise it ends as your plan's terms say."
             ),
-            rx.flex(
-                rx.alert_dialog.cancel(rx.button("Keep it", variant="soft", color_scheme="gray")),
+            ui.dialog_actions(
+                rx.alert_dialog.cancel(secondary_button("Keep it")),
                 rx.alert_dialog.action(
                     rx.button(
                         "Cancel subscription",
@@ -239,8 +226,6 @@ def _direct_cancel_dialog(subscription_id: rx.Var) -> rx.Component:
                     )
                 ),
                 spacing="2",
-                justify="end",
-                margin_top="1rem",
             ),
         ),
     )
@@ -262,14 +247,7 @@ def _pause_dialog(subscription_id: rx.Var) -> rx.Component:
                     rx.input(type="date", id="resume_on", name="resume_on"),
                     ui.error_text(SubscriptionsState.pause_error),
                     rx.flex(
-                        rx.dialog.close(
-                            rx.button(
-                                "Keep it running",
-                                variant="soft",
-                                color_scheme="gray",
-                                type="button",
-                            )
-                        ),
+                        rx.dialog.close(secondary_button("Keep it running", type="button")),
                         rx.button("Pause subscription", type="submit"),
                         spacing="2",
                         justify="end",
@@ -283,21 +261,14 @@ def _pause_dialog(subscription_id: rx.Var) -> rx.Component:
 
 
 def subscriptions_page() -> rx.Component:
-    return portal_layout(
+    return stacked_page(
         "Subscriptions",
         "subscriptions.view",
+        SubscriptionsState.loaded,
+        rx.cond(SubscriptionsState.changing_id != "", _change_panel()),
         rx.cond(
-            SubscriptionsState.loaded,
-            rx.vstack(
-                rx.cond(SubscriptionsState.changing_id != "", _change_panel()),
-                rx.cond(
-                    SubscriptionsState.items.length() > 0,
-                    rx.foreach(SubscriptionsState.items, _subscription_card),
-                    rx.callout("You have no subscriptions yet.", icon="info"),
-                ),
-                spacing="3",
-                width="100%",
-            ),
-            ui.loading(),
+            SubscriptionsState.items.length() > 0,
+            rx.foreach(SubscriptionsState.items, _subscription_card),
+            rx.callout("You have no subscriptions yet.", icon="info"),
         ),
     )

@@ -1,0 +1,73 @@
+"""What the dashboard's pages share beyond the UI kit (components.ui): the grey "Cancel" /
+"Close" / "Keep it" button that backs out of something, the alert dialog that asks before an
+action that is hard to undo (archive, disable), a sub-heading with its note, and a page's body
+shown once its state has loaded. Each reproduces the markup the pages wrote out."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from portal_app.components import ui
+
+
+def secondary_button(label: str | rx.Var, **props) -> rx.Component:
+    """A soft grey button that backs out (Cancel, Close, Clear); `props` as for `rx.button`."""
+    return rx.button(label, variant="soft", color_scheme="gray", **props)
+
+
+def confirm_dialog(
+    title: rx.Var,
+    text: rx.Var,
+    *,
+    keep: str,
+    on_keep,
+    action: str | rx.Var,
+    on_confirm,
+    color: str | rx.Var,
+    testid: str,
+    open: rx.Var,
+    on_open_change,
+    wrap: str | None = None,
+) -> rx.Component:
+    """An alert dialog: `title`, `text`, a `keep` button that backs out and the `action` button
+    (colour `color`, `data-testid` `testid`); shown while `open`."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(title),
+            rx.alert_dialog.description(text),
+            ui.dialog_actions(
+                secondary_button(keep, on_click=on_keep),
+                rx.button(action, color_scheme=color, on_click=on_confirm, data_testid=testid),
+                spacing="2",
+                wrap=wrap,
+            ),
+        ),
+        open=open,
+        on_open_change=on_open_change,
+    )
+
+
+def subheading(
+    title: str, note: str, *, level: str = "h2", size: str = "4", note_size: str = "2"
+) -> list[rx.Component]:
+    """A heading inside a page or card and the grey note under it that says what follows;
+    splat it into the enclosing stack."""
+    return [
+        rx.heading(title, size=size, as_=level),
+        rx.text(note, size=note_size, color_scheme="gray"),
+    ]
+
+
+def when_loaded(
+    loaded: rx.Var,
+    *children: rx.Component,
+    spacing: str = "4",
+    otherwise: rx.Component | None = None,
+) -> rx.Component:
+    """The children in a full-width stack once `loaded`; until then `otherwise` (default: the
+    spinner)."""
+    return rx.cond(
+        loaded,
+        rx.vstack(*children, spacing=spacing, width="100%"),
+        ui.loading() if otherwise is None else otherwise,
+    )
