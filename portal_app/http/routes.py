@@ -97,19 +97,39 @@ def _redeem(request: Request, token: str) -> Response:
     )
 
 
+def peek_link(request: Request, peek):
+    """The `token` query parameter of a link's GET and what `peek(session, clock, token)` finds
+    for it, read-only: showing the page never uses the link."""
+    token = request.query_params.get("token", "")
+    with read_scope() as session:
+        return token, peek(session, CLOCK, token)
+
+
+def redeem_refusal(request: Request, throttle_action: str) -> Response | None:
+    """The answer to a one-time link's POST before the link is looked at: 403 from another
+    origin, 429 while the client IP is over its limit of failed redemptions; None to go on."""
+    if not common.same_origin(request):
+        return common.page("Not allowed", "<h1>Not allowed</h1>", status=403)
+    decision = ratelimit.get_limiter().check(("redeem_ip", common.client_ip(request)))
+    if not decision.allowed:
+        return _throttled(decision, request, throttle_action)
+    return None
+
+
+def redeem_failed(request: Request) -> None:
+    """Count a used, expired or unknown link against the client IP (see `redeem_refusal`)."""
+    ratelimit.get_limiter().hit(("redeem_ip", common.client_ip(request)))
+
+
 def redeem_link(request: Request, token: str, *, redeem, role: str, throttle_action: str, refused):
     """The POST of a one-time sign-in link (a customer's magic link, a staff member's emailed
     link): same-origin only, failed redemptions limited per client IP, the session cookie of
     `role` on success. `redeem(session, clock, token=, merchant_id=, actor=)` is the service;
     `refused(error)` the page for a used, expired or unknown link (its rejection is tallied and
     committed with the unit of work)."""
-    if not common.same_origin(request):
-        return common.page("Not allowed", "<h1>Not allowed</h1>", status=403)
-    ip = common.client_ip(request)
-    limiter = ratelimit.get_limiter()
-    decision = limiter.check(("redeem_ip", ip))
-    if not decision.allowed:
-        return _throttled(decision, request, throttle_action)
+    refusal = redeem_refusal(request, throttle_action)
+    if refusal is not None:
+        return refusal
     failure = None
     with session_scope() as session:
         merchant_id = auth.portal_merchant_id(session)
@@ -121,7 +141,7 @@ def redeem_link(request: Request, token: str, *, redeem, role: str, throttle_act
         else:
             max_age = int((signed_in.auth_session.expires_at - CLOCK.now()).total_seconds())
     if failure is not None:
-        limiter.hit(("redeem_ip", ip))
+        redeem_failed(request)
         return refused(failure)
     response = RedirectResponse(signed_in.return_to, status_code=303)
     common.set_session_cookie(response, signed_in.session_id, max_age, role=role)

@@ -10,8 +10,8 @@ from starlette.responses import RedirectResponse, Response
 
 from portal_app.db import read_scope, session_scope
 from portal_app.http import common
-from portal_app.http.routes import CLOCK, _run_sync, _throttled
-from portal_app.services import auth, ratelimit, refusals, staff, staff_roles
+from portal_app.http.routes import CLOCK, _run_sync, peek_link, redeem_failed, redeem_refusal
+from portal_app.services import auth, refusals, staff, staff_roles
 
 _FIELD = (
     "display:block;width:100%;box-sizing:border-box;padding:10px;margin:4px 0 14px;"
@@ -60,9 +60,7 @@ def _form(token: str, pending: staff.PendingInvite, error: str = "", name: str =
 
 
 def invite_page(request: Request) -> Response:
-    token = request.query_params.get("token", "")
-    with read_scope() as session:
-        pending = staff.peek_invite(session, CLOCK, token)
+    token, pending = peek_link(request, staff.peek_invite)
     if pending is None:
         return _expired()
     return _form(token, pending)
@@ -75,18 +73,14 @@ async def invite_post(request: Request) -> Response:
 
 
 def _accept(request: Request, fields: dict[str, str]) -> Response:
-    if not common.same_origin(request):
-        return common.page("Not allowed", "<h1>Not allowed</h1>", status=403)
-    ip = common.client_ip(request)
-    limiter = ratelimit.get_limiter()
-    decision = limiter.check(("redeem_ip", ip))
-    if not decision.allowed:
-        return _throttled(decision, request, "staff_invite")
+    refusal = redeem_refusal(request, "staff_invite")
+    if refusal is not None:
+        return refusal
     token, name = fields["token"], fields["name"][:200]
     with read_scope() as session:
         pending = staff.peek_invite(session, CLOCK, token)
     if pending is None:
-        limiter.hit(("redeem_ip", ip))
+        redeem_failed(request)
         _audit_rejection(request)
         return _expired()
     if fields["password"] != fields["password_confirm"]:
@@ -107,7 +101,7 @@ def _accept(request: Request, fields: dict[str, str]) -> Response:
         else:
             max_age = int((signed_in.auth_session.expires_at - CLOCK.now()).total_seconds())
     if isinstance(failure, staff.StaffError):  # used or expired meanwhile, or already a member
-        limiter.hit(("redeem_ip", ip))
+        redeem_failed(request)
         _audit_rejection(request)
         return _expired(str(failure))
     if failure is not None:  # the password breaks a rule: the link is still unused

@@ -16,9 +16,9 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from portal_app.db import read_scope, session_scope
+from portal_app.db import session_scope
 from portal_app.http import common
-from portal_app.http.routes import CLOCK, _run_sync, redeem_link
+from portal_app.http.routes import CLOCK, _run_sync, peek_link, redeem_link
 from portal_app.services import audit, auth, ratelimit, refusals, staff_auth
 from portal_app.services.auth import AuthError
 
@@ -113,9 +113,7 @@ def _issue(address: str, actor: audit.Actor, decision: ratelimit.Decision) -> No
 
 
 def link_page(request: Request) -> Response:
-    token = request.query_params.get("token", "")
-    with read_scope() as session:
-        email = staff_auth.peek_staff_link(session, CLOCK, token)
+    token, email = peek_link(request, staff_auth.peek_staff_link)
     if email is None:
         return _expired()
     return common.page(

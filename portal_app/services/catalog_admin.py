@@ -102,16 +102,23 @@ def _archive(
 # --- products -----------------------------------------------------------------------------------
 
 
-def _check_product_name(
-    session: Session, problems: Problems, merchant_id: int, name: str | None, skip_id: int | None
-) -> None:
-    if name is None:
-        return
-    for other in session.exec(
-        select(Product).where(Product.merchant_id == merchant_id, Product.active.is_(True))
-    ):
-        if other.id != skip_id and same_name(other.name, name):
-            problems.add(f'A product named "{other.name}" already exists.')
+def _clean_product(
+    session: Session, merchant_id: int, name: Any, description: Any, skip_id: int | None
+) -> tuple[str, str]:
+    """The name and description, checked whole (CatalogError lists every problem): the name is
+    not another product's on sale (`skip_id`: the product being edited)."""
+    problems = Problems()
+    clean_name, clean_description = name_and_description(
+        problems, name, description, label="Product name"
+    )
+    if clean_name is not None:
+        for other in session.exec(
+            select(Product).where(Product.merchant_id == merchant_id, Product.active.is_(True))
+        ):
+            if other.id != skip_id and same_name(other.name, clean_name):
+                problems.add(f'A product named "{other.name}" already exists.')
+    problems.check()
+    return clean_name, clean_description
 
 
 def create_product(
@@ -123,12 +130,7 @@ def create_product(
     description: Any = "",
     actor: audit.Actor,
 ) -> Product:
-    problems = Problems()
-    clean_name, clean_description = name_and_description(
-        problems, name, description, label="Product name"
-    )
-    _check_product_name(session, problems, merchant_id, clean_name, None)
-    problems.check()
+    clean_name, clean_description = _clean_product(session, merchant_id, name, description, None)
     product = Product(merchant_id=merchant_id, name=clean_name, description=clean_description)
     with audit.changing(
         session, clock, product, actor=actor, action="catalog.product.create", target_type="product"
@@ -149,12 +151,9 @@ def update_product(
 ) -> Product:
     product = get_product(session, merchant_id, product_id)
     _check_editable(product, "product")
-    problems = Problems()
-    clean_name, clean_description = name_and_description(
-        problems, name, description, label="Product name"
+    clean_name, clean_description = _clean_product(
+        session, merchant_id, name, description, product.id
     )
-    _check_product_name(session, problems, merchant_id, clean_name, product.id)
-    problems.check()
     values = {"name": clean_name, "description": clean_description}
     edit(session, clock, product, values, actor=actor, action="catalog.product.update")
     return product
@@ -179,6 +178,16 @@ def archive_product(
 
 def _plans_of(session: Session, product_id: int) -> list[Plan]:
     return list(session.exec(select(Plan).where(Plan.product_id == product_id)))
+
+
+def _clean_plan_text(
+    problems: Problems, name: Any, description: Any, features: Any
+) -> tuple[str | None, str | None, list[str] | None]:
+    """A plan's name, description and feature list, cleaned (None where `problems` has why)."""
+    clean_name, clean_description = name_and_description(
+        problems, name, description, label="Plan name"
+    )
+    return clean_name, clean_description, clean_feature_list(problems, features)
 
 
 def _check_plan_name_and_tier(
@@ -226,10 +235,9 @@ def create_plan(
         raise CatalogError("This product is archived: plans can't be added to it.", code="archived")
     currency = merchant_currency(session, merchant_id)
     problems = Problems()
-    clean_name, clean_description = name_and_description(
-        problems, name, description, label="Plan name"
+    clean_name, clean_description, clean_features = _clean_plan_text(
+        problems, name, description, features
     )
-    clean_features = clean_feature_list(problems, features)
     if tier is None:
         clean_tier = next_tier(session, product.id)
     else:
@@ -299,10 +307,9 @@ def update_plan(
     plan = get_plan(session, merchant_id, plan_id)
     _check_editable(plan, "plan")
     problems = Problems()
-    clean_name, clean_description = name_and_description(
-        problems, name, description, label="Plan name"
+    clean_name, clean_description, clean_features = _clean_plan_text(
+        problems, name, description, features
     )
-    clean_features = clean_feature_list(problems, features)
     clean_tier = problems.whole(tier, "Tier", low=TIER_MIN, high=TIER_MAX)
     _check_plan_name_and_tier(
         problems, _plans_of(session, plan.product_id), clean_name, clean_tier, plan.id

@@ -74,12 +74,7 @@ class Problems:
         self, value: Any, label: str, *, low: int, high: int, required: bool = True
     ) -> int | None:
         """A whole number in [low, high]. Booleans and floats are refused, not coerced."""
-        if value is None:
-            if required:
-                self.add(f"{label} is required.")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.add(f"{label} must be a whole number.")
+        if not self._is_integer(value, label, "a whole number", required=required):
             return None
         if not low <= value <= high:
             self.add(f"{label} must be between {low:,} and {high:,}.")
@@ -88,12 +83,7 @@ class Problems:
 
     def amount(self, value: Any, label: str, currency: str, *, required: bool) -> int | None:
         """A price in integer minor units: positive, bounded."""
-        if value is None:
-            if required:
-                self.add(f"{label} is required.")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.add(f"{label} must be a whole number of minor units.")
+        if not self._is_integer(value, label, "a whole number of minor units", required=required):
             return None
         if value <= 0:
             self.add(f"{label} must be more than zero.")
@@ -102,6 +92,18 @@ class Problems:
             self.add(f"{label} can be at most {format_money(AMOUNT_MAX, currency)}.")
             return None
         return value
+
+    def _is_integer(self, value: Any, label: str, what: str, *, required: bool) -> bool:
+        """Whether `value` is an int to check further. None is a problem only when `required`;
+        booleans and floats are problems (`label` must be `what`), never coerced."""
+        if value is None:
+            if required:
+                self.add(f"{label} is required.")
+            return False
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(f"{label} must be {what}.")
+            return False
+        return True
 
     def check(self) -> None:
         if self.items:

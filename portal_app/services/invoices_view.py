@@ -3,7 +3,8 @@ invoice's detail (lines, receipts, the cards it can be paid with, the bill-to as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Self
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -21,11 +22,23 @@ PAGE_SIZE = 20
 
 @dataclass
 class InvoiceRow:
+    """A finalized invoice as the list shows it (`InvoiceDetail` is the same and the rest)."""
+
     id: str = ""
     number: str = ""
     date: str = ""
     total: str = ""
     status: str = ""
+
+    @classmethod
+    def of(cls, inv: Invoice) -> Self:
+        return cls(
+            id=str(inv.id),
+            number=invoices.display_number(inv),
+            date=formatting.date(inv.finalized_at),
+            total=format_money(inv.total, inv.currency),
+            status=inv.status,
+        )
 
 
 @dataclass
@@ -48,13 +61,8 @@ class CardChoice:
 
 
 @dataclass
-class InvoiceDetail:
-    id: str = ""
-    number: str = ""
-    status: str = ""
-    date: str = ""
+class InvoiceDetail(InvoiceRow):
     period: str = ""
-    total: str = ""
     paid: str = ""
     due: str = ""
     bill_to: list[str] = field(default_factory=list)
@@ -77,16 +85,7 @@ def invoice_page(
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     ).all()
-    return [
-        InvoiceRow(
-            id=str(inv.id),
-            number=invoices.display_number(inv),
-            date=formatting.date(inv.finalized_at),
-            total=format_money(inv.total, inv.currency),
-            status=inv.status,
-        )
-        for inv in rows
-    ], total
+    return [InvoiceRow.of(inv) for inv in rows], total
 
 
 def invoice_detail(
@@ -100,15 +99,11 @@ def invoice_detail(
         receipts = []
     cards = payment_methods.list_cards(session, customer_id)
     issued_to = bill_to.of_invoice(session, inv)  # as issued, not as the profile is now
-    return InvoiceDetail(
-        id=str(inv.id),
-        number=invoices.display_number(inv),
-        status=inv.status,
-        date=formatting.date(inv.finalized_at),
+    return replace(
+        InvoiceDetail.of(inv),
         period=f"{formatting.date(inv.period_start)} to {formatting.date(inv.period_end)}"
         if inv.period_start
         else "",
-        total=format_money(inv.total, inv.currency),
         paid=format_money(inv.amount_paid, inv.currency),
         due=format_money(inv.amount_due, inv.currency),
         bill_to=list(bill_to.lines(issued_to)),

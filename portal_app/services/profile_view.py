@@ -60,6 +60,16 @@ def profile_form(
     )
 
 
+def _throttle_message(send, session: Session, clock: Clock, **arguments) -> str:
+    """Run one of `email_change`'s senders with the process-wide limiter: "" when sent, or the
+    throttle refusal's message (its tally commits with this unit of work)."""
+    try:
+        send(session, clock, limiter=ratelimit.get_limiter(), **arguments)
+    except email_change.Throttled as exc:
+        return str(exc)
+    return ""
+
+
 def request_email_change(
     session: Session,
     clock: Clock,
@@ -69,37 +79,27 @@ def request_email_change(
     new_email: str,
     actor: audit.Actor,
 ) -> str:
-    """`email_change.request_email_change`; "" when sent, or the throttle refusal's message
-    (its tally commits with this unit of work)."""
-    try:
-        email_change.request_email_change(
-            session,
-            clock,
-            customer_id=customer_id,
-            session_row_id=session_row_id,
-            new_email=new_email,
-            actor=actor,
-            limiter=ratelimit.get_limiter(),
-        )
-    except email_change.Throttled as exc:
-        return str(exc)
-    return ""
+    """`email_change.request_email_change`; "" when sent, or the throttle refusal's message."""
+    return _throttle_message(
+        email_change.request_email_change,
+        session,
+        clock,
+        customer_id=customer_id,
+        session_row_id=session_row_id,
+        new_email=new_email,
+        actor=actor,
+    )
 
 
 def send_reauth_link(
     session: Session, clock: Clock, *, customer_id: int, session_row_id: int, actor: audit.Actor
 ) -> str:
-    """`email_change.send_reauth_link`; "" when sent, or the throttle refusal's message (its
-    tally commits with this unit of work)."""
-    try:
-        email_change.send_reauth_link(
-            session,
-            clock,
-            customer_id=customer_id,
-            session_row_id=session_row_id,
-            actor=actor,
-            limiter=ratelimit.get_limiter(),
-        )
-    except email_change.Throttled as exc:
-        return str(exc)
-    return ""
+    """`email_change.send_reauth_link`; "" when sent, or the throttle refusal's message."""
+    return _throttle_message(
+        email_change.send_reauth_link,
+        session,
+        clock,
+        customer_id=customer_id,
+        session_row_id=session_row_id,
+        actor=actor,
+    )
