@@ -166,6 +166,29 @@ def record(
     return record_many(session, merchant_id, [entry], as_objects=True)[0]
 
 
+def record_for_customer(
+    session: Session,
+    clock: Clock,
+    customer: Any,
+    *,
+    actor: Actor,
+    action: str,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An event about one customer (the target), filed under that customer and their merchant."""
+    return record(
+        session,
+        clock,
+        merchant_id=customer.merchant_id,
+        actor=actor,
+        action=action,
+        target_type="customer",
+        target_id=customer.id,
+        customer_id=customer.id,
+        after=after,
+    )
+
+
 @dataclass(frozen=True)
 class Entry:
     at: datetime

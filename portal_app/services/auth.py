@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -37,6 +37,8 @@ TOUCH_EVERY = timedelta(seconds=60)
 MIN_PASSWORD_LENGTH = 12
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
 LINK_USED_OR_EXPIRED = "This sign-in link was already used or has expired. Request a new one."
+# Longer than any token we issue: such a value is refused before it is hashed or looked up.
+MAX_TOKEN_LENGTH = 200
 
 
 class AuthError(PortalError):
@@ -60,6 +62,47 @@ def _secret() -> bytes:
 
 def keyed_hash(value: str) -> str:
     return hmac.new(_secret(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def token_link(path: str, token: str) -> str:
+    """The full URL of a one-time link: `path` on this portal, carrying the raw token."""
+    return f"{load_settings().public_url}{path}?{urlencode({'token': token})}"
+
+
+def plausible_token(token: str | None) -> bool:
+    """Worth a lookup: present, and no longer than any token we issue."""
+    return bool(token) and len(token) <= MAX_TOKEN_LENGTH
+
+
+def claim_once(
+    session: Session, clock: Clock, model, token: str | None, *where, returning, **values
+):
+    """Use a one-time token of `model` (a table with token_hash, used_at and expires_at): the
+    conditional UPDATE … RETURNING marks the unused, unexpired row matching `where` used (and
+    sets `values`), so exactly one of any number of concurrent uses gets its `returning` row;
+    None for the others and for a bad token."""
+    if not plausible_token(token):
+        return None
+    now = clock.now()
+    return session.execute(
+        sa.update(model)
+        .where(
+            model.token_hash == keyed_hash(token),
+            *where,
+            model.used_at.is_(None),
+            model.expires_at > now,
+        )
+        .values(used_at=now, **values)
+        .returning(returning)
+    ).first()
+
+
+def void_unused(session: Session, now, model, *where, **values) -> int:
+    """Mark every unused one-time token of `model` matching `where` used (and set `values`):
+    their links stop working. Returns how many."""
+    return session.execute(
+        sa.update(model).where(*where, model.used_at.is_(None)).values(used_at=now, **values)
+    ).rowcount
 
 
 def normalize_email(email: str) -> str:
@@ -318,15 +361,13 @@ def revoke_all(
             query = query.where(AuthSession.id != keep_session_id)
         ended = session.execute(query.values(revoked_at=now, revoked_reason="ended")).rowcount
         if keep_session_id is None:
-            session.execute(
-                sa.update(LoginToken)
-                .where(
-                    LoginToken.customer_id == customer_id,
-                    LoginToken.used_at.is_(None),
-                    # the old address's undo link outlives the change it can undo
-                    LoginToken.purpose != EMAIL_CANCEL,
-                )
-                .values(used_at=now)
+            void_unused(
+                session,
+                now,
+                LoginToken,
+                LoginToken.customer_id == customer_id,
+                # the old address's undo link outlives the change it can undo
+                LoginToken.purpose != EMAIL_CANCEL,
             )
         change.after = {"sessions": ended, "reason": reason}
     return ended

@@ -328,13 +328,11 @@ def _renew(
     invoices.finalize(session, event_clock, invoice, audit.SYSTEM)
     report.renewed += 1
     if invoice.status == InvoiceStatus.OPEN:
-        outcome = invoices.collect(
+        outcome = _collect(
             session,
             event_clock,
             gateway,
             invoice,
-            payment_methods.default_card(session, customer.id),
-            audit.SYSTEM,
             obligation=invoices.renewal_obligation(subscription.id, at),
         )
         if outcome.succeeded:
@@ -343,6 +341,21 @@ def _renew(
             report.payment_failed += 1
             _schedule_retry(session, event_clock, subscription, invoice, customer)
     return invoice
+
+
+def _collect(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    invoice: Invoice,
+    *,
+    obligation: str | None = None,
+):
+    """Charge the invoice to its customer's default card, as the billing clock."""
+    card = payment_methods.default_card(session, invoice.customer_id)
+    return invoices.collect(
+        session, clock, gateway, invoice, card, audit.SYSTEM, obligation=obligation
+    )
 
 
 def _schedule_retry(
@@ -374,14 +387,7 @@ def _retry(session: Session, gateway: PaymentGateway, invoice_id: int, report: C
     invoice = session.get(Invoice, invoice_id)
     event_clock = FixedClock(invoice.next_retry_at)
     report.retried += 1
-    outcome = invoices.collect(
-        session,
-        event_clock,
-        gateway,
-        invoice,
-        payment_methods.default_card(session, invoice.customer_id),
-        audit.SYSTEM,
-    )
+    outcome = _collect(session, event_clock, gateway, invoice)
     subscription = (
         session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
     )

@@ -94,7 +94,11 @@ FLOW_CUSTOMERS = [
         "abandon",
     ),
 ]
-FLOW_PAUSE_DAYS = 14  # the flow's pause ends, and billing resumes, before "now"
+FLOW_PAUSE_DAYS = 14
+RETENTION_OFFERS = [  # name, percent off, billing cycles, the survey reasons it answers
+    ("25% off for 3 months", 25, 3, ["too_expensive", "switched_service"]),
+    ("50% off your next month", 50, 1, ["unused"]),
+]  # the flow's pause ends, and billing resumes, before "now"
 
 
 @dataclass
@@ -219,42 +223,25 @@ def _catalog(session: Session, clock: Clock, files_dir: Path) -> Merchant:
         session.flush()
         plans[name] = plan
         session.add_all(
-            [
-                Price(
-                    merchant_id=merchant.id,
-                    plan_id=plan.id,
-                    interval="month",
-                    amount=monthly,
-                    currency="USD",
-                ),
-                Price(
-                    merchant_id=merchant.id,
-                    plan_id=plan.id,
-                    interval="year",
-                    amount=annual,
-                    currency="USD",
-                ),
-            ]
+            Price(
+                merchant_id=merchant.id,
+                plan_id=plan.id,
+                interval=interval,
+                amount=amount,
+                currency="USD",
+            )
+            for interval, amount in (("month", monthly), ("year", annual))
         )
     session.add_all(
-        [
-            RetentionOffer(
-                merchant_id=merchant.id,
-                name="25% off for 3 months",
-                percent_off=25,
-                duration_cycles=3,
-                reasons=["too_expensive", "switched_service"],
-                created_at=clock.now(),
-            ),
-            RetentionOffer(
-                merchant_id=merchant.id,
-                name="50% off your next month",
-                percent_off=50,
-                duration_cycles=1,
-                reasons=["unused"],
-                created_at=clock.now(),
-            ),
-        ]
+        RetentionOffer(
+            merchant_id=merchant.id,
+            name=name,
+            percent_off=percent_off,
+            duration_cycles=cycles,
+            reasons=list(reasons),
+            created_at=clock.now(),
+        )
+        for name, percent_off, cycles, reasons in RETENTION_OFFERS
     )
     _digital_assets(session, clock, merchant.id, plans, files_dir)
     session.flush()
@@ -347,22 +334,13 @@ def _states_at_now(session, clock, gateway, merchant_id, prices) -> None:
                 resume_at=clock.now() + timedelta(days=30),
                 actor=actor,
             )
-        elif state == "canceled":
+        elif state in ("canceled", "canceling"):  # now, or at the end of the period
             subscriptions.cancel(
                 session,
                 clock,
                 customer_id=customer.id,
                 subscription_id=sub.id,
-                at_period_end=False,
-                actor=actor,
-            )
-        elif state == "canceling":
-            subscriptions.cancel(
-                session,
-                clock,
-                customer_id=customer.id,
-                subscription_id=sub.id,
-                at_period_end=True,
+                at_period_end=state == "canceling",
                 actor=actor,
             )
         elif state == "downgrading":

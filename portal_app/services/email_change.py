@@ -9,14 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from portal_app import routes
 from portal_app.clock import Clock
-from portal_app.config import load_settings
 from portal_app.models import AuthSession, Customer, LoginToken
 from portal_app.services import audit, auth, features, magic_links, mailer, ratelimit, refusals
 from portal_app.services.errors import NotFound, ProfileError
@@ -167,7 +164,7 @@ def request_email_change(
         new_email=address,
         void_older=False,
     )
-    link = f"{load_settings().public_url}/auth/email-change/cancel?{urlencode({'token': cancel})}"
+    link = auth.token_link("/auth/email-change/cancel", cancel)
     days = CANCEL_LINK_TTL.days
     mailer.queue(
         session,
@@ -205,14 +202,12 @@ def cancel_email_change(
     now = clock.now()
     # Void the confirmation first: a confirmation racing this waits for it, then finds its
     # link used; one that got there first has committed its new address, which we now see.
-    session.execute(
-        sa.update(LoginToken)
-        .where(
-            LoginToken.customer_id == row.customer_id,
-            LoginToken.purpose == "email_change",
-            LoginToken.used_at.is_(None),
-        )
-        .values(used_at=now)
+    auth.void_unused(
+        session,
+        now,
+        LoginToken,
+        LoginToken.customer_id == row.customer_id,
+        LoginToken.purpose == "email_change",
     )
     customer = session.exec(
         select(Customer).where(Customer.id == row.customer_id).with_for_update()
@@ -319,15 +314,12 @@ def send_confirmation(
         subject="Confirm your new email address",
         body=f"Confirm {address} as your billing email by opening this link:\n\n{link}\n",
     )
-    audit.record(
+    audit.record_for_customer(
         session,
         clock,
-        merchant_id=customer.merchant_id,
+        customer,
         actor=actor,
         action="profile.email_change_requested",
-        target_type="customer",
-        target_id=customer.id,
-        customer_id=customer.id,
         after={"new_email": address},
     )
     return token

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from portal_app.clock import Clock
-from portal_app.config import load_settings
 from portal_app.models import Customer, LoginToken
 from portal_app.services import audit, auth, mailer
 from portal_app.services.auth import (
@@ -30,7 +27,7 @@ from portal_app.services.auth import (
 
 def verify_link(token: str) -> str:
     """The link a customer's mail carries: its page confirms before anything is used."""
-    return f"{load_settings().public_url}/auth/verify?{urlencode({'token': token})}"
+    return auth.token_link("/auth/verify", token)
 
 
 def request_login_link(
@@ -77,16 +74,7 @@ def request_login_link(
             "If you did not ask for it, you can ignore this email."
         ),
     )
-    audit.record(
-        session,
-        clock,
-        merchant_id=merchant_id,
-        actor=actor,
-        action="auth.link_requested",
-        target_type="customer",
-        target_id=customer.id,
-        customer_id=customer.id,
-    )
+    audit.record_for_customer(session, clock, customer, actor=actor, action="auth.link_requested")
     return token
 
 
@@ -107,14 +95,12 @@ def issue_token(
     `void_older` is False: a new email change must not void the last one's cancel link)."""
     now = clock.now()
     if void_older:
-        session.execute(
-            sa.update(LoginToken)
-            .where(
-                LoginToken.customer_id == customer.id,
-                LoginToken.purpose == purpose,
-                LoginToken.used_at.is_(None),
-            )
-            .values(used_at=now)
+        auth.void_unused(
+            session,
+            now,
+            LoginToken,
+            LoginToken.customer_id == customer.id,
+            LoginToken.purpose == purpose,
         )
     token = secrets.token_urlsafe(32)
     session.add(
@@ -141,26 +127,20 @@ def claim_token(
 ) -> LoginToken | None:
     """Use a token of one of `purposes` once: the conditional UPDATE … RETURNING lets exactly
     one of any number of concurrent uses through; None for the others and for a bad token."""
-    if not token or len(token) > 200:
-        return None
-    now = clock.now()
-    used = session.execute(
-        sa.update(LoginToken)
-        .where(
-            LoginToken.token_hash == keyed_hash(token),
-            LoginToken.purpose.in_(purposes),
-            LoginToken.used_at.is_(None),
-            LoginToken.expires_at > now,
-        )
-        .values(used_at=now)
-        .returning(LoginToken.id)
-    ).first()
+    used = auth.claim_once(
+        session,
+        clock,
+        LoginToken,
+        token,
+        LoginToken.purpose.in_(purposes),
+        returning=LoginToken.id,
+    )
     return None if used is None else session.get(LoginToken, used[0])
 
 
 def peek_token(session: Session, clock: Clock, token: str) -> LoginToken | None:
     """What a link would do, without using it (GET and HEAD never sign anyone in)."""
-    if not token or len(token) > 200:
+    if not auth.plausible_token(token):
         return None
     row = session.exec(select(LoginToken).where(LoginToken.token_hash == keyed_hash(token))).first()
     if row is None or row.used_at is not None or row.expires_at <= clock.now():

@@ -84,9 +84,9 @@ def add_card(
 ) -> PaymentMethod:
     """Vault a card with the gateway and save it. The first card becomes the default; with
     `make_default` the new card takes the default flag from the old one in the same flush."""
-    customer = _lock_customer(session, customer_id, actor, "Customer not found.")
-    require_feature(session, customer.merchant_id, "payment_methods.add")
-    existing = list_cards(session, customer.id)
+    customer, existing = _customer_cards(
+        session, customer_id, actor, "payment_methods.add", not_found="Customer not found."
+    )
     tokenized = gateway.tokenize(session, clock, number, exp_month, exp_year, cvc)
     previous_default = next((card for card in existing if card.is_default), None)
     becomes_default = not existing or bool(make_default) or previous_default is None
@@ -129,9 +129,7 @@ def set_default(
 ) -> PaymentMethod:
     """Make one of the customer's cards the default. `gateway` is accepted so every mutating
     function has the same call shape; choosing a default needs no gateway call."""
-    customer = _lock_customer(session, customer_id, actor, CARD_NOT_FOUND)
-    require_feature(session, customer.merchant_id, "payment_methods.set_default")
-    cards = list_cards(session, customer.id)
+    _, cards = _customer_cards(session, customer_id, actor, "payment_methods.set_default")
     card = _pick(cards, payment_method_id)
     previous = next((c for c in cards if c.is_default), None)
     if previous is not None and previous.id == card.id:
@@ -164,9 +162,7 @@ def remove_card(
     The last card cannot go while a paid subscription still needs it. When the default goes and
     other cards remain, the newest remaining card becomes the default. Past payments keep their
     amounts and receipts keep brand/last4; their link to the removed card is cleared."""
-    customer = _lock_customer(session, customer_id, actor, CARD_NOT_FOUND)
-    require_feature(session, customer.merchant_id, "payment_methods.remove")
-    cards = list_cards(session, customer.id)
+    customer, cards = _customer_cards(session, customer_id, actor, "payment_methods.remove")
     card = _pick(cards, payment_method_id)
     remaining = [c for c in cards if c.id != card.id]
     if not remaining and has_paid_subscription(session, customer.id):
@@ -212,9 +208,8 @@ def update_expiry(
     actor: audit.Actor,
 ) -> PaymentMethod:
     """Validate the new expiry with the gateway (which updates its vault), then the saved card."""
-    customer = _lock_customer(session, customer_id, actor, CARD_NOT_FOUND)
-    require_feature(session, customer.merchant_id, "payment_methods.update_expiry")
-    card = _pick(list_cards(session, customer.id), payment_method_id)
+    _, cards = _customer_cards(session, customer_id, actor, "payment_methods.update_expiry")
+    card = _pick(cards, payment_method_id)
     gateway.update_expiry(session, clock, card.gateway_token, exp_month, exp_year)
     month, year = _expiry_ints(exp_month, exp_year)
     with _changing(
@@ -263,6 +258,21 @@ def _lock_customer(
     if customer is None:
         raise NotFound(not_found)
     return customer
+
+
+def _customer_cards(
+    session: Session,
+    customer_id: int,
+    actor: audit.Actor,
+    feature: str,
+    *,
+    not_found: str = CARD_NOT_FOUND,
+) -> tuple[Customer, list[PaymentMethod]]:
+    """What every card change starts with: the customer locked (`_lock_customer`), the
+    merchant's switch for the change checked, and the customer's cards."""
+    customer = _lock_customer(session, customer_id, actor, not_found)
+    require_feature(session, customer.merchant_id, feature)
+    return customer, list_cards(session, customer.id)
 
 
 def _pick(cards: list[PaymentMethod], payment_method_id: Any) -> PaymentMethod:

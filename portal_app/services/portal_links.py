@@ -15,7 +15,7 @@ from portal_app.clock import Clock
 from portal_app.config import load_settings
 from portal_app.models import ApiKey, Customer
 from portal_app.services import audit, features
-from portal_app.services.auth import PORTAL_LINK_TTL, AuthError, keyed_hash
+from portal_app.services.auth import PORTAL_LINK_TTL, AuthError, keyed_hash, plausible_token
 from portal_app.services.magic_links import issue_token, verify_link
 
 
@@ -39,7 +39,7 @@ def create_api_key(
 
 
 def authenticate_api_key(session: Session, clock: Clock, raw: str | None) -> ApiKey | None:
-    if not raw or len(raw) > 200:
+    if not plausible_token(raw):
         return None
     key = session.exec(select(ApiKey).where(ApiKey.key_hash == keyed_hash(raw))).first()
     if key is None or key.revoked_at is not None:
@@ -82,15 +82,12 @@ def create_portal_link(
         ttl=PORTAL_LINK_TTL,
         return_url=return_url,
     )
-    audit.record(
+    audit.record_for_customer(
         session,
         clock,
-        merchant_id=api_key.merchant_id,
+        customer,
         actor=audit.Actor("api", api_key.prefix),
         action="portal_link.create",
-        target_type="customer",
-        target_id=customer.id,
-        customer_id=customer.id,
     )
     return verify_link(token), clock.now() + PORTAL_LINK_TTL
 
@@ -119,15 +116,12 @@ def issue_support_link(
         ttl=PORTAL_LINK_TTL,
         acting_staff_id=acting_staff_id,
     )
-    audit.record(
+    audit.record_for_customer(
         session,
         clock,
-        merchant_id=merchant_id,
+        customer,
         actor=actor,
         action="portal_link.create",
-        target_type="customer",
-        target_id=customer.id,
-        customer_id=customer.id,
         after={"acting_staff_id": acting_staff_id} if acting_staff_id is not None else None,
     )
     return verify_link(token)

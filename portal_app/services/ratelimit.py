@@ -492,36 +492,36 @@ def ip_bucket(ip: str) -> str:
 
 
 _singleton_lock = threading.Lock()
-_limiter: RateLimiter | None = None
-_backoff: Backoff | None = None
+# RateLimiter and Backoff, each made once on the configured storage
+_singletons: dict[type, object] = {}
 
 
 def _storage_uri() -> str:
     return load_settings().redis_url or "memory://"
 
 
+def _singleton(kind):
+    """The process-wide `kind` on the configured Redis (memory without one), made once."""
+    found = _singletons.get(kind)
+    if found is None:
+        with _singleton_lock:
+            found = _singletons.get(kind)
+            if found is None:
+                found = _singletons[kind] = kind(_storage_uri())
+    return found
+
+
 def get_limiter() -> RateLimiter:
     """The process-wide limiter on the configured Redis (memory without one)."""
-    global _limiter
-    if _limiter is None:
-        with _singleton_lock:
-            if _limiter is None:
-                _limiter = RateLimiter(_storage_uri())
-    return _limiter
+    return _singleton(RateLimiter)
 
 
 def get_backoff() -> Backoff:
     """The process-wide account lockout on the configured Redis (memory without one)."""
-    global _backoff
-    if _backoff is None:
-        with _singleton_lock:
-            if _backoff is None:
-                _backoff = Backoff(_storage_uri())
-    return _backoff
+    return _singleton(Backoff)
 
 
 def reset_singletons() -> None:
     """Drop the process-wide instances so the next call reads the settings again (tests)."""
-    global _limiter, _backoff
     with _singleton_lock:
-        _limiter = _backoff = None
+        _singletons.clear()

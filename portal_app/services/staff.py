@@ -17,13 +17,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from portal_app.clock import Clock
-from portal_app.config import load_settings
 from portal_app.models import AuthSession, Merchant, PortalSettings, StaffInvite, StaffUser
 from portal_app.services import audit, auth, features, mailer, staff_auth, staff_roles
 from portal_app.services.errors import NotFound, PortalError
@@ -72,16 +70,6 @@ def _normalize_role(role: str) -> str:
     if role not in staff_roles.STAFF_ROLES:
         raise StaffError("Choose a role: viewer, support, admin or owner.", code="bad_role")
     return role
-
-
-def _member(session: Session, merchant_id: int, staff_id) -> StaffUser:
-    """The member `staff_id` of this merchant (the id may come from a browser)."""
-    found = session.exec(
-        select(StaffUser).where(StaffUser.id == int(staff_id), StaffUser.merchant_id == merchant_id)
-    ).first()
-    if found is None:
-        raise NotFound("Staff member not found.")
-    return found
 
 
 def _lock_team(session: Session, merchant_id: int) -> None:
@@ -214,7 +202,7 @@ def list_sessions(
     session: Session, clock: Clock, *, merchant_id: int, staff_id
 ) -> list[StaffSession]:
     """A member's open sessions, most recently used first."""
-    member = _member(session, merchant_id, staff_id)
+    member = staff_auth.member_of(session, merchant_id, staff_id)
     now = clock.now()
     rows = session.exec(
         select(AuthSession)
@@ -240,7 +228,7 @@ def list_sessions(
 
 
 def invite_link(token: str) -> str:
-    return f"{load_settings().public_url}{INVITE_PATH}?{urlencode({'token': token})}"
+    return auth.token_link(INVITE_PATH, token)
 
 
 def invite(
@@ -282,15 +270,14 @@ def invite(
             "Try again tomorrow.",
             code="too_many_invites",
         )
-    voided = session.execute(
-        sa.update(StaffInvite)
-        .where(
-            StaffInvite.merchant_id == merchant_id,
-            StaffInvite.email == address,
-            StaffInvite.used_at.is_(None),
-        )
-        .values(used_at=now, outcome="voided")
-    ).rowcount
+    voided = auth.void_unused(
+        session,
+        now,
+        StaffInvite,
+        StaffInvite.merchant_id == merchant_id,
+        StaffInvite.email == address,
+        outcome="voided",
+    )
     token = secrets.token_urlsafe(32)
     row = StaffInvite(
         merchant_id=merchant_id,
@@ -397,7 +384,7 @@ class PendingInvite:
 
 def peek_invite(session: Session, clock: Clock, token: str) -> PendingInvite | None:
     """What an invitation link is for, without using it (GET and HEAD never use it)."""
-    if not token or len(token) > 200:
+    if not auth.plausible_token(token):
         return None
     found = session.exec(
         select(StaffInvite.email, StaffInvite.role, Merchant.name)
@@ -429,19 +416,9 @@ def accept_invite(
     them in. A weak password is refused before the link is used, so it can be tried again; of
     any number of concurrent redemptions exactly one gets through (conditional UPDATE)."""
     staff_auth.check_new_password(password)
-    now = clock.now()
-    used = None
-    if token and len(token) <= 200:
-        used = session.execute(
-            sa.update(StaffInvite)
-            .where(
-                StaffInvite.token_hash == auth.keyed_hash(token),
-                StaffInvite.used_at.is_(None),
-                StaffInvite.expires_at > now,
-            )
-            .values(used_at=now, outcome="accepted")
-            .returning(StaffInvite.id)
-        ).first()
+    used = auth.claim_once(
+        session, clock, StaffInvite, token, returning=StaffInvite.id, outcome="accepted"
+    )
     if used is None:
         raise StaffError(USED_OR_EXPIRED, code="invite_used")
     row = session.get(StaffInvite, used[0])
@@ -479,7 +456,7 @@ def change_role(
 ) -> StaffUser:
     role = _normalize_role(role)
     _lock_team(session, merchant_id)
-    member = _member(session, merchant_id, staff_id)
+    member = staff_auth.member_of(session, merchant_id, staff_id)
     if member.role == role:
         raise StaffError(f"{member.email} is already {staff_roles.LABELS[role]}.", code="unchanged")
     if role != "owner":
@@ -495,7 +472,7 @@ def disable(
     """Disable a member: they can't sign in, and every session of theirs ends now (revoked
     rows; the guard also refuses a disabled member's session). Returns the sessions ended."""
     _lock_team(session, merchant_id)
-    member = _member(session, merchant_id, staff_id)
+    member = staff_auth.member_of(session, merchant_id, staff_id)
     if member.disabled_at is not None:
         raise StaffError(f"{member.email} is already disabled.", code="unchanged")
     _refuse_if_last_owner(session, merchant_id, member, "disable")
@@ -512,7 +489,7 @@ def disable(
 def enable(
     session: Session, clock: Clock, *, merchant_id: int, staff_id, actor: audit.Actor
 ) -> StaffUser:
-    member = _member(session, merchant_id, staff_id)
+    member = staff_auth.member_of(session, merchant_id, staff_id)
     if member.disabled_at is None:
         raise StaffError(f"{member.email} is already active.", code="unchanged")
     before = {"status": DISABLED}
@@ -543,7 +520,7 @@ def end_session(
     actor: audit.Actor,
 ) -> None:
     """End one session of a member (a lost laptop, a shared computer)."""
-    member = _member(session, merchant_id, staff_id)
+    member = staff_auth.member_of(session, merchant_id, staff_id)
     if not _end_sessions(session, clock.now(), member.id, "ended", only=int(session_row_id)):
         raise NotFound("Session not found, or it has already ended.")
     audit.record(
@@ -562,7 +539,7 @@ def end_all_sessions(
     session: Session, clock: Clock, *, merchant_id: int, staff_id, actor: audit.Actor
 ) -> int:
     """Sign a member out everywhere. Returns how many sessions ended."""
-    member = _member(session, merchant_id, staff_id)
+    member = staff_auth.member_of(session, merchant_id, staff_id)
     with _changing_member(session, clock, member, actor, "staff.sessions_ended") as change:
         ended = _end_sessions(session, clock.now(), member.id, "ended")
         if not ended:

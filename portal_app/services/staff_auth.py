@@ -5,15 +5,12 @@ refused for an account (services.ratelimit's lock-out), and an owner lifting tha
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from passlib.context import CryptContext
 from sqlmodel import Session, select
 
 from portal_app import routes
 from portal_app.clock import Clock
-from portal_app.config import load_settings
 from portal_app.models import StaffSignInLink, StaffUser
 from portal_app.services import audit, auth, mailer, ratelimit, staff_roles
 from portal_app.services.auth import (
@@ -31,6 +28,17 @@ passwords = CryptContext(schemes=["argon2"], deprecated="auto")
 # Verified when the account does not exist, so a wrong email costs what a wrong password costs.
 _DUMMY_HASH = passwords.hash(secrets.token_urlsafe(16))
 STAFF_LINK_PATH = "/auth/staff/link"
+
+
+def member_of(session: Session, merchant_id: int, staff_id) -> StaffUser:
+    """The member `staff_id` of this merchant (the id may come from a browser): another
+    merchant's member is not found."""
+    found = session.exec(
+        select(StaffUser).where(StaffUser.id == int(staff_id), StaffUser.merchant_id == merchant_id)
+    ).first()
+    if found is None:
+        raise NotFound("Staff member not found.")
+    return found
 
 
 def check_new_password(password: str) -> None:
@@ -157,11 +165,7 @@ def request_staff_link(
     if staff is None:
         return None
     now = clock.now()
-    session.execute(
-        sa.update(StaffSignInLink)
-        .where(StaffSignInLink.staff_id == staff.id, StaffSignInLink.used_at.is_(None))
-        .values(used_at=now)
-    )
+    auth.void_unused(session, now, StaffSignInLink, StaffSignInLink.staff_id == staff.id)
     token = secrets.token_urlsafe(32)
     session.add(
         StaffSignInLink(
@@ -173,7 +177,7 @@ def request_staff_link(
         )
     )
     session.flush()
-    link = f"{load_settings().public_url}{STAFF_LINK_PATH}?{urlencode({'token': token})}"
+    link = auth.token_link(STAFF_LINK_PATH, token)
     mailer.queue_staff(
         session,
         clock,
@@ -203,7 +207,7 @@ def request_staff_link(
 
 def peek_staff_link(session: Session, clock: Clock, token: str) -> str | None:
     """The email a staff link would sign in, without using it (GET and HEAD use nothing)."""
-    if not token or len(token) > 200:
+    if not auth.plausible_token(token):
         return None
     return session.exec(
         select(StaffUser.email)
@@ -223,21 +227,15 @@ def redeem_staff_link(
     """Use a staff link once (the conditional UPDATE … RETURNING, as for customer links); a bad
     one is tallied like a bad customer link. Not held back by the password lock-out: owning the
     mailbox is the proof."""
-    staff_id = None
-    if token and len(token) <= 200:
-        now = clock.now()
-        staff_id = session.execute(
-            sa.update(StaffSignInLink)
-            .where(
-                StaffSignInLink.token_hash == keyed_hash(token),
-                StaffSignInLink.merchant_id == merchant_id,
-                StaffSignInLink.used_at.is_(None),
-                StaffSignInLink.expires_at > now,
-            )
-            .values(used_at=now)
-            .returning(StaffSignInLink.staff_id)
-        ).scalar()
-    staff = session.get(StaffUser, staff_id) if staff_id is not None else None
+    used = auth.claim_once(
+        session,
+        clock,
+        StaffSignInLink,
+        token,
+        StaffSignInLink.merchant_id == merchant_id,
+        returning=StaffSignInLink.staff_id,
+    )
+    staff = session.get(StaffUser, used[0]) if used is not None else None
     if staff is None or staff.disabled_at is not None:
         raise auth.refuse_link(
             session, clock, merchant_id=merchant_id, rule="bad_staff_link", ip=actor.ip
@@ -251,11 +249,7 @@ def unlock_staff(
     """An owner lifts a member's password lock-out: every address's back-off for the account
     and the account-wide failure count (ratelimit). Audited; the counters live in Redis (or
     memory), so nothing else in the database changes."""
-    staff = session.exec(
-        select(StaffUser).where(StaffUser.id == staff_id, StaffUser.merchant_id == merchant_id)
-    ).first()
-    if staff is None:
-        raise NotFound("Staff member not found.")
+    staff = member_of(session, merchant_id, staff_id)
     account, _ = ratelimit.staff_lock_key(staff.email, "")
     ratelimit.get_backoff().clear_all(account)
     ratelimit.get_limiter().clear("password_account", account)
