@@ -120,6 +120,20 @@ class PrivateState(rx.State):
     """Base of every state that holds a signed-in person's data; wiped on a session mismatch."""
 
 
+class Refreshing(rx.State, mixin=True):
+    """For a page that shows what its state's `_refresh` reads; mix in before the state's base
+    (`class X(Refreshing, PrivateState)`)."""
+
+    def _refresh(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} defines _refresh")
+
+    def _changed(self, message: str):
+        """What a handler returns after its write: the page read again, and a toast saying what
+        changed."""
+        self._refresh()
+        return rx.toast.success(message)
+
+
 def _binding(role: str) -> str:
     """The SessionState attribute that holds the binding for `role`."""
     return f"_bound_{role}_sid_hash"

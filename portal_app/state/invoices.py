@@ -59,16 +59,15 @@ class InvoicesState(paging.PagedList, PrivateState):
     @rx.event
     @guarded("customer", feature="invoices.download_pdf")
     async def download_pdf(self, invoice_id: int):
-        # PDF rendering is CPU work: off the event loop
-        data, filename = await asyncio.to_thread(
-            read, documents.invoice_pdf, invoice_id=int(invoice_id)
-        )
-        return rx.download(data=data, filename=filename, mime_type="application/pdf")
+        return await _pdf(documents.invoice_pdf, invoice_id=int(invoice_id))
 
     @rx.event
     @guarded("customer", feature="invoices.receipts")
     async def download_receipt(self, receipt_id: int):
-        data, filename = await asyncio.to_thread(
-            read, documents.receipt_pdf, receipt_id=int(receipt_id)
-        )
-        return rx.download(data=data, filename=filename, mime_type="application/pdf")
+        return await _pdf(documents.receipt_pdf, receipt_id=int(receipt_id))
+
+
+async def _pdf(document, **ids):
+    """`document`'s PDF as a download; rendering is CPU work, so it runs off the event loop."""
+    data, filename = await asyncio.to_thread(read, document, **ids)
+    return rx.download(data=data, filename=filename, mime_type="application/pdf")

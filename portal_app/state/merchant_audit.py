@@ -56,11 +56,9 @@ class MerchantAuditState(PagedList, PrivateState):
         shown = read(merchant_audit_view.audit_page, filters=_filters(self.form), page=self.page)
         if shown.chain.ok and shown.chain.checked:
             write(audit.save_checkpoint, report=shown.chain)
-        self.rows = shown.found.rows
-        self._set_page(shown.found)
         self.chain = merchant_home.chain_status(shown.chain)
         self.refused = shown.refused
-        self.loaded = True
+        self._show_rows(shown.found)
 
     @rx.event
     @guarded("staff", staff_role="admin")
@@ -106,8 +104,8 @@ class MerchantAuditState(PagedList, PrivateState):
     @rx.event
     @guarded("staff", staff_role="viewer")
     def load(self):
-        self.form, self.page, self.error = {}, 1, ""
-        self._load_page()
+        self.form, self.error = {}, ""
+        self._first_page()
 
     @rx.event
     @guarded("staff", staff_role="viewer", error="error")
@@ -117,8 +115,8 @@ class MerchantAuditState(PagedList, PrivateState):
             for k in ("actor", "action", "customer", "since", "until")
         }
         _filters(form)  # a bad date or customer id is the inline error; nothing else changes
-        self.form, self.page = form, 1
-        self._load_page()
+        self.form = form
+        self._first_page()
 
     go_to_page = paging.go_to_page("staff", staff_role="viewer")
 

@@ -25,9 +25,7 @@ class MerchantCustomersState(PagedList, PrivateState):
 
     def _load_page(self) -> None:
         found = read(merchant_customers_view.customer_page, query=self.query, page=self.page)
-        self.rows = found.rows
-        self._set_page(found)
-        self.loaded = True
+        self._show_rows(found)
 
     @rx.event
     @guarded("staff", staff_role="viewer")
@@ -37,14 +35,14 @@ class MerchantCustomersState(PagedList, PrivateState):
         if customer_id.isdigit():
             self._open(int(customer_id))
         else:
-            self.query, self.page = "", 1
-            self._load_page()
+            self.query = ""
+            self._first_page()
 
     @rx.event
     @guarded("staff", staff_role="viewer")
     def search(self, form_data: dict):
-        self.query, self.page = str(form_data.get("q", ""))[:100], 1
-        self._load_page()
+        self.query = str(form_data.get("q", ""))[:100]
+        self._first_page()
 
     go_to_page = paging.go_to_page("staff", staff_role="viewer")
 

@@ -45,12 +45,10 @@ class MerchantInvoicesState(PagedList, PrivateState):
         shown = read(
             merchant_invoices_view.invoices_page, status=self.status, sort=self.sort, page=self.page
         )
-        self.rows = shown.found.rows
-        self._set_page(shown.found)
         self.open_count, self.open_sums = shown.open_count, shown.open_sums
         self.overdue_count, self.overdue_sums = shown.overdue_count, shown.overdue_sums
         self.as_of = shown.as_of
-        self.loaded = True
+        self._show_rows(shown.found)
 
     @rx.event
     @guarded("staff", staff_role="viewer")
@@ -58,21 +56,19 @@ class MerchantInvoicesState(PagedList, PrivateState):
         """On page load; `?status=overdue` (from the dashboard's link) picks the filter."""
         wanted = str(self.router.page.params.get("status", "open"))
         self.status = wanted if wanted in merchant_billing.INVOICE_FILTERS else "open"
-        self.sort, self.page = "due_asc", 1
-        self._load_page()
+        self.sort = "due_asc"
+        self._first_page()
 
     @rx.event
     @guarded("staff", staff_role="viewer")
     def show(self, status: str):
         self.status = filter_choice(status, merchant_billing.INVOICE_FILTERS)
-        self.page = 1
-        self._load_page()
+        self._first_page()
 
     @rx.event
     @guarded("staff", staff_role="viewer")
     def toggle_sort(self):
         self.sort = "due_desc" if self.sort == "due_asc" else "due_asc"
-        self.page = 1
-        self._load_page()
+        self._first_page()
 
     go_to_page = paging.go_to_page("staff", staff_role="viewer")

@@ -28,22 +28,19 @@ class MerchantOutboxState(PagedList, PrivateState):
     def _load_page(self) -> None:
         shown = read(merchant_outbox_view.outbox_page, status=self.status, page=self.page)
         self.counts, self.retryable = shown.counts, shown.retryable
-        self.rows = shown.found.rows
-        self._set_page(shown.found)
-        self.loaded = True
+        self._show_rows(shown.found)
 
     @rx.event
     @guarded("staff", staff_role="viewer")
     def load(self):
-        self.status, self.page, self.opened = "all", 1, {}
-        self._load_page()
+        self.status, self.opened = "all", {}
+        self._first_page()
 
     @rx.event
     @guarded("staff", staff_role="viewer")
     def show(self, status: str):
         self.status = filter_choice(status, outbox_admin.OUTBOX_FILTERS)
-        self.page = 1
-        self._load_page()
+        self._first_page()
 
     go_to_page = paging.go_to_page("staff", staff_role="viewer")
 

@@ -22,21 +22,18 @@ class MerchantPaymentsState(PagedList, PrivateState):
 
     def _load_page(self) -> None:
         found = read(merchant_payments_view.payments_page, status=self.status, page=self.page)
-        self.rows = found.rows
-        self._set_page(found)
-        self.loaded = True
+        self._show_rows(found)
 
     @rx.event
     @guarded("staff", staff_role="viewer")
     def load(self):
-        self.status, self.page = "all", 1
-        self._load_page()
+        self.status = "all"
+        self._first_page()
 
     @rx.event
     @guarded("staff", staff_role="viewer")
     def show(self, status: str):
         self.status = filter_choice(status, merchant_billing.PAYMENT_FILTERS)
-        self.page = 1
-        self._load_page()
+        self._first_page()
 
     go_to_page = paging.go_to_page("staff", staff_role="viewer")

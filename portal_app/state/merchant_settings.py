@@ -10,7 +10,7 @@ import reflex as rx
 
 from portal_app.services import features, merchant_settings_view
 from portal_app.services.errors import SettingsError
-from portal_app.state.guard import PrivateState, guarded, read, write
+from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
 
 GROUP_TITLES = {
     "subscriptions": "Subscriptions",
@@ -120,7 +120,7 @@ def parse_form(form_data: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-class MerchantSettingsState(PrivateState):
+class MerchantSettingsState(Refreshing, PrivateState):
     rows: list[SettingRow] = []
     presets: list[PresetChoice] = []
     chosen_preset: str = ""
@@ -130,7 +130,7 @@ class MerchantSettingsState(PrivateState):
     loaded: bool = False
     form_version: int = 0  # remounts the form so it shows freshly loaded values
 
-    def _reload(self) -> None:
+    def _refresh(self) -> None:
         self.rows = form_rows(read(merchant_settings_view.settings))
         self.presets = [{"key": k, "label": v} for k, v in features.PRESET_LABELS.items()]
         self.form_version += 1
@@ -139,7 +139,7 @@ class MerchantSettingsState(PrivateState):
     @rx.event
     @guarded("staff", staff_role="viewer")
     def load(self):
-        self._reload()
+        self._refresh()
         self.error, self.saved_message, self.chosen_preset, self.preset_diff = "", "", "", []
 
     @rx.event
@@ -147,7 +147,7 @@ class MerchantSettingsState(PrivateState):
     def save(self, form_data: dict):
         self.saved_message = ""
         changed = write(merchant_settings_view.save_changes, changes=parse_form(form_data))
-        self._reload()
+        self._refresh()
         self.saved_message = (
             f"Saved {changed} change{'s' if changed != 1 else ''}."
             if changed
@@ -180,8 +180,7 @@ class MerchantSettingsState(PrivateState):
         write(features.apply_preset, preset=self.chosen_preset)
         label = features.PRESET_LABELS[self.chosen_preset]
         self.chosen_preset, self.preset_diff = "", []
-        self._reload()
-        return rx.toast.success(f"{label} preset applied.")
+        return self._changed(f"{label} preset applied.")
 
     @rx.event
     @guarded("staff", staff_role="viewer")

@@ -12,7 +12,7 @@ import reflex as rx
 from portal_app.services import merchant_staff_view, staff, staff_auth, staff_roles
 from portal_app.services.errors import NotFound
 from portal_app.services.merchant_staff_view import MemberRow, SessionRow
-from portal_app.state.guard import PrivateState, current, guarded, read, write
+from portal_app.state.guard import PrivateState, Refreshing, current, guarded, read, write
 
 ROLE_CHOICES: list[RoleChoice] = [
     {"value": r, "label": staff_roles.LABELS[r]} for r in staff_roles.STAFF_ROLES
@@ -38,7 +38,7 @@ class RoleChoice(TypedDict):
     label: str
 
 
-class MerchantStaffState(PrivateState):
+class MerchantStaffState(Refreshing, PrivateState):
     access: str = ""  # "" until checked | owner | denied
     loaded: bool = False
     load_error: str = ""
@@ -75,9 +75,9 @@ class MerchantStaffState(PrivateState):
         self.access = "owner"
         self.invite_error = ""
         self._close_dialogs()
-        self._reload()
+        self._refresh()
 
-    def _reload(self) -> None:
+    def _refresh(self) -> None:
         self.members = read(merchant_staff_view.members, me=current().staff_id)
         self.loaded = True
 
@@ -104,15 +104,13 @@ class MerchantStaffState(PrivateState):
             invited_by=current().staff_id,
         )
         self.form_version += 1
-        self._reload()
-        return rx.toast.success(f"Invitation sent to {email.strip().lower()}.")
+        return self._changed(f"Invitation sent to {email.strip().lower()}.")
 
     @rx.event
     @guarded("staff", staff_role="owner")
     def resend_invite(self, invite_id: str):
         write(staff.reinvite, invite_id=int(invite_id), invited_by=current().staff_id)
-        self._reload()
-        return rx.toast.success("A new invitation is on its way; the old link no longer works.")
+        return self._changed("A new invitation is on its way; the old link no longer works.")
 
     # --- roles ----------------------------------------------------------------------------------
 
@@ -122,7 +120,7 @@ class MerchantStaffState(PrivateState):
         try:
             done = write(merchant_staff_view.change_role, staff_id=int(staff_id), role=str(role))
         finally:
-            self._reload()  # a refused change puts the select back to the stored role
+            self._refresh()  # a refused change puts the select back to the stored role
         return rx.toast.success(done)
 
     # --- confirmations: disable, enable, end all sessions, withdraw an invitation ---------------
@@ -134,7 +132,7 @@ class MerchantStaffState(PrivateState):
             return None
         row = self._row("invite" if action == "revoke" else "member", item_id)
         if row is None:
-            self._reload()
+            self._refresh()
             return rx.toast.error("That member is no longer listed. The list was refreshed.")
         title, button = CONFIRMABLE[action]
         self.confirm_action, self.confirm_button = action, button
@@ -179,8 +177,7 @@ class MerchantStaffState(PrivateState):
             message = "Invitation withdrawn."
         if action in ("disable", "end_all") and self._sessions_staff_id == item:
             self.sessions_email, self.sessions, self._sessions_staff_id = "", [], 0
-        self._reload()
-        return rx.toast.success(message)
+        return self._changed(message)
 
     # --- a member's sessions --------------------------------------------------------------------
 
@@ -213,8 +210,7 @@ class MerchantStaffState(PrivateState):
             return None
         write(staff.end_session, staff_id=self._sessions_staff_id, session_row_id=int(session_id))
         self._read_sessions()
-        self._reload()
-        return rx.toast.success("Session ended.")
+        return self._changed("Session ended.")
 
     # --- sign-in lock-out -----------------------------------------------------------------------
 

@@ -2,12 +2,12 @@
 `services.paging.Page`, and the guarded `go_to_page` handler that `components.pager` calls.
 
     class MerchantPaymentsState(PagedList, PrivateState):
-        rows: list[dict[str, str]] = []
+        rows: list[PaymentListRow] = []
+        loaded: bool = False
 
         def _load_page(self) -> None:           # reads self.page, fills rows and the page vars
-            found = read(merchant_billing.list_payments, status=self.status, page=self.page)
-            self.rows = [...]
-            self._set_page(found)
+            found = read(merchant_payments_view.payments_page, status=self.status, page=self.page)
+            self._show_rows(found)
 
         go_to_page = paging.go_to_page("staff", staff_role="viewer")
 
@@ -37,6 +37,13 @@ class PagedList(rx.State, mixin=True):
         """The page vars from a service's `Page` (its `page` is already clamped)."""
         self.total, self.page, self.pages = found.total, found.page, found.pages
 
+    def _show_rows(self, found: Page) -> None:
+        """A service's `Page` on screen: its rows in the state's own `rows`, the page vars, and
+        the state's `loaded` set."""
+        self.rows = found.rows
+        self._set_page(found)
+        self.loaded = True
+
     def _set_total(self, total: int, size: int) -> None:
         """`total` and `pages` from a bare count, for services that return (rows, total);
         `page` stays as it is (set it first, or clamp it after, as the state did)."""
@@ -46,6 +53,11 @@ class PagedList(rx.State, mixin=True):
         """What `go_to_page(n)` does: n brought into 1..pages (as known from the last load),
         then loaded. A state whose service clamps after reading may override this."""
         self.page = max(1, min(int(page), self.pages))
+        self._load_page()
+
+    def _first_page(self) -> None:
+        """Page 1, loaded: what a new filter, sort or search shows."""
+        self.page = 1
         self._load_page()
 
 

@@ -7,17 +7,22 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.services import payment_methods, payment_methods_view
+from portal_app.services.errors import PaymentMethodError
 from portal_app.services.payment_methods_view import CardRow
-from portal_app.state.guard import PrivateState, guarded, read, write
+from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
 
 
 def _expiry(form_data: dict) -> tuple[int, int]:
-    """(month, year) from the form's "MM/YY"; ValueError if it is not that."""
-    month, year = str(form_data.get("expiry", "")).replace(" ", "").split("/")
-    return int(month), int(year)
+    """(month, year) from the form's "MM/YY"; if it is not that, a refusal the guard shows as the
+    form's error."""
+    try:
+        month, year = str(form_data.get("expiry", "")).replace(" ", "").split("/")
+        return int(month), int(year)
+    except ValueError:
+        raise PaymentMethodError("Enter the expiry as MM/YY.") from None
 
 
-class CardsState(PrivateState):
+class CardsState(Refreshing, PrivateState):
     cards: list[CardRow] = []
     loaded: bool = False
     add_error: str = ""
@@ -38,11 +43,7 @@ class CardsState(PrivateState):
     @guarded("customer", feature="payment_methods.add", error="add_error")
     def add_card(self, form_data: dict):
         """The number arrives in this event's payload and leaves with the gateway call."""
-        try:
-            exp_month, exp_year = _expiry(form_data)
-        except ValueError:
-            self.add_error = "Enter the expiry as MM/YY."
-            return
+        exp_month, exp_year = _expiry(form_data)
         write(
             payment_methods.add_card,
             number=str(form_data.get("number", "")),
@@ -57,8 +58,7 @@ class CardsState(PrivateState):
     @guarded("customer", feature="payment_methods.set_default")
     def make_default(self, payment_method_id: int):
         write(payment_methods.set_default, gateway=None, payment_method_id=int(payment_method_id))
-        self._refresh()
-        return rx.toast.success("Default card updated.")
+        return self._changed("Default card updated.")
 
     @rx.event
     @guarded("customer", feature="payment_methods.remove")
@@ -76,8 +76,7 @@ class CardsState(PrivateState):
     def remove(self, payment_method_id: int):
         self.confirm_remove_id = ""
         write(payment_methods.remove_card, gateway=None, payment_method_id=int(payment_method_id))
-        self._refresh()
-        return rx.toast.success("Card removed.")
+        return self._changed("Card removed.")
 
     @rx.event
     @guarded("customer", feature="payment_methods.update_expiry")
@@ -92,11 +91,7 @@ class CardsState(PrivateState):
     @rx.event
     @guarded("customer", feature="payment_methods.update_expiry", error="edit_error")
     def update_expiry(self, form_data: dict):
-        try:
-            exp_month, exp_year = _expiry(form_data)
-        except ValueError:
-            self.edit_error = "Enter the expiry as MM/YY."
-            return
+        exp_month, exp_year = _expiry(form_data)
         write(
             payment_methods.update_expiry,
             payment_method_id=int(self.editing_id or 0),
@@ -104,5 +99,4 @@ class CardsState(PrivateState):
             exp_year=exp_year,
         )
         self.editing_id = ""
-        self._refresh()
-        return rx.toast.success("Expiry updated.")
+        return self._changed("Expiry updated.")

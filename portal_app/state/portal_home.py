@@ -11,10 +11,18 @@ import reflex as rx
 from portal_app.services import auth, invoices, portal_home_view
 from portal_app.services.errors import PaymentError
 from portal_app.services.portal_home_view import OpenInvoice, OverviewSubscription, SignInRow
-from portal_app.state.guard import PrivateState, SessionState, current, guarded, read, write
+from portal_app.state.guard import (
+    PrivateState,
+    Refreshing,
+    SessionState,
+    current,
+    guarded,
+    read,
+    write,
+)
 
 
-class PortalState(PrivateState):
+class PortalState(Refreshing, PrivateState):
     customer_name: str = ""
     merchant_name: str = ""
     subscriptions: list[OverviewSubscription] = []
@@ -57,5 +65,4 @@ class PortalState(PrivateState):
         if int(session_id) == current().session_row_id:
             return rx.toast.info("Use “Sign out” to end this session.")
         write(auth.end_session, session_row_id=int(session_id))
-        self._refresh()
-        return rx.toast.success("That session has been signed out.")
+        return self._changed("That session has been signed out.")

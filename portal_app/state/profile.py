@@ -10,7 +10,7 @@ import reflex as rx
 
 from portal_app.services import auth, email_change, profile, profile_view
 from portal_app.services.profile_view import CustomField
-from portal_app.state.guard import PrivateState, current, guarded, read, write
+from portal_app.state.guard import PrivateState, Refreshing, current, guarded, read, write
 
 ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
 
@@ -23,7 +23,7 @@ def _address_from(form_data: dict, prefix: str) -> dict[str, str]:
     }
 
 
-class ProfileState(PrivateState):
+class ProfileState(Refreshing, PrivateState):
     name: str = ""
     email: str = ""
     billing: dict[str, str] = {}
@@ -39,7 +39,7 @@ class ProfileState(PrivateState):
     loaded: bool = False
     form_version: int = 0
 
-    def _reload(self) -> None:
+    def _refresh(self) -> None:
         form = read(profile_view.profile_form, session_row_id=current().session_row_id)
         self.name, self.email = form.name, form.email
         self.billing, self.shipping = form.billing, form.shipping
@@ -52,7 +52,7 @@ class ProfileState(PrivateState):
     @guarded("customer")
     def load(self):
         self.error, self.email_message, self.reauth_message = "", "", ""
-        self._reload()
+        self._refresh()
 
     @rx.event
     @guarded("customer", error="error")
@@ -69,8 +69,7 @@ class ProfileState(PrivateState):
                 field.key: form_data.get(f"custom_{field.key}", "") for field in self.fields
             }
         write(profile.update_profile, changes=changes)
-        self._reload()
-        return rx.toast.success("Profile saved.")
+        return self._changed("Profile saved.")
 
     @rx.event
     @guarded("customer", feature="profile.email", error="email_message")

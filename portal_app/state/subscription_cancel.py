@@ -3,8 +3,6 @@ instead, a cheaper plan, a retention discount) → confirm. The attempt id stays
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import reflex as rx
 
 from portal_app import routes
@@ -14,6 +12,7 @@ from portal_app.services.subscription_cancel_view import (  # noqa: F401  (analy
     Reason,
 )
 from portal_app.state.guard import PrivateState, guarded, write
+from portal_app.state.subscriptions import resume_on
 
 
 class CancelFlowState(PrivateState):
@@ -29,6 +28,14 @@ class CancelFlowState(PrivateState):
     cancel_choice: bool = False  # the merchant lets the customer choose now / period end
     error: str = ""
     done_message: str = ""
+
+    def _write(self, service, **arguments):
+        """`write` for this flow's attempt: every step's service takes its id."""
+        return write(service, attempt_id=self._attempt_id, **arguments)
+
+    def _finish(self, message: str) -> None:
+        """The flow is over: the done step, saying what happened."""
+        self.step, self.done_message = "done", message
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel", error="error")
@@ -49,7 +56,7 @@ class CancelFlowState(PrivateState):
             self._show_offers()
 
     def _show_offers(self) -> None:
-        found = write(subscription_cancel_view.show_offers, attempt_id=self._attempt_id)
+        found = self._write(subscription_cancel_view.show_offers)
         self.offer_order = list(found.order)
         self.pause_text = found.pause.summary() if found.pause else ""
         self.downgrade_text = found.downgrade.summary() if found.downgrade else ""
@@ -61,9 +68,8 @@ class CancelFlowState(PrivateState):
     @rx.event
     @guarded("customer", feature="subscriptions.cancel", error="error")
     def submit_survey(self, form_data: dict):
-        write(
+        self._write(
             cancellation.answer_survey,
-            attempt_id=self._attempt_id,
             reason=str(form_data.get("reason", "")),
             comment=str(form_data.get("comment", ""))[:2000],
         )
@@ -72,35 +78,20 @@ class CancelFlowState(PrivateState):
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
     def take_discount(self):
-        write(
-            cancellation.accept_offer,
-            attempt_id=self._attempt_id,
-            offer_id=int(self.discount_offer_id or 0),
-        )
-        self.step, self.done_message = "done", "Great, you're staying! " + self.discount_text
+        self._write(cancellation.accept_offer, offer_id=int(self.discount_offer_id or 0))
+        self._finish("Great, you're staying! " + self.discount_text)
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel", error="error")
     def take_pause(self, form_data: dict):
-        raw = str(form_data.get("resume_on", "")).strip()
-        try:
-            resume_at = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC) if raw else None
-        except ValueError:
-            self.error = "Pick a valid date."
-            return
-        write(cancellation.accept_pause, attempt_id=self._attempt_id, resume_at=resume_at)
-        self.step = "done"
-        self.done_message = "Your subscription is paused. Billing has stopped until it resumes."
+        self._write(cancellation.accept_pause, resume_at=resume_on(form_data))
+        self._finish("Your subscription is paused. Billing has stopped until it resumes.")
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
     def take_downgrade(self):
-        write(
-            cancellation.accept_downgrade,
-            attempt_id=self._attempt_id,
-            new_price_id=int(self.downgrade_price_id or 0),
-        )
-        self.step, self.done_message = "done", "Done. " + self.downgrade_text
+        self._write(cancellation.accept_downgrade, new_price_id=int(self.downgrade_price_id or 0))
+        self._finish("Done. " + self.downgrade_text)
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
@@ -112,9 +103,8 @@ class CancelFlowState(PrivateState):
     def confirm(self, form_data: dict):
         when = str(form_data.get("when", ""))
         at_period_end = {"period_end": True, "now": False}.get(when)
-        write(cancellation.confirm_cancel, attempt_id=self._attempt_id, at_period_end=at_period_end)
-        self.step = "done"
-        self.done_message = (
+        self._write(cancellation.confirm_cancel, at_period_end=at_period_end)
+        self._finish(
             "Your subscription has been cancelled."
             if at_period_end is False
             else "Your subscription will end at the end of the billing period. You can "
@@ -124,5 +114,5 @@ class CancelFlowState(PrivateState):
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
     def keep(self):
-        write(cancellation.abandon, attempt_id=self._attempt_id)
+        self._write(cancellation.abandon)
         return rx.redirect(routes.SUBSCRIPTIONS)

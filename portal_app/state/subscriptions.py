@@ -11,17 +11,27 @@ import reflex as rx
 from portal_app import routes
 from portal_app.money import format_money
 from portal_app.services import plan_changes, subscriptions, subscriptions_view
-from portal_app.services.errors import PortalError
+from portal_app.services.errors import PortalError, SubscriptionError
 from portal_app.services.subscriptions_view import (  # noqa: F401  (the page's labels)
     STATUS_LABELS,
     PlanOption,
     SubscriptionRow,
 )
-from portal_app.state.guard import PrivateState, guarded, read, write
+from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
 
 TIMING_LABELS = {"immediate": "Now, with proration", "period_end": "At the end of this period"}
 # The change page's path ends so (its id is in the middle): /subscriptions/[id]/change
 _CHANGE_PAGE_END = routes.SUBSCRIPTION_CHANGE.rsplit("]", 1)[1]
+
+
+def resume_on(form_data: dict) -> datetime | None:
+    """The day a pause form's `resume_on` names (None: until resumed by hand); not a date is a
+    refusal the guard shows as the form's error."""
+    raw = str(form_data.get("resume_on", "")).strip()
+    try:
+        return datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC) if raw else None
+    except ValueError:
+        raise SubscriptionError("Pick a valid date.") from None
 
 
 @dataclass
@@ -30,7 +40,7 @@ class PreviewLine:
     amount: str = ""
 
 
-class SubscriptionsState(PrivateState):
+class SubscriptionsState(Refreshing, PrivateState):
     items: list[SubscriptionRow] = []
     loaded: bool = False
     # the change being previewed
@@ -128,40 +138,31 @@ class SubscriptionsState(PrivateState):
         )
         if self.router.page.path.endswith(_CHANGE_PAGE_END):
             return [rx.toast.success(done), rx.redirect(routes.SUBSCRIPTIONS)]
-        self._refresh()
-        return rx.toast.success(done)
+        return self._changed(done)
 
     @rx.event
     @guarded("customer", feature="subscriptions.view")
     def undo_scheduled_change(self, subscription_id: int):
         write(plan_changes.cancel_scheduled_change, subscription_id=int(subscription_id))
-        self._refresh()
-        return rx.toast.success("The scheduled change was cancelled.")
+        return self._changed("The scheduled change was cancelled.")
 
     @rx.event
     @guarded("customer", feature="subscriptions.pause", error="pause_error")
     def pause(self, form_data: dict):
-        until = str(form_data.get("resume_on", "")).strip()
-        try:
-            resume_at = datetime.strptime(until, "%Y-%m-%d").replace(tzinfo=UTC) if until else None
-        except ValueError:
-            self.pause_error = "Pick a valid date."
-            return
+        resume_at = resume_on(form_data)
         write(
             subscriptions.pause,
             subscription_id=int(form_data.get("subscription_id", 0)),
             resume_at=resume_at,
         )
-        self._refresh()
-        return rx.toast.success("Your subscription is paused. Billing has stopped.")
+        return self._changed("Your subscription is paused. Billing has stopped.")
 
     @rx.event
     @guarded("customer", feature="subscriptions.view")
     def resume(self, subscription_id: int):
         """Open even with pausing turned off: only new pauses are refused (services check)."""
         write(subscriptions.resume, subscription_id=int(subscription_id))
-        self._refresh()
-        return rx.toast.success("Welcome back! Your subscription is active again.")
+        return self._changed("Welcome back! Your subscription is active again.")
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel")
@@ -176,8 +177,7 @@ class SubscriptionsState(PrivateState):
             if exc.code != "flow_required":
                 raise
             return rx.redirect(routes.subscription_cancel(subscription_id))
-        self._refresh()
-        return rx.toast.success(
+        return self._changed(
             "Your subscription has been cancelled."
             if ended_now
             else "Your subscription will end at the end of the billing period."
@@ -187,5 +187,4 @@ class SubscriptionsState(PrivateState):
     @guarded("customer", feature="subscriptions.reactivate")
     def reactivate(self, subscription_id: int):
         write(subscriptions.reactivate, subscription_id=int(subscription_id))
-        self._refresh()
-        return rx.toast.success("Your subscription is active.")
+        return self._changed("Your subscription is active.")
