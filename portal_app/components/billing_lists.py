@@ -1,6 +1,7 @@
 """What the merchant dashboard's money and mail pages share (invoices with what is outstanding
 and overdue, payments, the mailbox with delivery status): the page with its section links,
-filter bar, count, table and pager, the status badge and the customer cell."""
+filter bar, count, table and pager, the status badge, the customer cell and the cells that
+never wrap (amounts, dates)."""
 
 from __future__ import annotations
 
@@ -120,3 +121,9 @@ def customer_cell(row) -> rx.Component:
             spacing="0",
         )
     )
+
+
+def nowrap_cell(value: rx.Var, **text_props) -> rx.Component:
+    """A cell whose text stays on one line (an amount, a date, a number): the table scrolls
+    sideways on a phone instead. `text_props` as for `rx.text` (`weight`)."""
+    return rx.table.cell(rx.text(value, white_space="nowrap", **text_props))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components.merchant_nav import merchant_nav
-from portal_app.components.portal_layout import sign_out_button
+from portal_app.components.portal_layout import sign_out_button, title_bar
 from portal_app.services import staff_roles
 from portal_app.state.guard import SessionState
 
@@ -61,13 +61,6 @@ def read_only_note(need: str, what: str) -> rx.Component:
             width="100%",
             data_testid="read-only-note",
         ),
-    )
-
-
-def title_bar(heading: rx.Component, end: rx.Component) -> rx.Component:
-    """A page's h1 at the start and `end` (sign-out, the role) at the end, wrapping on a phone."""
-    return rx.flex(
-        heading, end, justify="between", align="center", width="100%", wrap="wrap", spacing="3"
     )
 
 

@@ -1,18 +1,12 @@
-"""What the dashboard's pages share beyond the UI kit (components.ui): the grey "Cancel" /
-"Close" / "Keep it" button that backs out of something, the alert dialog that asks before an
-action that is hard to undo (archive, disable), a sub-heading with its note, and a page's body
-shown once its state has loaded. Each reproduces the markup the pages wrote out."""
+"""What the pages share beyond the UI kit (components.ui): the alert dialogs that ask before
+an action that is hard to undo (archive, disable, cancel), a sub-heading with its note, and
+a page's body shown once its state has loaded. Each reproduces the markup the pages wrote out."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from portal_app.components import ui
-
-
-def secondary_button(label: str | rx.Var, **props) -> rx.Component:
-    """A soft grey button that backs out (Cancel, Close, Clear); `props` as for `rx.button`."""
-    return rx.button(label, variant="soft", color_scheme="gray", **props)
 
 
 def confirm_dialog(
@@ -26,24 +20,48 @@ def confirm_dialog(
     color: str | rx.Var,
     testid: str,
     open: rx.Var,
-    on_open_change,
+    on_open_change=None,
     wrap: str | None = None,
 ) -> rx.Component:
     """An alert dialog: `title`, `text`, a `keep` button that backs out and the `action` button
-    (colour `color`, `data-testid` `testid`); shown while `open`."""
+    (colour `color`, `data-testid` `testid`); shown while `open` (`on_open_change`, if given,
+    hears Escape and clicks outside)."""
+    content = rx.alert_dialog.content(
+        rx.alert_dialog.title(title),
+        rx.alert_dialog.description(text),
+        ui.dialog_actions(
+            ui.secondary_button(keep, on_click=on_keep),
+            rx.button(action, color_scheme=color, on_click=on_confirm, data_testid=testid),
+            spacing="2",
+            wrap=wrap,
+        ),
+    )
+    if on_open_change is None:
+        return rx.alert_dialog.root(content, open=open)
+    return rx.alert_dialog.root(content, open=open, on_open_change=on_open_change)
+
+
+def trigger_dialog(
+    trigger: rx.Component,
+    title: str,
+    text: str,
+    *,
+    keep: str,
+    action: rx.Component,
+) -> rx.Component:
+    """An alert dialog opened by its `trigger` button: `title`, `text`, a `keep` button that
+    backs out and the `action` button; either closes it (no open state of its own)."""
     return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(trigger),
         rx.alert_dialog.content(
             rx.alert_dialog.title(title),
             rx.alert_dialog.description(text),
             ui.dialog_actions(
-                secondary_button(keep, on_click=on_keep),
-                rx.button(action, color_scheme=color, on_click=on_confirm, data_testid=testid),
+                rx.alert_dialog.cancel(ui.secondary_button(keep)),
+                rx.alert_dialog.action(action),
                 spacing="2",
-                wrap=wrap,
             ),
         ),
-        open=open,
-        on_open_change=on_open_change,
     )
 
 

@@ -23,7 +23,8 @@ def sign_out_button(*, staff: bool = False) -> rx.Component:
 
 
 def title_bar(heading: rx.Component, end: rx.Component) -> rx.Component:
-    """A page's h1 at the start and `end` (sign-out) at the end, wrapping on a phone."""
+    """A page's h1 at the start and `end` (sign-out; on the dashboard also the role) at the
+    end, wrapping on a phone."""
     return rx.flex(
         heading, end, justify="between", align="center", width="100%", wrap="wrap", spacing="3"
     )

@@ -16,6 +16,7 @@ from portal_app.components.shell import page_shell
 # so a page needs one import.
 __all__ = [
     "card_stack",
+    "confirm_panel",
     "data_table",
     "empty_state",
     "error_callout",
@@ -30,6 +31,8 @@ __all__ = [
     "role_label",
     "row_action",
     "row_actions",
+    "row_card",
+    "secondary_button",
     "section_card",
     "status_badge",
 ]
@@ -287,6 +290,18 @@ def card_stack(
     )
 
 
+def row_card(start: rx.Component, end: rx.Component, *, testid: str | None = None) -> rx.Component:
+    """A full-width card for one item of a list: what it is at the start, what can be done
+    with it at the end, wrapping under each other on a phone (a saved card, a download)."""
+    return rx.card(
+        rx.flex(
+            start, end, justify="between", align="center", wrap="wrap", spacing="3", width="100%"
+        ),
+        width="100%",
+        **_props(data_testid=testid),
+    )
+
+
 # --- the merchant dashboard's pages -------------------------------------------------------------
 
 
@@ -324,6 +339,35 @@ def row_action(
         variant="soft",
         on_click=on_click,
         **_props(color_scheme=color, type=button_type, aria_label=aria_label, data_testid=testid),
+    )
+
+
+# --- buttons -----------------------------------------------------------------------------------
+
+
+def secondary_button(label: str | rx.Var, **props) -> rx.Component:
+    """A soft grey button that backs out (Cancel, Close, Clear); `props` as for `rx.button`."""
+    return rx.button(label, variant="soft", color_scheme="gray", **props)
+
+
+def confirm_panel(
+    *children: rx.Component,
+    confirm: str,
+    on_confirm,
+    testid: str,
+    on_cancel,
+    cancel: str = "Cancel",
+) -> rx.Component:
+    """What an action will change (a preset's diff, a plan change's preview), then its
+    `confirm` button (`data-testid` `testid`) and a `cancel` button that backs out."""
+    return rx.vstack(
+        *children,
+        rx.hstack(
+            rx.button(confirm, on_click=on_confirm, data_testid=testid),
+            secondary_button(cancel, on_click=on_cancel),
+        ),
+        width="100%",
+        spacing="3",
     )
 
 

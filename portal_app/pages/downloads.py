@@ -10,45 +10,37 @@ from portal_app.state.downloads import DownloadsState
 
 
 def _asset(asset: rx.Var) -> rx.Component:
-    return rx.card(
-        rx.flex(
-            rx.vstack(
-                rx.hstack(
-                    rx.icon(
-                        rx.match(
-                            asset.kind,
-                            ("file", "file-archive"),
-                            ("license", "key-round"),
-                            "external-link",
-                        )
-                    ),
-                    rx.text(asset.name, weight="medium"),
-                    align="center",
+    return ui.row_card(
+        rx.vstack(
+            rx.hstack(
+                rx.icon(
+                    rx.match(
+                        asset.kind,
+                        ("file", "file-archive"),
+                        ("license", "key-round"),
+                        "external-link",
+                    )
                 ),
-                rx.cond(
-                    asset.description != "",
-                    rx.text(asset.description, size="2", color_scheme="gray"),
-                ),
-                spacing="1",
+                rx.text(asset.name, weight="medium"),
+                align="center",
             ),
             rx.cond(
-                asset.offered == "yes",
-                _asset_action(asset),
-                rx.hstack(
-                    rx.badge("Not offered", color_scheme="gray"),
-                    rx.text(asset.note, size="2", color_scheme="gray"),
-                    align="center",
-                    wrap="wrap",
-                    data_testid="not-offered",
-                ),
+                asset.description != "",
+                rx.text(asset.description, size="2", color_scheme="gray"),
             ),
-            justify="between",
-            align="center",
-            wrap="wrap",
-            spacing="3",
-            width="100%",
+            spacing="1",
         ),
-        width="100%",
+        rx.cond(
+            asset.offered == "yes",
+            _asset_action(asset),
+            rx.hstack(
+                rx.badge("Not offered", color_scheme="gray"),
+                rx.text(asset.note, size="2", color_scheme="gray"),
+                align="center",
+                wrap="wrap",
+                data_testid="not-offered",
+            ),
+        ),
     )
 
 

@@ -8,7 +8,8 @@ import reflex as rx
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import staff_can
-from portal_app.components.page_parts import secondary_button
+from portal_app.components.ui import secondary_button
+from portal_app.pages.merchant_catalog_products import editor_button
 from portal_app.state.merchant_catalog import UPLOAD_ID
 from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
 
@@ -31,23 +32,11 @@ def _asset_row(asset: rx.Var) -> rx.Component:
         rx.table.cell(asset["plans"]),
         rx.table.cell(
             ui.row_actions(
-                ui.row_action(
-                    "Plans",
-                    Catalog.open_editor("grants", asset["id"]),
-                    aria_label="Plans that grant " + asset["name"],
-                ),
-                ui.row_action(
-                    "Edit",
-                    Catalog.open_editor("asset", asset["id"]),
-                    aria_label="Edit " + asset["name"],
-                ),
+                editor_button("Plans", "grants", asset, "Plans that grant "),
+                editor_button("Edit", "asset", asset, "Edit "),
                 rx.cond(
                     asset["kind"] == "license",
-                    ui.row_action(
-                        "Add keys",
-                        Catalog.open_editor("keys", asset["id"]),
-                        aria_label="Add keys to " + asset["name"],
-                    ),
+                    editor_button("Add keys", "keys", asset, "Add keys to "),
                 ),
                 when=staff_can("admin"),
             )

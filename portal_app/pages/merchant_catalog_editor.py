@@ -8,7 +8,7 @@ import reflex as rx
 
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
-from portal_app.components.page_parts import secondary_button
+from portal_app.components.ui import secondary_button
 from portal_app.pages.merchant_catalog_offers import reason_boxes
 from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
 

@@ -10,6 +10,7 @@ from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import staff_can
 from portal_app.components.page_parts import subheading
+from portal_app.pages.merchant_catalog_products import editor_button
 from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
 
 
@@ -22,11 +23,7 @@ def _offer_row(offer: rx.Var) -> rx.Component:
         rx.table.cell(ui.flag_badge(offer["active"], "On", "Off")),
         rx.table.cell(
             ui.row_actions(
-                ui.row_action(
-                    "Edit",
-                    Catalog.open_editor("offer", offer["id"]),
-                    aria_label="Edit offer " + offer["name"],
-                ),
+                editor_button("Edit", "offer", offer, "Edit offer "),
                 rx.cond(
                     offer["active"] == "yes",
                     ui.row_action(

@@ -11,11 +11,11 @@ from portal_app.components.merchant_header import staff_can
 from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
 
 
-def _editor_button(label: str, kind: str, plan: rx.Var, about: str) -> rx.Component:
-    """A row button that opens the edit dialog on `plan` as `kind`; its aria-label is `about` +
-    the plan's name."""
+def editor_button(label: str, kind: str, row: rx.Var, about: str) -> rx.Component:
+    """A row button that opens the edit dialog on `row` (a plan, an offer, a digital product)
+    as `kind`; its aria-label is `about` + the row's name. Every catalog section uses it."""
     return ui.row_action(
-        label, Catalog.open_editor(kind, plan["id"]), aria_label=about + plan["name"]
+        label, Catalog.open_editor(kind, row["id"]), aria_label=about + row["name"]
     )
 
 
@@ -38,8 +38,8 @@ def _plan_row(plan: rx.Var) -> rx.Component:
         rx.table.cell(ui.flag_badge(plan["active"], "On sale", "Archived")),
         rx.table.cell(
             ui.row_actions(
-                _editor_button("Edit", "plan", plan, "Edit plan "),
-                _editor_button("Prices", "price", plan, "Prices of "),
+                editor_button("Edit", "plan", plan, "Edit plan "),
+                editor_button("Prices", "price", plan, "Prices of "),
                 ui.row_action(
                     "Archive",
                     Catalog.ask_archive("plan", plan["id"]),

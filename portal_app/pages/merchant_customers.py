@@ -43,18 +43,8 @@ def customers_page() -> rx.Component:
         ),
         rx.text(Customers.total, " customers", size="2"),
         # the one table of the dashboard in the default (larger) size
-        rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[rx.table.column_header_cell(h) for h in ("Name", "Email", "Since")]
-                    )
-                ),
-                rx.table.body(rx.foreach(Customers.rows, _customer_row)),
-                width="100%",
-            ),
-            overflow_x="auto",
-            width="100%",
+        ui.data_table(
+            ("Name", "Email", "Since"), rows=Customers.rows, render=_customer_row, size=None
         ),
         pager(Customers),
         spacing="3",

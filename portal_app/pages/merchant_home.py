@@ -6,9 +6,8 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components import page_shell, ui
-from portal_app.components.merchant_header import title_bar
 from portal_app.components.merchant_nav import merchant_nav
-from portal_app.components.portal_layout import sign_out_button
+from portal_app.components.portal_layout import sign_out_button, title_bar
 from portal_app.state import MerchantState
 
 

@@ -10,6 +10,7 @@ from portal_app.components.billing_lists import (
     counted,
     customer_cell,
     filters,
+    nowrap_cell,
     status_badge,
 )
 from portal_app.state.merchant_invoices import INVOICE_FILTER_LABELS
@@ -32,11 +33,11 @@ def _total_card(title: str, count: rx.Var, sums: rx.Var, testid: str, color: str
 
 def _invoice_row(r) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.text(r["number"], weight="medium", white_space="nowrap")),
+        nowrap_cell(r["number"], weight="medium"),
         customer_cell(r),
-        rx.table.cell(rx.text(r["amount"], white_space="nowrap")),
+        nowrap_cell(r["amount"]),
         rx.table.cell(status_badge(r["status"])),
-        rx.table.cell(rx.text(r["due_date"], white_space="nowrap")),
+        nowrap_cell(r["due_date"]),
         rx.table.cell(
             rx.cond(
                 r["days_overdue"] != "",

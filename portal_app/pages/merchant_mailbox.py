@@ -6,9 +6,10 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components import ui
-from portal_app.components.billing_lists import billing_page, filters, status_badge
+from portal_app.components.billing_lists import billing_page, filters, nowrap_cell, status_badge
 from portal_app.components.merchant_header import staff_can
-from portal_app.components.page_parts import secondary_button
+from portal_app.components.page_parts import trigger_dialog
+from portal_app.components.ui import secondary_button
 from portal_app.state.merchant_mailbox import OUTBOX_FILTER_LABELS
 from portal_app.state.merchant_mailbox import MerchantOutboxState as Outbox
 
@@ -28,11 +29,11 @@ def _delivery(r) -> rx.Component:
 def _mail_row(r) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.text(r["to"], style={"overflow_wrap": "anywhere"})),
-        rx.table.cell(rx.text(r["kind"], white_space="nowrap")),
+        nowrap_cell(r["kind"]),
         rx.table.cell(rx.text(r["subject"])),
         rx.table.cell(_delivery(r)),
-        rx.table.cell(rx.text(r["created"], white_space="nowrap")),
-        rx.table.cell(rx.text(r["sent"], white_space="nowrap")),
+        nowrap_cell(r["created"]),
+        nowrap_cell(r["sent"]),
         rx.table.cell(
             rx.cond(
                 r["sealed"] == "yes",
@@ -96,36 +97,21 @@ def _message_dialog() -> rx.Component:
 
 
 def _retry_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.trigger(
-            rx.button(
-                "Retry failed (",
-                Outbox.retryable,
-                ")",
-                variant="soft",
-                color_scheme="amber",
-                disabled=Outbox.retryable == 0,
-                data_testid="retry-failed",
-            )
+    return trigger_dialog(
+        rx.button(
+            "Retry failed (",
+            Outbox.retryable,
+            ")",
+            variant="soft",
+            color_scheme="amber",
+            disabled=Outbox.retryable == 0,
+            data_testid="retry-failed",
         ),
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Queue the failed messages again?"),
-            rx.alert_dialog.description(
-                "They get a fresh set of delivery attempts on the next mail run. Sign-in links "
-                "are not retried: they have expired, and the customer can ask for a new one."
-            ),
-            ui.dialog_actions(
-                rx.alert_dialog.cancel(secondary_button("Keep them")),
-                rx.alert_dialog.action(
-                    rx.button(
-                        "Retry",
-                        on_click=Outbox.retry_failed,
-                        data_testid="confirm-retry",
-                    )
-                ),
-                spacing="2",
-            ),
-        ),
+        "Queue the failed messages again?",
+        "They get a fresh set of delivery attempts on the next mail run. Sign-in links "
+        "are not retried: they have expired, and the customer can ask for a new one.",
+        keep="Keep them",
+        action=rx.button("Retry", on_click=Outbox.retry_failed, data_testid="confirm-retry"),
     )
 
 

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components.billing_lists import billing_page, customer_cell, filters, status_badge
+from portal_app.components.billing_lists import (
+    billing_page,
+    customer_cell,
+    filters,
+    nowrap_cell,
+    status_badge,
+)
 from portal_app.state.merchant_payments import PAYMENT_FILTER_LABELS
 from portal_app.state.merchant_payments import MerchantPaymentsState as Payments
 
 
 def _payment_row(r) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.text(r["when"], white_space="nowrap")),
+        nowrap_cell(r["when"]),
         customer_cell(r),
-        rx.table.cell(rx.text(r["amount"], white_space="nowrap")),
+        nowrap_cell(r["amount"]),
         rx.table.cell(
             rx.hstack(
                 status_badge(r["status"]),
@@ -22,8 +28,8 @@ def _payment_row(r) -> rx.Component:
                 wrap="wrap",
             )
         ),
-        rx.table.cell(rx.text(r["card"], white_space="nowrap")),
-        rx.table.cell(rx.text(r["invoice"], white_space="nowrap")),
+        nowrap_cell(r["card"]),
+        nowrap_cell(r["invoice"]),
         data_testid="payment-row",
     )
 

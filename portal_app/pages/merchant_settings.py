@@ -14,7 +14,7 @@ from portal_app.components.merchant_header import (
     roles_text,
     staff_can,
 )
-from portal_app.components.page_parts import secondary_button, when_loaded
+from portal_app.components.page_parts import when_loaded
 from portal_app.services import features
 from portal_app.state.merchant_portal_preview import PortalPreviewState as Preview
 from portal_app.state.merchant_settings import GROUP_TITLES, MerchantSettingsState
@@ -94,6 +94,14 @@ def _group_card(group: str, fields: list[rx.Component]) -> rx.Component:
     )
 
 
+def _diff_row(d: rx.Var) -> rx.Component:
+    """A setting a preset changes: its label, the value now and after."""
+    return rx.table.row(
+        *[rx.table.cell(d[key]) for key in ("label", "before", "after")],
+        data_testid="preset-diff-row",
+    )
+
+
 def _presets() -> rx.Component:
     return ui.section_card(
         "Presets",
@@ -112,46 +120,18 @@ def _presets() -> rx.Component:
         ),
         rx.cond(
             MerchantSettingsState.chosen_preset != "",
-            rx.vstack(
-                rx.cond(
-                    MerchantSettingsState.preset_diff.length() > 0,
-                    rx.box(
-                        rx.table.root(
-                            rx.table.header(
-                                rx.table.row(
-                                    rx.table.column_header_cell("Setting"),
-                                    rx.table.column_header_cell("Now"),
-                                    rx.table.column_header_cell("After"),
-                                )
-                            ),
-                            rx.table.body(
-                                rx.foreach(
-                                    MerchantSettingsState.preset_diff,
-                                    lambda d: rx.table.row(
-                                        rx.table.cell(d["label"]),
-                                        rx.table.cell(d["before"]),
-                                        rx.table.cell(d["after"]),
-                                        data_testid="preset-diff-row",
-                                    ),
-                                )
-                            ),
-                            width="100%",
-                        ),
-                        overflow_x="auto",
-                        width="100%",
-                    ),
-                    rx.text("This preset matches your current settings.", size="2"),
+            ui.confirm_panel(
+                ui.data_table(
+                    ("Setting", "Now", "After"),
+                    rows=MerchantSettingsState.preset_diff,
+                    render=_diff_row,
+                    size=None,
+                    empty=rx.text("This preset matches your current settings.", size="2"),
                 ),
-                rx.hstack(
-                    rx.button(
-                        "Apply preset",
-                        on_click=MerchantSettingsState.apply_preset,
-                        data_testid="apply-preset",
-                    ),
-                    secondary_button("Cancel", on_click=MerchantSettingsState.close_preset),
-                ),
-                width="100%",
-                spacing="3",
+                confirm="Apply preset",
+                on_confirm=MerchantSettingsState.apply_preset,
+                testid="apply-preset",
+                on_cancel=MerchantSettingsState.close_preset,
             ),
         ),
         description="Start from a business type. You will see every change before it applies.",

@@ -8,12 +8,8 @@ import reflex as rx
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import INPUT_STYLE
-from portal_app.components.page_parts import (
-    confirm_dialog,
-    secondary_button,
-    subheading,
-    when_loaded,
-)
+from portal_app.components.page_parts import confirm_dialog, subheading, when_loaded
+from portal_app.components.ui import secondary_button
 from portal_app.state.merchant_staff import MerchantStaffState as Staff
 
 
@@ -124,40 +120,28 @@ def _who(member: rx.Var) -> rx.Component:
     )
 
 
-def _members_table() -> rx.Component:
-    return rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    *[
-                        rx.table.column_header_cell(h)
-                        for h in ("Member", "Role", "Status", "Last sign-in", "")
-                    ]
-                )
-            ),
-            rx.table.body(
-                rx.foreach(
-                    Staff.members,
-                    lambda m: rx.table.row(
-                        rx.table.cell(_who(m)),
-                        rx.table.cell(_role_control(m)),
-                        rx.table.cell(_status(m)),
-                        rx.table.cell(
-                            rx.cond(m["kind"] == "member", m["last_sign_in"], "—"),
-                            white_space="nowrap",
-                        ),
-                        rx.table.cell(_actions(m)),
-                        key=m["key"],
-                        data_testid="staff-row",
-                        data_email=m["email"],
-                    ),
-                )
-            ),
-            size="2",
-            width="100%",
+def _member_row(m: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(_who(m)),
+        rx.table.cell(_role_control(m)),
+        rx.table.cell(_status(m)),
+        rx.table.cell(
+            rx.cond(m["kind"] == "member", m["last_sign_in"], "—"),
+            white_space="nowrap",
         ),
-        overflow_x="auto",
-        width="100%",
+        rx.table.cell(_actions(m)),
+        key=m["key"],
+        data_testid="staff-row",
+        data_email=m["email"],
+    )
+
+
+def _members_table() -> rx.Component:
+    return ui.data_table(
+        ("Member", "Role", "Status", "Last sign-in", ""),
+        rows=Staff.members,
+        render=_member_row,
+        size="2",
     )
 
 

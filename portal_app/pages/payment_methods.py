@@ -7,77 +7,59 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components import ui
-from portal_app.components.page_parts import secondary_button
+from portal_app.components.page_parts import confirm_dialog
 from portal_app.components.portal_form import Labelled, form_stack, labelled_input
 from portal_app.components.portal_layout import portal_layout, stacked_page
+from portal_app.components.ui import secondary_button
 from portal_app.state.nav import NavState
 from portal_app.state.payment_methods import CardsState
 
 
 def _card_row(card: rx.Var) -> rx.Component:
-    return rx.card(
-        rx.flex(
-            rx.hstack(
-                rx.icon("credit-card"),
-                rx.vstack(
-                    rx.text(card.brand, " •••• ", card.last4, weight="medium"),
-                    rx.text("Expires ", card.expiry, size="1", color_scheme="gray"),
-                    spacing="0",
-                ),
-                rx.cond(card.default == "yes", rx.badge("Default", color_scheme="green")),
-                align="center",
-                spacing="3",
+    return ui.row_card(
+        rx.hstack(
+            rx.icon("credit-card"),
+            rx.vstack(
+                rx.text(card.brand, " •••• ", card.last4, weight="medium"),
+                rx.text("Expires ", card.expiry, size="1", color_scheme="gray"),
+                spacing="0",
             ),
-            rx.flex(
-                rx.cond(
-                    card.default != "yes",
-                    rx.button(
-                        "Make default", variant="soft", on_click=CardsState.make_default(card.id)
-                    ),
-                ),
-                rx.button(
-                    "Update expiry",
-                    variant="soft",
-                    color_scheme="gray",
-                    on_click=CardsState.start_edit(card.id),
-                ),
-                rx.button(
-                    "Remove",
-                    variant="ghost",
-                    color_scheme="red",
-                    on_click=CardsState.ask_remove(card.id),
-                    data_testid="remove-card",
-                ),
-                spacing="2",
-                wrap="wrap",
-            ),
-            justify="between",
+            rx.cond(card.default == "yes", rx.badge("Default", color_scheme="green")),
             align="center",
-            wrap="wrap",
             spacing="3",
-            width="100%",
         ),
-        width="100%",
-        data_testid="card-row",
+        rx.flex(
+            rx.cond(
+                card.default != "yes",
+                rx.button(
+                    "Make default", variant="soft", on_click=CardsState.make_default(card.id)
+                ),
+            ),
+            secondary_button("Update expiry", on_click=CardsState.start_edit(card.id)),
+            rx.button(
+                "Remove",
+                variant="ghost",
+                color_scheme="red",
+                on_click=CardsState.ask_remove(card.id),
+                data_testid="remove-card",
+            ),
+            spacing="2",
+            wrap="wrap",
+        ),
+        testid="card-row",
     )
 
 
 def _remove_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Remove this card?"),
-            rx.alert_dialog.description("You can add it again later."),
-            ui.dialog_actions(
-                secondary_button("Keep card", on_click=CardsState.cancel_remove),
-                rx.button(
-                    "Remove card",
-                    color_scheme="red",
-                    on_click=CardsState.remove(CardsState.confirm_remove_id),
-                    data_testid="confirm-remove",
-                ),
-                spacing="2",
-            ),
-        ),
+    return confirm_dialog(
+        "Remove this card?",
+        "You can add it again later.",
+        keep="Keep card",
+        on_keep=CardsState.cancel_remove,
+        action="Remove card",
+        on_confirm=CardsState.remove(CardsState.confirm_remove_id),
+        color="red",
+        testid="confirm-remove",
         open=CardsState.confirm_remove_id != "",
     )
 

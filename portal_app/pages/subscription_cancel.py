@@ -6,9 +6,9 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components import ui
-from portal_app.components.page_parts import secondary_button
 from portal_app.components.portal_form import form_stack
 from portal_app.components.portal_layout import portal_layout
+from portal_app.components.ui import secondary_button
 from portal_app.state.subscription_cancel import CancelFlowState as Flow
 
 

@@ -7,8 +7,9 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components import ui
-from portal_app.components.page_parts import secondary_button
+from portal_app.components.page_parts import trigger_dialog
 from portal_app.components.portal_layout import stacked_page
+from portal_app.components.ui import secondary_button
 from portal_app.state.nav import NavState
 from portal_app.state.subscriptions import TIMING_LABELS, SubscriptionsState
 
@@ -58,7 +59,7 @@ def _change_panel() -> rx.Component:
         ),
         rx.cond(
             SubscriptionsState.preview_summary != "",
-            rx.vstack(
+            ui.confirm_panel(
                 rx.foreach(
                     SubscriptionsState.preview_lines,
                     lambda line: rx.flex(
@@ -73,16 +74,10 @@ def _change_panel() -> rx.Component:
                     icon="info",
                     data_testid="preview-summary",
                 ),
-                rx.hstack(
-                    rx.button(
-                        "Confirm change",
-                        on_click=SubscriptionsState.confirm_change,
-                        data_testid="confirm-change",
-                    ),
-                    secondary_button("Cancel", on_click=SubscriptionsState.close_change),
-                ),
-                width="100%",
-                spacing="3",
+                confirm="Confirm change",
+                on_confirm=SubscriptionsState.confirm_change,
+                testid="confirm-change",
+                on_cancel=SubscriptionsState.close_change,
             ),
         ),
         ui.error_callout(SubscriptionsState.preview_error),
@@ -207,26 +202,15 @@ def _subscription_card(sub: rx.Var) -> rx.Component:
 
 def _direct_cancel_dialog(subscription_id: rx.Var) -> rx.Component:
     """Paused and past-due subscriptions skip the save offers: they are not running."""
-    return rx.alert_dialog.root(
-        rx.alert_dialog.trigger(
-            rx.button("Cancel subscription", variant="ghost", color_scheme="red")
-        ),
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Cancel this subscription?"),
-            rx.alert_dialog.description(
-                "A paused subscription ends now; otherwise it ends as your plan's terms say."
-            ),
-            ui.dialog_actions(
-                rx.alert_dialog.cancel(secondary_button("Keep it")),
-                rx.alert_dialog.action(
-                    rx.button(
-                        "Cancel subscription",
-                        color_scheme="red",
-                        on_click=SubscriptionsState.cancel_direct(subscription_id),
-                    )
-                ),
-                spacing="2",
-            ),
+    return trigger_dialog(
+        rx.button("Cancel subscription", variant="ghost", color_scheme="red"),
+        "Cancel this subscription?",
+        "A paused subscription ends now; otherwise it ends as your plan's terms say.",
+        keep="Keep it",
+        action=rx.button(
+            "Cancel subscription",
+            color_scheme="red",
+            on_click=SubscriptionsState.cancel_direct(subscription_id),
         ),
     )
 
