@@ -1,4 +1,5 @@
-"""Column types shared by every table: UTC-aware datetimes on any database, JSON documents."""
+"""Column types shared by every table: UTC-aware datetimes on any database, JSON documents; and
+the partial unique index some tables declare."""
 
 from __future__ import annotations
 
@@ -34,3 +35,15 @@ class UTCDateTime(TypeDecorator):
 
 
 JSONDoc = sa.JSON().with_variant(sa.JSON(), "sqlite")
+
+
+def unique_where(name: str, *columns: str, where: str) -> sa.Index:
+    """A unique index over only the rows where the SQL condition `where` holds (partial on both
+    SQLite and PostgreSQL)."""
+    return sa.Index(
+        name,
+        *columns,
+        unique=True,
+        sqlite_where=sa.text(where),
+        postgresql_where=sa.text(where),
+    )

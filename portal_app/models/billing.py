@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from portal_app.models.base import JSONDoc, UTCDateTime
+from portal_app.models.base import JSONDoc, UTCDateTime, unique_where
 
 
 class SubscriptionStatus:
@@ -122,13 +122,7 @@ class PaymentMethod(SQLModel, table=True):
 
     # At most one default card per customer, enforced by the database too.
     __table_args__ = (
-        sa.Index(
-            "uq_paymentmethod_one_default",
-            "customer_id",
-            unique=True,
-            sqlite_where=sa.text("is_default"),
-            postgresql_where=sa.text("is_default"),
-        ),
+        unique_where("uq_paymentmethod_one_default", "customer_id", where="is_default"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from portal_app.models.base import JSONDoc, UTCDateTime
+from portal_app.models.base import JSONDoc, UTCDateTime, unique_where
 
 
 class Product(SQLModel, table=True):
@@ -39,14 +39,12 @@ class Price(SQLModel, table=True):
     they signed up for. Hence one *active* price per plan, interval and currency."""
 
     __table_args__ = (
-        sa.Index(
+        unique_where(
             "uq_price_active_plan_interval_currency",
             "plan_id",
             "interval",
             "currency",
-            unique=True,
-            sqlite_where=sa.text("active"),
-            postgresql_where=sa.text("active"),
+            where="active",
         ),
     )
 

@@ -176,15 +176,40 @@ def record_for_customer(
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """An event about one customer (the target), filed under that customer and their merchant."""
+    return record_about(
+        session,
+        clock,
+        customer,
+        "customer",
+        actor=actor,
+        action=action,
+        customer_id=customer.id,
+        after=after,
+    )
+
+
+def record_about(
+    session: Session,
+    clock: Clock,
+    target: Any,
+    target_type: str,
+    *,
+    actor: Actor,
+    action: str,
+    customer_id: int | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An event about one row of a merchant (the target: a customer, a staff member), filed
+    under that row's merchant."""
     return record(
         session,
         clock,
-        merchant_id=customer.merchant_id,
+        merchant_id=target.merchant_id,
         actor=actor,
         action=action,
-        target_type="customer",
-        target_id=customer.id,
-        customer_id=customer.id,
+        target_type=target_type,
+        target_id=target.id,
+        customer_id=customer_id,
         after=after,
     )
 

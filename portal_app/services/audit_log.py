@@ -9,10 +9,10 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from portal_app.models import AuditEvent
+from portal_app.services.queries import rows_and_total
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -48,11 +48,9 @@ def page(
     session: Session, merchant_id: int, filters: AuditFilter, page_number: int, size: int = 50
 ) -> tuple[list[AuditEvent], int]:
     query = _query(merchant_id, filters)
-    total = session.exec(select(sa.func.count()).select_from(query.subquery())).one()
-    rows = session.exec(
-        query.order_by(AuditEvent.seq.desc()).offset((page_number - 1) * size).limit(size)
-    ).all()
-    return list(rows), total
+    return rows_and_total(
+        session, query, order_by=AuditEvent.seq.desc(), skip=(page_number - 1) * size, limit=size
+    )
 
 
 def safe_cell(value) -> str:

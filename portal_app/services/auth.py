@@ -23,8 +23,8 @@ from sqlmodel import Session, select
 from portal_app.clock import Clock
 from portal_app.config import load_settings
 from portal_app.models import AuthSession, Customer, LoginToken, Merchant, PortalSettings, StaffUser
-from portal_app.services import audit, features, refusals, staff_roles
-from portal_app.services.errors import NotFound, PortalError
+from portal_app.services import audit, features, queries, refusals, staff_roles
+from portal_app.services.errors import PortalError
 
 LINK_TTL = timedelta(minutes=15)
 PORTAL_LINK_TTL = timedelta(minutes=60)
@@ -399,13 +399,7 @@ def end_session(
     customer (a support link) may not: which devices stay signed in is the customer's call."""
     if actor.for_customer is not None:
         raise AuthError("Only the customer can sign out their other devices.")
-    row = session.exec(
-        select(AuthSession).where(
-            AuthSession.id == session_row_id, AuthSession.customer_id == customer_id
-        )
-    ).first()
-    if row is None:
-        raise NotFound("Session not found.")
+    row = queries.get_for_customer(session, AuthSession, customer_id, session_row_id, "Session")
     if row.revoked_at is not None:
         raise AuthError("That session has already ended.")
     with _ending(session, clock, row, actor, "auth.session_ended"):

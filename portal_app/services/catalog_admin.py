@@ -23,6 +23,7 @@ from portal_app.services.catalog_rules import (
     TIER_MAX,
     TIER_MIN,
     Problems,
+    Row,
     clean_feature_list,
     edit,
     flush_or_conflict,
@@ -73,9 +74,13 @@ def _check_editable(row: Product | Plan, kind: str) -> None:
         raise CatalogError(f"This {kind} is archived and can no longer be edited.", code="archived")
 
 
-def _check_on_sale(row: Product | Plan | Price, kind: str) -> None:
+def _on_sale(session: Session, model: type[Row], merchant_id: int, row_id: int, kind: str) -> Row:
+    """The merchant's product, plan or price about to be archived; one already off sale is
+    refused."""
+    row = get_owned(session, model, merchant_id, row_id, kind.capitalize())
     if not row.active:
         raise CatalogError(f"This {kind} is already archived.", code="already_archived")
+    return row
 
 
 def _archive(
@@ -163,8 +168,7 @@ def archive_product(
     session: Session, clock: Clock, *, merchant_id: int, product_id: int, actor: audit.Actor
 ) -> Product:
     """Take a product off sale with all its plans. Subscriptions on them go on as they are."""
-    product = get_product(session, merchant_id, product_id)
-    _check_on_sale(product, "product")
+    product = _on_sale(session, Product, merchant_id, product_id, "product")
     plans = session.exec(
         select(Plan).where(Plan.product_id == product.id, Plan.active.is_(True))
     ).all()
@@ -337,8 +341,7 @@ def archive_plan(
     session: Session, clock: Clock, *, merchant_id: int, plan_id: int, actor: audit.Actor
 ) -> Plan:
     """Stop offering a plan. Its subscribers keep it, at their price, until they change."""
-    plan = get_plan(session, merchant_id, plan_id)
-    _check_on_sale(plan, "plan")
+    plan = _on_sale(session, Plan, merchant_id, plan_id, "plan")
     _archive(
         session, clock, actor, plan, "plan", subscribers=subscriber_count(session, plan_id=plan.id)
     )
@@ -416,8 +419,7 @@ def archive_price(
 ) -> Price:
     """Stop selling one price. A plan keeps at least one price on sale: archive the plan to take
     it off sale entirely."""
-    price = get_price(session, merchant_id, price_id)
-    _check_on_sale(price, "price")
+    price = _on_sale(session, Price, merchant_id, price_id, "price")
     plan = session.get(Plan, price.plan_id)
     if plan.active:
         others = session.exec(

@@ -19,6 +19,7 @@ from portal_app.models import (
 )
 from portal_app.services.errors import NotFound
 from portal_app.services.portal_preview import PREVIEW_EMAIL
+from portal_app.services.queries import rows_and_total
 
 
 def search(
@@ -39,11 +40,9 @@ def search(
                 sa.func.lower(Customer.name).like(pattern, escape="\\"),
             )
         )
-    total = session.exec(select(sa.func.count()).select_from(query.subquery())).one()
-    rows = session.exec(
-        query.order_by(Customer.id.desc()).offset((max(page, 1) - 1) * size).limit(size)
-    ).all()
-    return list(rows), total
+    return rows_and_total(
+        session, query, order_by=Customer.id.desc(), skip=(max(page, 1) - 1) * size, limit=size
+    )
 
 
 @dataclass

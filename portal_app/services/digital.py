@@ -256,15 +256,8 @@ def open_download(session: Session, clock: Clock, *, token: str, actor: audit.Ac
             created_at=clock.now(),
         )
     )
-    audit.record(
-        session,
-        clock,
-        merchant_id=asset.merchant_id,
-        actor=actor,
-        action="download",
-        target_type="asset",
-        target_id=asset.id,
-        customer_id=int(customer_id),
+    audit.record_about(
+        session, clock, asset, "asset", actor=actor, action="download", customer_id=int(customer_id)
     )
     return FileToServe(path, path.name, path.stat().st_size)
 

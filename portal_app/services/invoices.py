@@ -24,7 +24,7 @@ from portal_app.models import (
     Receipt,
 )
 from portal_app.money import format_money
-from portal_app.services import audit, bill_to, mailer, payment_methods
+from portal_app.services import audit, bill_to, mailer, payment_methods, queries
 from portal_app.services.errors import InvoiceError, NotFound, PaymentError
 from portal_app.services.features import require_feature
 from portal_app.services.gateway import PaymentGateway
@@ -147,9 +147,7 @@ def number_label(invoice_id: int, number: int | None) -> str:
 
 def get_for_customer(session: Session, customer_id: int, invoice_id: int) -> Invoice:
     """Scope an id that came from a browser to its owner; someone else's invoice is 'not found'."""
-    invoice = session.exec(
-        select(Invoice).where(Invoice.id == invoice_id, Invoice.customer_id == customer_id)
-    ).first()
+    invoice = queries.find_for_customer(session, Invoice, customer_id, invoice_id)
     if invoice is None or invoice.status == InvoiceStatus.DRAFT:
         raise NotFound("Invoice not found.")
     return invoice
@@ -277,13 +275,9 @@ def pay(
         if card is None:
             raise PaymentError("Add a card to pay this invoice.")
     else:
-        card = session.exec(
-            select(PaymentMethod).where(
-                PaymentMethod.id == payment_method_id, PaymentMethod.customer_id == customer_id
-            )
-        ).first()
-        if card is None:
-            raise NotFound("Card not found.")
+        card = queries.get_for_customer(
+            session, PaymentMethod, customer_id, payment_method_id, "Card"
+        )
     return collect(session, clock, gateway, invoice, card, actor)
 
 

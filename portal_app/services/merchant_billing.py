@@ -20,6 +20,7 @@ from portal_app.services.errors import PortalError
 from portal_app.services.invoices import display_number
 from portal_app.services.paging import Page, clamp_page, offset, page_count
 from portal_app.services.portal_preview import not_preview
+from portal_app.services.queries import count_rows
 
 PAGE_SIZE = 20
 INVOICE_FILTERS = ("open", "overdue", "paid", "void", "all")
@@ -114,7 +115,7 @@ def list_invoices(
         raise BillingViewError(f"Unknown sort order {sort!r}.")
     now = clock.now()
     conditions = _invoice_conditions(merchant_id, status, now)
-    total = session.exec(select(sa.func.count()).select_from(Invoice).where(*conditions)).one()
+    total = count_rows(session, Invoice, *conditions)
     shown = clamp_page(page, total, size)
     ascending = sort == "due_asc"
 
@@ -205,7 +206,7 @@ def list_payments(
     conditions = [Payment.merchant_id == merchant_id, not_preview(Payment.customer_id, merchant_id)]
     if status != "all":
         conditions.append(Payment.status == status)
-    total = session.exec(select(sa.func.count()).select_from(Payment).where(*conditions)).one()
+    total = count_rows(session, Payment, *conditions)
     shown = clamp_page(page, total, size)
     cut = (  # the page from the payment index first, then its 20 rows joined (as invoices)
         select(

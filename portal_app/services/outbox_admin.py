@@ -17,6 +17,7 @@ from portal_app.models import OutboxEmail
 from portal_app.services import audit, mailer, sealing
 from portal_app.services.errors import NotFound, PortalError
 from portal_app.services.paging import Page, clamp_page, offset, page_count
+from portal_app.services.queries import count_rows
 
 PAGE_SIZE = 20
 OUTBOX_FILTERS = ("all", "queued", "sent", "failed")
@@ -87,7 +88,7 @@ def list_outbox(
     conditions = [OutboxEmail.merchant_id == merchant_id]
     if status != "all":
         conditions.append(OutboxEmail.status == status)
-    total = session.exec(select(sa.func.count()).select_from(OutboxEmail).where(*conditions)).one()
+    total = count_rows(session, OutboxEmail, *conditions)
     shown = clamp_page(page, total, size)
     found = session.exec(
         select(*_COLUMNS, _sealed_expression().label("sealed"))
@@ -166,12 +167,10 @@ def retry_failed(session: Session, clock: Clock, *, merchant_id: int, actor: aud
 
 def retryable_count(session: Session, merchant_id: int) -> int:
     """Failed messages that `retry_failed` would queue again."""
-    return session.exec(
-        select(sa.func.count())
-        .select_from(OutboxEmail)
-        .where(
-            OutboxEmail.merchant_id == merchant_id,
-            OutboxEmail.status == "failed",
-            sa.not_(_sealed_expression()),
-        )
-    ).one()
+    return count_rows(
+        session,
+        OutboxEmail,
+        OutboxEmail.merchant_id == merchant_id,
+        OutboxEmail.status == "failed",
+        sa.not_(_sealed_expression()),
+    )

@@ -25,6 +25,7 @@ from portal_app.clock import Clock
 from portal_app.models import AuthSession, Merchant, PortalSettings, StaffInvite, StaffUser
 from portal_app.services import audit, auth, features, mailer, staff_auth, staff_roles
 from portal_app.services.errors import NotFound, PortalError
+from portal_app.services.queries import count_rows
 
 INVITE_TTL = timedelta(hours=72)
 # Invitations one merchant may send per day: an owner's stolen session can't mail-bomb anyone.
@@ -79,15 +80,13 @@ def _lock_team(session: Session, merchant_id: int) -> None:
 
 
 def active_owner_count(session: Session, merchant_id: int) -> int:
-    return session.exec(
-        select(sa.func.count())
-        .select_from(StaffUser)
-        .where(
-            StaffUser.merchant_id == merchant_id,
-            StaffUser.role == "owner",
-            StaffUser.disabled_at.is_(None),
-        )
-    ).one()
+    return count_rows(
+        session,
+        StaffUser,
+        StaffUser.merchant_id == merchant_id,
+        StaffUser.role == "owner",
+        StaffUser.disabled_at.is_(None),
+    )
 
 
 def _refuse_if_last_owner(session: Session, merchant_id: int, member: StaffUser, doing: str):
@@ -259,11 +258,12 @@ def invite(
             )
         raise StaffError(f"{address} is already on your team.", code="already_member")
     now = clock.now()
-    sent_today = session.exec(
-        select(sa.func.count())
-        .select_from(StaffInvite)
-        .where(StaffInvite.merchant_id == merchant_id, StaffInvite.created_at > now - timedelta(1))
-    ).one()
+    sent_today = count_rows(
+        session,
+        StaffInvite,
+        StaffInvite.merchant_id == merchant_id,
+        StaffInvite.created_at > now - timedelta(1),
+    )
     if sent_today >= INVITES_PER_DAY:
         raise StaffError(
             f"You have sent {INVITES_PER_DAY} invitations in the last 24 hours. "

@@ -193,14 +193,8 @@ def request_staff_link(
             "this email, and your account's owner can see the attempts in the audit log."
         ),
     )
-    audit.record(
-        session,
-        clock,
-        merchant_id=merchant_id,
-        actor=actor,
-        action="auth.staff_link_requested",
-        target_type="staff",
-        target_id=staff.id,
+    audit.record_about(
+        session, clock, staff, "staff", actor=actor, action="auth.staff_link_requested"
     )
     return token
 
@@ -253,12 +247,4 @@ def unlock_staff(
     account, _ = ratelimit.staff_lock_key(staff.email, "")
     ratelimit.get_backoff().clear_all(account)
     ratelimit.get_limiter().clear("password_account", account)
-    audit.record(
-        session,
-        clock,
-        merchant_id=merchant_id,
-        actor=actor,
-        action="staff.unlocked",
-        target_type="staff",
-        target_id=staff.id,
-    )
+    audit.record_about(session, clock, staff, "staff", actor=actor, action="staff.unlocked")

@@ -19,7 +19,7 @@ from portal_app.models import (
     SubscriptionStatus,
 )
 from portal_app.money import round_half_even
-from portal_app.services import audit, features, invoices, payment_methods
+from portal_app.services import audit, features, invoices, payment_methods, queries
 from portal_app.services.catalog import PriceInfo, period_end, price_info
 from portal_app.services.errors import (
     ConcurrentChange,
@@ -31,14 +31,9 @@ from portal_app.services.gateway import PaymentGateway
 
 
 def get_for_customer(session: Session, customer_id: int, subscription_id: int) -> Subscription:
-    subscription = session.exec(
-        select(Subscription).where(
-            Subscription.id == subscription_id, Subscription.customer_id == customer_id
-        )
-    ).first()
-    if subscription is None:
-        raise NotFound("Subscription not found.")
-    return subscription
+    return queries.get_for_customer(
+        session, Subscription, customer_id, subscription_id, "Subscription"
+    )
 
 
 # How a customer's subscriptions are listed: live ones first, newest first.
