@@ -323,6 +323,24 @@ class BenchCustomer:
     declines: bool  # default card declines every charge
 
 
+def _add_card(session, clock, gateway, customer, number: str, actor, make_default=False) -> None:
+    """A card for the customer through `payment_methods.add_card` (December, three years on)."""
+    from portal_app.services import payment_methods
+
+    payment_methods.add_card(
+        session,
+        clock,
+        gateway,
+        customer_id=customer.id,
+        number=number,
+        exp_month=12,
+        exp_year=datetime.now(UTC).year + 3,
+        cvc="123",
+        make_default=make_default,
+        actor=actor,
+    )
+
+
 def add_bench_customers(
     db_url: str,
     count: int,
@@ -340,7 +358,7 @@ def add_bench_customers(
     from portal_app.clock import SystemClock
     from portal_app.db import make_engine, session_scope
     from portal_app.models import Customer, Merchant, NotificationPreference, Plan, Price
-    from portal_app.services import audit, invoices, payment_methods, subscriptions
+    from portal_app.services import audit, invoices, subscriptions
     from portal_app.services.demo import DEMO_SLUG
     from portal_app.services.invoices import LineSpec
     from portal_app.services.sandbox_gateway import SandboxGateway
@@ -375,17 +393,7 @@ def add_bench_customers(
                 session.flush()
                 session.add(NotificationPreference(customer_id=customer.id))
                 actor = audit.Actor.customer(customer.id)
-                payment_methods.add_card(
-                    session,
-                    clock,
-                    gateway,
-                    customer_id=customer.id,
-                    number=GOOD_CARD,
-                    exp_month=12,
-                    exp_year=datetime.now(UTC).year + 3,
-                    cvc="123",
-                    actor=actor,
-                )
+                _add_card(session, clock, gateway, customer, GOOD_CARD, actor)
                 if prices:
                     subscriptions.create(
                         session,
@@ -407,17 +415,8 @@ def add_bench_customers(
                     invoices.finalize(session, clock, draft, audit.Actor("system", "bench"))
                 declines = bool(declining_every) and n % declining_every == declining_every - 1
                 if declines:
-                    payment_methods.add_card(
-                        session,
-                        clock,
-                        gateway,
-                        customer_id=customer.id,
-                        number=DECLINING_CARD,
-                        exp_month=12,
-                        exp_year=datetime.now(UTC).year + 3,
-                        cvc="123",
-                        make_default=True,
-                        actor=actor,
+                    _add_card(
+                        session, clock, gateway, customer, DECLINING_CARD, actor, make_default=True
                     )
                 made.append(BenchCustomer(customer.id, email, declines))
     engine.dispose()

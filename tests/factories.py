@@ -48,20 +48,17 @@ def make_catalog(session: Session, clock: Clock, slug: str = "acme") -> Catalog:
         session.add(plan)
         session.flush()
         plans[name] = plan
-        monthly[name] = Price(
-            merchant_id=merchant.id,
-            plan_id=plan.id,
-            interval="month",
-            amount=month_amount,
-            currency="USD",
-        )
-        annual[name] = Price(
-            merchant_id=merchant.id,
-            plan_id=plan.id,
-            interval="year",
-            amount=year_amount,
-            currency="USD",
-        )
+        for prices, interval, amount in (
+            (monthly, "month", month_amount),
+            (annual, "year", year_amount),
+        ):
+            prices[name] = Price(
+                merchant_id=merchant.id,
+                plan_id=plan.id,
+                interval=interval,
+                amount=amount,
+                currency="USD",
+            )
         session.add_all([monthly[name], annual[name]])
     session.flush()
     return Catalog(merchant, product, plans, monthly, annual)
@@ -86,16 +83,20 @@ def make_card(
     token: str = "tok_test",
     last4: str = "4242",
     default: bool = True,
+    brand: str = "visa",
+    exp_month: int = 12,
+    exp_year: int | None = None,
 ) -> PaymentMethod:
-    """A saved card row without going through the gateway (for tests of other rules)."""
+    """A saved card row without going through the gateway (for tests of other rules); it
+    expires in December three years on unless told."""
     card = PaymentMethod(
         merchant_id=customer.merchant_id,
         customer_id=customer.id,
         gateway_token=token,
-        brand="visa",
+        brand=brand,
         last4=last4,
-        exp_month=12,
-        exp_year=clock.now().year + 3,
+        exp_month=exp_month,
+        exp_year=exp_year or clock.now().year + 3,
         is_default=default,
         created_at=clock.now(),
     )
@@ -139,23 +140,20 @@ def add_gateway_card(
         ):
             other.is_default = False
             session.add(other)
-    method = PaymentMethod(
-        merchant_id=customer.merchant_id,
-        customer_id=customer.id,
-        gateway_token=card.token,
-        brand=card.brand,
+    return make_card(
+        session,
+        clock,
+        customer,
+        token=card.token,
         last4=card.last4,
+        default=default,
+        brand=card.brand,
         exp_month=card.exp_month,
         exp_year=card.exp_year,
-        is_default=default,
-        created_at=clock.now(),
     )
-    session.add(method)
-    session.flush()
-    return method
 
 
-def finalized_invoice(
+def draft_invoice(
     session: Session,
     clock: Clock,
     customer: Customer,
@@ -164,10 +162,10 @@ def finalized_invoice(
     amount: int = 1500,
     currency: str = "USD",
 ):
-    """An open invoice through the services: a manual draft ("Consulting", `amount`), finalized."""
-    from portal_app.services import audit, invoices
+    """A manual draft through the service: `lines`, or one line ("Consulting", `amount`)."""
+    from portal_app.services import invoices
 
-    draft = invoices.create_draft(
+    return invoices.create_draft(
         session,
         clock,
         customer=customer,
@@ -175,13 +173,25 @@ def finalized_invoice(
         lines=lines or [invoices.LineSpec("manual", "Consulting", amount)],
         billing_reason="manual",
     )
-    return invoices.finalize(session, clock, draft, audit.SYSTEM)
 
 
-def pay_invoice(session: Session, clock: Clock, gateway, customer: Customer, invoice, actor=None):
-    """Pay `invoice` with the customer's default card (as the customer unless `actor` is given);
-    returns the PaymentOutcome."""
+def finalized_invoice(
+    session: Session, clock: Clock, customer: Customer, lines: list | None = None, **draft
+):
+    """An open invoice through the services: `draft_invoice` (`amount`, `currency` as there),
+    finalized."""
     from portal_app.services import audit, invoices
+
+    made = draft_invoice(session, clock, customer, lines, **draft)
+    return invoices.finalize(session, clock, made, audit.SYSTEM)
+
+
+def pay_invoice(
+    session: Session, clock: Clock, gateway, customer: Customer, invoice, actor=None, *, card=None
+):
+    """Pay `invoice` with `card` or else the customer's default card (as the customer unless
+    `actor` is given); returns the PaymentOutcome."""
+    from portal_app.services import invoices
 
     return invoices.pay(
         session,
@@ -189,8 +199,8 @@ def pay_invoice(session: Session, clock: Clock, gateway, customer: Customer, inv
         gateway,
         customer_id=customer.id,
         invoice_id=invoice.id,
-        payment_method_id=None,
-        actor=actor or audit.Actor.customer(customer.id),
+        payment_method_id=card.id if card else None,
+        actor=_as(customer, actor),
     )
 
 
@@ -335,3 +345,56 @@ def staff_signed_in(
         password=password,
         actor=actor or audit.SYSTEM,
     )
+
+
+def login_link(
+    session: Session,
+    clock: Clock,
+    merchant_id: int,
+    email: str,
+    return_to: str = "/portal",
+    actor=None,
+) -> str:
+    """A sign-in link's token through the service (requested as the system unless `actor`)."""
+    from portal_app.services import audit, magic_links
+
+    return magic_links.request_login_link(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        email=email,
+        return_to=return_to,
+        actor=actor or audit.SYSTEM,
+    )
+
+
+def customer_signed_in(session: Session, clock: Clock, customer: Customer, return_to="/portal"):
+    """A customer signed in through their own link: the service's `SignIn` (`.session_id`)."""
+    from portal_app.services import audit, magic_links
+
+    token = login_link(session, clock, customer.merchant_id, customer.email, return_to)
+    return magic_links.redeem_login_token(
+        session, clock, token=token, merchant_id=customer.merchant_id, actor=audit.SYSTEM
+    )
+
+
+def renewal_invoices(session: Session) -> list:
+    """Every renewal (`subscription_cycle`) invoice, by number."""
+    from portal_app.models import Invoice
+
+    query = select(Invoice).where(Invoice.billing_reason == "subscription_cycle")
+    return list(session.exec(query.order_by(Invoice.number)))
+
+
+def as_customer(service, session: Session, clock: Clock, customer: Customer, *args, **kwargs):
+    """A customer's own request to a service taking `customer_id` and `actor`:
+    `service(session, clock, *args, customer_id=customer.id, actor=the customer, **kwargs)`."""
+    kwargs["actor"] = _as(customer, kwargs.get("actor"))
+    return service(session, clock, *args, customer_id=customer.id, **kwargs)
+
+
+def audit_events(session: Session, action: str) -> list:
+    """The audit events recorded for `action`."""
+    from portal_app.models import AuditEvent
+
+    return list(session.exec(select(AuditEvent).where(AuditEvent.action == action)))

@@ -39,6 +39,17 @@ def connect(
     root.router_data = root._update_router_vars(router_data, root.router_data or {})
 
 
+def app_states() -> list[type[rx.State]]:
+    """Every state class the app defines (all of rx.State's substates from portal_app)."""
+    found, stack = [], list(rx.State.get_substates())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.get_substates())
+        if cls.__module__.startswith("portal_app."):
+            found.append(cls)
+    return found
+
+
 def run(coroutine):
     return asyncio.run(coroutine)
 
@@ -47,3 +58,19 @@ async def call(root, state_cls, name, *args):
     substate = await root.get_state(state_cls)
     handler = getattr(state_cls, name)
     return await handler.fn(substate, *args)
+
+
+def settings_form(settings, **overrides) -> dict:
+    """What the browser posts from Settings → Customer Portal for `settings` (a FeatureSet):
+    checked boxes present, everything else as text; `overrides` by field key."""
+    from portal_app.state.merchant_settings import form_rows
+
+    data = {}
+    for row in form_rows(settings):
+        if row["kind"] == "bool":
+            if row["checked"]:
+                data[row["key"]] = "on"
+        else:
+            data[row["key"]] = row["value"]
+    data.update(overrides)
+    return data

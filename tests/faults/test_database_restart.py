@@ -25,9 +25,8 @@ from portal_app.models import (
     SandboxCharge,
     Subscription,
 )
-from portal_app.services import audit, auth, invoices, magic_links, plan_changes, subscriptions
+from portal_app.services import audit, auth, invoices, plan_changes
 from portal_app.services.errors import ServiceUnavailable
-from portal_app.services.invoices import LineSpec
 from portal_app.services.sandbox_gateway import SandboxGateway
 from portal_app.state import PortalState
 from tests import factories
@@ -56,34 +55,11 @@ def _seed(engine: sa.Engine) -> Billing:
         catalog = factories.make_catalog(session, CLOCK)
         zoe = factories.make_customer(session, CLOCK, catalog.merchant, "zoe@example.com")
         card = factories.add_gateway_card(session, CLOCK, gateway, zoe)
-        sub = subscriptions.create(
-            session,
-            CLOCK,
-            gateway,
-            customer_id=zoe.id,
-            price_id=catalog.monthly["Basic"].id,
-            actor=CUSTOMER,
+        sub = factories.subscribe(
+            session, CLOCK, gateway, zoe, catalog.monthly["Basic"], actor=CUSTOMER
         )
-        draft = invoices.create_draft(
-            session,
-            CLOCK,
-            customer=zoe,
-            currency="USD",
-            lines=[LineSpec("manual", "Consulting", 4200)],
-            billing_reason="manual",
-        )
-        invoice = invoices.finalize(session, CLOCK, draft, audit.SYSTEM)
-        token = magic_links.request_login_link(
-            session,
-            CLOCK,
-            merchant_id=catalog.merchant.id,
-            email=zoe.email,
-            return_to="/portal",
-            actor=audit.SYSTEM,
-        )
-        signed_in = magic_links.redeem_login_token(
-            session, CLOCK, token=token, merchant_id=catalog.merchant.id, actor=audit.SYSTEM
-        )
+        invoice = factories.finalized_invoice(session, CLOCK, zoe, amount=4200)
+        signed_in = factories.customer_signed_in(session, CLOCK, zoe)
         session.commit()
         return Billing(
             catalog.merchant.id,

@@ -3,24 +3,36 @@ member, each with a live session."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from sqlmodel import Session
 
 from portal_app import db
-from portal_app.services import audit, invoices, magic_links, staff_auth
+from portal_app.services import invoices
 from portal_app.state.guard import CLOCK
 from tests import factories
+
+
+@contextmanager
+def _apps_engine(monkeypatch, url: str):
+    """The app's own engine (`db.get_engine()`) on `url`, with its tables; dropped from the
+    cache again on the way out, so the next test's URL is read afresh."""
+    monkeypatch.setenv("PORTAL_DB_URL", url)
+    db.get_engine.cache_clear()
+    engine = db.get_engine()
+    db.create_all(engine)
+    yield engine
+    db.get_engine.cache_clear()
 
 
 @pytest.fixture
 def app_db(tmp_path, monkeypatch):
     """A file database the app's own `session_scope()` uses, seeded with two customers."""
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("PORTAL_DB_URL", url)
-    db.get_engine.cache_clear()
-    engine = db.get_engine()
-    db.create_all(engine)
-    with Session(engine, expire_on_commit=False) as session:
+    with (
+        _apps_engine(monkeypatch, f"sqlite:///{tmp_path / 'app.db'}") as engine,
+        Session(engine, expire_on_commit=False) as session,
+    ):
         catalog = factories.make_catalog(session, CLOCK)
         alice = factories.make_customer(session, CLOCK, catalog.merchant, "alice@example.com")
         bob = factories.make_customer(session, CLOCK, catalog.merchant, "bob@example.com")
@@ -29,52 +41,15 @@ def app_db(tmp_path, monkeypatch):
         gateway = SandboxGateway()
         for who in (alice, bob):
             factories.add_gateway_card(session, CLOCK, gateway, who)
-        bob_invoice = invoices.finalize(
-            session,
-            CLOCK,
-            invoices.create_draft(
-                session,
-                CLOCK,
-                customer=bob,
-                currency="USD",
-                lines=[invoices.LineSpec("manual", "Bob's invoice", 1234)],
-                billing_reason="manual",
-            ),
-            audit.SYSTEM,
+        bob_invoice = factories.finalized_invoice(
+            session, CLOCK, bob, [invoices.LineSpec("manual", "Bob's invoice", 1234)]
         )
-        sessions = {}
-        for who in (alice, bob):
-            token = magic_links.request_login_link(
-                session,
-                CLOCK,
-                merchant_id=catalog.merchant.id,
-                email=who.email,
-                return_to="/portal",
-                actor=audit.SYSTEM,
-            )
-            sessions[who.email] = magic_links.redeem_login_token(
-                session,
-                CLOCK,
-                token=token,
-                merchant_id=catalog.merchant.id,
-                actor=audit.SYSTEM,
-            ).session_id
-        staff = staff_auth.create_staff(
-            session,
-            CLOCK,
-            merchant_id=catalog.merchant.id,
-            email="ops@example.com",
-            password="correct horse battery",
-            actor=audit.SYSTEM,
-        )
-        sessions["staff"] = staff_auth.staff_sign_in(
-            session,
-            CLOCK,
-            merchant_id=catalog.merchant.id,
-            email=staff.email,
-            password="correct horse battery",
-            actor=audit.SYSTEM,
-        ).session_id
+        sessions = {
+            who.email: factories.customer_signed_in(session, CLOCK, who).session_id
+            for who in (alice, bob)
+        }
+        factories.make_staff(session, CLOCK, catalog.merchant)
+        sessions["staff"] = factories.staff_signed_in(session, CLOCK, catalog.merchant).session_id
         session.commit()
         yield {
             "engine": engine,
@@ -84,7 +59,6 @@ def app_db(tmp_path, monkeypatch):
             "bob_invoice": bob_invoice,
             "sessions": sessions,
         }
-    db.get_engine.cache_clear()
 
 
 @pytest.fixture
@@ -93,14 +67,10 @@ def site_engine(tmp_path, monkeypatch):
     fresh rate limiters; the test seeds it."""
     from portal_app.services import ratelimit
 
-    monkeypatch.setenv("PORTAL_DB_URL", f"sqlite:///{tmp_path / 'site.db'}")
     monkeypatch.setenv("PORTAL_PUBLIC_URL", "http://localhost:3000")
-    db.get_engine.cache_clear()
     ratelimit.reset_singletons()
-    engine = db.get_engine()
-    db.create_all(engine)
-    yield engine
-    db.get_engine.cache_clear()
+    with _apps_engine(monkeypatch, f"sqlite:///{tmp_path / 'site.db'}") as engine:
+        yield engine
     ratelimit.reset_singletons()
 
 

@@ -57,29 +57,29 @@ def test_chain_verifies_and_links(session, clock, catalog):
     assert report.ok and report.checked == 5
 
 
-def test_edited_row_is_detected(session, clock, catalog):
-    _write(session, clock, catalog.merchant.id, 5)
+def _report_after(session, clock, merchant_id, tampering):
+    """Five events written, then `tampering` run behind the app's back; the full check's report."""
+    _write(session, clock, merchant_id, 5)
     _as_attacker(session)
-    session.execute(
-        sa.update(AuditEvent).where(AuditEvent.seq == 3).values(after={"name": "forged"})
-    )
-    report = audit.verify_chain(session, catalog.merchant.id)
+    session.execute(tampering)
+    return audit.verify_chain(session, merchant_id)
+
+
+def test_edited_row_is_detected(session, clock, catalog):
+    forge = sa.update(AuditEvent).where(AuditEvent.seq == 3).values(after={"name": "forged"})
+    report = _report_after(session, clock, catalog.merchant.id, forge)
     assert not report.ok and report.first_bad_seq == 3
 
 
 def test_deleted_row_is_detected(session, clock, catalog):
-    _write(session, clock, catalog.merchant.id, 5)
-    _as_attacker(session)
-    session.execute(sa.delete(AuditEvent).where(AuditEvent.seq == 2))
-    report = audit.verify_chain(session, catalog.merchant.id)
+    delete = sa.delete(AuditEvent).where(AuditEvent.seq == 2)
+    report = _report_after(session, clock, catalog.merchant.id, delete)
     assert not report.ok and report.first_bad_seq == 2
 
 
 def test_truncated_tail_is_detected(session, clock, catalog):
-    _write(session, clock, catalog.merchant.id, 5)
-    _as_attacker(session)
-    session.execute(sa.delete(AuditEvent).where(AuditEvent.seq == 5))
-    report = audit.verify_chain(session, catalog.merchant.id)
+    truncate = sa.delete(AuditEvent).where(AuditEvent.seq == 5)
+    report = _report_after(session, clock, catalog.merchant.id, truncate)
     assert not report.ok and "newest" in report.problem
 
 
@@ -107,16 +107,21 @@ def test_recent_check_is_bounded_and_catches_up_over_loads(session, clock, catal
     assert audit.verify_recent(session, clock, merchant_id, limit=10).last_seq == 25
 
 
+def _recent_report_after(session, clock, merchant_id, count, tampering):
+    """`count` events checked (a checkpoint), `count` more written, then `tampering` run behind
+    the app's back; the dashboard check's report."""
+    _write(session, clock, merchant_id, count)
+    assert audit.verify_recent(session, clock, merchant_id).ok
+    _write(session, clock, merchant_id, count)
+    _as_attacker(session)
+    session.execute(tampering)
+    return audit.verify_recent(session, clock, merchant_id)
+
+
 def test_recent_check_detects_an_edit_after_the_checkpoint(session, clock, catalog):
     merchant_id = catalog.merchant.id
-    _write(session, clock, merchant_id, 4)
-    assert audit.verify_recent(session, clock, merchant_id).ok
-    _write(session, clock, merchant_id, 4)
-    _as_attacker(session)
-    session.execute(
-        sa.update(AuditEvent).where(AuditEvent.seq == 6).values(after={"name": "forged"})
-    )
-    report = audit.verify_recent(session, clock, merchant_id)
+    forge = sa.update(AuditEvent).where(AuditEvent.seq == 6).values(after={"name": "forged"})
+    report = _recent_report_after(session, clock, merchant_id, 4, forge)
     assert not report.ok and report.first_bad_seq == 6
     # a broken chain never moves the checkpoint: the next load says so again
     assert audit.verify_recent(session, clock, merchant_id).first_bad_seq == 6
@@ -149,11 +154,6 @@ def test_edits_behind_the_checkpoint_are_left_to_the_full_check(session, clock, 
 
 
 def test_truncated_tail_is_detected_from_a_checkpoint(session, clock, catalog):
-    merchant_id = catalog.merchant.id
-    _write(session, clock, merchant_id, 3)
-    assert audit.verify_recent(session, clock, merchant_id).ok
-    _write(session, clock, merchant_id, 3)
-    _as_attacker(session)
-    session.execute(sa.delete(AuditEvent).where(AuditEvent.seq == 6))
-    report = audit.verify_recent(session, clock, merchant_id)
+    truncate = sa.delete(AuditEvent).where(AuditEvent.seq == 6)
+    report = _recent_report_after(session, clock, catalog.merchant.id, 3, truncate)
     assert not report.ok and "newest" in report.problem

@@ -261,14 +261,7 @@ def test_the_database_refuses_a_new_snapshot_whatever_runs_the_sql(
     factories.add_gateway_card(session, clock, gateway, zoe)
     invoice = factories.finalized_invoice(session, clock, zoe)
     factories.pay_invoice(session, clock, gateway, zoe, invoice, actor=SYSTEM)
-    draft = invoices.create_draft(
-        session,
-        clock,
-        customer=zoe,
-        currency="USD",
-        lines=[LineSpec("manual", "Later", 100)],
-        billing_reason="manual",
-    )
+    draft = factories.draft_invoice(session, clock, zoe, [LineSpec("manual", "Later", 100)])
     session.commit()
     receipt = session.exec(select(Receipt)).one()
     session.commit()

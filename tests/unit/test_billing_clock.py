@@ -159,14 +159,7 @@ def test_retention_discount_applies_for_its_cycles(
     session.commit()
     _advance(engine, clock, gateway, timedelta(days=95))
     with Session(engine) as s:
-        totals = [
-            i.total
-            for i in s.exec(
-                select(Invoice)
-                .where(Invoice.billing_reason == "subscription_cycle")
-                .order_by(Invoice.number)
-            )
-        ]
+        totals = [i.total for i in factories.renewal_invoices(s)]
     assert totals == [1500, 1500, 2000]
 
 
@@ -235,16 +228,19 @@ def test_test_clock_moves_only_demo_merchants(engine, session, clock, gateway, c
 
     from portal_app.services.errors import PortalError
 
-    session.commit()
-    with pytest.raises(PortalError):
-        billing_clock.advance_test_clock(
+    def advance_test_clock(days):
+        return billing_clock.advance_test_clock(
             engine,
             gateway,
             merchant_id=catalog.merchant.id,
-            delta=timedelta(days=1),
+            delta=timedelta(days=days),
             actor=audit.Actor.merchant(1),
             base=clock,
         )
+
+    session.commit()
+    with pytest.raises(PortalError):
+        advance_test_clock(1)
     with Session(engine) as s:
         merchant = s.get(Merchant, catalog.merchant.id)
         merchant.is_demo = True
@@ -254,14 +250,7 @@ def test_test_clock_moves_only_demo_merchants(engine, session, clock, gateway, c
     factories.add_gateway_card(session, clock, gateway, customer)
     factories.subscribe(session, clock, gateway, customer, catalog.monthly["Basic"])
     session.commit()
-    report = billing_clock.advance_test_clock(
-        engine,
-        gateway,
-        merchant_id=catalog.merchant.id,
-        delta=timedelta(days=65),
-        actor=audit.Actor.merchant(1),
-        base=clock,
-    )
+    report = advance_test_clock(65)
     assert report.renewed == 2
     with Session(engine) as s:
         assert s.get(Merchant, catalog.merchant.id).clock_offset_seconds == 65 * 86400

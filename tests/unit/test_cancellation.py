@@ -169,14 +169,7 @@ def test_start_refused_when_cancelling_is_off(session, clock, catalog, customer,
 def test_start_refused_for_subscription_already_set_to_cancel_or_paused(
     session, clock, catalog, customer, sub
 ):
-    subscriptions.cancel(
-        session,
-        clock,
-        customer_id=customer.id,
-        subscription_id=sub.id,
-        at_period_end=True,
-        actor=_actor(customer),
-    )
+    factories.cancel_subscription(session, clock, customer, sub, at_period_end=True)
     with refused(SubscriptionError, "already_canceling"):
         _start(session, clock, customer, sub)
     paused = factories.make_subscription_row(
@@ -496,14 +489,7 @@ def test_accepted_discount_is_billed_at_the_next_renewals(
     report = billing_clock.advance(engine, clock, gateway)
     assert report.renewed == 3
     with Session(engine) as check:
-        totals = [
-            invoice.total
-            for invoice in check.exec(
-                select(Invoice)
-                .where(Invoice.billing_reason == "subscription_cycle")
-                .order_by(Invoice.number)
-            )
-        ]
+        totals = [invoice.total for invoice in factories.renewal_invoices(check)]
         fresh = check.get(Subscription, sub.id)
     assert totals == [shown.amount_per_renewal] * 2 + [shown.regular_amount]
     assert totals == [1500, 1500, 2000]

@@ -89,15 +89,9 @@ def _meanwhile_another_invoice(engine, clock, email):
     """Other work commits an invoice, taking the id the rolled-back transaction had used."""
     with session_scope(engine) as s:
         customer = s.exec(select(Customer).where(Customer.email == email)).one()
-        draft = invoices.create_draft(
-            s,
-            clock,
-            customer=customer,
-            currency="USD",
-            lines=[invoices.LineSpec("manual", "Workshop", 4500)],
-            billing_reason="manual",
+        factories.finalized_invoice(
+            s, clock, customer, [invoices.LineSpec("manual", "Workshop", 4500)]
         )
-        invoices.finalize(s, clock, draft, audit.SYSTEM)
 
 
 @pytest.fixture
@@ -263,23 +257,9 @@ def test_manual_invoices_keep_their_id_key(session, clock, catalog):
     """An invoice that exists before it is paid is keyed by its id (it is never reused)."""
     gateway = RemoteGateway()
     customer = _customer_with_card(session, clock, catalog, "manual@example.com")
-    draft = invoices.create_draft(
-        session,
-        clock,
-        customer=customer,
-        currency="USD",
-        lines=[invoices.LineSpec("manual", "Setup", 9900)],
-        billing_reason="manual",
+    draft = factories.finalized_invoice(
+        session, clock, customer, [invoices.LineSpec("manual", "Setup", 9900)]
     )
-    invoices.finalize(session, clock, draft, audit.SYSTEM)
-    outcome = invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        invoice_id=draft.id,
-        payment_method_id=None,
-        actor=ACTOR,
-    )
+    outcome = factories.pay_invoice(session, clock, gateway, customer, draft, ACTOR)
     assert outcome.status == "paid"
     assert list(gateway.ledger) == [f"inv_{draft.id}_attempt_1"]

@@ -83,15 +83,7 @@ def test_fifty_concurrent_pays_make_one_charge(engine, session, clock, gateway, 
     session.commit()
 
     def pay(s):
-        return invoices.pay(
-            s,
-            clock,
-            gateway,
-            customer_id=customer.id,
-            invoice_id=invoice.id,
-            payment_method_id=card.id,
-            actor=CUSTOMER,
-        )
+        return factories.pay_invoice(s, clock, gateway, customer, invoice, CUSTOMER, card=card)
 
     started = time.perf_counter()
     outcomes, pids = _race(engine, [pay] * 50, hold_connection_first=True)
@@ -151,13 +143,8 @@ def test_two_worker_processes_finalizing_at_once_keep_numbers_gapless(
     engine, session, clock, customer
 ):
     drafts = [
-        invoices.create_draft(
-            session,
-            clock,
-            customer=customer,
-            currency="USD",
-            lines=[LineSpec("manual", f"Item {n}", 100 + n)],
-            billing_reason="manual",
+        factories.draft_invoice(
+            session, clock, customer, [LineSpec("manual", f"Item {n}", 100 + n)]
         ).id
         for n in range(120)
     ]

@@ -61,6 +61,14 @@ def _rename(session, customer, name):
     session.flush()
 
 
+def _pdf_text_as(session, clock, customer, name, line):
+    """The text of the PDF of a new invoice (one line, described `line`) once the customer is
+    called `name`."""
+    _rename(session, customer, name)
+    invoice = factories.finalized_invoice(session, clock, customer, [LineSpec("manual", line, 900)])
+    return _text(_download(session, clock, customer, invoice)[0])
+
+
 # --- what the invoice shows ----------------------------------------------------------------------
 
 
@@ -119,11 +127,7 @@ def test_invoice_pdf_shows_merchant_customer_lines_and_totals(session, clock, ca
 
 @pytest.mark.parametrize("name", ["Νίκος Παπαδόπουλος", "Ольга Иванова", "Zoë Ångström"])
 def test_greek_cyrillic_and_latin_names_are_drawn(session, clock, customer, name):
-    _rename(session, customer, name)
-    invoice = factories.finalized_invoice(
-        session, clock, customer, [LineSpec("manual", f"Support for {name}", 900)]
-    )
-    text = _text(_download(session, clock, customer, invoice)[0])
+    text = _pdf_text_as(session, clock, customer, name, line=f"Support for {name}")
     assert name in text
     assert f"Support for {name}" in text
     assert "?" not in text
@@ -142,11 +146,7 @@ def test_greek_cyrillic_and_latin_names_are_drawn(session, clock, customer, name
 def test_scripts_the_font_lacks_become_question_marks(session, clock, customer, name, shown):
     assert 0x738B not in documents._fonts().coverage  # 王: premise of the test
     assert 0x1F984 not in documents._fonts().coverage  # 🦄
-    _rename(session, customer, name)
-    invoice = factories.finalized_invoice(
-        session, clock, customer, [LineSpec("manual", f"套餐 for {name}", 900)]
-    )
-    text = _text(_download(session, clock, customer, invoice)[0])
+    text = _pdf_text_as(session, clock, customer, name, line=f"套餐 for {name}")
     assert shown in text
     assert f"?? for {shown}" in text
     assert "王" not in text and "🦄" not in text
@@ -321,13 +321,8 @@ def test_feature_off_refuses_downloads(session, clock, gateway, catalog, custome
 
 
 def test_drafts_have_no_pdf(session, clock, catalog, customer, renders):
-    draft = invoices.create_draft(
-        session,
-        clock,
-        customer=customer,
-        currency="USD",
-        lines=[LineSpec("manual", "Draft work", 500)],
-        billing_reason="manual",
+    draft = factories.draft_invoice(
+        session, clock, customer, [LineSpec("manual", "Draft work", 500)]
     )
     with pytest.raises(NotFound):
         _download(session, clock, customer, draft)

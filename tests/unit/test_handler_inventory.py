@@ -9,6 +9,7 @@ import reflex as rx
 import portal_app.portal_app  # noqa: F401  (registers every page and state)
 from portal_app.services import staff_roles
 from portal_app.state.guard import guarded
+from tests.statekit import app_states
 
 # (state class, handler) -> why it may be called by anyone
 PUBLIC_HANDLERS = {
@@ -104,16 +105,6 @@ STAFF_HANDLER_ROLES = {
 }
 
 
-def _app_states() -> list[type[rx.State]]:
-    found, stack = [], list(rx.State.get_substates())
-    while stack:
-        cls = stack.pop()
-        stack.extend(cls.get_substates())
-        if cls.__module__.startswith("portal_app."):
-            found.append(cls)
-    return found
-
-
 # Handlers Reflex gives every state.
 FRAMEWORK_HANDLERS = {
     "setvar": "calls set_<var> methods only; the app defines none (asserted below), so it "
@@ -129,18 +120,18 @@ def _own_handlers(cls) -> dict:
     }
 
 
-@pytest.mark.parametrize("cls", _app_states(), ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("cls", app_states(), ids=lambda cls: cls.__name__)
 def test_app_defines_no_setters_for_setvar_to_reach(cls):
     ours = [k for k in cls.__mro__ if k.__module__.startswith("portal_app.")]
     assert not [name for k in ours for name in vars(k) if name.startswith("set_")]
 
 
 def test_states_are_found():
-    names = {cls.__name__ for cls in _app_states()}
+    names = {cls.__name__ for cls in app_states()}
     assert {"PortalState", "LoginState", "MerchantState", "SessionState"} <= names
 
 
-@pytest.mark.parametrize("cls", _app_states(), ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("cls", app_states(), ids=lambda cls: cls.__name__)
 def test_every_handler_is_guarded_or_reviewed_public(cls):
     for name, handler in _own_handlers(cls).items():
         guard = getattr(handler.fn, "_portal_guard", None)
@@ -151,7 +142,7 @@ def test_every_handler_is_guarded_or_reviewed_public(cls):
 
 
 def test_public_list_has_no_stale_entries():
-    existing = {(cls.__name__, name) for cls in _app_states() for name in _own_handlers(cls)}
+    existing = {(cls.__name__, name) for cls in app_states() for name in _own_handlers(cls)}
     assert set(PUBLIC_HANDLERS) <= existing
 
 
@@ -173,7 +164,7 @@ def test_merchant_handlers_require_staff_and_customer_handlers_customers():
     from portal_app.state.merchant_payments import MerchantPaymentsState
     from portal_app.state.merchant_portal_preview import PortalPreviewState
 
-    private = [cls for cls in _app_states() if issubclass(cls, PrivateState)]
+    private = [cls for cls in app_states() if issubclass(cls, PrivateState)]
     staff_states = [
         cls for cls in private if cls.__module__.rsplit(".", 1)[-1].startswith("merchant")
     ]
@@ -204,7 +195,7 @@ def _staff_handlers() -> dict[tuple[str, str], object]:
     """Every handler behind a staff guard, wherever its state lives."""
     return {
         (cls.__name__, name): handler.fn
-        for cls in _app_states()
+        for cls in app_states()
         for name, handler in _own_handlers(cls).items()
         if getattr(handler.fn, "_portal_guard", ("",))[0] == "staff"
     }
@@ -258,7 +249,7 @@ def test_the_role_check_catches_a_missing_a_changed_and_a_stale_role():
 
 
 def test_customer_handlers_declare_no_staff_role():
-    for cls in _app_states():
+    for cls in app_states():
         for name, handler in _own_handlers(cls).items():
             if getattr(handler.fn, "_portal_guard", ("",))[0] == "customer":
                 assert handler.fn._portal_staff_role is None, f"{cls.__name__}.{name}"

@@ -25,7 +25,6 @@ from portal_app.services import (
     magic_links,
     portal_links,
     ratelimit,
-    staff_auth,
 )
 from tests import factories
 
@@ -46,13 +45,8 @@ def site(site_shop, tmp_path, monkeypatch):
 
 def _token(site, customer) -> str:
     with Session(site["engine"], expire_on_commit=False) as session:
-        token = magic_links.request_login_link(
-            session,
-            CLOCK,
-            merchant_id=site["catalog"].merchant.id,
-            email=customer.email,
-            return_to="/portal?tab=invoices",
-            actor=audit.SYSTEM,
+        token = factories.login_link(
+            session, CLOCK, site["catalog"].merchant.id, customer.email, "/portal?tab=invoices"
         )
         session.commit()
     return token
@@ -149,24 +143,22 @@ def test_failed_redemptions_are_throttled_per_ip(site):
 
 def _staff(site) -> None:
     with Session(site["engine"]) as session:
-        staff_auth.create_staff(
-            session,
-            CLOCK,
-            merchant_id=site["catalog"].merchant.id,
-            email="ops@example.com",
-            password="correct horse battery",
-            actor=audit.SYSTEM,
-        )
+        factories.make_staff(session, CLOCK, site["catalog"].merchant)
         session.commit()
 
 
-def _staff_sign_in(site) -> str:
-    response = site["client"].post(
+def _staff_login_post(site, password: str = factories.STAFF_PASSWORD):
+    """The staff sign-in form posted for ops@example.com (redirects not followed)."""
+    return site["client"].post(
         "/auth/staff/login",
-        data={"email": "ops@example.com", "password": "correct horse battery"},
+        data={"email": "ops@example.com", "password": password},
         headers={"Origin": ORIGIN},
         follow_redirects=False,
     )
+
+
+def _staff_sign_in(site) -> str:
+    response = _staff_login_post(site)
     assert response.headers["location"] == "/merchant"
     return response.cookies["portal_staff_sid"]
 
@@ -209,12 +201,7 @@ def test_logout_revokes_and_clears(site):
 
 def test_staff_login_sets_only_the_staff_cookie(site):
     _staff(site)
-    response = site["client"].post(
-        "/auth/staff/login",
-        data={"email": "ops@example.com", "password": "correct horse battery"},
-        headers={"Origin": ORIGIN},
-        follow_redirects=False,
-    )
+    response = _staff_login_post(site)
     (cookie,) = response.headers.get_list("set-cookie")
     assert cookie.startswith("portal_staff_sid=")
     assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower() and "Path=/" in cookie
@@ -286,27 +273,12 @@ def test_cookie_names_and_flags_over_https(monkeypatch):
 
 def test_staff_login_backs_off(site):
     _staff(site)
-    wrong = site["client"].post(
-        "/auth/staff/login",
-        data={"email": "ops@example.com", "password": "nope nope nope"},
-        headers={"Origin": ORIGIN},
-        follow_redirects=False,
-    )
+    wrong = _staff_login_post(site, "nope nope nope")
     assert wrong.headers["location"] == "/merchant/login?error=1"
-    locked = site["client"].post(
-        "/auth/staff/login",
-        data={"email": "ops@example.com", "password": "correct horse battery"},
-        headers={"Origin": ORIGIN},
-        follow_redirects=False,
-    )
+    locked = _staff_login_post(site)
     assert locked.status_code == 429 and "Try again in a minute" in locked.text
     ratelimit.get_backoff().clear_all("staff:ops@example.com")  # every address's lock
-    right = site["client"].post(
-        "/auth/staff/login",
-        data={"email": "ops@example.com", "password": "correct horse battery"},
-        headers={"Origin": ORIGIN},
-        follow_redirects=False,
-    )
+    right = _staff_login_post(site)
     assert right.headers["location"] == "/merchant"
     assert right.headers["set-cookie"].startswith("portal_staff_sid=")
 

@@ -24,15 +24,7 @@ ACTOR = audit.Actor.customer(1)
 
 def _pay_with(session, clock, gateway, customer, invoice, card):
     """The customer pays `invoice` with `card` (chosen, not the default)."""
-    return invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        invoice_id=invoice.id,
-        payment_method_id=card.id,
-        actor=ACTOR,
-    )
+    return factories.pay_invoice(session, clock, gateway, customer, invoice, ACTOR, card=card)
 
 
 def test_lines_sum_to_total_and_numbers_are_sequential(session, clock, customer):
@@ -165,14 +157,7 @@ def test_concurrent_finalizations_stay_gapless(engine, session, clock, customer)
     drafts = []
     for _ in range(12):
         drafts.append(
-            invoices.create_draft(
-                session,
-                clock,
-                customer=customer,
-                currency="USD",
-                lines=[LineSpec("manual", "x", 100)],
-                billing_reason="manual",
-            ).id
+            factories.draft_invoice(session, clock, customer, [LineSpec("manual", "x", 100)]).id
         )
     session.commit()
     queue = list(drafts)
@@ -201,14 +186,7 @@ def test_rolled_back_finalization_returns_its_number(engine, session, clock, cus
 def test_database_refuses_money_changes_on_finalized_invoices(session, clock, customer):
     import sqlalchemy as sa
 
-    draft = invoices.create_draft(
-        session,
-        clock,
-        customer=customer,
-        currency="USD",
-        lines=[LineSpec("manual", "x", 100)],
-        billing_reason="manual",
-    )
+    draft = factories.draft_invoice(session, clock, customer, [LineSpec("manual", "x", 100)])
     session.execute(sa.update(Invoice).where(Invoice.id == draft.id).values(total=150))
     final = factories.finalized_invoice(session, clock, customer)
     session.commit()

@@ -54,15 +54,9 @@ STAFF = audit.Actor.merchant(1)
 
 def _invoice(session, clock, customer, amount, currency="USD", status="open") -> Invoice:
     """A finalized invoice (due when finalized), then paid or voided when asked."""
-    draft = invoices.create_draft(
-        session,
-        clock,
-        customer=customer,
-        currency=currency,
-        lines=[invoices.LineSpec("manual", "Work", amount)],
-        billing_reason="manual",
+    invoice = factories.finalized_invoice(
+        session, clock, customer, [invoices.LineSpec("manual", "Work", amount)], currency=currency
     )
-    invoice = invoices.finalize(session, clock, draft, audit.SYSTEM)
     if status == "void":
         invoices.void(session, clock, invoice, audit.SYSTEM)
     elif status == "paid":
@@ -115,14 +109,8 @@ def test_filters_pages_and_sort_by_due_date(session, clock, catalog, customer):
         made.append(_invoice(session, clock, customer, 100 + i))
     _invoice(session, clock, customer, 7, status="paid")
     _invoice(session, clock, customer, 8, status="void")
-    invoices.create_draft(  # drafts are never listed
-        session,
-        clock,
-        customer=customer,
-        currency="USD",
-        lines=[invoices.LineSpec("manual", "Draft", 9)],
-        billing_reason="manual",
-    )
+    # drafts are never listed
+    factories.draft_invoice(session, clock, customer, [invoices.LineSpec("manual", "Draft", 9)])
     later = FixedClock(clock.now() + timedelta(days=1))
     merchant_id = catalog.merchant.id
     expected = [invoices.display_number(i) for i in made]
@@ -186,15 +174,7 @@ def test_another_merchants_money_and_mail_are_not_listed(session, clock, catalog
     gateway = SandboxGateway()
     for who, invoice in ((customer, mine), (stranger, theirs)):
         factories.add_gateway_card(session, clock, gateway, who)
-        invoices.pay(
-            session,
-            clock,
-            gateway,
-            customer_id=who.id,
-            invoice_id=invoice.id,
-            payment_method_id=None,
-            actor=audit.Actor.customer(who.id),
-        )
+        factories.pay_invoice(session, clock, gateway, who, invoice)
     later = FixedClock(clock.now() + timedelta(days=1))
 
     for status in merchant_billing.INVOICE_FILTERS:
@@ -221,30 +201,14 @@ def test_payments_show_card_invoice_and_customer(session, clock, catalog, custom
     gateway = SandboxGateway()
     good = factories.add_gateway_card(session, clock, gateway, customer)
     paid = _invoice(session, clock, customer, 2900)
-    outcome = invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        invoice_id=paid.id,
-        payment_method_id=good.id,
-        actor=audit.Actor.customer(customer.id),
-    )
+    outcome = factories.pay_invoice(session, clock, gateway, customer, paid, card=good)
     assert outcome.status == "paid"
     bad = factories.add_gateway_card(
         session, clock, gateway, customer, "4000000000000002", default=False
     )
     unpaid = _invoice(session, clock, customer, 4100)
     clock.advance(timedelta(minutes=1))
-    failed = invoices.pay(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        invoice_id=unpaid.id,
-        payment_method_id=bad.id,
-        actor=audit.Actor.customer(customer.id),
-    )
+    failed = factories.pay_invoice(session, clock, gateway, customer, unpaid, card=bad)
     assert failed.status == "failed"
 
     page = merchant_billing.list_payments(session, catalog.merchant.id)
@@ -285,14 +249,7 @@ def test_payments_show_card_invoice_and_customer(session, clock, catalog, custom
 
 
 def test_sealed_bodies_are_never_shown(session, clock, catalog, customer):
-    token = magic_links.request_login_link(
-        session,
-        clock,
-        merchant_id=catalog.merchant.id,
-        email=customer.email,
-        return_to="/portal",
-        actor=audit.SYSTEM,
-    )
+    token = factories.login_link(session, clock, catalog.merchant.id, customer.email)
     receipt = mailer.queue(
         session, clock, customer=customer, kind="renewal_notice", subject="Renews", body="Hi!"
     )
@@ -326,14 +283,7 @@ def test_failed_mail_is_marked_and_retried_with_an_audit_event(session, clock, c
     notice = mailer.queue(
         session, clock, customer=customer, kind="renewal_notice", subject="Renews", body="Hi"
     )
-    magic_links.request_login_link(
-        session,
-        clock,
-        merchant_id=catalog.merchant.id,
-        email=customer.email,
-        return_to="/portal",
-        actor=audit.SYSTEM,
-    )
+    factories.login_link(session, clock, catalog.merchant.id, customer.email)
     port = _closed_port()
     for attempt in range(1, mailer.MAX_DELIVERY_ATTEMPTS + 1):
         assert mailer.deliver_pending(session, clock, smtp_host="127.0.0.1", smtp_port=port) == (

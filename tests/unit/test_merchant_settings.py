@@ -6,26 +6,13 @@ from sqlmodel import Session, select
 from portal_app.models import AuditEvent
 from portal_app.services import features
 from portal_app.state import MerchantSettingsState
-from portal_app.state.merchant_settings import form_rows, parse_form
-from tests.statekit import call, root_with, run
-
-
-def _form_from(settings: features.FeatureSet, **overrides) -> dict:
-    """What the browser posts: checked boxes present, everything else as text."""
-    data = {}
-    for row in form_rows(settings):
-        if row["kind"] == "bool":
-            if row["checked"]:
-                data[row["key"]] = "on"
-        else:
-            data[row["key"]] = row["value"]
-    data.update(overrides)
-    return data
+from portal_app.state.merchant_settings import parse_form
+from tests.statekit import call, root_with, run, settings_form
 
 
 def test_parse_form_types_values():
     settings = features.FeatureSet()
-    data = _form_from(settings, **{"pause.max_days": "45", "billing.retry_days": "2, 4"})
+    data = settings_form(settings, **{"pause.max_days": "45", "billing.retry_days": "2, 4"})
     data.pop("subscriptions.pause", None)
     parsed = parse_form(data)
     assert parsed["pause.max_days"] == 45
@@ -46,7 +33,7 @@ def test_invalid_value_shows_error_and_saves_nothing(app_db):
 
     async def scenario():
         root = root_with(staff_sid=app_db["sessions"]["staff"])
-        form = _form_from(before, **{"pause.max_days": "0", "branding.name": "New name"})
+        form = settings_form(before, **{"pause.max_days": "0", "branding.name": "New name"})
         await call(root, MerchantSettingsState, "save", form)
         return (await root.get_state(MerchantSettingsState)).error
 

@@ -12,17 +12,13 @@ STAFF = audit.Actor.merchant(1)
 
 
 def _update(session, clock, customer, changes):
-    return notification_prefs.update_preferences(
-        session,
-        clock,
-        customer_id=customer.id,
-        changes=changes,
-        actor=audit.Actor.customer(customer.id),
+    return factories.as_customer(
+        notification_prefs.update_preferences, session, clock, customer, changes=changes
     )
 
 
 def _events(session):
-    return session.exec(select(AuditEvent).where(AuditEvent.action == "notifications.update")).all()
+    return factories.audit_events(session, "notifications.update")
 
 
 def _set(session, clock, merchant_id, changes):

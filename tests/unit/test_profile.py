@@ -30,17 +30,11 @@ DEFINITIONS = [
 
 
 def _update(session, clock, customer, changes):
-    return profile.update_profile(
-        session,
-        clock,
-        customer_id=customer.id,
-        changes=changes,
-        actor=audit.Actor.customer(customer.id),
-    )
+    return factories.as_customer(profile.update_profile, session, clock, customer, changes=changes)
 
 
 def _events(session):
-    return session.exec(select(AuditEvent).where(AuditEvent.action == "profile.update")).all()
+    return factories.audit_events(session, "profile.update")
 
 
 def _event_count(session):

@@ -24,6 +24,7 @@ import redis
 from portal_app.config import load_settings
 from portal_app.services import ratelimit
 from portal_app.services.ratelimit import Backoff, Decision, RateLimiter, client_ip
+from tests.factories import run_threads
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -346,7 +347,7 @@ def test_concurrent_workers_never_exceed_a_limit(storage_uri, namespace):
     lock = threading.Lock()
     start = threading.Barrier(8)
 
-    def worker() -> None:
+    def worker(_index, _work) -> None:
         limiter = (
             RateLimiter(storage_uri, rules=rules, namespace=namespace) if redis_storage else shared
         )
@@ -356,11 +357,7 @@ def test_concurrent_workers_never_exceed_a_limit(storage_uri, namespace):
             with lock:
                 results.append(allowed)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(worker, [None] * 8)
     assert len(results) == 40
     assert results.count(True) == 5
 
@@ -488,18 +485,14 @@ def test_backoff_concurrent_failures_each_count(storage_uri, namespace):
     lock = threading.Lock()
     start = threading.Barrier(8)
 
-    def worker() -> None:
+    def worker(_index, _work) -> None:
         backoff = Backoff(storage_uri, namespace=namespace) if redis_storage else shared
         start.wait()
         duration = backoff.record_failure("staff:busy")
         with lock:
             durations.append(duration)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(worker, [None] * 8)
     assert sorted(durations) == [30, 60, 120, 240, 480, 960, 1920, 3600]
     assert shared.locked_for("staff:busy") > 3590
 

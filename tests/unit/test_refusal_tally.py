@@ -15,7 +15,8 @@ from portal_app import db
 from portal_app.clock import FixedClock, SystemClock
 from portal_app.http.routes import build_http_app
 from portal_app.models import AuditEvent, RefusalTally
-from portal_app.services import audit, auth, magic_links, ratelimit, refusals
+from portal_app.services import auth, ratelimit, refusals
+from tests import factories
 
 CLOCK = SystemClock()
 ORIGIN = "http://localhost:3000"
@@ -73,14 +74,7 @@ def test_ten_thousand_refused_redemptions_write_a_few_rows(site):
     # a real link still signs in once the limit lets the address through (a success is chained)
     ratelimit.get_limiter().reset()
     with Session(engine) as session:
-        token = magic_links.request_login_link(
-            session,
-            CLOCK,
-            merchant_id=site["merchant"].id,
-            email="zoe@example.com",
-            return_to="/portal",
-            actor=audit.SYSTEM,
-        )
+        token = factories.login_link(session, CLOCK, site["merchant"].id, "zoe@example.com")
         session.commit()
     assert asyncio.run(_post_guesses(1, token=token)) == {303}
     with Session(engine) as session:

@@ -6,7 +6,6 @@ from sqlmodel import Session, select
 
 from portal_app.models import (
     AuditEvent,
-    Invoice,
     InvoiceLine,
     NotificationPreference,
     OutboxEmail,
@@ -85,11 +84,7 @@ def test_bulk_renewal_matches_the_one_by_one_rules(engine, session, clock, gatew
     report = billing_clock.advance(engine, clock, gateway)
     assert (report.renewed, report.charged, report.payment_failed) == (3, 2, 1)
     with Session(engine) as s:
-        renewals_ = s.exec(
-            select(Invoice)
-            .where(Invoice.billing_reason == "subscription_cycle")
-            .order_by(Invoice.number)
-        ).all()
+        renewals_ = factories.renewal_invoices(s)
         assert [i.number for i in renewals_] == [4, 5, 6]
         assert [i.status for i in renewals_] == ["paid", "open", "paid"]
         for invoice in renewals_:

@@ -387,18 +387,9 @@ def test_list_and_end_one_or_all_sessions(session, clock, team):
     assert [s.id for s in listed] == [
         auth.load_session(session, clock, sid, role="staff").id for sid in (second, first)
     ]
-    staff.end_session(
-        session,
-        clock,
-        merchant_id=merchant.id,
-        staff_id=admin.id,
-        session_row_id=listed[1].id,
-        actor=_as(owner),
-    )
-    with pytest.raises(SessionEnded):
-        auth.load_session(session, clock, first, role="staff")
-    auth.load_session(session, clock, second, role="staff")
-    with pytest.raises(NotFound):  # already ended
+
+    def end_older_session():
+        """The owner ends the admin's older session."""
         staff.end_session(
             session,
             clock,
@@ -407,6 +398,13 @@ def test_list_and_end_one_or_all_sessions(session, clock, team):
             session_row_id=listed[1].id,
             actor=_as(owner),
         )
+
+    end_older_session()
+    with pytest.raises(SessionEnded):
+        auth.load_session(session, clock, first, role="staff")
+    auth.load_session(session, clock, second, role="staff")
+    with pytest.raises(NotFound):  # already ended
+        end_older_session()
     assert (
         staff.end_all_sessions(
             session, clock, merchant_id=merchant.id, staff_id=admin.id, actor=_as(owner)

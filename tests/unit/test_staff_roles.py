@@ -18,8 +18,7 @@ from portal_app.state.merchant_billing import MerchantBillingState
 from portal_app.state.merchant_catalog import MerchantCatalogState
 from portal_app.state.merchant_home import MerchantState
 from portal_app.state.merchant_portal_preview import PortalPreviewState
-from portal_app.state.merchant_settings import form_rows
-from tests.statekit import call, root_with, run
+from tests.statekit import call, root_with, run, settings_form
 
 PASSWORD = "correct horse battery"
 
@@ -136,19 +135,6 @@ def _settings(engine, merchant_id):
         return features.load(session, merchant_id)
 
 
-def _settings_form(settings: features.FeatureSet, **overrides) -> dict:
-    """What the settings form posts: checked boxes present, everything else as text."""
-    data = {}
-    for row in form_rows(settings):
-        if row["kind"] == "bool":
-            if row["checked"]:
-                data[row["key"]] = "on"
-        else:
-            data[row["key"]] = row["value"]
-    data.update(overrides)
-    return data
-
-
 def _count(engine, model, *where) -> int:
     with Session(engine) as session:
         return session.exec(select(func.count()).select_from(model).where(*where)).one()
@@ -169,7 +155,7 @@ def _set_role(engine, staff_id: int, role: str) -> None:
 def test_viewer_cannot_save_settings_and_admin_can(app_db, members):
     engine, merchant_id = app_db["engine"], app_db["merchant"].id
     before = _settings(engine, merchant_id)
-    form = _settings_form(before, **{"branding.name": "Taken over"})
+    form = settings_form(before, **{"branding.name": "Taken over"})
 
     async def scenario(role):
         root = root_with(staff_sid=members[role]["sid"])
@@ -341,11 +327,11 @@ def test_a_demoted_member_is_refused_at_the_next_call_without_signing_in_again(a
 
     async def scenario():
         root = root_with(staff_sid=admin["sid"])  # one tab, one session, kept throughout
-        form = _settings_form(_settings(engine, merchant_id), **{"branding.name": "First"})
+        form = settings_form(_settings(engine, merchant_id), **{"branding.name": "First"})
         first = await call(root, MerchantSettingsState, "save", form)
         role_then = (await root.get_state(SessionState)).staff_role
         _set_role(engine, admin["id"], "viewer")
-        form = _settings_form(_settings(engine, merchant_id), **{"branding.name": "Second"})
+        form = settings_form(_settings(engine, merchant_id), **{"branding.name": "Second"})
         second = await call(root, MerchantSettingsState, "save", form)
         role_now = (await root.get_state(SessionState)).staff_role
         read = await call(root, MerchantState, "load")  # still signed in: reads work

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 import portal_app.portal_app  # noqa: F401
 from portal_app.models import Payment, RefusalTally
-from portal_app.services import audit, auth, features, staff_auth
+from portal_app.services import audit, auth, features
 from portal_app.state import (
     CardsState,
     MerchantState,
@@ -17,6 +17,7 @@ from portal_app.state import (
     SessionState,
 )
 from portal_app.state.guard import CLOCK
+from tests import factories
 from tests.statekit import call, connect, root_with, run
 
 
@@ -80,17 +81,22 @@ def test_malformed_ids_are_refused(app_db):
     assert "not valid" in str(run(scenario()))
 
 
-def test_roles_do_not_cross(app_db):
-    async def scenario():
-        customer_root = root_with(app_db["sessions"]["alice@example.com"])
-        staff_root = root_with(staff_sid=app_db["sessions"]["staff"])
-        as_customer = await call(customer_root, MerchantState, "load")
-        as_staff = await call(staff_root, PortalState, "load")
-        merchant = await customer_root.get_state(MerchantState)
-        portal = await staff_root.get_state(PortalState)
-        return as_customer, as_staff, merchant.merchant_name, portal.customer_name
+async def _load_both(merchant_root, portal_root):
+    """MerchantState.load on one tree, PortalState.load on the other: both results, then the
+    merchant name and the customer name those states were left holding."""
+    as_merchant = await call(merchant_root, MerchantState, "load")
+    as_portal = await call(portal_root, PortalState, "load")
+    merchant = await merchant_root.get_state(MerchantState)
+    portal = await portal_root.get_state(PortalState)
+    return as_merchant, as_portal, merchant.merchant_name, portal.customer_name
 
-    as_customer, as_staff, leaked_merchant, leaked_customer = run(scenario())
+
+def test_roles_do_not_cross(app_db):
+    customer_root = root_with(app_db["sessions"]["alice@example.com"])
+    staff_root = root_with(staff_sid=app_db["sessions"]["staff"])
+    as_customer, as_staff, leaked_merchant, leaked_customer = run(
+        _load_both(customer_root, staff_root)
+    )
     assert "/merchant/login?reason=missing" in str(as_customer) and leaked_merchant == ""
     assert "/login?reason=missing" in str(as_staff) and leaked_customer == ""
 
@@ -98,16 +104,11 @@ def test_roles_do_not_cross(app_db):
 def test_a_session_under_the_other_roles_cookie_name_gets_nothing(app_db):
     """Each guard reads only its own cookie, and the session row's role must match it too."""
 
-    async def scenario():
-        customer_as_staff = root_with(staff_sid=app_db["sessions"]["alice@example.com"])
-        staff_as_customer = root_with(app_db["sessions"]["staff"])
-        as_staff = await call(customer_as_staff, MerchantState, "load")
-        as_customer = await call(staff_as_customer, PortalState, "load")
-        merchant = await customer_as_staff.get_state(MerchantState)
-        portal = await staff_as_customer.get_state(PortalState)
-        return as_staff, as_customer, merchant.merchant_name, portal.customer_name
-
-    as_staff, as_customer, leaked_merchant, leaked_customer = run(scenario())
+    customer_as_staff = root_with(staff_sid=app_db["sessions"]["alice@example.com"])
+    staff_as_customer = root_with(app_db["sessions"]["staff"])
+    as_staff, as_customer, leaked_merchant, leaked_customer = run(
+        _load_both(customer_as_staff, staff_as_customer)
+    )
     assert "/merchant/login?reason=wrong_role" in str(as_staff) and leaked_merchant == ""
     assert "/login?reason=wrong_role" in str(as_customer) and leaked_customer == ""
 
@@ -196,14 +197,7 @@ def test_a_staff_guard_rebinding_to_another_staff_session_wipes(app_db):
     async def scenario():
         root = await _filled_by_both(app_db)
         with Session(app_db["engine"]) as session:
-            other = staff_auth.staff_sign_in(
-                session,
-                CLOCK,
-                merchant_id=app_db["merchant"].id,
-                email="ops@example.com",
-                password="correct horse battery",
-                actor=audit.SYSTEM,
-            )
+            other = factories.staff_signed_in(session, CLOCK, app_db["merchant"])
             session.commit()
         connect(root, app_db["sessions"]["alice@example.com"], staff_sid=other.session_id)
         await call(root, MerchantState, "load")  # guard only, no middleware

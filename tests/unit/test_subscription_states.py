@@ -21,26 +21,26 @@ def _paused_subscription(engine, customer):
         return sub
 
 
-def test_paused_subscription_can_be_cancelled_directly(app_db):
-    sub = _paused_subscription(app_db["engine"], app_db["alice"])
+def _cancel_direct(app_db, email: str, sub) -> str:
+    """SubscriptionsState.cancel_direct of `sub` as the customer `email`; its result as text."""
 
     async def scenario():
-        root = root_with(app_db["sessions"]["alice@example.com"])
+        root = root_with(app_db["sessions"][email])
         return await call(root, SubscriptionsState, "cancel_direct", sub.id)
 
-    assert "cancelled" in str(run(scenario()))
+    return str(run(scenario()))
+
+
+def test_paused_subscription_can_be_cancelled_directly(app_db):
+    sub = _paused_subscription(app_db["engine"], app_db["alice"])
+    assert "cancelled" in _cancel_direct(app_db, "alice@example.com", sub)
     with Session(app_db["engine"]) as session:
         assert session.get(Subscription, sub.id).status == "canceled"
 
 
 def test_someone_elses_subscription_is_refused_and_audited(app_db):
     sub = _paused_subscription(app_db["engine"], app_db["alice"])
-
-    async def scenario():
-        root = root_with(app_db["sessions"]["bob@example.com"])
-        return await call(root, SubscriptionsState, "cancel_direct", sub.id)
-
-    assert "not found" in str(run(scenario()))
+    assert "not found" in _cancel_direct(app_db, "bob@example.com", sub)
     with Session(app_db["engine"]) as session:
         assert session.get(Subscription, sub.id).status == "paused"
         denied = session.exec(
