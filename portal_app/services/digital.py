@@ -133,6 +133,11 @@ def license_key_for(
             return existing
         free = _free_key_id(session, asset.id)
         if free is None:
+            # The pool's last key may have just been committed to this customer by another tab
+            # (between the look-up above and this one): that is their key, not an empty pool.
+            existing = _assigned_key(session, asset.id, customer_id)
+            if existing is not None:
+                return existing
             raise PortalError("No license keys are left for this product. Please contact us.")
         try:
             with session.begin_nested():

@@ -215,6 +215,36 @@ def test_a_losing_assignment_returns_the_winners_key(
         assert assigned == 0
 
 
+def test_the_pools_last_key_taken_by_another_tab_is_the_customers_own(
+    engine, session, clock, catalog, customer, monkeypatch
+):
+    """Between the look-up (no key yet) and the search for a free key, another tab of the same
+    customer commits the pool's last key to them: that key comes back, not "No license keys
+    are left" (seen under load with four tabs per customer and a pool of exactly one each)."""
+    factories.make_subscription_row(session, clock, customer, catalog.monthly["Pro"])
+    asset = _asset(session, clock, catalog, "license")
+    _pool(session, asset, 1)
+    (last,) = session.exec(select(LicenseKey.id).where(LicenseKey.asset_id == asset.id)).all()
+    session.commit()
+    real = digital._free_key_id
+
+    def other_tab_wins(s, asset_id):
+        s.execute(
+            sa.update(LicenseKey)
+            .where(LicenseKey.id == last)
+            .values(customer_id=customer.id, assigned_at=clock.now())
+        )
+        return real(s, asset_id)
+
+    monkeypatch.setattr(digital, "_free_key_id", other_tab_wins)
+    with session_scope(engine) as s:
+        key = digital.reveal_license_key(
+            s, clock, customer_id=customer.id, asset_id=asset.id, actor=audit.SYSTEM
+        )
+    with Session(engine) as check:
+        assert key == check.get(LicenseKey, last).key
+
+
 def test_an_empty_pool_says_so(engine, session, clock, catalog, customer):
     factories.make_subscription_row(session, clock, customer, catalog.monthly["Pro"])
     asset = _asset(session, clock, catalog, "license")
