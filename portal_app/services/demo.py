@@ -94,11 +94,11 @@ FLOW_CUSTOMERS = [
         "abandon",
     ),
 ]
-FLOW_PAUSE_DAYS = 14
+FLOW_PAUSE_DAYS = 14  # the flow's pause ends, and billing resumes, before "now"
 RETENTION_OFFERS = [  # name, percent off, billing cycles, the survey reasons it answers
     ("25% off for 3 months", 25, 3, ["too_expensive", "switched_service"]),
     ("50% off your next month", 50, 1, ["unused"]),
-]  # the flow's pause ends, and billing resumes, before "now"
+]
 
 
 @dataclass
