@@ -90,25 +90,21 @@ def billing_page(
         title,
         section_links(),
         *intro,
-        rx.cond(
+        ui.when_loaded(
             state.loaded,
-            rx.vstack(
-                *before,
-                filter_bar,
-                rx.text(counted(state.total, noun), size="2", data_testid=count_testid),
-                ui.data_table(
-                    headers,
-                    rows=state.rows,
-                    render=render,
-                    testid=testid,
-                    empty=ui.empty_state(empty, icon="inbox"),
-                ),
-                pager(state),
-                *after,
-                spacing="3",
-                width="100%",
+            *before,
+            filter_bar,
+            rx.text(counted(state.total, noun), size="2", data_testid=count_testid),
+            ui.data_table(
+                headers,
+                rows=state.rows,
+                render=render,
+                testid=testid,
+                empty=ui.empty_state(empty, icon="inbox"),
             ),
-            ui.loading(),
+            pager(state),
+            *after,
+            spacing="3",
         ),
     )
 

@@ -1,6 +1,6 @@
 """What the pages share beyond the UI kit (components.ui): the alert dialogs that ask before
-an action that is hard to undo (archive, disable, cancel), a sub-heading with its note, and
-a page's body shown once its state has loaded. Each reproduces the markup the pages wrote out."""
+an action that is hard to undo (archive, disable, cancel) and a sub-heading with its note.
+Each reproduces the markup the pages wrote out."""
 
 from __future__ import annotations
 
@@ -74,18 +74,3 @@ def subheading(
         rx.heading(title, size=size, as_=level),
         rx.text(note, size=note_size, color_scheme="gray"),
     ]
-
-
-def when_loaded(
-    loaded: rx.Var,
-    *children: rx.Component,
-    spacing: str = "4",
-    otherwise: rx.Component | None = None,
-) -> rx.Component:
-    """The children in a full-width stack once `loaded`; until then `otherwise` (default: the
-    spinner)."""
-    return rx.cond(
-        loaded,
-        rx.vstack(*children, spacing=spacing, width="100%"),
-        ui.loading() if otherwise is None else otherwise,
-    )

@@ -157,10 +157,6 @@ def stacked_page(
     fallback: rx.Component | None = None,
 ) -> rx.Component:
     """A `loaded_page` whose sections stack full-width, `spacing` apart."""
-    return loaded_page(
-        title,
-        feature,
-        loaded,
-        rx.vstack(*sections, spacing=spacing, width="100%"),
-        fallback=fallback,
+    return portal_layout(
+        title, feature, ui.when_loaded(loaded, *sections, spacing=spacing, otherwise=fallback)
     )

@@ -68,6 +68,21 @@ def loading(
     return rx.center(rx.spinner(size="3"), **_props(padding=padding, aria_label=label))
 
 
+def when_loaded(
+    loaded: rx.Var,
+    *children: rx.Component,
+    spacing: str = "4",
+    otherwise: rx.Component | None = None,
+) -> rx.Component:
+    """The children in a full-width stack once `loaded`; until then `otherwise` (default: the
+    spinner)."""
+    return rx.cond(
+        loaded,
+        rx.vstack(*children, spacing=spacing, width="100%"),
+        loading() if otherwise is None else otherwise,
+    )
+
+
 # --- empty and error states ---------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ import reflex as rx
 
 from portal_app.components import ui
 from portal_app.components.merchant_header import read_only_note
-from portal_app.components.page_parts import confirm_dialog, when_loaded
+from portal_app.components.page_parts import confirm_dialog
 from portal_app.pages.merchant_catalog_digital import digital_section
 from portal_app.pages.merchant_catalog_editor import editor_dialog
 from portal_app.pages.merchant_catalog_offers import offers_section
@@ -36,7 +36,7 @@ def _confirm_dialog() -> rx.Component:
 def catalog_page() -> rx.Component:
     return ui.merchant_page(
         "Catalog",
-        when_loaded(
+        ui.when_loaded(
             Catalog.loaded,
             read_only_note("admin", "the catalog"),
             products_section(),

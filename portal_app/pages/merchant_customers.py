@@ -9,7 +9,6 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components import ui
 from portal_app.components.merchant_header import INPUT_STYLE, staff_button
-from portal_app.components.page_parts import when_loaded
 from portal_app.components.pager import pager
 from portal_app.state.merchant_customers import PORTAL_LINK_FIELD
 from portal_app.state.merchant_customers import MerchantCustomersState as Customers
@@ -107,7 +106,7 @@ def customer_detail_page() -> rx.Component:
     record = Customers.record
     return ui.merchant_page(
         "Customer",
-        when_loaded(
+        ui.when_loaded(
             record.contains("id"),
             rx.heading(
                 record.name,

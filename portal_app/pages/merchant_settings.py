@@ -14,7 +14,6 @@ from portal_app.components.merchant_header import (
     roles_text,
     staff_can,
 )
-from portal_app.components.page_parts import when_loaded
 from portal_app.services import features
 from portal_app.state.merchant_portal_preview import PortalPreviewState as Preview
 from portal_app.state.merchant_settings import GROUP_TITLES, MerchantSettingsState
@@ -184,7 +183,7 @@ def _preview_card() -> rx.Component:
 def portal_settings_page() -> rx.Component:
     return ui.merchant_page(
         "Settings → Customer Portal",
-        when_loaded(
+        ui.when_loaded(
             MerchantSettingsState.loaded,
             read_only_note("admin", "these settings"),
             _preview_card(),

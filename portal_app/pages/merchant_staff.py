@@ -8,7 +8,7 @@ import reflex as rx
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import INPUT_STYLE
-from portal_app.components.page_parts import confirm_dialog, subheading, when_loaded
+from portal_app.components.page_parts import confirm_dialog, subheading
 from portal_app.components.ui import secondary_button
 from portal_app.state.merchant_staff import MerchantStaffState as Staff
 
@@ -305,7 +305,7 @@ def staff_page() -> rx.Component:
             ),
             (
                 "owner",
-                when_loaded(
+                ui.when_loaded(
                     Staff.loaded,
                     _invite_form(),
                     rx.heading("Team", size="4", as_="h2"),
