@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from portal_app.models import AuditEvent
-from portal_app.services.queries import rows_and_total
+from portal_app.services.paging import rows_and_total
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -49,7 +49,7 @@ def page(
 ) -> tuple[list[AuditEvent], int]:
     query = _query(merchant_id, filters)
     return rows_and_total(
-        session, query, order_by=AuditEvent.seq.desc(), skip=(page_number - 1) * size, limit=size
+        session, query, AuditEvent.seq.desc(), skip=(page_number - 1) * size, limit=size
     )
 
 

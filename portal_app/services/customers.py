@@ -18,8 +18,8 @@ from portal_app.models import (
     Subscription,
 )
 from portal_app.services.errors import NotFound
+from portal_app.services.paging import rows_and_total
 from portal_app.services.portal_preview import PREVIEW_EMAIL
-from portal_app.services.queries import rows_and_total
 
 
 def search(
@@ -41,7 +41,7 @@ def search(
             )
         )
     return rows_and_total(
-        session, query, order_by=Customer.id.desc(), skip=(max(page, 1) - 1) * size, limit=size
+        session, query, Customer.id.desc(), skip=(max(page, 1) - 1) * size, limit=size
     )
 
 

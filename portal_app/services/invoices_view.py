@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Self
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from portal_app import formatting
@@ -15,6 +14,7 @@ from portal_app.models import Invoice, InvoiceStatus
 from portal_app.money import format_money
 from portal_app.services import bill_to, documents, invoices, payment_methods
 from portal_app.services.errors import FeatureDisabled
+from portal_app.services.paging import rows_and_total
 from portal_app.services.payment_methods import card_label
 
 PAGE_SIZE = 20
@@ -77,14 +77,14 @@ def invoice_page(
 ) -> tuple[list[InvoiceRow], int]:
     """One page of finalized invoices, newest first, with the total count (two queries)."""
     scope = (Invoice.customer_id == customer_id, Invoice.status != InvoiceStatus.DRAFT)
-    total = session.exec(select(sa.func.count(Invoice.id)).where(*scope)).one()
-    rows = session.exec(
-        select(Invoice)
-        .where(*scope)
-        .order_by(Invoice.finalized_at.desc(), Invoice.id.desc())
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE)
-    ).all()
+    rows, total = rows_and_total(
+        session,
+        select(Invoice).where(*scope),
+        Invoice.finalized_at.desc(),
+        Invoice.id.desc(),
+        skip=(page - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE,
+    )
     return [InvoiceRow.of(inv) for inv in rows], total
 
 

@@ -1,8 +1,12 @@
-"""Numbered pages for staff lists: how many pages a count makes, and one page of rows."""
+"""Numbered pages: how many pages a count makes, and one page of rows with its total."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
 
 
 @dataclass(frozen=True)
@@ -24,3 +28,13 @@ def clamp_page(page: int, total: int, size: int) -> int:
 
 def offset(page: int, size: int) -> int:
     return (page - 1) * size
+
+
+def rows_and_total(
+    session: Session, query: Any, *order_by: Any, skip: int, limit: int
+) -> tuple[list, int]:
+    """`limit` rows of `query` in `order_by` order after skipping `skip`, and how many rows the
+    query matches in all (two statements)."""
+    total = session.exec(select(sa.func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(*order_by).offset(skip).limit(limit)).all()
+    return list(rows), total

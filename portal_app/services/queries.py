@@ -1,5 +1,5 @@
-"""Query shapes several services share: how many rows match, a filtered query's rows with their
-total, and a customer's own row by an id that came from a browser."""
+"""Query shapes several services share: how many rows match, and a customer's own row by an id
+that came from a browser. (One page of rows with its total: `paging.rows_and_total`.)"""
 
 from __future__ import annotations
 
@@ -16,16 +16,6 @@ Row = TypeVar("Row")
 def count_rows(session: Session, model: Any, *where: Any) -> int:
     """How many rows of `model` match `where` (one COUNT statement)."""
     return session.exec(select(sa.func.count()).select_from(model).where(*where)).one()
-
-
-def rows_and_total(
-    session: Session, query: Any, *, order_by: Any, skip: int, limit: int
-) -> tuple[list, int]:
-    """`limit` rows of `query` in `order_by` order after skipping `skip`, and how many rows the
-    query matches in all (two statements)."""
-    total = session.exec(select(sa.func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(order_by).offset(skip).limit(limit)).all()
-    return list(rows), total
 
 
 def find_for_customer(
