@@ -15,7 +15,7 @@ import reflex as rx
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal_app.services import catalog_admin, catalog_view
-from portal_app.state.guard import PrivateState, guarded, read, write
+from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
 from portal_app.state.merchant_analytics import reason_label
 from portal_app.state.merchant_catalog_digital import UPLOAD_ID, CatalogDigitalMixin
 from portal_app.state.merchant_catalog_editor import CatalogEditorMixin, parse_id
@@ -36,7 +36,12 @@ ARCHIVE = {
 
 
 class MerchantCatalogState(
-    CatalogProductsMixin, CatalogOffersMixin, CatalogDigitalMixin, CatalogEditorMixin, PrivateState
+    CatalogProductsMixin,
+    CatalogOffersMixin,
+    CatalogDigitalMixin,
+    CatalogEditorMixin,
+    Refreshing,
+    PrivateState,
 ):
     loaded: bool = False
     load_error: str = ""
@@ -50,7 +55,7 @@ class MerchantCatalogState(
 
     # --- loading --------------------------------------------------------------------------------
 
-    def _reload(self) -> None:
+    def _refresh(self) -> None:
         for key, value in read(catalog_view.catalog, reason_label=reason_label).items():
             setattr(self, key, value)
         self.loaded = True
@@ -63,8 +68,7 @@ class MerchantCatalogState(
         """A create form (or the dialog) succeeded: clear the forms and say what happened."""
         self._clear_errors()
         self.form_version += 1
-        self._reload()
-        return rx.toast.success(message)
+        return self._changed(message)
 
     def _close_confirm(self) -> None:
         self.confirm_kind, self.confirm_title, self.confirm_text, self._confirm_id = "", "", "", 0
@@ -77,7 +81,7 @@ class MerchantCatalogState(
         self.editor_kind, self.confirm_kind = "", ""
         self._new_ticket()
         try:
-            self._reload()
+            self._refresh()
         except SQLAlchemyError:
             log.exception("could not read the catalog")
             self.load_error = "The catalog can't be read right now. Reload the page to try again."
@@ -117,5 +121,4 @@ class MerchantCatalogState(
         write(archive, **{id_name: item})
         if self.editor_kind == "price":
             self._refresh_prices()
-        self._reload()
-        return rx.toast.success("Archived." if kind != "price" else "The price is off sale.")
+        return self._changed("Archived." if kind != "price" else "The price is off sale.")

@@ -2,8 +2,8 @@
 digital product, a key pool's new keys, or the plans that grant a digital product. Also the
 form readers every catalog form uses (the services validate the values again).
 
-A mixin of `MerchantCatalogState` (state/merchant_catalog.py), which brings `_reload`, `_done`,
-`reasons` and `form_version`."""
+A mixin of `MerchantCatalogState` (state/merchant_catalog.py), which brings `_refresh`,
+`_changed` (Refreshing), `_done`, `reasons` and `form_version`."""
 
 from __future__ import annotations
 
@@ -138,8 +138,7 @@ class CatalogEditorMixin(rx.State, mixin=True):
         if kind == "price":  # stay in the dialog: the staff sees the old price archived
             self._refresh_prices()
             self.form_version += 1
-            self._reload()
-            return rx.toast.success(message)
+            return self._changed(message)
         self._close_editor()
         return self._done(message)
 

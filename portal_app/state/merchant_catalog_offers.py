@@ -2,7 +2,7 @@
 the create form, and turning an offer on or off (editing goes through the dialog).
 
 A mixin of `MerchantCatalogState` (state/merchant_catalog.py), which brings `_clear_errors`,
-`_done` and `_reload`."""
+`_done`, `_refresh` and `_changed` (Refreshing)."""
 
 from __future__ import annotations
 
@@ -46,8 +46,7 @@ class CatalogOffersMixin(rx.State, mixin=True):
         if not isinstance(active, bool):
             raise ValueError("active must be true or false")
         offer = write(retention_offers.set_active, offer_id=parse_id(offer_id), active=active)
-        self._reload()
-        return rx.toast.success(
+        return self._changed(
             f'Offer "{offer.name}" is on.'
             if active
             else f'Offer "{offer.name}" is off: customers no longer see it.'
