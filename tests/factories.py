@@ -44,7 +44,9 @@ def make_catalog(session: Session, clock: Clock, slug: str = "acme") -> Catalog:
     session.flush()
     plans, monthly, annual = {}, {}, {}
     for tier, (name, (month_amount, year_amount)) in enumerate(PLAN_PRICES.items()):
-        plan = Plan(merchant_id=merchant.id, product_id=product.id, name=name, tier=tier)
+        plan = Plan(
+            merchant_id=merchant.id, product_id=product.id, name=name, tier=tier, slug=name.lower()
+        )
         session.add(plan)
         session.flush()
         plans[name] = plan

@@ -16,6 +16,18 @@ from portal_app.models.billing import (
     SubscriptionStatus,
 )
 from portal_app.models.catalog import Plan, Price, Product, RetentionOffer
+from portal_app.models.commerce import (
+    CheckoutSession,
+    CheckoutStatus,
+    Coupon,
+    CouponDuration,
+    CouponRedemption,
+    Order,
+    OrderItem,
+    OrderStatus,
+    PromotionCode,
+    TrialUse,
+)
 from portal_app.models.customer import (
     CancellationAttempt,
     Customer,
@@ -41,6 +53,11 @@ __all__ = [
     "AuditEvent",
     "AuthSession",
     "CancellationAttempt",
+    "CheckoutSession",
+    "CheckoutStatus",
+    "Coupon",
+    "CouponDuration",
+    "CouponRedemption",
     "Customer",
     "DigitalAsset",
     "DownloadCount",
@@ -53,6 +70,9 @@ __all__ = [
     "LoginToken",
     "Merchant",
     "NotificationPreference",
+    "Order",
+    "OrderItem",
+    "OrderStatus",
     "OutboxEmail",
     "Payment",
     "PaymentMethod",
@@ -60,6 +80,7 @@ __all__ = [
     "PortalSettings",
     "Price",
     "Product",
+    "PromotionCode",
     "Receipt",
     "RefusalTally",
     "RetentionOffer",
@@ -72,4 +93,5 @@ __all__ = [
     "StaffUser",
     "Subscription",
     "SubscriptionStatus",
+    "TrialUse",
 ]

@@ -13,6 +13,7 @@ from portal_app.models.base import JSONDoc, UTCDateTime, unique_where
 
 class SubscriptionStatus:
     ACTIVE = "active"
+    TRIALING = "trialing"
     PAUSED = "paused"
     PAST_DUE = "past_due"
     CANCELED = "canceled"
@@ -41,6 +42,13 @@ class Subscription(SQLModel, table=True):
     resume_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     discount_percent: int = Field(default=0)
     discount_cycles_remaining: int = Field(default=0)
+    # A checkout's coupon, while it still reduces future invoices (services/coupons.py):
+    # `coupon_cycles_remaining` renewals left for a repeating coupon; a forever coupon ignores it.
+    coupon_id: int | None = Field(default=None, foreign_key="coupon.id")
+    coupon_cycles_remaining: int = Field(default=0)
+    # While trialing, the trial runs current_period_start → current_period_end == trial_end.
+    trial_end: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    trial_notice_sent: bool = Field(default=False)
     # Optimistic lock: every change bumps it with a conditional UPDATE (see services/subscriptions).
     version: int = Field(default=1)
     created_at: datetime = Field(sa_type=UTCDateTime)

@@ -11,17 +11,30 @@ from portal_app.models.base import JSONDoc, UTCDateTime, unique_where
 
 
 class Product(SQLModel, table=True):
+    """A product: sold by subscription through its plans, and/or once at `one_time_amount`
+    (None: not sold once). An order keeps the amount it was bought at, so editing it is safe."""
+
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "slug"),)
+
     id: int | None = Field(default=None, primary_key=True)
     merchant_id: int = Field(foreign_key="merchant.id", index=True)
     name: str = Field(max_length=200)
     description: str = Field(default="", max_length=2000)
     active: bool = Field(default=True)
+    # The stable part of `/buy/<slug>` for a one-time purchase.
+    slug: str | None = Field(default=None, max_length=80)
+    one_time_amount: int | None = Field(default=None)  # minor units
+    currency: str = Field(default="USD", max_length=3)
+    shippable: bool = Field(default=False)
 
 
 class Plan(SQLModel, table=True):
     """A plan of a product. `tier` orders plans: a higher tier is an upgrade."""
 
-    __table_args__ = (sa.UniqueConstraint("product_id", "tier"),)
+    __table_args__ = (
+        sa.UniqueConstraint("product_id", "tier"),
+        sa.UniqueConstraint("merchant_id", "slug"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     merchant_id: int = Field(foreign_key="merchant.id", index=True)
@@ -31,6 +44,12 @@ class Plan(SQLModel, table=True):
     tier: int = Field(default=0)
     features: list[str] = Field(default_factory=list, sa_type=JSONDoc)
     active: bool = Field(default=True)
+    # The stable, shareable part of `/buy/<slug>?interval=month|year`.
+    slug: str | None = Field(default=None, max_length=80)
+    # Sold through public checkout (the landing page and `/buy/…`); staff links work either way.
+    public: bool = Field(default=True)
+    trial_days: int = Field(default=0)
+    trial_requires_card: bool = Field(default=True)
 
 
 class Price(SQLModel, table=True):

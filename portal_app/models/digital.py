@@ -24,11 +24,18 @@ class DigitalAsset(SQLModel, table=True):
 
 
 class AssetGrant(SQLModel, table=True):
-    __table_args__ = (sa.UniqueConstraint("asset_id", "plan_id"),)
+    """An asset granted by a plan (while subscribed) or by a product (once bought): one of
+    `plan_id` and `product_id` is set."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("asset_id", "plan_id"),
+        sa.UniqueConstraint("asset_id", "product_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     asset_id: int = Field(foreign_key="digitalasset.id", index=True)
-    plan_id: int = Field(foreign_key="plan.id", index=True)
+    plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
+    product_id: int | None = Field(default=None, foreign_key="product.id", index=True)
 
 
 class LicenseKey(SQLModel, table=True):

@@ -30,6 +30,7 @@ from portal_app.services.catalog_rules import (
     get_owned,
     name_and_description,
     same_name,
+    unique_slug,
 )
 from portal_app.services.errors import CatalogError, NotFound
 
@@ -136,7 +137,12 @@ def create_product(
     actor: audit.Actor,
 ) -> Product:
     clean_name, clean_description = _clean_product(session, merchant_id, name, description, None)
-    product = Product(merchant_id=merchant_id, name=clean_name, description=clean_description)
+    product = Product(
+        merchant_id=merchant_id,
+        name=clean_name,
+        description=clean_description,
+        slug=unique_slug(session, Product, merchant_id, clean_name),
+    )
     with audit.changing(
         session, clock, product, actor=actor, action="catalog.product.create", target_type="product"
     ) as change:
@@ -261,6 +267,7 @@ def create_plan(
         description=clean_description,
         tier=clean_tier,
         features=clean_features,
+        slug=unique_slug(session, Plan, merchant_id, clean_name),
     )
     with audit.changing(
         session, clock, plan, actor=actor, action="catalog.plan.create", target_type="plan"

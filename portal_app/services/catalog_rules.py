@@ -5,11 +5,12 @@ and the readable refusal for a unique index filled by a concurrent change."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from portal_app.clock import Clock
 from portal_app.money import format_money
@@ -192,3 +193,31 @@ def edit(
         if conflict is not None:
             flush_or_conflict(session, conflict)
         change.after = values
+
+
+# --- slugs: the stable part of `/buy/<slug>` ------------------------------------------------------
+
+SLUG_MAX = 80
+
+
+def slugify(text: str) -> str:
+    """'Pro Plan (EU)' → 'pro-plan-eu': ASCII letters, digits and single dashes."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:SLUG_MAX].strip("-") or "item"
+
+
+def unique_slug(session: Session, model: type, merchant_id: int, name: str) -> str:
+    """A slug for a new plan or product, unique among the merchant's rows of that table (a
+    unique constraint backs it: a concurrent twin fails its flush instead of sharing it)."""
+    base = slugify(name)
+    taken = set(
+        session.exec(
+            select(model.slug).where(model.merchant_id == merchant_id, model.slug.like(f"{base}%"))
+        )
+    )
+    slug, n = base, 2
+    while slug in taken:
+        slug = f"{base[: SLUG_MAX - len(str(n)) - 1]}-{n}"
+        n += 1
+    return slug

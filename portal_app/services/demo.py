@@ -34,6 +34,7 @@ from portal_app.services import (
     plan_changes,
     subscriptions,
 )
+from portal_app.services.catalog_rules import slugify
 from portal_app.services.gateway import PaymentGateway
 
 DEMO_SLUG = "acme"
@@ -211,13 +212,20 @@ def _catalog(session: Session, clock: Clock, files_dir: Path) -> Merchant:
         },
         SEED_ACTOR,
     )
-    product = Product(merchant_id=merchant.id, name="Acme Cloud", description="Hosted builds")
+    product = Product(
+        merchant_id=merchant.id, name="Acme Cloud", description="Hosted builds", slug="acme-cloud"
+    )
     session.add(product)
     session.flush()
     plans = {}
     for name, tier, monthly, annual, perks in PLANS:
         plan = Plan(
-            merchant_id=merchant.id, product_id=product.id, name=name, tier=tier, features=perks
+            merchant_id=merchant.id,
+            product_id=product.id,
+            name=name,
+            tier=tier,
+            features=perks,
+            slug=slugify(name),
         )
         session.add(plan)
         session.flush()

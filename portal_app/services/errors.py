@@ -68,3 +68,22 @@ class ProfileError(PortalError):
 
 class CatalogError(PortalError):
     code = "catalog_error"
+
+
+class CheckoutError(PortalError):
+    code = "checkout"
+
+
+class CouponError(PortalError):
+    """A discount code that cannot be used; `code` says why (unknown, expired, exhausted,
+    wrong_plan, wrong_currency)."""
+
+    code = "coupon"
+
+
+class TrialError(PortalError):
+    code = "trial"
+
+
+class OrderError(PortalError):
+    code = "order"

@@ -78,6 +78,11 @@ FEATURES: dict[str, Option] = {
     "invoices.download_pdf": _toggle("Download invoice PDF"),
     "invoices.pay": _toggle("Pay open invoices"),
     "invoices.receipts": _toggle("View receipts"),
+    # Orders (one-time purchases)
+    "orders.view": _toggle("Order history", False),
+    # Checkout (the front door)
+    "checkout.public": _toggle("Public checkout (landing page and /buy links)"),
+    "checkout.require_billing_address": _toggle("Ask for a billing address at checkout", False),
     # Payment methods
     "payment_methods.view": _toggle("View cards"),
     "payment_methods.add": _toggle("Add card"),
@@ -173,6 +178,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "digital.downloads": True,
         "digital.history": True,
         "profile.shipping_address": True,
+        "orders.view": True,
     },
     # "Full access with pause option"
     "membership": {

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: e501e4f363e3
+Revision ID: 548527fdb3a0
 Revises: 
-Create Date: 2026-12-01 21:18:56.282022
+Create Date: 2026-12-02 10:29:52.766559
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import portal_app.models.base  # noqa: F401  (custom column types such as UTCDat
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = 'e501e4f363e3'
+revision: str = '548527fdb3a0'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -118,6 +118,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_auditevent_action'), ['action'], unique=False)
         batch_op.create_index(batch_op.f('ix_auditevent_merchant_id'), ['merchant_id'], unique=False)
 
+    op.create_table('coupon',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('percent_off', sa.Integer(), nullable=True),
+    sa.Column('amounts_off', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
+    sa.Column('duration', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('duration_cycles', sa.Integer(), nullable=True),
+    sa.Column('redeem_by', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('max_redemptions', sa.Integer(), nullable=True),
+    sa.Column('times_redeemed', sa.Integer(), nullable=False),
+    sa.Column('plan_ids', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
+    sa.Column('product_ids', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('coupon', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_coupon_merchant_id'), ['merchant_id'], unique=False)
+
     op.create_table('customer',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('merchant_id', sa.Integer(), nullable=False),
@@ -173,8 +194,13 @@ def upgrade() -> None:
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('slug', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
+    sa.Column('one_time_amount', sa.Integer(), nullable=True),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('shippable', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('merchant_id', 'slug')
     )
     with op.batch_alter_table('product', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_product_merchant_id'), ['merchant_id'], unique=False)
@@ -387,14 +413,38 @@ def upgrade() -> None:
     sa.Column('tier', sa.Integer(), nullable=False),
     sa.Column('features', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('slug', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
+    sa.Column('public', sa.Boolean(), nullable=False),
+    sa.Column('trial_days', sa.Integer(), nullable=False),
+    sa.Column('trial_requires_card', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
     sa.ForeignKeyConstraint(['product_id'], ['product.id'], ),
     sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('merchant_id', 'slug'),
     sa.UniqueConstraint('product_id', 'tier')
     )
     with op.batch_alter_table('plan', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_plan_merchant_id'), ['merchant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_plan_product_id'), ['product_id'], unique=False)
+
+    op.create_table('promotioncode',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('coupon_id', sa.Integer(), nullable=False),
+    sa.Column('code', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('max_redemptions', sa.Integer(), nullable=True),
+    sa.Column('times_redeemed', sa.Integer(), nullable=False),
+    sa.Column('expires_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['coupon_id'], ['coupon.id'], ),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('merchant_id', 'code')
+    )
+    with op.batch_alter_table('promotioncode', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_promotioncode_coupon_id'), ['coupon_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_promotioncode_merchant_id'), ['merchant_id'], unique=False)
 
     op.create_table('staffinvite',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -437,15 +487,19 @@ def upgrade() -> None:
     op.create_table('assetgrant',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('asset_id', sa.Integer(), nullable=False),
-    sa.Column('plan_id', sa.Integer(), nullable=False),
+    sa.Column('plan_id', sa.Integer(), nullable=True),
+    sa.Column('product_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['asset_id'], ['digitalasset.id'], ),
     sa.ForeignKeyConstraint(['plan_id'], ['plan.id'], ),
+    sa.ForeignKeyConstraint(['product_id'], ['product.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('asset_id', 'plan_id')
+    sa.UniqueConstraint('asset_id', 'plan_id'),
+    sa.UniqueConstraint('asset_id', 'product_id')
     )
     with op.batch_alter_table('assetgrant', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_assetgrant_asset_id'), ['asset_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_assetgrant_plan_id'), ['plan_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_assetgrant_product_id'), ['product_id'], unique=False)
 
     op.create_table('price',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -480,8 +534,13 @@ def upgrade() -> None:
     sa.Column('resume_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('discount_percent', sa.Integer(), nullable=False),
     sa.Column('discount_cycles_remaining', sa.Integer(), nullable=False),
+    sa.Column('coupon_id', sa.Integer(), nullable=True),
+    sa.Column('coupon_cycles_remaining', sa.Integer(), nullable=False),
+    sa.Column('trial_end', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('trial_notice_sent', sa.Boolean(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['coupon_id'], ['coupon.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
     sa.ForeignKeyConstraint(['plan_id'], ['plan.id'], ),
@@ -578,6 +637,16 @@ def upgrade() -> None:
     with op.batch_alter_table('scheduledchange', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_scheduledchange_subscription_id'), ['subscription_id'], unique=False)
 
+    op.create_table('trialuse',
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('product_id', sa.Integer(), nullable=False),
+    sa.Column('subscription_id', sa.Integer(), nullable=False),
+    sa.Column('started_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
+    sa.ForeignKeyConstraint(['product_id'], ['product.id'], ),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'], ),
+    sa.PrimaryKeyConstraint('customer_id', 'product_id')
+    )
     op.create_table('invoiceline',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('invoice_id', sa.Integer(), nullable=False),
@@ -592,6 +661,36 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('invoiceline', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invoiceline_invoice_id'), ['invoice_id'], unique=False)
+
+    op.create_table('order',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('checkout_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('invoice_id', sa.Integer(), nullable=True),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('subtotal', sa.Integer(), nullable=False),
+    sa.Column('discount', sa.Integer(), nullable=False),
+    sa.Column('total', sa.Integer(), nullable=False),
+    sa.Column('shipping_address', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
+    sa.Column('tracking_reference', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('metadata_', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('paid_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('fulfilled_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('refunded_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
+    sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], ),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('checkout_id')
+    )
+    with op.batch_alter_table('order', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_order_merchant_created', ['merchant_id', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_order_merchant_id'), ['merchant_id'], unique=False)
 
     op.create_table('payment',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -619,6 +718,63 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_payment_invoice_id'), ['invoice_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_payment_merchant_id'), ['merchant_id'], unique=False)
 
+    op.create_table('checkoutsession',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('mode', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('price_id', sa.Integer(), nullable=True),
+    sa.Column('product_id', sa.Integer(), nullable=True),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('billing_address', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
+    sa.Column('shipping_address', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=True),
+    sa.Column('promotion_code_id', sa.Integer(), nullable=True),
+    sa.Column('trial_days', sa.Integer(), nullable=True),
+    sa.Column('success_url', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('created_by_staff_id', sa.Integer(), nullable=True),
+    sa.Column('metadata_', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('email_given_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('subscription_id', sa.Integer(), nullable=True),
+    sa.Column('order_id', sa.Integer(), nullable=True),
+    sa.Column('invoice_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['created_by_staff_id'], ['staffuser.id'], ),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
+    sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], ),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.ForeignKeyConstraint(['order_id'], ['order.id'], ),
+    sa.ForeignKeyConstraint(['price_id'], ['price.id'], ),
+    sa.ForeignKeyConstraint(['product_id'], ['product.id'], ),
+    sa.ForeignKeyConstraint(['promotion_code_id'], ['promotioncode.id'], ),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('checkoutsession', schema=None) as batch_op:
+        batch_op.create_index('ix_checkout_merchant_created', ['merchant_id', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_checkoutsession_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_checkoutsession_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('orderitem',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('product_id', sa.Integer(), nullable=False),
+    sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('unit_amount', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['order.id'], ),
+    sa.ForeignKeyConstraint(['product_id'], ['product.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('orderitem', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_orderitem_order_id'), ['order_id'], unique=False)
+
     op.create_table('receipt',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('merchant_id', sa.Integer(), nullable=False),
@@ -642,27 +798,77 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_receipt_invoice_id'), ['invoice_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_receipt_merchant_id'), ['merchant_id'], unique=False)
 
+    op.create_table('couponredemption',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('coupon_id', sa.Integer(), nullable=False),
+    sa.Column('promotion_code_id', sa.Integer(), nullable=True),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('checkout_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('subscription_id', sa.Integer(), nullable=True),
+    sa.Column('order_id', sa.Integer(), nullable=True),
+    sa.Column('amount_off', sa.Integer(), nullable=False),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['checkout_id'], ['checkoutsession.id'], ),
+    sa.ForeignKeyConstraint(['coupon_id'], ['coupon.id'], ),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.ForeignKeyConstraint(['order_id'], ['order.id'], ),
+    sa.ForeignKeyConstraint(['promotion_code_id'], ['promotioncode.id'], ),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('checkout_id')
+    )
+    with op.batch_alter_table('couponredemption', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_couponredemption_coupon_id'), ['coupon_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_couponredemption_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_couponredemption_merchant_id'), ['merchant_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('couponredemption', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_couponredemption_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_couponredemption_customer_id'))
+        batch_op.drop_index(batch_op.f('ix_couponredemption_coupon_id'))
+
+    op.drop_table('couponredemption')
     with op.batch_alter_table('receipt', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_receipt_merchant_id'))
         batch_op.drop_index(batch_op.f('ix_receipt_invoice_id'))
 
     op.drop_table('receipt')
+    with op.batch_alter_table('orderitem', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_orderitem_order_id'))
+
+    op.drop_table('orderitem')
+    with op.batch_alter_table('checkoutsession', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_checkoutsession_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_checkoutsession_customer_id'))
+        batch_op.drop_index('ix_checkout_merchant_created')
+
+    op.drop_table('checkoutsession')
     with op.batch_alter_table('payment', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_payment_merchant_id'))
         batch_op.drop_index(batch_op.f('ix_payment_invoice_id'))
         batch_op.drop_index(batch_op.f('ix_payment_customer_id'))
 
     op.drop_table('payment')
+    with op.batch_alter_table('order', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_merchant_id'))
+        batch_op.drop_index('ix_order_merchant_created')
+        batch_op.drop_index(batch_op.f('ix_order_customer_id'))
+
+    op.drop_table('order')
     with op.batch_alter_table('invoiceline', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invoiceline_invoice_id'))
 
     op.drop_table('invoiceline')
+    op.drop_table('trialuse')
     with op.batch_alter_table('scheduledchange', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_scheduledchange_subscription_id'))
 
@@ -697,6 +903,7 @@ def downgrade() -> None:
 
     op.drop_table('price')
     with op.batch_alter_table('assetgrant', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_assetgrant_product_id'))
         batch_op.drop_index(batch_op.f('ix_assetgrant_plan_id'))
         batch_op.drop_index(batch_op.f('ix_assetgrant_asset_id'))
 
@@ -710,6 +917,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_staffinvite_merchant_id'))
 
     op.drop_table('staffinvite')
+    with op.batch_alter_table('promotioncode', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_promotioncode_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_promotioncode_coupon_id'))
+
+    op.drop_table('promotioncode')
     with op.batch_alter_table('plan', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_plan_product_id'))
         batch_op.drop_index(batch_op.f('ix_plan_merchant_id'))
@@ -780,6 +992,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_customer_merchant_id'))
 
     op.drop_table('customer')
+    with op.batch_alter_table('coupon', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_coupon_merchant_id'))
+
+    op.drop_table('coupon')
     with op.batch_alter_table('auditevent', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_auditevent_merchant_id'))
         batch_op.drop_index(batch_op.f('ix_auditevent_action'))
