@@ -310,6 +310,47 @@ def run_threads(target, works: list, timeout: float = 120) -> None:
     assert not any(thread.is_alive() for thread in threads), "a worker hung"
 
 
+def race(engine, works: list, *, hold_connection_first: bool = False):
+    """Run each work(session) in its own thread with its own engine (its own connection), all
+    released at once by a barrier; each commits its own transaction. Returns (outcomes, pids):
+    one outcome per work (its return value or the exception it raised) and, on PostgreSQL with
+    `hold_connection_first`, the server process of every connection (all open at the same time)."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from portal_app.db import make_engine
+
+    barrier = threading.Barrier(len(works))
+    outcomes: list = [None] * len(works)
+    pids: set[int] = set()
+    lock = threading.Lock()
+    postgres = engine.dialect.name == "postgresql"
+    url = engine.url.render_as_string(hide_password=False)
+
+    def run(index, work):
+        own = make_engine(url)
+        try:
+            with Session(own, expire_on_commit=False) as s:
+                if postgres and hold_connection_first:
+                    # connect before the barrier: every worker holds a live connection at once
+                    pid = s.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+                    with lock:
+                        pids.add(pid)
+                barrier.wait(60)
+                try:
+                    outcomes[index] = work(s)
+                    s.commit()
+                except Exception as exc:  # collected and asserted on by the caller
+                    s.rollback()
+                    outcomes[index] = exc
+        finally:
+            own.dispose()
+
+    run_threads(run, works)
+    return outcomes, pids
+
+
 # --- sign-in (services.magic_links, services.staff_auth) ----------------------------------------
 
 STAFF_PASSWORD = "correct horse battery"

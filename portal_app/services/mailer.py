@@ -26,7 +26,7 @@ from portal_app.models import Customer, NotificationPreference, OutboxEmail
 from portal_app.services import features, sealing
 
 # Mail whose body carries a sign-in or confirmation link: stored sealed, cleared once sent.
-SEALED_KINDS = {"magic_link", "email_change", "email_change_cancel", "staff_invite"}
+SEALED_KINDS = {"magic_link", "email_change", "email_change_cancel", "staff_invite", "welcome"}
 # A message that failed this many deliveries is marked failed and left for staff to retry
 # (the dashboard's mailbox), so a dead address cannot hold the head of the queue for ever.
 MAX_DELIVERY_ATTEMPTS = 5

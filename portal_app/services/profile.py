@@ -95,7 +95,7 @@ def _has_control(text: str) -> bool:
     return any(unicodedata.category(char) == "Cc" for char in text)
 
 
-def _clean_name(value: Any, problems: list[str]) -> str | None:
+def clean_name(value: Any, problems: list[str]) -> str | None:
     if not isinstance(value, str):
         problems.append("Name must be text.")
         return None
@@ -111,7 +111,7 @@ def _clean_name(value: Any, problems: list[str]) -> str | None:
     return None
 
 
-def _clean_address(value: Any, label: str, problems: list[str]) -> dict[str, str] | None:
+def clean_address(value: Any, label: str, problems: list[str]) -> dict[str, str] | None:
     """A whole address, or {} (None) to clear it."""
     if value is None or value == {}:
         return {}
@@ -295,10 +295,10 @@ def update_profile(
     problems: list[str] = []
     cleaned: dict[str, Any] = {}
     if "name" in changes:
-        cleaned["name"] = _clean_name(changes["name"], problems)
+        cleaned["name"] = clean_name(changes["name"], problems)
     for part in ("billing_address", "shipping_address"):
         if part in changes:
-            cleaned[part] = _clean_address(changes[part], PART_LABELS[part], problems)
+            cleaned[part] = clean_address(changes[part], PART_LABELS[part], problems)
     if "custom_fields" in changes:
         cleaned["custom_fields"] = _clean_custom_fields(
             changes["custom_fields"],

@@ -67,12 +67,23 @@ RULES: dict[str, str] = {
     "api_key": "120/minute",  # merchant API calls per key
     "email_change_customer": "3/hour",  # email-change requests per customer (services.profile)
     "email_change_ip": "10/hour",  # email-change requests per client IP
+    "checkout_open_ip": "30/10 minutes",  # checkout sessions opened (/buy links) per client IP
+    "checkout_ip": "30/10 minutes",  # checkout confirms and discount-code tries per client IP
+    "checkout_email": "10/hour",  # checkout confirms per email address
 }
 
 # Rules keyed by a client IP: an IPv6 client is counted per /64 (see ip_bucket), since one
 # subscriber usually holds a whole /64 and could otherwise rotate addresses past the limit.
 IP_RULES: frozenset[str] = frozenset(
-    {"link_ip_minute", "link_ip_hour", "redeem_ip", "password_ip", "email_change_ip"}
+    {
+        "link_ip_minute",
+        "link_ip_hour",
+        "redeem_ip",
+        "password_ip",
+        "email_change_ip",
+        "checkout_open_ip",
+        "checkout_ip",
+    }
 )
 
 DEFAULT_NAMESPACE = "portal"

@@ -5,7 +5,7 @@ gets a clear conflict."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from fractions import Fraction
 
@@ -178,7 +178,12 @@ def create(
     customer_id: int,
     price_id: int,
     actor: audit.Actor,
+    discount_lines: Sequence[invoices.LineSpec] = (),
+    obligation: str | None = None,
 ) -> Subscription:
+    """A new subscription billed for its first period now. `discount_lines` (a checkout's
+    coupon) reduce that first invoice; `obligation` keys its charge when the caller has a
+    stable identity for it (a checkout session's id), see invoices.charge_key."""
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise NotFound("Customer not found.")
@@ -203,8 +208,19 @@ def create(
         session.add(subscription)
         session.flush()
         # A new subscription has no identity that outlives a crash (its id is new at every
-        # try), so its first charge is keyed by its invoice: signing up again is a new request.
-        _bill_new_period(session, clock, gateway, customer, subscription, info, actor)
+        # try), so without an `obligation` its first charge is keyed by its invoice: signing up
+        # again is a new request.
+        _bill_new_period(
+            session,
+            clock,
+            gateway,
+            customer,
+            subscription,
+            info,
+            actor,
+            obligation=obligation,
+            discount_lines=discount_lines,
+        )
         change.after = _snapshot(subscription)
     return subscription
 
@@ -218,11 +234,16 @@ def _bill_new_period(
     info: PriceInfo,
     actor: audit.Actor,
     obligation: str | None = None,
+    discount_lines: Sequence[invoices.LineSpec] = (),
 ) -> None:
     """Charge a whole new period (start or restart), spending account credit first."""
     start, end = subscription.current_period_start, subscription.current_period_end
     lines = credit_lines(
-        customer, [invoices.LineSpec("subscription", info.label, info.price.amount, start, end)]
+        customer,
+        [
+            invoices.LineSpec("subscription", info.label, info.price.amount, start, end),
+            *discount_lines,
+        ],
     )
     spend_credit(session, customer, lines)
     charge_now(
@@ -284,6 +305,8 @@ def pause(
     """Billing stops now. The paid time left in the period is kept and given back on resume."""
     subscription = get_for_customer(session, customer_id, subscription_id)
     settings = features.require_feature(session, subscription.merchant_id, "subscriptions.pause")
+    if subscription.status == SubscriptionStatus.TRIALING:
+        raise SubscriptionError("You can pause once your trial has ended.", code="trialing")
     if subscription.status != SubscriptionStatus.ACTIVE:
         raise SubscriptionError("Only an active subscription can be paused.")
     if subscription.cancel_at_period_end:
@@ -354,13 +377,18 @@ def cancel(
     actor: audit.Actor,
 ) -> Subscription:
     """Cancel now or at period end, as the merchant's `cancel.mode` allows. A paused
-    subscription has no running period, so it ends now."""
+    subscription has no running period, so it ends now. A trial ends at its end (no charge)
+    unless the customer asks for now (`at_period_end=False`), whatever the mode."""
     subscription = get_for_customer(session, customer_id, subscription_id)
     settings = features.require_feature(session, subscription.merchant_id, "subscriptions.cancel")
     if subscription.status == SubscriptionStatus.CANCELED:
         raise SubscriptionError("This subscription has already ended.")
     mode = settings["cancel.mode"]
-    if mode == "customer_choice":
+    if subscription.status == SubscriptionStatus.TRIALING:
+        # Nothing is charged either way, whatever `cancel.mode` says: by default the trial runs
+        # to its end; "cancel now" ends it now.
+        at_end = True if at_period_end is None else at_period_end
+    elif mode == "customer_choice":
         at_end = True if at_period_end is None else at_period_end
     else:
         at_end = mode == "period_end"

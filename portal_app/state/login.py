@@ -18,6 +18,7 @@ REASONS = {
     "idle_timeout": "You were signed out after a period of inactivity. Sign in to continue.",
     "absolute_timeout": "Your session reached its time limit. Sign in to continue.",
     "signed_out": "You are signed out.",
+    "checkout_done": "This checkout is already complete. Sign in to see your subscription.",
     "missing": "Sign in to continue.",
     "wrong_role": "Sign in to continue.",
     "expired": "Sign in to continue.",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
 import time
 from datetime import UTC, datetime
 
@@ -41,38 +40,7 @@ def _count(engine: sa.Engine, model, *where) -> int:
         return check.exec(select(func.count()).select_from(model).where(*where)).one()
 
 
-def _race(engine: sa.Engine, works: list, *, hold_connection_first: bool = False):
-    """Run each work(session) in its own thread with its own engine (its own connection), all
-    released at once by a barrier; each commits its own transaction. Returns (outcomes, pids):
-    one outcome per work (its return value or the exception it raised) and, on PostgreSQL with
-    `hold_connection_first`, the server process of every connection (all open at the same time)."""
-    barrier = threading.Barrier(len(works))
-    outcomes: list = [None] * len(works)
-    pids: set[int] = set()
-    lock = threading.Lock()
-    postgres = engine.dialect.name == "postgresql"
-
-    def run(index, work):
-        own = make_engine(_url(engine))
-        try:
-            with Session(own, expire_on_commit=False) as s:
-                if postgres and hold_connection_first:
-                    # connect before the barrier: every worker holds a live connection at once
-                    pid = s.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
-                    with lock:
-                        pids.add(pid)
-                barrier.wait(60)
-                try:
-                    outcomes[index] = work(s)
-                    s.commit()
-                except Exception as exc:  # collected and asserted on by the caller
-                    s.rollback()
-                    outcomes[index] = exc
-        finally:
-            own.dispose()
-
-    factories.run_threads(run, works)
-    return outcomes, pids
+_race = factories.race
 
 
 # --- fifty concurrent pays ---------------------------------------------------------------------
