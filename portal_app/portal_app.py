@@ -6,6 +6,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.http import hardening
 from portal_app.http.routes import build_http_app
+from portal_app.pages.checkout import checkout_page
 from portal_app.pages.dev_mailbox import mailbox
 from portal_app.pages.downloads import downloads_page
 from portal_app.pages.invoices import invoice_detail_page, invoices_page
@@ -14,14 +15,17 @@ from portal_app.pages.merchant_analytics import analytics_page
 from portal_app.pages.merchant_audit import audit_log_page
 from portal_app.pages.merchant_billing import billing_page
 from portal_app.pages.merchant_catalog import catalog_page
+from portal_app.pages.merchant_checkouts import checkouts_page
 from portal_app.pages.merchant_customers import customer_detail_page, customers_page
 from portal_app.pages.merchant_home import merchant_home
 from portal_app.pages.merchant_invoices import invoices_list_page
 from portal_app.pages.merchant_mailbox import mailbox_page
+from portal_app.pages.merchant_orders import orders_list_page
 from portal_app.pages.merchant_payments import payments_list_page
 from portal_app.pages.merchant_settings import portal_settings_page
 from portal_app.pages.merchant_staff import staff_page
 from portal_app.pages.notifications import notifications_page
+from portal_app.pages.orders import orders_page
 from portal_app.pages.payment_methods import new_card_page, payment_methods_page
 from portal_app.pages.portal_home import portal_home
 from portal_app.pages.pricing import landing
@@ -49,12 +53,17 @@ from portal_app.state import (
     SessionBindingMiddleware,
     SubscriptionsState,
 )
+from portal_app.state.checkout import CheckoutState
 from portal_app.state.failures import backend_exception_handler
 from portal_app.state.merchant_analytics import MerchantAnalyticsState
 from portal_app.state.merchant_catalog import MerchantCatalogState
+from portal_app.state.merchant_catalog_coupons import MerchantCatalogCouponsState
+from portal_app.state.merchant_checkouts import MerchantCheckoutsState
 from portal_app.state.merchant_invoices import MerchantInvoicesState
 from portal_app.state.merchant_mailbox import MerchantOutboxState
+from portal_app.state.merchant_orders import MerchantOrdersState
 from portal_app.state.merchant_payments import MerchantPaymentsState
+from portal_app.state.orders import OrdersState
 
 # Customer pages load the navigation (branding, visible sections) before their own data.
 _PORTAL = (NavState.load,)
@@ -64,6 +73,7 @@ PAGES = (
     (routes.PRICING, landing, "Plans and pricing", (PricingState.load,)),
     (routes.LOGIN, login, "Sign in", (LoginState.load,)),
     (routes.DEV_MAILBOX, mailbox, "Dev mailbox", (MailboxState.load,)),
+    (routes.CHECKOUT, checkout_page, "Checkout", (CheckoutState.load,)),
     (routes.PORTAL_HOME, portal_home, "Your account", (*_PORTAL, PortalState.load)),
     (
         routes.SUBSCRIPTIONS,
@@ -81,6 +91,7 @@ PAGES = (
     (routes.PAYMENT_METHOD_NEW, new_card_page, "Add a card", (*_PORTAL, CardsState.load)),
     (routes.INVOICES, invoices_page, "Invoices", (*_PORTAL, InvoicesState.load)),
     (routes.INVOICE, invoice_detail_page, "Invoice", (*_PORTAL, InvoicesState.load)),
+    (routes.ORDERS, orders_page, "Orders", (*_PORTAL, OrdersState.load)),
     (routes.DOWNLOADS, downloads_page, "Downloads", (*_PORTAL, DownloadsState.load)),
     (
         routes.SUBSCRIPTION_CANCEL,
@@ -104,9 +115,16 @@ PAGES = (
     (routes.MERCHANT_CUSTOMER, customer_detail_page, "Customers", (MerchantCustomersState.load,)),
     (routes.MERCHANT_INVOICES, invoices_list_page, "Invoices", (MerchantInvoicesState.load,)),
     (routes.MERCHANT_PAYMENTS, payments_list_page, "Payments", (MerchantPaymentsState.load,)),
+    (routes.MERCHANT_CHECKOUTS, checkouts_page, "Checkouts", (MerchantCheckoutsState.load,)),
+    (routes.MERCHANT_ORDERS, orders_list_page, "Orders", (MerchantOrdersState.load,)),
     (routes.MERCHANT_MAILBOX, mailbox_page, "Mailbox", (MerchantOutboxState.load,)),
     (routes.MERCHANT_ANALYTICS, analytics_page, "Analytics", (MerchantAnalyticsState.load,)),
-    (routes.MERCHANT_CATALOG, catalog_page, "Catalog", (MerchantCatalogState.load,)),
+    (
+        routes.MERCHANT_CATALOG,
+        catalog_page,
+        "Catalog",
+        (MerchantCatalogState.load, MerchantCatalogCouponsState.load),
+    ),
     (routes.MERCHANT_STAFF, staff_page, "Staff", (MerchantStaffState.open,)),
 )
 

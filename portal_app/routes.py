@@ -10,6 +10,9 @@ from dataclasses import dataclass
 PRICING = "/"
 LOGIN = "/login"
 DEV_MAILBOX = "/dev/mailbox"
+CHECKOUT = "/checkout/[id]"
+# an HTTP route (portal_app/http/checkout_links.py): /buy/<plan slug>?interval=month|year
+BUY = "/buy"
 
 # --- the customer portal ---
 PORTAL_HOME = "/portal"
@@ -20,6 +23,7 @@ PAYMENT_METHODS = "/payment-methods"
 PAYMENT_METHOD_NEW = "/payment-methods/new"
 INVOICES = "/invoices"
 INVOICE = "/invoices/[id]"
+ORDERS = "/orders"
 DOWNLOADS = "/downloads"
 PROFILE = "/profile"
 NOTIFICATIONS = "/notifications"
@@ -38,6 +42,8 @@ MERCHANT_MAILBOX = "/merchant/mailbox"
 MERCHANT_AUDIT = "/merchant/audit"
 MERCHANT_STAFF = "/merchant/staff"
 MERCHANT_BILLING = "/merchant/billing"
+MERCHANT_CHECKOUTS = "/merchant/checkouts"
+MERCHANT_ORDERS = "/merchant/orders"
 
 
 def path(route: str, **params: int | str) -> str:
@@ -65,6 +71,15 @@ def merchant_customer(customer_id: int | str) -> str:
     return path(MERCHANT_CUSTOMER, id=customer_id)
 
 
+def checkout(checkout_id: str) -> str:
+    return path(CHECKOUT, id=checkout_id)
+
+
+def buy(slug: str, interval: str) -> str:
+    """The shareable link of a plan: "/buy/pro?interval=month"."""
+    return f"{BUY}/{slug}?interval={interval}"
+
+
 @dataclass(frozen=True)
 class Section:
     """One navigation entry. `feature`: the toggle that must be on (a tuple: any one of them),
@@ -83,6 +98,7 @@ PORTAL_SECTIONS = (
     Section("Overview", PORTAL_HOME, "layout-dashboard"),
     Section("Subscriptions", SUBSCRIPTIONS, "repeat", "subscriptions.view"),
     Section("Invoices", INVOICES, "receipt", "invoices.view"),
+    Section("Orders", ORDERS, "package", "orders.view"),
     Section("Payment methods", PAYMENT_METHODS, "credit-card", "payment_methods.view"),
     Section(
         "Downloads",
@@ -102,6 +118,8 @@ MERCHANT_SECTIONS = (
     Section("Customers", MERCHANT_CUSTOMERS),
     Section("Invoices", MERCHANT_INVOICES),
     Section("Payments", MERCHANT_PAYMENTS),
+    Section("Checkouts", MERCHANT_CHECKOUTS),
+    Section("Orders", MERCHANT_ORDERS),
     Section("Analytics", MERCHANT_ANALYTICS),
     Section("Mailbox", MERCHANT_MAILBOX),
     Section("Audit log", MERCHANT_AUDIT),

@@ -326,7 +326,8 @@ async def _unavailable(request: Request, exc: ServiceUnavailable) -> Response:
 
 
 def build_http_app() -> Starlette:
-    from portal_app.http import email_change, staff_invite, staff_link  # they use our helpers
+    # They use our helpers, so they are imported here.
+    from portal_app.http import checkout_links, email_change, staff_invite, staff_link
 
     return Starlette(
         exception_handlers={ServiceUnavailable: _unavailable},
@@ -345,5 +346,6 @@ def build_http_app() -> Starlette:
             Route(email_change.PATH, email_change.cancel_post, methods=["POST"]),
             Route("/api/v1/portal-sessions", create_portal_session, methods=["POST"]),
             Route("/files/{token}", download_file, methods=["GET"]),
+            *checkout_links.ROUTES,
         ],
     )

@@ -201,3 +201,6 @@ class SandboxCharge(SQLModel, table=True):
     status: str = Field(max_length=16)
     failure_code: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # What refunds gave back of a succeeded charge (minor units, never above `amount`); each
+    # refund is a row of its own here too, status "refunded", id "re_<charge>_<random>".
+    refunded_amount: int = Field(default=0)

@@ -316,6 +316,58 @@ def _funnel() -> rx.Component:
     )
 
 
+def _checkout() -> rx.Component:
+    chart = _bar_chart(
+        Analytics.checkout_funnel, "stage", [("count", "Checkouts", FLOW_COLOUR)], vertical=True
+    )
+    figures = rx.vstack(
+        rx.text(
+            "Paid: ",
+            Analytics.checkout_paid_rate,
+            " of checkouts opened. Trials converted: ",
+            Analytics.trial_conversion_rate,
+            " of trials that ended.",
+            size="2",
+            color_scheme="gray",
+            data_testid="checkout-rates",
+        ),
+        _table(
+            Analytics.checkout_funnel,
+            [("Stage", "stage", "checkout-stage"), ("Checkouts", "count", "checkout-count")],
+            "checkout-funnel-row",
+        ),
+        _table(
+            Analytics.trial_funnel,
+            [("Trials", "stage", "trial-stage"), ("Count", "count", "trial-count")],
+            "trial-funnel-row",
+        ),
+        rx.cond(
+            Analytics.coupons.length() > 0,
+            _table(
+                Analytics.coupons,
+                [("Coupon", "coupon", "coupon-name"), ("Redemptions", "count", "coupon-count")],
+                "coupon-row",
+            ),
+            rx.text("No coupon redeemed in these months.", size="2", color_scheme="gray"),
+        ),
+        spacing="3",
+        width="100%",
+    )
+    return _section(
+        "checkout",
+        "Checkout",
+        "Checkout sessions opened in these months: how many gave an email and paid; trials "
+        "started in these months and how many became paid (a paid invoice after the trial); "
+        "coupon redemptions.",
+        (Analytics.checkouts_opened > 0)
+        | (Analytics.trials_started > 0)
+        | (Analytics.redemptions > 0),
+        chart,
+        figures,
+        "No checkouts, trials or coupon redemptions in these months.",
+    )
+
+
 def _pauses() -> rx.Component:
     return _monthly_section(
         "pauses",
@@ -372,6 +424,7 @@ def analytics_page() -> rx.Component:
                     _movements(),
                     _reasons(),
                     _funnel(),
+                    _checkout(),
                     _pauses(),
                     spacing="4",
                     width="100%",

@@ -11,6 +11,7 @@ import reflex as rx
 from portal_app.components import ui
 from portal_app.components.merchant_header import read_only_note
 from portal_app.components.page_parts import confirm_dialog
+from portal_app.pages.merchant_catalog_coupons import coupons_section
 from portal_app.pages.merchant_catalog_digital import digital_section
 from portal_app.pages.merchant_catalog_editor import editor_dialog
 from portal_app.pages.merchant_catalog_offers import offers_section
@@ -41,6 +42,7 @@ def catalog_page() -> rx.Component:
             read_only_note("admin", "the catalog"),
             products_section(),
             offers_section(),
+            coupons_section(),
             digital_section(),
             editor_dialog(),
             _confirm_dialog(),

@@ -10,6 +10,11 @@ from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.ui import secondary_button
 from portal_app.pages.merchant_catalog_offers import reason_boxes
+from portal_app.pages.merchant_catalog_products import (
+    copy_field,
+    plan_checkout_fields,
+    product_sale_fields,
+)
 from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
 
 
@@ -66,19 +71,24 @@ def _prices() -> rx.Component:
     )
 
 
+def _grant_boxes(rows: rx.Var, kind: str) -> rx.Component:
+    return rx.foreach(
+        rows,
+        lambda row: ff.checkbox(
+            f"grant-{kind}-" + row["id"],
+            f"{kind}_" + row["id"],
+            row["label"],
+            default_checked=row["checked"] == "yes",
+        ),
+    )
+
+
 def _grants() -> rx.Component:
     return rx.vstack(
+        rx.text("Plans", weight="medium", size="2"),
         rx.cond(
             Catalog.editor_plans.length() > 0,
-            rx.foreach(
-                Catalog.editor_plans,
-                lambda p: ff.checkbox(
-                    "grant-plan-" + p["id"],
-                    "plan_" + p["id"],
-                    p["label"],
-                    default_checked=p["checked"] == "yes",
-                ),
-            ),
+            _grant_boxes(Catalog.editor_plans, "plan"),
             ui.empty_state("There are no plans yet.", plain=True, testid="catalog-empty"),
         ),
         rx.text(
@@ -86,8 +96,37 @@ def _grants() -> rx.Component:
             size="1",
             color_scheme="gray",
         ),
+        rx.cond(
+            Catalog.editor_products.length() > 0,
+            rx.vstack(
+                rx.text("Products bought once", weight="medium", size="2"),
+                _grant_boxes(Catalog.editor_products, "product"),
+                rx.text(
+                    "Customers who bought a ticked product (and were not refunded) see it "
+                    "under Downloads.",
+                    size="1",
+                    color_scheme="gray",
+                ),
+                spacing="2",
+                width="100%",
+                data_testid="grant-products",
+            ),
+        ),
         spacing="2",
         width="100%",
+    )
+
+
+def _buy_link(kind: str) -> rx.Component:
+    """The plan's or product's buy link (its slug never changes: shared links keep working)."""
+    return rx.cond(
+        _value("buy_link") != "",
+        rx.vstack(
+            rx.text("Buy link", weight="medium", size="2"),
+            copy_field("Buy link", _value("buy_link"), f"editor-{kind}-buy-link"),
+            spacing="1",
+            width="100%",
+        ),
     )
 
 
@@ -102,7 +141,17 @@ def _fields() -> rx.Component:
     )
     return rx.match(
         Catalog.editor_kind,
-        ("product", _stack(name, description)),
+        (
+            "product",
+            _stack(
+                name,
+                description,
+                *product_sale_fields(
+                    "edit", amount=_value("one_time_amount"), ships=_value("shippable") == "yes"
+                ),
+                _buy_link("product"),
+            ),
+        ),
         (
             "plan",
             _stack(
@@ -116,6 +165,13 @@ def _fields() -> rx.Component:
                     default_value=_value("features"),
                 ),
                 _edit_input("tier", "Tier", "A higher tier is an upgrade.", input_mode="numeric"),
+                *plan_checkout_fields(
+                    "edit",
+                    days=_value("trial_days"),
+                    card=_value("trial_requires_card") == "yes",
+                    public=_value("public") == "yes",
+                ),
+                _buy_link("plan"),
             ),
         ),
         ("price", _prices()),

@@ -1,5 +1,6 @@
 """Catalog → products and plans: each product with its plans' tiers, prices on sale, earlier
-prices still paid and subscribers; the create forms for a product and a plan."""
+prices still paid and subscribers, what checkout sells (trials, public sale, one-time prices,
+shipping) with the buy links to share; the create forms for a product and a plan."""
 
 from __future__ import annotations
 
@@ -19,6 +20,49 @@ def editor_button(label: str, kind: str, row: rx.Var, about: str) -> rx.Componen
     )
 
 
+def copy_field(label: str, value: rx.Var, testid: str) -> rx.Component:
+    """A read-only link with a Copy button (a buy link, a checkout link)."""
+    return rx.hstack(
+        rx.el.input(
+            value=value,
+            read_only=True,
+            aria_label=label,
+            data_testid=testid,
+            style={**ff.WIDE_INPUT, "min_width": "0", "font_size": "0.8rem"},
+        ),
+        ui.secondary_button(
+            "Copy",
+            type="button",
+            size="1",
+            on_click=[rx.set_clipboard(value), rx.toast.success("Copied.")],
+            aria_label="Copy " + label.lower(),
+        ),
+        align="center",
+        spacing="2",
+        width="100%",
+    )
+
+
+def _plan_checkout(plan: rx.Var) -> rx.Component:
+    terms = Catalog.plan_terms[plan["id"]]
+    return rx.vstack(
+        rx.text(terms["trial"].to(str), size="1", data_testid="plan-trial"),
+        rx.cond(
+            terms["public"].to(str) == "yes",
+            rx.fragment(),
+            rx.badge("Staff checkout links only", color_scheme="gray", data_testid="plan-private"),
+        ),
+        rx.cond(
+            (plan["active"] == "yes")
+            & (terms["public"].to(str) == "yes")
+            & (terms["buy_link"].to(str) != ""),
+            copy_field("Buy link", terms["buy_link"].to(str), "plan-buy-link"),
+        ),
+        spacing="1",
+        min_width="14rem",
+    )
+
+
 def _plan_row(plan: rx.Var) -> rx.Component:
     return rx.table.row(
         rx.table.cell(
@@ -35,6 +79,7 @@ def _plan_row(plan: rx.Var) -> rx.Component:
         rx.table.cell(plan["tier"]),
         rx.table.cell(plan["prices"]),
         rx.table.cell(plan["subscribers"]),
+        rx.table.cell(_plan_checkout(plan)),
         rx.table.cell(ui.flag_badge(plan["active"], "On sale", "Archived")),
         rx.table.cell(
             ui.row_actions(
@@ -50,6 +95,38 @@ def _plan_row(plan: rx.Var) -> rx.Component:
             )
         ),
         data_testid="catalog-plan",
+    )
+
+
+def _product_sale(product: rx.Var) -> rx.Component:
+    """The one-time price, shipping and buy link, for a product sold once."""
+    terms = Catalog.product_terms[product["id"]]
+    return rx.cond(
+        terms["one_time"].to(str) != "",
+        rx.vstack(
+            rx.hstack(
+                rx.text(
+                    "Sold once at ", terms["one_time"].to(str), size="2", data_testid="one-time"
+                ),
+                rx.cond(
+                    terms["shippable"].to(str) == "yes",
+                    rx.badge("Ships", data_testid="product-ships"),
+                ),
+                align="center",
+                spacing="2",
+                wrap="wrap",
+            ),
+            rx.cond(
+                product["active"] == "yes",
+                rx.box(
+                    copy_field("Buy link", terms["buy_link"].to(str), "product-buy-link"),
+                    max_width="32rem",
+                    width="100%",
+                ),
+            ),
+            spacing="1",
+            width="100%",
+        ),
     )
 
 
@@ -85,19 +162,66 @@ def _product_block(product: rx.Var) -> rx.Component:
             product["description"] != "",
             rx.text(product["description"], size="2", color_scheme="gray"),
         ),
+        _product_sale(product),
         ui.data_table(
-            ["Plan", "Tier", "Prices on sale", "Subscribers", "Status", ""],
+            ["Plan", "Tier", "Prices on sale", "Subscribers", "Checkout", "Status", ""],
             body=rx.foreach(
                 Catalog.plans,
                 lambda plan: rx.cond(plan["product_id"] == product["id"], _plan_row(plan)),
             ),
-            min_width="44rem",
+            min_width="58rem",
         ),
         spacing="2",
         width="100%",
         padding_bottom="1rem",
         data_testid="catalog-product",
     )
+
+
+def plan_checkout_fields(
+    form: str, days: rx.Var | str = "0", card: rx.Var | bool = True, public: rx.Var | bool = True
+) -> list[rx.Component]:
+    """The trial and public-sale fields of the new-plan form and of the edit dialog (`days`,
+    `card`, `public`: what they show first)."""
+    return [
+        ff.text_input(
+            form,
+            "trial_days",
+            "Free trial (days)",
+            "0 for no trial, up to 365. One trial per customer and product.",
+            input_mode="numeric",
+            default_value=days,
+        ),
+        ff.checkbox(
+            f"{form}-trial-card",
+            "trial_requires_card",
+            "Card required for the trial",
+            default_checked=card,
+        ),
+        ff.checkbox(
+            f"{form}-public", "public", "Sold through public checkout", default_checked=public
+        ),
+    ]
+
+
+def product_sale_fields(
+    form: str, amount: rx.Var | str = "", ships: rx.Var | bool = False
+) -> list[rx.Component]:
+    """The one-time price and shipping fields of the new-product form and the edit dialog."""
+    return [
+        ff.text_input(
+            form,
+            "one_time_amount",
+            "One-time price (optional)",
+            "Sells the product once through checkout. Leave empty if it is not sold once.",
+            input_mode="decimal",
+            placeholder="49.00",
+            default_value=amount,
+        ),
+        ff.checkbox(
+            f"{form}-shippable", "shippable", "Ships physical goods", default_checked=ships
+        ),
+    ]
 
 
 def _plan_form() -> rx.Component:
@@ -134,6 +258,7 @@ def _plan_form() -> rx.Component:
             "Leave empty to place the plan above all others.",
             input_mode="numeric",
         ),
+        *plan_checkout_fields("plan"),
         error=ui.error_callout(Catalog.plan_error, width="100%"),
         key=Catalog.form_version,
     )
@@ -147,6 +272,7 @@ def _product_form() -> rx.Component:
         "Create product",
         ff.text_input("product", "name", "Product name", required=True, max_length=200),
         ff.textarea("product", "description", "Description (optional)", rows=2),
+        *product_sale_fields("product"),
         error=ui.error_callout(Catalog.product_error, width="100%"),
         key=Catalog.form_version,
     )

@@ -1,4 +1,6 @@
-"""Landing page: the demo merchant's plans with monthly and annual prices."""
+"""Landing page: the demo merchant's plans with monthly and annual prices, and Subscribe links to
+each public plan's checkout (`/buy/<slug>?interval=…`, an HTTP route: plain links, full page
+loads)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,22 @@ def _price_line(amount: rx.Var, unit: str, testid: str) -> rx.Component:
             rx.text(unit, size="2", color_scheme="gray"),
             align="baseline",
             spacing="1",
+        ),
+    )
+
+
+def _buy_button(plan: rx.Var, link: rx.Var, interval: str, adverb: str) -> rx.Component:
+    label = rx.cond(plan.trial != "", f"Start free trial, then {adverb}", f"Subscribe {adverb}")
+    return rx.cond(
+        link != "",
+        rx.button(
+            rx.el.a(label, href=link, reload_document=True),  # an HTTP route, not a page
+            as_child=True,
+            size="3",
+            variant="solid" if interval == "month" else "soft",
+            width="100%",
+            aria_label=label + ": " + plan.name,  # the visible words first, then the plan
+            data_testid=f"subscribe-{interval}",
         ),
     )
 
@@ -45,6 +63,19 @@ def _plan_card(plan: rx.Var) -> rx.Component:
             rx.cond(
                 plan.features != "",
                 rx.text(plan.features, size="2"),
+            ),
+            rx.cond(
+                plan.trial != "",
+                rx.badge(plan.trial, color_scheme="green", size="2", data_testid="plan-trial"),
+            ),
+            rx.cond(
+                (plan.monthly_link != "") | (plan.annual_link != ""),
+                rx.vstack(
+                    _buy_button(plan, plan.monthly_link, "month", "monthly"),
+                    _buy_button(plan, plan.annual_link, "year", "annually"),
+                    spacing="2",
+                    width="100%",
+                ),
             ),
             spacing="3",
             align="start",

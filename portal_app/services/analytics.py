@@ -1,5 +1,6 @@
 """The merchant's analytics: MRR over time, new and churned subscriptions, pauses and resumes per
-calendar month (UTC), and the cancellation flow's reasons, funnel and save rate. The subscription
+calendar month (UTC), the cancellation flow's reasons, funnel and save rate, and the checkout
+funnel (sessions → email → paid, trials → converted, coupon redemptions). The subscription
 figures are aggregated in the database (one grouped query per month for MRR, one query for a
 whole year of counts); the cancellation-flow figures are `cancellation_stats.save_rate`'s, reused.
 
@@ -31,7 +32,19 @@ from sqlmodel import Session, select
 
 from portal_app import formatting
 from portal_app.clock import Clock, add_months, ensure_utc
-from portal_app.models import AuditEvent, Price, Subscription, SubscriptionStatus
+from portal_app.models import (
+    AuditEvent,
+    CheckoutSession,
+    CheckoutStatus,
+    Coupon,
+    CouponRedemption,
+    Invoice,
+    InvoiceStatus,
+    Price,
+    Subscription,
+    SubscriptionStatus,
+    TrialUse,
+)
 from portal_app.money import round_half_even
 from portal_app.services import cancellation_stats
 from portal_app.services.catalog import INTERVAL_MONTHS
@@ -418,6 +431,117 @@ def retention(session: Session, merchant_id: int, months: Sequence[Month]) -> Re
     return Retention(funnel, reasons)
 
 
+# --- checkout: sessions → email → paid, trials → converted, coupon redemptions -------------------
+
+
+@dataclass(frozen=True)
+class CouponCount:
+    coupon: str  # the coupon's name
+    redemptions: int
+
+
+@dataclass(frozen=True)
+class CheckoutFunnel:
+    """Checkout sessions opened in the period and how far they got; trials started in the period
+    and how many turned into a paid subscription (so far); coupon redemptions in the period.
+
+    Converted = the trial's subscription has a paid invoice for a period starting at or after
+    its trial end (the billing clock's first charge, or a dunning retry that paid it later). The
+    `subscription.trial_converted` event is not used: it is written when the conversion is
+    attempted, a declined card included. A trial still running is neither converted nor not."""
+
+    opened: int
+    email_given: int  # the visitor gave an email (or a staff link carried one)
+    paid: int  # completed
+    paid_percent: str  # paid ÷ opened
+    trials_started: int
+    trials_converted: int
+    trials_running: int  # still trialing now
+    trial_conversion_percent: str  # converted ÷ (started - running): over trials that ended
+    redemptions: int
+    by_coupon: list[CouponCount]  # most redeemed first
+
+
+def checkout_funnel(session: Session, merchant_id: int, months: Sequence[Month]) -> CheckoutFunnel:
+    """The checkout funnel of sessions, trials and redemptions since the first month's start
+    (three queries and one grouped count). The preview stand-in's trials and redemptions are
+    left out; checkout sessions are visitors', never the stand-in's."""
+    since, until = months[0].start, months[-1].end
+    opened, email_given, paid = session.execute(
+        sa.select(
+            sa.func.count(CheckoutSession.id),
+            sa.func.count(CheckoutSession.email_given_at),
+            sa.func.coalesce(
+                sa.func.sum(
+                    sa.case((CheckoutSession.status == CheckoutStatus.COMPLETED, 1), else_=0)
+                ),
+                0,
+            ),
+        ).where(
+            CheckoutSession.merchant_id == merchant_id,
+            CheckoutSession.created_at >= since,
+            CheckoutSession.created_at < until,
+        )
+    ).one()
+    converted_invoice = (
+        sa.select(Invoice.id)
+        .where(
+            Invoice.subscription_id == Subscription.id,
+            Invoice.status == InvoiceStatus.PAID,
+            Invoice.period_start >= Subscription.trial_end,
+        )
+        .exists()
+    )
+    started, converted, running = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((converted_invoice, 1), else_=0)), 0),
+            sa.func.coalesce(
+                sa.func.sum(
+                    sa.case((Subscription.status == SubscriptionStatus.TRIALING, 1), else_=0)
+                ),
+                0,
+            ),
+        )
+        .select_from(TrialUse)
+        .join(Subscription, Subscription.id == TrialUse.subscription_id)
+        .where(
+            Subscription.merchant_id == merchant_id,
+            not_preview(TrialUse.customer_id, merchant_id),
+            TrialUse.started_at >= since,
+            TrialUse.started_at < until,
+        )
+    ).one()
+    by_coupon = [
+        CouponCount(name, int(count))
+        for name, count in session.execute(
+            sa.select(Coupon.name, sa.func.count(CouponRedemption.id))
+            .join(Coupon, Coupon.id == CouponRedemption.coupon_id)
+            .where(
+                CouponRedemption.merchant_id == merchant_id,
+                not_preview(CouponRedemption.customer_id, merchant_id),
+                CouponRedemption.created_at >= since,
+                CouponRedemption.created_at < until,
+            )
+            .group_by(Coupon.id, Coupon.name)
+            .order_by(sa.func.count(CouponRedemption.id).desc(), Coupon.name)
+        ).all()
+    ]
+    started, converted, running = int(started), int(converted), int(running)
+    return CheckoutFunnel(
+        opened=int(opened),
+        email_given=int(email_given),
+        paid=int(paid),
+        paid_percent=cancellation_stats._percent(int(paid), int(opened)),
+        trials_started=started,
+        trials_converted=converted,
+        trials_running=running,
+        trial_conversion_percent=cancellation_stats._percent(converted, started - running),
+        redemptions=sum(c.redemptions for c in by_coupon),
+        by_coupon=by_coupon,
+    )
+
+
 # --- everything for the dashboard ---------------------------------------------------------------
 
 
@@ -428,6 +552,7 @@ class Overview:
     movements: list[MonthMovement]
     pauses: list[MonthPauses]
     retention: Retention
+    checkout: CheckoutFunnel
 
 
 def overview(
@@ -441,10 +566,13 @@ def overview(
         movements=movements(session, merchant_id, months),
         pauses=pauses(session, merchant_id, months),
         retention=retention(session, merchant_id, months),
+        checkout=checkout_funnel(session, merchant_id, months),
     )
 
 
 __all__ = [
+    "CheckoutFunnel",
+    "CouponCount",
     "Month",
     "MonthMovement",
     "MonthPauses",
@@ -454,6 +582,7 @@ __all__ = [
     "ReasonCount",
     "Retention",
     "RetentionFunnel",
+    "checkout_funnel",
     "monthly_amount",
     "months_until",
     "movements",

@@ -1,5 +1,6 @@
 """The billing clock: everything that happens because time passed. Renewals (invoice + charge),
-scheduled changes and pending cancels at period end, pauses that end, and payment retries.
+scheduled changes and pending cancels at period end, pauses that end, payment retries, and free
+trials (the notice three days before a trial ends, then its conversion to a paid period or its end).
 
 Work is found through indexes on (status, current_period_end), (status, resume_at) and
 (status, next_retry_at), so a run costs what is due, not the size of the tables. Each item runs in
@@ -9,12 +10,13 @@ was committed is not due any more, and what was not left no trace."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from portal_app import formatting
 from portal_app.clock import Clock, FixedClock, OffsetClock, SystemClock
 from portal_app.db import read_scope, session_scope
 from portal_app.models import (
@@ -28,6 +30,7 @@ from portal_app.models import (
 from portal_app.money import format_money
 from portal_app.services import (
     audit,
+    coupons,
     features,
     invoices,
     mailer,
@@ -52,11 +55,23 @@ class ClockReport:
     retried: int = 0
     recovered: int = 0
     gave_up: int = 0
+    # Trials: a conversion is also a renewal (`renewed`, `charged` / `payment_failed`), a trial
+    # that ends (cancelled, or no card) is also `ended`; `trial_notices` counts the mails queued.
+    trials_converted: int = 0
+    trials_ended: int = 0
+    trial_notices: int = 0
     errors: int = 0
 
     @property
     def items(self) -> int:
-        return self.resumed + self.renewed + self.ended + self.retried + self.errors
+        return (
+            self.resumed
+            + self.renewed
+            + self.ended
+            + self.retried
+            + self.trial_notices
+            + self.errors
+        )
 
     def add(self, other: ClockReport) -> None:
         for f in fields(self):
@@ -70,17 +85,17 @@ class DueWork:
     resumes: list[int] = field(default_factory=list)
     renewals: list[int] = field(default_factory=list)
     retries: list[int] = field(default_factory=list)
+    trial_notices: list[int] = field(default_factory=list)
+    trials: list[int] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.resumes or self.renewals or self.retries)
+        return any(getattr(self, f.name) for f in fields(self))
 
     def chunks(self, size: int) -> Iterator[DueWork]:
-        longest = max(len(self.resumes), len(self.renewals), len(self.retries))
+        longest = max(len(getattr(self, f.name)) for f in fields(self))
         for start in range(0, longest, size):
             yield DueWork(
-                self.resumes[start : start + size],
-                self.renewals[start : start + size],
-                self.retries[start : start + size],
+                **{f.name: getattr(self, f.name)[start : start + size] for f in fields(self)}
             )
 
 
@@ -92,6 +107,8 @@ def due_work(session: Session, now: datetime, merchant_id: int | None = None) ->
         resumes=_due(session, *_resumes_due(now), merchant_id),
         renewals=_due(session, *_renewals_due(now), merchant_id),
         retries=_due(session, *_retries_due(now), merchant_id, model=Invoice),
+        trial_notices=_due(session, *_trial_notices_due(now), merchant_id),
+        trials=_due(session, *_trials_due(now), merchant_id),
     )
 
 
@@ -115,6 +132,34 @@ def _retries_due(now):
     return (Invoice.id, Invoice.status == InvoiceStatus.OPEN, Invoice.next_retry_at <= now)
 
 
+# The trial-ending notice goes this long before the trial's end.
+TRIAL_NOTICE_BEFORE = timedelta(days=3)
+
+
+def _trial_notices_due(now):
+    """Trials ending within TRIAL_NOTICE_BEFORE whose notice is not sent (a range of
+    ix_subscription_due; a trial already over at `now` converts without a late notice, and one
+    set to cancel gets none: nothing will be charged)."""
+    return (
+        Subscription.id,
+        Subscription.status == SubscriptionStatus.TRIALING,
+        sa.and_(
+            Subscription.current_period_end > now,
+            Subscription.current_period_end <= now + TRIAL_NOTICE_BEFORE,
+            Subscription.trial_notice_sent.is_(False),
+            Subscription.cancel_at_period_end.is_(False),
+        ),
+    )
+
+
+def _trials_due(now):
+    return (
+        Subscription.id,
+        Subscription.status == SubscriptionStatus.TRIALING,
+        Subscription.current_period_end <= now,
+    )
+
+
 def run_batch(
     session: Session,
     clock: Clock,
@@ -136,6 +181,26 @@ def run_batch(
         within=None if within is None else within.resumes,
     ):
         _isolated(session, report, lambda sid=subscription_id: _resume(session, sid, report))
+    for subscription_id in _due(
+        session,
+        *_trial_notices_due(now),
+        merchant_id,
+        limit,
+        within=None if within is None else within.trial_notices,
+    ):
+        _isolated(
+            session, report, lambda sid=subscription_id: _trial_notice(session, sid, now, report)
+        )
+    for subscription_id in _due(
+        session,
+        *_trials_due(now),
+        merchant_id,
+        limit,
+        within=None if within is None else within.trials,
+    ):
+        _isolated(
+            session, report, lambda sid=subscription_id: _trial_end(session, gateway, sid, report)
+        )
     due = _due(
         session,
         *_renewals_due(now),
@@ -210,11 +275,16 @@ def _renew_plain_batch(
 
 
 def _isolated(session: Session, report: ClockReport, work: Callable[[], None]) -> None:
-    """One item's failure (a conflict, a bad row) must not undo the rest of the batch."""
+    """One item's failure (a conflict, a bad row) must not undo the rest of the batch. Its counts
+    go back with its savepoint: an item that failed halfway counted as work would keep
+    `advance` passing over it forever."""
+    before = replace(report)
     try:
         with session.begin_nested():
             work()
     except PortalError:
+        for f in fields(report):
+            setattr(report, f.name, getattr(before, f.name))
         report.errors += 1
 
 
@@ -270,6 +340,116 @@ def _period_end(
         }
 
 
+def _trial_notice(session: Session, subscription_id: int, now: datetime, report: ClockReport):
+    """The trial-ending notice (kind renewal_notice: the merchant's toggle and the customer's
+    preference decide), claimed once by a conditional UPDATE of `trial_notice_sent` so two
+    overlapping runs send one; dated TRIAL_NOTICE_BEFORE before the trial's end."""
+    claimed = session.execute(
+        sa.update(Subscription)
+        .where(
+            Subscription.id == subscription_id,
+            Subscription.status == SubscriptionStatus.TRIALING,
+            Subscription.trial_notice_sent.is_(False),
+        )
+        .values(trial_notice_sent=True)
+    )
+    if claimed.rowcount != 1:
+        return
+    subscription = session.get(Subscription, subscription_id)
+    end = subscription.current_period_end
+    at = min(max(end - TRIAL_NOTICE_BEFORE, subscription.current_period_start), now)
+    info = price_info(session, subscription.merchant_id, subscription.price_id)
+    customer = session.get(Customer, subscription.customer_id)
+    card = payment_methods.default_card(session, customer.id)
+    amount = _conversion_amount(session, subscription, info)
+    ends = formatting.date(end)
+    if card is not None or amount == 0:
+        paid_by = f" to {payment_methods.card_label(card.brand, card.last4)}" if card else ""
+        then = (
+            f"From then it continues at {formatting.price_of(info.price)}: we will charge "
+            f"{format_money(amount, info.price.currency)}{paid_by} on {ends}. To stop before "
+            "then, cancel in your billing portal and nothing will be charged."
+        )
+    else:
+        then = (
+            "You have no card on file, so your subscription will end with the trial. To keep "
+            "it, add a card in your billing portal before then."
+        )
+    queued = mailer.queue(
+        session,
+        FixedClock(at),
+        customer=customer,
+        kind="renewal_notice",
+        subject=f"Your free trial of {info.label} ends on {ends}",
+        body=f"Your free trial of {info.label} ends on {ends}. {then}",
+    )
+    if queued is not None:
+        report.trial_notices += 1
+
+
+def _conversion_amount(session: Session, subscription: Subscription, info) -> int:
+    """What the trial's conversion invoice comes to before account credit, as `_renew` bills
+    it: the price less the checkout's coupon, then less a retention discount (never below 0)."""
+    price, currency = info.price.amount, info.price.currency
+    left = price - coupons.renewal_discount(
+        session, subscription, plan_id=subscription.plan_id, amount=price, currency=currency
+    )
+    if subscription.discount_cycles_remaining > 0 and subscription.discount_percent:
+        left -= min(discount_amount(price, subscription.discount_percent), left)
+    return left
+
+
+def _trial_end(
+    session: Session, gateway: PaymentGateway, subscription_id: int, report: ClockReport
+) -> None:
+    """A trial at its end, dated then: set to cancel, or no card for a charge → it ends (no
+    invoice); otherwise it converts, a renewal from trialing (`_renew`: invoice the first paid
+    period, charged under renewal_obligation(id, trial end), declined → past due and dunning)."""
+    subscription = session.get(Subscription, subscription_id)
+    at = subscription.current_period_end
+    event_clock = FixedClock(at)
+    before = {"status": subscription.status, "trial_end": at}
+    info = price_info(session, subscription.merchant_id, subscription.price_id)
+    no_card = payment_methods.default_card(session, subscription.customer_id) is None
+    if subscription.cancel_at_period_end or (
+        no_card and _conversion_amount(session, subscription, info) > 0
+    ):
+        reason = "canceled" if subscription.cancel_at_period_end else "no_card"
+        with _recorded(
+            session, event_clock, subscription, "subscription.trial_ended", before=before
+        ) as change:
+            end_now(session, subscription, at)
+            change.after = {"status": subscription.status, "reason": reason}
+        if reason == "no_card":
+            ended = formatting.date(at)
+            mailer.queue(
+                session,
+                event_clock,
+                customer=session.get(Customer, subscription.customer_id),
+                kind="trial_ended",
+                subject=f"Your free trial of {info.label} has ended",
+                body=(
+                    f"Your free trial of {info.label} ended on {ended}. There was no card on "
+                    "file, so your subscription ended with it and nothing was charged. To "
+                    "continue, add a card in your billing portal and subscribe again."
+                ),
+            )
+        report.trials_ended += 1
+        report.ended += 1
+        return
+    with _recorded(
+        session, event_clock, subscription, "subscription.trial_converted", before=before
+    ) as conversion:
+        subscription.status = SubscriptionStatus.ACTIVE  # _renew's decline makes it past due
+        invoice = _renew(session, gateway, subscription, at, event_clock, report)
+        conversion.after = {
+            "invoice_id": invoice.id,
+            "period_end": subscription.current_period_end,
+            "status": subscription.status,
+        }
+    report.trials_converted += 1
+
+
 def _recorded(
     session: Session,
     clock: Clock,
@@ -304,8 +484,15 @@ def _renew(
     info = price_info(session, subscription.merchant_id, subscription.price_id)
     new_end = period_end(at, info.price.interval)
     lines = [invoices.LineSpec("subscription", info.label, info.price.amount, at, new_end)]
+    coupon_line = coupons.renewal_line(
+        session, subscription, info.price.amount, info.price.currency
+    )
+    if coupon_line is not None:
+        lines.append(coupon_line)
     if subscription.discount_cycles_remaining > 0 and subscription.discount_percent:
-        off = discount_amount(info.price.amount, subscription.discount_percent)
+        # Both discounts come off the price; together never more than the price.
+        left = sum(line.amount for line in lines)
+        off = min(discount_amount(info.price.amount, subscription.discount_percent), left)
         lines.append(invoices.LineSpec("discount", f"{subscription.discount_percent}% off", -off))
         subscription.discount_cycles_remaining -= 1
         if subscription.discount_cycles_remaining == 0:

@@ -10,14 +10,17 @@ uses."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from portal_app import routes
 from portal_app.clock import Clock
+from portal_app.config import load_settings
 from portal_app.models import Merchant, Plan, Price, Product, Subscription, SubscriptionStatus
-from portal_app.money import format_money
+from portal_app.money import format_money, minor_unit_exponent
 from portal_app.services import audit
 from portal_app.services.catalog_rules import (
     TIER_MAX,
@@ -35,6 +38,17 @@ from portal_app.services.catalog_rules import (
 from portal_app.services.errors import CatalogError, NotFound
 
 INTERVAL_LABELS = {"month": "monthly", "year": "annual"}
+TRIAL_DAYS_MAX = 365
+
+
+class _Keep:
+    """The default of an update's optional field: leave it as it is (None means "none")."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()
 
 
 # --- lookups (always scoped to the merchant: another merchant's id is "not found") --------------
@@ -109,11 +123,15 @@ def _archive(
 
 
 def _clean_product(
-    session: Session, merchant_id: int, name: Any, description: Any, skip_id: int | None
-) -> tuple[str, str]:
-    """The name and description, checked whole (CatalogError lists every problem): the name is
-    not another product's on sale (`skip_id`: the product being edited)."""
-    problems = Problems()
+    problems: Problems,
+    session: Session,
+    merchant_id: int,
+    name: Any,
+    description: Any,
+    skip_id: int | None,
+) -> tuple[str | None, str | None]:
+    """The name and description, with their problems in `problems`: the name is not another
+    product's on sale (`skip_id`: the product being edited)."""
     clean_name, clean_description = name_and_description(
         problems, name, description, label="Product name"
     )
@@ -123,8 +141,30 @@ def _clean_product(
         ):
             if other.id != skip_id and same_name(other.name, clean_name):
                 problems.add(f'A product named "{other.name}" already exists.')
-    problems.check()
     return clean_name, clean_description
+
+
+def _flag(problems: Problems, value: Any, label: str) -> bool | None:
+    """A yes/no field: a real boolean (a checkbox the state read), never a coerced text."""
+    if not isinstance(value, bool):
+        problems.add(f"{label} must be yes or no.")
+        return None
+    return value
+
+
+def _product_sale_terms(
+    problems: Problems, currency: str, one_time_amount: Any, shippable: Any
+) -> dict[str, Any]:
+    """The one-time price (None: not sold once) and whether it ships, for the fields given
+    (`KEEP`: left out)."""
+    terms: dict[str, Any] = {}
+    if one_time_amount is not KEEP:
+        terms["one_time_amount"] = problems.amount(
+            one_time_amount, "One-time price", currency, required=False
+        )
+    if shippable is not KEEP:
+        terms["shippable"] = _flag(problems, shippable, "Ships physical goods")
+    return terms
 
 
 def create_product(
@@ -134,19 +174,33 @@ def create_product(
     merchant_id: int,
     name: Any,
     description: Any = "",
+    one_time_amount: Any = None,
+    shippable: Any = False,
     actor: audit.Actor,
 ) -> Product:
-    clean_name, clean_description = _clean_product(session, merchant_id, name, description, None)
+    """A product in the merchant's currency; `one_time_amount` (minor units) sells it once
+    through checkout, `shippable` asks the buyer for a shipping address."""
+    currency = merchant_currency(session, merchant_id)
+    problems = Problems()
+    clean_name, clean_description = _clean_product(
+        problems, session, merchant_id, name, description, None
+    )
+    terms = _product_sale_terms(problems, currency, one_time_amount, shippable)
+    problems.check()
     product = Product(
         merchant_id=merchant_id,
         name=clean_name,
         description=clean_description,
         slug=unique_slug(session, Product, merchant_id, clean_name),
+        currency=currency,
+        **terms,
     )
     with audit.changing(
         session, clock, product, actor=actor, action="catalog.product.create", target_type="product"
     ) as change:
         change.after = {"name": product.name, "description": product.description}
+        if terms != {"one_time_amount": None, "shippable": False}:  # sold once, or it ships
+            change.after.update(terms, currency=currency)
     return product
 
 
@@ -158,14 +212,22 @@ def update_product(
     product_id: int,
     name: Any,
     description: Any = "",
+    one_time_amount: Any = KEEP,
+    shippable: Any = KEEP,
     actor: audit.Actor,
 ) -> Product:
+    """Name and description; the one-time price (None: no longer sold once; an order keeps
+    the amount it was bought at) and shipping, unless left as `KEEP`. The slug never changes:
+    links already shared keep working."""
     product = get_product(session, merchant_id, product_id)
     _check_editable(product, "product")
+    problems = Problems()
     clean_name, clean_description = _clean_product(
-        session, merchant_id, name, description, product.id
+        problems, session, merchant_id, name, description, product.id
     )
-    values = {"name": clean_name, "description": clean_description}
+    terms = _product_sale_terms(problems, product.currency, one_time_amount, shippable)
+    problems.check()
+    values = {"name": clean_name, "description": clean_description, **terms}
     edit(session, clock, product, values, actor=actor, action="catalog.product.update")
     return product
 
@@ -198,6 +260,25 @@ def _clean_plan_text(
         problems, name, description, label="Plan name"
     )
     return clean_name, clean_description, clean_feature_list(problems, features)
+
+
+def _plan_sale_terms(
+    problems: Problems, trial_days: Any, trial_requires_card: Any, public: Any
+) -> dict[str, Any]:
+    """The trial (days, 0 = none; whether a card is asked for up front) and whether public
+    checkout sells the plan, for the fields given (`KEEP`: left out)."""
+    terms: dict[str, Any] = {}
+    if trial_days is not KEEP:
+        terms["trial_days"] = problems.whole(
+            trial_days, "Free trial (days)", low=0, high=TRIAL_DAYS_MAX
+        )
+    if trial_requires_card is not KEEP:
+        terms["trial_requires_card"] = _flag(
+            problems, trial_requires_card, "Card required for the trial"
+        )
+    if public is not KEEP:
+        terms["public"] = _flag(problems, public, "Sold through public checkout")
+    return terms
 
 
 def _check_plan_name_and_tier(
@@ -236,10 +317,15 @@ def create_plan(
     tier: Any = None,
     monthly_amount: Any = None,
     annual_amount: Any = None,
+    trial_days: Any = 0,
+    trial_requires_card: Any = True,
+    public: Any = True,
     actor: audit.Actor,
 ) -> Plan:
     """A plan with a monthly and/or an annual price in the merchant's currency. `tier` orders
-    plans (higher = upgrade); by default the new plan goes above every existing one."""
+    plans (higher = upgrade); by default the new plan goes above every existing one. A trial of
+    `trial_days` (0..365), with or without a card up front; `public`: sold through public
+    checkout (staff links sell it either way). Its slug (`/buy/<slug>`) is set here, once."""
     product = get_product(session, merchant_id, product_id)
     if not product.active:
         raise CatalogError("This product is archived: plans can't be added to it.", code="archived")
@@ -256,6 +342,7 @@ def create_plan(
     annual = problems.amount(annual_amount, "Annual price", currency, required=False)
     if monthly_amount is None and annual_amount is None:
         problems.add("Give the plan a monthly price, an annual price or both.")
+    terms = _plan_sale_terms(problems, trial_days, trial_requires_card, public)
     _check_plan_name_and_tier(
         problems, _plans_of(session, product.id), clean_name, clean_tier, None
     )
@@ -268,6 +355,7 @@ def create_plan(
         tier=clean_tier,
         features=clean_features,
         slug=unique_slug(session, Plan, merchant_id, clean_name),
+        **terms,
     )
     with audit.changing(
         session, clock, plan, actor=actor, action="catalog.plan.create", target_type="plan"
@@ -294,6 +382,8 @@ def create_plan(
             "name": plan.name,
             "tier": plan.tier,
             "features": plan.features,
+            "slug": plan.slug,
+            **terms,
             "prices": [
                 {"id": p.id, "interval": p.interval, "amount": p.amount, "currency": p.currency}
                 for p in prices
@@ -312,9 +402,14 @@ def update_plan(
     description: Any = "",
     features: Any = None,
     tier: Any,
+    trial_days: Any = KEEP,
+    trial_requires_card: Any = KEEP,
+    public: Any = KEEP,
     actor: audit.Actor,
 ) -> Plan:
-    """Name, description, features and tier. Prices change through `set_price`."""
+    """Name, description, features and tier; the trial terms and public sale unless left as
+    `KEEP` (a new trial length applies to checkouts from now on, never to trials running).
+    Prices change through `set_price`; the slug never changes."""
     plan = get_plan(session, merchant_id, plan_id)
     _check_editable(plan, "plan")
     problems = Problems()
@@ -322,6 +417,7 @@ def update_plan(
         problems, name, description, features
     )
     clean_tier = problems.whole(tier, "Tier", low=TIER_MIN, high=TIER_MAX)
+    terms = _plan_sale_terms(problems, trial_days, trial_requires_card, public)
     _check_plan_name_and_tier(
         problems, _plans_of(session, plan.product_id), clean_name, clean_tier, plan.id
     )
@@ -331,6 +427,7 @@ def update_plan(
         "description": clean_description,
         "features": clean_features,
         "tier": clean_tier,
+        **terms,
     }
     edit(
         session,
@@ -530,3 +627,81 @@ def overview(session: Session, merchant_id: int) -> list[ProductRow]:
         if price.plan_id in by_plan:
             by_plan[price.plan_id].prices.append(PriceRow(price, counts.get(price.id, 0)))
     return list(by_product.values())
+
+
+# --- what checkout sells: the catalog page's extra columns and dialog fields ----------------------
+
+
+def buy_link(slug: str | None) -> str:
+    """The stable, shareable link to a plan's (or one-time product's) checkout,
+    `<public url>/buy/<slug>` (http/checkout_links.py); "" without a slug."""
+    return f"{load_settings().public_url}{routes.BUY}/{slug}" if slug else ""
+
+
+def trial_label(plan: Plan) -> str:
+    if not plan.trial_days:
+        return "No trial"
+    card = "card required" if plan.trial_requires_card else "no card needed"
+    return f"{plan.trial_days}-day free trial, {card}"
+
+
+def major_text(amount: int | None, currency: str) -> str:
+    """Minor units as the amount a form shows ("4900" USD → "49.00"); "" for None."""
+    if amount is None:
+        return ""
+    exponent = minor_unit_exponent(currency)
+    return f"{Decimal(amount).scaleb(-exponent):.{exponent}f}"
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else ""
+
+
+def sale_terms(session: Session, clock: Clock, *, merchant_id: int) -> dict[str, Any]:
+    """For the catalog page, by id (text): each plan's trial, public sale and buy link
+    (`plan_terms`), each product's one-time price, shipping and buy link (`product_terms`)."""
+    plans = session.exec(select(Plan).where(Plan.merchant_id == merchant_id)).all()
+    products = session.exec(select(Product).where(Product.merchant_id == merchant_id)).all()
+    return {
+        "plan_terms": {
+            str(plan.id): {
+                "trial": trial_label(plan),
+                "public": _yes(plan.public),
+                "buy_link": buy_link(plan.slug),
+            }
+            for plan in plans
+        },
+        "product_terms": {
+            str(product.id): {
+                "one_time": ""
+                if product.one_time_amount is None
+                else format_money(product.one_time_amount, product.currency),
+                "shippable": _yes(product.shippable),
+                "buy_link": buy_link(product.slug) if product.one_time_amount is not None else "",
+            }
+            for product in products
+        },
+    }
+
+
+def editor_terms(
+    session: Session, clock: Clock, *, merchant_id: int, kind: str, item_id: int
+) -> dict[str, str]:
+    """The edit dialog's extra fields for a plan or a product, as the form shows them."""
+    if kind == "plan":
+        plan = get_plan(session, merchant_id, item_id)
+        return {
+            "trial_days": str(plan.trial_days),
+            "trial_requires_card": _yes(plan.trial_requires_card),
+            "public": _yes(plan.public),
+            "buy_link": buy_link(plan.slug),
+        }
+    if kind == "product":
+        product = get_product(session, merchant_id, item_id)
+        return {
+            "one_time_amount": major_text(product.one_time_amount, product.currency),
+            "shippable": _yes(product.shippable),
+            "currency": product.currency,
+            "buy_link": buy_link(product.slug) if product.one_time_amount is not None else "",
+        }
+    return {}

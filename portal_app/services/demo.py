@@ -14,6 +14,7 @@ from portal_app.clock import Clock, FixedClock, add_months
 from portal_app.db import session_scope
 from portal_app.models import (
     AssetGrant,
+    Coupon,
     Customer,
     DigitalAsset,
     LicenseKey,
@@ -22,6 +23,7 @@ from portal_app.models import (
     Plan,
     Price,
     Product,
+    PromotionCode,
     RetentionOffer,
 )
 from portal_app.services import (
@@ -96,6 +98,14 @@ FLOW_CUSTOMERS = [
     ),
 ]
 FLOW_PAUSE_DAYS = 14  # the flow's pause ends, and billing resumes, before "now"
+# Sold once at checkout (/buy/<slug>): name, slug, amount (USD cents), ships, grants the CLI
+ONE_TIME_PRODUCTS = [
+    ("Acme sticker pack", "sticker-pack", 1200, True, False),
+    ("Acme CLI lifetime licence", "cli-lifetime", 4900, False, True),
+]
+TRIAL_PLAN, TRIAL_DAYS = "Pro", 14
+# A discount code for the demo's checkout: code, coupon name, percent off, duration, cycles
+DEMO_CODES = [("WELCOME20", "Welcome: 20% off the first invoice", 20, "once", None)]
 RETENTION_OFFERS = [  # name, percent off, billing cycles, the survey reasons it answers
     ("25% off for 3 months", 25, 3, ["too_expensive", "switched_service"]),
     ("50% off your next month", 50, 1, ["unused"]),
@@ -251,12 +261,49 @@ def _catalog(session: Session, clock: Clock, files_dir: Path) -> Merchant:
         )
         for name, percent_off, cycles, reasons in RETENTION_OFFERS
     )
-    _digital_assets(session, clock, merchant.id, plans, files_dir)
+    plans[TRIAL_PLAN].trial_days = TRIAL_DAYS
+    assets = _digital_assets(session, clock, merchant.id, plans, files_dir)
+    _storefront(session, clock, merchant.id, assets)
     session.flush()
     return merchant
 
 
-def _digital_assets(session, clock, merchant_id, plans, files_dir: Path) -> None:
+def _storefront(session, clock, merchant_id, assets) -> None:
+    """One-time products (one grants the CLI download and a licence) and a discount code."""
+    for name, slug, amount, ships, digital in ONE_TIME_PRODUCTS:
+        product = Product(
+            merchant_id=merchant_id,
+            name=name,
+            slug=slug,
+            one_time_amount=amount,
+            currency="USD",
+            shippable=ships,
+        )
+        session.add(product)
+        session.flush()
+        if digital:
+            session.add_all(
+                AssetGrant(asset_id=asset.id, product_id=product.id) for asset in assets[:2]
+            )
+    for code, name, percent, duration, cycles in DEMO_CODES:
+        coupon = Coupon(
+            merchant_id=merchant_id,
+            name=name,
+            percent_off=percent,
+            duration=duration,
+            duration_cycles=cycles,
+            created_at=clock.now(),
+        )
+        session.add(coupon)
+        session.flush()
+        session.add(
+            PromotionCode(
+                merchant_id=merchant_id, coupon_id=coupon.id, code=code, created_at=clock.now()
+            )
+        )
+
+
+def _digital_assets(session, clock, merchant_id, plans, files_dir: Path) -> list[DigitalAsset]:
     files_dir.mkdir(parents=True, exist_ok=True)
     relative = f"{merchant_id}/acme-cli-2.0-linux.tar.gz"
     path = files_dir / relative
@@ -295,6 +342,7 @@ def _digital_assets(session, clock, merchant_id, plans, files_dir: Path) -> None
             session.add(AssetGrant(asset_id=asset.id, plan_id=plans[plan_name].id))
     for i in range(1, 21):
         session.add(LicenseKey(asset_id=assets[1].id, key=f"ACME-DEMO-{i:04d}-{i * 7919:06d}"))
+    return assets
 
 
 def _prices(session: Session, merchant_id: int) -> dict[tuple[str, str], Price]:

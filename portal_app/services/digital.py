@@ -1,5 +1,6 @@
-"""Digital benefits: what a customer's plans grant (files, license keys, links), signed download
-links that expire, per-customer download limits and the download history."""
+"""Digital benefits: what a customer's plans and bought products grant (files, license keys,
+links), signed download links that expire, per-customer download limits and the download
+history."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ from portal_app.models import (
     DownloadCount,
     DownloadEvent,
     LicenseKey,
+    Order,
+    OrderItem,
     Subscription,
     SubscriptionStatus,
 )
-from portal_app.services import audit, features
+from portal_app.services import audit, features, orders
 from portal_app.services.errors import NotFound, PortalError
 
 KIND_FEATURE = {
@@ -42,15 +45,39 @@ def files_root() -> Path:
 
 
 def entitled_assets(session: Session, customer_id: int) -> list[DigitalAsset]:
-    """Assets granted by the plans of the customer's active subscriptions."""
+    """Assets granted by the plans of the customer's active subscriptions, and by the products
+    of their orders that still grant (paid or fulfilled: a refund takes them back). A grant is
+    by plan or by product (the other id NULL, which joins nothing)."""
+    by_plan = (
+        select(AssetGrant.asset_id)
+        .join(Subscription, Subscription.plan_id == AssetGrant.plan_id)
+        .where(Subscription.customer_id == customer_id, Subscription.status.in_(ENTITLED))
+    )
+    by_product = (
+        select(AssetGrant.asset_id)
+        .join(OrderItem, OrderItem.product_id == AssetGrant.product_id)
+        .join(Order, Order.id == OrderItem.order_id)
+        .where(Order.customer_id == customer_id, Order.status.in_(orders.GRANTING))
+    )
     return list(
         session.exec(
             select(DigitalAsset)
-            .join(AssetGrant, AssetGrant.asset_id == DigitalAsset.id)
-            .join(Subscription, Subscription.plan_id == AssetGrant.plan_id)
-            .where(Subscription.customer_id == customer_id, Subscription.status.in_(ENTITLED))
+            .where(DigitalAsset.id.in_(sa.union(by_plan, by_product)))
+            .order_by(DigitalAsset.kind, DigitalAsset.name, DigitalAsset.id)
+        )
+    )
+
+
+def granted_by_orders(session: Session, order_ids: list[int]) -> set[int]:
+    """Those of these orders whose products grant at least one digital asset (one query)."""
+    if not order_ids:
+        return set()
+    return set(
+        session.exec(
+            select(OrderItem.order_id)
+            .join(AssetGrant, AssetGrant.product_id == OrderItem.product_id)
+            .where(OrderItem.order_id.in_(order_ids))
             .distinct()
-            .order_by(DigitalAsset.kind, DigitalAsset.name)
         )
     )
 

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from portal_app.clock import Clock
-from portal_app.models import AssetGrant, DigitalAsset, DownloadEvent, LicenseKey, Plan
+from portal_app.models import AssetGrant, DigitalAsset, DownloadEvent, LicenseKey, Plan, Product
 from portal_app.services import audit
-from portal_app.services.catalog_admin import get_plan
+from portal_app.services.catalog_admin import get_plan, get_product
 from portal_app.services.catalog_rules import (
     Problems,
     edit,
@@ -434,6 +434,14 @@ def update_asset(
     return asset
 
 
+def _ids(value: Any, message: str) -> list[int]:
+    if not isinstance(value, (list, tuple, set)) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in value
+    ):
+        raise CatalogError(message, code="invalid_plans")
+    return sorted(set(value))
+
+
 def set_grants(
     session: Session,
     clock: Clock,
@@ -441,31 +449,43 @@ def set_grants(
     merchant_id: int,
     asset_id: int,
     plan_ids: Any,
+    product_ids: Any = None,
     actor: audit.Actor,
 ) -> list[int]:
     """Exactly these plans of the merchant grant the asset (an empty list revokes it from
-    everyone). Returns the plan ids, sorted."""
+    every subscriber), and, unless `product_ids` is None, exactly these products (customers
+    who bought one keep it under Downloads; an empty list: no product grants it). Returns the
+    plan ids, sorted."""
     asset = get_asset(session, merchant_id, asset_id)
-    if not isinstance(plan_ids, (list, tuple, set)) or not all(
-        isinstance(p, int) and not isinstance(p, bool) for p in plan_ids
-    ):
-        raise CatalogError("Choose plans from the list.", code="invalid_plans")
-    wanted = sorted(set(plan_ids))
+    wanted = _ids(plan_ids, "Choose plans from the list.")
     for plan_id in wanted:
         get_plan(session, merchant_id, plan_id)  # another merchant's plan: NotFound
+    wanted_products = None
+    if product_ids is not None:
+        wanted_products = _ids(product_ids, "Choose products from the list.")
+        for product_id in wanted_products:
+            get_product(session, merchant_id, product_id)  # another merchant's: NotFound
     grants = session.exec(select(AssetGrant).where(AssetGrant.asset_id == asset.id)).all()
-    current = sorted(grant.plan_id for grant in grants)
-    if current == wanted:
+    by_plan = {grant.plan_id: grant for grant in grants if grant.plan_id is not None}
+    by_product = {grant.product_id: grant for grant in grants if grant.product_id is not None}
+    current, current_products = sorted(by_plan), sorted(by_product)
+    if current == wanted and wanted_products in (None, current_products):
         raise CatalogError("Nothing changed.", code="unchanged")
     with _changing(session, clock, asset, actor, "asset.grants") as change:
         change.before = {"plan_ids": current}
-        for grant in grants:
-            if grant.plan_id not in wanted:
-                session.delete(grant)
-        for plan_id in set(wanted) - set(current):
-            session.add(AssetGrant(asset_id=asset.id, plan_id=plan_id))
-        flush_or_conflict(session, "The plans were changed at the same time. Reload and try again.")
         change.after = {"plan_ids": wanted}
+        changes = [(by_plan, wanted, "plan_id")]
+        if wanted_products is not None:
+            change.before["product_ids"] = current_products
+            change.after["product_ids"] = wanted_products
+            changes.append((by_product, wanted_products, "product_id"))
+        for existing, chosen, column in changes:
+            for key, grant in existing.items():
+                if key not in chosen:
+                    session.delete(grant)
+            for key in set(chosen) - set(existing):
+                session.add(AssetGrant(asset_id=asset.id, **{column: key}))
+        flush_or_conflict(session, "The grants changed at the same time. Reload and try again.")
     return wanted
 
 
@@ -476,12 +496,14 @@ def set_grants(
 class AssetRow:
     asset: DigitalAsset
     plans: list[Plan] = field(default_factory=list)
+    products: list[Product] = field(default_factory=list)  # granted once bought
     keys: KeyCount = field(default_factory=KeyCount)
     downloads: int = 0
 
 
 def list_assets(session: Session, merchant_id: int) -> list[AssetRow]:
-    """Every asset of the merchant with the plans granting it, its key pool and download count."""
+    """Every asset of the merchant with the plans and products granting it, its key pool and
+    download count."""
     assets = session.exec(
         select(DigitalAsset)
         .where(DigitalAsset.merchant_id == merchant_id)
@@ -497,6 +519,13 @@ def list_assets(session: Session, merchant_id: int) -> list[AssetRow]:
         .order_by(Plan.tier, Plan.id)
     ).all():
         rows[asset_id].plans.append(plan)
+    for asset_id, product in session.exec(
+        select(AssetGrant.asset_id, Product)
+        .join(Product, Product.id == AssetGrant.product_id)
+        .where(AssetGrant.asset_id.in_(list(rows)))
+        .order_by(Product.name, Product.id)
+    ).all():
+        rows[asset_id].products.append(product)
     for asset_id, count in key_counts(session, list(rows)).items():
         rows[asset_id].keys = count
     for asset_id, count in session.exec(
@@ -506,3 +535,37 @@ def list_assets(session: Session, merchant_id: int) -> list[AssetRow]:
     ).all():
         rows[asset_id].downloads = count
     return list(rows.values())
+
+
+def product_grant_rows(
+    session: Session, clock: Clock, *, merchant_id: int, asset_id: int
+) -> list[dict[str, str]]:
+    """The grants dialog's products ({"id", "label", "checked": "yes" or ""}): the merchant's
+    products on sale, and archived ones while they still grant the asset. A product with no
+    one-time price says so: nobody can buy it yet."""
+    asset = get_asset(session, merchant_id, asset_id)
+    granted = set(
+        session.exec(
+            select(AssetGrant.product_id).where(
+                AssetGrant.asset_id == asset.id, AssetGrant.product_id.is_not(None)
+            )
+        )
+    )
+    products = session.exec(
+        select(Product).where(Product.merchant_id == merchant_id).order_by(Product.name, Product.id)
+    ).all()
+    rows = []
+    for product in products:
+        if not product.active and product.id not in granted:
+            continue
+        note = "" if product.active else " (archived)"
+        if product.one_time_amount is None:
+            note += " (no one-time price)"
+        rows.append(
+            {
+                "id": str(product.id),
+                "label": product.name + note,
+                "checked": "yes" if product.id in granted else "",
+            }
+        )
+    return rows

@@ -33,6 +33,18 @@ class ChargeResult:
     created_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    refund_id: str
+    charge_id: str
+    amount: int  # minor units given back by this refund
+    currency: str
+    succeeded: bool
+    failure_code: str | None = None
+    failure_message: str | None = None  # safe to show staff
+    created_at: datetime | None = None
+
+
 class PaymentGateway(Protocol):
     def tokenize(
         self, session: Session, clock: Clock, number: str, exp_month: int, exp_year: int, cvc: str
@@ -56,6 +68,20 @@ class PaymentGateway(Protocol):
         self, session: Session, clock: Clock, token: str, exp_month: int, exp_year: int
     ) -> None:
         """Raises CardError when the new expiry is invalid or in the past."""
+
+    def refund(
+        self,
+        session: Session,
+        clock: Clock,
+        *,
+        charge_id: str,
+        amount: int,
+        idempotency_key: str,
+    ) -> RefundResult:
+        """Give back `amount` of a succeeded charge, once per idempotency key: a repeated key
+        returns the first refund unchanged. Raises PaymentError for an unknown or failed
+        charge, an amount beyond what is left to refund (`refund_exceeds_charge`) or a key
+        reused with other parameters (`idempotency_key_reused`)."""
 
 
 def configured_gateway() -> PaymentGateway:

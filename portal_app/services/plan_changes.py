@@ -12,7 +12,7 @@ from portal_app import formatting
 from portal_app.clock import Clock
 from portal_app.models import Customer, ScheduledChange, Subscription, SubscriptionStatus
 from portal_app.money import format_money
-from portal_app.services import audit, features, invoices, proration, subscriptions
+from portal_app.services import audit, coupons, features, invoices, proration, subscriptions
 from portal_app.services.catalog import direction, period_end, price_info
 from portal_app.services.errors import SubscriptionError
 from portal_app.services.gateway import PaymentGateway
@@ -62,6 +62,8 @@ class ChangePreview:
 
 
 def _check_changeable(subscription: Subscription) -> None:
+    if subscription.status == SubscriptionStatus.TRIALING:
+        raise SubscriptionError("You can change plans once your trial has ended.", code="trialing")
     if subscription.status == SubscriptionStatus.PAUSED:
         raise SubscriptionError("Resume this subscription before changing its plan.")
     if subscription.status == SubscriptionStatus.PAST_DUE:
@@ -138,13 +140,20 @@ def preview_change(
             **common,
             effective_at=subscription.current_period_end,
             next_renewal_at=subscription.current_period_end,
-            next_renewal_amount=discounted_price(subscription, new.price.amount),
+            next_renewal_amount=_renewal_amount(session, subscription, new),
         )
+    # Prorated on what the customer pays: both rates less the subscription's coupon, the new
+    # one only if the coupon covers the new plan (an interval change's new period uses one of
+    # the coupon's invoices).
+    coupon = coupons.active_coupon(session, subscription)
+    old_off, old_name = _with_coupon(session, subscription, coupon, old)
+    new_off, new_name = _with_coupon(session, subscription, coupon, new)
+    used_now = 1 if interval_changes and _covers(coupon, new) else 0
     period = dict(
-        old_amount=old.price.amount,
-        new_amount=new.price.amount,
-        old_name=old.label,
-        new_name=new.label,
+        old_amount=old.price.amount - old_off,
+        new_amount=new.price.amount - new_off,
+        old_name=old_name,
+        new_name=new_name,
         period_start=subscription.current_period_start,
         period_end=subscription.current_period_end,
         at=now,
@@ -172,8 +181,50 @@ def preview_change(
         credit_added=max(-total, 0),
         effective_at=now,
         next_renewal_at=new_end,
-        next_renewal_amount=discounted_price(subscription, new.price.amount),
+        next_renewal_amount=_renewal_amount(session, subscription, new, used_now),
     )
+
+
+def _covers(coupon, info) -> bool:
+    return coupon is not None and coupons.applies_to(coupon, plan_id=info.plan.id, product_id=None)
+
+
+def _with_coupon(session: Session, subscription: Subscription, coupon, info) -> tuple[int, str]:
+    """What the subscription's coupon takes off this price, and the price's name as the
+    proration line shows it ("Pro (monthly) with SPRING20")."""
+    if not _covers(coupon, info):
+        return 0, info.label
+    off = coupons.discount_off(coupon, info.price.amount, info.price.currency)
+    if off == 0:
+        return 0, info.label
+    return off, f"{info.label} with {coupons.code_of(session, subscription, coupon)}"
+
+
+def _renewal_amount(session: Session, subscription: Subscription, new, used_now: int = 0) -> int:
+    """The next renewal on `new`: the price less the coupon (if it still covers it then) and the
+    retention discount, as billing_clock._renew bills it."""
+    off = coupons.renewal_discount(
+        session,
+        subscription,
+        plan_id=new.plan.id,
+        amount=new.price.amount,
+        currency=new.price.currency,
+        used_now=used_now,
+    )
+    return max(discounted_price(subscription, new.price.amount) - off, 0)
+
+
+def _carry_coupon(session: Session, subscription: Subscription, new, interval_changes: bool):
+    """After an immediate change: a coupon that does not cover the new plan ends; one that does
+    counts the new period an interval change started."""
+    coupon = coupons.active_coupon(session, subscription)
+    if coupon is None:
+        return
+    if not _covers(coupon, new):
+        subscription.coupon_id = None
+        subscription.coupon_cycles_remaining = 0
+    elif interval_changes:
+        coupons.use_one(subscription, coupon)
 
 
 @dataclass(frozen=True)
@@ -250,6 +301,7 @@ def change_plan(
         elif preview.credit_added > 0:
             customer.credit_balance += preview.credit_added
             session.add(customer)
+        _carry_coupon(session, subscription, new, new.price.interval != old_price.interval)
         if new.price.interval != old_price.interval:
             subscription.current_period_start = preview.effective_at
             subscription.current_period_end = preview.next_renewal_at

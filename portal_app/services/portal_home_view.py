@@ -23,7 +23,7 @@ from portal_app.models import (
     SubscriptionStatus,
 )
 from portal_app.money import format_money
-from portal_app.services import auth, invoices, payment_methods, subscriptions
+from portal_app.services import auth, invoices, payment_methods, subscriptions, trials
 
 
 @dataclass
@@ -80,6 +80,7 @@ _SUBSCRIPTIONS = (
         Subscription.cancel_at_period_end,
         Subscription.discount_percent,
         Subscription.discount_cycles_remaining,
+        Subscription.trial_end,
         Plan.name.label("plan"),
         Price.amount,
         Price.currency,
@@ -125,7 +126,9 @@ def overview(session: Session, clock: Clock, *, customer_id: int, session_row_id
         OverviewSubscription(
             id=str(sub.id),
             plan=sub.plan,
-            status=sub.status.replace("_", " "),
+            status=trials.status_label(sub.trial_end or sub.current_period_end)
+            if sub.status == SubscriptionStatus.TRIALING
+            else sub.status.replace("_", " "),
             renews=formatting.date(sub.current_period_end),
             cancel_at_period_end="yes" if sub.cancel_at_period_end else "",
         )
@@ -152,11 +155,10 @@ def overview(session: Session, clock: Clock, *, customer_id: int, session_row_id
         for row in db.execute(_SESSIONS, {**params, "now": now})
     ]
     next_invoice = ""
-    renewing = [
-        sub
-        for sub in rows
-        if sub.status == SubscriptionStatus.ACTIVE and not sub.cancel_at_period_end
-    ]
+    default = db.execute(_DEFAULT_CARD, params).first()
+    # A trial is invoiced at its end when there is a card to charge (else it just ends).
+    invoiced = {SubscriptionStatus.ACTIVE} | ({SubscriptionStatus.TRIALING} if default else set())
+    renewing = [sub for sub in rows if sub.status in invoiced and not sub.cancel_at_period_end]
     if renewing:
         soonest = min(renewing, key=lambda sub: sub.current_period_end)
         amount = subscriptions.discounted_amount(
@@ -164,7 +166,6 @@ def overview(session: Session, clock: Clock, *, customer_id: int, session_row_id
         )
         renews = formatting.date(soonest.current_period_end)
         next_invoice = f"{format_money(amount, soonest.currency)} on {renews}"
-    default = db.execute(_DEFAULT_CARD, params).first()
     expiring = ""
     if default is not None:
         months_left = (default.exp_year - now.year) * 12 + default.exp_month - now.month

@@ -1,5 +1,7 @@
 """What the public pricing page shows: the demo merchant's active plans with monthly and annual
-prices. Public (no principal), so `load` opens its own read-only unit of work."""
+prices, and for each plan sold publicly (with public checkout on) its Subscribe links
+`/buy/<slug>?interval=…`. Public (no principal), so `load` opens its own read-only unit of
+work."""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from portal_app import routes
 from portal_app.db import read_scope
 from portal_app.models import Merchant, Plan, Price, Product
 from portal_app.money import format_money
+from portal_app.services import features
 from portal_app.services.demo import DEMO_SLUG
 
 
@@ -23,6 +27,10 @@ class PlanCard:
     monthly: str = ""
     annual: str = ""
     savings: str = ""
+    # "/buy/pro?interval=month": "" when the plan is not sold publicly or has no such price
+    monthly_link: str = ""
+    annual_link: str = ""
+    trial: str = ""  # "14-day free trial", or ""
 
 
 def _demo_merchant(session: Session) -> Merchant | None:
@@ -68,6 +76,13 @@ def pricing(session: Session) -> tuple[str, list[PlanCard]]:
         preferred = [p for p in candidates if p.currency == merchant.default_currency]
         return (preferred or candidates or [None])[0]
 
+    public_checkout = features.load(session, merchant.id).enabled("checkout.public")
+
+    def link(plan: Plan, price: Price | None, interval: str) -> str:
+        if not (public_checkout and plan.public and plan.slug) or price is None:
+            return ""
+        return routes.buy(plan.slug, interval)
+
     plans = []
     for plan, product in rows:
         monthly, annual = pick(plan.id, "month"), pick(plan.id, "year")
@@ -81,6 +96,9 @@ def pricing(session: Session) -> tuple[str, list[PlanCard]]:
                 monthly=format_money(monthly.amount, monthly.currency) if monthly else "",
                 annual=format_money(annual.amount, annual.currency) if annual else "",
                 savings=_savings_label(monthly, annual),
+                monthly_link=link(plan, monthly, "month"),
+                annual_link=link(plan, annual, "year"),
+                trial=f"{plan.trial_days}-day free trial" if plan.trial_days > 0 else "",
             )
         )
     return merchant.name, plans

@@ -105,6 +105,7 @@ def plain_candidates(session: Session, subscription_ids: list[int]) -> list[Cand
             Subscription.status == SubscriptionStatus.ACTIVE,
             Subscription.cancel_at_period_end.is_(False),
             Subscription.discount_cycles_remaining == 0,
+            Subscription.coupon_id.is_(None),
             Customer.credit_balance == 0,
             Price.amount > 0,
             ~pending,

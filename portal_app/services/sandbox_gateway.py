@@ -31,6 +31,9 @@ Validation (each failure raises CardError with a customer-safe message and a Str
   moment of its expiry month (UTC) and may not expire more than 20 years from now.
 * CVC: 3 digits, 4 for amex.
 
+Refunds give back part or all of a succeeded charge, never more than it was, once per
+idempotency key (a repeated key returns the first refund).
+
 Charges are idempotent per key: a repeated key returns the first result unchanged and a key reused
 with a different token, amount or currency is refused. Declines are results, not exceptions;
 every attempt, successful or not, is one ledger row. A card whose expiry has passed by the time it
@@ -44,6 +47,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -51,7 +55,7 @@ from portal_app.clock import Clock
 from portal_app.db import insert_skipping_conflicts
 from portal_app.models import SandboxCard, SandboxCharge
 from portal_app.services.errors import CardError, PaymentError
-from portal_app.services.gateway import ChargeRequest, ChargeResult, TokenizedCard
+from portal_app.services.gateway import ChargeRequest, ChargeResult, RefundResult, TokenizedCard
 
 MAX_YEARS_AHEAD = 20
 
@@ -368,6 +372,79 @@ class SandboxGateway:
         session.add(card)
         session.flush()
 
+    def refund(
+        self,
+        session: Session,
+        clock: Clock,
+        *,
+        charge_id: str,
+        amount: int,
+        idempotency_key: str,
+    ) -> RefundResult:
+        """A refund is a ledger row of its own (status "refunded", the refunded charge's id in
+        its own: "re_<charge>_<random>") under its idempotency key, and the charge's
+        `refunded_amount` moves on by a conditional UPDATE that never passes the charge's
+        amount; both in one savepoint, so a refused or concurrent duplicate leaves neither."""
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise PaymentError(
+                "The amount to refund must be a positive whole number.", code="invalid_amount"
+            )
+        if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 128:
+            raise PaymentError("The refund request is invalid.", code="invalid_idempotency_key")
+        charge = session.get(SandboxCharge, charge_id) if isinstance(charge_id, str) else None
+        if charge is None or charge.status != "succeeded":
+            raise PaymentError("There is no payment to refund.", code="invalid_charge")
+        first = self._find_charge(session, idempotency_key)
+        if first is not None:
+            return self._replay_refund(first, charge, amount)
+        row = SandboxCharge(
+            id=f"re_{charge.id.removeprefix('ch_')}_{secrets.token_hex(4)}",
+            idempotency_key=idempotency_key,
+            token=charge.token,
+            amount=amount,
+            currency=charge.currency,
+            status="refunded",
+            created_at=clock.now(),
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+                moved = session.execute(
+                    sa.update(SandboxCharge)
+                    .where(
+                        SandboxCharge.id == charge.id,
+                        SandboxCharge.refunded_amount + amount <= SandboxCharge.amount,
+                    )
+                    .values(refunded_amount=SandboxCharge.refunded_amount + amount)
+                    .execution_options(synchronize_session=False)
+                )
+                if moved.rowcount != 1:
+                    raise _RefundRefused
+        except _RefundRefused:
+            raise PaymentError(
+                "That is more than is left to refund of this payment.",
+                code="refund_exceeds_charge",
+            ) from None
+        except IntegrityError:
+            first = self._find_charge(session, idempotency_key)
+            if first is None:
+                raise
+            return self._replay_refund(first, charge, amount)
+        session.refresh(charge)
+        return _refund_result(row, charge)
+
+    @staticmethod
+    def _replay_refund(first: SandboxCharge, charge: SandboxCharge, amount: int) -> RefundResult:
+        same = first.status == "refunded" and first.id.startswith(_refund_prefix(charge))
+        if not same or first.amount != amount:
+            raise PaymentError(
+                "This refund request conflicts with an earlier one "
+                "(idempotency key reused with different parameters).",
+                code="idempotency_key_reused",
+            )
+        return _refund_result(first, charge)
+
     @staticmethod
     def _find_charge(session: Session, idempotency_key: str) -> SandboxCharge | None:
         return session.exec(
@@ -383,6 +460,25 @@ class SandboxGateway:
                 code="idempotency_key_reused",
             )
         return _result(first)
+
+
+class _RefundRefused(Exception):
+    """Inside the refund's savepoint: the charge has less left to refund than asked."""
+
+
+def _refund_prefix(charge: SandboxCharge) -> str:
+    return f"re_{charge.id.removeprefix('ch_')}_"
+
+
+def _refund_result(row: SandboxCharge, charge: SandboxCharge) -> RefundResult:
+    return RefundResult(
+        refund_id=row.id,
+        charge_id=charge.id,
+        amount=row.amount,
+        currency=row.currency,
+        succeeded=True,
+        created_at=row.created_at,
+    )
 
 
 def _result(row: SandboxCharge) -> ChargeResult:

@@ -10,11 +10,19 @@ from sqlmodel import Session
 
 from portal_app import formatting
 from portal_app.clock import Clock
-from portal_app.services import cancellation, catalog, features, plan_changes, subscriptions
+from portal_app.services import (
+    cancellation,
+    catalog,
+    features,
+    plan_changes,
+    subscriptions,
+    trials,
+)
 
 # What the customer reads for each stored status (one spelling: "cancelled", as in every message).
 STATUS_LABELS = {
     "active": "Active",
+    "trialing": "Trial",
     "paused": "Paused",
     "past_due": "Past due",
     "canceled": "Cancelled",
@@ -58,7 +66,7 @@ def subscription_rows(session: Session, clock: Clock, *, customer_id: int) -> li
                 plan=info.label,
                 price=formatting.price_of(info.price),
                 status=sub.status,
-                status_label=STATUS_LABELS.get(sub.status, sub.status),
+                status_label=_status_label(sub),
                 period_end=formatting.date(sub.current_period_end),
                 canceling="yes" if sub.cancel_at_period_end else "",
                 resume_at=formatting.date(sub.resume_at),
@@ -70,6 +78,12 @@ def subscription_rows(session: Session, clock: Clock, *, customer_id: int) -> li
             )
         )
     return rows
+
+
+def _status_label(sub) -> str:
+    if sub.status == "trialing":
+        return trials.status_label(sub.trial_end or sub.current_period_end)
+    return STATUS_LABELS.get(sub.status, sub.status)
 
 
 def change_options(

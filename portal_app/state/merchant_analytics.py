@@ -59,6 +59,11 @@ class OfferRow(TypedDict):
     count: int
 
 
+class CouponRow(TypedDict):
+    coupon: str
+    count: int
+
+
 def reason_label(reason: str) -> str:
     if not reason:
         return NO_REASON
@@ -93,6 +98,15 @@ class MerchantAnalyticsState(PrivateState):
     save_rate: str = "n/a"
     saved: int = 0
     decided: int = 0
+    # Checkout: sessions → email → paid, trials → converted, coupon redemptions (the period's).
+    checkout_funnel: list[FunnelRow] = []
+    trial_funnel: list[FunnelRow] = []
+    coupons: list[CouponRow] = []
+    checkouts_opened: int = 0
+    checkout_paid_rate: str = "n/a"
+    trials_started: int = 0
+    trial_conversion_rate: str = "n/a"
+    redemptions: int = 0
 
     @rx.event
     @guarded("staff", staff_role="viewer", error="error")
@@ -143,6 +157,24 @@ class MerchantAnalyticsState(PrivateState):
         self.flows_started = funnel.started
         self.save_rate = funnel.save_rate_percent
         self.saved, self.decided = funnel.saved, funnel.decided
+        self._show_checkout(found.checkout)
+
+    def _show_checkout(self, found: analytics.CheckoutFunnel) -> None:
+        self.checkout_funnel = [
+            {"stage": "Checkouts opened", "count": found.opened},
+            {"stage": "Email given", "count": found.email_given},
+            {"stage": "Paid", "count": found.paid},
+        ]
+        self.trial_funnel = [
+            {"stage": "Trials started", "count": found.trials_started},
+            {"stage": "Converted (paid)", "count": found.trials_converted},
+            {"stage": "Still in trial", "count": found.trials_running},
+        ]
+        self.coupons = [{"coupon": c.coupon, "count": c.redemptions} for c in found.by_coupon]
+        self.checkouts_opened, self.checkout_paid_rate = found.opened, found.paid_percent
+        self.trials_started = found.trials_started
+        self.trial_conversion_rate = found.trial_conversion_percent
+        self.redemptions = found.redemptions
 
     def _show_mrr(self, series: list[analytics.MrrSeries], months: list[analytics.Month]) -> None:
         self.currencies = [s.currency for s in series]

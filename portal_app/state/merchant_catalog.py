@@ -58,6 +58,8 @@ class MerchantCatalogState(
     def _refresh(self) -> None:
         for key, value in read(catalog_view.catalog, reason_label=reason_label).items():
             setattr(self, key, value)
+        for key, value in read(catalog_admin.sale_terms).items():  # plan_terms, product_terms
+            setattr(self, key, value)
         self.loaded = True
 
     def _clear_errors(self) -> None:

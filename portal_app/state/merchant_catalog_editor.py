@@ -71,6 +71,12 @@ def checked(form: dict[str, Any], key: str) -> bool:
     return key in form and form[key] not in ("", "off", False, None)
 
 
+def trial_days(form: dict[str, Any]) -> int:
+    """The plan form's "Free trial (days)": empty is no trial."""
+    days = whole(form, "trial_days", "Free trial (days)")
+    return 0 if days is None else days
+
+
 def parse_id(value: Any) -> int:
     """An id sent by the browser: a positive whole number, or the request is refused."""
     text = str(value)
@@ -79,9 +85,14 @@ def parse_id(value: Any) -> int:
     return int(text)
 
 
-def _is_plan_box(key: str, form: dict) -> bool:
-    suffix = key.removeprefix("plan_")
-    return key.startswith("plan_") and suffix.isdigit() and len(suffix) <= 12 and checked(form, key)
+def _ticked_ids(form: dict, prefix: str) -> list[int]:
+    """The ids of the ticked boxes named `<prefix><id>` (the grants dialog's plans, products)."""
+    ids = []
+    for key in form:
+        suffix = key.removeprefix(prefix)
+        if key.startswith(prefix) and suffix.isdigit() and len(suffix) <= 12 and checked(form, key):
+            ids.append(int(suffix))
+    return ids
 
 
 # --- the dialog ---------------------------------------------------------------------------------
@@ -94,6 +105,7 @@ class CatalogEditorMixin(rx.State, mixin=True):
     editor_error: str = ""
     editor_prices: list[PriceView] = []
     editor_plans: list[GrantView] = []
+    editor_products: list[GrantView] = []  # the grants dialog's products (once bought)
     _editor_id: int = 0
 
     @rx.event
@@ -104,13 +116,19 @@ class CatalogEditorMixin(rx.State, mixin=True):
         item = parse_id(item_id)
         self.editor_error, self.editor_prices, self.editor_plans = "", [], []
         shown = read(catalog_view.editor, kind=kind, item_id=item)
-        self.editor_kind, self.editor_title, self.editor = kind, shown["title"], shown["values"]
+        values = dict(shown["values"])
+        values.update(read(catalog_admin.editor_terms, kind=kind, item_id=item))
+        self.editor_kind, self.editor_title, self.editor = kind, shown["title"], values
         self.editor_prices, self.editor_plans = shown["prices"], shown["plans"]
+        self.editor_products = (
+            read(digital_admin.product_grant_rows, asset_id=item) if kind == "grants" else []
+        )
         self._editor_id = item
 
     def _close_editor(self) -> None:
         self.editor_kind, self.editor_error, self.editor = "", "", {}
         self.editor_prices, self.editor_plans, self._editor_id = [], [], 0
+        self.editor_products = []
 
     def _refresh_prices(self) -> None:
         self.editor_prices = read(catalog_view.price_rows, plan_id=self._editor_id)
@@ -145,8 +163,14 @@ class CatalogEditorMixin(rx.State, mixin=True):
     def _save(self, kind: str, item: int, form: dict) -> str:
         name, description = field(form, "name"), field(form, "description")
         if kind == "product":
+            currency = self.editor.get("currency") or read(catalog_view.currency)
             product = write(
-                catalog_admin.update_product, product_id=item, name=name, description=description
+                catalog_admin.update_product,
+                product_id=item,
+                name=name,
+                description=description,
+                one_time_amount=money(form, "one_time_amount", "One-time price", currency),
+                shippable=checked(form, "shippable"),
             )
             return f'Product "{product.name}" saved.'
         if kind == "plan":
@@ -157,6 +181,9 @@ class CatalogEditorMixin(rx.State, mixin=True):
                 description=description,
                 features=lines(form, "features"),
                 tier=whole(form, "tier", "Tier"),
+                trial_days=trial_days(form),
+                trial_requires_card=checked(form, "trial_requires_card"),
+                public=checked(form, "public"),
             )
             return f'Plan "{plan.name}" saved.'
         if kind == "price":
@@ -187,10 +214,16 @@ class CatalogEditorMixin(rx.State, mixin=True):
         if kind == "keys":
             keys = form.get("keys", "")
             return write(digital_admin.add_license_keys, asset_id=item, keys_text=keys).summary()
-        chosen = [int(key.removeprefix("plan_")) for key in form if _is_plan_box(key, form)]
-        plan_ids = write(digital_admin.set_grants, asset_id=item, plan_ids=chosen)
+        plan_ids = _ticked_ids(form, "plan_")
+        product_ids = _ticked_ids(form, "product_")
+        write(digital_admin.set_grants, asset_id=item, plan_ids=plan_ids, product_ids=product_ids)
+        granted = [
+            catalog_view.plural(len(ids), word)
+            for ids, word in ((plan_ids, "plan"), (product_ids, "product"))
+            if ids
+        ]
         return (
-            f"Granted to {catalog_view.plural(len(plan_ids), 'plan')}."
-            if plan_ids
-            else "No plan grants it now: customers no longer see it."
+            f"Granted to {' and '.join(granted)}."
+            if granted
+            else "No plan or product grants it now: customers no longer see it."
         )

@@ -12,13 +12,25 @@ from portal_app.services import catalog_admin, catalog_view
 from portal_app.services.catalog_view import Choice, PlanView, ProductView
 from portal_app.services.errors import CatalogError
 from portal_app.state.guard import guarded, read, write
-from portal_app.state.merchant_catalog_editor import field, lines, money, posted, whole
+from portal_app.state.merchant_catalog_editor import (
+    checked,
+    field,
+    lines,
+    money,
+    posted,
+    trial_days,
+    whole,
+)
 
 
 class CatalogProductsMixin(rx.State, mixin=True):
     products: list[ProductView] = []
     plans: list[PlanView] = []
     product_choices: list[Choice] = []  # active products, for the new plan's product
+    # What checkout sells, by plan / product id (catalog_admin.sale_terms): plan {"trial",
+    # "public", "buy_link"}, product {"one_time", "shippable", "buy_link"}.
+    plan_terms: dict[str, dict[str, str]] = {}
+    product_terms: dict[str, dict[str, str]] = {}
     product_error: str = ""
     plan_error: str = ""
 
@@ -27,10 +39,13 @@ class CatalogProductsMixin(rx.State, mixin=True):
     def create_product(self, form_data: dict):
         form = posted(form_data)
         self._clear_errors()
+        currency = read(catalog_view.currency)
         product = write(
             catalog_admin.create_product,
             name=field(form, "name"),
             description=field(form, "description"),
+            one_time_amount=money(form, "one_time_amount", "One-time price", currency),
+            shippable=checked(form, "shippable"),
         )
         return self._done(f'Product "{product.name}" created.')
 
@@ -52,5 +67,8 @@ class CatalogProductsMixin(rx.State, mixin=True):
             tier=whole(form, "tier", "Tier"),
             monthly_amount=money(form, "monthly", "Monthly price", currency),
             annual_amount=money(form, "annual", "Annual price", currency),
+            trial_days=trial_days(form),
+            trial_requires_card=checked(form, "trial_requires_card"),
+            public=checked(form, "public"),
         )
         return self._done(f'Plan "{plan.name}" created. Customers can choose it now.')

@@ -18,6 +18,16 @@ PUBLIC_HANDLERS = {
     ("LoginState", "request_link"): "the sign-in form itself; throttled, same answer for all",
     ("MailboxState", "load"): "dev mailbox; returns nothing unless PORTAL_DEV_MAILBOX=1 and "
     "the socket is a direct loopback connection without proxy headers (dev_mailbox.py)",
+    # Checkout: the unguessable checkout id in the route is the capability (like a hosted
+    # checkout link); each handler re-reads the session by that id, throttles per client IP
+    # (ratelimit checkout_ip) and re-derives a signed-in customer from the session cookie.
+    ("CheckoutState", "load"): "reads one checkout session by its unguessable id",
+    ("CheckoutState", "switch_interval"): "changes only that open session's interval; throttled",
+    ("CheckoutState", "apply_code"): "a discount code on that open session; throttled",
+    ("CheckoutState", "remove_code"): "takes the code off that open session; throttled",
+    ("CheckoutState", "renew"): "opens a fresh session for an expired one's plan; throttled",
+    ("CheckoutState", "confirm"): "pays that session once (claimed by a conditional UPDATE); "
+    "an email with an account gets a sign-in link instead; throttled",
 }
 
 
@@ -29,6 +39,26 @@ PUBLIC_HANDLERS = {
 # management is owner. Exports of personal data in bulk (the audit log's CSV: IP addresses,
 # customer ids) are admin: above what viewer and support need to do their work.
 STAFF_HANDLER_ROLES = {
+    ("MerchantCatalogCouponsState", "load"): "viewer",
+    ("MerchantCatalogCouponsState", "create_coupon"): "admin",
+    ("MerchantCatalogCouponsState", "add_code"): "admin",
+    ("MerchantCatalogCouponsState", "switch"): "admin",
+    ("MerchantCatalogCouponsState", "confirm_off"): "admin",
+    ("MerchantCatalogCouponsState", "keep_on"): "viewer",
+    ("MerchantCatalogCouponsState", "confirm_visibility"): "viewer",
+    ("MerchantCheckoutsState", "load"): "viewer",
+    ("MerchantCheckoutsState", "show"): "viewer",
+    ("MerchantCheckoutsState", "go_to_page"): "viewer",
+    # A payment link for a customer, like a portal link: support's work.
+    ("MerchantCheckoutsState", "create_link"): "support",
+    ("MerchantOrdersState", "load"): "viewer",
+    ("MerchantOrdersState", "show"): "viewer",
+    ("MerchantOrdersState", "go_to_page"): "viewer",
+    ("MerchantOrdersState", "open_order"): "viewer",
+    ("MerchantOrdersState", "close_order"): "viewer",
+    # Shipping an order is support's work; giving money back is admin's.
+    ("MerchantOrdersState", "fulfil"): "support",
+    ("MerchantOrdersState", "refund"): "admin",
     ("MerchantState", "load"): "viewer",
     ("MerchantAnalyticsState", "load"): "viewer",
     # Settings → Customer Portal

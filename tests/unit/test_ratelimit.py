@@ -117,6 +117,11 @@ def test_rules_are_the_spec_values():
         "api_key": "120/minute",
         "email_change_customer": "3/hour",
         "email_change_ip": "10/hour",
+        # Checkout (ours, not the spec's): opening sessions and acting on them per address,
+        # sign-in links sent from a checkout per email.
+        "checkout_open_ip": "30/10 minutes",
+        "checkout_ip": "30/10 minutes",
+        "checkout_email": "10/hour",
     }
 
 

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 548527fdb3a0
+Revision ID: d6d78302dcac
 Revises: 
-Create Date: 2026-12-02 10:29:52.766559
+Create Date: 2026-12-02 18:56:04.479507
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import portal_app.models.base  # noqa: F401  (custom column types such as UTCDat
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = '548527fdb3a0'
+revision: str = 'd6d78302dcac'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -55,6 +55,7 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('failure_code', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('refunded_amount', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('idempotency_key')
     )
