@@ -108,10 +108,13 @@ def shown_from(view: Any) -> Shown:
 
 
 def _address_from(form_data: dict, prefix: str) -> dict[str, str]:
+    """The address typed under `prefix`. A field that is not on the page arrives as None: the
+    form's submit handler lists every input with an id, shown or not (str(None) is "None")."""
+    values = {key: form_data.get(f"{prefix}_{key}") for key in ADDRESS_FIELDS}
     return {
-        key: str(form_data.get(f"{prefix}_{key}", ""))[:_FIELD_LIMIT].strip()
-        for key in ADDRESS_FIELDS
-        if str(form_data.get(f"{prefix}_{key}", "")).strip()
+        key: str(raw)[:_FIELD_LIMIT].strip()
+        for key, raw in values.items()
+        if raw is not None and str(raw).strip()
     }
 
 

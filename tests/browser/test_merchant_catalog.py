@@ -91,7 +91,8 @@ def _scenario(app, page_at, db, staff_admin, sign_in_api, screenshot_dir, mercha
     page.get_by_role("link", name="Catalog").click()
     page.wait_for_url(re.compile(r"/merchant/catalog/?$"))
     page.get_by_role("heading", name="Catalog", exact=True).wait_for()
-    expect(page.get_by_test_id("catalog-product")).to_have_count(1)
+    # Acme Cloud, and the demo's two one-time products (sticker pack, CLI licence)
+    expect(page.get_by_test_id("catalog-product")).to_have_count(3)
     expect(page.get_by_test_id("catalog-plan")).to_have_count(3)  # Starter, Pro, Business
     expect(page.get_by_test_id("catalog-offer")).to_have_count(2)
 

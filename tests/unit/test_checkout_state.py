@@ -346,3 +346,13 @@ def test_the_database_away_is_a_toast(app_db, monkeypatch):
         return await call(root, CheckoutState, "load")
 
     assert "briefly unavailable" in str(run(scenario()))
+
+
+def test_address_fields_not_on_the_page_give_no_address():
+    """The form's submit handler sends every input with an id, an unmounted one as None."""
+    from portal_app.state.checkout import _address_from
+
+    absent = {f"billing_{key}": None for key in ("line1", "line2", "city", "postal_code")}
+    assert _address_from({**absent, "billing_country": None}, "billing") == {}
+    typed = {**absent, "billing_line1": " 1 Main St ", "billing_country": "us"}
+    assert _address_from(typed, "billing") == {"line1": "1 Main St", "country": "us"}
