@@ -758,6 +758,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('checkoutsession', schema=None) as batch_op:
         batch_op.create_index('ix_checkout_merchant_created', ['merchant_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_checkout_status_expires', ['status', 'expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_checkoutsession_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_checkoutsession_merchant_id'), ['merchant_id'], unique=False)
 
@@ -850,6 +851,7 @@ def downgrade() -> None:
     with op.batch_alter_table('checkoutsession', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_checkoutsession_merchant_id'))
         batch_op.drop_index(batch_op.f('ix_checkoutsession_customer_id'))
+        batch_op.drop_index('ix_checkout_status_expires')
         batch_op.drop_index('ix_checkout_merchant_created')
 
     op.drop_table('checkoutsession')

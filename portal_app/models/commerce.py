@@ -23,7 +23,12 @@ class CheckoutSession(SQLModel, table=True):
     moves status open → completed with a conditional UPDATE in the transaction that creates what
     was bought, so a double click or a retry completes it once."""
 
-    __table_args__ = (sa.Index("ix_checkout_merchant_created", "merchant_id", "created_at"),)
+    # (status, expires_at): the billing clock's expiry finds the open sessions past their time
+    # off an index range, not by reading every session a merchant ever opened.
+    __table_args__ = (
+        sa.Index("ix_checkout_merchant_created", "merchant_id", "created_at"),
+        sa.Index("ix_checkout_status_expires", "status", "expires_at"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     merchant_id: int = Field(foreign_key="merchant.id", index=True)

@@ -1,6 +1,7 @@
 """The billing clock: everything that happens because time passed. Renewals (invoice + charge),
 scheduled changes and pending cancels at period end, pauses that end, payment retries, and free
-trials (the notice three days before a trial ends, then its conversion to a paid period or its end).
+trials (the notice three days before a trial ends, then its conversion to a paid period or its end),
+and checkout sessions past their 24 hours (marked expired).
 
 Work is found through indexes on (status, current_period_end), (status, resume_at) and
 (status, next_retry_at), so a run costs what is due, not the size of the tables. Each item runs in
@@ -30,6 +31,7 @@ from portal_app.models import (
 from portal_app.money import format_money
 from portal_app.services import (
     audit,
+    checkout,
     coupons,
     features,
     invoices,
@@ -60,6 +62,8 @@ class ClockReport:
     trials_converted: int = 0
     trials_ended: int = 0
     trial_notices: int = 0
+    # Open checkout sessions marked expired (one UPDATE per run; not an item of the passes).
+    checkouts_expired: int = 0
     errors: int = 0
 
     @property
@@ -635,6 +639,8 @@ def advance(
     nothing is due (a renewal that is still behind `now` is picked up again by the next pass)."""
     now = now or clock.now()
     total = ClockReport()
+    with session_scope(engine) as session:
+        total.checkouts_expired = checkout.expire_due(session, FixedClock(now), merchant_id)
     while True:
         with read_scope(engine) as session:
             work = due_work(session, now, merchant_id)

@@ -255,16 +255,17 @@ def _open(session: Session, clock: Clock, checkout_id: Any) -> CheckoutSession:
     return row
 
 
-def expire_due(session: Session, clock: Clock) -> int:
-    """Mark every open session past its expiry expired (the billing clock / worker calls it)."""
+def expire_due(session: Session, clock: Clock, merchant_id: int | None = None) -> int:
+    """Mark every open session past its expiry expired (each billing clock run does, so the
+    staff list and the funnel count it; a page read marks its own session on the spot)."""
+    query = sa.update(CheckoutSession).where(
+        CheckoutSession.status == CheckoutStatus.OPEN,
+        CheckoutSession.expires_at <= clock.now(),
+    )
+    if merchant_id is not None:
+        query = query.where(CheckoutSession.merchant_id == merchant_id)
     return session.execute(
-        sa.update(CheckoutSession)
-        .where(
-            CheckoutSession.status == CheckoutStatus.OPEN,
-            CheckoutSession.expires_at <= clock.now(),
-        )
-        .values(status=CheckoutStatus.EXPIRED)
-        .execution_options(synchronize_session=False)
+        query.values(status=CheckoutStatus.EXPIRED).execution_options(synchronize_session=False)
     ).rowcount
 
 

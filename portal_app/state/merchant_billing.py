@@ -56,7 +56,9 @@ class MerchantBillingState(PrivateState):
         self.last_report = (
             f"{report.renewed} renewals ({report.charged} paid, {report.payment_failed} failed), "
             f"{report.resumed} resumed, {report.ended} ended, {report.changes_applied} scheduled "
-            f"changes applied, {report.retried} retries ({report.recovered} recovered)."
+            f"changes applied, {report.retried} retries ({report.recovered} recovered), "
+            f"{report.trials_converted} trials converted, {report.trials_ended} trials ended, "
+            f"{report.checkouts_expired} checkouts expired."
         )
         self._refresh()
 

@@ -255,3 +255,30 @@ def test_test_clock_moves_only_demo_merchants(engine, session, clock, gateway, c
     with Session(engine) as s:
         assert s.get(Merchant, catalog.merchant.id).clock_offset_seconds == 65 * 86400
         assert audit.verify_chain(s, catalog.merchant.id).ok
+
+
+def test_each_run_expires_the_checkouts_past_their_24_hours(
+    engine, session, clock, gateway, catalog
+):
+    from portal_app.models import CheckoutSession
+    from portal_app.services import checkout
+
+    other = factories.make_catalog(session, clock, slug="globex")
+    stale = checkout.open_link(session, clock, merchant_id=catalog.merchant.id, slug="pro")
+    elsewhere = checkout.open_link(session, clock, merchant_id=other.merchant.id, slug="pro")
+    session.commit()
+    clock.advance(timedelta(hours=23))
+    fresh = checkout.open_link(session, clock, merchant_id=catalog.merchant.id, slug="pro")
+    session.commit()
+    clock.advance(timedelta(hours=2))
+
+    def statuses():
+        with Session(engine) as s:
+            return {row.id: row.status for row in s.exec(select(CheckoutSession))}
+
+    report = billing_clock.advance(engine, clock, gateway, merchant_id=catalog.merchant.id)
+    assert report.checkouts_expired == 1
+    assert statuses() == {stale: "expired", elsewhere: "open", fresh: "open"}
+    report = billing_clock.advance_all_merchants(engine, gateway, base=clock)
+    assert report.checkouts_expired == 1
+    assert statuses() == {stale: "expired", elsewhere: "expired", fresh: "open"}
