@@ -8,6 +8,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.components.merchant_header import INPUT_STYLE
+from portal_app.state.merchant_catalog_editor import FORM_VERSION
 
 WIDE_INPUT = {**INPUT_STYLE, "max_width": "100%"}
 LABEL_STYLE = {"font_weight": "500", "font_size": "var(--font-size-2)"}
@@ -76,12 +77,17 @@ def stacked_form(
     key: rx.Var,
     padding_top: str | None = None,
     width: str | None = "100%",
+    once: bool = False,
 ) -> rx.Component:
     """A form whose fields, error line and buttons stack full width, 3 apart (`padding_top`
     above them); `key` remounts it (emptied) when it changes. `width` of the form itself
-    (None: left out, in a dialog or tab)."""
+    (None: left out, in a dialog or tab). `once`: it posts `key` in a hidden field, so the
+    second submit of a double click, which carries the version the first one moved on from,
+    is told apart and ignored."""
     stack_props = {} if padding_top is None else {"padding_top": padding_top}
     form_props = {} if width is None else {"width": width}
+    if once:
+        children = (rx.el.input(type="hidden", name=FORM_VERSION, value=key.to(str)), *children)
     return rx.form(
         rx.vstack(*children, spacing="3", width="100%", **stack_props),
         on_submit=on_submit,
@@ -99,10 +105,11 @@ def form_card(
     error: rx.Component,
     key: rx.Var,
     in_row: bool = True,
+    once: bool = False,
 ) -> rx.Component:
     """A card with one create form, its `error` line and submit button (`data-testid`
     `testid`); `key` remounts the form (emptied) when it changes. `in_row`: it shares a
-    wrapping row with another card."""
+    wrapping row with another card. `once`: see `stacked_form`."""
     sizing = {"flex": "1 1 20rem", "min_width": "0"} if in_row else {"width": "100%"}
     return rx.card(
         stacked_form(
@@ -112,6 +119,7 @@ def form_card(
             rx.button(button, type="submit", data_testid=testid),
             on_submit=on_submit,
             key=key,
+            once=once,
         ),
         **sizing,
     )

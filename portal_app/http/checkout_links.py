@@ -1,8 +1,9 @@
-"""GET /buy/<plan slug>?interval=month|year: the stable, shareable link of a plan (the
-landing page's Subscribe buttons, a merchant's own site). Each visit opens a fresh checkout
+"""GET /buy/<plan slug>?interval=month|year[&success_url=…]: the stable, shareable link of a plan
+(the landing page's Subscribe buttons, a merchant's own site). Each visit opens a fresh checkout
 session of the storefront merchant (the one the landing page shows) and answers 303 to
 /checkout/<id>. An unknown slug, a plan not sold publicly or public checkout switched off is the
-same plain 404 page; opening sessions is limited per client IP (each one is a row)."""
+same plain 404 page; a `success_url` off the merchant's allow-list is a 400 page that says so;
+opening sessions is limited per client IP (each one is a row)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from portal_app.db import session_scope
 from portal_app.http import common
 from portal_app.http.routes import CLOCK, _run_sync
 from portal_app.services import checkout, pricing_view, ratelimit, refusals
-from portal_app.services.errors import PortalError, ServiceUnavailable
+from portal_app.services.errors import CheckoutError, PortalError, ServiceUnavailable
 
 PATH = routes.BUY + "/{slug}"
 INTERVALS = ("month", "year")
@@ -30,6 +31,16 @@ def _not_available() -> Response:
         "longer sold online. See the plans we offer now.</p>"
         f'<a class="button" href="{routes.PRICING}">See plans and prices</a>',
         status=404,
+    )
+
+
+def _bad_return_page() -> Response:
+    return common.page(
+        "Return page not allowed",
+        "<h1>This checkout link is not valid</h1><p>It names a page to return to after paying "
+        "that this shop has not allowed. Ask the shop for a new link, or choose a plan here.</p>"
+        f'<a class="button" href="{routes.PRICING}">See plans and prices</a>',
+        status=400,
     )
 
 
@@ -66,10 +77,19 @@ def _buy(request: Request) -> Response:
             if merchant is None:
                 return _not_available()
             checkout_id = checkout.open_link(
-                session, CLOCK, merchant_id=merchant.id, slug=slug, interval=interval
+                session,
+                CLOCK,
+                merchant_id=merchant.id,
+                slug=slug,
+                interval=interval,
+                success_url=request.query_params.get("success_url"),
             )
     except ServiceUnavailable:
         raise  # the app's 503 page (http.routes._unavailable)
+    except CheckoutError as exc:
+        if exc.code == "success_url":
+            return _bad_return_page()
+        return _not_available()
     except PortalError:  # unknown slug, not public, public checkout off: one answer for all
         return _not_available()
     return RedirectResponse(

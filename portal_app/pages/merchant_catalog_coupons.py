@@ -144,6 +144,7 @@ def _coupon_form() -> rx.Component:
         _boxes("…or these one-time products", "product", Coupons.product_choices),
         error=ui.error_callout(Coupons.coupon_error, width="100%"),
         key=Coupons.form_version,
+        once=True,
     )
 
 
@@ -176,6 +177,7 @@ def _code_form() -> rx.Component:
         ),
         error=ui.error_callout(Coupons.code_error, width="100%"),
         key=Coupons.form_version,
+        once=True,
     )
 
 

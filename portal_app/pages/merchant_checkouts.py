@@ -93,10 +93,21 @@ def _create_form() -> rx.Component:
                     input_mode="numeric",
                 ),
             ),
+            ff.text_input(
+                "checkout",
+                "success_url",
+                "Return page after paying (optional)",
+                "Empty: the buyer lands signed in to the portal. Its origin must be allowed in "
+                "Settings → Checkout first.",
+                type="url",
+                max_length=1000,
+                auto_complete="off",
+            ),
             ui.error_callout(Checkouts.link_error, width="100%"),
             rx.button("Create link", type="submit", data_testid="create-checkout-link"),
             on_submit=Checkouts.create_link,
             key=Checkouts.form_version,
+            once=True,
         ),
         rx.cond(
             Checkouts.created_link != "",

@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 
 from portal_app import routes
 from portal_app.clock import Clock
+from portal_app.config import load_settings
 from portal_app.models import (
     CheckoutSession,
     CheckoutStatus,
@@ -39,6 +40,7 @@ from portal_app.services import (
     features,
     magic_links,
     payment_methods,
+    portal_links,
     profile,
     ratelimit,
 )
@@ -120,6 +122,26 @@ def _first_interval(session: Session, plan: Plan, currency: str, wanted: str | N
     raise NotFound("That plan has no price on sale.")
 
 
+SUCCESS_URL_MAX = 1000  # CheckoutSession.success_url's length
+
+
+def _success_url(session: Session, merchant_id: int, url: Any) -> str:
+    """The page a buyer returns to after paying: empty (the portal, signed in), or an http(s)
+    URL on this portal or on an origin the merchant allow-listed; anything else is refused,
+    so a link cannot send a buyer, with their checkout id, to a page the merchant never chose."""
+    if url is None or url == "":
+        return ""
+    if not isinstance(url, str) or len(url) > SUCCESS_URL_MAX or not url.isprintable():
+        raise CheckoutError("That return page is not allowed.", code="success_url")
+    origins = features.load(session, merchant_id)["checkout.success_url_origins"]
+    if not portal_links.allowed_return_url(url, load_settings().public_url, origins):
+        raise CheckoutError(
+            "That return page is not allowed: add its origin to the checkout settings first.",
+            code="success_url",
+        )
+    return url
+
+
 def _new_session(clock: Clock, merchant_id: int, **values: Any) -> CheckoutSession:
     now = clock.now()
     return CheckoutSession(
@@ -128,11 +150,19 @@ def _new_session(clock: Clock, merchant_id: int, **values: Any) -> CheckoutSessi
 
 
 def open_link(
-    session: Session, clock: Clock, *, merchant_id: int, slug: str, interval: str | None = None
+    session: Session,
+    clock: Clock,
+    *,
+    merchant_id: int,
+    slug: str,
+    interval: str | None = None,
+    success_url: str | None = None,
 ) -> str:
     """A new open session for the public link `/buy/<slug>`: a public plan's slug, or a
-    product sold once. NotFound (nothing written) for anything else or with checkout off."""
+    product sold once. NotFound (nothing written) for anything else or with checkout off;
+    CheckoutError for a `success_url` off the merchant's allow-list."""
     features.require_feature(session, merchant_id, "checkout.public")
+    success_url = _success_url(session, merchant_id, success_url)
     slug = (slug or "").strip().lower()[:80]
     merchant = session.get(Merchant, merchant_id)
     plan = _public_plan(session, merchant_id, slug)
@@ -146,6 +176,7 @@ def open_link(
         if not sold_once(product):
             raise NotFound("That product is not on sale.")
         row = _new_session(clock, merchant_id, mode="payment", product_id=product.id)
+    row.success_url = success_url
     session.add(row)
     session.flush()
     return row.id
@@ -162,11 +193,14 @@ def create_by_staff(
     product_id: int | None = None,
     email: str = "",
     trial_days: int | None = None,
+    success_url: str = "",
 ) -> str:
     """A checkout link staff send to someone: any active plan (public or not) or product sold
-    once, optionally for an email and with its own trial length. Audited."""
+    once, optionally for an email, with its own trial length and an allow-listed page to
+    return to. Audited."""
     if (plan_id is None) == (product_id is None):
         raise CheckoutError("Choose a plan or a product.", code="invalid")
+    success_url = _success_url(session, merchant_id, success_url)
     address = auth.normalize_email(email) if (email or "").strip() else ""
     if trial_days is not None and (
         type(trial_days) is not int or not 0 <= trial_days <= TRIAL_DAYS_MAX
@@ -195,6 +229,7 @@ def create_by_staff(
             raise NotFound("Product not found.")
         row = _new_session(clock, merchant_id, mode="payment", product_id=product.id)
     row.email = address
+    row.success_url = success_url
     row.source = "staff"
     row.created_by_staff_id = staff_id
     if address:
@@ -215,6 +250,7 @@ def create_by_staff(
             "product_id": row.product_id,
             "email": auth.masked(address) if address else "",
             "trial_days": trial_days,
+            "success_url": success_url,
         },
     )
     return row.id

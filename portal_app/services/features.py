@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
@@ -42,6 +43,7 @@ class Option:
     group: str = ""
     always_on: bool = False
     allow_empty: bool = False
+    origins: bool = False  # a list of web origins (https://app.example.com), nothing more
 
 
 def _toggle(label: str, default: bool = True) -> Option:
@@ -83,6 +85,13 @@ FEATURES: dict[str, Option] = {
     # Checkout (the front door)
     "checkout.public": _toggle("Public checkout (landing page and /buy links)"),
     "checkout.require_billing_address": _toggle("Ask for a billing address at checkout", False),
+    "checkout.success_url_origins": Option(
+        "list",
+        [],
+        "Origins allowed as the page buyers return to after paying (success_url)",
+        allow_empty=True,
+        origins=True,
+    ),
     # Payment methods
     "payment_methods.view": _toggle("View cards"),
     "payment_methods.add": _toggle("Add card"),
@@ -118,7 +127,11 @@ FEATURES: dict[str, Option] = {
         "int", 12, "Absolute session timeout (hours)", minimum=1, maximum=72
     ),
     "api.return_url_origins": Option(
-        "list", [], "Origins allowed as return_url of API portal links", allow_empty=True
+        "list",
+        [],
+        "Origins allowed as return_url of API portal links",
+        allow_empty=True,
+        origins=True,
     ),
     # Branding
     "branding.name": Option("str", "", "Portal name"),
@@ -325,10 +338,28 @@ def _clean(option: Option, value: Any) -> Any:
             return sorted(set(value))
         if not all(isinstance(item, str) and 0 < len(item.strip()) <= 64 for item in value):
             raise ValueError("entries must be short non-empty text.")
+        if option.origins:
+            return [_origin(item) for item in value]
         return [item.strip() for item in value]
     if option.kind == "fields":
         return _clean_field_definitions(value)
     raise ValueError("has an unknown type.")
+
+
+def _origin(text: str) -> str:
+    """One web origin as typed ("https://app.example.com", a trailing slash allowed), lower
+    case; a path, query, user or other scheme is refused, so the list means what it says."""
+    parts = urlsplit(text.strip())
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(f"entries must be origins like https://app.example.com ({text!r}).")
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _clean_field_definitions(value: Any) -> list[dict[str, Any]]:

@@ -16,7 +16,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from portal_app.services import coupons_admin
 from portal_app.services.errors import CatalogError
 from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
-from portal_app.state.merchant_catalog_editor import checked, field, money, parse_id, posted, whole
+from portal_app.state.merchant_catalog_editor import (
+    checked,
+    field,
+    money,
+    parse_id,
+    posted,
+    resubmitted,
+    whole,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +129,8 @@ class MerchantCatalogCouponsState(Refreshing, PrivateState):
     @guarded("staff", staff_role="admin", error="coupon_error")
     def create_coupon(self, form_data: dict):
         form = posted(form_data)
+        if resubmitted(form, self.form_version):
+            return None
         currency = field(form, "currency")
         if currency not in self.currencies:
             currency = self.currencies[0] if self.currencies else "USD"
@@ -149,6 +159,8 @@ class MerchantCatalogCouponsState(Refreshing, PrivateState):
     @guarded("staff", staff_role="admin", error="code_error")
     def add_code(self, form_data: dict):
         form = posted(form_data)
+        if resubmitted(form, self.form_version):
+            return None
         coupon_id = field(form, "coupon_id")
         if not coupon_id:
             raise CatalogError("Choose the coupon the code is for.")

@@ -19,6 +19,8 @@ from portal_app.services.errors import CatalogError
 from portal_app.state.guard import guarded, read, write
 
 EDITORS = ("product", "plan", "price", "offer", "asset", "keys", "grants")
+# The hidden field a `once` form posts its version in (components/form_fields.stacked_form).
+FORM_VERSION = "form_version"
 
 
 # --- reading forms ------------------------------------------------------------------------------
@@ -58,6 +60,14 @@ def lines(form: dict[str, Any], key: str) -> list[str]:
     if not isinstance(value, str):
         raise CatalogError("Features: one per line.")
     return [line.strip() for line in value.splitlines() if line.strip()]
+
+
+def resubmitted(form: dict[str, Any], version: int) -> bool:
+    """A `once` form (components/form_fields.stacked_form) posted again after it succeeded: a
+    double click's second submit still carries the version the first one moved on from. (A
+    call without the field is taken as fresh: the services' rules hold for it anyway.)"""
+    posted_version = field(form, FORM_VERSION)
+    return posted_version not in ("", None) and posted_version != str(version)
 
 
 def posted(form_data: Any) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Staff → Checkouts: the merchant's checkout sessions (all, open, completed, expired), newest
-first, and "Create a checkout link" for a plan and billing cycle or a product sold once, an email
-and an optional trial length. Thin: the list is services/merchant_checkouts_view.py's, the link
-`checkout.create_by_staff`'s (which validates again and audits). Reading needs "viewer",
-creating a link "support"."""
+first, and "Create a checkout link" for a plan and billing cycle or a product sold once, an
+email, an optional trial length and an allow-listed page to return to. Thin: the list is
+services/merchant_checkouts_view.py's, the link `checkout.create_by_staff`'s (which validates
+again and audits). Reading needs "viewer", creating a link "support". A double click's second
+submit is ignored (`resubmitted`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from portal_app.services.errors import PortalError
 from portal_app.services.merchant_checkouts_view import CheckoutListRow, LinkChoice
 from portal_app.state import paging
 from portal_app.state.guard import PrivateState, current, guarded, read, write
-from portal_app.state.merchant_catalog_editor import field, posted, whole
+from portal_app.state.merchant_catalog_editor import field, posted, resubmitted, whole
 from portal_app.state.merchant_invoices import filter_choice
 from portal_app.state.paging import PagedList
 
@@ -57,16 +58,19 @@ class MerchantCheckoutsState(PagedList, PrivateState):
     @guarded("staff", staff_role="support", error="link_error")
     def create_link(self, form_data: dict):
         form = posted(form_data)
+        if resubmitted(form, self.form_version):  # a double click's second submit
+            return None
         self.link_error, self.created_link = "", ""
         chosen = merchant_checkouts_view.parse_choice(field(form, "item"))
-        email = field(form, "email")
-        if not isinstance(email, str):
-            raise PortalError("Email must be text.")
+        email, success_url = field(form, "email"), field(form, "success_url")
+        if not isinstance(email, str) or not isinstance(success_url, str):
+            raise PortalError("Email and return page must be text.")
         checkout_id = write(
             checkout.create_by_staff,
             staff_id=current().staff_id,
             email=email,
             trial_days=whole(form, "trial_days", "Trial days"),
+            success_url=success_url,
             **chosen,
         )
         self.created_link = merchant_checkouts_view.checkout_link(checkout_id)

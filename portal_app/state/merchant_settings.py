@@ -27,6 +27,8 @@ GROUP_TITLES = {
     "api": "Merchant API",
     "branding": "Branding",
     "billing": "Billing and retries",
+    "checkout": "Checkout",
+    "orders": "Orders",
 }
 
 

@@ -129,3 +129,44 @@ def test_the_landing_page_links_each_public_plan_to_its_buy_links(shop):
         )
         session.commit()
     assert all(c.monthly_link == c.annual_link == "" for c in _cards(engine).values())
+
+
+def _allow_success_origins(shop, origins: list[str]) -> None:
+    with Session(shop["engine"]) as session:
+        session.add(
+            PortalSettings(
+                merchant_id=shop["merchant"].id,
+                document={"checkout.success_url_origins": origins},
+                updated_at=SystemClock().now(),
+            )
+        )
+        session.commit()
+
+
+def test_a_success_url_on_an_allowed_origin_is_kept_for_after_the_payment(shop):
+    _allow_success_origins(shop, ["https://app.example.com"])
+    answer = _get(shop, "/buy/pro?interval=month&success_url=https://app.example.com/welcome")
+    assert answer.status_code == 303
+    [row] = _sessions(shop["engine"])
+    assert row.success_url == "https://app.example.com/welcome"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example.net/thanks",
+        "https://app.example.com.evil.net/",
+        "javascript:alert(1)",
+        "//app.example.com/x",
+        "https://app.example.com/" + "x" * 1000,
+    ],
+)
+def test_a_success_url_off_the_allow_list_is_a_400_that_says_so(shop, url):
+    _allow_success_origins(shop, ["https://app.example.com"])
+    answer = shop["client"].get(
+        "/buy/pro", params={"interval": "month", "success_url": url}, follow_redirects=False
+    )
+    assert answer.status_code == 400
+    assert "names a page to return to after paying" in answer.text
+    assert "evil" not in answer.text and "javascript" not in answer.text
+    assert _sessions(shop["engine"]) == []

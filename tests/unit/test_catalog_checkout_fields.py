@@ -11,7 +11,13 @@ import pytest
 from sqlmodel import Session, select
 
 from portal_app.models import AssetGrant, AuditEvent, CheckoutSession, Plan, Product
-from portal_app.services import audit, catalog_admin, digital_admin, merchant_checkouts_view
+from portal_app.services import (
+    audit,
+    catalog_admin,
+    digital_admin,
+    features,
+    merchant_checkouts_view,
+)
 from portal_app.services.errors import CatalogError, NotFound, PortalError
 from portal_app.state.guard import CLOCK
 from portal_app.state.merchant_catalog import MerchantCatalogState
@@ -606,6 +612,64 @@ def test_staff_create_a_checkout_link_and_see_it_listed(app_db):
         assert session.exec(
             select(AuditEvent).where(AuditEvent.action == "checkout.link_created")
         ).one()
+
+
+def test_a_double_click_on_create_link_makes_one_link(app_db):
+    """Both submits of a double click carry the form's version; the second arrives after the
+    first moved it on, and is ignored. A later, fresh form makes a new link."""
+    item = _pro_monthly(app_db)
+
+    async def scenario():
+        root = _staff_root(app_db)
+        await call(root, MerchantCheckoutsState, "load")
+        state = await root.get_state(MerchantCheckoutsState)
+        form = {"item": item, "email": "", "form_version": str(state.form_version)}
+        await call(root, MerchantCheckoutsState, "create_link", dict(form))
+        first = state.created_link
+        second = await call(root, MerchantCheckoutsState, "create_link", dict(form))
+        kept = state.created_link
+        fresh = {**form, "form_version": str(state.form_version)}
+        await call(root, MerchantCheckoutsState, "create_link", fresh)
+        return first, second, kept, state.created_link
+
+    first, second, kept, third = run(scenario())
+    assert second is None and kept == first  # ignored: no toast, the first link still shown
+    assert third not in ("", first)
+    with Session(app_db["engine"]) as session:
+        assert len(session.exec(select(CheckoutSession)).all()) == 2
+
+
+def test_a_staff_link_returns_to_an_allowed_page_only(app_db):
+    item = _pro_monthly(app_db)
+
+    async def create(success_url):
+        root = _staff_root(app_db)
+        await call(root, MerchantCheckoutsState, "load")
+        state = await root.get_state(MerchantCheckoutsState)
+        await call(
+            root,
+            MerchantCheckoutsState,
+            "create_link",
+            {"item": item, "email": "", "success_url": success_url},
+        )
+        return state.link_error, state.created_link
+
+    error, link = run(create("https://app.example.com/thanks"))
+    assert "not allowed" in error and link == ""
+    with Session(app_db["engine"], expire_on_commit=False) as session:
+        features.save(
+            session,
+            CLOCK,
+            app_db["merchant"].id,
+            {"checkout.success_url_origins": ["https://App.Example.com/"]},
+            audit.Actor.merchant(1),
+        )
+        session.commit()
+    error, link = run(create("https://app.example.com/thanks"))
+    assert error == "" and "/checkout/cs_" in link
+    with Session(app_db["engine"]) as session:
+        [created] = session.exec(select(CheckoutSession)).all()
+        assert created.success_url == "https://app.example.com/thanks"
 
 
 def test_a_viewer_can_list_checkouts_but_not_create_a_link(app_db):

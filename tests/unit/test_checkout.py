@@ -323,6 +323,53 @@ def test_a_customer_who_had_the_trial_pays_from_day_one(session, clock, gateway,
     assert session.get(Invoice, result.invoice_id).status == "paid"
 
 
+def test_a_buyer_returns_to_the_allow_listed_success_url_with_the_checkout_id(
+    session, clock, gateway, catalog
+):
+    staff = factories.make_staff(session, clock, catalog.merchant)
+
+    def staff_link(success_url):
+        return checkout.create_by_staff(
+            session,
+            clock,
+            merchant_id=catalog.merchant.id,
+            staff_id=staff.id,
+            plan_id=catalog.plans["Pro"].id,
+            interval="month",
+            success_url=success_url,
+        )
+
+    # nothing is allowed until the merchant lists the origin
+    with pytest.raises(CheckoutError) as refused:
+        staff_link("https://app.example.com/done")
+    assert refused.value.code == "success_url"
+    features.save(
+        session,
+        clock,
+        catalog.merchant.id,
+        {"checkout.success_url_origins": ["https://app.example.com"]},
+        audit.Actor.merchant(1),
+    )
+    for bad in ("https://app.example.com.evil.net/", "ftp://app.example.com/", "/relative", 7):
+        with pytest.raises(CheckoutError):
+            staff_link(bad)
+    assert _count(session, CheckoutSession) == 0
+    checkout_id = staff_link("https://app.example.com/done?plan=pro")
+    session.commit()
+    result = _confirm(session, clock, gateway, checkout_id)
+    assert result.redirect_to == f"https://app.example.com/done?plan=pro&checkout_id={checkout_id}"
+    # a second confirm (another tab) is sent to the same page, signed in to nothing
+    again = _confirm(session, clock, gateway, checkout_id)
+    assert again.already_completed and again.sign_in_token is None
+    assert again.redirect_to == result.redirect_to
+    # a fresh link for an expired one keeps where it returns to
+    later = FixedClock(clock.now() + timedelta(hours=25))
+    stale = staff_link("https://app.example.com/back")
+    session.commit()
+    fresh = checkout.renew_link(session, later, stale)
+    assert session.get(CheckoutSession, fresh).success_url == "https://app.example.com/back"
+
+
 def test_staff_links_carry_their_own_trial_and_email(session, clock, gateway, catalog):
     staff = factories.make_staff(session, clock, catalog.merchant)
     checkout_id = checkout.create_by_staff(

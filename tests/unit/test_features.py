@@ -122,3 +122,20 @@ def test_presets_match_the_common_configurations_table(session, clock, catalog):
 def test_unknown_preset(session, clock, catalog):
     with pytest.raises(SettingsError):
         features.apply_preset(session, clock, catalog.merchant.id, "casino", STAFF)
+
+
+@pytest.mark.parametrize("key", ["checkout.success_url_origins", "api.return_url_origins"])
+def test_origin_lists_take_origins_only(key):
+    assert features.validate({key: ["https://App.Example.com/", "http://localhost:8000"]}) == {
+        key: ["https://app.example.com", "http://localhost:8000"]
+    }
+    for bad in (
+        "app.example.com",
+        "https://app.example.com/thanks",
+        "javascript:alert(1)",
+        "https://user@app.example.com",
+        "https://app.example.com?x=1",
+        "ftp://app.example.com",
+    ):
+        with pytest.raises(SettingsError):
+            features.validate({key: [bad]})
