@@ -3,6 +3,7 @@ the services."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from sqlmodel import Session, select
@@ -388,6 +389,16 @@ def staff_signed_in(
         password=password,
         actor=actor or audit.SYSTEM,
     )
+
+
+def staff_with_role(engine, clock: Clock, merchant: Merchant, role: str) -> str:
+    """A new staff member of `merchant` with `role`, signed in (committed): their session id."""
+    email = f"{role}-{secrets.token_hex(3)}@example.com"
+    with Session(engine) as session:
+        make_staff(session, clock, merchant, email=email, role=role)
+        sid = staff_signed_in(session, clock, merchant, email=email).session_id
+        session.commit()
+    return sid
 
 
 def login_link(

@@ -39,6 +39,24 @@ def connect(
     root.router_data = root._update_router_vars(router_data, root.router_data or {})
 
 
+def visit(root: rx.State, route: str, **params: str) -> rx.State:
+    """Put the tab on a dynamic route ("/checkout/[id]", id="cs_…"): its page params are
+    `params`, as Reflex sets them from the URL."""
+    origin = route
+    for name, value in params.items():
+        origin = origin.replace(f"[{name}]", value)
+    root.router_data = root._update_router_vars(
+        {
+            **root.router_data,
+            constants.RouteVar.PATH: route,
+            constants.RouteVar.ORIGIN: origin,
+            constants.RouteVar.QUERY: dict(params),
+        },
+        root.router_data,
+    )
+    return root
+
+
 def app_states() -> list[type[rx.State]]:
     """Every state class the app defines (all of rx.State's substates from portal_app)."""
     found, stack = [], list(rx.State.get_substates())

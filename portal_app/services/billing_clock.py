@@ -639,13 +639,20 @@ def advance(
     nothing is due (a renewal that is still behind `now` is picked up again by the next pass)."""
     now = now or clock.now()
     total = ClockReport()
+    _passes(engine, clock, gateway, now, merchant_id, batch_size, on_batch, total)
+    # Last, in a unit of its own: stale checkout sessions (they hold nothing the passes need).
     with session_scope(engine) as session:
         total.checkouts_expired = checkout.expire_due(session, FixedClock(now), merchant_id)
+    return total
+
+
+def _passes(engine, clock, gateway, now, merchant_id, batch_size, on_batch, total) -> None:
+    """advance's passes over the due work, adding to `total`."""
     while True:
         with read_scope(engine) as session:
             work = due_work(session, now, merchant_id)
         if not work:
-            return total
+            return
         this_pass = ClockReport()
         for chunk in work.chunks(batch_size):
             with session_scope(engine) as session:
@@ -663,7 +670,7 @@ def advance(
             if on_batch is not None:
                 on_batch(total)
         if this_pass.items == this_pass.errors:  # nothing but failures: the next pass would repeat
-            return total
+            return
 
 
 def merchant_clock(merchant: Merchant, base: Clock | None = None) -> Clock:

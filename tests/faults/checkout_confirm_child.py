@@ -10,8 +10,6 @@ import asyncio
 import sys
 import time
 
-from reflex_base import constants
-
 FORM = {
     "email": "kim@faults.test",
     "name": "Kim Killed",
@@ -52,18 +50,9 @@ def _install_stop(stop_at: str) -> None:
 
 async def _confirm(checkout_id: str):
     from portal_app.state.checkout import CheckoutState
-    from tests.statekit import root_with
+    from tests.statekit import root_with, visit
 
-    root = root_with(None)
-    root.router_data = root._update_router_vars(
-        {
-            **root.router_data,
-            constants.RouteVar.PATH: "/checkout/[id]",
-            constants.RouteVar.ORIGIN: f"/checkout/{checkout_id}",
-            constants.RouteVar.QUERY: {"id": checkout_id},
-        },
-        root.router_data,
-    )
+    root = visit(root_with(None), "/checkout/[id]", id=checkout_id)
     state = await root.get_state(CheckoutState)
     async for _ in CheckoutState.confirm.fn(state, dict(FORM)):
         pass

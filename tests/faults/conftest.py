@@ -83,3 +83,17 @@ def use_app_db(monkeypatch):
     yield point
     db.get_engine.cache_clear()
     ratelimit.reset_singletons()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    """(url, engine) of a private database with the app's tables: a SQLite file, or a fresh
+    schema on the private PostgreSQL cluster."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'faults.db'}"
+        engine = db.make_engine(url)
+        db.create_all(engine)
+        yield url, engine
+        engine.dispose()
+        return
+    yield request.getfixturevalue("private_postgres").url, request.getfixturevalue("pg_engine")

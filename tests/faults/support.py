@@ -12,6 +12,7 @@ import pwd
 import shutil
 import socket
 import socketserver
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from portal_app import db
@@ -59,6 +61,30 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.05):
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
+
+
+def writer_busy(engine) -> bool:
+    """Is another connection inside an uncommitted write transaction right now? (A process to
+    be killed "in the middle of writing" is there.)"""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            return bool(
+                conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+                    )
+                ).scalar()
+            )
+    probe = sqlite3.connect(engine.url.database, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")  # only one writer at a time: fails while one is busy
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        probe.close()
 
 
 def postgres_bindir() -> Path | None:

@@ -8,13 +8,11 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
@@ -31,7 +29,7 @@ from portal_app.models import (
     Subscription,
 )
 from tests import factories
-from tests.faults.support import CLOCK, portal_cli, wait_until
+from tests.faults.support import CLOCK, portal_cli, wait_until, writer_busy
 
 COUNT = 2000
 BATCH = 100
@@ -118,45 +116,8 @@ def _renewal_invoices(engine: sa.Engine) -> int:
         ).one()
 
 
-def _writer_busy(engine: sa.Engine) -> bool:
-    """Is another connection inside an uncommitted write transaction right now?"""
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            return bool(
-                conn.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
-                    )
-                ).scalar()
-            )
-    probe = sqlite3.connect(engine.url.database, timeout=0, isolation_level=None)
-    try:
-        probe.execute("BEGIN IMMEDIATE")  # only one writer at a time: fails while one is busy
-        probe.execute("ROLLBACK")
-        return False
-    except sqlite3.OperationalError:
-        return True
-    finally:
-        probe.close()
-
-
 def _renewed(output: str) -> int:
     return int(re.search(r"renewed=(\d+)", output).group(1))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path):
-    """A private database: a SQLite file, or a fresh schema on the private PostgreSQL cluster."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'billing.db'}"
-        engine = db.make_engine(url)
-        yield url, engine
-        engine.dispose()
-        return
-    cluster = request.getfixturevalue("private_postgres")
-    engine = request.getfixturevalue("pg_engine")
-    yield cluster.url, engine
 
 
 def test_billing_run_killed_mid_run_finishes_on_rerun_without_double_charges(database):
@@ -178,7 +139,7 @@ def test_billing_run_killed_mid_run_finishes_on_rerun_without_double_charges(dat
     )
     try:
         wait_until(lambda: _renewal_invoices(engine) >= 3 * BATCH, 300, "three committed batches")
-        wait_until(lambda: _writer_busy(engine), 60, "a batch being written", interval=0.005)
+        wait_until(lambda: writer_busy(engine), 60, "a batch being written", interval=0.005)
         worker.send_signal(signal.SIGKILL)
         worker.wait(30)
     finally:

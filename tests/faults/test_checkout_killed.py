@@ -12,8 +12,6 @@ import signal
 import subprocess
 import sys
 
-import pytest
-import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
 from portal_app import db
@@ -35,7 +33,7 @@ from portal_app.models import (
 )
 from portal_app.services import checkout
 from tests import factories
-from tests.faults.support import CLOCK, PUBLIC_URL, wait_until
+from tests.faults.support import CLOCK, PUBLIC_URL, wait_until, writer_busy
 
 EMAIL = "kim@faults.test"
 WRITTEN = (
@@ -49,19 +47,6 @@ WRITTEN = (
     OutboxEmail,
     CouponRedemption,
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'checkout.db'}"
-        engine = db.make_engine(url)
-        db.create_all(engine)
-        yield url, engine
-        engine.dispose()
-        return
-    cluster = request.getfixturevalue("private_postgres")
-    yield cluster.url, request.getfixturevalue("pg_engine")
 
 
 def _open_with_code(engine) -> tuple[str, int]:
@@ -97,31 +82,6 @@ def _counts(engine) -> dict[str, int]:
         }
 
 
-def _writer_busy(engine, url: str) -> bool:
-    """Is another connection inside an uncommitted write transaction right now?"""
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            return bool(
-                conn.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
-                    )
-                ).scalar()
-            )
-    import sqlite3
-
-    probe = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
-    try:
-        probe.execute("BEGIN IMMEDIATE")
-        probe.execute("ROLLBACK")
-        return False
-    except sqlite3.OperationalError:
-        return True
-    finally:
-        probe.close()
-
-
 def _worker(url: str, checkout_id: str, stop_at: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.faults.checkout_confirm_child", checkout_id, stop_at],
@@ -138,7 +98,7 @@ def _kill_at(url: str, engine, checkout_id: str, stop_at: str) -> None:
     try:
         line = worker.stdout.readline()
         assert line.strip() == "STOPPED", line + worker.stderr.read()
-        wait_until(lambda: _writer_busy(engine, url), 30, "the confirm's open transaction")
+        wait_until(lambda: writer_busy(engine), 30, "the confirm's open transaction")
         worker.send_signal(signal.SIGKILL)
         worker.wait(30)
     finally:

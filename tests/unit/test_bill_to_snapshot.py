@@ -378,12 +378,11 @@ def test_bulk_renewals_stay_one_statement_per_batch(engine, session, clock, gate
 def test_the_invoice_page_shows_the_bill_to_it_was_issued_with(app_db):
     """The state's detail reads the snapshot: a later name change does not show on Bob's
     finalized invoice."""
-    from reflex_base import constants
     from sqlmodel import Session
 
     from portal_app.models import Customer
     from portal_app.state.invoices import InvoicesState
-    from tests.statekit import call, root_with, run
+    from tests.statekit import call, root_with, run, visit
 
     invoice_id = app_db["bob_invoice"].id
     with Session(app_db["engine"]) as session:
@@ -395,14 +394,7 @@ def test_the_invoice_page_shows_the_bill_to_it_was_issued_with(app_db):
 
     async def scenario():
         root = root_with(app_db["sessions"]["bob@example.com"])
-        root.router_data = root._update_router_vars(
-            {
-                constants.RouteVar.PATH: "/invoices/[id]",
-                constants.RouteVar.ORIGIN: f"/invoices/{invoice_id}",
-                constants.RouteVar.QUERY: {"id": str(invoice_id)},
-            },
-            root.router_data,
-        )
+        visit(root, "/invoices/[id]", id=str(invoice_id))
         await call(root, InvoicesState, "load")
         return (await root.get_state(InvoicesState)).detail
 

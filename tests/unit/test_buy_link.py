@@ -28,6 +28,17 @@ def _sessions(engine) -> list[CheckoutSession]:
         return list(session.exec(select(CheckoutSession)))
 
 
+def _settings(shop, document: dict) -> None:
+    """The merchant's portal settings document, written directly."""
+    with Session(shop["engine"]) as session:
+        session.add(
+            PortalSettings(
+                merchant_id=shop["merchant"].id, document=document, updated_at=SystemClock().now()
+            )
+        )
+        session.commit()
+
+
 def _get(shop, path: str):
     return shop["client"].get(path, follow_redirects=False)
 
@@ -68,15 +79,7 @@ def test_a_plan_not_sold_publicly_is_a_404(shop):
 
 
 def test_public_checkout_switched_off_is_a_404(shop):
-    with Session(shop["engine"]) as session:
-        session.add(
-            PortalSettings(
-                merchant_id=shop["merchant"].id,
-                document={"checkout.public": False},
-                updated_at=SystemClock().now(),
-            )
-        )
-        session.commit()
+    _settings(shop, {"checkout.public": False})
     answer = _get(shop, "/buy/pro?interval=month")
     assert answer.status_code == 404 and "This plan is not available" in answer.text
     assert _sessions(shop["engine"]) == []
@@ -119,32 +122,12 @@ def test_the_landing_page_links_each_public_plan_to_its_buy_links(shop):
     # every link the page shows opens a checkout
     for link in (cards["Pro"].monthly_link, cards["Basic"].annual_link):
         assert _get(shop, link).status_code == 303
-    with Session(engine) as session:
-        session.add(
-            PortalSettings(
-                merchant_id=shop["merchant"].id,
-                document={"checkout.public": False},
-                updated_at=SystemClock().now(),
-            )
-        )
-        session.commit()
+    _settings(shop, {"checkout.public": False})
     assert all(c.monthly_link == c.annual_link == "" for c in _cards(engine).values())
 
 
-def _allow_success_origins(shop, origins: list[str]) -> None:
-    with Session(shop["engine"]) as session:
-        session.add(
-            PortalSettings(
-                merchant_id=shop["merchant"].id,
-                document={"checkout.success_url_origins": origins},
-                updated_at=SystemClock().now(),
-            )
-        )
-        session.commit()
-
-
 def test_a_success_url_on_an_allowed_origin_is_kept_for_after_the_payment(shop):
-    _allow_success_origins(shop, ["https://app.example.com"])
+    _settings(shop, {"checkout.success_url_origins": ["https://app.example.com"]})
     answer = _get(shop, "/buy/pro?interval=month&success_url=https://app.example.com/welcome")
     assert answer.status_code == 303
     [row] = _sessions(shop["engine"])
@@ -162,7 +145,7 @@ def test_a_success_url_on_an_allowed_origin_is_kept_for_after_the_payment(shop):
     ],
 )
 def test_a_success_url_off_the_allow_list_is_a_400_that_says_so(shop, url):
-    _allow_success_origins(shop, ["https://app.example.com"])
+    _settings(shop, {"checkout.success_url_origins": ["https://app.example.com"]})
     answer = shop["client"].get(
         "/buy/pro", params={"interval": "month", "success_url": url}, follow_redirects=False
     )

@@ -674,14 +674,7 @@ def test_a_staff_link_returns_to_an_allowed_page_only(app_db):
 
 def test_a_viewer_can_list_checkouts_but_not_create_a_link(app_db):
     item = _pro_monthly(app_db)
-    with Session(app_db["engine"]) as session:
-        factories.make_staff(
-            session, CLOCK, app_db["merchant"], email="viewer@example.com", role="viewer"
-        )
-        viewer = factories.staff_signed_in(
-            session, CLOCK, app_db["merchant"], email="viewer@example.com"
-        ).session_id
-        session.commit()
+    viewer = factories.staff_with_role(app_db["engine"], CLOCK, app_db["merchant"], "viewer")
 
     async def scenario():
         root = root_with(staff_sid=viewer)

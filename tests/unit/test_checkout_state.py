@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from reflex_base import constants
 from sqlmodel import Session, select
 
 from portal_app.models import (
@@ -23,7 +22,7 @@ from portal_app.services.errors import ServiceUnavailable
 from portal_app.state import checkout as checkout_state
 from portal_app.state.checkout import CheckoutState
 from portal_app.state.guard import CLOCK
-from tests.statekit import call, root_with, run
+from tests.statekit import call, root_with, run, visit
 
 GOOD_CARD = {"number": "4242 4242 4242 4242", "expiry": "12/30", "cvc": "123"}
 DECLINED_CARD = {**GOOD_CARD, "number": "4000 0000 0000 0002"}
@@ -57,17 +56,7 @@ def _interval(app_db, checkout_id: str) -> str:
 
 def _on_page(checkout_id: str, customer_sid: str | None = None):
     """A state tree on /checkout/<checkout_id> (the route's id), optionally signed in."""
-    root = root_with(customer_sid)
-    root.router_data = root._update_router_vars(
-        {
-            **root.router_data,
-            constants.RouteVar.PATH: "/checkout/[id]",
-            constants.RouteVar.ORIGIN: f"/checkout/{checkout_id}",
-            constants.RouteVar.QUERY: {"id": checkout_id},
-        },
-        root.router_data,
-    )
-    return root
+    return visit(root_with(customer_sid), "/checkout/[id]", id=checkout_id)
 
 
 async def _confirm(root, form: dict):

@@ -66,14 +66,7 @@ def test_bad_coupon_input_shows_in_the_form_and_writes_nothing(app_db):
 
 
 def test_a_viewer_and_a_customer_cannot_create_coupons(app_db):
-    with Session(app_db["engine"]) as session:
-        factories.make_staff(
-            session, CLOCK, app_db["merchant"], email="v@example.com", role="viewer"
-        )
-        viewer = factories.staff_signed_in(
-            session, CLOCK, app_db["merchant"], email="v@example.com"
-        ).session_id
-        session.commit()
+    viewer = factories.staff_with_role(app_db["engine"], CLOCK, app_db["merchant"], "viewer")
 
     async def scenario(root):
         return await call(root, Coupons, "create_coupon", dict(FORM))

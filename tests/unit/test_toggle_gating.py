@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from reflex_base import constants
 from sqlmodel import Session, select
 
 from portal_app.models import (
@@ -25,7 +24,7 @@ from portal_app.state.downloads import DownloadsState
 from portal_app.state.guard import CLOCK
 from portal_app.state.invoices import InvoicesState
 from tests import factories
-from tests.statekit import call, root_with, run
+from tests.statekit import call, root_with, run, visit
 
 LINK_URL = "https://files.example.com/private-community-invite-7f3a"
 LICENSE_KEY = "ACME-SECRET-0001-424242"
@@ -186,14 +185,7 @@ def test_receipts_reach_the_invoice_detail_only_when_offered(shop, on):
 
     async def scenario():
         root = root_with(shop["sessions"]["alice@example.com"])
-        root.router_data = root._update_router_vars(
-            {
-                constants.RouteVar.PATH: "/invoices/[id]",
-                constants.RouteVar.ORIGIN: f"/invoices/{shop['invoice_id']}",
-                constants.RouteVar.QUERY: {"id": str(shop["invoice_id"])},
-            },
-            root.router_data,
-        )
+        visit(root, "/invoices/[id]", id=str(shop["invoice_id"]))
         await call(root, InvoicesState, "load")
         return await root.get_state(InvoicesState)
 
