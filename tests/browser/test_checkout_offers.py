@@ -25,6 +25,7 @@ from portal_app.models import (
     Subscription,
 )
 from portal_app.services import audit, features
+from tests.browser.conftest import newest_link_in_mailbox
 
 pytestmark = pytest.mark.browser
 
@@ -184,3 +185,47 @@ def test_a_one_time_purchase_shows_in_orders_and_its_download_in_downloads(runni
     found = _customer(running_app.db_url, email)
     assert found["orders"] == [("paid", 4900)]
     assert found["paid"] == [4900] and found["charged"] == 4900
+
+
+def test_an_existing_customers_email_gets_a_sign_in_link_and_the_purchase_attaches(
+    running_app, page_at
+):
+    page = page_at(1280, client_ip="198.51.100.124")
+    email = f"erin-{secrets.token_hex(3)}@example.com"
+    with _db(running_app.db_url) as session:
+        merchant = session.exec(select(Merchant).where(Merchant.is_demo)).first()
+        session.add(
+            Customer(
+                merchant_id=merchant.id,
+                email=email,
+                name="Erin Existing",
+                currency="USD",
+                created_at=SystemClock().now(),
+            )
+        )
+        session.commit()
+    page.goto(f"{running_app.base_url}/buy/starter?interval=month")
+    expect(page).to_have_url(re.compile(r"/checkout/cs_"))
+    checkout_url = page.url
+    _details(page, email)
+    page.get_by_test_id("confirm").click()
+    expect(page.get_by_test_id("notice")).to_contain_text(re.compile("sign-in link", re.I))
+    assert _customer(running_app.db_url, email)["subscriptions"] == []
+    # the link signs the customer in and brings them back to this checkout
+    page.goto(newest_link_in_mailbox(page, running_app, email))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(checkout_url)
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text(email)
+    page.locator("#number").fill("4242 4242 4242 4242")
+    page.locator("#expiry").fill("12/30")
+    page.locator("#cvc").fill("123")
+    page.get_by_test_id("confirm").click()
+    expect(page).to_have_url(re.compile(r"/auth/verify|/portal"))
+    if "/auth/verify" in page.url:
+        page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("greeting")).to_contain_text("Erin Existing")
+    with _db(running_app.db_url) as session:
+        assert len(session.exec(select(Customer).where(Customer.email == email)).all()) == 1
+    found = _customer(running_app.db_url, email)
+    assert found["subscriptions"] == ["active"]
+    assert found["paid"] == [900] and found["charged"] == 900
