@@ -16,7 +16,15 @@ from portal_app.clock import SystemClock
 from portal_app.config import PROJECT_ROOT, load_settings
 from portal_app.db import get_engine, install_guards, read_scope, session_scope
 from portal_app.models import Merchant, StaffUser
-from portal_app.services import audit, auth, billing_clock, demo, mailer, portal_links, staff_auth
+from portal_app.services import (
+    api_keys,
+    audit,
+    auth,
+    billing_clock,
+    demo,
+    mailer,
+    staff_auth,
+)
 from portal_app.services.errors import PortalError
 from portal_app.services.gateway import configured_gateway
 
@@ -98,7 +106,7 @@ def cmd_create_admin(args) -> str:
 
 def cmd_create_api_key(args) -> str:
     with session_scope() as session:
-        raw = portal_links.create_api_key(
+        raw = api_keys.create_api_key(
             session,
             SystemClock(),
             merchant_id=_merchant_id(args.merchant),

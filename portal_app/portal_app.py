@@ -17,6 +17,7 @@ from portal_app.pages.merchant_billing import billing_page
 from portal_app.pages.merchant_catalog import catalog_page
 from portal_app.pages.merchant_checkouts import checkouts_page
 from portal_app.pages.merchant_customers import customer_detail_page, customers_page
+from portal_app.pages.merchant_developers import developers_page
 from portal_app.pages.merchant_home import merchant_home
 from portal_app.pages.merchant_invoices import invoices_list_page
 from portal_app.pages.merchant_mailbox import mailbox_page
@@ -59,6 +60,7 @@ from portal_app.state.merchant_analytics import MerchantAnalyticsState
 from portal_app.state.merchant_catalog import MerchantCatalogState
 from portal_app.state.merchant_catalog_coupons import MerchantCatalogCouponsState
 from portal_app.state.merchant_checkouts import MerchantCheckoutsState
+from portal_app.state.merchant_developers import MerchantDevelopersState
 from portal_app.state.merchant_invoices import MerchantInvoicesState
 from portal_app.state.merchant_mailbox import MerchantOutboxState
 from portal_app.state.merchant_orders import MerchantOrdersState
@@ -126,6 +128,12 @@ PAGES = (
         (MerchantCatalogState.load, MerchantCatalogCouponsState.load),
     ),
     (routes.MERCHANT_STAFF, staff_page, "Staff", (MerchantStaffState.open,)),
+    (
+        routes.MERCHANT_DEVELOPERS,
+        developers_page,
+        "Developers",
+        (MerchantDevelopersState.open,),
+    ),
 )
 
 # Our routes first (they win over pages of the same path), then the hardening middleware around

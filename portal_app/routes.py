@@ -44,6 +44,7 @@ MERCHANT_STAFF = "/merchant/staff"
 MERCHANT_BILLING = "/merchant/billing"
 MERCHANT_CHECKOUTS = "/merchant/checkouts"
 MERCHANT_ORDERS = "/merchant/orders"
+MERCHANT_DEVELOPERS = "/merchant/developers"
 
 
 def path(route: str, **params: int | str) -> str:
@@ -124,5 +125,6 @@ MERCHANT_SECTIONS = (
     Section("Mailbox", MERCHANT_MAILBOX),
     Section("Audit log", MERCHANT_AUDIT),
     Section("Staff", MERCHANT_STAFF),
+    Section("Developers", MERCHANT_DEVELOPERS),
     Section("Billing clock", MERCHANT_BILLING),
 )

@@ -29,6 +29,7 @@ def _section_link(label: str, href: str) -> rx.Component:
 
 # Shown only to the roles that can use them (the pages and handlers refuse the rest anyway).
 OWNER_ONLY = {routes.MERCHANT_STAFF}
+ADMINS = {routes.MERCHANT_DEVELOPERS}
 
 
 def merchant_nav() -> rx.Component:
@@ -39,6 +40,11 @@ def merchant_nav() -> rx.Component:
                     SessionState.staff_role == "owner", _section_link(section.label, section.path)
                 )
                 if section.path in OWNER_ONLY
+                else rx.cond(
+                    (SessionState.staff_role == "owner") | (SessionState.staff_role == "admin"),
+                    _section_link(section.label, section.path),
+                )
+                if section.path in ADMINS
                 else _section_link(section.label, section.path)
                 for section in routes.MERCHANT_SECTIONS
             ],

@@ -9,12 +9,10 @@ sign-out route ends and clears only its own kind of session.
 
 from __future__ import annotations
 
-import json
-
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from portal_app.clock import SystemClock
 from portal_app.db import read_scope, session_scope
@@ -24,7 +22,6 @@ from portal_app.services import (
     auth,
     digital,
     magic_links,
-    portal_links,
     ratelimit,
     refusals,
     staff_auth,
@@ -222,51 +219,6 @@ def _staff_login(request: Request, email: str, password: str) -> Response:
     return response
 
 
-async def create_portal_session(request: Request) -> Response:
-    body = await request.body()
-    return await _run_sync(_create_portal_session, request, body)
-
-
-def _create_portal_session(request: Request, body: bytes) -> Response:
-    header = request.headers.get("authorization", "")
-    raw_key = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    try:
-        payload = json.loads(body or b"{}")
-        customer_id = int(payload["customer_id"])
-        return_url = payload.get("return_url")
-        if return_url is not None and not isinstance(return_url, str):
-            raise ValueError
-    except (ValueError, KeyError, TypeError):
-        return JSONResponse(
-            {"error": "Send JSON with an integer customer_id and an optional return_url."},
-            status_code=400,
-        )
-    limiter = ratelimit.get_limiter()
-    with session_scope() as session:
-        key = portal_links.authenticate_api_key(session, CLOCK, raw_key)
-        if key is None:
-            return JSONResponse({"error": "Invalid API key."}, status_code=401)
-        decision = limiter.hit(("api_key", key.prefix))
-        if not decision.allowed:
-            return JSONResponse(
-                {"error": decision.message()},
-                status_code=429,
-                headers={"Retry-After": str(decision.retry_after_seconds)},
-            )
-        try:
-            url, expires_at = portal_links.create_portal_link(
-                session, CLOCK, api_key=key, customer_id=customer_id, return_url=return_url
-            )
-        except AuthError as exc:
-            status = 404 if exc.code == "not_found" else 400
-            return JSONResponse({"error": str(exc)}, status_code=status)
-    return JSONResponse(
-        {"url": url, "expires_at": expires_at.isoformat(), "customer_id": customer_id},
-        status_code=201,
-        headers={"Cache-Control": "no-store"},
-    )
-
-
 def download_file(request: Request) -> Response:
     """A signed, expiring link that also needs the owner's session cookie."""
     token = request.path_params["token"]
@@ -327,6 +279,7 @@ async def _unavailable(request: Request, exc: ServiceUnavailable) -> Response:
 
 def build_http_app() -> Starlette:
     # They use our helpers, so they are imported here.
+    from portal_app.api import app as api_app
     from portal_app.http import checkout_links, email_change, staff_invite, staff_link
 
     return Starlette(
@@ -344,7 +297,7 @@ def build_http_app() -> Starlette:
             Route("/auth/staff/invite", staff_invite.invite_post, methods=["POST"]),
             Route(email_change.PATH, email_change.cancel_page, methods=["GET", "HEAD"]),
             Route(email_change.PATH, email_change.cancel_post, methods=["POST"]),
-            Route("/api/v1/portal-sessions", create_portal_session, methods=["POST"]),
+            Mount(api_app.PREFIX, app=api_app.build_api()),
             Route("/files/{token}", download_file, methods=["GET"]),
             *checkout_links.ROUTES,
         ],

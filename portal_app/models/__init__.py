@@ -1,7 +1,14 @@
 """Every table, imported in one place so alembic and `SQLModel.metadata` see them all."""
 
 from portal_app.models.audit import AuditChainHead, AuditCheckpoint, AuditEvent, RefusalTally
-from portal_app.models.auth import ApiKey, AuthSession, LoginToken, StaffInvite, StaffUser
+from portal_app.models.auth import (
+    ApiKey,
+    AuthSession,
+    IdempotencyRecord,
+    LoginToken,
+    StaffInvite,
+    StaffUser,
+)
 from portal_app.models.billing import (
     Invoice,
     InvoiceLine,
@@ -62,6 +69,7 @@ __all__ = [
     "DigitalAsset",
     "DownloadCount",
     "DownloadEvent",
+    "IdempotencyRecord",
     "Invoice",
     "InvoiceCounter",
     "InvoiceLine",

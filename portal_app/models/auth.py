@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from portal_app.models.base import UTCDateTime
+from portal_app.models.base import JSONDoc, UTCDateTime
 
 
 class LoginToken(SQLModel, table=True):
@@ -97,3 +97,26 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # "customers:read", "subscriptions:write", … (services/api_keys.SCOPES); write implies read.
+    scopes: list[str] = Field(default_factory=list, sa_type=JSONDoc)
+    created_by_staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first response to a POST with an `Idempotency-Key` (Stripe's semantics), kept 24 h:
+    the same key and body replay it, a different body is refused, and a retry while the first
+    is still running waits for it (services/idempotency.py)."""
+
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id")
+    api_key_id: int = Field(foreign_key="apikey.id")
+    key: str = Field(max_length=255)
+    request_hash: str = Field(max_length=64)  # SHA-256 of method, path and body
+    # Until `done`, the first request is running; past `lease_until` it died and may be retried.
+    done: bool = Field(default=False)
+    lease_until: datetime = Field(sa_type=UTCDateTime)
+    status_code: int = Field(default=0)
+    body: str = Field(default="")
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -51,6 +51,7 @@ class Subscription(SQLModel, table=True):
     trial_notice_sent: bool = Field(default=False)
     # Optimistic lock: every change bumps it with a conditional UPDATE (see services/subscriptions).
     version: int = Field(default=1)
+    metadata_: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)  # string → string
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 

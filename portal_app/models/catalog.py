@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -50,6 +51,9 @@ class Plan(SQLModel, table=True):
     public: bool = Field(default=True)
     trial_days: int = Field(default=0)
     trial_requires_card: bool = Field(default=True)
+    # Merchant-defined keys the merchant's app gates features on (`seats: 5`, `api: true`),
+    # returned by the API's customer state for every live subscription on this plan.
+    entitlements: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)
 
 
 class Price(SQLModel, table=True):

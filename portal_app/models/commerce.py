@@ -45,6 +45,8 @@ class CheckoutSession(SQLModel, table=True):
     # customer created at confirm.
     customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
     promotion_code_id: int | None = Field(default=None, foreign_key="promotioncode.id")
+    # The merchant's own id for the customer this checkout creates (set through the API).
+    external_customer_id: str | None = Field(default=None, max_length=255)
     # None: the plan's own trial; a number (0 = none): set by staff or the API for this session.
     trial_days: int | None = Field(default=None)
     success_url: str = Field(default="", max_length=1000)

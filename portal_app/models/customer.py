@@ -12,7 +12,11 @@ from portal_app.models.base import JSONDoc, UTCDateTime
 
 
 class Customer(SQLModel, table=True):
-    __table_args__ = (sa.UniqueConstraint("merchant_id", "email"),)
+    __table_args__ = (
+        sa.UniqueConstraint("merchant_id", "email"),
+        # The merchant's own id for this customer (REST API upsert); NULLs never collide.
+        sa.UniqueConstraint("merchant_id", "external_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     merchant_id: int = Field(foreign_key="merchant.id", index=True)
@@ -24,7 +28,11 @@ class Customer(SQLModel, table=True):
     billing_address: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)
     shipping_address: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)
     custom_fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)
+    external_id: str | None = Field(default=None, max_length=255)
+    metadata_: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)  # string → string
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # Deleted through the API: personal data anonymised, invoices kept.
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class NotificationPreference(SQLModel, table=True):

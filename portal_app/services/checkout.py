@@ -198,6 +198,46 @@ def create_by_staff(
     """A checkout link staff send to someone: any active plan (public or not) or product sold
     once, optionally for an email, with its own trial length and an allow-listed page to
     return to. Audited."""
+    row = create_session(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        actor=audit.Actor.merchant(staff_id),
+        source="staff",
+        plan_id=plan_id,
+        interval=interval,
+        product_id=product_id,
+        email=email,
+        trial_days=trial_days,
+        success_url=success_url,
+    )
+    row.created_by_staff_id = staff_id
+    session.add(row)
+    return row.id
+
+
+def create_session(
+    session: Session,
+    clock: Clock,
+    *,
+    merchant_id: int,
+    actor: audit.Actor,
+    source: str,
+    plan_id: int | None = None,
+    interval: str | None = None,
+    product_id: int | None = None,
+    email: str = "",
+    trial_days: int | None = None,
+    success_url: str = "",
+    customer_id: int | None = None,
+    external_customer_id: str | None = None,
+    promotion_code: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> CheckoutSession:
+    """An open session made by staff or the merchant's code (the REST API), not by a visitor:
+    any active plan or product sold once, optionally for an email or an existing customer, with
+    its own trial, a discount code already applied, metadata, and an allow-listed page to
+    return to. Audited; bad input raises before anything is written."""
     if (plan_id is None) == (product_id is None):
         raise CheckoutError("Choose a plan or a product.", code="invalid")
     success_url = _success_url(session, merchant_id, success_url)
@@ -209,18 +249,33 @@ def create_by_staff(
             f"Trial days must be a whole number from 0 to {TRIAL_DAYS_MAX}.", code="invalid"
         )
     merchant = session.get(Merchant, merchant_id)
+    customer = None
+    if external_customer_id is not None and customer_id is None:
+        known = session.exec(
+            select(Customer.id).where(
+                Customer.merchant_id == merchant_id, Customer.external_id == external_customer_id
+            )
+        ).first()
+        customer_id = known  # that customer signs in to buy; None: created at confirm
+    if customer_id is not None:
+        customer = session.get(Customer, customer_id)
+        if customer is None or customer.merchant_id != merchant_id or customer.deleted_at:
+            raise NotFound("Customer not found.")
+        address = customer.email
+    currency = customer.currency if customer is not None else merchant.default_currency
     if plan_id is not None:
         plan = session.get(Plan, plan_id)
         if plan is None or plan.merchant_id != merchant_id or not plan.active:
             raise NotFound("Plan not found.")
         if interval not in INTERVALS:
             raise CheckoutError("Choose monthly or annual billing.", code="invalid")
-        price = price_for(session, plan, interval, merchant.default_currency)
+        price = price_for(session, plan, interval, currency)
         if price is None:
             raise CheckoutError("That plan has no price for this billing cycle.", code="invalid")
         row = _new_session(
             clock, merchant_id, mode="subscription", price_id=price.id, trial_days=trial_days
         )
+        target = {"plan_id": plan.id, "product_id": None, "currency": price.currency}
     else:
         if trial_days:
             raise CheckoutError("A one-time product has no trial.", code="invalid")
@@ -228,10 +283,18 @@ def create_by_staff(
         if product is None or product.merchant_id != merchant_id or not sold_once(product):
             raise NotFound("Product not found.")
         row = _new_session(clock, merchant_id, mode="payment", product_id=product.id)
+        target = {"plan_id": None, "product_id": product.id, "currency": product.currency}
+    if promotion_code is not None:
+        applied = coupons.resolve_code(
+            session, clock, merchant_id=merchant_id, code=promotion_code, **target
+        )
+        row.promotion_code_id = applied.promotion_code_id
     row.email = address
+    row.customer_id = customer.id if customer is not None else None
+    row.external_customer_id = external_customer_id if customer is None else None
     row.success_url = success_url
-    row.source = "staff"
-    row.created_by_staff_id = staff_id
+    row.source = source
+    row.metadata_ = dict(metadata or {})
     if address:
         row.email_given_at = clock.now()
     session.add(row)
@@ -240,10 +303,11 @@ def create_by_staff(
         session,
         clock,
         merchant_id=merchant_id,
-        actor=audit.Actor.merchant(staff_id),
+        actor=actor,
         action="checkout.link_created",
         target_type="checkout",
         target_id=row.id,
+        customer_id=row.customer_id,
         after={
             "mode": row.mode,
             "price_id": row.price_id,
@@ -251,9 +315,10 @@ def create_by_staff(
             "email": auth.masked(address) if address else "",
             "trial_days": trial_days,
             "success_url": success_url,
+            "source": source,
         },
     )
-    return row.id
+    return row
 
 
 def renew_link(session: Session, clock: Clock, checkout_id: str) -> str:

@@ -73,6 +73,7 @@ def customer_for(
         currency=currency,
         billing_address=billing,
         shipping_address=shipping,
+        external_id=row.external_customer_id,
         created_at=clock.now(),
     )
     try:

@@ -6,6 +6,9 @@ a default and, for choices, its allowed values. Unknown keys and bad values are 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -259,9 +262,52 @@ class FeatureSet:
         return self.values[key]
 
 
+# What the portal's toggles and policies limit is the customer; the merchant's own code, calling
+# the REST API, may do what staff may do. Inside `as_merchant()` these values replace the stored
+# ones: the actions are on, and each policy lets the caller choose. Everything else (mail,
+# checkout, origins, limits) reads as stored.
+MERCHANT_LIFTS: dict[str, Any] = {
+    "subscriptions.upgrade": True,
+    "subscriptions.downgrade": True,
+    "subscriptions.change_interval": True,
+    "subscriptions.pause": True,
+    "subscriptions.cancel": True,
+    "subscriptions.reactivate": True,
+    "plan_change.upgrade_timing": "customer_choice",
+    "plan_change.downgrade_timing": "customer_choice",
+    "plan_change.interval_timing": "customer_choice",
+    "pause.allow_open_ended": True,
+    "reactivate.after_cancel": True,
+    "cancel.mode": "customer_choice",
+    "invoices.view": True,
+    "invoices.download_pdf": True,
+    "invoices.pay": True,
+    "invoices.receipts": True,
+    "orders.view": True,
+    "profile.name": True,
+    "profile.billing_address": True,
+    "profile.shipping_address": True,
+    "profile.custom_fields": True,
+}
+_AS_MERCHANT: ContextVar[bool] = ContextVar("features_as_merchant", default=False)
+
+
+@contextmanager
+def as_merchant() -> Iterator[None]:
+    """Run service calls for the merchant (the REST API): `MERCHANT_LIFTS` apply within."""
+    token = _AS_MERCHANT.set(True)
+    try:
+        yield
+    finally:
+        _AS_MERCHANT.reset(token)
+
+
 def load(session: Session, merchant_id: int) -> FeatureSet:
     row = session.get(PortalSettings, merchant_id)
-    return from_document(row.document if row is not None else None)
+    settings = from_document(row.document if row is not None else None)
+    if _AS_MERCHANT.get():
+        settings.values.update(MERCHANT_LIFTS)
+    return settings
 
 
 def from_document(document: dict[str, Any] | None) -> FeatureSet:
@@ -419,11 +465,11 @@ def save(
 ) -> FeatureSet:
     """Validate everything first, then write the document and one audit event; all or nothing."""
     cleaned = validate(changes)
-    current = load(session, merchant_id)
+    row = session.get(PortalSettings, merchant_id)
+    current = from_document(row.document if row is not None else None)  # as stored, never lifted
     changed = diff(current, cleaned)
     if not changed:
         return current
-    row = session.get(PortalSettings, merchant_id)
     if row is None:
         row = PortalSettings(merchant_id=merchant_id, document={}, updated_at=clock.now())
     with audit.changing(

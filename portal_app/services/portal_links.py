@@ -1,52 +1,21 @@
-"""Merchant API keys and the one-time portal links they (and staff, for support) create: like
-Stripe's and Polar's portal sessions, a link that signs one customer in (services.magic_links
-redeems it). Keys are returned once; only their keyed hash and a short prefix are kept."""
+"""The one-time portal links merchant API keys (and staff, for support) create: like Stripe's
+and Polar's portal sessions, a link that signs one customer in (services.magic_links redeems
+it). The keys themselves are services/api_keys.py."""
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from portal_app import routes
 from portal_app.clock import Clock
 from portal_app.config import load_settings
 from portal_app.models import ApiKey, Customer
-from portal_app.services import audit, features
-from portal_app.services.auth import PORTAL_LINK_TTL, AuthError, keyed_hash, plausible_token
+from portal_app.services import api_keys, audit, features
+from portal_app.services.auth import PORTAL_LINK_TTL, AuthError
 from portal_app.services.magic_links import issue_token, verify_link
-
-
-def create_api_key(
-    session: Session, clock: Clock, *, merchant_id: int, name: str, actor: audit.Actor
-) -> str:
-    """Returns the key once; only its keyed hash and a short prefix are kept."""
-    raw = "sk_portal_" + secrets.token_urlsafe(32)
-    key = ApiKey(
-        merchant_id=merchant_id,
-        name=name[:100],
-        prefix=raw[:14],
-        key_hash=keyed_hash(raw),
-        created_at=clock.now(),
-    )
-    with audit.changing(
-        session, clock, key, actor=actor, action="api_key.create", target_type="api_key"
-    ) as change:
-        change.after = {"prefix": key.prefix, "name": key.name}
-    return raw
-
-
-def authenticate_api_key(session: Session, clock: Clock, raw: str | None) -> ApiKey | None:
-    if not plausible_token(raw):
-        return None
-    key = session.exec(select(ApiKey).where(ApiKey.key_hash == keyed_hash(raw))).first()
-    if key is None or key.revoked_at is not None:
-        return None
-    key.last_used_at = clock.now()
-    session.add(key)
-    return key
 
 
 def allowed_return_url(url: str, public_url: str, allowed_origins: list[str]) -> bool:
@@ -86,7 +55,7 @@ def create_portal_link(
         session,
         clock,
         customer,
-        actor=audit.Actor("api", api_key.prefix),
+        actor=api_keys.api_actor(api_key),
         action="portal_link.create",
     )
     return verify_link(token), clock.now() + PORTAL_LINK_TTL

@@ -428,13 +428,13 @@ from sqlmodel import select
 from portal_app.clock import SystemClock
 from portal_app.db import session_scope
 from portal_app.models import Merchant
-from portal_app.services import audit, portal_links, staff_auth
+from portal_app.services import api_keys, audit, portal_links, staff_auth
 what, arg = sys.argv[1], sys.argv[2]
 actor = audit.Actor("system", "browser-tests")
 with session_scope() as session:
     merchant_id = session.exec(select(Merchant.id).where(Merchant.slug == "acme")).one()
     if what == "api_key":
-        print(portal_links.create_api_key(session, SystemClock(), merchant_id=merchant_id, name=arg,
+        print(api_keys.create_api_key(session, SystemClock(), merchant_id=merchant_id, name=arg,
                                   actor=actor))
     else:
         staff = staff_auth.create_staff(session, SystemClock(), merchant_id=merchant_id, email=arg,

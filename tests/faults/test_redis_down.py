@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from portal_app.http.routes import build_http_app
 from portal_app.models import AuditEvent, AuthSession, LoginToken, OutboxEmail
-from portal_app.services import audit, magic_links, portal_links, sealing, staff_auth
+from portal_app.services import api_keys, audit, magic_links, sealing, staff_auth
 from portal_app.services.ratelimit import STORAGE_UNAVAILABLE
 from tests.faults.support import CLOCK, PUBLIC_URL, seed_site, submit_login_form
 
@@ -42,7 +42,7 @@ def test_redis_down_fails_closed_with_a_clear_message_and_loses_nothing(
     monkeypatch.setenv("PORTAL_REDIS_URL", private_redis.url)
     use_app_db(site.url)
     with Session(site.engine) as session:
-        api_key = portal_links.create_api_key(
+        api_key = api_keys.create_api_key(
             session, CLOCK, merchant_id=site.merchant_id, name="backend", actor=audit.SYSTEM
         )
         staff_auth.create_staff(

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from portal_app.models import ApiKey, AuditEvent, AuthSession, LoginToken, OutboxEmail
 from portal_app.services import (
+    api_keys,
     audit,
     auth,
     email_change,
@@ -283,13 +284,13 @@ def test_sign_out_with_a_role_ends_only_a_session_of_that_role(session, clock, c
 
 
 def test_api_key_portal_link(session, clock, catalog, customer):
-    raw = portal_links.create_api_key(
+    raw = api_keys.create_api_key(
         session, clock, merchant_id=catalog.merchant.id, name="backend", actor=audit.SYSTEM
     )
     stored = session.exec(select(ApiKey)).one()
     assert stored.key_hash == auth.keyed_hash(raw) and raw not in stored.prefix + stored.key_hash
-    assert portal_links.authenticate_api_key(session, clock, "sk_portal_wrong") is None
-    key = portal_links.authenticate_api_key(session, clock, raw)
+    assert api_keys.authenticate_api_key(session, clock, "sk_portal_wrong") is None
+    key = api_keys.authenticate_api_key(session, clock, raw)
     url, expires = portal_links.create_portal_link(
         session, clock, api_key=key, customer_id=customer.id, return_url=None
     )
@@ -327,7 +328,7 @@ def test_api_key_portal_link(session, clock, catalog, customer):
         )
     key.revoked_at = clock.now()
     session.add(key)
-    assert portal_links.authenticate_api_key(session, clock, raw) is None
+    assert api_keys.authenticate_api_key(session, clock, raw) is None
 
 
 def test_no_secret_in_any_column(session, clock, catalog, customer):

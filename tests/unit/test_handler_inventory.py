@@ -132,6 +132,14 @@ STAFF_HANDLER_ROLES = {
     ("MerchantStaffState", "sessions_visibility"): "owner",
     ("MerchantStaffState", "end_session"): "owner",
     ("MerchantStaffState", "unlock"): "owner",
+    # Developers: API keys (owners and admins; `open` tells a lower role the page is theirs)
+    ("MerchantDevelopersState", "open"): "viewer",
+    ("MerchantDevelopersState", "load"): "admin",
+    ("MerchantDevelopersState", "create"): "admin",
+    ("MerchantDevelopersState", "close_new_key"): "admin",
+    ("MerchantDevelopersState", "ask_revoke"): "admin",
+    ("MerchantDevelopersState", "revoke_visibility"): "admin",
+    ("MerchantDevelopersState", "revoke"): "admin",
 }
 
 

@@ -19,11 +19,11 @@ from portal_app.models import (
     Subscription,
 )
 from portal_app.services import (
+    api_keys,
     audit,
     auth,
     digital,
     magic_links,
-    portal_links,
     ratelimit,
 )
 from tests import factories
@@ -285,7 +285,7 @@ def test_staff_login_backs_off(site):
 
 def test_portal_session_api(site):
     with Session(site["engine"]) as session:
-        key = portal_links.create_api_key(
+        key = api_keys.create_api_key(
             session, CLOCK, merchant_id=site["catalog"].merchant.id, name="t", actor=audit.SYSTEM
         )
         session.commit()

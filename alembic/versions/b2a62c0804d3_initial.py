@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: d6d78302dcac
+Revision ID: b2a62c0804d3
 Revises: 
-Create Date: 2026-12-02 18:56:04.479507
+Create Date: 2026-12-03 08:17:59.989038
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import portal_app.models.base  # noqa: F401  (custom column types such as UTCDat
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = 'd6d78302dcac'
+revision: str = 'b2a62c0804d3'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -59,23 +59,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('idempotency_key')
     )
-    op.create_table('apikey',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('merchant_id', sa.Integer(), nullable=False),
-    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-    sa.Column('prefix', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('key_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('key_hash')
-    )
-    with op.batch_alter_table('apikey', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_apikey_merchant_id'), ['merchant_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_apikey_prefix'), ['prefix'], unique=False)
-
     op.create_table('auditchainhead',
     sa.Column('merchant_id', sa.Integer(), nullable=False),
     sa.Column('last_seq', sa.Integer(), nullable=False),
@@ -150,10 +133,14 @@ def upgrade() -> None:
     sa.Column('billing_address', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
     sa.Column('shipping_address', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
     sa.Column('custom_fields', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
+    sa.Column('external_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+    sa.Column('metadata_', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
     sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('merchant_id', 'email')
+    sa.UniqueConstraint('merchant_id', 'email'),
+    sa.UniqueConstraint('merchant_id', 'external_id')
     )
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_merchant_id'), ['merchant_id'], unique=False)
@@ -255,6 +242,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('staffuser', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_staffuser_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('apikey',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('prefix', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('key_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('scopes', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
+    sa.Column('created_by_staff_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['created_by_staff_id'], ['staffuser.id'], ),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('key_hash')
+    )
+    with op.batch_alter_table('apikey', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_apikey_merchant_id'), ['merchant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_apikey_prefix'), ['prefix'], unique=False)
 
     op.create_table('authsession',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -418,6 +425,7 @@ def upgrade() -> None:
     sa.Column('public', sa.Boolean(), nullable=False),
     sa.Column('trial_days', sa.Integer(), nullable=False),
     sa.Column('trial_requires_card', sa.Boolean(), nullable=False),
+    sa.Column('entitlements', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
     sa.ForeignKeyConstraint(['product_id'], ['product.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -502,6 +510,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_assetgrant_plan_id'), ['plan_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_assetgrant_product_id'), ['product_id'], unique=False)
 
+    op.create_table('idempotencyrecord',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('api_key_id', sa.Integer(), nullable=False),
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('request_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('done', sa.Boolean(), nullable=False),
+    sa.Column('lease_until', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status_code', sa.Integer(), nullable=False),
+    sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['api_key_id'], ['apikey.id'], ),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('merchant_id', 'key')
+    )
+    with op.batch_alter_table('idempotencyrecord', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_idempotencyrecord_created_at'), ['created_at'], unique=False)
+
     op.create_table('price',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('merchant_id', sa.Integer(), nullable=False),
@@ -540,6 +567,7 @@ def upgrade() -> None:
     sa.Column('trial_end', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('trial_notice_sent', sa.Boolean(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('metadata_', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
     sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['coupon_id'], ['coupon.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
@@ -733,6 +761,7 @@ def upgrade() -> None:
     sa.Column('shipping_address', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=True),
     sa.Column('promotion_code_id', sa.Integer(), nullable=True),
+    sa.Column('external_customer_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('trial_days', sa.Integer(), nullable=True),
     sa.Column('success_url', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -905,6 +934,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_price_merchant_id'))
 
     op.drop_table('price')
+    with op.batch_alter_table('idempotencyrecord', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_idempotencyrecord_created_at'))
+
+    op.drop_table('idempotencyrecord')
     with op.batch_alter_table('assetgrant', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_assetgrant_product_id'))
         batch_op.drop_index(batch_op.f('ix_assetgrant_plan_id'))
@@ -969,6 +1002,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_authsession_customer_id'))
 
     op.drop_table('authsession')
+    with op.batch_alter_table('apikey', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_apikey_prefix'))
+        batch_op.drop_index(batch_op.f('ix_apikey_merchant_id'))
+
+    op.drop_table('apikey')
     with op.batch_alter_table('staffuser', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staffuser_merchant_id'))
 
@@ -1007,11 +1045,6 @@ def downgrade() -> None:
     op.drop_table('auditevent')
     op.drop_table('auditcheckpoint')
     op.drop_table('auditchainhead')
-    with op.batch_alter_table('apikey', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_apikey_prefix'))
-        batch_op.drop_index(batch_op.f('ix_apikey_merchant_id'))
-
-    op.drop_table('apikey')
     op.drop_table('sandboxcharge')
     op.drop_table('sandboxcard')
     with op.batch_alter_table('merchant', schema=None) as batch_op:

@@ -1,0 +1,368 @@
+"""The REST API over HTTP (Starlette's TestClient on the mounted app): keys and scopes, errors,
+customers, state, subscriptions, invoices, checkout sessions, idempotency, pagination."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+from starlette.testclient import TestClient
+
+from portal_app.clock import SystemClock
+from portal_app.http.routes import build_http_app
+from portal_app.models import AuditEvent, Customer, IdempotencyRecord, Plan, Subscription
+from portal_app.services import api_keys, audit, features
+from portal_app.services.sandbox_gateway import SandboxGateway
+from tests import factories
+
+CLOCK = SystemClock()
+ORIGIN = "http://localhost:3000"
+
+
+@pytest.fixture
+def api(site_shop):
+    engine, catalog = site_shop["engine"], site_shop["catalog"]
+    with Session(engine, expire_on_commit=False) as session:
+        zoe = session.get(Customer, site_shop["zoe"].id)
+        factories.add_gateway_card(session, CLOCK, SandboxGateway(), zoe)
+        factories.subscribe(session, CLOCK, SandboxGateway(), zoe, catalog.monthly["Pro"])
+        key = api_keys.create_api_key(
+            session, CLOCK, merchant_id=catalog.merchant.id, name="all", actor=audit.SYSTEM
+        )
+        reader = api_keys.create_api_key(
+            session,
+            CLOCK,
+            merchant_id=catalog.merchant.id,
+            name="reader",
+            actor=audit.SYSTEM,
+            scopes=["customers:read"],
+        )
+        session.commit()
+    client = TestClient(build_http_app(), base_url=ORIGIN)
+    client.headers["Authorization"] = f"Bearer {key}"
+    return {**site_shop, "client": client, "key": key, "reader": reader}
+
+
+def _get(api, path, **kwargs):
+    return api["client"].get(f"/api/v1{path}", **kwargs)
+
+
+def _post(api, path, json=None, **kwargs):
+    return api["client"].post(f"/api/v1{path}", json=json if json is not None else {}, **kwargs)
+
+
+def test_no_key_a_wrong_key_and_a_revoked_key_are_refused(api):
+    bare = TestClient(build_http_app(), base_url=ORIGIN)
+    assert bare.get("/api/v1/customers").status_code == 401
+    wrong = bare.get("/api/v1/customers", headers={"Authorization": "Bearer sk_portal_nope"})
+    assert wrong.status_code == 401
+    assert wrong.json()["error"]["type"] == "authentication_error"
+    assert _get(api, "/customers").status_code == 200
+    with Session(api["engine"]) as session:
+        key = api_keys.authenticate_api_key(session, CLOCK, api["key"])
+        api_keys.revoke(
+            session, CLOCK, merchant_id=key.merchant_id, key_id=key.id, actor=audit.SYSTEM
+        )
+        session.commit()
+    assert _get(api, "/customers").status_code == 401
+
+
+def test_a_key_without_the_scope_gets_403(api):
+    headers = {"Authorization": f"Bearer {api['reader']}"}
+    assert _get(api, "/customers", headers=headers).status_code == 200
+    refused = _post(api, "/customers", {"email": "new@example.com"}, headers=headers)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "missing_scope"
+    assert _get(api, "/invoices", headers=headers).status_code == 403
+    with Session(api["engine"]) as session:
+        emails = session.exec(select(Customer.email)).all()
+    assert "new@example.com" not in emails
+
+
+def test_another_merchants_key_reaches_nothing(api):
+    with Session(api["engine"], expire_on_commit=False) as session:
+        other = factories.make_merchant(session, CLOCK, "other")
+        foreign = api_keys.create_api_key(
+            session, CLOCK, merchant_id=other.id, name="x", actor=audit.SYSTEM
+        )
+        session.commit()
+    headers = {"Authorization": f"Bearer {foreign}"}
+    zoe = api["zoe"]
+    assert _get(api, f"/customers/{zoe.id}", headers=headers).status_code == 404
+    assert _get(api, f"/customers/{zoe.id}/state", headers=headers).status_code == 404
+    assert _get(api, "/customers", headers=headers).json()["data"] == []
+    listed = _get(api, f"/subscriptions?customer_id={zoe.id}", headers=headers).json()
+    assert listed["data"] == []
+    assert (
+        _post(api, "/portal-sessions", {"customer_id": zoe.id}, headers=headers).status_code == 404
+    )
+
+
+def test_bad_input_is_a_400_naming_the_parameter_and_changes_nothing(api):
+    bad = _post(api, "/customers", {"email": 42})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "email"
+    invalid = _post(api, "/customers", {"email": "not an email"})
+    assert invalid.status_code == 400 and invalid.json()["error"]["code"] == "email"
+    huge = _post(api, "/customers", {"email": "a@example.com", "name": "x" * 10_000})
+    assert huge.status_code == 400
+    unknown = _get(api, "/nothing-here")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "route_not_found"
+    with Session(api["engine"]) as session:
+        assert (
+            session.exec(select(Customer).where(Customer.email == "a@example.com")).first() is None
+        )
+
+
+def test_customer_upsert_by_external_id_get_update_and_delete(api):
+    created = _post(
+        api,
+        "/customers",
+        {
+            "email": "Ann@Example.com",
+            "name": "Ann",
+            "external_id": "user_1",
+            "metadata": {"a": "1"},
+        },
+    )
+    assert created.status_code == 200, created.text
+    ann = created.json()
+    assert ann["object"] == "customer" and ann["email"] == "ann@example.com"
+    assert ann["external_id"] == "user_1" and ann["metadata"] == {"a": "1"}
+    again = _post(
+        api, "/customers", {"email": "ann@example.com", "external_id": "user_1", "name": "Ann B"}
+    )
+    assert again.json()["id"] == ann["id"] and again.json()["name"] == "Ann B"
+    assert _get(api, "/customers/external/user_1").json()["id"] == ann["id"]
+    taken = _post(api, "/customers", {"email": "ann@example.com"})
+    assert taken.status_code == 400 and taken.json()["error"]["code"] == "email_taken"
+    updated = _post(
+        api,
+        f"/customers/{ann['id']}",
+        {"billing_address": {"line1": "1 Main St", "city": "Berlin", "country": "DE"}},
+    )
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["billing_address"]["country"] == "DE"
+    bad_country = _post(
+        api,
+        f"/customers/{ann['id']}",
+        {"billing_address": {"line1": "x", "city": "y", "country": "QQ"}},
+    )
+    assert bad_country.status_code == 400
+    deleted = api["client"].delete(f"/api/v1/customers/{ann['id']}")
+    assert deleted.status_code == 200 and deleted.json()["deleted"] is True
+    assert deleted.json()["email"] is None and deleted.json()["name"] == ""
+    with Session(api["engine"]) as session:
+        actors = session.exec(
+            select(AuditEvent.actor_type, AuditEvent.action).where(
+                AuditEvent.target_type == "customer", AuditEvent.target_id == str(ann["id"])
+            )
+        ).all()
+    assert ("api", "customer.create") in actors and ("api", "customer.delete") in actors
+
+
+def test_delete_is_refused_while_a_subscription_runs(api):
+    zoe = api["zoe"]
+    refused = api["client"].delete(f"/api/v1/customers/{zoe.id}")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "active_subscriptions"
+
+
+def test_customer_state_lists_live_subscriptions_and_entitlements(api):
+    zoe, catalog = api["zoe"], api["catalog"]
+    with Session(api["engine"]) as session:
+        plan = session.get(Plan, catalog.plans["Pro"].id)
+        plan.entitlements = {"seats": 5, "api_access": True}
+        session.add(plan)
+        session.commit()
+    state = _get(api, f"/customers/{zoe.id}/state").json()
+    assert state["object"] == "customer_state"
+    assert [s["subscription"]["status"] for s in state["active_subscriptions"]] == ["active"]
+    assert state["entitlements"] == {"seats": 5, "api_access": True}
+    assert state["open_balance"] == 0
+
+
+def test_subscriptions_list_get_cancel_and_reactivate_ignore_the_portal_toggles(api):
+    zoe = api["zoe"]
+    with Session(api["engine"]) as session:
+        features.save(
+            session,
+            CLOCK,
+            api["catalog"].merchant.id,
+            {"subscriptions.cancel": False, "subscriptions.reactivate": False},
+            audit.SYSTEM,
+        )
+        session.commit()
+    listed = _get(api, f"/subscriptions?customer_id={zoe.id}").json()["data"]
+    assert len(listed) == 1
+    sub_id = listed[0]["id"]
+    canceled = _post(api, f"/subscriptions/{sub_id}/cancel", {"at_period_end": True})
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["cancel_at_period_end"] is True
+    again = _post(api, f"/subscriptions/{sub_id}/cancel", {"at_period_end": True})
+    assert again.status_code == 400
+    back = _post(api, f"/subscriptions/{sub_id}/reactivate")
+    assert back.status_code == 200 and back.json()["cancel_at_period_end"] is False
+
+
+def test_preview_then_change_plan(api):
+    zoe, catalog = api["zoe"], api["catalog"]
+    sub_id = _get(api, f"/subscriptions?customer_id={zoe.id}").json()["data"][0]["id"]
+    target = catalog.monthly["Business"].id
+    preview = _post(api, f"/subscriptions/{sub_id}/preview_change", {"price_id": target})
+    assert preview.status_code == 200, preview.text
+    body = preview.json()
+    assert body["direction"] == "upgrade" and body["lines"]
+    changed = _post(
+        api,
+        f"/subscriptions/{sub_id}/change",
+        {"price_id": target, "expected_version": body["expected_version"]},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["price_id"] == target
+    stale = _post(
+        api,
+        f"/subscriptions/{sub_id}/change",
+        {"price_id": catalog.monthly["Pro"].id, "expected_version": body["expected_version"]},
+    )
+    assert stale.status_code == 409
+
+
+def test_invoices_list_get_and_pdf(api):
+    zoe = api["zoe"]
+    listed = _get(api, f"/invoices?customer_id={zoe.id}").json()
+    assert listed["data"], listed
+    invoice = listed["data"][0]
+    assert invoice["object"] == "invoice" and invoice["lines"]
+    assert _get(api, f"/invoices/{invoice['id']}").json()["total"] == invoice["total"]
+    pdf = _get(api, f"/invoices/{invoice['id']}/pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def test_checkout_session_create_returns_its_url(api):
+    catalog = api["catalog"]
+    created = _post(
+        api,
+        "/checkout_sessions",
+        {
+            "plan_id": catalog.plans["Pro"].id,
+            "interval": "month",
+            "email": "buyer@example.com",
+            "external_id": "user_9",
+            "trial_days": 7,
+            "metadata": {"campaign": "x"},
+        },
+    )
+    assert created.status_code == 200, created.text
+    body = created.json()
+    assert body["url"].startswith(f"{ORIGIN}/checkout/") and body["status"] == "open"
+    assert body["trial_days"] == 7 and body["metadata"] == {"campaign": "x"}
+    assert _get(api, f"/checkout_sessions/{body['id']}").json()["id"] == body["id"]
+    both = _post(api, "/checkout_sessions", {"plan_id": 1, "product_id": 1, "interval": "month"})
+    assert both.status_code == 400
+
+
+def test_pagination_is_stable_while_rows_are_added(api):
+    for n in range(5):
+        assert _post(api, "/customers", {"email": f"p{n}@example.com"}).status_code == 200
+    first = _get(api, "/customers?limit=2").json()
+    assert len(first["data"]) == 2 and first["has_more"] is True
+    _post(api, "/customers", {"email": "late@example.com"})
+    seen = [c["id"] for c in first["data"]]
+    cursor = seen[-1]
+    while True:
+        page = _get(api, f"/customers?limit=2&starting_after={cursor}").json()
+        seen += [c["id"] for c in page["data"]]
+        if not page["has_more"]:
+            break
+        cursor = page["data"][-1]["id"]
+    assert len(seen) == len(set(seen))
+    assert seen == sorted(seen, reverse=True)
+
+
+def test_idempotency_key_replays_refuses_other_bodies(api):
+    headers = {"Idempotency-Key": "create-ann"}
+    first = _post(api, "/customers", {"email": "idem@example.com"}, headers=headers)
+    replay = _post(api, "/customers", {"email": "idem@example.com"}, headers=headers)
+    assert first.status_code == replay.status_code == 200
+    assert first.json() == replay.json()
+    assert replay.headers.get("idempotent-replayed") == "true"
+    other = _post(api, "/customers", {"email": "other@example.com"}, headers=headers)
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+    refusal = {"Idempotency-Key": "dup"}
+    r1 = _post(api, "/customers", {"email": "idem@example.com"}, headers=refusal)
+    r2 = _post(api, "/customers", {"email": "idem@example.com"}, headers=refusal)
+    assert r1.status_code == r2.status_code == 400 and r1.json() == r2.json()
+    with Session(api["engine"]) as session:
+        assert (
+            len(session.exec(select(Customer).where(Customer.email == "idem@example.com")).all())
+            == 1
+        )
+
+
+def test_twenty_concurrent_identical_creates_make_one_object(api):
+    barrier = threading.Barrier(20)
+    results = []
+
+    def create():
+        client = TestClient(build_http_app(), base_url=ORIGIN)
+        barrier.wait()
+        results.append(
+            client.post(
+                "/api/v1/customers",
+                json={"email": "race@example.com", "external_id": "race"},
+                headers={"Authorization": f"Bearer {api['key']}", "Idempotency-Key": "race-1"},
+            )
+        )
+
+    threads = [threading.Thread(target=create) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.status_code for r in results] == [200] * 20, [r.text for r in results]
+    assert len({r.text for r in results}) == 1
+    with Session(api["engine"]) as session:
+        assert (
+            len(session.exec(select(Customer).where(Customer.email == "race@example.com")).all())
+            == 1
+        )
+        assert len(session.exec(select(IdempotencyRecord)).all()) == 1
+
+
+def test_a_subscription_create_retried_with_its_key_charges_once(api):
+    zoe, catalog = api["zoe"], api["catalog"]
+    price = catalog.monthly["Basic"]
+    body = {"customer_id": zoe.id, "price_id": price.id}
+    headers = {"Idempotency-Key": "sub-1"}
+    first = _post(api, "/subscriptions", body, headers=headers)
+    assert first.status_code == 200, first.text
+    second = _post(api, "/subscriptions", body, headers=headers)
+    assert second.json() == first.json()
+    with Session(api["engine"]) as session:
+        subs = session.exec(select(Subscription).where(Subscription.customer_id == zoe.id)).all()
+    assert len(subs) == 2  # zoe's own and this one
+
+
+def test_the_openapi_document_and_reference_page(api):
+    document = api["client"].get("/api/v1/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    assert "/customers/{customer_id}/state" in document["paths"]
+    page = api["client"].get("/api/v1/reference")
+    assert page.status_code == 200 and "/api/v1/customers" in page.text
+    assert "<script" not in page.text
+
+
+def test_idempotency_records_expire(api):
+    _post(api, "/customers", {"email": "old@example.com"}, headers={"Idempotency-Key": "old"})
+    from portal_app.services import idempotency
+
+    class Later:
+        def now(self):
+            return CLOCK.now() + timedelta(hours=25)
+
+    with Session(api["engine"]) as session:
+        assert idempotency.purge(session, Later()) == 1
+        session.commit()
