@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -63,12 +64,32 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
     return core.error_response(400, "invalid_request_error", "parameter_invalid", message, param)
 
 
-async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+async def _http(request: Request, exc: HTTPException, schema: dict) -> JSONResponse:
     code = {404: "route_not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else "Request refused."
+    headers = dict(exc.headers or {})
     if exc.status_code == 404:
         message = f"No operation at {request.method} {request.url.path}."
-    return core.error_response(exc.status_code, _status_type(exc.status_code), code, message)
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route that matched the path only; every
+        # route of this path counts (GET and POST /customers are two routes).
+        allowed = _methods_at(request, schema)
+        headers["Allow"] = ", ".join(allowed)
+        message = f"{request.method} is not allowed here; use {' or '.join(allowed)}."
+    return core.error_response(
+        exc.status_code, _status_type(exc.status_code), code, message, headers=headers
+    )
+
+
+def _methods_at(request: Request, schema: dict) -> list[str]:
+    """The methods the OpenAPI document lists for this path (its templates as patterns)."""
+    path = request.url.path.removeprefix(PREFIX) or "/"
+    found: set[str] = set()
+    for template, operations in schema["paths"].items():
+        pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            found.update(method.upper() for method in operations)
+    return sorted(found) or ["GET"]
 
 
 async def _unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
@@ -98,7 +119,6 @@ def build_api() -> FastAPI:
         exception_handlers={
             core.ApiError: _api_error,
             RequestValidationError: _invalid,
-            HTTPException: _http,
             ServiceUnavailable: _unavailable,
             PortalError: _portal,
             Exception: _unexpected,
@@ -106,6 +126,11 @@ def build_api() -> FastAPI:
     )
     for module in (customers, checkouts, subscriptions, invoices, orders, catalog, portal_sessions):
         api.include_router(module.router)
+
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return await _http(request, exc, api.openapi())
+
+    api.add_exception_handler(HTTPException, http_error)
     api.openapi_schema = None
 
     def openapi():

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlmodel import select
 
 from portal_app.api import core
@@ -115,7 +115,7 @@ def get_product(product_id: Id, who=core.caller(READ)):
     )
 
 
-class CouponCreate(BaseModel):
+class CouponCreate(core.ApiInput):
     name: str = Field(..., min_length=1, max_length=200)
     percent_off: int | None = Field(None, ge=1, le=100)
     amounts_off: dict[str, Annotated[int, Field(ge=1, le=10**9)]] | None = Field(
@@ -123,7 +123,7 @@ class CouponCreate(BaseModel):
     )
     duration: Literal["once", "repeating", "forever"] = "once"
     duration_cycles: int | None = Field(None, ge=1, le=120)
-    redeem_by: datetime | None = None
+    redeem_by: datetime | None = Field(None, strict=False)
     max_redemptions: int | None = Field(None, ge=1, le=10**9)
     plan_ids: list[Annotated[int, Field(ge=1, le=2**53)]] | None = Field(None, max_length=100)
     product_ids: list[Annotated[int, Field(ge=1, le=2**53)]] | None = Field(None, max_length=100)
@@ -166,11 +166,11 @@ def get_coupon(coupon_id: Id, who=core.caller(READ)):
     )
 
 
-class PromotionCodeCreate(BaseModel):
+class PromotionCodeCreate(core.ApiInput):
     coupon_id: int = Field(..., ge=1, le=2**53)
     code: str = Field(..., min_length=1, max_length=64)
     max_redemptions: int | None = Field(None, ge=1, le=10**9)
-    expires_at: datetime | None = None
+    expires_at: datetime | None = Field(None, strict=False)
 
 
 @router.get(

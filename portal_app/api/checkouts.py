@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 from sqlmodel import select
 
 from portal_app import routes
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/checkout_sessions", tags=["checkout sessions"])
 Metadata = dict[str, Annotated[str, Field(max_length=500)]]
 
 
-class CheckoutCreate(BaseModel):
+class CheckoutCreate(core.ApiInput):
     plan_id: int | None = Field(None, ge=1, le=2**53, description="A subscription to a plan …")
     interval: Literal["month", "year"] | None = Field(None, description="… billed this often.")
     product_id: int | None = Field(None, ge=1, le=2**53, description="Or a product sold once.")

@@ -14,7 +14,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from portal_app.clock import SystemClock
@@ -32,6 +32,13 @@ from portal_app.services.errors import (
 
 CLOCK = SystemClock()
 T = TypeVar("T")
+
+
+class ApiInput(BaseModel):
+    """A request body: exactly the fields the document lists, of exactly their JSON types
+    (0 is not false, "5" is not 5), as the OpenAPI document promises; dates are ISO strings."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ErrorDetail(BaseModel):

@@ -18,7 +18,7 @@ CustomerId = Annotated[int, Path(ge=1, le=2**53)]
 Metadata = dict[str, Annotated[str, Field(max_length=500)]]
 
 
-class AddressIn(BaseModel):
+class AddressIn(core.ApiInput):
     line1: str = Field("", max_length=200)
     line2: str = Field("", max_length=200)
     city: str = Field("", max_length=100)
@@ -27,7 +27,7 @@ class AddressIn(BaseModel):
     country: str = Field("", max_length=2, description="ISO 3166-1 alpha-2, e.g. US, DE.")
 
 
-class CustomerUpdate(BaseModel):
+class CustomerUpdate(core.ApiInput):
     email: str | None = Field(None, max_length=320)
     name: str | None = Field(None, max_length=200)
     external_id: str | None = Field(None, min_length=1, max_length=255)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlmodel import select
 
 from portal_app.api import core
@@ -82,7 +82,7 @@ def invoice_pdf(invoice_id: InvoiceId, who=core.caller("invoices:read")):
     return core.read(work)
 
 
-class PayIn(BaseModel):
+class PayIn(core.ApiInput):
     payment_method_id: int | None = Field(
         None, ge=1, le=2**53, description="A saved card of the customer; default: their default."
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlmodel import select
 
 from portal_app.api import core
@@ -51,7 +51,7 @@ def get_order(order_id: OrderId, who=core.caller("orders:read")):
     )
 
 
-class OrderUpdate(BaseModel):
+class OrderUpdate(core.ApiInput):
     status: Literal["fulfilled", "refunded"]
     tracking_reference: str | None = Field(None, max_length=200)
 

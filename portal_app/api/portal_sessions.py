@@ -17,7 +17,7 @@ from portal_app.services.errors import NotFound, PortalError
 router = APIRouter(tags=["portal sessions"])
 
 
-class PortalSessionCreate(BaseModel):
+class PortalSessionCreate(core.ApiInput):
     customer_id: int = Field(..., ge=1, le=2**53)
     return_url: str | None = Field(
         None, max_length=1000, description="This portal or an allow-listed origin."

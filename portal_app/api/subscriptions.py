@@ -34,7 +34,7 @@ def _mine(session, merchant_id: int, subscription_id: int) -> Subscription:
     return row
 
 
-class SubscriptionCreate(BaseModel):
+class SubscriptionCreate(core.ApiInput):
     customer_id: int = Field(..., ge=1, le=2**53)
     price_id: int = Field(..., ge=1, le=2**53)
     metadata: Metadata | None = None
@@ -100,7 +100,7 @@ def get_subscription(subscription_id: SubscriptionId, who=core.caller(READ)):
     return core.read(lambda s: SubscriptionObject.of(_mine(s, who.merchant_id, subscription_id)))
 
 
-class ChangeIn(BaseModel):
+class ChangeIn(core.ApiInput):
     price_id: int = Field(..., ge=1, le=2**53, description="The new plan's price (and interval).")
     timing: Literal["immediate", "period_end"] | None = Field(
         None, description="Default: the merchant's policy for this direction."
@@ -199,8 +199,10 @@ def change_subscription(
     return core.write(request, who, work, params=body)
 
 
-class PauseIn(BaseModel):
-    resume_at: datetime | None = Field(None, description="None: paused until resumed.")
+class PauseIn(core.ApiInput):
+    resume_at: datetime | None = Field(
+        None, strict=False, description="None: paused until resumed."
+    )
 
 
 @router.post("/{subscription_id}/pause", response_model=SubscriptionObject, summary="Pause")
@@ -243,7 +245,7 @@ def resume_subscription(request: Request, subscription_id: SubscriptionId, who=c
     return core.write(request, who, work)
 
 
-class CancelIn(BaseModel):
+class CancelIn(core.ApiInput):
     at_period_end: bool = Field(True, description="False: end now.")
 
 
