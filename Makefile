@@ -85,9 +85,10 @@ run: setup migrate seed
 
 # --- test --------------------------------------------------------------------------------------
 
+# Debian packages the tests use: Chromium, pdftoppm (PDF pages), curl (the API guide's examples).
 chromium:
-	@if [ ! -x /usr/bin/chromium ] || ! command -v pdftoppm >/dev/null; then \
-		$(APT_GET) update && $(APT_GET) install -y chromium poppler-utils; \
+	@if [ ! -x /usr/bin/chromium ] || ! command -v pdftoppm >/dev/null || ! command -v curl >/dev/null; then \
+		$(APT_GET) update && $(APT_GET) install -y chromium poppler-utils curl; \
 	fi
 
 services:

@@ -12,7 +12,14 @@ from starlette.testclient import TestClient
 
 from portal_app.clock import SystemClock
 from portal_app.http.routes import build_http_app
-from portal_app.models import AuditEvent, Customer, IdempotencyRecord, Plan, Subscription
+from portal_app.models import (
+    AuditEvent,
+    Customer,
+    IdempotencyRecord,
+    Plan,
+    Price,
+    Subscription,
+)
 from portal_app.services import api_keys, audit, features
 from portal_app.services.sandbox_gateway import SandboxGateway
 from tests import factories
@@ -366,3 +373,51 @@ def test_idempotency_records_expire(api):
     with Session(api["engine"]) as session:
         assert idempotency.purge(session, Later()) == 1
         session.commit()
+
+
+def test_a_key_over_its_rate_gets_429_with_retry_after(api):
+    answers = [_get(api, "/plans").status_code for _ in range(125)]
+    assert answers[:120] == [200] * 120
+    limited = _get(api, "/plans")
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert limited.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_pause_works_through_the_api_with_the_portal_toggle_off(api):
+    zoe = api["zoe"]
+    sub_id = _get(api, f"/subscriptions?customer_id={zoe.id}").json()["data"][0]["id"]
+    with Session(api["engine"]) as session:  # pause is off by default in the portal
+        assert not features.load(session, api["catalog"].merchant.id).enabled("subscriptions.pause")
+    paused = _post(api, f"/subscriptions/{sub_id}/pause", {"resume_at": None})
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["status"] == "paused"
+    naive = _post(api, f"/subscriptions/{sub_id}/resume")
+    assert naive.status_code == 200 and naive.json()["status"] == "active"
+    with Session(api["engine"]) as session:  # and the lift never leaks into the portal
+        assert not features.load(session, api["catalog"].merchant.id).enabled("subscriptions.pause")
+
+
+def test_a_price_in_another_currency_is_refused_by_its_rule(api):
+    zoe, catalog = api["zoe"], api["catalog"]
+    with Session(api["engine"], expire_on_commit=False) as session:
+        euro = Price(
+            merchant_id=catalog.merchant.id,
+            plan_id=catalog.plans["Basic"].id,
+            interval="month",
+            amount=900,
+            currency="EUR",
+        )
+        session.add(euro)
+        session.commit()
+    refused = _post(api, "/subscriptions", {"customer_id": zoe.id, "price_id": euro.id})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "currency_mismatch"
+
+
+def test_unknown_fields_and_wrong_json_types_are_refused(api):
+    extra = _post(api, "/customers", {"email": "x@example.com", "nickname": "x"})
+    assert extra.status_code == 400 and extra.json()["error"]["param"] == "nickname"
+    zoe = api["zoe"]
+    sub_id = _get(api, f"/subscriptions?customer_id={zoe.id}").json()["data"][0]["id"]
+    zero = _post(api, f"/subscriptions/{sub_id}/cancel", {"at_period_end": 0})
+    assert zero.status_code == 400
