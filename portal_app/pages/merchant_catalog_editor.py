@@ -164,6 +164,14 @@ def _fields() -> rx.Component:
                     "One per line.",
                     default_value=_value("features"),
                 ),
+                ff.textarea(
+                    "edit",
+                    "entitlements",
+                    "Entitlements",
+                    "What your app checks through the API, one per line: seats: 5, "
+                    "api_access: true.",
+                    default_value=_value("entitlements"),
+                ),
                 _edit_input("tier", "Tier", "A higher tier is an upgrade.", input_mode="numeric"),
                 *plan_checkout_fields(
                     "edit",

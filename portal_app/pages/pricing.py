@@ -65,6 +65,10 @@ def _plan_card(plan: rx.Var) -> rx.Component:
                 rx.text(plan.features, size="2"),
             ),
             rx.cond(
+                plan.entitlements != "",
+                rx.text(plan.entitlements, size="2", data_testid="plan-entitlements"),
+            ),
+            rx.cond(
                 plan.trial != "",
                 rx.badge(plan.trial, color_scheme="green", size="2", data_testid="plan-trial"),
             ),

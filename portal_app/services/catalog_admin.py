@@ -27,11 +27,13 @@ from portal_app.services.catalog_rules import (
     TIER_MIN,
     Problems,
     Row,
+    clean_entitlements,
     clean_feature_list,
     edit,
     flush_or_conflict,
     get_owned,
     name_and_description,
+    parse_entitlements,
     same_name,
     unique_slug,
 )
@@ -405,11 +407,13 @@ def update_plan(
     trial_days: Any = KEEP,
     trial_requires_card: Any = KEEP,
     public: Any = KEEP,
+    entitlements: Any = KEEP,
     actor: audit.Actor,
 ) -> Plan:
-    """Name, description, features and tier; the trial terms and public sale unless left as
-    `KEEP` (a new trial length applies to checkouts from now on, never to trials running).
-    Prices change through `set_price`; the slug never changes."""
+    """Name, description, features and tier; the trial terms, public sale and entitlements
+    (the editor's `key: value` lines or a dict) unless left as `KEEP` (a new trial length
+    applies to checkouts from now on, never to trials running). Prices change through
+    `set_price`; the slug never changes."""
     plan = get_plan(session, merchant_id, plan_id)
     _check_editable(plan, "plan")
     problems = Problems()
@@ -418,6 +422,8 @@ def update_plan(
     )
     clean_tier = problems.whole(tier, "Tier", low=TIER_MIN, high=TIER_MAX)
     terms = _plan_sale_terms(problems, trial_days, trial_requires_card, public)
+    if entitlements is not KEEP:
+        terms["entitlements"] = clean_entitlements(problems, parse_entitlements(entitlements))
     _check_plan_name_and_tier(
         problems, _plans_of(session, plan.product_id), clean_name, clean_tier, plan.id
     )

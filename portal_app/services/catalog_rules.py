@@ -151,6 +151,74 @@ def clean_feature_list(problems: Problems, features: Any) -> list[str] | None:
     return cleaned
 
 
+ENTITLEMENTS_MAX = 50
+ENTITLEMENT_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+ENTITLEMENT_VALUE_MAX = 200
+
+
+def parse_entitlements(text: Any) -> dict[str, Any] | Any:
+    """The editor's lines `key: value` as a dict: `true`/`false` are booleans, whole numbers
+    are numbers, anything else is text. Anything but text is returned as given, for
+    `clean_entitlements` to judge."""
+    if not isinstance(text, str):
+        return text
+    found: dict[str, Any] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, sep, raw = line.partition(":")
+        value: Any = raw.strip()
+        if value in ("true", "false"):
+            value = value == "true"
+        elif re.fullmatch(r"-?\d{1,12}", value):
+            value = int(value)
+        found[key.strip() if sep else line.strip() + "\0"] = value
+    return found
+
+
+def clean_entitlements(problems: Problems, entitlements: Any) -> dict[str, Any] | None:
+    """Keys the merchant's app checks (`seats`, `api_access`): lower-case letters, digits and
+    _, at most 50; values true/false, a whole number or a short text."""
+    if entitlements is None:
+        return {}
+    if not isinstance(entitlements, dict):
+        problems.add("Entitlements must be lines of key: value.")
+        return None
+    if len(entitlements) > ENTITLEMENTS_MAX:
+        problems.add(f"A plan can have at most {ENTITLEMENTS_MAX} entitlements.")
+        return None
+    for key, value in entitlements.items():
+        if not isinstance(key, str) or not ENTITLEMENT_KEY.match(key):
+            shown = str(key).rstrip("\0")[:40]
+            problems.add(
+                f'Entitlement "{shown}": write key: value, the key in lower-case letters, '
+                "digits and _ (like seats: 5)."
+            )
+            return None
+        ok = (
+            isinstance(value, bool)
+            or (type(value) is int and abs(value) < 10**12)
+            or (isinstance(value, str) and 0 < len(value) <= ENTITLEMENT_VALUE_MAX)
+        )
+        if not ok or (
+            isinstance(value, str) and any(unicodedata.category(c) == "Cc" for c in value)
+        ):
+            problems.add(
+                f'Entitlement "{key}": the value is true, false, a whole number or a short text.'
+            )
+            return None
+    return dict(entitlements)
+
+
+def entitlement_lines(entitlements: dict[str, Any] | None) -> str:
+    """The editor's text for stored entitlements (the inverse of `parse_entitlements`)."""
+
+    def shown(value: Any) -> str:
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+    return "\n".join(f"{k}: {shown(v)}" for k, v in (entitlements or {}).items())
+
+
 def flush_or_conflict(session: Session, message: str) -> None:
     """Flush; a unique index that another transaction filled first becomes a readable refusal
     (the caller's transaction is then rolled back whole)."""

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from portal_app.clock import Clock
 from portal_app.formatting import price as price_label
 from portal_app.services import catalog_admin, digital_admin, features, retention_offers
+from portal_app.services.catalog_rules import entitlement_lines
 from portal_app.services.errors import CatalogError
 
 KIND_LABELS = {"file": "File", "license": "License keys", "link": "Link"}
@@ -282,6 +283,7 @@ def editor(session: Session, clock: Clock, *, merchant_id: int, kind: str, item_
             "name": plan.name,
             "description": plan.description,
             "features": "\n".join(plan.features or []),
+            "entitlements": entitlement_lines(plan.entitlements),
             "tier": str(plan.tier),
         }
         if kind == "price":

@@ -24,6 +24,7 @@ class PlanCard:
     product: str = ""
     description: str = ""
     features: str = ""
+    entitlements: str = ""  # "Seats: 5 · Api access": what the plan gives, from its entitlements
     monthly: str = ""
     annual: str = ""
     savings: str = ""
@@ -93,6 +94,7 @@ def pricing(session: Session) -> tuple[str, list[PlanCard]]:
                 product=product.name,
                 description=plan.description,
                 features=" · ".join(plan.features or []),
+                entitlements=entitlements_label(plan.entitlements),
                 monthly=format_money(monthly.amount, monthly.currency) if monthly else "",
                 annual=format_money(annual.amount, annual.currency) if annual else "",
                 savings=_savings_label(monthly, annual),
@@ -108,3 +110,15 @@ def load() -> tuple[str, list[PlanCard]]:
     """`pricing` in its own read-only unit of work."""
     with read_scope() as session:
         return pricing(session)
+
+
+def entitlements_label(entitlements: dict | None) -> str:
+    """`{"seats": 5, "api_access": true, "sso": false}` as "Seats: 5 · Api access"."""
+    parts = []
+    for key, value in (entitlements or {}).items():
+        label = key.replace("_", " ").capitalize()
+        if value is True:
+            parts.append(label)
+        elif value is not False:
+            parts.append(f"{label}: {value}")
+    return " · ".join(parts)

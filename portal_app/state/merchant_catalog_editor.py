@@ -194,6 +194,7 @@ class CatalogEditorMixin(rx.State, mixin=True):
                 trial_days=trial_days(form),
                 trial_requires_card=checked(form, "trial_requires_card"),
                 public=checked(form, "public"),
+                entitlements=form.get("entitlements", ""),
             )
             return f'Plan "{plan.name}" saved.'
         if kind == "price":

@@ -1033,3 +1033,36 @@ def test_uploads_need_the_pages_single_use_ticket(app_db, files_dir):
     with Session(app_db["engine"]) as session:
         row = session.exec(select(DigitalAsset).where(DigitalAsset.name == "Guide")).one()
         assert (row.file_path, row.file_size) == (relative, 9)
+
+
+def test_plan_entitlements_from_the_editors_lines(session, clock, catalog, staff):
+    pro = catalog.plans["Pro"]
+    keep = {"name": "Pro", "tier": pro.tier}
+    staff(
+        catalog_admin.update_plan,
+        plan_id=pro.id,
+        entitlements="seats: 5\napi_access: true\n\nsso: false\nregion: eu-west",
+        **keep,
+    )
+    assert pro.entitlements == {"seats": 5, "api_access": True, "sso": False, "region": "eu-west"}
+    [event] = _events(session, "catalog.plan.update")
+    assert event.after["entitlements"]["seats"] == 5
+    from portal_app.services.catalog_rules import entitlement_lines
+    from portal_app.services.pricing_view import entitlements_label
+
+    assert entitlement_lines(pro.entitlements) == (
+        "seats: 5\napi_access: true\nsso: false\nregion: eu-west"
+    )
+    assert entitlements_label(pro.entitlements) == "Seats: 5 · Api access · Region: eu-west"
+    for bad, words in (
+        ("Seats: 5", "lower-case"),
+        ("seats 5", "lower-case"),
+        ("seats:", "value is true, false"),
+        ("note: " + "x" * 201, "value is true, false"),
+        ("\n".join(f"k{n}: 1" for n in range(51)), "at most 50"),
+    ):
+        with pytest.raises(CatalogError, match=words):
+            staff(catalog_admin.update_plan, plan_id=pro.id, entitlements=bad, **keep)
+    assert pro.entitlements["seats"] == 5  # each refusal changed nothing
+    staff(catalog_admin.update_plan, plan_id=pro.id, entitlements="", **keep)
+    assert pro.entitlements == {}
