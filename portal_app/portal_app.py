@@ -19,6 +19,7 @@ from portal_app.pages.merchant_checkouts import checkouts_page
 from portal_app.pages.merchant_customers import customer_detail_page, customers_page
 from portal_app.pages.merchant_developers import developers_page
 from portal_app.pages.merchant_home import merchant_home
+from portal_app.pages.merchant_import import import_page
 from portal_app.pages.merchant_invoices import invoices_list_page
 from portal_app.pages.merchant_mailbox import mailbox_page
 from portal_app.pages.merchant_orders import orders_list_page
@@ -61,6 +62,7 @@ from portal_app.state.merchant_catalog import MerchantCatalogState
 from portal_app.state.merchant_catalog_coupons import MerchantCatalogCouponsState
 from portal_app.state.merchant_checkouts import MerchantCheckoutsState
 from portal_app.state.merchant_developers import MerchantDevelopersState
+from portal_app.state.merchant_import import MerchantImportState
 from portal_app.state.merchant_invoices import MerchantInvoicesState
 from portal_app.state.merchant_mailbox import MerchantOutboxState
 from portal_app.state.merchant_orders import MerchantOrdersState
@@ -128,6 +130,7 @@ PAGES = (
         (MerchantCatalogState.load, MerchantCatalogCouponsState.load),
     ),
     (routes.MERCHANT_STAFF, staff_page, "Staff", (MerchantStaffState.open,)),
+    (routes.MERCHANT_IMPORT, import_page, "Import customers", (MerchantImportState.open,)),
     (
         routes.MERCHANT_DEVELOPERS,
         developers_page,

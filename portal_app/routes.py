@@ -45,6 +45,7 @@ MERCHANT_BILLING = "/merchant/billing"
 MERCHANT_CHECKOUTS = "/merchant/checkouts"
 MERCHANT_ORDERS = "/merchant/orders"
 MERCHANT_DEVELOPERS = "/merchant/developers"
+MERCHANT_IMPORT = "/merchant/import"
 
 
 def path(route: str, **params: int | str) -> str:

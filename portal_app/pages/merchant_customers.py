@@ -31,14 +31,22 @@ def _customer_row(c: rx.Var) -> rx.Component:
 def customers_page() -> rx.Component:
     return ui.merchant_page(
         "Customers",
-        rx.form(
-            rx.hstack(
-                rx.input(
-                    name="q", placeholder="Search name or email", aria_label="Search customers"
+        rx.flex(
+            rx.form(
+                rx.hstack(
+                    rx.input(
+                        name="q", placeholder="Search name or email", aria_label="Search customers"
+                    ),
+                    rx.button("Search", type="submit"),
                 ),
-                rx.button("Search", type="submit"),
+                on_submit=Customers.search,
             ),
-            on_submit=Customers.search,
+            rx.link("Import from CSV", href=routes.MERCHANT_IMPORT, data_testid="import-link"),
+            justify="between",
+            align="center",
+            wrap="wrap",
+            spacing="3",
+            width="100%",
         ),
         rx.text(Customers.total, " customers", size="2"),
         # the one table of the dashboard in the default (larger) size

@@ -140,6 +140,12 @@ STAFF_HANDLER_ROLES = {
     ("MerchantDevelopersState", "ask_revoke"): "admin",
     ("MerchantDevelopersState", "revoke_visibility"): "admin",
     ("MerchantDevelopersState", "revoke"): "admin",
+    # Customers → Import from CSV
+    ("MerchantImportState", "open"): "viewer",
+    ("MerchantImportState", "load"): "admin",
+    ("MerchantImportState", "upload"): "admin",
+    ("MerchantImportState", "run_import"): "admin",
+    ("MerchantImportState", "discard"): "admin",
 }
 
 
