@@ -48,6 +48,12 @@ PLANS = [  # name, tier, monthly, annual (USD cents), features
     ("Pro", 1, 2900, 29000, ["10 projects", "Email support", "CLI downloads"]),
     ("Business", 2, 9900, 99000, ["Unlimited projects", "Priority support", "SSO"]),
 ]
+# What the merchant's app checks through the API's customer state (GET /customers/{id}/state).
+ENTITLEMENTS = {
+    "Starter": {"projects": 1},
+    "Pro": {"projects": 10, "cli_downloads": True},
+    "Business": {"projects": 1000, "cli_downloads": True, "sso": True},
+}
 
 # email, name, plan, interval, card number, what happens at "now"
 CUSTOMERS = [
@@ -235,6 +241,7 @@ def _catalog(session: Session, clock: Clock, files_dir: Path) -> Merchant:
             name=name,
             tier=tier,
             features=perks,
+            entitlements=ENTITLEMENTS[name],
             slug=slugify(name),
         )
         session.add(plan)

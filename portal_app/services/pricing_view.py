@@ -112,11 +112,16 @@ def load() -> tuple[str, list[PlanCard]]:
         return pricing(session)
 
 
+ACRONYMS = {"api", "cli", "sso", "sla", "ip", "url", "gb", "tb"}
+
+
 def entitlements_label(entitlements: dict | None) -> str:
-    """`{"seats": 5, "api_access": true, "sso": false}` as "Seats: 5 · Api access"."""
+    """`{"seats": 5, "api_access": true, "sso": false}` as "Seats: 5 · API access"."""
     parts = []
     for key, value in (entitlements or {}).items():
-        label = key.replace("_", " ").capitalize()
+        words = [w.upper() if w in ACRONYMS else w for w in key.split("_") if w]
+        label = " ".join(words)
+        label = label[:1].upper() + label[1:]
         if value is True:
             parts.append(label)
         elif value is not False:

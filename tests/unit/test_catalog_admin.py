@@ -1053,7 +1053,7 @@ def test_plan_entitlements_from_the_editors_lines(session, clock, catalog, staff
     assert entitlement_lines(pro.entitlements) == (
         "seats: 5\napi_access: true\nsso: false\nregion: eu-west"
     )
-    assert entitlements_label(pro.entitlements) == "Seats: 5 · Api access · Region: eu-west"
+    assert entitlements_label(pro.entitlements) == "Seats: 5 · API access · Region: eu-west"
     for bad, words in (
         ("Seats: 5", "lower-case"),
         ("seats 5", "lower-case"),
