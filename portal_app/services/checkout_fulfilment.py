@@ -111,7 +111,9 @@ def subscribe(
     if not (info.price.active and info.plan.active):
         raise CheckoutError("That plan is no longer offered.", code="unavailable")
     if quote.trial_days:
-        return _start_trial(session, clock, customer, info, quote, actor), None
+        subscription = _start_trial(session, clock, customer, info, quote, actor)
+        _carry_metadata(session, row, subscription)
+        return subscription, None
     discount = [line for line in quote.lines if line.kind == "discount"]
     subscription = subscriptions.create(
         session,
@@ -126,12 +128,20 @@ def subscribe(
     if quote.coupon is not None:
         coupons.attach(subscription, quote.coupon)
         session.add(subscription)
+    _carry_metadata(session, row, subscription)
     invoice_id = session.exec(
         select(Invoice.id)
         .where(Invoice.subscription_id == subscription.id)
         .order_by(Invoice.id.desc())
     ).first()
     return subscription, invoice_id
+
+
+def _carry_metadata(session: Session, row: CheckoutSession, subscription: Subscription) -> None:
+    """The checkout's metadata (set through the API) goes on to what it created."""
+    if row.metadata_:
+        subscription.metadata_ = dict(row.metadata_)
+        session.add(subscription)
 
 
 def _start_trial(

@@ -16,11 +16,14 @@ from portal_app.models import (
     AuditEvent,
     Customer,
     IdempotencyRecord,
+    Payment,
     Plan,
     Price,
+    Product,
     Subscription,
 )
-from portal_app.services import api_keys, audit, features
+from portal_app.services import api_keys, audit, checkout, features
+from portal_app.services.invoices import LineSpec
 from portal_app.services.sandbox_gateway import SandboxGateway
 from tests import factories
 
@@ -421,3 +424,98 @@ def test_unknown_fields_and_wrong_json_types_are_refused(api):
     sub_id = _get(api, f"/subscriptions?customer_id={zoe.id}").json()["data"][0]["id"]
     zero = _post(api, f"/subscriptions/{sub_id}/cancel", {"at_period_end": 0})
     assert zero.status_code == 400
+
+
+def test_an_open_invoice_is_paid_once_through_the_api(api):
+    zoe = api["zoe"]
+    with Session(api["engine"], expire_on_commit=False) as session:
+        owed = factories.finalized_invoice(
+            session, CLOCK, session.get(Customer, zoe.id), [LineSpec("manual", "Setup", 1500)]
+        )
+        session.commit()
+    assert _get(api, f"/invoices/{owed.id}").json()["status"] == "open"
+    headers = {"Idempotency-Key": f"pay-{owed.id}"}
+    paid = _post(api, f"/invoices/{owed.id}/pay", headers=headers)
+    assert paid.status_code == 200, paid.text
+    assert (paid.json()["status"], paid.json()["amount_due"]) == ("paid", 0)
+    again = _post(api, f"/invoices/{owed.id}/pay")  # a new request: answered "already paid"
+    assert again.status_code == 200 and again.json()["status"] == "paid"
+    with Session(api["engine"]) as session:
+        charges = session.exec(
+            select(Payment).where(Payment.invoice_id == owed.id, Payment.status == "succeeded")
+        ).all()
+    assert len(charges) == 1
+
+
+def test_a_checkout_made_by_the_api_creates_the_customer_it_names(api):
+    catalog = api["catalog"]
+    created = _post(
+        api,
+        "/checkout_sessions",
+        {
+            "plan_id": catalog.plans["Basic"].id,
+            "interval": "month",
+            "external_id": "user_77",
+            "metadata": {"campaign": "spring"},
+        },
+    ).json()
+    with Session(api["engine"]) as session:
+        checkout.confirm(
+            session,
+            CLOCK,
+            SandboxGateway(),
+            created["id"],
+            card=checkout.CardInput("4242424242424242", 12, 2035, "123"),
+            ip="198.51.100.9",
+            email="new77@example.com",
+            name="New Buyer",
+        )
+        session.commit()
+    customer = _get(api, "/customers/external/user_77").json()
+    assert customer["email"] == "new77@example.com"
+    [live] = _get(api, f"/customers/{customer['id']}/state").json()["active_subscriptions"]
+    assert live["subscription"]["metadata"] == {"campaign": "spring"}
+    done = _get(api, f"/checkout_sessions/{created['id']}").json()
+    assert done["status"] == "completed" and done["subscription_id"] == live["subscription"]["id"]
+
+
+def test_coupons_and_codes_are_created_and_orders_fulfilled(api):
+    catalog = api["catalog"]
+    coupon = _post(api, "/coupons", {"name": "Spring", "percent_off": 20, "code": "SPRING20"})
+    assert coupon.status_code == 200, coupon.text
+    both = _post(api, "/coupons", {"name": "Both", "percent_off": 5, "amounts_off": {"USD": 100}})
+    assert both.status_code == 400 and both.json()["error"]["code"] != "parameter_invalid"
+    code = _post(api, "/promotion_codes", {"coupon_id": coupon.json()["id"], "code": "SPRING-B"})
+    assert code.status_code == 200 and code.json()["code"] == "SPRING-B"
+    listed = _get(api, f"/promotion_codes?coupon_id={coupon.json()['id']}").json()["data"]
+    assert sorted(c["code"] for c in listed) == ["SPRING-B", "SPRING20"]
+
+    with Session(api["engine"], expire_on_commit=False) as session:
+        product = session.get(Product, catalog.product.id)
+        product.one_time_amount, product.slug = 4900, "cloud"
+        session.add(product)
+        session.commit()
+    made = _post(api, "/checkout_sessions", {"product_id": catalog.product.id}).json()
+    with Session(api["engine"]) as session:
+        checkout.confirm(
+            session,
+            CLOCK,
+            SandboxGateway(),
+            made["id"],
+            card=checkout.CardInput("4242424242424242", 12, 2035, "123"),
+            ip="198.51.100.10",
+            email="shopper@example.com",
+            name="Shopper",
+        )
+        session.commit()
+    [order] = _get(api, "/orders").json()["data"]
+    assert (order["status"], order["total"], order["items"][0]["amount"]) == ("paid", 4900, 4900)
+    fulfilled = _post(
+        api, f"/orders/{order['id']}", {"status": "fulfilled", "tracking_reference": "TRK-1"}
+    )
+    assert fulfilled.status_code == 200, fulfilled.text
+    assert fulfilled.json()["tracking_reference"] == "TRK-1"
+    twice = _post(api, f"/orders/{order['id']}", {"status": "fulfilled"})
+    assert twice.status_code == 400 and twice.json()["error"]["code"] == "already_fulfilled"
+    refunded = _post(api, f"/orders/{order['id']}", {"status": "refunded"})
+    assert refunded.status_code == 200 and refunded.json()["status"] == "refunded"
