@@ -11,12 +11,10 @@ Creates alternate API and bare, each for a customer of its own with a card."""
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,8 +28,8 @@ from portal_app.db import create_all, install_guards, make_engine
 from portal_app.services import api_keys, audit
 from portal_app.services.sandbox_gateway import SandboxGateway
 from tests import factories
+from tests.api_server import serve
 
-ROOT = Path(__file__).resolve().parent.parent
 CLOCK = SystemClock()
 
 
@@ -75,58 +73,42 @@ def _timed(client: httpx.Client, method: str, url: str, **kwargs) -> float:
 
 
 def run(url: str, requests: int, creates: int) -> None:
-    from _server import describe_url, free_port, machine_note
-
     key, watched, buyers, price_id = _seed(url, creates)
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORTAL_DB_URL": url,
-        "PORTAL_API_RATE": "1000000/minute",
-        "PORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
-    }
-    env.pop("PORTAL_REDIS_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1", "bench._api_app:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{base}/api/v1/openapi.json", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        print(f"{describe_url(url)}; {machine_note()}")
-        headers = {"Authorization": f"Bearer {key}"}
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-            for _ in range(20):  # warm up both paths
-                _timed(client, "GET", f"/api/v1/customers/{watched}/state")
-                _timed(client, "GET", f"/bare/state/{watched}")
-            api_state, bare_state = [], []
-            for _ in range(requests):
-                api_state.append(_timed(client, "GET", f"/api/v1/customers/{watched}/state"))
-                bare_state.append(_timed(client, "GET", f"/bare/state/{watched}"))
-            api_create, bare_create = [], []
-            for n in range(creates):
-                body = {"customer_id": buyers[2 * n], "price_id": price_id}
-                api_create.append(_timed(client, "POST", "/api/v1/subscriptions", json=body))
-                body = {"customer_id": buyers[2 * n + 1], "price_id": price_id}
-                bare_create.append(_timed(client, "POST", "/bare/subscriptions", json=body))
-        for label, api, bare in (
-            (f"GET state x{requests}", api_state, bare_state),
-            (f"POST subscriptions x{creates}", api_create, bare_create),
-        ):
-            (a50, a95), (b50, b95) = _percentiles(api), _percentiles(bare)
-            print(
-                f"{label:>24}: API p50 {a50:6.2f} ms p95 {a95:6.2f} ms | bare p50 {b50:6.2f} ms "
-                f"p95 {b95:6.2f} ms | ratio p50 x{a50 / b50:.2f} p95 x{a95 / b95:.2f}"
-            )
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    with (
+        tempfile.TemporaryDirectory(prefix="portal-bench-api-") as folder,
+        serve(Path(folder), url, "bench._api_app:app") as base,
+    ):
+        _measure(base, url, key, watched, buyers, price_id, requests, creates)
+
+
+def _measure(base, url, key, watched, buyers, price_id, requests, creates) -> None:
+    from _server import describe_url, machine_note
+
+    print(f"{describe_url(url)}; {machine_note()}")
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        for _ in range(20):  # warm up both paths
+            _timed(client, "GET", f"/api/v1/customers/{watched}/state")
+            _timed(client, "GET", f"/bare/state/{watched}")
+        api_state, bare_state = [], []
+        for _ in range(requests):
+            api_state.append(_timed(client, "GET", f"/api/v1/customers/{watched}/state"))
+            bare_state.append(_timed(client, "GET", f"/bare/state/{watched}"))
+        api_create, bare_create = [], []
+        for n in range(creates):
+            body = {"customer_id": buyers[2 * n], "price_id": price_id}
+            api_create.append(_timed(client, "POST", "/api/v1/subscriptions", json=body))
+            body = {"customer_id": buyers[2 * n + 1], "price_id": price_id}
+            bare_create.append(_timed(client, "POST", "/bare/subscriptions", json=body))
+    for label, api, bare in (
+        (f"GET state x{requests}", api_state, bare_state),
+        (f"POST subscriptions x{creates}", api_create, bare_create),
+    ):
+        (a50, a95), (b50, b95) = _percentiles(api), _percentiles(bare)
+        print(
+            f"{label:>24}: API p50 {a50:6.2f} ms p95 {a95:6.2f} ms | bare p50 {b50:6.2f} ms "
+            f"p95 {b95:6.2f} ms | ratio p50 x{a50 / b50:.2f} p95 x{a95 / b95:.2f}"
+        )
 
 
 def main() -> None:

@@ -67,13 +67,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(folder: Path, db_url: str) -> Iterator[str]:
-    """Serve `app` on a free loopback port against `db_url`; yields the base URL."""
+def serve(folder: Path, db_url: str, target: str = "tests.api_server:app") -> Iterator[str]:
+    """Serve `target` (this module's `app` unless told) with one granian worker on a free
+    loopback port against `db_url`, the API's rate lifted; yields the base URL."""
     port = free_port()
     env = {
         **os.environ,
         "PORTAL_DB_URL": db_url,
-        "PORTAL_API_RATE": "100000/minute",
+        "PORTAL_API_RATE": "1000000/minute",
         "PORTAL_FILES_DIR": str(folder / "files"),
         "PORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
@@ -93,7 +94,7 @@ def serve(folder: Path, db_url: str) -> Iterator[str]:
                 str(port),
                 "--workers",
                 "1",
-                "tests.api_server:app",
+                target,
             ],
             cwd=ROOT,
             env=env,

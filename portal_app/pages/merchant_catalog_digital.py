@@ -9,6 +9,7 @@ from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import staff_can
 from portal_app.components.ui import secondary_button
+from portal_app.components.upload_drop import dropzone
 from portal_app.pages.merchant_catalog_products import editor_button
 from portal_app.state.merchant_catalog import UPLOAD_ID
 from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
@@ -47,34 +48,14 @@ def _asset_row(asset: rx.Var) -> rx.Component:
 
 def _dropzone() -> rx.Component:
     return rx.vstack(
-        rx.upload(
-            rx.vstack(
-                rx.icon("upload", size=22),
-                rx.text("Drop a file here, or press to choose one", size="2"),
-                rx.text(
-                    "Up to 200 MB. Kept private: customers download it through expiring links.",
-                    size="1",
-                    color_scheme="gray",
-                ),
-                align="center",
-                spacing="1",
-            ),
-            id=UPLOAD_ID,
-            max_files=1,
-            multiple=False,
+        dropzone(
+            UPLOAD_ID,
+            "Drop a file here, or press to choose one",
+            "Up to 200 MB. Kept private: customers download it through expiring links.",
             max_size=200 * 1024 * 1024,
-            border="1px dashed var(--gray-a8)",
-            border_radius="8px",
-            padding="1.25rem",
-            width="100%",
-            cursor="pointer",
-            tab_index=0,
+            testid="asset-dropzone",
+            selected_testid="selected-file",
             aria_label="Choose a file to upload",
-            data_testid="asset-dropzone",
-        ),
-        rx.foreach(
-            rx.selected_files(UPLOAD_ID),
-            lambda name: rx.text("Selected: ", name, size="2", data_testid="selected-file"),
         ),
         rx.flex(
             rx.button(

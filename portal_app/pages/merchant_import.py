@@ -8,6 +8,7 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components import ui
 from portal_app.components.ui import secondary_button
+from portal_app.components.upload_drop import dropzone
 from portal_app.services.customer_import import MAX_PROBLEMS_SHOWN
 from portal_app.state.merchant_import import UPLOAD_ID
 from portal_app.state.merchant_import import MerchantImportState as Imp
@@ -24,31 +25,15 @@ COLUMNS_HELP = (
 
 def _dropzone() -> rx.Component:
     return rx.vstack(
-        rx.upload(
-            rx.vstack(
-                rx.icon("upload", size=22),
-                rx.text("Drop a CSV file here, or press to choose one", size="2"),
-                rx.text("Up to 20 MB and 100,000 rows.", size="1", color_scheme="gray"),
-                align="center",
-                spacing="1",
-            ),
-            id=UPLOAD_ID,
-            max_files=1,
-            multiple=False,
-            accept={"text/csv": [".csv"]},
+        dropzone(
+            UPLOAD_ID,
+            "Drop a CSV file here, or press to choose one",
+            "Up to 20 MB and 100,000 rows.",
             max_size=20 * 1024 * 1024,
-            border="1px dashed var(--gray-a8)",
-            border_radius="8px",
-            padding="1.25rem",
-            width="100%",
-            cursor="pointer",
-            tab_index=0,
+            accept={"text/csv": [".csv"]},
+            testid="import-dropzone",
+            selected_testid="import-selected",
             aria_label="Choose a CSV file to import",
-            data_testid="import-dropzone",
-        ),
-        rx.foreach(
-            rx.selected_files(UPLOAD_ID),
-            lambda name: rx.text("Selected: ", name, size="2", data_testid="import-selected"),
         ),
         rx.button(
             "Check file",

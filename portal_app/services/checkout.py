@@ -183,33 +183,17 @@ def open_link(
 
 
 def create_by_staff(
-    session: Session,
-    clock: Clock,
-    *,
-    merchant_id: int,
-    staff_id: int,
-    plan_id: int | None = None,
-    interval: str | None = None,
-    product_id: int | None = None,
-    email: str = "",
-    trial_days: int | None = None,
-    success_url: str = "",
+    session: Session, clock: Clock, *, merchant_id: int, staff_id: int, **choices: Any
 ) -> str:
-    """A checkout link staff send to someone: any active plan (public or not) or product sold
-    once, optionally for an email, with its own trial length and an allow-listed page to
-    return to. Audited."""
+    """A checkout link staff send to someone (`choices`: plan_id and interval or product_id,
+    email, trial_days, success_url; see `create_session`). Audited under the member."""
     row = create_session(
         session,
         clock,
         merchant_id=merchant_id,
         actor=audit.Actor.merchant(staff_id),
         source="staff",
-        plan_id=plan_id,
-        interval=interval,
-        product_id=product_id,
-        email=email,
-        trial_days=trial_days,
-        success_url=success_url,
+        **choices,
     )
     row.created_by_staff_id = staff_id
     session.add(row)

@@ -358,7 +358,7 @@ def check_file(
     session: Session, clock: Clock, *, merchant_id: int, relative_path: str, actor: audit.Actor
 ) -> ImportResult:
     """The dry run of an uploaded file in the private store (services/digital_admin)."""
-    data = digital_admin.stored_path(merchant_id, relative_path).read_bytes()
+    data = digital_admin.stored_file_path(merchant_id, relative_path).read_bytes()
     return import_csv(session, clock, merchant_id=merchant_id, data=data, actor=actor, dry_run=True)
 
 
@@ -366,7 +366,7 @@ def import_file(
     session: Session, clock: Clock, *, merchant_id: int, relative_path: str, actor: audit.Actor
 ) -> ImportResult:
     """The import of that file, all or nothing; the file is deleted once it is imported."""
-    path = digital_admin.stored_path(merchant_id, relative_path)
+    path = digital_admin.stored_file_path(merchant_id, relative_path)
     result = import_csv(
         session, clock, merchant_id=merchant_id, data=path.read_bytes(), actor=actor, dry_run=False
     )

@@ -114,7 +114,7 @@ def store_file(
     return StoredFile(relative, name, size)
 
 
-def stored_path(merchant_id: int, relative_path: Any) -> Path:
+def stored_file_path(merchant_id: int, relative_path: Any) -> Path:
     """The stored file, if `relative_path` is one of this merchant's in the private store."""
     if not isinstance(relative_path, str) or not relative_path:
         raise NotFound("The uploaded file was not found. Upload it again.")
@@ -129,7 +129,7 @@ def stored_path(merchant_id: int, relative_path: Any) -> Path:
 def discard_stored_file(session: Session, merchant_id: int, relative_path: Any) -> bool:
     """Delete a stored file no asset refers to (an upload the staff did not use)."""
     try:
-        path = stored_path(merchant_id, relative_path)
+        path = stored_file_path(merchant_id, relative_path)
     except NotFound:
         return False
     used = session.exec(
@@ -170,7 +170,7 @@ def create_file_asset(
     clean_name, clean_description = _clean_common(problems, name, description)
     limit = _clean_limit(problems, download_limit)
     problems.check()
-    path = stored_path(merchant_id, stored_path)
+    path = stored_file_path(merchant_id, stored_path)
     taken = session.exec(
         select(DigitalAsset.id).where(DigitalAsset.file_path == stored_path)
     ).first()

@@ -1,12 +1,8 @@
 """The catalog's digital products: the list, a file upload (stored privately, then named and
 created), a license-key pool and a link (grants and edits go through the dialog).
 
-Uploads come over Reflex's upload endpoint, which runs the handler with the headers of the last
-socket event of the client token the request names, not the upload request's own. So an upload
-must also carry the single-use ticket this state handed to the signed-in page over its socket:
-a client that only knows the token has never seen it (connecting with the token wipes this
-state, ticket included). Uploaded files go to the private store, never Reflex's public upload
-folder.
+An upload carries the single-use ticket of state/upload_ticket.py. Uploaded files go to the
+private store, never Reflex's public upload folder.
 
 A mixin of `MerchantCatalogState` (state/merchant_catalog.py), which brings `_clear_errors` and
 `_done`."""
@@ -14,8 +10,6 @@ A mixin of `MerchantCatalogState` (state/merchant_catalog.py), which brings `_cl
 from __future__ import annotations
 
 import asyncio
-import hmac
-import secrets
 
 import reflex as rx
 
@@ -24,44 +18,29 @@ from portal_app.services.catalog_view import AssetView
 from portal_app.services.errors import CatalogError
 from portal_app.state.guard import current, guarded, read, write
 from portal_app.state.merchant_catalog_editor import field, posted, whole
+from portal_app.state.upload_ticket import UploadTicketMixin
 
 UPLOAD_ID = "catalog-asset-file"
-EXPIRED = "This upload form has expired. Reload the page and try again."
 
 
-class CatalogDigitalMixin(rx.State, mixin=True):
+class CatalogDigitalMixin(UploadTicketMixin, mixin=True):
     assets: list[AssetView] = []
     file_error: str = ""
     license_error: str = ""
     link_error: str = ""
     upload_error: str = ""
-    # The ticket the next upload must carry, and the stored file awaiting its details.
-    upload_ticket: str = ""
-    _upload_ticket: str = ""
-    _ticket_session: int = 0
+    # The stored file awaiting its details.
     staged_name: str = ""
     staged_size: str = ""
     _staged_path: str = ""
-
-    def _new_ticket(self) -> None:
-        self._upload_ticket = self.upload_ticket = secrets.token_urlsafe(24)
-        self._ticket_session = current().session_row_id
 
     @rx.event
     @guarded("staff", staff_role="admin", error="upload_error")
     async def upload_file(self, files: list[rx.UploadFile], ticket: str = ""):
         """Store one uploaded file privately; the staff then names it and creates the product."""
         who = current()
-        expected, bound = self._upload_ticket, self._ticket_session
-        self._new_ticket()  # single use, whatever happens next
         self._clear_errors()
-        if (
-            not isinstance(ticket, str)
-            or not expected
-            or not hmac.compare_digest(ticket.encode(), expected.encode())
-            or bound != who.session_row_id
-        ):
-            raise CatalogError(EXPIRED)
+        self._use_ticket(ticket, CatalogError)
         if not isinstance(files, list) or len(files) != 1 or not hasattr(files[0], "file"):
             raise CatalogError("Choose one file to upload.")
         upload = files[0]

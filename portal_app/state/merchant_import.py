@@ -1,15 +1,11 @@
 """Staff → Customers → Import (owners and admins): a CSV file is uploaded to the private store,
 checked at once (a dry run: what would happen and every row's problems), then imported on a
 click, all or nothing (services/customer_import.py).
-
-The upload carries the single-use ticket this state handed to the signed-in page over its
-socket, as the catalog's file upload does (state/merchant_catalog_digital.py says why)."""
+The upload carries the single-use ticket of state/upload_ticket.py."""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import secrets
 from typing import TypedDict
 
 import reflex as rx
@@ -17,9 +13,9 @@ import reflex as rx
 from portal_app.services import customer_import, digital_admin, staff_roles
 from portal_app.services.customer_import import CustomerImportError
 from portal_app.state.guard import PrivateState, current, guarded, read, write
+from portal_app.state.upload_ticket import UploadTicketMixin
 
 UPLOAD_ID = "customer-import-file"
-EXPIRED = "This upload form has expired. Reload the page and try again."
 
 
 class ProblemRow(TypedDict):
@@ -27,11 +23,8 @@ class ProblemRow(TypedDict):
     message: str
 
 
-class MerchantImportState(PrivateState):
+class MerchantImportState(UploadTicketMixin, PrivateState):
     access: str = ""  # "" until checked | admin | denied
-    upload_ticket: str = ""
-    _upload_ticket: str = ""
-    _ticket_session: int = 0
     _staged_path: str = ""
     file_name: str = ""
     summary: str = ""  # the dry run's "Would import …" or the import's "Imported …"
@@ -40,10 +33,6 @@ class MerchantImportState(PrivateState):
     ready: bool = False  # checked, no problem: the Import button is offered
     imported: bool = False
     error: str = ""
-
-    def _new_ticket(self) -> None:
-        self._upload_ticket = self.upload_ticket = secrets.token_urlsafe(24)
-        self._ticket_session = current().session_row_id
 
     def _reset(self) -> None:
         self.file_name = self.summary = self.error = ""
@@ -77,15 +66,7 @@ class MerchantImportState(PrivateState):
     async def upload(self, files: list[rx.UploadFile], ticket: str = ""):
         """Store the file privately and check it (nothing is imported yet)."""
         who = current()
-        expected, bound = self._upload_ticket, self._ticket_session
-        self._new_ticket()
-        if (
-            not isinstance(ticket, str)
-            or not expected
-            or not hmac.compare_digest(ticket.encode(), expected.encode())
-            or bound != who.session_row_id
-        ):
-            raise CustomerImportError(EXPIRED)
+        self._use_ticket(ticket, CustomerImportError)
         if not isinstance(files, list) or len(files) != 1 or not hasattr(files[0], "file"):
             raise CustomerImportError("Choose one CSV file.")
         await asyncio.to_thread(self._discard)
