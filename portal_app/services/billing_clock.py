@@ -34,6 +34,7 @@ from portal_app.services import (
     checkout,
     coupons,
     features,
+    idempotency,
     invoices,
     mailer,
     payment_methods,
@@ -64,6 +65,8 @@ class ClockReport:
     trial_notices: int = 0
     # Open checkout sessions marked expired (one UPDATE per run; not an item of the passes).
     checkouts_expired: int = 0
+    # API idempotency records past 24 h, dropped by the cron run (by real time, not a test clock).
+    idempotency_purged: int = 0
     errors: int = 0
 
     @property
@@ -722,4 +725,6 @@ def advance_all_merchants(
     for merchant_id, offset in merchants:
         clock = OffsetClock(timedelta(seconds=offset), base)
         total.add(advance(engine, clock, gateway, merchant_id=merchant_id, batch_size=batch_size))
+    with session_scope(engine) as session:
+        total.idempotency_purged = idempotency.purge(session, base)
     return total

@@ -141,7 +141,7 @@ def release(record_id: int) -> None:
 
 
 def purge(session: Session, clock: Clock) -> int:
-    """Drop records past 24 h (the billing clock calls it)."""
+    """Drop records past 24 h (`billing_clock.advance_all_merchants`, the cron run, calls it)."""
     result = session.execute(
         sa.delete(IdempotencyRecord).where(IdempotencyRecord.created_at <= clock.now() - KEEP)
     )

@@ -664,13 +664,14 @@ def test_merchant_api_portal_session(running_app, page_at, db, api_key):
 
     wrong_key = "sk_portal_" + secrets.token_urlsafe(32)
     status, error = create_portal_link(app, wrong_key, zoe)
-    assert status == 401 and error == {"error": "Invalid API key."}
+    assert status == 401 and error["error"]["code"] == "invalid_api_key", error
     status, _, _ = http_request(
         f"{app.base_url}/api/v1/portal-sessions", "POST", b'{"customer_id": 1}', {}
     )
     assert status == 401
     status, error = create_portal_link(app, api_key, zoe, "https://evil.example/back")
-    assert status == 400 and "return_url" in error["error"]
+    assert status == 400 and error["error"]["code"] == "return_url_not_allowed", error
+    assert "return_url" in error["error"]["message"]
     status, error = create_portal_link(app, api_key, 999_999)
     assert status == 404
 

@@ -365,17 +365,32 @@ def test_the_openapi_document_and_reference_page(api):
     assert "<script" not in page.text
 
 
-def test_idempotency_records_expire(api):
-    _post(api, "/customers", {"email": "old@example.com"}, headers={"Idempotency-Key": "old"})
-    from portal_app.services import idempotency
+OLD = {"email": "old@example.com", "external_id": "user-old"}
 
-    class Later:
-        def now(self):
-            return CLOCK.now() + timedelta(hours=25)
 
+def test_idempotency_records_expire_on_the_billing_clocks_run(api):
+    from portal_app.clock import FixedClock
+    from portal_app.services import billing_clock
+
+    headers = {"Idempotency-Key": "old"}
+    first = _post(api, "/customers", OLD, headers=headers)
+    assert _post(api, "/customers", OLD, headers=headers).json() == (first.json())
+    soon = billing_clock.advance_all_merchants(
+        api["engine"], SandboxGateway(), base=FixedClock(CLOCK.now() + timedelta(hours=23))
+    )
+    assert soon.idempotency_purged == 0
+    later = billing_clock.advance_all_merchants(
+        api["engine"], SandboxGateway(), base=FixedClock(CLOCK.now() + timedelta(hours=25))
+    )
+    assert later.idempotency_purged == 1
     with Session(api["engine"]) as session:
-        assert idempotency.purge(session, Later()) == 1
-        session.commit()
+        assert session.exec(select(IdempotencyRecord)).all() == []
+    # The key is free again: the same request runs anew (the upsert finds its customer).
+    again = _post(api, "/customers", OLD, headers=headers)
+    assert again.status_code == 200, again.json()
+    assert again.json()["id"] == first.json()["id"]
+    with Session(api["engine"]) as session:
+        assert len(session.exec(select(IdempotencyRecord)).all()) == 1
 
 
 def test_a_key_over_its_rate_gets_429_with_retry_after(api):
