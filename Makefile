@@ -79,9 +79,12 @@ seed: setup
 # The local demo on the production build: pages, the event websocket and HTTP routes all on one
 # port, bound to $(BIND_HOST). It shows sign-in mail in the dev mailbox (/dev/mailbox), so no
 # mail server is needed, and so it is for this machine only; never expose it.
+# The worker (billing clock, mail, webhooks) runs beside it; stopping `make run` stops both.
 run: setup migrate seed
-	PORTAL_DEV_MAILBOX=$${PORTAL_DEV_MAILBOX:-1} \
-		reflex run --env prod --backend-host $(BIND_HOST) --frontend-port $(PORT) --backend-port $(PORT)
+	@export PORTAL_DEV_MAILBOX=$${PORTAL_DEV_MAILBOX:-1}; \
+	python -m portal_app.cli worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null || true; wait $$worker 2>/dev/null || true' EXIT; \
+	reflex run --env prod --backend-host $(BIND_HOST) --frontend-port $(PORT) --backend-port $(PORT)
 
 # --- test --------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import sys
 from datetime import timedelta
@@ -24,9 +25,11 @@ from portal_app.services import (
     demo,
     mailer,
     staff_auth,
+    webhook_delivery,
 )
 from portal_app.services.errors import PortalError
 from portal_app.services.gateway import configured_gateway
+from portal_app.worker import Worker
 
 
 def files_dir() -> Path:
@@ -153,6 +156,29 @@ def cmd_deliver_mail(_args) -> str:
     return f"mail: {sent} sent, {failed} failed (will retry)"
 
 
+def cmd_deliver_webhooks(_args) -> str:
+    report = webhook_delivery.deliver(get_engine(), SystemClock())
+    return (
+        f"webhooks: {report.succeeded} delivered, {report.retried} to retry, "
+        f"{report.failed} failed, {report.disabled} endpoints disabled"
+    )
+
+
+def cmd_worker(args) -> str:
+    """Runs until SIGTERM / SIGINT (systemd's stop, Ctrl-C); see portal_app/worker.py."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    engine = get_engine()
+    install_guards(engine)
+    Worker(
+        engine,
+        configured_gateway(),
+        load_settings(),
+        poll=args.poll,
+        clock_every=args.clock_every,
+    ).run()
+    return "worker: exited"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="portal", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -186,6 +212,17 @@ def main(argv: list[str] | None = None) -> int:
     api_key.add_argument("--merchant", default=demo.DEMO_SLUG)
     api_key.add_argument("--name", default="default")
     api_key.set_defaults(run=cmd_create_api_key)
+    commands.add_parser(
+        "deliver-webhooks", help="post due webhook deliveries once (the worker does this)"
+    ).set_defaults(run=cmd_deliver_webhooks)
+    worker = commands.add_parser(
+        "worker", help="run the billing clock, mail and webhooks continuously (no cron needed)"
+    )
+    worker.add_argument("--poll", type=float, default=1.0, help="seconds between rounds")
+    worker.add_argument(
+        "--clock-every", type=float, default=30.0, help="seconds between billing clock runs"
+    )
+    worker.set_defaults(run=cmd_worker)
     args = parser.parse_args(argv)
     try:
         print(args.run(args))

@@ -9,12 +9,10 @@ from fastapi import APIRouter, Path, Request
 from pydantic import Field, model_validator
 from sqlmodel import select
 
-from portal_app import routes
 from portal_app.api import core
-from portal_app.config import load_settings
-from portal_app.models import CheckoutSession, CheckoutStatus
+from portal_app.models import CheckoutSession
 from portal_app.services import checkout, customer_accounts
-from portal_app.services.api_objects import CheckoutObject
+from portal_app.services.api_objects import CheckoutObject, checkout_object
 from portal_app.services.errors import NotFound
 
 router = APIRouter(prefix="/checkout_sessions", tags=["checkout sessions"])
@@ -47,14 +45,8 @@ class CheckoutCreate(core.ApiInput):
         return self
 
 
-def _url(row: CheckoutSession) -> str:
-    return load_settings().public_url.rstrip("/") + routes.checkout(row.id)
-
-
 def _object(row: CheckoutSession) -> CheckoutObject:
-    """Past its expiry an open session reads as expired, before the billing clock marks it."""
-    due = row.status == CheckoutStatus.OPEN and core.CLOCK.now() >= row.expires_at
-    return CheckoutObject.of(row, _url(row), CheckoutStatus.EXPIRED if due else row.status)
+    return checkout_object(row, core.CLOCK.now())
 
 
 @router.post("", response_model=CheckoutObject, summary="Create a checkout session")

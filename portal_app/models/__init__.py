@@ -51,6 +51,12 @@ from portal_app.models.digital import (
 from portal_app.models.merchant import InvoiceCounter, Merchant, PortalSettings
 from portal_app.models.messaging import OutboxEmail
 from portal_app.models.staff_link import StaffSignInLink
+from portal_app.models.webhooks import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "ApiKey",
@@ -102,4 +108,8 @@ __all__ = [
     "Subscription",
     "SubscriptionStatus",
     "TrialUse",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -11,14 +11,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 
+from portal_app import routes
+from portal_app.config import load_settings
 from portal_app.models import (
     CheckoutSession,
+    CheckoutStatus,
     Coupon,
     Customer,
     Invoice,
     InvoiceLine,
     Order,
     OrderItem,
+    Payment,
     Plan,
     Price,
     Product,
@@ -450,6 +454,40 @@ class CheckoutObject(ApiObject):
             subscription_id=row.subscription_id,
             order_id=row.order_id,
             invoice_id=row.invoice_id,
+        )
+
+
+def checkout_object(row: CheckoutSession, now: datetime) -> CheckoutObject:
+    """Past its expiry an open session reads as expired, before the billing clock marks it."""
+    due = row.status == CheckoutStatus.OPEN and now >= row.expires_at
+    url = load_settings().public_url.rstrip("/") + routes.checkout(row.id)
+    return CheckoutObject.of(row, url, CheckoutStatus.EXPIRED if due else row.status)
+
+
+class PaymentObject(ApiObject):
+    object: Literal["payment"] = "payment"
+    id: int
+    customer_id: int
+    invoice_id: int
+    amount: int
+    currency: str
+    status: str
+    failure_code: str | None
+    failure_message: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Payment) -> PaymentObject:
+        return cls(
+            id=row.id,
+            customer_id=row.customer_id,
+            invoice_id=row.invoice_id,
+            amount=row.amount,
+            currency=row.currency,
+            status=row.status,
+            failure_code=row.failure_code,
+            failure_message=row.failure_message,
+            created_at=row.created_at,
         )
 
 

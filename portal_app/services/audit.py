@@ -1,4 +1,5 @@
-"""Append-only audit trail, written in the caller's transaction, chained by SHA-256 per merchant."""
+"""Append-only audit trail, written in the caller's transaction, chained by SHA-256 per merchant.
+Each entry also yields the webhook events it stands for (services/webhook_events.py)."""
 
 from __future__ import annotations
 
@@ -265,12 +266,16 @@ def record_many(
         .where(AuditChainHead.merchant_id == merchant_id)
         .values(last_hash=prev_hash)
     )
+    from portal_app.services import webhook_events  # it reads objects that import audit
+
     if as_objects:
         events = [AuditEvent(**row) for row in rows]
         session.add_all(events)
         session.flush()
+        webhook_events.from_audit(session, merchant_id, entries)
         return events
     session.connection().execute(AuditEvent.__table__.insert(), rows)
+    webhook_events.from_audit(session, merchant_id, entries)
     return []
 
 

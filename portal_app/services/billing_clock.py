@@ -40,6 +40,7 @@ from portal_app.services import (
     payment_methods,
     renewals,
     subscriptions,
+    webhook_events,
 )
 from portal_app.services.catalog import period_end, price_info
 from portal_app.services.errors import PortalError
@@ -365,6 +366,15 @@ def _trial_notice(session: Session, subscription_id: int, now: datetime, report:
     subscription = session.get(Subscription, subscription_id)
     end = subscription.current_period_end
     at = min(max(end - TRIAL_NOTICE_BEFORE, subscription.current_period_start), now)
+    webhook_events.emit(
+        session,
+        at,
+        merchant_id=subscription.merchant_id,
+        type_="subscription.trial_will_end",
+        kind="subscription",
+        object_ids=[subscription.id],
+        customer_of={subscription.id: subscription.customer_id},
+    )
     info = price_info(session, subscription.merchant_id, subscription.price_id)
     customer = session.get(Customer, subscription.customer_id)
     card = payment_methods.default_card(session, customer.id)
@@ -715,14 +725,21 @@ def advance_test_clock(
 
 
 def advance_all_merchants(
-    engine: sa.Engine, gateway: PaymentGateway, base: Clock | None = None, batch_size: int = 500
+    engine: sa.Engine,
+    gateway: PaymentGateway,
+    base: Clock | None = None,
+    batch_size: int = 500,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> ClockReport:
-    """The cron entry point: each merchant runs at its own time (demo merchants may be ahead)."""
+    """The worker's (or cron's) entry point: each merchant runs at its own time (demo merchants
+    may be ahead); `should_stop` is asked between merchants."""
     base = base or SystemClock()
     with session_scope(engine) as session:
         merchants = [(m.id, m.clock_offset_seconds) for m in session.exec(select(Merchant))]
     total = ClockReport()
     for merchant_id, offset in merchants:
+        if should_stop():
+            return total
         clock = OffsetClock(timedelta(seconds=offset), base)
         total.add(advance(engine, clock, gateway, merchant_id=merchant_id, batch_size=batch_size))
     with session_scope(engine) as session:

@@ -43,6 +43,7 @@ from portal_app.services import (
     portal_links,
     profile,
     ratelimit,
+    webhook_events,
 )
 from portal_app.services.checkout_fulfilment import buy, customer_for, subscribe, welcome
 from portal_app.services.checkout_quote import (  # noqa: F401  (view and its rows: the page's API)
@@ -342,16 +343,33 @@ def _open(session: Session, clock: Clock, checkout_id: Any) -> CheckoutSession:
 
 def expire_due(session: Session, clock: Clock, merchant_id: int | None = None) -> int:
     """Mark every open session past its expiry expired (each billing clock run does, so the
-    staff list and the funnel count it; a page read marks its own session on the spot)."""
+    staff list and the funnel count it, and the merchant's app hears checkout.expired; a page
+    read marks its own session on the spot)."""
     query = sa.update(CheckoutSession).where(
         CheckoutSession.status == CheckoutStatus.OPEN,
         CheckoutSession.expires_at <= clock.now(),
     )
     if merchant_id is not None:
         query = query.where(CheckoutSession.merchant_id == merchant_id)
-    return session.execute(
-        query.values(status=CheckoutStatus.EXPIRED).execution_options(synchronize_session=False)
-    ).rowcount
+    rows = session.execute(
+        query.values(status=CheckoutStatus.EXPIRED)
+        .returning(CheckoutSession.id, CheckoutSession.merchant_id, CheckoutSession.customer_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    by_merchant: dict[int, dict[int, int | None]] = {}
+    for checkout_id, owner, customer_id in rows:
+        by_merchant.setdefault(owner, {})[checkout_id] = customer_id
+    for owner, customers in by_merchant.items():
+        webhook_events.emit(
+            session,
+            clock.now(),
+            merchant_id=owner,
+            type_="checkout.expired",
+            kind="checkout",
+            object_ids=list(customers),
+            customer_of=customers,
+        )
+    return len(rows)
 
 
 def switch_interval(session: Session, clock: Clock, checkout_id: Any, interval: Any) -> None:

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: b2a62c0804d3
+Revision ID: a9be78281d81
 Revises: 
-Create Date: 2026-12-03 08:17:59.989038
+Create Date: 2026-12-03 12:50:27.385043
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import portal_app.models.base  # noqa: F401  (custom column types such as UTCDat
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = 'b2a62c0804d3'
+revision: str = 'a9be78281d81'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -242,6 +242,42 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('staffuser', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_staffuser_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('webhookendpoint',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('url', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
+    sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('event_types', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
+    sa.Column('secret', sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
+    sa.Column('previous_secret', sqlmodel.sql.sqltypes.AutoString(length=400), nullable=True),
+    sa.Column('previous_secret_until', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('disabled_reason', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('failing_since', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('webhookendpoint', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhookendpoint_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('webhookevent',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('msg_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('type', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=True),
+    sa.Column('payload', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('msg_id')
+    )
+    with op.batch_alter_table('webhookevent', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhookevent_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhookevent_merchant_id'), ['merchant_id'], unique=False)
 
     op.create_table('apikey',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -493,6 +529,34 @@ def upgrade() -> None:
     with op.batch_alter_table('staffsigninlink', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_staffsigninlink_staff_id'), ['staff_id'], unique=False)
 
+    op.create_table('webhookdelivery',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('endpoint_id', sa.Integer(), nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=True),
+    sa.Column('event_type', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('claimed_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_status_code', sa.Integer(), nullable=True),
+    sa.Column('last_latency_ms', sa.Integer(), nullable=True),
+    sa.Column('last_response', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['endpoint_id'], ['webhookendpoint.id'], ),
+    sa.ForeignKeyConstraint(['event_id'], ['webhookevent.id'], ),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('webhookdelivery', schema=None) as batch_op:
+        batch_op.create_index('ix_webhookdelivery_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhookdelivery_event_id'), ['event_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhookdelivery_merchant_id'), ['merchant_id'], unique=False)
+        batch_op.create_index('ix_webhookdelivery_order', ['endpoint_id', 'customer_id', 'id'], unique=False)
+
     op.create_table('assetgrant',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('asset_id', sa.Integer(), nullable=False),
@@ -546,6 +610,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_price_plan_id'), ['plan_id'], unique=False)
         batch_op.create_index('uq_price_active_plan_interval_currency', ['plan_id', 'interval', 'currency'], unique=True, sqlite_where=sa.text('active'), postgresql_where=sa.text('active'))
 
+    op.create_table('webhookattempt',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('delivery_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status_code', sa.Integer(), nullable=True),
+    sa.Column('latency_ms', sa.Integer(), nullable=False),
+    sa.Column('response_head', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('error', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.ForeignKeyConstraint(['delivery_id'], ['webhookdelivery.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('delivery_id', 'number')
+    )
     op.create_table('subscription',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('merchant_id', sa.Integer(), nullable=False),
@@ -928,6 +1005,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_subscription_customer_id'))
 
     op.drop_table('subscription')
+    op.drop_table('webhookattempt')
     with op.batch_alter_table('price', schema=None) as batch_op:
         batch_op.drop_index('uq_price_active_plan_interval_currency', sqlite_where=sa.text('active'), postgresql_where=sa.text('active'))
         batch_op.drop_index(batch_op.f('ix_price_plan_id'))
@@ -944,6 +1022,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_assetgrant_asset_id'))
 
     op.drop_table('assetgrant')
+    with op.batch_alter_table('webhookdelivery', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhookdelivery_order')
+        batch_op.drop_index(batch_op.f('ix_webhookdelivery_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_webhookdelivery_event_id'))
+        batch_op.drop_index('ix_webhookdelivery_due')
+
+    op.drop_table('webhookdelivery')
     with op.batch_alter_table('staffsigninlink', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staffsigninlink_staff_id'))
 
@@ -1007,6 +1092,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_apikey_merchant_id'))
 
     op.drop_table('apikey')
+    with op.batch_alter_table('webhookevent', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhookevent_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_webhookevent_customer_id'))
+
+    op.drop_table('webhookevent')
+    with op.batch_alter_table('webhookendpoint', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhookendpoint_merchant_id'))
+
+    op.drop_table('webhookendpoint')
     with op.batch_alter_table('staffuser', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staffuser_merchant_id'))
 
