@@ -42,7 +42,7 @@ class WebhookEvent(SQLModel, table=True):
     customer_id: int | None = Field(default=None, index=True)
     # What it is about (services/webhook_events.payload_object reads it at commit).
     object_kind: str = Field(max_length=32)
-    object_id: int
+    object_id: str = Field(max_length=64)
     # The exact JSON body that is signed and sent; written when the transaction commits, so it
     # shows the object as that transaction left it.
     payload: str = Field(default="")

@@ -598,7 +598,7 @@ def _retry(session: Session, gateway: PaymentGateway, invoice_id: int, report: C
     if outcome.succeeded:
         report.recovered += 1
         if subscription is not None:
-            _clear_past_due(session, subscription)
+            _clear_past_due(session, subscription, event_clock.now())
         return
     settings = features.load(session, invoice.merchant_id)
     retry_days = settings["billing.retry_days"]
@@ -625,7 +625,8 @@ def _retry(session: Session, gateway: PaymentGateway, invoice_id: int, report: C
         change.after = {"subscription_ended": subscription is not None}
 
 
-def _clear_past_due(session: Session, subscription: Subscription) -> None:
+def _clear_past_due(session: Session, subscription: Subscription, at: datetime) -> None:
+    """Active again once nothing is left open (the merchant's app hears it)."""
     if subscription.status != SubscriptionStatus.PAST_DUE:
         return
     still_open = session.exec(
@@ -636,6 +637,20 @@ def _clear_past_due(session: Session, subscription: Subscription) -> None:
     if still_open == 0:
         subscription.status = SubscriptionStatus.ACTIVE
         session.add(subscription)
+        session.flush()
+        for type_, kind, object_id in (
+            ("subscription.activated", "subscription", subscription.id),
+            ("customer.state_changed", "customer", subscription.customer_id),
+        ):
+            webhook_events.emit(
+                session,
+                at,
+                merchant_id=subscription.merchant_id,
+                type_=type_,
+                kind=kind,
+                object_ids=[object_id],
+                customer_of={object_id: subscription.customer_id},
+            )
 
 
 def advance(

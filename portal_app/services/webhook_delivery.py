@@ -493,11 +493,11 @@ def send_test(
         msg_id=webhook_events.new_msg_id(),
         type=TEST_EVENT,
         object_kind="webhookendpoint",
-        object_id=endpoint.id,
+        object_id=str(endpoint.id),
         payload=json.dumps(
             {
                 "type": TEST_EVENT,
-                "timestamp": now.isoformat(),
+                "timestamp": webhook_events.iso(now),
                 "data": {"endpoint_id": endpoint.id},
             },
             separators=(",", ":"),

@@ -12,7 +12,7 @@ import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -106,24 +106,23 @@ class Pending:
 
     type: str
     kind: str
-    object_id: int
+    object_id: str  # a row's primary key (a checkout session's is a string)
     customer_id: int | None
 
 
 def _events_of(entry: Any) -> list[Pending]:
     """The events one audit entry stands for."""
     action, target = entry.action, entry.target_type
-    try:
-        target_id = int(entry.target_id)
-    except (TypeError, ValueError):
+    target_id = str(entry.target_id)
+    if not target_id:
         return []
     customer = entry.customer_id
     after = entry.after or {}
     found: list[Pending] = []
 
-    def add(type_: str, kind: str, object_id: int | None) -> None:
+    def add(type_: str, kind: str, object_id: int | str | None) -> None:
         if object_id is not None:
-            found.append(Pending(type_, kind, int(object_id), customer))
+            found.append(Pending(type_, kind, str(object_id), customer))
 
     if action == "subscription.create":
         add("subscription.created", "subscription", target_id)
@@ -199,7 +198,7 @@ def from_audit(session: Session, merchant_id: int, entries: list[Any]) -> int:
 def _resolved(session: Session, item: Pending) -> Pending:
     if item.type != STARTED:
         return item
-    row = session.get(Subscription, item.object_id)
+    row = session.get(Subscription, int(item.object_id))
     trialing = row is not None and row.status == SubscriptionStatus.TRIALING
     type_ = "subscription.trialing" if trialing else "subscription.activated"
     return Pending(type_, item.kind, item.object_id, item.customer_id)
@@ -212,7 +211,7 @@ def emit(
     merchant_id: int,
     type_: str,
     kind: str,
-    object_ids: Iterable[int],
+    object_ids: Iterable[int | str],
     customer_of: dict[int, int | None] | None = None,
 ) -> int:
     """Events of one type for these objects, written in the caller's transaction."""
@@ -222,7 +221,7 @@ def emit(
     endpoints = listening(session, merchant_id)
     if not endpoints:
         return 0
-    pending = [Pending(type_, kind, i, (customer_of or {}).get(i)) for i in ids]
+    pending = [Pending(type_, kind, str(i), (customer_of or {}).get(i)) for i in ids]
     return _write(session, merchant_id, pending, endpoints, at)
 
 
@@ -240,7 +239,7 @@ def _write(session, merchant_id, pending: list[Pending], endpoints, at: datetime
             continue
         customer_id = item.customer_id
         if customer_id is None and item.kind == "customer":
-            customer_id = item.object_id
+            customer_id = int(item.object_id)
         event = WebhookEvent(
             merchant_id=merchant_id,
             msg_id=new_msg_id(),
@@ -314,7 +313,7 @@ def _render(session: orm.Session) -> None:
                 .values(customer_id=event.customer_id)
             )
         event.payload = json.dumps(
-            {"type": event.type, "timestamp": event.created_at.isoformat(), "data": data},
+            {"type": event.type, "timestamp": iso(event.created_at), "data": data},
             separators=(",", ":"),
             ensure_ascii=False,
         )
@@ -323,6 +322,11 @@ def _render(session: orm.Session) -> None:
         session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(dropped)))
         session.execute(sa.delete(WebhookEvent).where(WebhookEvent.id.in_(dropped)))
     session.flush()
+
+
+def iso(at: datetime) -> str:
+    """UTC with a Z, as the objects' own times are written."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @sa.event.listens_for(orm.Session, "after_rollback")
@@ -335,7 +339,10 @@ def payload_object(session: Session, item: Pending) -> dict[str, Any] | None:
     from portal_app.services import api_objects, customer_accounts, orders
 
     def fresh(model, object_id):
-        return session.get(model, object_id, populate_existing=True)
+        if model is not CheckoutSession and not str(object_id).isdigit():
+            return None
+        key = object_id if model is CheckoutSession else int(object_id)
+        return session.get(model, key, populate_existing=True)
 
     kind, object_id = item.kind, item.object_id
     if kind == "customer":
@@ -369,7 +376,7 @@ def payload_object(session: Session, item: Pending) -> dict[str, Any] | None:
         if kind == "payment":
             payment = fresh(Payment, object_id)
         else:
-            invoice_id = object_id
+            invoice_id = int(object_id) if object_id.isdigit() else None
             if kind == "order_payment":
                 order = fresh(Order, object_id)
                 invoice_id = order.invoice_id if order is not None else None

@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from sqlmodel import Session
 from portal_app import db
 from portal_app.clock import SystemClock
 from portal_app.config import PROJECT_ROOT
+from portal_app.models import Customer, PaymentMethod, SandboxCard, Subscription
 from tests import factories
 
 CLOCK = SystemClock()
@@ -326,3 +328,77 @@ def portal_cli(*args: str, env: dict[str, str], timeout: float = 600):
         text=True,
         timeout=timeout,
     )
+
+
+def build_due_renewals(engine: sa.Engine, count: int) -> datetime:
+    """`count` customers with a vaulted card and a monthly subscription whose period ended an hour
+    ago (so the real clock, which the command uses, finds each one due exactly once)."""
+    db.create_all(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        catalog = factories.make_catalog(session, CLOCK)
+        session.commit()
+    merchant_id, price = catalog.merchant.id, catalog.monthly["Pro"]
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    start = end - timedelta(days=31)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(Customer),
+            [
+                {
+                    "merchant_id": merchant_id,
+                    "email": f"c{n}@faults.test",
+                    "name": f"Customer {n}",
+                    "currency": "USD",
+                    "credit_balance": 0,
+                    "billing_address": {},
+                    "shipping_address": {},
+                    "custom_fields": {},
+                    "created_at": start,
+                }
+                for n in range(count)
+            ],
+        )
+        ids = list(conn.execute(sa.select(Customer.id).order_by(Customer.id)).scalars())
+        card = {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": end.year + 3}
+        conn.execute(
+            sa.insert(SandboxCard),
+            [
+                {"token": f"tok_fault_{cid}", **card, "behaviour": "succeed", "created_at": start}
+                for cid in ids
+            ],
+        )
+        conn.execute(
+            sa.insert(PaymentMethod),
+            [
+                {
+                    "merchant_id": merchant_id,
+                    "customer_id": cid,
+                    "gateway_token": f"tok_fault_{cid}",
+                    **card,
+                    "is_default": True,
+                    "created_at": start,
+                }
+                for cid in ids
+            ],
+        )
+        conn.execute(
+            sa.insert(Subscription),
+            [
+                {
+                    "merchant_id": merchant_id,
+                    "customer_id": cid,
+                    "plan_id": price.plan_id,
+                    "price_id": price.id,
+                    "status": "active",
+                    "current_period_start": start,
+                    "current_period_end": end,
+                    "cancel_at_period_end": False,
+                    "discount_percent": 0,
+                    "discount_cycles_remaining": 0,
+                    "version": 1,
+                    "created_at": start,
+                }
+                for cid in ids
+            ],
+        )
+    return end

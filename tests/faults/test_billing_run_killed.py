@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, func, select
@@ -19,94 +18,16 @@ from sqlmodel import Session, func, select
 from portal_app import db
 from portal_app.config import PROJECT_ROOT
 from portal_app.models import (
-    Customer,
     Invoice,
     Payment,
-    PaymentMethod,
     Receipt,
-    SandboxCard,
     SandboxCharge,
     Subscription,
 )
-from tests import factories
-from tests.faults.support import CLOCK, portal_cli, wait_until, writer_busy
+from tests.faults.support import build_due_renewals, portal_cli, wait_until, writer_busy
 
 COUNT = 2000
 BATCH = 100
-
-
-def _build_due(engine: sa.Engine, count: int) -> datetime:
-    """`count` customers with a vaulted card and a monthly subscription whose period ended an hour
-    ago (so the real clock, which the command uses, finds each one due exactly once)."""
-    db.create_all(engine)
-    with Session(engine, expire_on_commit=False) as session:
-        catalog = factories.make_catalog(session, CLOCK)
-        session.commit()
-    merchant_id, price = catalog.merchant.id, catalog.monthly["Pro"]
-    end = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-    start = end - timedelta(days=31)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.insert(Customer),
-            [
-                {
-                    "merchant_id": merchant_id,
-                    "email": f"c{n}@faults.test",
-                    "name": f"Customer {n}",
-                    "currency": "USD",
-                    "credit_balance": 0,
-                    "billing_address": {},
-                    "shipping_address": {},
-                    "custom_fields": {},
-                    "created_at": start,
-                }
-                for n in range(count)
-            ],
-        )
-        ids = list(conn.execute(sa.select(Customer.id).order_by(Customer.id)).scalars())
-        card = {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": end.year + 3}
-        conn.execute(
-            sa.insert(SandboxCard),
-            [
-                {"token": f"tok_fault_{cid}", **card, "behaviour": "succeed", "created_at": start}
-                for cid in ids
-            ],
-        )
-        conn.execute(
-            sa.insert(PaymentMethod),
-            [
-                {
-                    "merchant_id": merchant_id,
-                    "customer_id": cid,
-                    "gateway_token": f"tok_fault_{cid}",
-                    **card,
-                    "is_default": True,
-                    "created_at": start,
-                }
-                for cid in ids
-            ],
-        )
-        conn.execute(
-            sa.insert(Subscription),
-            [
-                {
-                    "merchant_id": merchant_id,
-                    "customer_id": cid,
-                    "plan_id": price.plan_id,
-                    "price_id": price.id,
-                    "status": "active",
-                    "current_period_start": start,
-                    "current_period_end": end,
-                    "cancel_at_period_end": False,
-                    "discount_percent": 0,
-                    "discount_cycles_remaining": 0,
-                    "version": 1,
-                    "created_at": start,
-                }
-                for cid in ids
-            ],
-        )
-    return end
 
 
 def _renewal_invoices(engine: sa.Engine) -> int:
@@ -123,7 +44,7 @@ def _renewed(output: str) -> int:
 def test_billing_run_killed_mid_run_finishes_on_rerun_without_double_charges(database):
     url, engine = database
     started = time.perf_counter()
-    end = _build_due(engine, COUNT)
+    end = build_due_renewals(engine, COUNT)
     setup_seconds = time.perf_counter() - started
     env = {**os.environ, "PORTAL_DB_URL": url}
 

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: a9be78281d81
+Revision ID: 66ee6ccda632
 Revises: 
-Create Date: 2026-12-03 12:50:27.385043
+Create Date: 2026-12-03 13:09:04.779439
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import portal_app.models.base  # noqa: F401  (custom column types such as UTCDat
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = 'a9be78281d81'
+revision: str = '66ee6ccda632'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -269,6 +269,8 @@ def upgrade() -> None:
     sa.Column('msg_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('type', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=True),
+    sa.Column('object_kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('object_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('payload', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
