@@ -26,6 +26,7 @@ from portal_app.pages.merchant_orders import orders_list_page
 from portal_app.pages.merchant_payments import payments_list_page
 from portal_app.pages.merchant_settings import portal_settings_page
 from portal_app.pages.merchant_staff import staff_page
+from portal_app.pages.merchant_webhooks import webhooks_page
 from portal_app.pages.notifications import notifications_page
 from portal_app.pages.orders import orders_page
 from portal_app.pages.payment_methods import new_card_page, payment_methods_page
@@ -67,6 +68,7 @@ from portal_app.state.merchant_invoices import MerchantInvoicesState
 from portal_app.state.merchant_mailbox import MerchantOutboxState
 from portal_app.state.merchant_orders import MerchantOrdersState
 from portal_app.state.merchant_payments import MerchantPaymentsState
+from portal_app.state.merchant_webhooks import MerchantWebhooksState
 from portal_app.state.orders import OrdersState
 
 # Customer pages load the navigation (branding, visible sections) before their own data.
@@ -137,6 +139,7 @@ PAGES = (
         "Developers",
         (MerchantDevelopersState.open,),
     ),
+    (routes.MERCHANT_WEBHOOKS, webhooks_page, "Webhooks", (MerchantWebhooksState.open,)),
 )
 
 # Our routes first (they win over pages of the same path), then the hardening middleware around

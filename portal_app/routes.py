@@ -45,6 +45,7 @@ MERCHANT_BILLING = "/merchant/billing"
 MERCHANT_CHECKOUTS = "/merchant/checkouts"
 MERCHANT_ORDERS = "/merchant/orders"
 MERCHANT_DEVELOPERS = "/merchant/developers"
+MERCHANT_WEBHOOKS = "/merchant/webhooks"
 MERCHANT_IMPORT = "/merchant/import"
 
 
@@ -127,5 +128,6 @@ MERCHANT_SECTIONS = (
     Section("Audit log", MERCHANT_AUDIT),
     Section("Staff", MERCHANT_STAFF),
     Section("Developers", MERCHANT_DEVELOPERS),
+    Section("Webhooks", MERCHANT_WEBHOOKS),
     Section("Billing clock", MERCHANT_BILLING),
 )

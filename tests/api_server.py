@@ -77,6 +77,8 @@ def serve(folder: Path, db_url: str, target: str = "tests.api_server:app") -> It
         "PORTAL_API_RATE": "1000000/minute",
         "PORTAL_FILES_DIR": str(folder / "files"),
         "PORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        # Webhook URLs the fuzzer makes up are not resolved (no network but loopback).
+        "PORTAL_WEBHOOK_ALLOW_PRIVATE": "1",
     }
     env.pop("PORTAL_REDIS_URL", None)
     base = f"http://127.0.0.1:{port}"

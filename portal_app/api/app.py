@@ -22,6 +22,7 @@ from portal_app.api import (
     orders,
     portal_sessions,
     subscriptions,
+    webhook_endpoints,
 )
 from portal_app.services.errors import PortalError, ServiceUnavailable
 
@@ -111,7 +112,7 @@ def build_api() -> FastAPI:
     api = FastAPI(
         title="Portal API",
         version="1.0.0",
-        summary="The merchant's own code: customers, checkout, subscriptions, invoices, orders.",
+        summary="The merchant's own code: customers, checkout, subscriptions, orders, webhooks.",
         openapi_url="/openapi.json",
         docs_url=None,
         redoc_url=None,
@@ -124,7 +125,16 @@ def build_api() -> FastAPI:
             Exception: _unexpected,
         },
     )
-    for module in (customers, checkouts, subscriptions, invoices, orders, catalog, portal_sessions):
+    for module in (
+        customers,
+        checkouts,
+        subscriptions,
+        invoices,
+        orders,
+        catalog,
+        portal_sessions,
+        webhook_endpoints,
+    ):
         api.include_router(module.router)
 
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -29,7 +29,7 @@ def _section_link(label: str, href: str) -> rx.Component:
 
 # Shown only to the roles that can use them (the pages and handlers refuse the rest anyway).
 OWNER_ONLY = {routes.MERCHANT_STAFF}
-ADMINS = {routes.MERCHANT_DEVELOPERS}
+ADMINS = {routes.MERCHANT_DEVELOPERS, routes.MERCHANT_WEBHOOKS}
 
 
 def merchant_nav() -> rx.Component:

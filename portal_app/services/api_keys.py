@@ -25,6 +25,7 @@ RESOURCES = (
     "orders",
     "catalog",
     "portal_sessions",
+    "webhooks",
 )
 SCOPES = tuple(f"{r}:{a}" for r in RESOURCES for a in ("read", "write"))
 ALL_SCOPES = list(SCOPES)
@@ -37,6 +38,7 @@ RESOURCE_LABELS = {
     "orders": "Orders",
     "catalog": "Plans, products and coupons",
     "portal_sessions": "Portal sessions",
+    "webhooks": "Webhook endpoints",
 }
 
 

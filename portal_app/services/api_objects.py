@@ -28,6 +28,7 @@ from portal_app.models import (
     Product,
     PromotionCode,
     Subscription,
+    WebhookEndpoint,
 )
 from portal_app.services import invoices as invoice_service
 
@@ -489,6 +490,33 @@ class PaymentObject(ApiObject):
             failure_message=row.failure_message,
             created_at=row.created_at,
         )
+
+
+class WebhookEndpointObject(ApiObject):
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    id: int
+    url: str
+    description: str
+    event_types: list[str] = Field(description="The types sent here; empty: every type.")
+    enabled: bool
+    disabled_reason: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: WebhookEndpoint) -> WebhookEndpointObject:
+        return cls(
+            id=row.id,
+            url=row.url,
+            description=row.description,
+            event_types=list(row.event_types or ()),
+            enabled=row.enabled,
+            disabled_reason=row.disabled_reason,
+            created_at=row.created_at,
+        )
+
+
+class WebhookEndpointWithSecret(WebhookEndpointObject):
+    secret: str = Field(description="Shown once: when the endpoint is made and at each rotation.")
 
 
 class GrantedBenefit(ApiObject):

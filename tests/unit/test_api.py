@@ -534,3 +534,56 @@ def test_coupons_and_codes_are_created_and_orders_fulfilled(api):
     assert twice.status_code == 400 and twice.json()["error"]["code"] == "already_fulfilled"
     refunded = _post(api, f"/orders/{order['id']}", {"status": "refunded"})
     assert refunded.status_code == 200 and refunded.json()["status"] == "refunded"
+
+
+def test_webhook_endpoints_are_managed_through_the_api(api, monkeypatch):
+    from portal_app.models import WebhookDelivery, WebhookEndpoint
+
+    refused = _post(api, "/webhook-endpoints", {"url": "http://hooks.example.com/x"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "url_invalid"
+    monkeypatch.setenv("PORTAL_WEBHOOK_ALLOW_PRIVATE", "1")
+    created = _post(
+        api,
+        "/webhook-endpoints",
+        {"url": "http://127.0.0.1:9/hooks", "event_types": ["customer.created"]},
+    )
+    assert created.status_code == 200, created.json()
+    body = created.json()
+    assert body["object"] == "webhook_endpoint" and body["secret"].startswith("whsec_")
+    endpoint_id = body["id"]
+    listed = _get(api, "/webhook-endpoints").json()["data"]
+    assert [e["id"] for e in listed] == [endpoint_id] and "secret" not in listed[0]
+    unknown = _post(api, "/webhook-endpoints", {"url": "http://127.0.0.1:9/", "event_types": ["x"]})
+    assert unknown.json()["error"]["code"] == "unknown_event_type"
+    updated = _post(api, f"/webhook-endpoints/{endpoint_id}", {"enabled": False})
+    assert updated.json()["enabled"] is False
+    assert updated.json()["disabled_reason"] == "Disabled by staff."
+    assert _post(api, f"/webhook-endpoints/{endpoint_id}/test").json()["error"]["code"] == (
+        "endpoint_disabled"
+    )
+    _post(api, f"/webhook-endpoints/{endpoint_id}", {"enabled": True})
+    rotated = _post(api, f"/webhook-endpoints/{endpoint_id}/rotate-secret").json()
+    assert rotated["secret"].startswith("whsec_") and rotated["secret"] != body["secret"]
+    sent = _post(api, f"/webhook-endpoints/{endpoint_id}/test").json()
+    assert sent["object"] == "webhook_test"
+    # The endpoint hears what the API does, in the transaction that did it.
+    _post(api, "/customers", {"email": "hook@example.com"})
+    with Session(api["engine"]) as session:
+        deliveries = session.exec(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+        assert [d.event_type for d in deliveries] == ["endpoint.test", "customer.created"]
+    reader = {"Authorization": f"Bearer {api['reader']}"}
+    assert _get(api, "/webhook-endpoints", headers=reader).status_code == 403
+    with Session(api["engine"], expire_on_commit=False) as session:
+        other = factories.make_merchant(session, CLOCK, "other")
+        foreign = api_keys.create_api_key(
+            session, CLOCK, merchant_id=other.id, name="x", actor=audit.SYSTEM
+        )
+        session.commit()
+    headers = {"Authorization": f"Bearer {foreign}"}
+    assert _get(api, f"/webhook-endpoints/{endpoint_id}", headers=headers).status_code == 404
+    gone = api["client"].delete(f"/api/v1/webhook-endpoints/{endpoint_id}")
+    assert gone.status_code == 200 and gone.json()["id"] == endpoint_id
+    with Session(api["engine"]) as session:
+        assert session.exec(select(WebhookEndpoint)).all() == []
+        assert session.exec(select(WebhookDelivery)).all() == []
+        assert audit.verify_chain(session, api["catalog"].merchant.id).ok

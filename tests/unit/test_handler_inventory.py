@@ -140,6 +140,26 @@ STAFF_HANDLER_ROLES = {
     ("MerchantDevelopersState", "ask_revoke"): "admin",
     ("MerchantDevelopersState", "revoke_visibility"): "admin",
     ("MerchantDevelopersState", "revoke"): "admin",
+    # Webhooks (owners and admins; `open` tells a lower role the page is theirs)
+    ("MerchantWebhooksState", "open"): "viewer",
+    **{
+        ("MerchantWebhooksState", name): "admin"
+        for name in (
+            "load",
+            "create",
+            "close_secret",
+            "show",
+            "filter_type",
+            "filter_status",
+            "refresh",
+            "switch_endpoint",
+            "send_test",
+            "replay",
+            "ask",
+            "confirm_visibility",
+            "confirm",
+        )
+    },
     # Customers → Import from CSV
     ("MerchantImportState", "open"): "viewer",
     ("MerchantImportState", "load"): "admin",
