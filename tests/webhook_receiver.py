@@ -15,6 +15,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: str
+    at: float = 0.0  # time.time() when it arrived
 
 
 @dataclass
@@ -49,7 +50,12 @@ class Receiver:
                 body = self.rfile.read(length).decode()
                 with receiver._lock:
                     receiver.received.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                        Received(
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            time.time(),
+                        )
                     )
                     reply = receiver.replies.pop(0) if receiver.replies else receiver.default
                 if reply.hang:

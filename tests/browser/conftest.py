@@ -112,6 +112,8 @@ def _app_env(tmp: Path, db_url: str, port: int) -> dict[str, str]:
         # `fresh_client_ip`) so the per-IP link limits apply per simulated client, as in
         # production; a request without the header is limited by its TCP peer (127.0.0.1).
         PORTAL_TRUSTED_PROXIES="1",
+        # Webhook endpoints on this machine (the tests' receivers listen on 127.0.0.1).
+        PORTAL_WEBHOOK_ALLOW_PRIVATE="1",
     )
     return env
 

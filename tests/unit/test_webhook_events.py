@@ -267,3 +267,27 @@ def test_checkouts_trials_and_orders_write_their_events(
     events = _events(engine, mark)
     assert [t for t, _ in events] == ["order.refunded", "payment.refunded"]
     assert events[0][1]["status"] == "refunded" and events[1][1]["object"] == "payment"
+
+
+def test_a_voided_invoice_and_a_deleted_customer_write_their_events(
+    engine, session, clock, catalog, customer, monkeypatch
+):
+    from portal_app.services import customer_accounts, invoices
+
+    _listen(session, clock, catalog.merchant.id, monkeypatch)
+    invoice = factories.finalized_invoice(session, clock, customer)
+    session.commit()
+    mark = _last_id(engine)
+    invoices.void(session, clock, invoice, STAFF)
+    session.commit()
+    events = _events(engine, mark)
+    assert [t for t, _ in events] == ["invoice.voided"]
+    assert events[0][1]["status"] == "void" and events[0][1]["id"] == invoice.id
+    mark = _last_id(engine)
+    customer_accounts.delete(session, clock, customer, actor=STAFF)
+    session.commit()
+    events = _events(engine, mark)
+    assert [t for t, _ in events] == ["customer.deleted", "customer.state_changed"]
+    data = events[0][1]
+    assert data["deleted"] is True and data["name"] == ""
+    assert data["email"] is None  # the API shows no address for a deleted customer

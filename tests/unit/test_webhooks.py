@@ -46,11 +46,21 @@ def shop(session, catalog):
     return catalog
 
 
+# Every secret the test's endpoints were given: the receiver checks each delivery against them.
+SECRETS: list[str] = []
+
+
 @pytest.fixture
 def receiver():
+    """A local receiver; afterwards every delivery it got must carry a signature that the
+    reference library computes for one of the test's secrets."""
+    SECRETS.clear()
     r = Receiver().start()
     yield r
     r.stop()
+    for got in r.received:
+        signatures = got.headers["webhook-signature"].split(" ")
+        assert any(_library_signature(secret, got) in signatures for secret in SECRETS), got
 
 
 @pytest.fixture
@@ -65,6 +75,7 @@ def _endpoint(engine, clock, merchant_id, url, **kwargs):
             session, clock, merchant_id=merchant_id, url=url, actor=STAFF, **kwargs
         )
         session.commit()
+    SECRETS.append(secret)
     return endpoint, secret
 
 
@@ -311,6 +322,7 @@ def test_a_rotated_secret_signs_beside_the_new_one_for_24_hours(
             session, clock, merchant_id=shop.merchant.id, endpoint_id=endpoint.id, actor=STAFF
         )
         session.commit()
+    SECRETS.append(new)
     assert new != old
     _customer(engine, clock, shop.merchant.id, "zoe@example.com")
     _deliver(engine, clock)
