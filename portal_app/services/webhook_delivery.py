@@ -357,6 +357,14 @@ def _disable(session: Session, clock: Clock, endpoint: WebhookEndpoint, reason: 
         )
 
 
+def _async_commit(session: Session) -> None:
+    """On PostgreSQL, this transaction's COMMIT does not wait for the WAL flush (~10 ms here).
+    Only delivery bookkeeping runs like this: a crash may forget the last claims or results,
+    and those deliveries go out again with their webhook-id (at least once, as promised)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SET LOCAL synchronous_commit = off"))
+
+
 def _claimed_batches(
     engine: sa.Engine, clock: Clock, batch_size: int, limit: int | None
 ) -> Iterator[list[Claim]]:
@@ -366,6 +374,7 @@ def _claimed_batches(
     while limit is None or taken < limit:
         size = batch_size if limit is None else min(batch_size, limit - taken)
         with session_scope(engine) as session:
+            _async_commit(session)
             batch = claim(session, clock, limit=size)
         if not batch:
             return
@@ -417,6 +426,7 @@ def _deliver_claims(engine, clock, batch_size, limit, client, should_stop, repor
                 continue
             result = post(claimed, clock, timeout=client.timeout.read, client=client)
             with session_scope(engine) as session:
+                _async_commit(session)
                 outcome = record(session, clock, claimed, result)
             if outcome == "disabled":
                 disabled.add(claimed.endpoint_id)
