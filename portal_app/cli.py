@@ -167,10 +167,11 @@ def cmd_deliver_webhooks(_args) -> str:
 def cmd_worker(args) -> str:
     """Runs until SIGTERM / SIGINT (systemd's stop, Ctrl-C); see portal_app/worker.py."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
-    engine = get_engine()
-    install_guards(engine)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per webhook post
+    # No install_guards here: its DDL, run by workers starting together while another one
+    # renews, deadlocked on PostgreSQL (tests/faults/test_workers_side_by_side.py caught it).
     Worker(
-        engine,
+        get_engine(),
         configured_gateway(),
         load_settings(),
         poll=args.poll,
