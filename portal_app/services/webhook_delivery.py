@@ -351,8 +351,9 @@ def _disable(session: Session, clock: Clock, endpoint: WebhookEndpoint, reason: 
             kind="webhook_disabled",
             subject="A webhook endpoint was disabled",
             body=(
-                f"Portal stopped sending events to {endpoint.url}: {reason} Events are kept; "
-                "enable the endpoint in Developers → Webhooks to resume, and replay any you need."
+                f"Portal stopped sending events to {endpoint.url}: {reason} Deliveries that "
+                "were waiting go out, in order, when you enable it again on the dashboard's "
+                "Webhooks page; events that happen while it is disabled are not sent to it."
             ),
         )
 
