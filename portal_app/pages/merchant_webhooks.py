@@ -80,6 +80,7 @@ def _create_form() -> rx.Component:
             ui.error_callout(Hooks.create_error, width="100%", testid="create-endpoint-error"),
             on_submit=Hooks.create,
             key=Hooks.form_version.to(str),
+            once=True,
         ),
         width="100%",
     )

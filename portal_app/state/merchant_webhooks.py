@@ -16,6 +16,7 @@ from portal_app.services import (
 from portal_app.services.merchant_webhooks_view import DeliveryRow, EndpointRow
 from portal_app.services.webhook_events import EVENT_TYPES
 from portal_app.state.guard import PrivateState, Refreshing, current, guarded, read, write
+from portal_app.state.merchant_catalog_editor import posted, resubmitted
 
 
 class MerchantWebhooksState(Refreshing, PrivateState):
@@ -72,7 +73,9 @@ class MerchantWebhooksState(Refreshing, PrivateState):
     @rx.event
     @guarded("staff", staff_role="admin", error="create_error")
     def create(self, form_data: dict):
-        form = dict(form_data or {})
+        form = posted(form_data)
+        if resubmitted(form, self.form_version):  # a double click's second submit
+            return None
         self.secret = write(merchant_webhooks_view.create, form=form)
         self.secret_for = str(form.get("url", "")).strip()[:2000]
         self.form_version += 1

@@ -42,8 +42,12 @@ def test_an_admin_manages_an_endpoint_from_the_page(app_db):
         await call(root, Hooks, "load")
         state = await root.get_state(Hooks)
         seen = {"empty": list(state.endpoints)}
-        await call(root, Hooks, "create", dict(FORM))
+        version = str(state.form_version)
+        await call(root, Hooks, "create", {**FORM, "form_version": version})
         seen["secret"], seen["rows"] = state.secret, list(state.endpoints)
+        # A double click's second submit carries the version the first one moved on from.
+        await call(root, Hooks, "create", {**FORM, "form_version": version})
+        seen["twice"] = list(state.endpoints)
         await call(root, Hooks, "close_secret", False)
         seen["closed"] = state.secret
         endpoint_id = seen["rows"][0]["id"]
@@ -72,6 +76,7 @@ def test_an_admin_manages_an_endpoint_from_the_page(app_db):
     assert seen["empty"] == []
     assert seen["secret"].startswith("whsec_") and seen["closed"] == ""
     (row,) = seen["rows"]
+    assert seen["twice"] == seen["rows"]
     assert (row["url"], row["types"], row["status"]) == (FORM["url"], "customer.created", "enabled")
     assert [d["event"] for d in seen["deliveries"]] == ["endpoint.test"]
     assert [d["event"] for d in seen["pending"]] == ["endpoint.test", "endpoint.test"]
