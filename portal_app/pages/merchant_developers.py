@@ -58,6 +58,7 @@ def _create_form() -> rx.Component:
             ui.error_callout(Dev.create_error, width="100%", testid="create-key-error"),
             on_submit=Dev.create,
             key=Dev.form_version.to(str),
+            once=True,
         ),
         width="100%",
     )

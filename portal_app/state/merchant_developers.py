@@ -10,6 +10,7 @@ import reflex as rx
 from portal_app.services import api_keys, merchant_developers_view, staff_roles
 from portal_app.services.merchant_developers_view import RESOURCE_CHOICES, KeyRow, ResourceChoice
 from portal_app.state.guard import PrivateState, Refreshing, current, guarded, read, write
+from portal_app.state.merchant_catalog_editor import posted, resubmitted
 
 
 class MerchantDevelopersState(Refreshing, PrivateState):
@@ -49,6 +50,8 @@ class MerchantDevelopersState(Refreshing, PrivateState):
     @rx.event
     @guarded("staff", staff_role="admin", error="create_error")
     def create(self, form_data: dict):
+        if resubmitted(posted(form_data), self.form_version):  # a double click's second submit
+            return None
         raw = write(
             merchant_developers_view.create,
             form=dict(form_data or {}),
