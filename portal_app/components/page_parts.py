@@ -74,3 +74,35 @@ def subheading(
         rx.heading(title, size=size, as_=level),
         rx.text(note, size=note_size, color_scheme="gray"),
     ]
+
+
+def shown_once_dialog(
+    title: rx.Component | str,
+    description: rx.Component,
+    secret: rx.Var,
+    *,
+    testid: str,
+    done_testid: str,
+    on_open_change,
+) -> rx.Component:
+    """A secret shown this once (an API key, a webhook signing secret): the value in a code
+    block (`data-testid` `testid`), Copy, and Done (`done_testid`); open while `secret` is set,
+    `on_open_change` hears it close."""
+    return rx.dialog.root(
+        rx.dialog.content(
+            title,
+            description,
+            rx.code(
+                secret,
+                style={"overflow_wrap": "anywhere", "display": "block", "padding": "0.5rem"},
+                data_testid=testid,
+            ),
+            ui.dialog_actions(
+                rx.button("Copy", on_click=[rx.set_clipboard(secret), rx.toast.success("Copied.")]),
+                rx.dialog.close(ui.secondary_button("Done", data_testid=done_testid)),
+            ),
+            max_width="36rem",
+        ),
+        open=secret != "",
+        on_open_change=on_open_change,
+    )

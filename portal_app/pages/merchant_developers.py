@@ -8,8 +8,7 @@ import reflex as rx
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import INPUT_STYLE
-from portal_app.components.page_parts import confirm_dialog, subheading
-from portal_app.components.ui import secondary_button
+from portal_app.components.page_parts import confirm_dialog, shown_once_dialog, subheading
 from portal_app.state.merchant_developers import MerchantDevelopersState as Dev
 
 
@@ -97,29 +96,16 @@ def _key_row(k: rx.Var) -> rx.Component:
 
 
 def _new_key_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Your new key: ", Dev.new_key_name),
-            rx.dialog.description(
-                "Copy it now and keep it somewhere safe. It is not shown again: we keep only "
-                "a hash of it.",
-                size="2",
-            ),
-            rx.code(
-                Dev.new_key,
-                style={"overflow_wrap": "anywhere", "display": "block", "padding": "0.5rem"},
-                data_testid="new-key",
-            ),
-            ui.dialog_actions(
-                rx.button(
-                    "Copy",
-                    on_click=[rx.set_clipboard(Dev.new_key), rx.toast.success("Copied.")],
-                ),
-                rx.dialog.close(secondary_button("Done", data_testid="new-key-done")),
-            ),
-            max_width="36rem",
+    return shown_once_dialog(
+        rx.dialog.title("Your new key: ", Dev.new_key_name),
+        rx.dialog.description(
+            "Copy it now and keep it somewhere safe. It is not shown again: we keep only "
+            "a hash of it.",
+            size="2",
         ),
-        open=Dev.new_key != "",
+        Dev.new_key,
+        testid="new-key",
+        done_testid="new-key-done",
         on_open_change=Dev.close_new_key,
     )
 

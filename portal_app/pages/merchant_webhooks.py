@@ -9,7 +9,7 @@ import reflex as rx
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import INPUT_STYLE
-from portal_app.components.page_parts import confirm_dialog, subheading
+from portal_app.components.page_parts import confirm_dialog, shown_once_dialog, subheading
 from portal_app.components.ui import secondary_button
 from portal_app.services.merchant_webhooks_view import STATUSES
 from portal_app.state.merchant_webhooks import MerchantWebhooksState as Hooks
@@ -218,30 +218,17 @@ def _deliveries() -> rx.Component:
 
 
 def _secret_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Signing secret"),
-            rx.dialog.description(
-                "For ",
-                rx.code(Hooks.secret_for),
-                ". Copy it into your app now: it is not shown again.",
-                size="2",
-            ),
-            rx.code(
-                Hooks.secret,
-                style={"overflow_wrap": "anywhere", "display": "block", "padding": "0.5rem"},
-                data_testid="endpoint-secret",
-            ),
-            ui.dialog_actions(
-                rx.button(
-                    "Copy",
-                    on_click=[rx.set_clipboard(Hooks.secret), rx.toast.success("Copied.")],
-                ),
-                rx.dialog.close(secondary_button("Done", data_testid="secret-done")),
-            ),
-            max_width="36rem",
+    return shown_once_dialog(
+        rx.dialog.title("Signing secret"),
+        rx.dialog.description(
+            "For ",
+            rx.code(Hooks.secret_for),
+            ". Copy it into your app now: it is not shown again.",
+            size="2",
         ),
-        open=Hooks.secret != "",
+        Hooks.secret,
+        testid="endpoint-secret",
+        done_testid="secret-done",
         on_open_change=Hooks.close_secret,
     )
 
