@@ -174,9 +174,7 @@ class _listener:
             if ready:
                 for _ in self.raw.notifies(timeout=0):
                     pass
-        except (OSError, ValueError):
-            time.sleep(seconds)
-        except Exception:
+        except Exception:  # the listening connection broke: this round waits the plain way
             time.sleep(seconds)
 
     def __exit__(self, *exc) -> None:
