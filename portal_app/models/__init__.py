@@ -19,6 +19,8 @@ from portal_app.models.billing import (
     SandboxCard,
     SandboxCharge,
     ScheduledChange,
+    StripeCustomer,
+    StripeEvent,
     Subscription,
     SubscriptionStatus,
 )
@@ -105,6 +107,8 @@ __all__ = [
     "StaffInvite",
     "StaffSignInLink",
     "StaffUser",
+    "StripeCustomer",
+    "StripeEvent",
     "Subscription",
     "SubscriptionStatus",
     "TrialUse",

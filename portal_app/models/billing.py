@@ -205,3 +205,22 @@ class SandboxCharge(SQLModel, table=True):
     # What refunds gave back of a succeeded charge (minor units, never above `amount`); each
     # refund is a row of its own here too, status "refunded", id "re_<charge>_<random>".
     refunded_amount: int = Field(default=0)
+
+
+class StripeCustomer(SQLModel, table=True):
+    """Our customer's Stripe customer, created on first need (services/stripe_gateway.py)."""
+
+    customer_id: int = Field(primary_key=True, foreign_key="customer.id")
+    stripe_id: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class StripeEvent(SQLModel, table=True):
+    """A Stripe webhook event taken in: its id is the primary key, so a duplicate delivery finds
+    its row and changes nothing again (services/stripe_events.py)."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    type: str = Field(max_length=64)
+    # What processing did: "applied", "ignored" (nothing of ours it touches) or "stale".
+    outcome: str = Field(default="applied", max_length=16)
+    received_at: datetime = Field(sa_type=UTCDateTime)

@@ -543,7 +543,14 @@ def _renew(
             report.charged += 1
         else:
             report.payment_failed += 1
-            _schedule_retry(session, event_clock, subscription, invoice, customer)
+            _schedule_retry(
+                session,
+                event_clock,
+                subscription,
+                invoice,
+                customer,
+                mail=outcome.status != "action_required",  # collect mailed the confirm link
+            )
     return invoice
 
 
@@ -568,23 +575,19 @@ def _schedule_retry(
     subscription: Subscription,
     invoice: Invoice,
     customer: Customer,
+    *,
+    mail: bool = True,
 ) -> None:
     subscription.status = SubscriptionStatus.PAST_DUE
     session.add(subscription)
     retry_days = features.load(session, invoice.merchant_id)["billing.retry_days"]
     invoice.next_retry_at = invoice.finalized_at + timedelta(days=retry_days[0])
     session.add(invoice)
-    mailer.queue(
-        session,
-        clock,
-        customer=customer,
-        kind="invoice_reminder",
-        subject=f"Payment failed for {invoices.display_number(invoice)}",
-        body=(
-            f"We could not charge {format_money(invoice.amount_due, invoice.currency)}. "
-            "Please update your card or pay the invoice in your billing portal."
-        ),
-    )
+    if mail:
+        subject, body = invoices.failure_mail(invoice, None)
+        mailer.queue(
+            session, clock, customer=customer, kind="invoice_reminder", subject=subject, body=body
+        )
 
 
 def _retry(session: Session, gateway: PaymentGateway, invoice_id: int, report: ClockReport):

@@ -52,6 +52,13 @@ class PaymentInProgress(PaymentError):
     code = "payment_in_progress"
 
 
+class GatewayUnavailable(PaymentError):
+    """The payment gateway could not be reached or answered with a server error: nothing was
+    decided, so the caller's transaction rolls back and the same idempotency key tries again."""
+
+    code = "gateway_unavailable"
+
+
 class CardError(PaymentError):
     """The gateway refused a card (bad number, expired, declined)."""
 

@@ -3,7 +3,7 @@ and receipts. Money columns of a finalized invoice never change; corrections are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -244,7 +244,7 @@ def version_obligation(subscription_id: int, version: int) -> str:
 
 @dataclass(frozen=True)
 class PaymentOutcome:
-    status: str  # paid | already_paid | failed
+    status: str  # paid | already_paid | failed | action_required
     invoice_id: int
     payment_id: int | None = None
     message: str = ""
@@ -323,6 +323,7 @@ def collect(
         return _record_failure(
             session, clock, invoice, None, key, attempt, "no_card", "No card on file.", False, actor
         )
+    on_session = actor.type == "customer"
     result = gateway.charge(
         session,
         clock,
@@ -330,9 +331,10 @@ def collect(
         amount=invoice.amount_due,
         currency=invoice.currency,
         idempotency_key=key,
+        off_session=not on_session,
     )
     if not result.succeeded:
-        return _record_failure(
+        outcome = _record_failure(
             session,
             clock,
             invoice,
@@ -343,8 +345,35 @@ def collect(
             result.failure_message or "Your card was declined.",
             result.retryable,
             actor,
-            charge_id=result.charge_id,
+            charge_id=result.charge_id or None,
         )
+        if not result.requires_action:
+            return outcome
+        if not on_session:  # the customer is not here: a mail asks them to confirm it
+            subject, body = failure_mail(invoice, "authentication_required")
+            mailer.queue(
+                session,
+                clock,
+                customer=session.get(Customer, invoice.customer_id),
+                kind="invoice_reminder",
+                subject=subject,
+                body=body,
+            )
+        return replace(outcome, status="action_required")
+    return record_paid(session, clock, invoice, card, key, result.charge_id, actor)
+
+
+def record_paid(
+    session: Session,
+    clock: Clock,
+    invoice: Invoice,
+    card: PaymentMethod,
+    key: str,
+    charge_id: str,
+    actor: audit.Actor,
+) -> PaymentOutcome:
+    """A charge the gateway made for an open invoice the caller claimed: the payment, the
+    invoice paid, its receipt and the receipt mail."""
     now = clock.now()
     with audit.changing(
         session, clock, invoice, actor=actor, action="invoice.paid", snapshot=_status
@@ -357,7 +386,7 @@ def collect(
             amount=invoice.amount_due,
             currency=invoice.currency,
             status="succeeded",
-            gateway_charge_id=result.charge_id,
+            gateway_charge_id=charge_id,
             idempotency_key=key,
             created_at=now,
         )
@@ -397,6 +426,36 @@ def collect(
         ),
     )
     return PaymentOutcome("paid", invoice.id, payment.id, "Payment received. Thank you!")
+
+
+def failure_mail(invoice: Invoice, code: str | None) -> tuple[str, str]:
+    return failure_mail_for(
+        invoice.id, display_number(invoice), invoice.amount_due, invoice.currency, code
+    )
+
+
+def failure_mail_for(
+    invoice_id: int, label: str, amount_due: int, currency: str, code: str | None
+) -> tuple[str, str]:
+    """Subject and body of the mail after a charge of `invoice` failed off-session (renewals,
+    retries): a request to confirm the payment when the bank asks for 3-D Secure, with the link
+    to the invoice's page, where the portal runs the confirmation; else a plain failure."""
+    amount = format_money(amount_due, currency)
+    if code == "authentication_required":
+        from portal_app import routes
+        from portal_app.config import load_settings
+
+        link = load_settings().public_url.rstrip("/") + routes.invoice(invoice_id)
+        return (
+            f"Confirm your payment for {label}",
+            f"Your bank asks you to confirm the payment of {amount} for {label}. "
+            f'Open {link} and press "Confirm payment".',
+        )
+    return (
+        f"Payment failed for {label}",
+        f"We could not charge {amount}. Please update your card or pay the invoice in your "
+        "billing portal.",
+    )
 
 
 def _record_failure(

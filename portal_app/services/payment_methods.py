@@ -19,7 +19,7 @@ from portal_app.models.billing import SubscriptionStatus
 from portal_app.services import audit
 from portal_app.services.errors import CardError, NotFound, PaymentMethodError
 from portal_app.services.features import require_feature
-from portal_app.services.gateway import PaymentGateway
+from portal_app.services.gateway import CardSetup, PaymentGateway, TokenizedCard
 
 # A subscription in one of these states will be charged again, so it needs a card on file.
 PAYING_STATUSES = (
@@ -88,6 +88,60 @@ def add_card(
         session, customer_id, actor, "payment_methods.add", not_found="Customer not found."
     )
     tokenized = gateway.tokenize(session, clock, number, exp_month, exp_year, cvc)
+    return _save_card(session, clock, gateway, customer, existing, tokenized, make_default, actor)
+
+
+def start_card_setup(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    *,
+    customer_id: int,
+    actor: audit.Actor,
+) -> CardSetup | None:
+    """What the browser needs to collect a card with the gateway's own form (Stripe.js), or
+    None when our form collects it (the sandbox). Checked like adding a card."""
+    customer, _ = _customer_cards(
+        session, customer_id, actor, "payment_methods.add", not_found="Customer not found."
+    )
+    return gateway.card_setup(session, clock, customer_id=customer.id)
+
+
+def add_collected_card(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    *,
+    customer_id: int,
+    setup_id: str,
+    make_default: bool = False,
+    reference: str = "",
+    actor: audit.Actor,
+) -> PaymentMethod:
+    """Save the card a finished card setup collected (the gateway checks it is this customer's);
+    as `add_card` otherwise. The same setup twice saves one card."""
+    customer, existing = _customer_cards(
+        session, customer_id, actor, "payment_methods.add", not_found="Customer not found."
+    )
+    tokenized = gateway.attach_card(
+        session, clock, customer_id=customer.id, setup_id=setup_id, reference=reference
+    )
+    for card in existing:
+        if card.gateway_token == tokenized.token:
+            return card
+    return _save_card(session, clock, gateway, customer, existing, tokenized, make_default, actor)
+
+
+def _save_card(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    customer: Customer,
+    existing: list[PaymentMethod],
+    tokenized: TokenizedCard,
+    make_default: bool,
+    actor: audit.Actor,
+) -> PaymentMethod:
     previous_default = next((card for card in existing if card.is_default), None)
     becomes_default = not existing or bool(make_default) or previous_default is None
     card = PaymentMethod(
@@ -115,6 +169,8 @@ def add_card(
     ):
         if becomes_default:
             _clear_default(session, existing)
+    if becomes_default:
+        gateway.set_default(session, clock, customer_id=customer.id, token=card.gateway_token)
     return card
 
 
@@ -127,8 +183,7 @@ def set_default(
     payment_method_id: int,
     actor: audit.Actor,
 ) -> PaymentMethod:
-    """Make one of the customer's cards the default. `gateway` is accepted so every mutating
-    function has the same call shape; choosing a default needs no gateway call."""
+    """Make one of the customer's cards the default, at the gateway too when one is given."""
     _, cards = _customer_cards(session, customer_id, actor, "payment_methods.set_default")
     card = _pick(cards, payment_method_id)
     previous = next((c for c in cards if c.is_default), None)
@@ -145,6 +200,8 @@ def set_default(
     ):
         _clear_default(session, cards)
         card.is_default = True
+    if gateway is not None:
+        gateway.set_default(session, clock, customer_id=card.customer_id, token=card.gateway_token)
     return card
 
 
@@ -168,6 +225,7 @@ def remove_card(
     if not remaining and has_paid_subscription(session, customer.id):
         raise PaymentMethodError(LAST_CARD_REFUSAL, code="last_card_required")
     summary = _summary(card)
+    summary_token = card.gateway_token
     card_id = card.id
     for payment in session.exec(select(Payment).where(Payment.payment_method_id == card_id)).all():
         payment.payment_method_id = None
@@ -193,6 +251,12 @@ def remove_card(
         before=summary,
         after=_default_of(new_default),
     )
+    if gateway is not None:
+        gateway.detach(session, clock, summary_token)
+        if new_default is not None and new_default.is_default:
+            gateway.set_default(
+                session, clock, customer_id=customer.id, token=new_default.gateway_token
+            )
     return new_default
 
 

@@ -400,16 +400,11 @@ def _renew_for_merchant(session, gateway, merchant_id, items, result: BatchResul
                 )
             )
         elif not succeeded and _wants(settings, preferences, i.customer_id, "invoice_reminder"):
-            emails.append(
-                _email(
-                    merchant_id,
-                    i,
-                    "invoice_reminder",
-                    f"Payment failed for {display}",
-                    f"We could not charge {format_money(i.amount, i.currency)}. Please update "
-                    "your card or pay the invoice in your billing portal.",
-                )
+            charge = outcome.get(invoice_id)
+            subject, body = invoices.failure_mail_for(
+                invoice_id, display, i.amount, i.currency, charge.failure_code if charge else None
             )
+            emails.append(_email(merchant_id, i, "invoice_reminder", subject, body))
     if emails:
         conn.execute(OutboxEmail.__table__.insert(), emails)
     audit.record_many(session, merchant_id, entries)

@@ -12,13 +12,18 @@ Number                 Brand        Behaviour
 4242 4242 4242 4242    visa         Tokenizes; charges succeed.
 5555 5555 5555 4444    mastercard   Tokenizes; charges succeed.
 3782 822463 10005      amex         Tokenizes; charges succeed (CVC has 4 digits).
-4000 0000 0000 0002    visa         Tokenizes; every charge is declined: ``card_declined``.
+4000 0000 0000 0002    visa         Tokenize refused: ``card_declined`` (Stripe declines it when
+                                    it is attached).
+4000 0000 0000 0341    visa         Tokenizes; every charge is declined: ``card_declined``.
 4000 0000 0000 9995    visa         Tokenizes; every charge is declined: ``insufficient_funds``.
 4000 0000 0000 0069    visa         Tokenize refused: ``expired_card`` (whatever expiry is given).
 4000 0000 0000 0127    visa         Tokenize refused: ``incorrect_cvc``.
 4000 0000 0000 0119    visa         The first charge attempt on the card fails with a retryable
                                     ``processing_error``; later attempts (with a new idempotency
                                     key) succeed.
+4000 0027 6000 3184    visa         Tokenizes; every charge needs 3-D Secure: it waits with
+                                    ``requires_action`` until `authenticate` succeeds (then the
+                                    charge succeeds) or fails (then it is declined).
 =====================  ===========  ==========================================================
 
 Any other number that passes the checks below tokenizes and its charges succeed.
@@ -55,7 +60,16 @@ from portal_app.clock import Clock
 from portal_app.db import insert_skipping_conflicts
 from portal_app.models import SandboxCard, SandboxCharge
 from portal_app.services.errors import CardError, PaymentError
-from portal_app.services.gateway import ChargeRequest, ChargeResult, RefundResult, TokenizedCard
+from portal_app.services.gateway import (
+    CARD_MESSAGES,
+    CardSetup,
+    ChargeRequest,
+    ChargeResult,
+    RefundResult,
+    TokenizedCard,
+    check_charge,
+    check_refund,
+)
 
 MAX_YEARS_AHEAD = 20
 
@@ -63,37 +77,27 @@ SUCCEED = "succeed"
 DECLINE = "card_declined"
 INSUFFICIENT_FUNDS = "insufficient_funds"
 PROCESSING_ERROR = "processing_error"
+AUTHENTICATE = "authentication_required"
 
 # Numbers whose charges behave specially (stored on SandboxCard.behaviour).
 TEST_CARD_BEHAVIOUR: dict[str, str] = {
-    "4000000000000002": DECLINE,
+    "4000000000000341": DECLINE,
+    "4000002760003184": AUTHENTICATE,
     "4000000000009995": INSUFFICIENT_FUNDS,
     "4000000000000119": PROCESSING_ERROR,
 }
 # Numbers the vault refuses at tokenize time: number -> error code.
 TEST_CARD_REFUSALS: dict[str, str] = {
+    "4000000000000002": DECLINE,
     "4000000000000069": "expired_card",
     "4000000000000127": "incorrect_cvc",
 }
 
-MESSAGES: dict[str, str] = {
-    "invalid_number": "Your card number is incorrect.",
-    "incorrect_number": "Your card number is incorrect.",
-    "invalid_expiry_month": "Your card's expiration month is invalid.",
-    "invalid_expiry_year": "Your card's expiration year is invalid.",
-    "expired_card": "Your card has expired.",
-    "invalid_cvc": "Your card's security code is invalid.",
-    "incorrect_cvc": "Your card's security code is incorrect.",
-    "invalid_token": "This card is not on file. Please add it again.",
-    DECLINE: "Your card was declined.",
-    INSUFFICIENT_FUNDS: "Your card has insufficient funds.",
-    PROCESSING_ERROR: "An error occurred while processing your card. Try again in a little bit.",
-}
+MESSAGES = CARD_MESSAGES
 RETRYABLE_CODES = frozenset({PROCESSING_ERROR})
 
 _SEPARATORS = re.compile(r"[ \-]")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
-_CURRENCY = re.compile(r"[A-Za-z]{3}")
 
 
 def _card_error(code: str) -> CardError:
@@ -226,16 +230,9 @@ class SandboxGateway:
         amount: int,
         currency: str,
         idempotency_key: str,
+        off_session: bool = True,
     ) -> ChargeResult:
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-            raise PaymentError(
-                "The amount to charge must be a positive whole number.", code="invalid_amount"
-            )
-        if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
-            raise PaymentError("The currency is not supported.", code="invalid_currency")
-        currency = currency.upper()
-        if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 128:
-            raise PaymentError("The payment request is invalid.", code="invalid_idempotency_key")
+        currency = check_charge(amount, currency, idempotency_key)
         card = session.get(SandboxCard, token) if isinstance(token, str) else None
         if card is None:
             raise _card_error("invalid_token")
@@ -252,7 +249,7 @@ class SandboxGateway:
                 select(SandboxCharge.id).where(SandboxCharge.token == token)
             ).first()
             failure = None if attempted else PROCESSING_ERROR
-        elif card.behaviour in (DECLINE, INSUFFICIENT_FUNDS):
+        elif card.behaviour in (DECLINE, INSUFFICIENT_FUNDS, AUTHENTICATE):
             failure = card.behaviour
         else:
             failure = None
@@ -262,7 +259,7 @@ class SandboxGateway:
             token=token,
             amount=amount,
             currency=currency,
-            status="failed" if failure else "succeeded",
+            status=_status(failure),
             failure_code=failure,
             created_at=now,
         )
@@ -312,7 +309,7 @@ class SandboxGateway:
             elif card.behaviour == PROCESSING_ERROR:
                 failure = None if card.token in charged_tokens else PROCESSING_ERROR
                 charged_tokens.add(card.token)
-            elif card.behaviour in (DECLINE, INSUFFICIENT_FUNDS):
+            elif card.behaviour in (DECLINE, INSUFFICIENT_FUNDS, AUTHENTICATE):
                 failure = card.behaviour
             else:
                 failure = None
@@ -323,7 +320,7 @@ class SandboxGateway:
                     "token": request.token,
                     "amount": request.amount,
                     "currency": request.currency.upper(),
-                    "status": "failed" if failure else "succeeded",
+                    "status": _status(failure),
                     "failure_code": failure,
                     "created_at": request.at,
                 }
@@ -385,12 +382,7 @@ class SandboxGateway:
         its own: "re_<charge>_<random>") under its idempotency key, and the charge's
         `refunded_amount` moves on by a conditional UPDATE that never passes the charge's
         amount; both in one savepoint, so a refused or concurrent duplicate leaves neither."""
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-            raise PaymentError(
-                "The amount to refund must be a positive whole number.", code="invalid_amount"
-            )
-        if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 128:
-            raise PaymentError("The refund request is invalid.", code="invalid_idempotency_key")
+        check_refund(amount, idempotency_key)
         charge = session.get(SandboxCharge, charge_id) if isinstance(charge_id, str) else None
         if charge is None or charge.status != "succeeded":
             raise PaymentError("There is no payment to refund.", code="invalid_charge")
@@ -433,6 +425,48 @@ class SandboxGateway:
             return self._replay_refund(first, charge, amount)
         session.refresh(charge)
         return _refund_result(row, charge)
+
+    def charge_status(self, session: Session, clock: Clock, charge_id: str) -> ChargeResult:
+        charge = session.get(SandboxCharge, charge_id) if isinstance(charge_id, str) else None
+        if charge is None or charge.status == "refunded":
+            raise PaymentError("There is no such payment.", code="invalid_charge")
+        return _result(charge)
+
+    def authenticate(self, session: Session, clock: Clock, charge_id: str, success: bool) -> None:
+        """The sandbox's bank: the customer confirmed (or refused) a charge that waits for 3-D
+        Secure. Stripe's own page does this with Stripe.js; here the portal's sandbox dialog
+        calls it. Anything but a waiting charge is left as it is."""
+        session.execute(
+            sa.update(SandboxCharge)
+            .where(SandboxCharge.id == charge_id, SandboxCharge.status == "requires_action")
+            .values(
+                status="succeeded" if success else "failed",
+                failure_code=None if success else "authentication_failed",
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    def card_setup(
+        self, session: Session, clock: Clock, *, customer_id: int | None, reference: str = ""
+    ) -> CardSetup | None:
+        return None  # the sandbox's cards are typed into our own form and tokenized here
+
+    def attach_card(
+        self,
+        session: Session,
+        clock: Clock,
+        *,
+        customer_id: int,
+        setup_id: str,
+        reference: str = "",
+    ) -> TokenizedCard:
+        raise _card_error("setup_incomplete")  # no card setup ever starts in the sandbox
+
+    def detach(self, session: Session, clock: Clock, token: str) -> None:
+        """The vault keeps the card: past charges name its token."""
+
+    def set_default(self, session: Session, clock: Clock, *, customer_id: int, token: str) -> None:
+        """The sandbox has no customer of its own: our default card is the only one."""
 
     @staticmethod
     def _replay_refund(first: SandboxCharge, charge: SandboxCharge, amount: int) -> RefundResult:
@@ -481,8 +515,14 @@ def _refund_result(row: SandboxCharge, charge: SandboxCharge) -> RefundResult:
     )
 
 
+def _status(failure: str | None) -> str:
+    if failure is None:
+        return "succeeded"
+    return "requires_action" if failure == AUTHENTICATE else "failed"
+
+
 def _result(row: SandboxCharge) -> ChargeResult:
-    code = row.failure_code
+    code = None if row.status == "succeeded" else row.failure_code
     return ChargeResult(
         charge_id=row.id,
         succeeded=row.status == "succeeded",
@@ -490,4 +530,5 @@ def _result(row: SandboxCharge) -> ChargeResult:
         failure_message=MESSAGES.get(code, MESSAGES[DECLINE]) if code else None,
         retryable=code in RETRYABLE_CODES,
         created_at=row.created_at,
+        requires_action=row.status == "requires_action",
     )

@@ -57,7 +57,7 @@ class CardsState(Refreshing, PrivateState):
     @rx.event
     @guarded("customer", feature="payment_methods.set_default")
     def make_default(self, payment_method_id: int):
-        write(payment_methods.set_default, gateway=None, payment_method_id=int(payment_method_id))
+        write(payment_methods.set_default, payment_method_id=int(payment_method_id))
         return self._changed("Default card updated.")
 
     @rx.event
@@ -75,7 +75,7 @@ class CardsState(Refreshing, PrivateState):
     @guarded("customer", feature="payment_methods.remove")
     def remove(self, payment_method_id: int):
         self.confirm_remove_id = ""
-        write(payment_methods.remove_card, gateway=None, payment_method_id=int(payment_method_id))
+        write(payment_methods.remove_card, payment_method_id=int(payment_method_id))
         return self._changed("Card removed.")
 
     @rx.event

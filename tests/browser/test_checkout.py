@@ -98,7 +98,7 @@ def test_a_declined_card_is_refused_inline_and_writes_nothing(running_app, page_
     page = page_at(1280, client_ip="198.51.100.77")
     email = f"dee-{secrets.token_hex(3)}@example.com"
     checkout_id = _open_starter_checkout(page, running_app.base_url)
-    _fill(page, email, "4000 0000 0000 0002")
+    _fill(page, email, "4000 0000 0000 0341")
     page.get_by_test_id("confirm").click()
     expect(page.get_by_test_id("form-error")).to_contain_text(re.compile("declined", re.I))
     assert re.search(r"/checkout/cs_", page.url)

@@ -134,7 +134,7 @@ def test_failed_renewal_goes_past_due_then_recovers(
 def test_dunning_gives_up_after_the_schedule(engine, session, clock, gateway, catalog, customer):
     factories.add_gateway_card(session, clock, gateway, customer)
     sub = factories.subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
-    factories.add_gateway_card(session, clock, gateway, customer, "4000000000000002")
+    factories.add_gateway_card(session, clock, gateway, customer, "4000000000000341")
     session.commit()
     report = _advance(engine, clock, gateway, timedelta(days=31))
     report = _advance(engine, clock, gateway, timedelta(days=6))

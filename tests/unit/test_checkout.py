@@ -40,7 +40,7 @@ from portal_app.services.errors import (
 from tests import factories
 
 GOOD = checkout.CardInput("4242424242424242", 12, 2030, "123")
-DECLINED = checkout.CardInput("4000000000000002", 12, 2030, "123")
+DECLINED = checkout.CardInput("4000000000000341", 12, 2030, "123")
 VISITOR = {"email": "new@example.com", "name": "Nora New"}
 
 

@@ -25,7 +25,7 @@ from portal_app.state.guard import CLOCK
 from tests.statekit import call, root_with, run, visit
 
 GOOD_CARD = {"number": "4242 4242 4242 4242", "expiry": "12/30", "cvc": "123"}
-DECLINED_CARD = {**GOOD_CARD, "number": "4000 0000 0000 0002"}
+DECLINED_CARD = {**GOOD_CARD, "number": "4000 0000 0000 0341"}
 
 
 @pytest.fixture(autouse=True)

@@ -99,7 +99,7 @@ def test_pay_twice_charges_once(session, clock, gateway, customer, card):
 def test_declined_payment_keeps_invoice_open_and_retry_uses_new_key(
     session, clock, gateway, customer
 ):
-    declining = factories.add_gateway_card(session, clock, gateway, customer, "4000000000000002")
+    declining = factories.add_gateway_card(session, clock, gateway, customer, "4000000000000341")
     invoice = factories.finalized_invoice(session, clock, customer)
     outcome = _pay_with(session, clock, gateway, customer, invoice, declining)
     assert outcome.status == "failed" and "declined" in outcome.message.lower()

@@ -204,7 +204,7 @@ def test_payments_show_card_invoice_and_customer(session, clock, catalog, custom
     outcome = factories.pay_invoice(session, clock, gateway, customer, paid, card=good)
     assert outcome.status == "paid"
     bad = factories.add_gateway_card(
-        session, clock, gateway, customer, "4000000000000002", default=False
+        session, clock, gateway, customer, "4000000000000341", default=False
     )
     unpaid = _invoice(session, clock, customer, 4100)
     clock.advance(timedelta(minutes=1))
@@ -218,7 +218,7 @@ def test_payments_show_card_invoice_and_customer(session, clock, catalog, custom
         "failed",
         4100,
         invoices.display_number(unpaid),
-        "0002",
+        "0341",
     )
     assert newest.failure_code
     assert (oldest.status, oldest.card_brand, oldest.card_last4, oldest.customer_email) == (

@@ -75,7 +75,7 @@ def test_bulk_renewal_matches_the_one_by_one_rules(engine, session, clock, gatew
         clock,
         gateway,
         session.get(factories.Customer, declining.customer_id),
-        "4000000000000002",
+        "4000000000000341",
     )
     quiet = subs[2]
     session.add(NotificationPreference(customer_id=quiet.customer_id, receipts=False))

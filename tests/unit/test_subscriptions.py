@@ -46,7 +46,7 @@ def test_create_charges_first_period(session, clock, gateway, catalog, customer,
 
 
 def test_create_with_declining_card_raises(session, clock, gateway, catalog, customer):
-    factories.add_gateway_card(session, clock, gateway, customer, "4000000000000002")
+    factories.add_gateway_card(session, clock, gateway, customer, "4000000000000341")
     with pytest.raises(PaymentError):
         factories.subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
 

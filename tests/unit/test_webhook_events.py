@@ -123,7 +123,7 @@ def test_a_failed_renewal_reports_past_due_then_the_retry_recovers(
     engine, session, clock, gateway, catalog, customer, card, monkeypatch
 ):
     sub = factories.subscribe(session, clock, gateway, customer, catalog.monthly["Pro"])
-    factories.add_gateway_card(session, clock, gateway, customer, "4000000000000002")
+    factories.add_gateway_card(session, clock, gateway, customer, "4000000000000341")
     _listen(session, clock, catalog.merchant.id, monkeypatch)
     session.commit()
     clock.advance(timedelta(days=31, hours=1))

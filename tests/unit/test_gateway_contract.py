@@ -1,0 +1,275 @@
+"""One contract, two gateways: every test here runs against the sandbox and against the Stripe
+adapter talking to localstripe (a real fake Stripe server, tests/localstripe_peer.py), so the
+sandbox keeps behaving like the real thing. A card is added the way each gateway's page adds it:
+typed into our form (sandbox), or confirmed by Stripe.js against a SetupIntent (Stripe)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlmodel import select
+
+from portal_app.config import StripeSettings
+from portal_app.models import PaymentMethod, StripeCustomer
+from portal_app.services import audit, payment_methods
+from portal_app.services.errors import CardError, GatewayUnavailable, PaymentError
+from portal_app.services.sandbox_gateway import SandboxGateway
+from portal_app.services.stripe_gateway import StripeGateway
+from tests import localstripe_peer
+from tests.localstripe_peer import LocalStripe, StripeJs
+
+VISA = "4242424242424242"
+DECLINED_ON_ADD = "4000000000000002"
+DECLINED_ON_CHARGE = "4000000000000341"
+THREE_D_SECURE = "4000002760003184"
+
+
+@pytest.fixture(scope="module")
+def localstripe():
+    server = LocalStripe().start()
+    yield server
+    server.stop()
+
+
+def stripe_gateway(base: str) -> StripeGateway:
+    settings = StripeSettings(
+        localstripe_peer.SECRET_KEY,
+        localstripe_peer.PUBLISHABLE_KEY,
+        localstripe_peer.WEBHOOK_SECRET,
+        base,
+    )
+    return StripeGateway(settings, install_key="contract-test", timeout=5)
+
+
+@dataclass
+class Contract:
+    """A gateway and what the customer's browser and bank do with it."""
+
+    gateway: object
+    js: StripeJs | None
+
+    def add_card(self, session, clock, customer, number=VISA, make_default=False):
+        actor = audit.Actor.customer(customer.id)
+        setup = payment_methods.start_card_setup(
+            session, clock, self.gateway, customer_id=customer.id, actor=actor
+        )
+        if setup is None:
+            return payment_methods.add_card(
+                session, clock, self.gateway, customer_id=customer.id, number=number,
+                exp_month=12, exp_year=2034, cvc="123", make_default=make_default, actor=actor,
+            )
+        assert setup.client_secret.startswith(setup.setup_id + "_secret_")
+        assert setup.publishable_key.startswith("pk_")
+        self.js.confirm_card_setup(setup.client_secret, number)
+        return payment_methods.add_collected_card(
+            session, clock, self.gateway, customer_id=customer.id, setup_id=setup.setup_id,
+            make_default=make_default, actor=actor,
+        )
+
+    def authenticate(self, session, clock, charge_id: str, success: bool) -> None:
+        if self.js is None:
+            self.gateway.authenticate(session, clock, charge_id, success)
+        else:
+            secret = self.gateway.client_secret(session, clock, charge_id)
+            self.js.authenticate_payment(secret, success)
+
+    def charge(self, session, clock, card, amount=1500, key="k1", currency="USD", **kw):
+        return self.gateway.charge(
+            session, clock, token=card.gateway_token, amount=amount, currency=currency,
+            idempotency_key=key, **kw,
+        )
+
+
+@pytest.fixture(params=["sandbox", "stripe"])
+def contract(request):
+    if request.param == "sandbox":
+        return Contract(SandboxGateway(), None)
+    server = request.getfixturevalue("localstripe")
+    return Contract(stripe_gateway(server.base), StripeJs(server.base))
+
+
+def test_a_good_card_is_added_and_charged_once_per_key(session, clock, customer, contract):
+    card = contract.add_card(session, clock, customer)
+    assert (card.brand, card.last4, card.exp_month, card.exp_year) == ("visa", "4242", 12, 2034)
+    assert card.is_default
+    first = contract.charge(session, clock, card, key="inv_1_attempt_1")
+    assert first.succeeded and first.charge_id and first.failure_code is None
+    again = contract.charge(session, clock, card, key="inv_1_attempt_1")
+    assert again.charge_id == first.charge_id and again.succeeded
+    other = contract.charge(session, clock, card, key="inv_2_attempt_1")
+    assert other.succeeded and other.charge_id != first.charge_id
+
+
+def test_a_key_reused_with_another_amount_is_refused(session, clock, customer, contract):
+    card = contract.add_card(session, clock, customer)
+    contract.charge(session, clock, card, amount=1500, key="reuse")
+    with pytest.raises(PaymentError) as refused:
+        contract.charge(session, clock, card, amount=1600, key="reuse")
+    assert refused.value.code == "idempotency_key_reused"
+
+
+def test_a_card_declined_on_add_is_not_saved(session, clock, customer, contract):
+    with pytest.raises(CardError):
+        contract.add_card(session, clock, customer, DECLINED_ON_ADD)
+    assert session.exec(select(PaymentMethod)).all() == []
+
+
+def test_a_card_declined_on_charge_gives_a_decline_result(session, clock, customer, contract):
+    card = contract.add_card(session, clock, customer, DECLINED_ON_CHARGE)
+    result = contract.charge(session, clock, card)
+    assert not result.succeeded and not result.requires_action
+    assert (result.failure_code, result.failure_message) == (
+        "card_declined",
+        "Your card was declined.",
+    )
+    assert not result.retryable
+
+
+def test_three_d_secure_waits_then_succeeds_or_is_declined(session, clock, customer, contract):
+    card = contract.add_card(session, clock, customer, THREE_D_SECURE)
+    waiting = contract.charge(session, clock, card, key="auth_ok")
+    assert waiting.requires_action and not waiting.succeeded
+    assert waiting.failure_code == "authentication_required"
+    assert contract.gateway.charge_status(session, clock, waiting.charge_id).requires_action
+    contract.authenticate(session, clock, waiting.charge_id, True)
+    assert contract.gateway.charge_status(session, clock, waiting.charge_id).succeeded
+
+    refused = contract.charge(session, clock, card, key="auth_no")
+    contract.authenticate(session, clock, refused.charge_id, False)
+    status = contract.gateway.charge_status(session, clock, refused.charge_id)
+    assert not status.succeeded and not status.requires_action
+    assert status.failure_code == "authentication_failed"
+
+
+def test_refunds_give_back_at_most_the_charge_once_per_key(session, clock, customer, contract):
+    card = contract.add_card(session, clock, customer)
+    charge = contract.charge(session, clock, card, amount=5000, key="to_refund")
+    gateway = contract.gateway
+    part = gateway.refund(
+        session, clock, charge_id=charge.charge_id, amount=2000, idempotency_key="r1"
+    )
+    assert part.succeeded and (part.amount, part.currency) == (2000, "USD")
+    replay = gateway.refund(
+        session, clock, charge_id=charge.charge_id, amount=2000, idempotency_key="r1"
+    )
+    assert replay.refund_id == part.refund_id
+    with pytest.raises(PaymentError) as too_much:
+        gateway.refund(
+            session, clock, charge_id=charge.charge_id, amount=3001, idempotency_key="r2"
+        )
+    assert too_much.value.code == "refund_exceeds_charge"
+    rest = gateway.refund(
+        session, clock, charge_id=charge.charge_id, amount=3000, idempotency_key="r3"
+    )
+    assert rest.succeeded and rest.refund_id != part.refund_id
+    with pytest.raises(PaymentError) as reused:
+        gateway.refund(
+            session, clock, charge_id=charge.charge_id, amount=1000, idempotency_key="r1"
+        )
+    assert reused.value.code == "idempotency_key_reused"
+
+
+def test_bad_charge_requests_are_refused_before_any_call(session, clock, customer, contract):
+    card = contract.add_card(session, clock, customer)
+    for amount, currency, key, code in [
+        (0, "USD", "k", "invalid_amount"),
+        (True, "USD", "k", "invalid_amount"),
+        (100, "US", "k", "invalid_currency"),
+        (100, "USD", "", "invalid_idempotency_key"),
+    ]:
+        with pytest.raises(PaymentError) as refused:
+            contract.charge(session, clock, card, amount=amount, currency=currency, key=key)
+        assert refused.value.code == code
+    with pytest.raises(CardError) as unknown:
+        contract.gateway.charge(
+            session, clock, token="pm_not_ours", amount=100, currency="USD", idempotency_key="x"
+        )
+    assert unknown.value.code == "invalid_token"
+
+
+def test_expiry_update_default_and_remove(session, clock, customer, contract):
+    first = contract.add_card(session, clock, customer)
+    second = contract.add_card(session, clock, customer, make_default=True)
+    actor = audit.Actor.customer(customer.id)
+    gateway = contract.gateway
+    updated = payment_methods.update_expiry(
+        session, clock, gateway, customer_id=customer.id, payment_method_id=first.id,
+        exp_month=3, exp_year=2031, actor=actor,
+    )
+    assert (updated.exp_month, updated.exp_year) == (3, 2031)
+    with pytest.raises(CardError):
+        payment_methods.update_expiry(
+            session, clock, gateway, customer_id=customer.id, payment_method_id=first.id,
+            exp_month=1, exp_year=2020, actor=actor,
+        )
+    payment_methods.set_default(
+        session, clock, gateway, customer_id=customer.id, payment_method_id=first.id, actor=actor
+    )
+    payment_methods.remove_card(
+        session, clock, gateway, customer_id=customer.id, payment_method_id=second.id, actor=actor
+    )
+    assert [c.id for c in payment_methods.list_cards(session, customer.id)] == [first.id]
+    # The card still charges after the changes.
+    assert contract.charge(session, clock, first, key="after_changes").succeeded
+
+
+def test_stripe_customer_is_made_once_and_cards_stay_with_their_customer(
+    session, clock, catalog, customer, localstripe
+):
+    from tests import factories
+
+    gateway = stripe_gateway(localstripe.base)
+    js = StripeJs(localstripe.base)
+    a = gateway.stripe_customer(session, clock, customer.id)
+    assert gateway.stripe_customer(session, clock, customer.id) == a
+    session.delete(session.get(StripeCustomer, customer.id))
+    session.flush()
+    # Lost our row (a crash before commit): the same idempotency key finds the same customer.
+    assert gateway.stripe_customer(session, clock, customer.id) == a
+
+    other = factories.make_customer(session, clock, catalog.merchant, email="other@example.com")
+    setup = payment_methods.start_card_setup(
+        session, clock, gateway, customer_id=other.id, actor=audit.Actor.customer(other.id)
+    )
+    js.confirm_card_setup(setup.client_secret, VISA)
+    with pytest.raises(CardError) as stolen:  # another customer's finished setup
+        payment_methods.add_collected_card(
+            session, clock, gateway, customer_id=customer.id, setup_id=setup.setup_id,
+            actor=audit.Actor.customer(customer.id),
+        )
+    assert stolen.value.code == "setup_incomplete"
+    unfinished = payment_methods.start_card_setup(
+        session, clock, gateway, customer_id=customer.id, actor=audit.Actor.customer(customer.id)
+    )
+    with pytest.raises(CardError):
+        payment_methods.add_collected_card(
+            session, clock, gateway, customer_id=customer.id, setup_id=unfinished.setup_id,
+            actor=audit.Actor.customer(customer.id),
+        )
+    saved = payment_methods.add_collected_card(
+        session, clock, gateway, customer_id=other.id, setup_id=setup.setup_id,
+        actor=audit.Actor.customer(other.id),
+    )
+    again = payment_methods.add_collected_card(
+        session, clock, gateway, customer_id=other.id, setup_id=setup.setup_id,
+        actor=audit.Actor.customer(other.id),
+    )
+    assert again.id == saved.id
+    assert len(payment_methods.list_cards(session, other.id)) == 1
+
+
+def test_stripe_unreachable_raises_and_charges_nothing(session, clock, customer, localstripe):
+    gateway = stripe_gateway(localstripe.base)
+    card = Contract(gateway, StripeJs(localstripe.base)).add_card(session, clock, customer)
+    down = stripe_gateway(f"http://127.0.0.1:{localstripe_peer.free_port()}")
+    with pytest.raises(GatewayUnavailable):
+        down.charge(
+            session, clock, token=card.gateway_token, amount=100, currency="USD",
+            idempotency_key="down",
+        )
+    # The same key on the reachable server charges for the first time.
+    assert gateway.charge(
+        session, clock, token=card.gateway_token, amount=100, currency="USD",
+        idempotency_key="down",
+    ).succeeded
