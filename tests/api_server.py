@@ -67,9 +67,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(folder: Path, db_url: str, target: str = "tests.api_server:app") -> Iterator[str]:
+def serve(
+    folder: Path, db_url: str, target: str = "tests.api_server:app", extra_env: dict | None = None
+) -> Iterator[str]:
     """Serve `target` (this module's `app` unless told) with one granian worker on a free
-    loopback port against `db_url`, the API's rate lifted; yields the base URL."""
+    loopback port against `db_url`, the API's rate lifted, `extra_env` added; yields the base
+    URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -79,6 +82,7 @@ def serve(folder: Path, db_url: str, target: str = "tests.api_server:app") -> It
         "PORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
         # Webhook URLs the fuzzer makes up are not resolved (no network but loopback).
         "PORTAL_WEBHOOK_ALLOW_PRIVATE": "1",
+        **(extra_env or {}),
     }
     env.pop("PORTAL_REDIS_URL", None)
     base = f"http://127.0.0.1:{port}"

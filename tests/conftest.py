@@ -90,3 +90,26 @@ def customer(session, clock, catalog):
 @pytest.fixture
 def card(session, clock, gateway, customer):
     return factories.add_gateway_card(session, clock, gateway, customer)
+
+
+@pytest.fixture(scope="session")
+def localstripe():
+    """One localstripe server for the run (tests/localstripe_peer.py), started on first use."""
+    from tests.localstripe_peer import LocalStripe
+
+    server = LocalStripe().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sandbox", "stripe"])
+def contract(request):
+    """Each gateway in turn, with its customer's browser and bank (tests/gateways.py)."""
+    from portal_app.services.sandbox_gateway import SandboxGateway
+    from tests.gateways import Contract, stripe_gateway
+    from tests.localstripe_peer import StripeJs
+
+    if request.param == "sandbox":
+        return Contract(SandboxGateway(), None)
+    server = request.getfixturevalue("localstripe")
+    return Contract(stripe_gateway(server.base), StripeJs(server.base))

@@ -280,7 +280,13 @@ async def _unavailable(request: Request, exc: ServiceUnavailable) -> Response:
 def build_http_app() -> Starlette:
     # They use our helpers, so they are imported here.
     from portal_app.api import app as api_app
-    from portal_app.http import checkout_links, email_change, staff_invite, staff_link
+    from portal_app.http import (
+        checkout_links,
+        email_change,
+        staff_invite,
+        staff_link,
+        stripe_webhooks,
+    )
 
     return Starlette(
         exception_handlers={ServiceUnavailable: _unavailable},
@@ -300,5 +306,6 @@ def build_http_app() -> Starlette:
             Mount(api_app.PREFIX, app=api_app.build_api()),
             Route("/files/{token}", download_file, methods=["GET"]),
             *checkout_links.ROUTES,
+            *stripe_webhooks.ROUTES,
         ],
     )

@@ -105,6 +105,8 @@ class Invoice(SQLModel, table=True):
     attempt_count: int = Field(default=0)
     next_retry_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     replaces_invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
+    # The customer's bank opened a dispute on its payment (Stripe's charge.dispute.created).
+    disputed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Who it was issued to, copied from the customer at finalization (services/bill_to.py) and
     # frozen with the money columns: a later profile change never rewrites an issued invoice.
     # None only on a draft.

@@ -108,6 +108,9 @@ class PaymentGateway(Protocol):
         """The card a finished `card_setup` collected, attached to the customer. Raises CardError
         when the setup is not finished, failed, or belongs to someone else."""
 
+    def card_details(self, session: Session, clock: Clock, token: str) -> TokenizedCard | None:
+        """The card as the gateway has it now; None when it no longer knows it."""
+
     def detach(self, session: Session, clock: Clock, token: str) -> None:
         """Forget a removed card at the gateway."""
 

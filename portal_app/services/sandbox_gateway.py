@@ -462,6 +462,12 @@ class SandboxGateway:
     ) -> TokenizedCard:
         raise _card_error("setup_incomplete")  # no card setup ever starts in the sandbox
 
+    def card_details(self, session: Session, clock: Clock, token: str) -> TokenizedCard | None:
+        card = session.get(SandboxCard, token) if isinstance(token, str) else None
+        if card is None:
+            return None
+        return TokenizedCard(card.token, card.brand, card.last4, card.exp_month, card.exp_year)
+
     def detach(self, session: Session, clock: Clock, token: str) -> None:
         """The vault keeps the card: past charges name its token."""
 

@@ -240,14 +240,18 @@ class StripeGateway:
                 )
             except stripe.CardError as error:
                 raise _card_error(decline_code(error.code, _decline(error))) from None
-        card = method.card
-        return TokenizedCard(
-            token=method.id,
-            brand=str(card.brand or "card"),
-            last4=str(card.last4 or "")[-4:],
-            exp_month=int(card.exp_month),
-            exp_year=int(card.exp_year),
-        )
+        return _tokenized(method)
+
+    def card_details(self, session: Session, clock: Clock, token: str) -> TokenizedCard | None:
+        """The card as Stripe has it now (the card updater may have changed it); None when
+        Stripe no longer knows it."""
+        try:
+            method = self._call(lambda: self.client.v1.payment_methods.retrieve(token))
+        except GatewayUnavailable:
+            raise
+        except PaymentError:
+            return None
+        return _tokenized(method)
 
     def tokenize(
         self, session: Session, clock: Clock, number: str, exp_month: int, exp_year: int, cvc: str
@@ -390,6 +394,17 @@ class StripeGateway:
             )
         )
         return _refund_result(refund, charge_id)
+
+
+def _tokenized(method: Any) -> TokenizedCard:
+    card = method.card
+    return TokenizedCard(
+        token=method.id,
+        brand=str(card.brand or "card")[:16],
+        last4=str(card.last4 or "")[-4:],
+        exp_month=int(card.exp_month),
+        exp_year=int(card.exp_year),
+    )
 
 
 def _plain(obj: Any) -> dict:

@@ -39,7 +39,7 @@ class RemoteGateway:
         self.ledger: dict[str, tuple[tuple, ChargeResult]] = {}
         self.requests: list[str] = []
 
-    def charge(self, session, clock, *, token, amount, currency, idempotency_key):
+    def charge(self, session, clock, *, token, amount, currency, idempotency_key, off_session=True):
         self.requests.append(idempotency_key)
         params = (token, amount, currency)
         if idempotency_key in self.ledger:

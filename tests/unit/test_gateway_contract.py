@@ -5,88 +5,22 @@ typed into our form (sandbox), or confirmed by Stripe.js against a SetupIntent (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from sqlmodel import select
 
-from portal_app.config import StripeSettings
 from portal_app.models import PaymentMethod, StripeCustomer
 from portal_app.services import audit, payment_methods
 from portal_app.services.errors import CardError, GatewayUnavailable, PaymentError
-from portal_app.services.sandbox_gateway import SandboxGateway
-from portal_app.services.stripe_gateway import StripeGateway
 from tests import localstripe_peer
-from tests.localstripe_peer import LocalStripe, StripeJs
-
-VISA = "4242424242424242"
-DECLINED_ON_ADD = "4000000000000002"
-DECLINED_ON_CHARGE = "4000000000000341"
-THREE_D_SECURE = "4000002760003184"
-
-
-@pytest.fixture(scope="module")
-def localstripe():
-    server = LocalStripe().start()
-    yield server
-    server.stop()
-
-
-def stripe_gateway(base: str) -> StripeGateway:
-    settings = StripeSettings(
-        localstripe_peer.SECRET_KEY,
-        localstripe_peer.PUBLISHABLE_KEY,
-        localstripe_peer.WEBHOOK_SECRET,
-        base,
-    )
-    return StripeGateway(settings, install_key="contract-test", timeout=5)
-
-
-@dataclass
-class Contract:
-    """A gateway and what the customer's browser and bank do with it."""
-
-    gateway: object
-    js: StripeJs | None
-
-    def add_card(self, session, clock, customer, number=VISA, make_default=False):
-        actor = audit.Actor.customer(customer.id)
-        setup = payment_methods.start_card_setup(
-            session, clock, self.gateway, customer_id=customer.id, actor=actor
-        )
-        if setup is None:
-            return payment_methods.add_card(
-                session, clock, self.gateway, customer_id=customer.id, number=number,
-                exp_month=12, exp_year=2034, cvc="123", make_default=make_default, actor=actor,
-            )
-        assert setup.client_secret.startswith(setup.setup_id + "_secret_")
-        assert setup.publishable_key.startswith("pk_")
-        self.js.confirm_card_setup(setup.client_secret, number)
-        return payment_methods.add_collected_card(
-            session, clock, self.gateway, customer_id=customer.id, setup_id=setup.setup_id,
-            make_default=make_default, actor=actor,
-        )
-
-    def authenticate(self, session, clock, charge_id: str, success: bool) -> None:
-        if self.js is None:
-            self.gateway.authenticate(session, clock, charge_id, success)
-        else:
-            secret = self.gateway.client_secret(session, clock, charge_id)
-            self.js.authenticate_payment(secret, success)
-
-    def charge(self, session, clock, card, amount=1500, key="k1", currency="USD", **kw):
-        return self.gateway.charge(
-            session, clock, token=card.gateway_token, amount=amount, currency=currency,
-            idempotency_key=key, **kw,
-        )
-
-
-@pytest.fixture(params=["sandbox", "stripe"])
-def contract(request):
-    if request.param == "sandbox":
-        return Contract(SandboxGateway(), None)
-    server = request.getfixturevalue("localstripe")
-    return Contract(stripe_gateway(server.base), StripeJs(server.base))
+from tests.gateways import (
+    DECLINED_ON_ADD,
+    DECLINED_ON_CHARGE,
+    THREE_D_SECURE,
+    VISA,
+    Contract,
+    stripe_gateway,
+)
+from tests.localstripe_peer import StripeJs
 
 
 def test_a_good_card_is_added_and_charged_once_per_key(session, clock, customer, contract):
@@ -194,14 +128,26 @@ def test_expiry_update_default_and_remove(session, clock, customer, contract):
     actor = audit.Actor.customer(customer.id)
     gateway = contract.gateway
     updated = payment_methods.update_expiry(
-        session, clock, gateway, customer_id=customer.id, payment_method_id=first.id,
-        exp_month=3, exp_year=2031, actor=actor,
+        session,
+        clock,
+        gateway,
+        customer_id=customer.id,
+        payment_method_id=first.id,
+        exp_month=3,
+        exp_year=2031,
+        actor=actor,
     )
     assert (updated.exp_month, updated.exp_year) == (3, 2031)
     with pytest.raises(CardError):
         payment_methods.update_expiry(
-            session, clock, gateway, customer_id=customer.id, payment_method_id=first.id,
-            exp_month=1, exp_year=2020, actor=actor,
+            session,
+            clock,
+            gateway,
+            customer_id=customer.id,
+            payment_method_id=first.id,
+            exp_month=1,
+            exp_year=2020,
+            actor=actor,
         )
     payment_methods.set_default(
         session, clock, gateway, customer_id=customer.id, payment_method_id=first.id, actor=actor
@@ -235,7 +181,11 @@ def test_stripe_customer_is_made_once_and_cards_stay_with_their_customer(
     js.confirm_card_setup(setup.client_secret, VISA)
     with pytest.raises(CardError) as stolen:  # another customer's finished setup
         payment_methods.add_collected_card(
-            session, clock, gateway, customer_id=customer.id, setup_id=setup.setup_id,
+            session,
+            clock,
+            gateway,
+            customer_id=customer.id,
+            setup_id=setup.setup_id,
             actor=audit.Actor.customer(customer.id),
         )
     assert stolen.value.code == "setup_incomplete"
@@ -244,15 +194,27 @@ def test_stripe_customer_is_made_once_and_cards_stay_with_their_customer(
     )
     with pytest.raises(CardError):
         payment_methods.add_collected_card(
-            session, clock, gateway, customer_id=customer.id, setup_id=unfinished.setup_id,
+            session,
+            clock,
+            gateway,
+            customer_id=customer.id,
+            setup_id=unfinished.setup_id,
             actor=audit.Actor.customer(customer.id),
         )
     saved = payment_methods.add_collected_card(
-        session, clock, gateway, customer_id=other.id, setup_id=setup.setup_id,
+        session,
+        clock,
+        gateway,
+        customer_id=other.id,
+        setup_id=setup.setup_id,
         actor=audit.Actor.customer(other.id),
     )
     again = payment_methods.add_collected_card(
-        session, clock, gateway, customer_id=other.id, setup_id=setup.setup_id,
+        session,
+        clock,
+        gateway,
+        customer_id=other.id,
+        setup_id=setup.setup_id,
         actor=audit.Actor.customer(other.id),
     )
     assert again.id == saved.id
@@ -260,16 +222,24 @@ def test_stripe_customer_is_made_once_and_cards_stay_with_their_customer(
 
 
 def test_stripe_unreachable_raises_and_charges_nothing(session, clock, customer, localstripe):
-    gateway = stripe_gateway(localstripe.base)
+    gateway = stripe_gateway(localstripe.base, install_key="down-test")
     card = Contract(gateway, StripeJs(localstripe.base)).add_card(session, clock, customer)
-    down = stripe_gateway(f"http://127.0.0.1:{localstripe_peer.free_port()}")
+    down = stripe_gateway(f"http://127.0.0.1:{localstripe_peer.free_port()}", "down-test")
     with pytest.raises(GatewayUnavailable):
         down.charge(
-            session, clock, token=card.gateway_token, amount=100, currency="USD",
+            session,
+            clock,
+            token=card.gateway_token,
+            amount=100,
+            currency="USD",
             idempotency_key="down",
         )
     # The same key on the reachable server charges for the first time.
     assert gateway.charge(
-        session, clock, token=card.gateway_token, amount=100, currency="USD",
+        session,
+        clock,
+        token=card.gateway_token,
+        amount=100,
+        currency="USD",
         idempotency_key="down",
     ).succeeded
