@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 66ee6ccda632
+Revision ID: ef56eead456f
 Revises: 
-Create Date: 2026-12-03 13:09:04.779439
+Create Date: 2026-12-03 17:08:37.212256
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import portal_app.models.base  # noqa: F401  (custom column types such as UTCDat
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = '66ee6ccda632'
+revision: str = 'ef56eead456f'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -58,6 +58,13 @@ def upgrade() -> None:
     sa.Column('refunded_amount', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('idempotency_key')
+    )
+    op.create_table('stripeevent',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('type', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('received_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
     )
     op.create_table('auditchainhead',
     sa.Column('merchant_id', sa.Integer(), nullable=False),
@@ -531,6 +538,14 @@ def upgrade() -> None:
     with op.batch_alter_table('staffsigninlink', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_staffsigninlink_staff_id'), ['staff_id'], unique=False)
 
+    op.create_table('stripecustomer',
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('stripe_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
+    sa.PrimaryKeyConstraint('customer_id'),
+    sa.UniqueConstraint('stripe_id')
+    )
     op.create_table('webhookdelivery',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('merchant_id', sa.Integer(), nullable=False),
@@ -705,6 +720,7 @@ def upgrade() -> None:
     sa.Column('attempt_count', sa.Integer(), nullable=False),
     sa.Column('next_retry_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('replaces_invoice_id', sa.Integer(), nullable=True),
+    sa.Column('disputed_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('bill_to', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
@@ -1031,6 +1047,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_webhookdelivery_due')
 
     op.drop_table('webhookdelivery')
+    op.drop_table('stripecustomer')
     with op.batch_alter_table('staffsigninlink', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staffsigninlink_staff_id'))
 
@@ -1141,6 +1158,7 @@ def downgrade() -> None:
     op.drop_table('auditevent')
     op.drop_table('auditcheckpoint')
     op.drop_table('auditchainhead')
+    op.drop_table('stripeevent')
     op.drop_table('sandboxcharge')
     op.drop_table('sandboxcard')
     with op.batch_alter_table('merchant', schema=None) as batch_op:
