@@ -30,7 +30,7 @@ export PORTAL_PUBLIC_URL ?= http://localhost:$(PORT)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600
 
-.PHONY: help run test setup setup-test migrate seed chromium services lint unit unit-postgres faults browser browser-scaled fmt \
+.PHONY: help run test setup setup-test migrate seed chromium services lint unit unit-postgres units faults browser browser-scaled fmt \
 	bench migration clean
 
 help:
@@ -115,6 +115,20 @@ unit-postgres: setup-test
 	PORTAL_TEST_DB_URL=postgresql+psycopg://postgres@127.0.0.1:5432/$(PG_TEST_DB) \
 		python -m pytest -q -p no:cacheprovider tests/unit
 
+# Both unit suites side by side (one core each), each to its own log, printed when both are done:
+# about 10 minutes instead of 18 on CI's 2 cores. Nothing else runs beside them.
+units: setup-test
+	@mkdir -p artifacts; rc=0; \
+	$(MAKE) --no-print-directory unit > artifacts/unit-sqlite.log 2>&1 & sqlite=$$!; \
+	$(MAKE) --no-print-directory unit-postgres > artifacts/unit-postgres.log 2>&1 & postgres=$$!; \
+	for suite in sqlite postgres; do \
+		pid=$$sqlite; [ $$suite = postgres ] && pid=$$postgres; \
+		echo "== unit tests, $$suite"; \
+		if wait $$pid; then tail -n 3 artifacts/unit-$$suite.log; \
+		else rc=1; cat artifacts/unit-$$suite.log; fi; \
+	done; \
+	exit $$rc
+
 browser: setup-test chromium
 	python -m pytest tests/browser
 
@@ -138,8 +152,7 @@ faults: setup-test
 test: setup-test chromium services
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=1; \
-	$(MAKE) --no-print-directory unit || status=1; \
-	$(MAKE) --no-print-directory unit-postgres || status=1; \
+	$(MAKE) --no-print-directory units || status=1; \
 	$(MAKE) --no-print-directory faults || status=1; \
 	$(MAKE) --no-print-directory browser || status=1; \
 	$(MAKE) --no-print-directory browser-scaled || status=1; \

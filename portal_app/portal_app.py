@@ -94,7 +94,12 @@ PAGES = (
         (*_PORTAL, SubscriptionsState.load),
     ),
     (routes.PAYMENT_METHODS, payment_methods_page, "Payment methods", (*_PORTAL, CardsState.load)),
-    (routes.PAYMENT_METHOD_NEW, new_card_page, "Add a card", (*_PORTAL, CardsState.load)),
+    (
+        routes.PAYMENT_METHOD_NEW,
+        new_card_page,
+        "Add a card",
+        (*_PORTAL, CardsState.load, CardsState.open_card_form),
+    ),
     (routes.INVOICES, invoices_page, "Invoices", (*_PORTAL, InvoicesState.load)),
     (routes.INVOICE, invoice_detail_page, "Invoice", (*_PORTAL, InvoicesState.load)),
     (routes.ORDERS, orders_page, "Orders", (*_PORTAL, OrdersState.load)),

@@ -29,7 +29,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal_app.clock import SystemClock
-from portal_app.config import Settings, load_settings
+from portal_app.config import Settings, StripeSettings, load_settings
 from portal_app.db import session_scope
 from portal_app.http.common import cookie_name
 from portal_app.services import auth, staff_roles
@@ -47,7 +47,9 @@ MAX_BODY_BYTES = 1024 * 1024
 HSTS = "max-age=31536000; includeSubDomains"
 
 
-def content_security_policy(public_url: str, script_hashes: Iterable[str] = ()) -> str:
+def content_security_policy(
+    public_url: str, script_hashes: Iterable[str] = (), stripe: StripeSettings | None = None
+) -> str:
     """The policy for the Reflex build (checked in Chromium: tests/browser/test_security_headers).
 
     - scripts: this origin, plus the exact inline scripts of the compiled pages by their SHA-256
@@ -64,6 +66,8 @@ def content_security_policy(public_url: str, script_hashes: Iterable[str] = ()) 
       merchant's logo may live on their own site); fonts: this origin and data:.
     - no plugins, no framing by anyone (`frame-ancestors 'none'`), forms and <base> only to
       this origin.
+    - with PORTAL_GATEWAY=stripe, Stripe.js as Stripe documents it: its script, its frames
+      (the card field, 3-D Secure) and its API (or the test server's one address for all).
     """
     parts = urlsplit(public_url)
     secure = parts.scheme == "https"
@@ -86,6 +90,13 @@ def content_security_policy(public_url: str, script_hashes: Iterable[str] = ()) 
         "form-action": ["'self'"],
         "frame-ancestors": ["'none'"],
     }
+    if stripe is not None:
+        from portal_app.services.stripe_gateway import stripe_js_origins
+
+        script, frames, api = stripe_js_origins(stripe)
+        directives["script-src"].append(script)
+        directives["frame-src"] = frames
+        directives["connect-src"].append(api)
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
 
@@ -120,7 +131,10 @@ def security_headers(
 ) -> list[tuple[bytes, bytes]]:
     """Headers every response carries (a route's own Content-Security-Policy, stricter, wins)."""
     headers = [
-        ("Content-Security-Policy", content_security_policy(settings.public_url, script_hashes)),
+        (
+            "Content-Security-Policy",
+            content_security_policy(settings.public_url, script_hashes, settings.stripe),
+        ),
         ("Referrer-Policy", "strict-origin-when-cross-origin"),
         ("X-Content-Type-Options", "nosniff"),
         ("X-Frame-Options", "DENY"),

@@ -6,6 +6,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components import ui
+from portal_app.components.page_parts import confirm_dialog
 from portal_app.components.pager import pager
 from portal_app.components.portal_form import field_label, form_stack
 from portal_app.components.portal_layout import loaded_page
@@ -81,6 +82,21 @@ def _amount_row(label: str, amount: rx.Var, *, bold: bool = False) -> rx.Compone
     return rx.flex(*texts, justify="between", width="100%")
 
 
+def _sandbox_bank_dialog() -> rx.Component:
+    """The sandbox's stand-in for the bank's 3-D Secure page (Stripe shows its own)."""
+    return confirm_dialog(
+        "Confirm with your bank",
+        f"Test mode: the bank asks you to confirm the payment of {InvoicesState.detail.due}.",
+        keep="Refuse",
+        on_keep=InvoicesState.sandbox_bank(False),
+        action="Confirm",
+        on_confirm=InvoicesState.sandbox_bank(True),
+        color="green",
+        testid="bank-confirm",
+        open=InvoicesState.sandbox_bank_open,
+    )
+
+
 def invoice_detail_page() -> rx.Component:
     detail = InvoicesState.detail
     return loaded_page(
@@ -151,7 +167,34 @@ def invoice_detail_page() -> rx.Component:
                     width="100%",
                 ),
             ),
+            rx.cond(
+                detail.needs_confirmation & NavState.enabled["invoices.pay"],
+                rx.callout.root(
+                    rx.callout.icon(rx.icon("shield-check")),
+                    rx.callout.text(
+                        "Your bank asks you to confirm this payment before it is made."
+                    ),
+                    rx.button(
+                        "Confirm payment",
+                        on_click=InvoicesState.confirm_payment,
+                        loading=InvoicesState.confirming,
+                        data_testid="confirm-payment",
+                    ),
+                    color_scheme="amber",
+                    width="100%",
+                    data_testid="needs-confirmation",
+                ),
+            ),
+            rx.cond(
+                detail.disputed,
+                rx.callout.root(
+                    rx.callout.text("Your bank has disputed this payment."),
+                    color_scheme="red",
+                    width="100%",
+                ),
+            ),
             ui.error_callout(InvoicesState.pay_error, testid="pay-error"),
+            _sandbox_bank_dialog(),
             rx.flex(
                 rx.cond(
                     NavState.enabled["invoices.download_pdf"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components import ui
+from portal_app.components import gateway_js, ui
 from portal_app.components.page_parts import confirm_dialog
 from portal_app.components.portal_form import Labelled, form_stack, labelled_input
 from portal_app.components.portal_layout import portal_layout, stacked_page
@@ -116,42 +116,79 @@ def _card_input(label: str, control_id: str, auto_complete: str, **props) -> Lab
     return labelled_input(label, control_id, auto_complete, width="100%", size="3", **props)
 
 
+def _gateway_card_form() -> rx.Component:
+    """Stripe's own card field (Stripe.js, mounted by CardsState.open_card_form): the number
+    goes from it to Stripe, never to this server."""
+    return form_stack(
+        rx.text("Card", as_="label", html_for=gateway_js.CARD_ELEMENT_ID, weight="medium"),
+        rx.cond(
+            CardsState.card_form_ready,
+            rx.fragment(),
+            rx.hstack(rx.spinner(size="1"), rx.text("Loading the card form…", size="2")),
+        ),
+        rx.box(
+            id=gateway_js.CARD_ELEMENT_ID,
+            padding="0.75rem",
+            border="1px solid var(--gray-7)",
+            border_radius="var(--radius-3)",
+            width="100%",
+            min_height="2.75rem",
+            data_testid="card-element",
+        ),
+        rx.checkbox("Make this my default card", name="make_default"),
+        ui.error_callout(CardsState.add_error, testid="card-error"),
+        rx.button(
+            "Save card",
+            type="submit",
+            size="3",
+            width="100%",
+            loading=CardsState.saving,
+            disabled=~CardsState.card_form_ready,
+        ),
+        rx.text("Your card details go straight to Stripe.", size="1", color_scheme="gray"),
+        on_submit=CardsState.submit_card_form,
+    )
+
+
 def new_card_page() -> rx.Component:
     return portal_layout(
         "Add a card",
         "payment_methods.add",
         rx.card(
-            form_stack(
-                *_card_input(
-                    "Card number",
-                    "number",
-                    "cc-number",
-                    input_mode="numeric",
-                    placeholder="4242 4242 4242 4242",
-                ),
-                rx.flex(
-                    rx.vstack(
-                        *_card_input("Expiry", "expiry", "cc-exp", placeholder="MM/YY"),
-                        width="100%",
-                    ),
-                    rx.vstack(
-                        *_card_input("CVC", "cvc", "cc-csc", input_mode="numeric"), width="100%"
-                    ),
-                    spacing="3",
-                    width="100%",
-                ),
-                rx.checkbox("Make this my default card", name="make_default"),
-                ui.error_callout(CardsState.add_error, testid="card-error"),
-                rx.button("Save card", type="submit", size="3", width="100%"),
-                rx.text(
-                    "Test mode: use 4242 4242 4242 4242, any future date and CVC.",
-                    size="1",
-                    color_scheme="gray",
-                ),
-                on_submit=CardsState.add_card,
-                reset_on_submit=True,
-            ),
+            rx.cond(CardsState.gateway_form, _gateway_card_form(), _own_card_form()),
             width="100%",
             max_width="30rem",
         ),
+    )
+
+
+def _own_card_form() -> rx.Component:
+    """The sandbox's form: the number passes through one event to the sandbox's vault."""
+    return form_stack(
+        *_card_input(
+            "Card number",
+            "number",
+            "cc-number",
+            input_mode="numeric",
+            placeholder="4242 4242 4242 4242",
+        ),
+        rx.flex(
+            rx.vstack(
+                *_card_input("Expiry", "expiry", "cc-exp", placeholder="MM/YY"),
+                width="100%",
+            ),
+            rx.vstack(*_card_input("CVC", "cvc", "cc-csc", input_mode="numeric"), width="100%"),
+            spacing="3",
+            width="100%",
+        ),
+        rx.checkbox("Make this my default card", name="make_default"),
+        ui.error_callout(CardsState.add_error, testid="card-error"),
+        rx.button("Save card", type="submit", size="3", width="100%"),
+        rx.text(
+            "Test mode: use 4242 4242 4242 4242, any future date and CVC.",
+            size="1",
+            color_scheme="gray",
+        ),
+        on_submit=CardsState.add_card,
+        reset_on_submit=True,
     )

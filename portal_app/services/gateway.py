@@ -53,6 +53,7 @@ class CardSetup:
     setup_id: str
     client_secret: str
     publishable_key: str
+    script_url: str  # Stripe.js (or a test server's stand-in)
 
 
 @dataclass(frozen=True)

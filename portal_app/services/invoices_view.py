@@ -12,7 +12,7 @@ from portal_app import formatting
 from portal_app.clock import Clock
 from portal_app.models import Invoice, InvoiceStatus
 from portal_app.money import format_money
-from portal_app.services import bill_to, documents, invoices, payment_methods
+from portal_app.services import bill_to, documents, invoices, payment_actions, payment_methods
 from portal_app.services.errors import FeatureDisabled
 from portal_app.services.paging import rows_and_total
 from portal_app.services.payment_methods import card_label
@@ -70,6 +70,9 @@ class InvoiceDetail(InvoiceRow):
     lines: list[AmountLine] = field(default_factory=list)
     receipts: list[ReceiptRow] = field(default_factory=list)
     cards: list[CardChoice] = field(default_factory=list)
+    # The newest charge waits for the customer to confirm it with their bank (3-D Secure).
+    needs_confirmation: bool = False
+    disputed: bool = False
 
 
 def invoice_page(
@@ -106,6 +109,8 @@ def invoice_detail(
         else "",
         paid=format_money(inv.amount_paid, inv.currency),
         due=format_money(inv.amount_due, inv.currency),
+        needs_confirmation=payment_actions.waiting_payment(session, inv) is not None,
+        disputed=inv.disputed_at is not None,
         bill_to=list(bill_to.lines(issued_to)),
         ship_to=list(bill_to.ship_to_lines(issued_to)),
         lines=[

@@ -32,6 +32,7 @@ class Confirmation:
     charge_id: str
     client_secret: str = ""
     publishable_key: str = ""
+    script_url: str = ""
 
 
 def waiting_payment(session: Session, invoice: Invoice) -> Payment | None:
@@ -65,10 +66,13 @@ def start_confirmation(
     secret = getattr(gateway, "client_secret", None)
     if secret is None:
         return Confirmation(payment.gateway_charge_id)
+    from portal_app.services.stripe_gateway import stripe_js_url
+
     return Confirmation(
         payment.gateway_charge_id,
         secret(session, clock, payment.gateway_charge_id),
-        getattr(gateway, "publishable_key", ""),
+        gateway.publishable_key,
+        stripe_js_url(gateway.settings),
     )
 
 

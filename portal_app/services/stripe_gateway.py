@@ -58,6 +58,28 @@ _DECLINES = {
 _RETRYABLE = frozenset({"processing_error"})
 
 
+STRIPE_JS = "https://js.stripe.com/v3/"
+
+
+def stripe_js_url(settings: StripeSettings) -> str:
+    """Stripe.js from Stripe, or a test server's stand-in (localstripe serves one) when
+    PORTAL_STRIPE_API_BASE points at one."""
+    if settings.api_base == "https://api.stripe.com":
+        return STRIPE_JS
+    return f"{settings.api_base}/js.stripe.com/v3/"
+
+
+def stripe_js_origins(settings: StripeSettings) -> tuple[str, list[str], str]:
+    """(script, frames, API) origins the Content-Security-Policy lets the pages use."""
+    if settings.api_base == "https://api.stripe.com":
+        return (
+            "https://js.stripe.com",
+            ["https://js.stripe.com", "https://hooks.stripe.com"],
+            ("https://api.stripe.com"),
+        )
+    return settings.api_base, [settings.api_base], settings.api_base
+
+
 def decline_code(code: str | None, decline: str | None = None) -> str:
     """Our code for a Stripe error code (and its decline code): one of CARD_MESSAGES's keys."""
     for candidate in (decline, code):
@@ -197,7 +219,9 @@ class StripeGateway:
         if customer_id is not None:
             params["customer"] = self.stripe_customer(session, clock, customer_id)
         intent = self._call(lambda: self.client.v1.setup_intents.create(params=params))
-        return CardSetup(intent.id, intent.client_secret, self.publishable_key)
+        return CardSetup(
+            intent.id, intent.client_secret, self.publishable_key, stripe_js_url(self.settings)
+        )
 
     def attach_card(
         self,

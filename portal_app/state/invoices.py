@@ -7,7 +7,8 @@ import asyncio
 
 import reflex as rx
 
-from portal_app.services import documents, invoices, invoices_view
+from portal_app.components import gateway_js
+from portal_app.services import documents, invoices, invoices_view, payment_actions
 from portal_app.services.invoices_view import PAGE_SIZE, InvoiceDetail, InvoiceRow
 from portal_app.state import paging
 from portal_app.state.guard import PrivateState, guarded, read, write
@@ -18,6 +19,9 @@ class InvoicesState(paging.PagedList, PrivateState):
     loaded: bool = False
     detail: InvoiceDetail = InvoiceDetail()  # id "" when no invoice is open
     pay_error: str = ""
+    # 3-D Secure: the confirmation runs (Stripe.js), or the sandbox's bank dialog is open.
+    confirming: bool = False
+    sandbox_bank_open: bool = False
 
     @rx.event
     @guarded("customer", feature="invoices.view")
@@ -51,10 +55,57 @@ class InvoicesState(paging.PagedList, PrivateState):
             invoices.pay, invoice_id=invoice_id, payment_method_id=int(card) if card else None
         )
         self.detail = read(invoices_view.invoice_detail, invoice_id=invoice_id)
+        if outcome.status == "action_required":  # on-session: the bank asks right away
+            return self._start_confirmation(invoice_id)
         if not outcome.succeeded:
             self.pay_error = outcome.message
             return
         return rx.toast.success(outcome.message)
+
+    @rx.event
+    @guarded("customer", feature="invoices.pay", error="pay_error")
+    def confirm_payment(self):
+        """The invoice's charge waits for 3-D Secure: run the bank's confirmation."""
+        return self._start_confirmation(int(self.detail.id or 0))
+
+    def _start_confirmation(self, invoice_id: int):
+        self.pay_error = ""
+        started = write(payment_actions.start_confirmation, invoice_id=invoice_id)
+        if not started.client_secret:  # the sandbox: its bank is a dialog of ours
+            self.sandbox_bank_open = True
+            return None
+        self.confirming = True
+        # The client secret goes in this script to this browser only, never into state.
+        return rx.call_script(
+            gateway_js.confirm_payment(
+                started.script_url, started.publishable_key, started.client_secret
+            ),
+            callback=InvoicesState.bank_answered,
+        )
+
+    @rx.event
+    @guarded("customer", feature="invoices.pay", error="pay_error")
+    def bank_answered(self, _result: dict):
+        """Stripe.js finished; what happened is read from Stripe, not from the browser."""
+        self.confirming = False
+        return self._finish(None)
+
+    @rx.event
+    @guarded("customer", feature="invoices.pay", error="pay_error")
+    def sandbox_bank(self, approve: bool):
+        self.sandbox_bank_open = False
+        return self._finish(approve is True)
+
+    def _finish(self, approved: bool | None):
+        invoice_id = int(self.detail.id or 0)
+        outcome = write(
+            payment_actions.finish_confirmation, invoice_id=invoice_id, approved=approved
+        )
+        self.detail = read(invoices_view.invoice_detail, invoice_id=invoice_id)
+        if not outcome.succeeded:
+            self.pay_error = outcome.message
+            return None
+        return rx.toast.success("Payment confirmed. Thank you!")
 
     @rx.event
     @guarded("customer", feature="invoices.download_pdf")

@@ -1,11 +1,13 @@
 """Payment methods: list, add (the card number passes through one event and is never kept in
-state), make default, remove (with the last-card rule), update expiry."""
+state; with Stripe it never reaches us: Stripe.js takes it), make default, remove (with the
+last-card rule), update expiry."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from portal_app import routes
+from portal_app.components import gateway_js
 from portal_app.services import payment_methods, payment_methods_view
 from portal_app.services.errors import PaymentMethodError
 from portal_app.services.payment_methods_view import CardRow
@@ -29,6 +31,10 @@ class CardsState(Refreshing, PrivateState):
     confirm_remove_id: str = ""
     editing_id: str = ""
     edit_error: str = ""
+    # The gateway's own card field (Stripe.js) instead of ours; `card_form_ready` once mounted.
+    gateway_form: bool = False
+    card_form_ready: bool = False
+    saving: bool = False
 
     def _refresh(self) -> None:
         self.cards = read(payment_methods_view.card_rows)
@@ -38,6 +44,50 @@ class CardsState(Refreshing, PrivateState):
     @guarded("customer", feature="payment_methods.view")
     def load(self):
         self._refresh()
+
+    @rx.event
+    @guarded("customer", feature="payment_methods.add", error="add_error")
+    def open_card_form(self):
+        """The Add a card page: with Stripe, a SetupIntent for this customer and the card field
+        mounted. The client secret goes in the script to this browser only, never into state."""
+        self.add_error, self.card_form_ready, self.saving = "", False, False
+        setup = write(payment_methods.start_card_setup)
+        self.gateway_form = setup is not None
+        if setup is None:
+            return None
+        return rx.call_script(gateway_js.mount_card(setup), callback=CardsState.card_form_mounted)
+
+    @rx.event
+    def card_form_mounted(self, mounted):
+        self.card_form_ready = mounted is True
+        if mounted is not True:
+            self.add_error = "The card form could not load. Reload the page to try again."
+
+    @rx.event
+    @guarded("customer", feature="payment_methods.add", error="add_error")
+    def submit_card_form(self, form_data: dict):
+        """Stripe.js confirms the card with Stripe; its answer comes back to `collected`."""
+        self.add_error, self.saving = "", True
+        return rx.call_script(
+            gateway_js.confirm_card(make_default=bool(form_data.get("make_default"))),
+            callback=CardsState.collected,
+        )
+
+    @rx.event
+    @guarded("customer", feature="payment_methods.add", error="add_error")
+    def collected(self, result: dict):
+        """Save the card the browser says Stripe collected: the gateway checks with Stripe that
+        the setup finished and is this customer's, whatever the browser sends."""
+        self.saving = False
+        if not isinstance(result, dict) or not result.get("setup_id"):
+            message = result.get("error") if isinstance(result, dict) else None
+            raise PaymentMethodError(str(message or "The card was not accepted.")[:200])
+        write(
+            payment_methods.add_collected_card,
+            setup_id=str(result["setup_id"])[:64],
+            make_default=result.get("make_default") is True,
+        )
+        return [rx.redirect(routes.PAYMENT_METHODS), rx.toast.success("Card added.")]
 
     @rx.event
     @guarded("customer", feature="payment_methods.add", error="add_error")

@@ -187,6 +187,32 @@ def own_app(tmp_path_factory) -> Iterator[RunningApp]:
         yield app
 
 
+@pytest.fixture(scope="module")
+def stripe_app(tmp_path_factory, localstripe) -> Iterator[RunningApp]:
+    """A server that charges through Stripe (PORTAL_GATEWAY=stripe) on localstripe, whose
+    webhooks go to its /webhooks/stripe. Its demo data is seeded on the sandbox (the seed's cards
+    are typed in; Stripe's are added in the browser)."""
+    from tests import localstripe_peer
+
+    tmp = tmp_path_factory.mktemp("stripe-app")
+    port = _free_port()
+    db_url = f"sqlite:///{tmp / 'portal.db'}"
+    seed_env = _app_env(tmp, db_url, port)
+    env = {
+        **seed_env,
+        "PORTAL_GATEWAY": "stripe",
+        "PORTAL_STRIPE_SECRET_KEY": localstripe_peer.SECRET_KEY,
+        "PORTAL_STRIPE_PUBLISHABLE_KEY": localstripe_peer.PUBLISHABLE_KEY,
+        "PORTAL_STRIPE_WEBHOOK_SECRET": localstripe_peer.WEBHOOK_SECRET,
+        "PORTAL_STRIPE_API_BASE": localstripe.base,
+    }
+    for app in _serve(tmp, port, db_url, env, seed_env=seed_env):
+        localstripe.add_webhook(f"browser-{port}", f"{app.base_url}/webhooks/stripe")
+        OTHER_APPS.append(app)
+        yield app
+        localstripe.add_webhook(f"browser-{port}", "http://127.0.0.1:9/gone")
+
+
 # PORTAL_BROWSER_SCALED=1: the same tests against the scaled-out layout — PostgreSQL, Redis as
 # Reflex's state manager and for rate limits, several backend workers (PORTAL_BROWSER_WORKERS).
 SCALED = os.environ.get("PORTAL_BROWSER_SCALED") == "1"
@@ -226,12 +252,14 @@ def _scaled_out() -> Iterator[dict | None]:
         admin.dispose()
 
 
-def _serve(tmp: Path, port: int, db_url: str, env: dict[str, str]) -> Iterator[RunningApp]:
+def _serve(
+    tmp: Path, port: int, db_url: str, env: dict[str, str], seed_env: dict[str, str] | None = None
+) -> Iterator[RunningApp]:
     log_path = tmp / "reflex.log"
     base_url = f"http://localhost:{port}"
     with log_path.open("w") as log:
         _run([sys.executable, "-m", "reflex", "db", "migrate"], env, log, log_path)
-        _run([sys.executable, "-m", "portal_app.cli", "seed-demo"], env, log, log_path)
+        _run([sys.executable, "-m", "portal_app.cli", "seed-demo"], seed_env or env, log, log_path)
         cmd = [sys.executable, "-m", "reflex", "run", "--env", "prod"]
         cmd += ["--frontend-port", str(port), "--backend-port", str(port)]
         log.write(f"$ {' '.join(cmd)}\n")

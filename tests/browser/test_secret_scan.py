@@ -2,7 +2,7 @@
 tests/browser/conftest.py orders last, whatever the file names): after every other browser test
 has signed people in, paid, forged events and created keys, neither the servers' databases nor
 their logs may hold a card number, a raw magic-link token, a session cookie value, a password or
-an API key (spec R1.1, R3.4, R4.6).
+an API key (spec R1.1, R3.4, R4.6), nor a Stripe key or client secret (issue #16).
 
 Mail that carries a link is stored sealed; the dev mailbox decrypts it only for display."""
 
@@ -33,6 +33,10 @@ CANDIDATE = re.compile(
     r"(?<![0-9A-Za-z])(?:[0-9]{13,19}|[0-9]{4}(?:[ -][0-9]{4}){2}[ -][0-9]{1,7})(?![0-9A-Za-z])"
 )
 API_KEY = re.compile(r"sk_portal_[A-Za-z0-9_\-]{20,}")
+# Stripe's keys (secret, restricted, publishable) and the client secrets of its intents.
+STRIPE_SECRET = re.compile(
+    r"\b(?:[sr]k|pk)_(?:test|live)_[A-Za-z0-9_]{8,}|\b(?:pi|seti)_[A-Za-z0-9]+_secret_[A-Za-z0-9]+"
+)
 # The demo's card numbers, wherever they appear, even inside other text.
 DEMO_PANS = ("4242424242424242", "5555555555554444", "378282246310005", "4000000000009995")
 
@@ -73,6 +77,11 @@ def test_detector_finds_what_it_should():
     assert card_numbers("ts 2026-11-24 19:03:00.123456, id 1234567") == []
     assert API_KEY.search("key sk_portal_" + "x" * 43)
     assert not API_KEY.search("prefix sk_portal_ab")
+    assert STRIPE_SECRET.search("key=sk_test_portal_localstripe")
+    assert STRIPE_SECRET.search("pk_live_abcdefgh12")
+    assert STRIPE_SECRET.search("x seti_1AbC_secret_Zz9 y")
+    assert STRIPE_SECRET.search("pi_3Mz_secret_abc")
+    assert not STRIPE_SECRET.search("pi_3MzAbcDef seti_1AbC cus_ABC pm_XYZ whsec_")
 
 
 def database_texts(db) -> list[tuple[str, str]]:
@@ -125,6 +134,8 @@ def test_no_secrets_or_card_numbers_in_database_or_log(running_app, db, api_key,
             problems.append(f"{where}: card number {number[:6]}…{number[-4:]}")
         for key in API_KEY.findall(text):
             problems.append(f"{where}: API key {mask(key)}")
+        for key in STRIPE_SECRET.findall(text):
+            problems.append(f"{where}: Stripe key or client secret {mask(key)}")
     assert problems == [], "\n".join(problems[:50])
 
 

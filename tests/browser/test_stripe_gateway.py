@@ -1,0 +1,92 @@
+"""The portal on the production build charging through Stripe (PORTAL_GATEWAY=stripe) on
+localstripe, whose Stripe.js stand-in draws the card field and the 3-D Secure dialog: a customer
+adds a card that asks for 3-D Secure, then pays an open invoice with it, confirming with the
+bank inline. The card number goes from the page to localstripe only; the secret scan
+(test_secret_scan.py) then finds no Stripe key or client secret in this server's database or
+log."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import AppDB, remember_secret
+from tests.browser.test_portal_flows import make_customer, portal_page, toast
+
+pytestmark = pytest.mark.browser
+
+THREE_D_SECURE = "4000002760003184"
+
+
+def _watch_stripe(page, localstripe) -> list[str]:
+    """Requests the page makes to Stripe: the card number and client secrets travel there."""
+    sent: list[str] = []
+
+    def seen(request):
+        if request.url.startswith(localstripe.base) and request.post_data:
+            sent.append(request.post_data)
+
+    page.on("request", seen)
+    return sent
+
+
+def test_add_a_3ds_card_and_pay_an_invoice_with_it(stripe_app, page_at, localstripe):
+    app = stripe_app
+    who = make_customer(app, "stripe", cards=(), plan=None, invoice_lines=[("Consulting", 12500)])
+    page = portal_page(page_at, app, who["email"], "/payment-methods/new", "Add a card")
+    sent = _watch_stripe(page, localstripe)
+    field = page.get_by_test_id("card-element")
+    field.locator("input[placeholder=number]").fill(THREE_D_SECURE)
+    field.locator("input[placeholder=exp_month]").fill("12")
+    field.locator("input[placeholder=exp_year]").fill("34")
+    field.locator("input[placeholder=cvc]").fill("123")
+    field.locator("input[placeholder=postal_code]").fill("10115")
+    page.get_by_role("button", name="Save card").click()
+    # localstripe's 3-D Secure dialog for the card setup.
+    page.get_by_role("button", name="Complete authentication").click()
+    expect(toast(page, "Card added.")).to_be_visible()
+    expect(page.get_by_text("•••• 3184")).to_be_visible()
+    assert any(THREE_D_SECURE in body for body in sent)  # to Stripe, from the browser
+
+    db = AppDB(app)
+    try:
+        cards = db.rows("SELECT * FROM paymentmethod WHERE customer_id = :c", c=who["customer_id"])
+        assert [(c["last4"], c["gateway_token"][:3]) for c in cards] == [("3184", "pm_")]
+
+        page.goto(f"{app.base_url}/invoices/{who['invoice_id']}")
+        page.get_by_test_id("pay-now").click()
+        # On-session: the bank asks at once, inline.
+        page.get_by_role("button", name="Complete authentication").click()
+        expect(toast(page, "Payment confirmed")).to_be_visible()
+        expect(page.get_by_test_id("pay-now")).to_have_count(0)
+        invoice_id = who["invoice_id"]
+        assert db.scalar("SELECT status FROM invoice WHERE id = :i", i=invoice_id) == "paid"
+        paid = db.rows(
+            "SELECT * FROM payment WHERE invoice_id = :i AND status = 'succeeded'", i=invoice_id
+        )
+        assert len(paid) == 1 and paid[0]["gateway_charge_id"].startswith("pi_")
+        assert db.scalar("SELECT COUNT(*) FROM receipt WHERE invoice_id = :i", i=invoice_id) == 1
+    finally:
+        db.engine.dispose()
+    for body in sent:
+        for part in body.replace("&", " ").replace('"', " ").split():
+            if "_secret_" in part:
+                remember_secret("stripe_client_secret", part.split("=")[-1].strip(",:"))
+
+
+def test_the_sandbox_asks_for_3ds_in_its_own_dialog(running_app, page_at):
+    """The same card number on the sandbox: its bank is a dialog of the portal's own."""
+    app = running_app
+    who = make_customer(
+        app, "sandbox3ds", cards=(THREE_D_SECURE,), plan=None, invoice_lines=[("Setup", 4000)]
+    )
+    page = portal_page(page_at, app, who["email"], f"/invoices/{who['invoice_id']}", "Invoice")
+    page.get_by_test_id("pay-now").click()
+    page.get_by_test_id("bank-confirm").click()
+    expect(toast(page, "Payment confirmed")).to_be_visible()
+    db = AppDB(app)
+    try:
+        status = db.scalar("SELECT status FROM invoice WHERE id = :i", i=who["invoice_id"])
+    finally:
+        db.engine.dispose()
+    assert status == "paid"
