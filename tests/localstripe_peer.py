@@ -6,6 +6,8 @@ changes made here, both to make it behave as Stripe documents:
   API key) and returns it again for the same request; the same key with other parameters gets
   Stripe's 400 `idempotency_error`. Server errors are not kept, as Stripe doesn't keep them.
 - its store is not pickled to /tmp on every write (several runs may share /tmp).
+- CORS preflights are answered, as Stripe's API answers them (localstripe has no OPTIONS
+  routes; the browser tests' pages send an X-Forwarded-For header, which makes Chromium ask).
 
 `LocalStripe` starts and stops it; `StripeJs` does over HTTP what localstripe's Stripe.js stand-in
 does in a browser (confirm a SetupIntent with a card, answer 3-D Secure), for tests without one.
@@ -209,7 +211,25 @@ def _serve(port: int) -> None:
                 kept[scope] = (fingerprint, response.status, response.body, "application/json")
             return response
 
-    server.app.middlewares.insert(0, idempotency)
+    @web.middleware
+    async def preflight(request, handler):
+        if request.method == "OPTIONS":
+            return web.Response(status=204)
+        return await handler(request)
+
+    async def cors(request, response):
+        origin = request.headers.get("Origin")
+        if origin:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS, DELETE"
+            response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "Access-Control-Request-Headers", "Content-Type, Accept"
+            )
+
+    server.app.on_response_prepare.clear()
+    server.app.on_response_prepare.append(cors)
+    server.app.middlewares.insert(0, preflight)
+    server.app.middlewares.insert(1, idempotency)
     web.run_app(server.app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 

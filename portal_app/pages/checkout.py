@@ -7,7 +7,7 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app import routes
-from portal_app.components import page_shell, ui
+from portal_app.components import gateway_js, page_shell, ui
 from portal_app.components.portal_form import field_label, form_stack
 from portal_app.pages.profile import ADDRESS_LABELS
 from portal_app.services.profile import ADDRESS_REQUIRED
@@ -229,6 +229,51 @@ def _who() -> list[rx.Component]:
 
 
 def _card() -> rx.Component:
+    return rx.cond(CheckoutState.gateway_form, _gateway_card(), _own_card())
+
+
+def _gateway_card() -> rx.Component:
+    """Stripe's card field (Stripe.js): the number goes from it to Stripe only."""
+    return rx.el.fieldset(
+        rx.el.legend(rx.text("Card", weight="bold", size="3")),
+        rx.vstack(
+            rx.cond(
+                ~S.card_required,
+                rx.text(
+                    "No card needed for the trial; add one later in your billing portal.",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                rx.fragment(
+                    rx.cond(
+                        CheckoutState.card_form_ready,
+                        rx.fragment(),
+                        rx.hstack(
+                            rx.spinner(size="1"), rx.text("Loading the card form…", size="2")
+                        ),
+                    ),
+                    rx.box(
+                        id=gateway_js.CARD_ELEMENT_ID,
+                        padding="0.75rem",
+                        border="1px solid var(--gray-7)",
+                        border_radius="var(--radius-3)",
+                        width="100%",
+                        min_height="2.75rem",
+                        data_testid="card-element",
+                    ),
+                    rx.text(
+                        "Your card details go straight to Stripe.", size="1", color_scheme="gray"
+                    ),
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        style={"border": "0", "padding": "0", "margin": "0", "width": "100%"},
+    )
+
+
+def _own_card() -> rx.Component:
     return rx.el.fieldset(
         rx.el.legend(rx.text("Card", weight="bold", size="3")),
         rx.vstack(

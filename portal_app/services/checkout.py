@@ -69,7 +69,7 @@ from portal_app.services.errors import (
     PaymentError,
     PortalError,
 )
-from portal_app.services.gateway import PaymentGateway
+from portal_app.services.gateway import CardSetup, PaymentGateway
 
 TTL = timedelta(hours=24)
 QUANTITY_MAX = 99
@@ -84,6 +84,14 @@ class CardInput:
     exp_month: int
     exp_year: int
     cvc: str
+
+
+@dataclass(frozen=True)
+class CollectedCard:
+    """A card the gateway's own field collected in the browser (Stripe.js): the id of the
+    finished card setup, which the gateway checks belongs to this checkout."""
+
+    setup_id: str
 
 
 @dataclass(frozen=True)
@@ -547,13 +555,25 @@ def _success_redirect(row: CheckoutSession) -> str:
     return f"{row.success_url}{joiner}checkout_id={row.id}"
 
 
+def start_card_setup(
+    session: Session, clock: Clock, gateway: PaymentGateway, checkout_id: Any
+) -> CardSetup | None:
+    """What the checkout page needs to collect the card with the gateway's own field (a setup
+    tied to this checkout, for a customer made at confirm), or None when our form collects it."""
+    row = load(session, checkout_id)
+    expire_if_due(session, clock, row)
+    if row.status != CheckoutStatus.OPEN:
+        return None
+    return gateway.card_setup(session, clock, customer_id=None, reference=row.id)
+
+
 def confirm(
     session: Session,
     clock: Clock,
     gateway: PaymentGateway,
     checkout_id: Any,
     *,
-    card: CardInput | None,
+    card: CardInput | CollectedCard | None,
     customer_id: int | None = None,
     ip: str = "",
     email: Any = None,
@@ -604,7 +624,18 @@ def confirm(
     )
     actor = audit.Actor.customer(customer.id, ip=ip)
     needs_card = card_required(session, row, quote)
-    if card is not None:
+    if isinstance(card, CollectedCard):
+        payment_methods.add_collected_card(
+            session,
+            clock,
+            gateway,
+            customer_id=customer.id,
+            setup_id=card.setup_id,
+            reference=row.id,
+            make_default=True,
+            actor=actor,
+        )
+    elif card is not None:
         payment_methods.add_card(
             session,
             clock,

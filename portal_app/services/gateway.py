@@ -69,6 +69,10 @@ class RefundResult:
 
 
 class PaymentGateway(Protocol):
+    name: str
+    # The card is typed into the gateway's own field in the browser (`card_setup`), not ours.
+    browser_form: bool
+
     def tokenize(
         self, session: Session, clock: Clock, number: str, exp_month: int, exp_year: int, cvc: str
     ) -> TokenizedCard:

@@ -190,6 +190,7 @@ class SandboxGateway:
     """`PaymentGateway` for development, demos and tests; see the module docstring."""
 
     name = "sandbox"
+    browser_form = False  # cards are typed into our own form
 
     def tokenize(
         self,

@@ -108,6 +108,7 @@ class StripeGateway:
     """`PaymentGateway` on Stripe; see the module docstring."""
 
     name = "stripe"
+    browser_form = True  # cards are typed into Stripe.js
 
     def __init__(self, settings: StripeSettings, *, install_key: str, timeout: float = 20.0):
         self.settings = settings

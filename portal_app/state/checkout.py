@@ -21,6 +21,7 @@ from typing import Any
 import reflex as rx
 
 from portal_app import routes
+from portal_app.components import gateway_js
 from portal_app.db import session_scope
 from portal_app.http.common import router_client_ip
 from portal_app.services import auth, checkout, ratelimit
@@ -199,6 +200,11 @@ class CheckoutState(rx.State):
     confirming: bool = False
     done: bool = False  # confirmed: the browser is on its way
     form_key: int = 0  # remounts the uncontrolled forms with fresh default values
+    # Stripe's card field (Stripe.js) instead of ours; the form's values wait in `_pending`
+    # while Stripe.js confirms the card.
+    gateway_form: bool = False
+    card_form_ready: bool = False
+    _pending: dict = {}
 
     # --- what every handler needs, read server-side -----------------------------------------
 
@@ -238,6 +244,25 @@ class CheckoutState(rx.State):
             self._reload(self._checkout_id(), self._customer_id())
         except NotFound:
             self.shown, self.missing, self.loaded = Shown(), True, True
+            return None
+        self.card_form_ready = False
+        gateway = configured_gateway()
+        self.gateway_form = gateway.browser_form
+        setup = (
+            self._write(checkout.start_card_setup, gateway, self._checkout_id())
+            if self.shown.card_required
+            else None
+        )
+        if setup is None:
+            return None
+        # The client secret goes in this script to this browser only, never into state.
+        return rx.call_script(gateway_js.mount_card(setup), callback=CheckoutState.card_mounted)
+
+    @rx.event
+    def card_mounted(self, mounted):
+        self.card_form_ready = mounted is True
+        if mounted is not True:
+            self.form_error = "The card form could not load. Reload the page to try again."
 
     @rx.event
     @_public
@@ -295,9 +320,37 @@ class CheckoutState(rx.State):
         if self.confirming or self.done:
             return
         self.confirming, self.form_error, self.notice = True, "", ""
+        if self.gateway_form and self.shown.card_required:
+            # Stripe.js confirms the card first; `card_collected` goes on from there.
+            self._pending = {str(k): v for k, v in dict(form_data).items()}
+            yield rx.call_script(
+                gateway_js.confirm_card(make_default=True), callback=CheckoutState.card_collected
+            )
+            return
         yield
         try:
             outcome = await _public(CheckoutState._confirm)(self, form_data)
+        finally:
+            self.confirming = self.done
+        yield outcome
+
+    @rx.event
+    async def card_collected(self, result: dict):
+        """Stripe.js's answer: an error to show, or the setup to confirm the checkout with (the
+        gateway checks with Stripe that it finished and belongs to this checkout)."""
+        form_data, self._pending = dict(self._pending), {}
+        if not self.confirming or self.done or not form_data:
+            return
+        setup_id = result.get("setup_id") if isinstance(result, dict) else None
+        if not isinstance(setup_id, str) or not setup_id:
+            message = result.get("error") if isinstance(result, dict) else None
+            self.form_error = str(message or "The card was not accepted.")[:200]
+            self.confirming = False
+            return
+        try:
+            outcome = await _public(CheckoutState._confirm)(
+                self, {**form_data, "setup_id": setup_id[:64]}
+            )
         finally:
             self.confirming = self.done
         yield outcome
@@ -311,7 +364,12 @@ class CheckoutState(rx.State):
             "shipping_address": _address_from(form_data, "shipping"),
         }
         try:
-            card = _card_from(form_data)
+            setup_id = form_data.get("setup_id")
+            card = (
+                checkout.CollectedCard(str(setup_id)[:64])
+                if self.gateway_form and setup_id
+                else _card_from(form_data)
+            )
             # Kept first, in a unit of its own: a decline or a sign-in round trip keeps them.
             self._write(checkout.save_details, checkout_id, email=email, **details)
             with session_scope() as session:

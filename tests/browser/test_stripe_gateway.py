@@ -7,10 +7,14 @@ log."""
 
 from __future__ import annotations
 
+import re
+import secrets
+
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import AppDB, remember_secret
+from tests.browser.test_checkout import _open_starter_checkout
 from tests.browser.test_portal_flows import make_customer, portal_page, toast
 
 pytestmark = pytest.mark.browser
@@ -35,12 +39,8 @@ def test_add_a_3ds_card_and_pay_an_invoice_with_it(stripe_app, page_at, localstr
     who = make_customer(app, "stripe", cards=(), plan=None, invoice_lines=[("Consulting", 12500)])
     page = portal_page(page_at, app, who["email"], "/payment-methods/new", "Add a card")
     sent = _watch_stripe(page, localstripe)
-    field = page.get_by_test_id("card-element")
-    field.locator("input[placeholder=number]").fill(THREE_D_SECURE)
-    field.locator("input[placeholder=exp_month]").fill("12")
-    field.locator("input[placeholder=exp_year]").fill("34")
-    field.locator("input[placeholder=cvc]").fill("123")
-    field.locator("input[placeholder=postal_code]").fill("10115")
+    _fill_card(page, THREE_D_SECURE)
+
     page.get_by_role("button", name="Save card").click()
     # localstripe's 3-D Secure dialog for the card setup.
     page.get_by_role("button", name="Complete authentication").click()
@@ -68,10 +68,52 @@ def test_add_a_3ds_card_and_pay_an_invoice_with_it(stripe_app, page_at, localstr
         assert db.scalar("SELECT COUNT(*) FROM receipt WHERE invoice_id = :i", i=invoice_id) == 1
     finally:
         db.engine.dispose()
+    _remember_client_secrets(sent)
+
+
+def _fill_card(page, number: str) -> None:
+    """localstripe's card field (what Stripe.js draws in its frame)."""
+    field = page.get_by_test_id("card-element")
+    field.locator("input[placeholder=number]").fill(number)
+    field.locator("input[placeholder=exp_month]").fill("12")
+    field.locator("input[placeholder=exp_year]").fill("34")
+    field.locator("input[placeholder=cvc]").fill("123")
+    field.locator("input[placeholder=postal_code]").fill("10115")
+
+
+def test_subscribe_through_checkout_with_stripe(stripe_app, page_at, localstripe):
+    page = page_at(1280, client_ip="198.51.100.161")
+    sent = _watch_stripe(page, localstripe)
+    email = f"stripe-{secrets.token_hex(3)}@example.com"
+    checkout_id = _open_starter_checkout(page, stripe_app.base_url)
+    page.locator("#email").fill(email)
+    page.locator("#name").fill("Sam Stripe")
+    _fill_card(page, "4242424242424242")
+    page.get_by_test_id("confirm").click()
+    expect(page).to_have_url(re.compile(r"/auth/verify"))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("greeting")).to_contain_text("Sam Stripe")
+    db = AppDB(stripe_app)
+    try:
+        customer = db.customer_id(email)
+        cards = db.rows("SELECT * FROM paymentmethod WHERE customer_id = :c", c=customer)
+        assert [(c["last4"], c["gateway_token"][:3]) for c in cards] == [("4242", "pm_")]
+        paid = db.rows(
+            "SELECT * FROM payment WHERE customer_id = :c AND status = 'succeeded'", c=customer
+        )
+        assert len(paid) == 1 and paid[0]["gateway_charge_id"].startswith("pi_")
+        status = db.scalar("SELECT status FROM checkoutsession WHERE id = :i", i=checkout_id)
+        assert status == "completed"
+    finally:
+        db.engine.dispose()
+    assert any("4242424242424242" in body for body in sent)
+    _remember_client_secrets(sent)
+
+
+def _remember_client_secrets(sent: list[str]) -> None:
     for body in sent:
-        for part in body.replace("&", " ").replace('"', " ").split():
-            if "_secret_" in part:
-                remember_secret("stripe_client_secret", part.split("=")[-1].strip(",:"))
+        for secret in re.findall(r"(?:pi|seti)_[A-Za-z0-9]+_secret_[A-Za-z0-9]+", body):
+            remember_secret("stripe_client_secret", secret)
 
 
 def test_the_sandbox_asks_for_3ds_in_its_own_dialog(running_app, page_at):

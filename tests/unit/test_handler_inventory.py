@@ -28,6 +28,9 @@ PUBLIC_HANDLERS = {
     ("CheckoutState", "renew"): "opens a fresh session for an expired one's plan; throttled",
     ("CheckoutState", "confirm"): "pays that session once (claimed by a conditional UPDATE); "
     "an email with an account gets a sign-in link instead; throttled",
+    ("CheckoutState", "card_mounted"): "a UI flag: Stripe's card field is on the page",
+    ("CheckoutState", "card_collected"): "goes on with this tab's own pending confirm only (the "
+    "gateway checks with Stripe that the setup finished and is this checkout's); as confirm",
 }
 
 
