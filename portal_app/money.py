@@ -66,6 +66,12 @@ def format_money(amount: int, currency: str, locale: str = "en_US") -> str:
     return format_currency(major, currency, locale=locale)
 
 
+def major_text(amount: int, currency: str) -> str:
+    """1250 USD as "12.50", the way `parse_major_amount` reads it back."""
+    exponent = minor_unit_exponent(currency)
+    return str(Decimal(amount).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent)))
+
+
 def parse_major_amount(text: str, currency: str) -> int:
     """Turn '12.34' typed by a merchant into 1234 minor units; refuse sub-unit precision."""
     try:

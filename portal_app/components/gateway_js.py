@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import reflex as rx
+
 from portal_app.services.gateway import CardSetup
 
 # Loads Stripe.js once; resolves to the Stripe object for `key`.
@@ -32,14 +34,37 @@ const portalWaitFor = async (id) => {
 CARD_ELEMENT_ID = "card-element"
 
 
+def card_field(ready: rx.Var) -> rx.Component:
+    """Where Stripe.js mounts its card field (React leaves the box empty), with a loading line
+    until `ready`."""
+    return rx.fragment(
+        rx.cond(
+            ready,
+            rx.fragment(),
+            rx.hstack(rx.spinner(size="1"), rx.text("Loading the card form…", size="2")),
+        ),
+        rx.box(
+            id=CARD_ELEMENT_ID,
+            padding="0.75rem",
+            border="1px solid var(--gray-7)",
+            border_radius="var(--radius-3)",
+            width="100%",
+            min_height="2.75rem",
+            data_testid="card-element",
+        ),
+        rx.text("Your card details go straight to Stripe.", size="1", color_scheme="gray"),
+    )
+
+
 def mount_card(setup: CardSetup) -> str:
-    """Mount the card field in #card-element (which React leaves empty); resolves to true once
-    it is there."""
+    """Mount the card field for `setup` in #card-element (which React leaves empty, so only an
+    earlier field is replaced); resolves to true once it is there."""
     return f"""(async () => {{ try {{
 {_LOAD}
   const src = {json.dumps(setup.script_url)};
   const stripe = await portalStripe(src, {json.dumps(setup.publishable_key)});
   const place = await portalWaitFor({json.dumps(CARD_ELEMENT_ID)});
+  place.replaceChildren();  // a field mounted before (a setup that failed)
   const card = stripe.elements().create('card');
   card.mount(place);
   window.__portalCard = {{ stripe, card, secret: {json.dumps(setup.client_secret)} }};

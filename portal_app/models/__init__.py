@@ -10,6 +10,7 @@ from portal_app.models.auth import (
     StaffUser,
 )
 from portal_app.models.billing import (
+    CreditNote,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
@@ -73,6 +74,7 @@ __all__ = [
     "Coupon",
     "CouponDuration",
     "CouponRedemption",
+    "CreditNote",
     "Customer",
     "DigitalAsset",
     "DownloadCount",

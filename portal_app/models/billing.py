@@ -181,6 +181,32 @@ class Receipt(SQLModel, table=True):
     bill_to: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)
 
 
+class CreditNote(SQLModel, table=True):
+    """Money given back on a paid invoice: a refund of (part of) one payment through the gateway,
+    numbered gaplessly per merchant (CN-000001). Never changes once written; the invoice's own
+    money columns stay as issued (services/refunds.py)."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("merchant_id", "number"),
+        # One credit note per refund request: a resubmitted form finds the first.
+        sa.UniqueConstraint("payment_id", "request_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    payment_id: int = Field(foreign_key="payment.id", index=True)
+    number: int
+    amount: int  # minor units given back, > 0
+    currency: str = Field(max_length=3)
+    reason: str = Field(max_length=32)  # services.refunds.REASONS
+    memo: str = Field(default="", max_length=500)
+    request_key: str = Field(max_length=64)
+    gateway_refund_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class SandboxCard(SQLModel, table=True):
     """The sandbox gateway's vault: a token and the test behaviour of the number it replaced."""
 

@@ -37,3 +37,4 @@ class InvoiceCounter(SQLModel, table=True):
     merchant_id: int = Field(primary_key=True, foreign_key="merchant.id")
     last_invoice_number: int = Field(default=0)
     last_receipt_number: int = Field(default=0)
+    last_credit_note_number: int = Field(default=0)

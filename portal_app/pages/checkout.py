@@ -244,27 +244,7 @@ def _gateway_card() -> rx.Component:
                     size="2",
                     color_scheme="gray",
                 ),
-                rx.fragment(
-                    rx.cond(
-                        CheckoutState.card_form_ready,
-                        rx.fragment(),
-                        rx.hstack(
-                            rx.spinner(size="1"), rx.text("Loading the card form…", size="2")
-                        ),
-                    ),
-                    rx.box(
-                        id=gateway_js.CARD_ELEMENT_ID,
-                        padding="0.75rem",
-                        border="1px solid var(--gray-7)",
-                        border_radius="var(--radius-3)",
-                        width="100%",
-                        min_height="2.75rem",
-                        data_testid="card-element",
-                    ),
-                    rx.text(
-                        "Your card details go straight to Stripe.", size="1", color_scheme="gray"
-                    ),
-                ),
+                gateway_js.card_field(CheckoutState.card_form_ready),
             ),
             spacing="3",
             width="100%",

@@ -193,6 +193,10 @@ def invoice_detail_page() -> rx.Component:
                     width="100%",
                 ),
             ),
+            rx.foreach(
+                detail.refunds,
+                lambda line: rx.text("Refunded: ", line, size="2", data_testid="refund-line"),
+            ),
             ui.error_callout(InvoicesState.pay_error, testid="pay-error"),
             _sandbox_bank_dialog(),
             rx.flex(

@@ -121,20 +121,7 @@ def _gateway_card_form() -> rx.Component:
     goes from it to Stripe, never to this server."""
     return form_stack(
         rx.text("Card", as_="label", html_for=gateway_js.CARD_ELEMENT_ID, weight="medium"),
-        rx.cond(
-            CardsState.card_form_ready,
-            rx.fragment(),
-            rx.hstack(rx.spinner(size="1"), rx.text("Loading the card form…", size="2")),
-        ),
-        rx.box(
-            id=gateway_js.CARD_ELEMENT_ID,
-            padding="0.75rem",
-            border="1px solid var(--gray-7)",
-            border_radius="var(--radius-3)",
-            width="100%",
-            min_height="2.75rem",
-            data_testid="card-element",
-        ),
+        gateway_js.card_field(CardsState.card_form_ready),
         rx.checkbox("Make this my default card", name="make_default"),
         ui.error_callout(CardsState.add_error, testid="card-error"),
         rx.button(
@@ -145,7 +132,6 @@ def _gateway_card_form() -> rx.Component:
             loading=CardsState.saving,
             disabled=~CardsState.card_form_ready,
         ),
-        rx.text("Your card details go straight to Stripe.", size="1", color_scheme="gray"),
         on_submit=CardsState.submit_card_form,
     )
 

@@ -119,11 +119,11 @@ def finalize(session: Session, clock: Clock, invoice: Invoice, actor: audit.Acto
 def next_number(session: Session, merchant_id: int, kind: str, count: int = 1) -> int:
     """Reserve `count` consecutive numbers and return the first. The UPDATE keeps the counter row
     locked until commit, and a rollback gives the numbers back, so there are never gaps."""
-    column = (
-        InvoiceCounter.last_invoice_number
-        if kind == "invoice"
-        else InvoiceCounter.last_receipt_number
-    )
+    column = {
+        "invoice": InvoiceCounter.last_invoice_number,
+        "receipt": InvoiceCounter.last_receipt_number,
+        "credit_note": InvoiceCounter.last_credit_note_number,
+    }[kind]
     bump = (
         sa.update(InvoiceCounter)
         .where(InvoiceCounter.merchant_id == merchant_id)

@@ -12,7 +12,14 @@ from portal_app import formatting
 from portal_app.clock import Clock
 from portal_app.models import Invoice, InvoiceStatus
 from portal_app.money import format_money
-from portal_app.services import bill_to, documents, invoices, payment_actions, payment_methods
+from portal_app.services import (
+    bill_to,
+    documents,
+    invoices,
+    payment_actions,
+    payment_methods,
+    refunds,
+)
 from portal_app.services.errors import FeatureDisabled
 from portal_app.services.paging import rows_and_total
 from portal_app.services.payment_methods import card_label
@@ -73,6 +80,8 @@ class InvoiceDetail(InvoiceRow):
     # The newest charge waits for the customer to confirm it with their bank (3-D Secure).
     needs_confirmation: bool = False
     disputed: bool = False
+    # Credit notes: "CN-000001 · -$10.00 · Jun 3, 2026 · Requested by the customer".
+    refunds: list[str] = field(default_factory=list)
 
 
 def invoice_page(
@@ -111,6 +120,17 @@ def invoice_detail(
         due=format_money(inv.amount_due, inv.currency),
         needs_confirmation=payment_actions.waiting_payment(session, inv) is not None,
         disputed=inv.disputed_at is not None,
+        refunds=[
+            " · ".join(
+                (
+                    refunds.credit_note_number(note),
+                    format_money(-note.amount, note.currency),
+                    formatting.date(note.created_at),
+                    refunds.REASONS.get(note.reason, note.reason),
+                )
+            )
+            for note in refunds.notes_of_invoice(session, inv.id)
+        ],
         bill_to=list(bill_to.lines(issued_to)),
         ship_to=list(bill_to.ship_to_lines(issued_to)),
         lines=[

@@ -245,17 +245,22 @@ class CheckoutState(rx.State):
         except NotFound:
             self.shown, self.missing, self.loaded = Shown(), True, True
             return None
+        return self._mount_card_form()
+
+    def _mount_card_form(self):
+        """With Stripe, a fresh card setup tied to this checkout in the card field (a setup
+        that failed or was used by a confirm that failed can't be used again). The client
+        secret goes in this script to this browser only, never into state."""
         self.card_form_ready = False
         gateway = configured_gateway()
         self.gateway_form = gateway.browser_form
         setup = (
             self._write(checkout.start_card_setup, gateway, self._checkout_id())
-            if self.shown.card_required
+            if self.gateway_form and self.shown.card_required
             else None
         )
         if setup is None:
             return None
-        # The client secret goes in this script to this browser only, never into state.
         return rx.call_script(gateway_js.mount_card(setup), callback=CheckoutState.card_mounted)
 
     @rx.event
@@ -346,6 +351,7 @@ class CheckoutState(rx.State):
             message = result.get("error") if isinstance(result, dict) else None
             self.form_error = str(message or "The card was not accepted.")[:200]
             self.confirming = False
+            yield await _public(CheckoutState._mount_card_form)(self)
             return
         try:
             outcome = await _public(CheckoutState._confirm)(
@@ -354,6 +360,8 @@ class CheckoutState(rx.State):
         finally:
             self.confirming = self.done
         yield outcome
+        if not self.done:  # refused (a decline, a code that ran out): the setup is spent
+            yield await _public(CheckoutState._mount_card_form)(self)
 
     def _confirm(self, form_data: dict):
         checkout_id, customer_id, ip = self._checkout_id(), self._customer_id(), self._ip()

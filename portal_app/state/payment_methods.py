@@ -50,7 +50,13 @@ class CardsState(Refreshing, PrivateState):
     def open_card_form(self):
         """The Add a card page: with Stripe, a SetupIntent for this customer and the card field
         mounted. The client secret goes in the script to this browser only, never into state."""
-        self.add_error, self.card_form_ready, self.saving = "", False, False
+        self.add_error = ""
+        return self._mount_card_form()
+
+    def _mount_card_form(self):
+        """A fresh card setup in the card field: a setup that failed (declined, refused by the
+        bank) can't be used again."""
+        self.card_form_ready, self.saving = False, False
         setup = write(payment_methods.start_card_setup)
         self.gateway_form = setup is not None
         if setup is None:
@@ -82,7 +88,8 @@ class CardsState(Refreshing, PrivateState):
         self.saving = False
         if not isinstance(result, dict) or not result.get("setup_id"):
             message = result.get("error") if isinstance(result, dict) else None
-            raise PaymentMethodError(str(message or "The card was not accepted.")[:200])
+            self.add_error = str(message or "The card was not accepted.")[:200]
+            return self._mount_card_form()
         write(
             payment_methods.add_collected_card,
             setup_id=str(result["setup_id"])[:64],

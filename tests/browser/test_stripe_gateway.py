@@ -13,7 +13,7 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import AppDB, remember_secret
+from tests.browser.conftest import AppDB, portal_cli, remember_secret, sign_in_staff
 from tests.browser.test_checkout import _open_starter_checkout
 from tests.browser.test_portal_flows import make_customer, portal_page, toast
 
@@ -39,6 +39,11 @@ def test_add_a_3ds_card_and_pay_an_invoice_with_it(stripe_app, page_at, localstr
     who = make_customer(app, "stripe", cards=(), plan=None, invoice_lines=[("Consulting", 12500)])
     page = portal_page(page_at, app, who["email"], "/payment-methods/new", "Add a card")
     sent = _watch_stripe(page, localstripe)
+    # Declined by Stripe when it is set up: said inline, and a fresh card field to try again.
+    _fill_card(page, "4000000000000002")
+    page.get_by_role("button", name="Save card").click()
+    expect(page.get_by_test_id("card-error")).to_contain_text("declined")
+    expect(page.get_by_role("button", name="Save card")).to_be_enabled()
     _fill_card(page, THREE_D_SECURE)
 
     page.get_by_role("button", name="Save card").click()
@@ -108,6 +113,36 @@ def test_subscribe_through_checkout_with_stripe(stripe_app, page_at, localstripe
         db.engine.dispose()
     assert any("4242424242424242" in body for body in sent)
     _remember_client_secrets(sent)
+    _staff_refunds_part_and_the_customer_sees_it(stripe_app, page_at, page, paid[0], localstripe)
+
+
+def _staff_refunds_part_and_the_customer_sees_it(app, page_at, customer_page, payment, localstripe):
+    """Staff → Payments: an owner refunds $4.00 of the checkout's payment with a reason; Stripe
+    refunds it, a credit note is written, and the customer's invoice shows it."""
+    password = "Corr3ct-horse-" + secrets.token_urlsafe(12)
+    remember_secret("password", password)
+    portal_cli(
+        app,
+        "create-admin",
+        "--email",
+        "owner@stripe.example",
+        "--password-stdin",
+        stdin=password + "\n",
+    )
+    staff = page_at(1280, client_ip="198.51.100.162")
+    sign_in_staff(staff, app, "owner@stripe.example", password)
+    staff.goto(f"{app.base_url}/merchant/payments")
+    row = staff.get_by_test_id("payment-row").filter(has_text="Sam Stripe")
+    row.get_by_test_id("refund").click()
+    staff.locator("#refund-amount").fill("4.00")
+    staff.locator("#refund-reason").select_option("requested_by_customer")
+    staff.get_by_test_id("confirm-refund").click()
+    expect(toast(staff, "Credit note CN-000001")).to_be_visible()
+    expect(row).to_contain_text("Refunded $4.00")
+    refunded = localstripe.api("GET", "/v1/refunds", payment_intent=payment["gateway_charge_id"])
+    assert [r["amount"] for r in refunded["data"]] == [400]
+    customer_page.goto(f"{app.base_url}/invoices/{payment['invoice_id']}")
+    expect(customer_page.get_by_test_id("refund-line")).to_contain_text("CN-000001 · -$4.00")
 
 
 def _remember_client_secrets(sent: list[str]) -> None:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from portal_app.clock import ensure_utc
 from portal_app.config import PROJECT_ROOT
-from portal_app.models import Invoice, InvoiceStatus, Merchant, Receipt
+from portal_app.models import CreditNote, Invoice, InvoiceStatus, Merchant, Receipt
 from portal_app.money import format_money
 from portal_app.services import bill_to as bill_to_snapshot
 from portal_app.services import invoices
@@ -155,9 +155,37 @@ def receipt_document(
             ("Currency", receipt.currency),
         ),
         lines=((f"Payment for invoice {number}", "", amount),),
-        totals=(("Amount paid", amount, True),),
+        totals=_receipt_totals(session, receipt),
         notes=("Thank you for your payment.",),
         **_branding(features),
+    )
+
+
+def _receipt_totals(session: Session, receipt: Receipt) -> tuple[tuple[str, str, bool], ...]:
+    """Amount paid, then each credit note of the payment and what is left paid."""
+    from portal_app.services.refunds import credit_note_number
+
+    paid = (("Amount paid", _money(receipt.amount, receipt.currency), True),)
+    notes = session.exec(
+        select(CreditNote)
+        .where(CreditNote.payment_id == receipt.payment_id)
+        .order_by(CreditNote.created_at, CreditNote.id)
+    ).all()
+    if not notes:
+        return paid
+    refunds = tuple(
+        (
+            f"Refunded, {credit_note_number(n)} ({_date(n.created_at)})",
+            _money(-n.amount, n.currency),
+            False,
+        )
+        for n in notes
+    )
+    net = receipt.amount - sum(n.amount for n in notes)
+    return (
+        (paid[0][0], paid[0][1], False),
+        *refunds,
+        ("Net paid", _money(net, receipt.currency), True),
     )
 
 

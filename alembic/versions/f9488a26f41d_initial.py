@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: ef56eead456f
+Revision ID: f9488a26f41d
 Revises: 
-Create Date: 2026-12-03 17:08:37.212256
+Create Date: 2026-12-03 17:33:44.532408
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import portal_app.models.base  # noqa: F401  (custom column types such as UTCDat
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = 'ef56eead456f'
+revision: str = 'f9488a26f41d'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -173,6 +173,7 @@ def upgrade() -> None:
     sa.Column('merchant_id', sa.Integer(), nullable=False),
     sa.Column('last_invoice_number', sa.Integer(), nullable=False),
     sa.Column('last_receipt_number', sa.Integer(), nullable=False),
+    sa.Column('last_credit_note_number', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
     sa.PrimaryKeyConstraint('merchant_id')
     )
@@ -886,6 +887,34 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_checkoutsession_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_checkoutsession_merchant_id'), ['merchant_id'], unique=False)
 
+    op.create_table('creditnote',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('invoice_id', sa.Integer(), nullable=False),
+    sa.Column('payment_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.Integer(), nullable=False),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('memo', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('request_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('gateway_refund_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
+    sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], ),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.ForeignKeyConstraint(['payment_id'], ['payment.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('merchant_id', 'number'),
+    sa.UniqueConstraint('payment_id', 'request_key')
+    )
+    with op.batch_alter_table('creditnote', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_creditnote_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_creditnote_invoice_id'), ['invoice_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_creditnote_merchant_id'), ['merchant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_creditnote_payment_id'), ['payment_id'], unique=False)
+
     op.create_table('orderitem',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
@@ -972,6 +1001,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_orderitem_order_id'))
 
     op.drop_table('orderitem')
+    with op.batch_alter_table('creditnote', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_creditnote_payment_id'))
+        batch_op.drop_index(batch_op.f('ix_creditnote_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_creditnote_invoice_id'))
+        batch_op.drop_index(batch_op.f('ix_creditnote_customer_id'))
+
+    op.drop_table('creditnote')
     with op.batch_alter_table('checkoutsession', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_checkoutsession_merchant_id'))
         batch_op.drop_index(batch_op.f('ix_checkoutsession_customer_id'))
