@@ -5,6 +5,7 @@ typed into our form (sandbox), or confirmed by Stripe.js against a SetupIntent (
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -122,6 +123,12 @@ def test_bad_charge_requests_are_refused_before_any_call(session, clock, custome
     assert unknown.value.code == "invalid_token"
 
 
+def _at_stripe(contract, path: str) -> dict:
+    """An object as localstripe holds it (read with the secret key)."""
+    base = contract.gateway.settings.api_base
+    return httpx.get(f"{base}{path}", auth=(localstripe_peer.SECRET_KEY, "")).json()
+
+
 def test_expiry_update_default_and_remove(session, clock, customer, contract):
     first = contract.add_card(session, clock, customer)
     second = contract.add_card(session, clock, customer, make_default=True)
@@ -152,12 +159,20 @@ def test_expiry_update_default_and_remove(session, clock, customer, contract):
     payment_methods.set_default(
         session, clock, gateway, customer_id=customer.id, payment_method_id=first.id, actor=actor
     )
+    if contract.js is not None:  # Stripe: the customer's default there too
+        stripe_id = session.get(StripeCustomer, customer.id).stripe_id
+        remote = _at_stripe(contract, f"/v1/customers/{stripe_id}")
+        assert remote["invoice_settings"]["default_payment_method"] == first.gateway_token
     payment_methods.remove_card(
         session, clock, gateway, customer_id=customer.id, payment_method_id=second.id, actor=actor
     )
     assert [c.id for c in payment_methods.list_cards(session, customer.id)] == [first.id]
     # The card still charges after the changes.
     assert contract.charge(session, clock, first, key="after_changes").succeeded
+    if contract.js is not None:  # Stripe: the removed card is detached there too
+        assert (
+            _at_stripe(contract, f"/v1/payment_methods/{second.gateway_token}")["customer"] is None
+        )
 
 
 def test_stripe_customer_is_made_once_and_cards_stay_with_their_customer(
