@@ -12,7 +12,8 @@ payment_intent.succeeded / payment_failed / requires_action  a charge that waite
 setup_intent.succeeded  the card is saved to its customer, if the browser did not get to it.
 payment_method.updated / automatically_updated  the card we show takes Stripe's brand, last4 and
     expiry (the card updater's new expiry or number).
-charge.refunded  refunds we made are ours already; one made in Stripe's dashboard is audited.
+charge.refunded  refunds we made have their credit notes; one made in Stripe's dashboard is
+    audited.
 charge.dispute.created  the invoice is marked disputed and the merchant's admins are mailed.
 """
 
@@ -38,7 +39,14 @@ from portal_app.models import (
     StripeEvent,
 )
 from portal_app.money import format_money
-from portal_app.services import audit, invoices, mailer, payment_actions, payment_methods
+from portal_app.services import (
+    audit,
+    invoices,
+    mailer,
+    payment_actions,
+    payment_methods,
+    refunds,
+)
 from portal_app.services.errors import PortalError
 
 log = logging.getLogger(__name__)
@@ -189,10 +197,12 @@ def _payment_of_charge(session, obj) -> Payment | None:
 
 
 def _refunded(session, clock, gateway, obj) -> bool:
-    """Refunds made here are recorded where they are made (orders); this notes the total Stripe
-    says was refunded on the payment, so one made in Stripe's dashboard is on the record."""
+    """Refunds made here are recorded where they are made (credit notes); a total Stripe says
+    was refunded beyond them (one made in Stripe's own dashboard) is put on the record."""
     payment = _payment_of_charge(session, obj)
     if payment is None:
+        return False
+    if int(obj.get("amount_refunded") or 0) <= refunds.refunded_of(session, payment.id):
         return False
     audit.record(
         session,

@@ -159,6 +159,35 @@ def test_a_dispute_marks_the_invoice_and_mails_the_admins(
     )
 
 
+def test_a_refund_made_in_stripes_dashboard_is_audited_ours_is_not(
+    session, clock, customer, stripe_side
+):
+    from portal_app.services import refunds
+
+    stripe_side.add_card(session, clock, customer, VISA)
+    invoice = factories.finalized_invoice(session, clock, customer, amount=3000)
+    assert factories.pay_invoice(session, clock, stripe_side.gateway, customer, invoice).succeeded
+    payment = session.exec(select(Payment).where(Payment.invoice_id == invoice.id)).one()
+    refunds.refund_payment(
+        session,
+        clock,
+        stripe_side.gateway,
+        merchant_id=payment.merchant_id,
+        payment_id=payment.id,
+        amount=1000,
+        reason="duplicate",
+        request_key="ours-00001",
+        actor=audit.SYSTEM,
+    )
+    charge = {"id": "ch_x", "payment_intent": payment.gateway_charge_id}
+    ours = event("charge.refunded", {**charge, "amount_refunded": 1000})
+    assert stripe_events.take(session, clock, stripe_side.gateway, ours).outcome == "ignored"
+    theirs = event("charge.refunded", {**charge, "amount_refunded": 1500})
+    assert stripe_events.take(session, clock, stripe_side.gateway, theirs).outcome == "applied"
+    [noted] = factories.audit_events(session, "payment.refunded_at_gateway")
+    assert noted.after == {"amount_refunded": 1500}
+
+
 def test_an_event_of_nothing_of_ours_is_taken_and_ignored(session, clock, stripe_side):
     for kind, obj in [
         ("payment_intent.succeeded", {"id": "pi_unknown"}),
