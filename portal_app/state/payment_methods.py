@@ -64,7 +64,7 @@ class CardsState(Refreshing, PrivateState):
         return rx.call_script(gateway_js.mount_card(setup), callback=CardsState.card_form_mounted)
 
     @rx.event
-    @guarded("customer", feature="payment_methods.add", error="add_error")
+    @guarded("customer", feature="payment_methods.add")  # keeps the error the remount follows
     def card_form_mounted(self, mounted):
         self.card_form_ready = mounted is True
         if mounted is not True:
