@@ -68,6 +68,19 @@ class RefundResult:
     created_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class PaymentConfirmation:
+    """What the invoice page needs to let the customer confirm a charge that waits for 3-D
+    Secure: with Stripe, the PaymentIntent's client secret, the publishable key and Stripe.js
+    (for the one browser that asked, never kept); the sandbox needs only the charge (its bank is
+    a dialog of the portal's own)."""
+
+    charge_id: str
+    client_secret: str = ""
+    publishable_key: str = ""
+    script_url: str = ""
+
+
 class PaymentGateway(Protocol):
     name: str
     # The card is typed into the gateway's own field in the browser (`card_setup`), not ours.
@@ -95,6 +108,9 @@ class PaymentGateway(Protocol):
 
     def charge_status(self, session: Session, clock: Clock, charge_id: str) -> ChargeResult:
         """The charge as the gateway sees it now (after the customer authenticated it)."""
+
+    def confirmation(self, session: Session, clock: Clock, charge_id: str) -> PaymentConfirmation:
+        """What the browser needs to confirm a charge that waits for 3-D Secure."""
 
     def card_setup(
         self, session: Session, clock: Clock, *, customer_id: int | None, reference: str = ""

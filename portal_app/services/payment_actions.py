@@ -8,8 +8,6 @@ invoice was paid another way is refunded at once, so it never counts twice."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
@@ -18,21 +16,10 @@ from portal_app.models import Invoice, InvoiceStatus, Payment, PaymentMethod
 from portal_app.services import audit, invoices
 from portal_app.services.errors import InvoiceError, PaymentError
 from portal_app.services.features import require_feature
-from portal_app.services.gateway import PaymentGateway
+from portal_app.services.gateway import PaymentConfirmation, PaymentGateway
 from portal_app.services.invoices import PaymentOutcome
 
 WAITING = "authentication_required"
-
-
-@dataclass(frozen=True)
-class Confirmation:
-    """What the invoice page needs to let the customer confirm: the charge, and with Stripe the
-    PaymentIntent's client secret and the publishable key (for this browser only, never kept)."""
-
-    charge_id: str
-    client_secret: str = ""
-    publishable_key: str = ""
-    script_url: str = ""
 
 
 def waiting_payment(session: Session, invoice: Invoice) -> Payment | None:
@@ -56,24 +43,14 @@ def start_confirmation(
     *,
     customer_id: int,
     invoice_id: int,
-) -> Confirmation:
+) -> PaymentConfirmation:
     """The charge the customer is asked to confirm on their invoice's page."""
     invoice = invoices.get_for_customer(session, customer_id, invoice_id)
     require_feature(session, invoice.merchant_id, "invoices.pay")
     payment = waiting_payment(session, invoice)
     if payment is None:
         raise InvoiceError("This invoice has no payment to confirm.", code="nothing_to_confirm")
-    secret = getattr(gateway, "client_secret", None)
-    if secret is None:
-        return Confirmation(payment.gateway_charge_id)
-    from portal_app.services.stripe_gateway import stripe_js_url
-
-    return Confirmation(
-        payment.gateway_charge_id,
-        secret(session, clock, payment.gateway_charge_id),
-        gateway.publishable_key,
-        stripe_js_url(gateway.settings),
-    )
+    return gateway.confirmation(session, clock, payment.gateway_charge_id)
 
 
 def finish_confirmation(

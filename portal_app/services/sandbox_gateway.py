@@ -65,6 +65,7 @@ from portal_app.services.gateway import (
     CardSetup,
     ChargeRequest,
     ChargeResult,
+    PaymentConfirmation,
     RefundResult,
     TokenizedCard,
     check_charge,
@@ -446,6 +447,9 @@ class SandboxGateway:
             )
             .execution_options(synchronize_session=False)
         )
+
+    def confirmation(self, session: Session, clock: Clock, charge_id: str) -> PaymentConfirmation:
+        return PaymentConfirmation(charge_id)  # the portal's own dialog is the bank: `authenticate`
 
     def card_setup(
         self, session: Session, clock: Clock, *, customer_id: int | None, reference: str = ""

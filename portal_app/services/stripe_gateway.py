@@ -35,6 +35,7 @@ from portal_app.services.gateway import (
     CARD_MESSAGES,
     CardSetup,
     ChargeResult,
+    PaymentConfirmation,
     RefundResult,
     TokenizedCard,
     check_charge,
@@ -353,21 +354,34 @@ class StripeGateway:
         return _intent_result(intent)
 
     def charge_status(self, session: Session, clock: Clock, charge_id: str) -> ChargeResult:
+        return _intent_result(self._intent(charge_id))
+
+    def _intent(self, charge_id: str, *expand: str) -> Any:
+        """Our charge, a PaymentIntent, as Stripe has it now; an unknown id is no payment."""
         if not isinstance(charge_id, str) or not charge_id.startswith("pi_"):
             raise PaymentError("There is no such payment.", code="invalid_charge")
+        params = {"expand": list(expand)} if expand else None
         try:
-            intent = self._call(lambda: self.client.v1.payment_intents.retrieve(charge_id))
+            return self._call(
+                lambda: self.client.v1.payment_intents.retrieve(charge_id, params=params)
+            )
         except GatewayUnavailable:
             raise
         except PaymentError:
             raise PaymentError("There is no such payment.", code="invalid_charge") from None
-        return _intent_result(intent)
 
     def client_secret(self, session: Session, clock: Clock, charge_id: str) -> str:
         """The PaymentIntent's client secret, for the one browser that confirms it (3-D Secure).
         Never stored: asked for again each time."""
-        intent = self._call(lambda: self.client.v1.payment_intents.retrieve(charge_id))
-        return intent.client_secret
+        return self._intent(charge_id).client_secret
+
+    def confirmation(self, session: Session, clock: Clock, charge_id: str) -> PaymentConfirmation:
+        return PaymentConfirmation(
+            charge_id,
+            self.client_secret(session, clock, charge_id),
+            self.publishable_key,
+            stripe_js_url(self.settings),
+        )
 
     def refund(
         self,
@@ -382,14 +396,9 @@ class StripeGateway:
         a repeated key finds the first refund before the amount left is checked (a replay is
         never refused for having been counted already)."""
         check_refund(amount, idempotency_key)
-        status = self.charge_status(session, clock, charge_id)
-        if not status.succeeded:
+        intent = self._intent(charge_id, "latest_charge")
+        if not _intent_result(intent).succeeded:
             raise PaymentError("There is no payment to refund.", code="invalid_charge")
-        intent = self._call(
-            lambda: self.client.v1.payment_intents.retrieve(
-                charge_id, params={"expand": ["latest_charge"]}
-            )
-        )
         charge = intent.latest_charge
         earlier = self._call(
             lambda: self.client.v1.refunds.list(params={"payment_intent": charge_id, "limit": 100})
