@@ -135,9 +135,9 @@ def _setup(session, clock, gateway, obj) -> bool:
     ).first()
     if mapped is None:
         return False
-    before = len(payment_methods.list_cards(session, mapped.customer_id))
+    known = {card.id for card in payment_methods.list_cards(session, mapped.customer_id)}
     try:
-        payment_methods.add_collected_card(
+        card = payment_methods.add_collected_card(
             session,
             clock,
             gateway,
@@ -147,7 +147,7 @@ def _setup(session, clock, gateway, obj) -> bool:
         )
     except PortalError:
         return False
-    return len(payment_methods.list_cards(session, mapped.customer_id)) != before
+    return card.id not in known  # the browser may have saved it first
 
 
 def _payment_method(session, clock, gateway, obj) -> bool:

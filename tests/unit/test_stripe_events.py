@@ -188,6 +188,30 @@ def test_a_refund_made_in_stripes_dashboard_is_audited_ours_is_not(
     assert noted.after == {"amount_refunded": 1500}
 
 
+def test_a_card_set_up_while_the_browser_went_away_is_saved_once(
+    session, clock, customer, stripe_side
+):
+    from portal_app.services import payment_methods
+
+    setup = payment_methods.start_card_setup(
+        session,
+        clock,
+        stripe_side.gateway,
+        customer_id=customer.id,
+        actor=audit.Actor.customer(customer.id),
+    )
+    stripe_side.js.confirm_card_setup(setup.client_secret, VISA)  # the tab closed here
+    done = event("setup_intent.succeeded", {"id": setup.setup_id, "customer": None})
+    stripe_customer = stripe_side.gateway.stripe_customer(session, clock, customer.id)
+    done["data"]["object"]["customer"] = stripe_customer
+    assert stripe_events.take(session, clock, stripe_side.gateway, done).outcome == "applied"
+    cards = payment_methods.list_cards(session, customer.id)
+    assert [(c.last4, c.is_default) for c in cards] == [("4242", True)]
+    again = event("setup_intent.succeeded", {"id": setup.setup_id, "customer": stripe_customer})
+    assert stripe_events.take(session, clock, stripe_side.gateway, again).outcome == "ignored"
+    assert len(payment_methods.list_cards(session, customer.id)) == 1
+
+
 def test_an_event_of_nothing_of_ours_is_taken_and_ignored(session, clock, stripe_side):
     for kind, obj in [
         ("payment_intent.succeeded", {"id": "pi_unknown"}),
