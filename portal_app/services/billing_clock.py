@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from portal_app import formatting
 from portal_app.clock import Clock, FixedClock, OffsetClock, SystemClock
 from portal_app.db import read_scope, session_scope
 from portal_app.models import (
@@ -28,19 +27,17 @@ from portal_app.models import (
     Subscription,
     SubscriptionStatus,
 )
-from portal_app.money import format_money
 from portal_app.services import (
     audit,
     checkout,
     coupons,
-    features,
+    dunning,
     idempotency,
     invoices,
-    mailer,
     payment_methods,
     renewals,
     subscriptions,
-    webhook_events,
+    trial_ends,
 )
 from portal_app.services.catalog import period_end, price_info
 from portal_app.services.errors import PortalError
@@ -115,8 +112,8 @@ def due_work(session: Session, now: datetime, merchant_id: int | None = None) ->
         resumes=_due(session, *_resumes_due(now), merchant_id),
         renewals=_due(session, *_renewals_due(now), merchant_id),
         retries=_due(session, *_retries_due(now), merchant_id, model=Invoice),
-        trial_notices=_due(session, *_trial_notices_due(now), merchant_id),
-        trials=_due(session, *_trials_due(now), merchant_id),
+        trial_notices=_due(session, *trial_ends.notices_due(now), merchant_id),
+        trials=_due(session, *trial_ends.ends_due(now), merchant_id),
     )
 
 
@@ -140,34 +137,6 @@ def _retries_due(now):
     return (Invoice.id, Invoice.status == InvoiceStatus.OPEN, Invoice.next_retry_at <= now)
 
 
-# The trial-ending notice goes this long before the trial's end.
-TRIAL_NOTICE_BEFORE = timedelta(days=3)
-
-
-def _trial_notices_due(now):
-    """Trials ending within TRIAL_NOTICE_BEFORE whose notice is not sent (a range of
-    ix_subscription_due; a trial already over at `now` converts without a late notice, and one
-    set to cancel gets none: nothing will be charged)."""
-    return (
-        Subscription.id,
-        Subscription.status == SubscriptionStatus.TRIALING,
-        sa.and_(
-            Subscription.current_period_end > now,
-            Subscription.current_period_end <= now + TRIAL_NOTICE_BEFORE,
-            Subscription.trial_notice_sent.is_(False),
-            Subscription.cancel_at_period_end.is_(False),
-        ),
-    )
-
-
-def _trials_due(now):
-    return (
-        Subscription.id,
-        Subscription.status == SubscriptionStatus.TRIALING,
-        Subscription.current_period_end <= now,
-    )
-
-
 def run_batch(
     session: Session,
     clock: Clock,
@@ -181,59 +150,28 @@ def run_batch(
     """Process up to `limit` due items of each kind in the caller's transaction; with `within`,
     only those of its ids that are still due."""
     report = ClockReport()
-    for subscription_id in _due(
-        session,
-        *_resumes_due(now),
-        merchant_id,
-        limit,
-        within=None if within is None else within.resumes,
-    ):
-        _isolated(session, report, lambda sid=subscription_id: _resume(session, sid, report))
-    for subscription_id in _due(
-        session,
-        *_trial_notices_due(now),
-        merchant_id,
-        limit,
-        within=None if within is None else within.trial_notices,
-    ):
-        _isolated(
-            session, report, lambda sid=subscription_id: _trial_notice(session, sid, now, report)
-        )
-    for subscription_id in _due(
-        session,
-        *_trials_due(now),
-        merchant_id,
-        limit,
-        within=None if within is None else within.trials,
-    ):
-        _isolated(
-            session, report, lambda sid=subscription_id: _trial_end(session, gateway, sid, report)
-        )
-    due = _due(
-        session,
-        *_renewals_due(now),
-        merchant_id,
-        limit,
-        within=None if within is None else within.renewals,
+
+    def due(kind: str, query, model=None) -> list[int]:
+        ids = None if within is None else getattr(within, kind)
+        return _due(session, *query(now), merchant_id, limit, model=model, within=ids)
+
+    def each(ids: list[int], work: Callable[[int], None]) -> None:
+        for item_id in ids:
+            _isolated(session, report, lambda item_id=item_id: work(item_id))
+
+    each(due("resumes", _resumes_due), lambda sid: _resume(session, sid, report))
+    each(
+        due("trial_notices", trial_ends.notices_due),
+        lambda sid: _trial_notice(session, sid, now, report),
     )
-    done = _renew_plain_batch(session, gateway, due, report)
-    for subscription_id in due:
-        if subscription_id in done:
-            continue
-        _isolated(
-            session,
-            report,
-            lambda sid=subscription_id: _period_end(session, gateway, sid, now, report),
-        )
-    for invoice_id in _due(
-        session,
-        *_retries_due(now),
-        merchant_id,
-        limit,
-        model=Invoice,
-        within=None if within is None else within.retries,
-    ):
-        _isolated(session, report, lambda iid=invoice_id: _retry(session, gateway, iid, report))
+    each(due("trials", trial_ends.ends_due), lambda sid: _trial_end(session, gateway, sid, report))
+    renewals_due = due("renewals", _renewals_due)
+    done = _renew_plain_batch(session, gateway, renewals_due, report)
+    each(
+        [sid for sid in renewals_due if sid not in done],
+        lambda sid: _period_end(session, gateway, sid, now, report),
+    )
+    each(due("retries", _retries_due, Invoice), lambda iid: _retry(session, gateway, iid, report))
     return report
 
 
@@ -349,71 +287,15 @@ def _period_end(
 
 
 def _trial_notice(session: Session, subscription_id: int, now: datetime, report: ClockReport):
-    """The trial-ending notice (kind renewal_notice: the merchant's toggle and the customer's
-    preference decide), claimed once by a conditional UPDATE of `trial_notice_sent` so two
-    overlapping runs send one; dated TRIAL_NOTICE_BEFORE before the trial's end."""
-    claimed = session.execute(
-        sa.update(Subscription)
-        .where(
-            Subscription.id == subscription_id,
-            Subscription.status == SubscriptionStatus.TRIALING,
-            Subscription.trial_notice_sent.is_(False),
-        )
-        .values(trial_notice_sent=True)
-    )
-    if claimed.rowcount != 1:
-        return
-    subscription = session.get(Subscription, subscription_id)
-    end = subscription.current_period_end
-    at = min(max(end - TRIAL_NOTICE_BEFORE, subscription.current_period_start), now)
-    webhook_events.emit(
-        session,
-        at,
-        merchant_id=subscription.merchant_id,
-        type_="subscription.trial_will_end",
-        kind="subscription",
-        object_ids=[subscription.id],
-        customer_of={subscription.id: subscription.customer_id},
-    )
-    info = price_info(session, subscription.merchant_id, subscription.price_id)
-    customer = session.get(Customer, subscription.customer_id)
-    card = payment_methods.default_card(session, customer.id)
-    amount = _conversion_amount(session, subscription, info)
-    ends = formatting.date(end)
-    if card is not None or amount == 0:
-        paid_by = f" to {payment_methods.card_label(card.brand, card.last4)}" if card else ""
-        then = (
-            f"From then it continues at {formatting.price_of(info.price)}: we will charge "
-            f"{format_money(amount, info.price.currency)}{paid_by} on {ends}. To stop before "
-            "then, cancel in your billing portal and nothing will be charged."
-        )
-    else:
-        then = (
-            "You have no card on file, so your subscription will end with the trial. To keep "
-            "it, add a card in your billing portal before then."
-        )
-    queued = mailer.queue(
-        session,
-        FixedClock(at),
-        customer=customer,
-        kind="renewal_notice",
-        subject=f"Your free trial of {info.label} ends on {ends}",
-        body=f"Your free trial of {info.label} ends on {ends}. {then}",
-    )
-    if queued is not None:
+    if trial_ends.notice(session, subscription_id, now):
         report.trial_notices += 1
 
 
-def _conversion_amount(session: Session, subscription: Subscription, info) -> int:
-    """What the trial's conversion invoice comes to before account credit, as `_renew` bills
-    it: the price less the checkout's coupon, then less a retention discount (never below 0)."""
-    price, currency = info.price.amount, info.price.currency
-    left = price - coupons.renewal_discount(
-        session, subscription, plan_id=subscription.plan_id, amount=price, currency=currency
-    )
-    if subscription.discount_cycles_remaining > 0 and subscription.discount_percent:
-        left -= min(discount_amount(price, subscription.discount_percent), left)
-    return left
+def _retry(session: Session, gateway: PaymentGateway, invoice_id: int, report: ClockReport):
+    report.retried += 1
+    outcome = dunning.retry(session, gateway, invoice_id)
+    report.recovered += outcome == "recovered"
+    report.gave_up += outcome == "gave_up"
 
 
 def _trial_end(
@@ -429,7 +311,7 @@ def _trial_end(
     info = price_info(session, subscription.merchant_id, subscription.price_id)
     no_card = payment_methods.default_card(session, subscription.customer_id) is None
     if subscription.cancel_at_period_end or (
-        no_card and _conversion_amount(session, subscription, info) > 0
+        no_card and trial_ends.conversion_amount(session, subscription, info) > 0
     ):
         reason = "canceled" if subscription.cancel_at_period_end else "no_card"
         with _recorded(
@@ -438,19 +320,7 @@ def _trial_end(
             end_now(session, subscription, at)
             change.after = {"status": subscription.status, "reason": reason}
         if reason == "no_card":
-            ended = formatting.date(at)
-            mailer.queue(
-                session,
-                event_clock,
-                customer=session.get(Customer, subscription.customer_id),
-                kind="trial_ended",
-                subject=f"Your free trial of {info.label} has ended",
-                body=(
-                    f"Your free trial of {info.label} ended on {ended}. There was no card on "
-                    "file, so your subscription ended with it and nothing was charged. To "
-                    "continue, add a card in your billing portal and subscribe again."
-                ),
-            )
+            trial_ends.ended_mail(session, event_clock, subscription, info.label)
         report.trials_ended += 1
         report.ended += 1
         return
@@ -532,7 +402,7 @@ def _renew(
     invoices.finalize(session, event_clock, invoice, audit.SYSTEM)
     report.renewed += 1
     if invoice.status == InvoiceStatus.OPEN:
-        outcome = _collect(
+        outcome = dunning.collect(
             session,
             event_clock,
             gateway,
@@ -543,7 +413,7 @@ def _renew(
             report.charged += 1
         else:
             report.payment_failed += 1
-            _schedule_retry(
+            dunning.schedule_retry(
                 session,
                 event_clock,
                 subscription,
@@ -552,108 +422,6 @@ def _renew(
                 mail=outcome.status != "action_required",  # collect mailed the confirm link
             )
     return invoice
-
-
-def _collect(
-    session: Session,
-    clock: Clock,
-    gateway: PaymentGateway,
-    invoice: Invoice,
-    *,
-    obligation: str | None = None,
-):
-    """Charge the invoice to its customer's default card, as the billing clock."""
-    card = payment_methods.default_card(session, invoice.customer_id)
-    return invoices.collect(
-        session, clock, gateway, invoice, card, audit.SYSTEM, obligation=obligation
-    )
-
-
-def _schedule_retry(
-    session: Session,
-    clock: Clock,
-    subscription: Subscription,
-    invoice: Invoice,
-    customer: Customer,
-    *,
-    mail: bool = True,
-) -> None:
-    subscription.status = SubscriptionStatus.PAST_DUE
-    session.add(subscription)
-    retry_days = features.load(session, invoice.merchant_id)["billing.retry_days"]
-    invoice.next_retry_at = invoice.finalized_at + timedelta(days=retry_days[0])
-    session.add(invoice)
-    if mail:
-        subject, body = invoices.failure_mail(invoice, None)
-        mailer.queue(
-            session, clock, customer=customer, kind="invoice_reminder", subject=subject, body=body
-        )
-
-
-def _retry(session: Session, gateway: PaymentGateway, invoice_id: int, report: ClockReport):
-    invoice = session.get(Invoice, invoice_id)
-    event_clock = FixedClock(invoice.next_retry_at)
-    report.retried += 1
-    outcome = _collect(session, event_clock, gateway, invoice)
-    subscription = (
-        session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
-    )
-    if outcome.succeeded:
-        report.recovered += 1
-        if subscription is not None:
-            _clear_past_due(session, subscription, event_clock.now())
-        return
-    settings = features.load(session, invoice.merchant_id)
-    retry_days = settings["billing.retry_days"]
-    if invoice.attempt_count <= len(retry_days):
-        invoice.next_retry_at = invoice.finalized_at + timedelta(
-            days=retry_days[invoice.attempt_count - 1]
-        )
-        session.add(invoice)
-        return
-    report.gave_up += 1
-    invoice.next_retry_at = None
-    if settings["billing.after_final_failure"] != "cancel":
-        session.add(invoice)
-        return
-    with audit.changing(
-        session, event_clock, invoice, actor=audit.SYSTEM, action="invoice.uncollectible"
-    ) as change:
-        invoice.status = InvoiceStatus.UNCOLLECTIBLE
-        if subscription is not None and subscription.status != SubscriptionStatus.CANCELED:
-            # The event is the invoice's; the subscription ends with it, its version moved on.
-            subscriptions.claim(session, subscription, None)
-            end_now(session, subscription, event_clock.now())
-            session.add(subscription)
-        change.after = {"subscription_ended": subscription is not None}
-
-
-def _clear_past_due(session: Session, subscription: Subscription, at: datetime) -> None:
-    """Active again once nothing is left open (the merchant's app hears it)."""
-    if subscription.status != SubscriptionStatus.PAST_DUE:
-        return
-    still_open = session.exec(
-        select(sa.func.count(Invoice.id)).where(
-            Invoice.subscription_id == subscription.id, Invoice.status == InvoiceStatus.OPEN
-        )
-    ).one()
-    if still_open == 0:
-        subscription.status = SubscriptionStatus.ACTIVE
-        session.add(subscription)
-        session.flush()
-        for type_, kind, object_id in (
-            ("subscription.activated", "subscription", subscription.id),
-            ("customer.state_changed", "customer", subscription.customer_id),
-        ):
-            webhook_events.emit(
-                session,
-                at,
-                merchant_id=subscription.merchant_id,
-                type_=type_,
-                kind=kind,
-                object_ids=[object_id],
-                customer_of={object_id: subscription.customer_id},
-            )
 
 
 def advance(

@@ -28,6 +28,7 @@ from portal_app.services import (
     portal_home_view,
     subscriptions,
     subscriptions_view,
+    trial_ends,
     trials,
 )
 from portal_app.services.errors import SubscriptionError, TrialError
@@ -373,7 +374,7 @@ def test_the_due_trials_are_read_off_the_due_index(engine):
     if engine.dialect.name != "sqlite":
         pytest.skip("the plan is checked on SQLite")
     with Session(engine) as s:
-        for query in (billing_clock._trials_due, billing_clock._trial_notices_due):
+        for query in (trial_ends.ends_due, trial_ends.notices_due):
             column, status, when = query(START)
             statement = select(column).where(status, when)
             compiled = statement.compile(
