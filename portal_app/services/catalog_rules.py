@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from portal_app.clock import Clock
+from portal_app.models import Plan, Price, Product
 from portal_app.money import format_money
 from portal_app.services import audit
 from portal_app.services.errors import CatalogError, NotFound
@@ -234,6 +235,18 @@ def get_owned(session: Session, model: type[Row], merchant_id: int, row_id: int,
     if row is None or row.merchant_id != merchant_id:
         raise NotFound(f"{what} not found.")
     return row
+
+
+def get_product(session: Session, merchant_id: int, product_id: int) -> Product:
+    return get_owned(session, Product, merchant_id, product_id, "Product")
+
+
+def get_plan(session: Session, merchant_id: int, plan_id: int) -> Plan:
+    return get_owned(session, Plan, merchant_id, plan_id, "Plan")
+
+
+def get_price(session: Session, merchant_id: int, price_id: int) -> Price:
+    return get_owned(session, Price, merchant_id, price_id, "Price")
 
 
 def edit(

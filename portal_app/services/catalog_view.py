@@ -13,7 +13,13 @@ from sqlmodel import Session
 
 from portal_app.clock import Clock
 from portal_app.formatting import price as price_label
-from portal_app.services import catalog_admin, digital_admin, features, retention_offers
+from portal_app.services import (
+    catalog_admin,
+    catalog_overview,
+    digital_admin,
+    features,
+    retention_offers,
+)
 from portal_app.services.catalog_rules import entitlement_lines
 from portal_app.services.errors import CatalogError
 
@@ -121,7 +127,7 @@ def catalog(
 ) -> dict[str, Any]:
     """Everything the page shows, keyed by the state var that holds it."""
     products, plans = [], []
-    for product_row in catalog_admin.overview(session, merchant_id):
+    for product_row in catalog_overview.overview(session, merchant_id):
         product = product_row.product
         products.append(
             ProductView(
@@ -168,7 +174,7 @@ def catalog(
     }
 
 
-def _plan_view(product_id: int, plan_row: catalog_admin.PlanRow) -> PlanView:
+def _plan_view(product_id: int, plan_row: catalog_overview.PlanRow) -> PlanView:
     plan = plan_row.plan
     on_sale = [row for row in plan_row.prices if row.price.active]
     earlier = [row for row in plan_row.prices if not row.price.active and row.subscribers]
@@ -220,7 +226,7 @@ def price_rows(
     session: Session, clock: Clock, *, merchant_id: int, plan_id: int
 ) -> list[PriceView]:
     """Every price of one plan, on sale and archived, for the dialog's price list."""
-    for product in catalog_admin.overview(session, merchant_id):
+    for product in catalog_overview.overview(session, merchant_id):
         for plan_row in product.plans:
             if plan_row.plan.id == plan_id:
                 return [
@@ -244,7 +250,7 @@ def _grant_rows(session: Session, merchant_id: int, asset_id: int) -> list[Grant
         for plan in row.plans
     }
     rows = []
-    for product in catalog_admin.overview(session, merchant_id):
+    for product in catalog_overview.overview(session, merchant_id):
         for plan_row in product.plans:
             plan = plan_row.plan
             if not plan.active and plan.id not in granted:

@@ -14,7 +14,7 @@ import logging
 import reflex as rx
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal_app.services import catalog_admin, catalog_view
+from portal_app.services import catalog_admin, catalog_overview, catalog_view
 from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
 from portal_app.state.merchant_analytics import reason_label
 from portal_app.state.merchant_catalog_digital import UPLOAD_ID, CatalogDigitalMixin
@@ -58,7 +58,7 @@ class MerchantCatalogState(
     def _refresh(self) -> None:
         for key, value in read(catalog_view.catalog, reason_label=reason_label).items():
             setattr(self, key, value)
-        for key, value in read(catalog_admin.sale_terms).items():  # plan_terms, product_terms
+        for key, value in read(catalog_overview.sale_terms).items():  # plan_terms, product_terms
             setattr(self, key, value)
         self.loaded = True
 

@@ -13,7 +13,13 @@ import reflex as rx
 
 from portal_app.formatting import price as price_label
 from portal_app.money import format_money, minor_unit_exponent, parse_major_amount
-from portal_app.services import catalog_admin, catalog_view, digital_admin, retention_offers
+from portal_app.services import (
+    catalog_admin,
+    catalog_overview,
+    catalog_view,
+    digital_admin,
+    retention_offers,
+)
 from portal_app.services.catalog_view import GrantView, PriceView
 from portal_app.services.errors import CatalogError
 from portal_app.state.guard import guarded, read, write
@@ -127,7 +133,7 @@ class CatalogEditorMixin(rx.State, mixin=True):
         self.editor_error, self.editor_prices, self.editor_plans = "", [], []
         shown = read(catalog_view.editor, kind=kind, item_id=item)
         values = dict(shown["values"])
-        values.update(read(catalog_admin.editor_terms, kind=kind, item_id=item))
+        values.update(read(catalog_overview.editor_terms, kind=kind, item_id=item))
         self.editor_kind, self.editor_title, self.editor = kind, shown["title"], values
         self.editor_prices, self.editor_plans = shown["prices"], shown["plans"]
         self.editor_products = (

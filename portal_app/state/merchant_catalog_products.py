@@ -27,7 +27,7 @@ class CatalogProductsMixin(rx.State, mixin=True):
     products: list[ProductView] = []
     plans: list[PlanView] = []
     product_choices: list[Choice] = []  # active products, for the new plan's product
-    # What checkout sells, by plan / product id (catalog_admin.sale_terms): plan {"trial",
+    # What checkout sells, by plan / product id (catalog_overview.sale_terms): plan {"trial",
     # "public", "buy_link"}, product {"one_time", "shippable", "buy_link"}.
     plan_terms: dict[str, dict[str, str]] = {}
     product_terms: dict[str, dict[str, str]] = {}
