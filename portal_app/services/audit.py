@@ -198,10 +198,12 @@ def record_about(
     actor: Actor,
     action: str,
     customer_id: int | None = None,
+    before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    result: str = "ok",
 ) -> AuditEvent:
-    """An event about one row of a merchant (the target: a customer, a staff member), filed
-    under that row's merchant."""
+    """An event about one row of a merchant (the target: a customer, a payment, a staff member),
+    filed under that row's merchant and, unless given, the row's own customer."""
     return record(
         session,
         clock,
@@ -210,8 +212,12 @@ def record_about(
         action=action,
         target_type=target_type,
         target_id=target.id,
-        customer_id=customer_id,
+        customer_id=customer_id
+        if customer_id is not None
+        else getattr(target, "customer_id", None),
+        before=before,
         after=after,
+        result=result,
     )
 
 

@@ -406,15 +406,13 @@ def confirm(
         row.email_given_at = clock.now()
     session.add(row)
     session.flush()
-    audit.record(
+    audit.record_about(
         session,
         clock,
-        merchant_id=row.merchant_id,
+        row,
+        "checkout",
         actor=actor,
         action="checkout.completed",
-        target_type="checkout",
-        target_id=row.id,
-        customer_id=customer.id,
         after={
             "mode": row.mode,
             "subscription_id": row.subscription_id,

@@ -222,15 +222,13 @@ def create_session(
         row.email_given_at = clock.now()
     session.add(row)
     session.flush()
-    audit.record(
+    audit.record_about(
         session,
         clock,
-        merchant_id=merchant_id,
+        row,
+        "checkout",
         actor=actor,
         action="checkout.link_created",
-        target_type="checkout",
-        target_id=row.id,
-        customer_id=row.customer_id,
         after={
             "mode": row.mode,
             "price_id": row.price_id,

@@ -487,15 +487,13 @@ def _record_failure(
     )
     session.add(payment)
     session.flush()
-    audit.record(
+    audit.record_about(
         session,
         clock,
-        merchant_id=invoice.merchant_id,
+        invoice,
+        "invoice",
         actor=actor,
         action="invoice.payment_failed",
-        target_type="invoice",
-        target_id=invoice.id,
-        customer_id=invoice.customer_id,
         after={"attempt": attempt, "code": code},
         result="failed",
     )

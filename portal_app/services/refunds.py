@@ -149,15 +149,13 @@ def refund_payment(
     session.flush()
     invoice = session.get(Invoice, payment.invoice_id)
     label = invoices.display_number(invoice)
-    audit.record(
+    audit.record_about(
         session,
         clock,
-        merchant_id=payment.merchant_id,
+        payment,
+        "payment",
         actor=actor,
         action="payment.refund",
-        target_type="payment",
-        target_id=payment.id,
-        customer_id=payment.customer_id,
         after={
             "credit_note": credit_note_number(note),
             "amount": amount,

@@ -204,15 +204,13 @@ def _refunded(session, clock, gateway, obj) -> bool:
         return False
     if int(obj.get("amount_refunded") or 0) <= refunds.refunded_of(session, payment.id):
         return False
-    audit.record(
+    audit.record_about(
         session,
         clock,
-        merchant_id=payment.merchant_id,
+        payment,
+        "payment",
         actor=audit.SYSTEM,
         action="payment.refunded_at_gateway",
-        target_type="payment",
-        target_id=payment.id,
-        customer_id=payment.customer_id,
         after={"amount_refunded": int(obj.get("amount_refunded") or 0)},
     )
     return True

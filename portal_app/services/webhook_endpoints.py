@@ -138,14 +138,13 @@ def create_endpoint(
     )
     session.add(endpoint)
     session.flush()
-    audit.record(
+    audit.record_about(
         session,
         clock,
-        merchant_id=merchant_id,
+        endpoint,
+        "webhookendpoint",
         actor=actor,
         action="webhook_endpoint.create",
-        target_type="webhookendpoint",
-        target_id=endpoint.id,
         after=snapshot(endpoint),
     )
     return endpoint, secret
