@@ -52,15 +52,12 @@ def list_plans(
     starting_after: int | None = core.StartingAfter,
     who=core.caller(READ),
 ):
-    def work(session):
-        query = select(Plan).where(Plan.merchant_id == who.merchant_id)
-        if active is not None:
-            query = query.where(Plan.active == active)
-        rows, more = core.page(session, query, Plan, limit, starting_after)
+    def objects(session, rows):
         prices = _prices_of(session, [r.id for r in rows])
-        return core.listing([PlanObject.of(r, prices[r.id]) for r in rows], more)
+        return [PlanObject.of(r, prices[r.id]) for r in rows]
 
-    return core.read(work)
+    query = core.owned(Plan, who.merchant_id, active=active)
+    return core.list_page(query, Plan, limit, starting_after, objects)
 
 
 @router.get("/plans/{plan_id}", response_model=PlanObject, summary="Get a plan")
@@ -79,14 +76,8 @@ def list_prices(
     starting_after: int | None = core.StartingAfter,
     who=core.caller(READ),
 ):
-    def work(session):
-        query = select(Price).where(Price.merchant_id == who.merchant_id)
-        if plan_id is not None:
-            query = query.where(Price.plan_id == plan_id)
-        rows, more = core.page(session, query, Price, limit, starting_after)
-        return core.listing([PriceObject.of(r) for r in rows], more)
-
-    return core.read(work)
+    query = core.owned(Price, who.merchant_id, plan_id=plan_id)
+    return core.list_page(query, Price, limit, starting_after, core.each(PriceObject))
 
 
 @router.get("/prices/{price_id}", response_model=PriceObject, summary="Get a price")
@@ -100,12 +91,8 @@ def list_products(
     starting_after: int | None = core.StartingAfter,
     who=core.caller(READ),
 ):
-    def work(session):
-        query = select(Product).where(Product.merchant_id == who.merchant_id)
-        rows, more = core.page(session, query, Product, limit, starting_after)
-        return core.listing([ProductObject.of(r) for r in rows], more)
-
-    return core.read(work)
+    query = core.owned(Product, who.merchant_id)
+    return core.list_page(query, Product, limit, starting_after, core.each(ProductObject))
 
 
 @router.get("/products/{product_id}", response_model=ProductObject, summary="Get a product")
@@ -136,12 +123,8 @@ def list_coupons(
     starting_after: int | None = core.StartingAfter,
     who=core.caller(READ),
 ):
-    def work(session):
-        query = select(Coupon).where(Coupon.merchant_id == who.merchant_id)
-        rows, more = core.page(session, query, Coupon, limit, starting_after)
-        return core.listing([CouponObject.of(r) for r in rows], more)
-
-    return core.read(work)
+    query = core.owned(Coupon, who.merchant_id)
+    return core.list_page(query, Coupon, limit, starting_after, core.each(CouponObject))
 
 
 @router.post("/coupons", response_model=CouponObject, summary="Create a coupon")
@@ -182,14 +165,9 @@ def list_promotion_codes(
     starting_after: int | None = core.StartingAfter,
     who=core.caller(READ),
 ):
-    def work(session):
-        query = select(PromotionCode).where(PromotionCode.merchant_id == who.merchant_id)
-        if coupon_id is not None:
-            query = query.where(PromotionCode.coupon_id == coupon_id)
-        rows, more = core.page(session, query, PromotionCode, limit, starting_after)
-        return core.listing([PromotionCodeObject.of(r) for r in rows], more)
-
-    return core.read(work)
+    query = core.owned(PromotionCode, who.merchant_id, coupon_id=coupon_id)
+    objects = core.each(PromotionCodeObject)
+    return core.list_page(query, PromotionCode, limit, starting_after, objects)
 
 
 @router.post("/promotion_codes", response_model=PromotionCodeObject, summary="Create a code")

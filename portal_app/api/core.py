@@ -15,7 +15,7 @@ from typing import Any, Generic, Literal, TypeVar
 from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from portal_app.clock import SystemClock
 from portal_app.db import read_scope, session_scope
@@ -306,3 +306,30 @@ def page(session: Session, query, model, limit: int, starting_after: int | None)
 
 def listing(rows: list, has_more: bool) -> dict[str, Any]:
     return {"object": "list", "data": rows, "has_more": has_more}
+
+
+def owned(model, merchant_id: int, **equal: Any):
+    """The merchant's rows of `model`, narrowed to each given column's value (None: any)."""
+    query = select(model).where(model.merchant_id == merchant_id)
+    for column, value in equal.items():
+        if value is not None:
+            query = query.where(getattr(model, column) == value)
+    return query
+
+
+def list_page(
+    query, model, limit: int, starting_after: int | None, objects: Callable[[Session, list], list]
+) -> Response:
+    """One cursor page of `query` as a list response; `objects` makes the page's API objects
+    (with the session, for objects that read more, in one query for the page)."""
+
+    def work(session: Session):
+        rows, more = page(session, query, model, limit, starting_after)
+        return listing(objects(session, rows), more)
+
+    return read(work)
+
+
+def each(api_object) -> Callable[[Session, list], list]:
+    """`objects` for `list_page` when each row makes its object alone (`ApiObject.of(row)`)."""
+    return lambda _session, rows: [api_object.of(row) for row in rows]

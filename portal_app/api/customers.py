@@ -72,12 +72,8 @@ def list_customers(
     starting_after: int | None = core.StartingAfter,
     who=core.caller("customers:read"),
 ):
-    def work(session):
-        query = customer_accounts.list_query(who.merchant_id, email=email, status=status)
-        rows, more = core.page(session, query, Customer, limit, starting_after)
-        return core.listing([CustomerObject.of(r) for r in rows], more)
-
-    return core.read(work)
+    query = customer_accounts.list_query(who.merchant_id, email=email, status=status)
+    return core.list_page(query, Customer, limit, starting_after, core.each(CustomerObject))
 
 
 @router.get("/external/{external_id}", response_model=CustomerObject, summary="Get by external id")

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
-from sqlmodel import select
 
 from portal_app.api import core
 from portal_app.models import Invoice, InvoiceStatus
@@ -37,20 +36,14 @@ def list_invoices(
     starting_after: int | None = core.StartingAfter,
     who=core.caller("invoices:read"),
 ):
-    def work(session):
-        query = select(Invoice).where(
-            Invoice.merchant_id == who.merchant_id, Invoice.status != InvoiceStatus.DRAFT
-        )
-        if customer_id is not None:
-            query = query.where(Invoice.customer_id == customer_id)
-        if subscription_id is not None:
-            query = query.where(Invoice.subscription_id == subscription_id)
-        if status is not None:
-            query = query.where(Invoice.status == status)
-        rows, more = core.page(session, query, Invoice, limit, starting_after)
-        return core.listing(InvoiceObject.many(session, rows), more)
-
-    return core.read(work)
+    query = core.owned(
+        Invoice,
+        who.merchant_id,
+        customer_id=customer_id,
+        subscription_id=subscription_id,
+        status=status,
+    ).where(Invoice.status != InvoiceStatus.DRAFT)
+    return core.list_page(query, Invoice, limit, starting_after, InvoiceObject.many)
 
 
 @router.get("/{invoice_id}", response_model=InvoiceObject, summary="Get an invoice")

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import Field
-from sqlmodel import select
 
 from portal_app.api import core
 from portal_app.models import Order
@@ -32,16 +31,8 @@ def list_orders(
     starting_after: int | None = core.StartingAfter,
     who=core.caller("orders:read"),
 ):
-    def work(session):
-        query = select(Order).where(Order.merchant_id == who.merchant_id)
-        if customer_id is not None:
-            query = query.where(Order.customer_id == customer_id)
-        if status is not None:
-            query = query.where(Order.status == status)
-        rows, more = core.page(session, query, Order, limit, starting_after)
-        return core.listing(_objects(session, rows), more)
-
-    return core.read(work)
+    query = core.owned(Order, who.merchant_id, customer_id=customer_id, status=status)
+    return core.list_page(query, Order, limit, starting_after, _objects)
 
 
 @router.get("/{order_id}", response_model=OrderObject, summary="Get an order")

@@ -10,7 +10,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
-from sqlmodel import select
 
 from portal_app.api import core
 from portal_app.models import Subscription
@@ -81,18 +80,11 @@ def list_subscriptions(
     starting_after: int | None = core.StartingAfter,
     who=core.caller(READ),
 ):
-    def work(session):
-        query = select(Subscription).where(Subscription.merchant_id == who.merchant_id)
-        if customer_id is not None:
-            query = query.where(Subscription.customer_id == customer_id)
-        if status is not None:
-            query = query.where(Subscription.status == status)
-        if plan_id is not None:
-            query = query.where(Subscription.plan_id == plan_id)
-        rows, more = core.page(session, query, Subscription, limit, starting_after)
-        return core.listing([SubscriptionObject.of(r) for r in rows], more)
-
-    return core.read(work)
+    query = core.owned(
+        Subscription, who.merchant_id, customer_id=customer_id, status=status, plan_id=plan_id
+    )
+    objects = core.each(SubscriptionObject)
+    return core.list_page(query, Subscription, limit, starting_after, objects)
 
 
 @router.get("/{subscription_id}", response_model=SubscriptionObject, summary="Get one")
