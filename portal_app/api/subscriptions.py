@@ -33,6 +33,18 @@ def _mine(session, merchant_id: int, subscription_id: int) -> Subscription:
     return row
 
 
+def _on_subscription(request: Request, who, subscription_id: int, change, body=None):
+    """A change of one of the merchant's subscriptions, made as its customer's (the services
+    take the customer, the subscription and the actor), answered with the subscription."""
+
+    def work(session, _key):
+        row = _mine(session, who.merchant_id, subscription_id)
+        ids = {"customer_id": row.customer_id, "subscription_id": row.id, "actor": who.actor}
+        return SubscriptionObject.of(change(session, **ids))
+
+    return core.write(request, who, work, params=body)
+
+
 class SubscriptionCreate(core.ApiInput):
     customer_id: int = Field(..., ge=1, le=2**53)
     price_id: int = Field(..., ge=1, le=2**53)
@@ -172,23 +184,21 @@ def preview_change(
 def change_subscription(
     request: Request, subscription_id: SubscriptionId, body: ChangeIn, who=core.caller(WRITE)
 ):
-    def work(session, _key):
-        row = _mine(session, who.merchant_id, subscription_id)
+    def change(session, **ids):
         plan_changes.change_plan(
             session,
             core.CLOCK,
             configured_gateway(),
-            customer_id=row.customer_id,
-            subscription_id=row.id,
             new_price_id=body.price_id,
             timing=body.timing,
             expected_version=body.expected_version,
-            actor=who.actor,
+            **ids,
         )
-        session.refresh(row)
-        return SubscriptionObject.of(row)
+        row = session.get(Subscription, ids["subscription_id"])
+        session.refresh(row)  # the change may have moved it on with a statement
+        return row
 
-    return core.write(request, who, work, params=body)
+    return _on_subscription(request, who, subscription_id, change, body)
 
 
 class PauseIn(core.ApiInput):
@@ -201,40 +211,20 @@ class PauseIn(core.ApiInput):
 def pause_subscription(
     request: Request, subscription_id: SubscriptionId, body: PauseIn, who=core.caller(WRITE)
 ):
-    def work(session, _key):
-        row = _mine(session, who.merchant_id, subscription_id)
-        resume_at = body.resume_at
-        if resume_at is not None and resume_at.tzinfo is None:
+    def pause(session, **ids):
+        if body.resume_at is not None and body.resume_at.tzinfo is None:
             raise SubscriptionError("resume_at needs a time zone (e.g. Z).", code="resume_at")
-        return SubscriptionObject.of(
-            subscriptions.pause(
-                session,
-                core.CLOCK,
-                customer_id=row.customer_id,
-                subscription_id=row.id,
-                resume_at=resume_at,
-                actor=who.actor,
-            )
-        )
+        return subscriptions.pause(session, core.CLOCK, resume_at=body.resume_at, **ids)
 
-    return core.write(request, who, work, params=body)
+    return _on_subscription(request, who, subscription_id, pause, body)
 
 
 @router.post("/{subscription_id}/resume", response_model=SubscriptionObject, summary="Resume")
 def resume_subscription(request: Request, subscription_id: SubscriptionId, who=core.caller(WRITE)):
-    def work(session, _key):
-        row = _mine(session, who.merchant_id, subscription_id)
-        return SubscriptionObject.of(
-            subscriptions.resume(
-                session,
-                core.CLOCK,
-                customer_id=row.customer_id,
-                subscription_id=row.id,
-                actor=who.actor,
-            )
-        )
+    def resume(session, **ids):
+        return subscriptions.resume(session, core.CLOCK, **ids)
 
-    return core.write(request, who, work)
+    return _on_subscription(request, who, subscription_id, resume)
 
 
 class CancelIn(core.ApiInput):
@@ -245,20 +235,10 @@ class CancelIn(core.ApiInput):
 def cancel_subscription(
     request: Request, subscription_id: SubscriptionId, body: CancelIn, who=core.caller(WRITE)
 ):
-    def work(session, _key):
-        row = _mine(session, who.merchant_id, subscription_id)
-        return SubscriptionObject.of(
-            subscriptions.cancel(
-                session,
-                core.CLOCK,
-                customer_id=row.customer_id,
-                subscription_id=row.id,
-                at_period_end=body.at_period_end,
-                actor=who.actor,
-            )
-        )
+    def cancel(session, **ids):
+        return subscriptions.cancel(session, core.CLOCK, at_period_end=body.at_period_end, **ids)
 
-    return core.write(request, who, work, params=body)
+    return _on_subscription(request, who, subscription_id, cancel, body)
 
 
 @router.post(
@@ -269,17 +249,7 @@ def reactivate_subscription(
 ):
     """Undo a pending cancellation, or restart an ended subscription (paid now)."""
 
-    def work(session, _key):
-        row = _mine(session, who.merchant_id, subscription_id)
-        return SubscriptionObject.of(
-            subscriptions.reactivate(
-                session,
-                core.CLOCK,
-                configured_gateway(),
-                customer_id=row.customer_id,
-                subscription_id=row.id,
-                actor=who.actor,
-            )
-        )
+    def reactivate(session, **ids):
+        return subscriptions.reactivate(session, core.CLOCK, configured_gateway(), **ids)
 
-    return core.write(request, who, work)
+    return _on_subscription(request, who, subscription_id, reactivate)
