@@ -56,3 +56,14 @@ def active_prices(session: Session, merchant_id: int) -> list[PriceInfo]:
         .order_by(Plan.product_id, Plan.tier, Price.interval)
     ).all()
     return [PriceInfo(price, plan) for price, plan in rows]
+
+
+def annual_saving(monthly: Price | None, annual: Price | None) -> int:
+    """Whole percent a year costs less paid annually than as twelve months (0: none, or the two
+    prices are not comparable)."""
+    if monthly is None or annual is None or monthly.currency != annual.currency:
+        return 0
+    full_year = 12 * monthly.amount
+    if full_year <= 0 or annual.amount >= full_year:
+        return 0
+    return max(round((full_year - annual.amount) * 100 / full_year), 0)

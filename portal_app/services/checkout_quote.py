@@ -30,7 +30,7 @@ from portal_app.services import (
     invoices,
     trials,
 )
-from portal_app.services.catalog import PriceInfo, period_end, price_info
+from portal_app.services.catalog import PriceInfo, annual_saving, period_end, price_info
 from portal_app.services.errors import (
     CouponError,
     NotFound,
@@ -250,13 +250,8 @@ def card_required(session: Session, row: CheckoutSession, quote: Quote) -> bool:
 
 
 def _savings(monthly: Price | None, annual: Price | None) -> str:
-    if monthly is None or annual is None or monthly.currency != annual.currency:
-        return ""
-    full_year = 12 * monthly.amount
-    if full_year <= 0 or annual.amount >= full_year:
-        return ""
-    percent = round((full_year - annual.amount) * 100 / full_year)
-    return f"save {percent}%" if percent > 0 else ""
+    percent = annual_saving(monthly, annual)
+    return f"save {percent}%" if percent else ""
 
 
 def view(

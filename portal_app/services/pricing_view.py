@@ -14,6 +14,7 @@ from portal_app.db import read_scope
 from portal_app.models import Merchant, Plan, Price, Product
 from portal_app.money import format_money
 from portal_app.services import features
+from portal_app.services.catalog import annual_saving
 from portal_app.services.demo import DEMO_SLUG
 
 
@@ -44,13 +45,8 @@ def _demo_merchant(session: Session) -> Merchant | None:
 
 
 def _savings_label(monthly: Price | None, annual: Price | None) -> str:
-    if monthly is None or annual is None or monthly.currency != annual.currency:
-        return ""
-    full_year = 12 * monthly.amount
-    if full_year <= 0 or annual.amount >= full_year:
-        return ""
-    percent = round((full_year - annual.amount) * 100 / full_year)
-    return f"Save {percent}% yearly" if percent > 0 else ""
+    percent = annual_saving(monthly, annual)
+    return f"Save {percent}% yearly" if percent else ""
 
 
 def pricing(session: Session) -> tuple[str, list[PlanCard]]:
