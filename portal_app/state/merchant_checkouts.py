@@ -15,7 +15,6 @@ from portal_app.services.merchant_checkouts_view import CheckoutListRow, LinkCho
 from portal_app.state import paging
 from portal_app.state.guard import PrivateState, current, guarded, read, write
 from portal_app.state.merchant_catalog_editor import field, posted, resubmitted, whole
-from portal_app.state.merchant_invoices import filter_choice
 from portal_app.state.paging import PagedList
 
 CHECKOUT_FILTER_LABELS = {
@@ -46,11 +45,7 @@ class MerchantCheckoutsState(PagedList, PrivateState):
         self.choices = read(merchant_checkouts_view.link_choices)
         self._first_page()
 
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def show(self, status: str):
-        self.status = filter_choice(status, merchant_checkouts_view.STATUS_FILTERS)
-        self._first_page()
+    show = paging.show_filter(merchant_checkouts_view.STATUS_FILTERS, "staff", staff_role="viewer")
 
     go_to_page = paging.go_to_page("staff", staff_role="viewer")
 

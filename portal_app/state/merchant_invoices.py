@@ -7,7 +7,6 @@ from __future__ import annotations
 import reflex as rx
 
 from portal_app.services import merchant_billing, merchant_invoices_view
-from portal_app.services.errors import PortalError
 from portal_app.services.merchant_invoices_view import InvoiceListRow
 from portal_app.state import paging
 from portal_app.state.guard import PrivateState, guarded, read
@@ -20,14 +19,6 @@ INVOICE_FILTER_LABELS = {
     "void": "Void",
     "all": "All",
 }
-
-
-def filter_choice(value, allowed) -> str:
-    """A filter or sort key from the browser: one of ours, else a refusal."""
-    text = str(value)
-    if text not in allowed:
-        raise PortalError("That filter is not available.")
-    return text
 
 
 class MerchantInvoicesState(PagedList, PrivateState):
@@ -59,11 +50,7 @@ class MerchantInvoicesState(PagedList, PrivateState):
         self.sort = "due_asc"
         self._first_page()
 
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def show(self, status: str):
-        self.status = filter_choice(status, merchant_billing.INVOICE_FILTERS)
-        self._first_page()
+    show = paging.show_filter(merchant_billing.INVOICE_FILTERS, "staff", staff_role="viewer")
 
     @rx.event
     @guarded("staff", staff_role="viewer")

@@ -11,7 +11,6 @@ from portal_app.services import merchant_outbox_view, outbox_admin
 from portal_app.services.merchant_outbox_view import OpenedMessage, OutboxListRow
 from portal_app.state import paging
 from portal_app.state.guard import PrivateState, guarded, read, write
-from portal_app.state.merchant_invoices import filter_choice
 from portal_app.state.paging import PagedList
 
 OUTBOX_FILTER_LABELS = {"all": "All", "queued": "Queued", "sent": "Sent", "failed": "Failed"}
@@ -36,11 +35,7 @@ class MerchantOutboxState(PagedList, PrivateState):
         self.status, self.opened = "all", {}
         self._first_page()
 
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def show(self, status: str):
-        self.status = filter_choice(status, outbox_admin.OUTBOX_FILTERS)
-        self._first_page()
+    show = paging.show_filter(outbox_admin.OUTBOX_FILTERS, "staff", staff_role="viewer")
 
     go_to_page = paging.go_to_page("staff", staff_role="viewer")
 

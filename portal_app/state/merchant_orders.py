@@ -11,7 +11,6 @@ from portal_app.services import merchant_orders_view, orders
 from portal_app.services.merchant_orders_view import OrderDetailView, OrderListRow
 from portal_app.state import paging
 from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
-from portal_app.state.merchant_invoices import filter_choice
 from portal_app.state.paging import PagedList
 
 ORDER_FILTER_LABELS = {
@@ -50,11 +49,7 @@ class MerchantOrdersState(Refreshing, PagedList, PrivateState):
         if wanted.isdigit():
             self._open(int(wanted))
 
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def show(self, status: str):
-        self.status = filter_choice(status, orders.FILTERS)
-        self._first_page()
+    show = paging.show_filter(orders.FILTERS, "staff", staff_role="viewer")
 
     go_to_page = paging.go_to_page("staff", staff_role="viewer")
 

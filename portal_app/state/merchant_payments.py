@@ -12,7 +12,6 @@ from portal_app.services import merchant_billing, merchant_payments_view, refund
 from portal_app.services.merchant_payments_view import PaymentListRow
 from portal_app.state import paging
 from portal_app.state.guard import PrivateState, guarded, read, write
-from portal_app.state.merchant_invoices import filter_choice
 from portal_app.state.paging import PagedList
 
 PAYMENT_FILTER_LABELS = {"all": "All", "succeeded": "Succeeded", "failed": "Failed"}
@@ -38,11 +37,7 @@ class MerchantPaymentsState(PagedList, PrivateState):
         self.status = "all"
         self._first_page()
 
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def show(self, status: str):
-        self.status = filter_choice(status, merchant_billing.PAYMENT_FILTERS)
-        self._first_page()
+    show = paging.show_filter(merchant_billing.PAYMENT_FILTERS, "staff", staff_role="viewer")
 
     go_to_page = paging.go_to_page("staff", staff_role="viewer")
 

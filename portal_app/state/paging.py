@@ -11,13 +11,15 @@
 
         go_to_page = paging.go_to_page("staff", staff_role="viewer")
 
-The handler is built per state because each declares its own guard (role, feature, staff role:
+`show = paging.show_filter(FILTERS, "staff", staff_role="viewer")` is the filter tabs' handler.
+The handlers are built per state because each declares its own guard (role, feature, staff role:
 tests/unit/test_handler_inventory.py reviews them); the mixin carries what is the same."""
 
 from __future__ import annotations
 
 import reflex as rx
 
+from portal_app.services.errors import PortalError
 from portal_app.services.paging import Page, page_count
 from portal_app.state.guard import guarded
 
@@ -72,3 +74,18 @@ def go_to_page(role: str, feature: str | None = None, *, staff_role: str | None 
 
     go_to_page.__qualname__ = "PagedList.go_to_page"
     return rx.event(guarded(role, feature, staff_role=staff_role)(go_to_page))
+
+
+def show_filter(allowed, role: str, feature: str | None = None, *, staff_role: str | None = None):
+    """The `show(status)` event handler of a `PagedList` state's filter tabs: one of `allowed`
+    (anything else is refused: "That filter is not available."), shown from page 1."""
+
+    def show(self, status: str):
+        text = str(status)
+        if text not in allowed:
+            raise PortalError("That filter is not available.")
+        self.status = text
+        self._first_page()
+
+    show.__qualname__ = "PagedList.show"
+    return rx.event(guarded(role, feature, staff_role=staff_role)(show))
