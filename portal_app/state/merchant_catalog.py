@@ -15,6 +15,7 @@ import reflex as rx
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal_app.services import catalog_admin, catalog_overview, catalog_view
+from portal_app.state.confirming import Confirming
 from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
 from portal_app.state.merchant_analytics import reason_label
 from portal_app.state.merchant_catalog_digital import UPLOAD_ID, CatalogDigitalMixin
@@ -40,6 +41,7 @@ class MerchantCatalogState(
     CatalogOffersMixin,
     CatalogDigitalMixin,
     CatalogEditorMixin,
+    Confirming,
     Refreshing,
     PrivateState,
 ):
@@ -47,11 +49,6 @@ class MerchantCatalogState(
     load_error: str = ""
     currency: str = ""
     form_version: int = 0  # remounts the create forms after a success
-    # The archive confirmation.
-    confirm_kind: str = ""
-    confirm_title: str = ""
-    confirm_text: str = ""
-    _confirm_id: int = 0
 
     # --- loading --------------------------------------------------------------------------------
 
@@ -71,9 +68,6 @@ class MerchantCatalogState(
         self._clear_errors()
         self.form_version += 1
         return self._changed(message)
-
-    def _close_confirm(self) -> None:
-        self.confirm_kind, self.confirm_title, self.confirm_text, self._confirm_id = "", "", "", 0
 
     @rx.event
     @guarded("staff", staff_role="viewer")
@@ -97,8 +91,7 @@ class MerchantCatalogState(
             return
         item = parse_id(item_id)
         title, text = read(catalog_view.archive_question, kind=kind, item_id=item)
-        self.confirm_kind, self.confirm_title, self.confirm_text = kind, title, text
-        self._confirm_id = item
+        self._ask(kind, item, title, text)
 
     @rx.event
     @guarded("staff", staff_role="viewer")
@@ -109,8 +102,7 @@ class MerchantCatalogState(
     @guarded("staff", staff_role="viewer")
     def confirm_visibility(self, is_open: bool):
         """Escape closes the confirmation like "Keep it"."""
-        if is_open is not True:
-            self._close_confirm()
+        self._closed_on(is_open)
 
     @rx.event
     @guarded("staff", staff_role="admin")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from portal_app.services import coupons_admin
 from portal_app.services.errors import CatalogError
+from portal_app.state.confirming import Confirming
 from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
 from portal_app.state.merchant_catalog_editor import (
     checked,
@@ -83,7 +84,7 @@ def _ticked(form: dict[str, Any], prefix: str) -> list[int]:
     return sorted(ids)
 
 
-class MerchantCatalogCouponsState(Refreshing, PrivateState):
+class MerchantCatalogCouponsState(Confirming, Refreshing, PrivateState):
     loaded: bool = False
     load_error: str = ""
     coupons: list[CouponView] = []
@@ -95,11 +96,6 @@ class MerchantCatalogCouponsState(Refreshing, PrivateState):
     coupon_error: str = ""
     code_error: str = ""
     form_version: int = 0  # remounts the forms after a success
-    # "Turn off" asks first.
-    confirm_kind: str = ""
-    confirm_title: str = ""
-    confirm_text: str = ""
-    _confirm_id: int = 0
 
     def _refresh(self) -> None:
         for key, value in read(coupons_admin.screen).items():
@@ -110,9 +106,6 @@ class MerchantCatalogCouponsState(Refreshing, PrivateState):
         self.coupon_error, self.code_error = "", ""
         self.form_version += 1
         return self._changed(message)
-
-    def _close_confirm(self) -> None:
-        self.confirm_kind, self.confirm_title, self.confirm_text, self._confirm_id = "", "", "", 0
 
     @rx.event
     @guarded("staff", staff_role="viewer")
@@ -181,15 +174,15 @@ class MerchantCatalogCouponsState(Refreshing, PrivateState):
             raise ValueError("bad switch")
         item = parse_id(item_id)
         if not active:
-            what = SWITCH[kind][2]
-            self.confirm_kind, self._confirm_id = kind, item
-            self.confirm_title = f"Turn this {what} off?"
-            self.confirm_text = (
+            self._ask(
+                kind,
+                item,
+                f"Turn this {SWITCH[kind][2]} off?",
                 "Customers can no longer redeem it (none of its codes work). Subscriptions that "
                 "already have it keep their discount."
                 if kind == "coupon"
                 else "Customers can no longer redeem this code. Subscriptions that already "
-                "have its discount keep it."
+                "have its discount keep it.",
             )
             return None
         return self._switch(kind, item, True)
@@ -217,5 +210,4 @@ class MerchantCatalogCouponsState(Refreshing, PrivateState):
     @guarded("staff", staff_role="viewer")
     def confirm_visibility(self, is_open: bool):
         """Escape closes the confirmation like "Keep it on"."""
-        if is_open is not True:
-            self._close_confirm()
+        self._closed_on(is_open)
