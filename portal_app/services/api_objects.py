@@ -36,6 +36,13 @@ from portal_app.services import invoices as invoice_service
 class ApiObject(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @classmethod
+    def _from_row(cls, row: Any, **derived: Any):
+        """The object with each field copied from the row's attribute of the same name, except
+        the `derived` ones (renamed, masked, or made from other rows)."""
+        names = (name for name in cls.model_fields if name != "object" and name not in derived)
+        return cls(**{name: getattr(row, name) for name in names}, **derived)
+
 
 class Address(ApiObject):
     line1: str = ""
@@ -73,18 +80,14 @@ class CustomerObject(ApiObject):
 
     @classmethod
     def of(cls, row: Customer) -> CustomerObject:
-        return cls(
-            id=row.id,
-            external_id=row.external_id,
+        return cls._from_row(
+            row,
             email=None if row.deleted_at else row.email,
-            name=row.name,
-            currency=row.currency,
             balance=row.credit_balance,
             billing_address=_address(row.billing_address),
             shipping_address=_address(row.shipping_address),
             custom_fields=dict(row.custom_fields or {}),
             metadata=_metadata(row.metadata_),
-            created_at=row.created_at,
             deleted=row.deleted_at is not None,
         )
 
@@ -100,14 +103,7 @@ class PriceObject(ApiObject):
 
     @classmethod
     def of(cls, row: Price) -> PriceObject:
-        return cls(
-            id=row.id,
-            plan_id=row.plan_id,
-            interval=row.interval,
-            amount=row.amount,
-            currency=row.currency,
-            active=row.active,
-        )
+        return cls._from_row(row)
 
 
 class PlanObject(ApiObject):
@@ -128,19 +124,10 @@ class PlanObject(ApiObject):
 
     @classmethod
     def of(cls, row: Plan, prices: list[Price]) -> PlanObject:
-        return cls(
-            id=row.id,
-            product_id=row.product_id,
-            name=row.name,
-            slug=row.slug,
-            description=row.description,
-            tier=row.tier,
+        return cls._from_row(
+            row,
             features=list(row.features or ()),
             entitlements=dict(row.entitlements or {}),
-            trial_days=row.trial_days,
-            trial_requires_card=row.trial_requires_card,
-            public=row.public,
-            active=row.active,
             prices=[PriceObject.of(p) for p in prices],
         )
 
@@ -158,16 +145,7 @@ class ProductObject(ApiObject):
 
     @classmethod
     def of(cls, row: Product) -> ProductObject:
-        return cls(
-            id=row.id,
-            name=row.name,
-            slug=row.slug,
-            description=row.description,
-            active=row.active,
-            one_time_amount=row.one_time_amount,
-            currency=row.currency,
-            shippable=row.shippable,
-        )
+        return cls._from_row(row)
 
 
 class PromotionCodeObject(ApiObject):
@@ -182,15 +160,7 @@ class PromotionCodeObject(ApiObject):
 
     @classmethod
     def of(cls, row: PromotionCode) -> PromotionCodeObject:
-        return cls(
-            id=row.id,
-            coupon_id=row.coupon_id,
-            code=row.code,
-            active=row.active,
-            max_redemptions=row.max_redemptions,
-            times_redeemed=row.times_redeemed,
-            expires_at=row.expires_at,
-        )
+        return cls._from_row(row)
 
 
 class CouponObject(ApiObject):
@@ -211,20 +181,11 @@ class CouponObject(ApiObject):
 
     @classmethod
     def of(cls, row: Coupon) -> CouponObject:
-        return cls(
-            id=row.id,
-            name=row.name,
-            percent_off=row.percent_off,
+        return cls._from_row(
+            row,
             amounts_off={str(k): int(v) for k, v in (row.amounts_off or {}).items()},
-            duration=row.duration,
-            duration_cycles=row.duration_cycles,
-            redeem_by=row.redeem_by,
-            max_redemptions=row.max_redemptions,
-            times_redeemed=row.times_redeemed,
             plan_ids=list(row.plan_ids or ()),
             product_ids=list(row.product_ids or ()),
-            active=row.active,
-            created_at=row.created_at,
         )
 
 
@@ -250,24 +211,9 @@ class SubscriptionObject(ApiObject):
 
     @classmethod
     def of(cls, row: Subscription) -> SubscriptionObject:
-        return cls(
-            id=row.id,
-            customer_id=row.customer_id,
-            plan_id=row.plan_id,
-            price_id=row.price_id,
-            status=row.status,
-            current_period_start=row.current_period_start,
-            current_period_end=row.current_period_end,
-            cancel_at_period_end=row.cancel_at_period_end,
-            canceled_at=row.canceled_at,
-            ended_at=row.ended_at,
-            paused_at=row.paused_at,
-            resume_at=row.resume_at,
-            trial_end=row.trial_end,
-            coupon_id=row.coupon_id,
-            version=row.version,
+        return cls._from_row(
+            row,
             metadata=_metadata(row.metadata_),
-            created_at=row.created_at,
         )
 
 
@@ -280,13 +226,7 @@ class InvoiceLineObject(ApiObject):
 
     @classmethod
     def of(cls, row: InvoiceLine) -> InvoiceLineObject:
-        return cls(
-            kind=row.kind,
-            description=row.description,
-            amount=row.amount,
-            period_start=row.period_start,
-            period_end=row.period_end,
-        )
+        return cls._from_row(row)
 
 
 class InvoiceObject(ApiObject):
@@ -314,26 +254,9 @@ class InvoiceObject(ApiObject):
 
     @classmethod
     def of(cls, row: Invoice, lines: list[InvoiceLine]) -> InvoiceObject:
-        return cls(
-            id=row.id,
+        return cls._from_row(
+            row,
             number=invoice_service.display_number(row) if row.number is not None else None,
-            customer_id=row.customer_id,
-            subscription_id=row.subscription_id,
-            status=row.status,
-            billing_reason=row.billing_reason,
-            currency=row.currency,
-            total=row.total,
-            amount_paid=row.amount_paid,
-            amount_due=row.amount_due,
-            period_start=row.period_start,
-            period_end=row.period_end,
-            created_at=row.created_at,
-            finalized_at=row.finalized_at,
-            due_at=row.due_at,
-            paid_at=row.paid_at,
-            voided_at=row.voided_at,
-            attempt_count=row.attempt_count,
-            next_retry_at=row.next_retry_at,
             lines=[InvoiceLineObject.of(line) for line in lines],
         )
 
@@ -361,13 +284,7 @@ class OrderItemObject(ApiObject):
 
     @classmethod
     def of(cls, row: OrderItem) -> OrderItemObject:
-        return cls(
-            product_id=row.product_id,
-            description=row.description,
-            quantity=row.quantity,
-            unit_amount=row.unit_amount,
-            amount=row.amount,
-        )
+        return cls._from_row(row)
 
 
 class OrderObject(ApiObject):
@@ -392,23 +309,10 @@ class OrderObject(ApiObject):
 
     @classmethod
     def of(cls, row: Order, items: list[OrderItem]) -> OrderObject:
-        return cls(
-            id=row.id,
-            customer_id=row.customer_id,
-            checkout_id=row.checkout_id,
-            invoice_id=row.invoice_id,
-            status=row.status,
-            currency=row.currency,
-            subtotal=row.subtotal,
-            discount=row.discount,
-            total=row.total,
+        return cls._from_row(
+            row,
             shipping_address=_address(row.shipping_address),
-            tracking_reference=row.tracking_reference,
             metadata=_metadata(row.metadata_),
-            created_at=row.created_at,
-            paid_at=row.paid_at,
-            fulfilled_at=row.fulfilled_at,
-            refunded_at=row.refunded_at,
             items=[OrderItemObject.of(item) for item in items],
         )
 
@@ -436,25 +340,11 @@ class CheckoutObject(ApiObject):
 
     @classmethod
     def of(cls, row: CheckoutSession, url: str, status: str | None = None) -> CheckoutObject:
-        return cls(
-            id=row.id,
+        return cls._from_row(
+            row,
             url=url,
-            mode=row.mode,
             status=status or row.status,
-            price_id=row.price_id,
-            product_id=row.product_id,
-            customer_id=row.customer_id,
-            email=row.email,
-            trial_days=row.trial_days,
-            promotion_code_id=row.promotion_code_id,
-            success_url=row.success_url,
             metadata=_metadata(row.metadata_),
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            completed_at=row.completed_at,
-            subscription_id=row.subscription_id,
-            order_id=row.order_id,
-            invoice_id=row.invoice_id,
         )
 
 
@@ -479,17 +369,7 @@ class PaymentObject(ApiObject):
 
     @classmethod
     def of(cls, row: Payment) -> PaymentObject:
-        return cls(
-            id=row.id,
-            customer_id=row.customer_id,
-            invoice_id=row.invoice_id,
-            amount=row.amount,
-            currency=row.currency,
-            status=row.status,
-            failure_code=row.failure_code,
-            failure_message=row.failure_message,
-            created_at=row.created_at,
-        )
+        return cls._from_row(row)
 
 
 class WebhookEndpointObject(ApiObject):
@@ -504,14 +384,9 @@ class WebhookEndpointObject(ApiObject):
 
     @classmethod
     def of(cls, row: WebhookEndpoint) -> WebhookEndpointObject:
-        return cls(
-            id=row.id,
-            url=row.url,
-            description=row.description,
+        return cls._from_row(
+            row,
             event_types=list(row.event_types or ()),
-            enabled=row.enabled,
-            disabled_reason=row.disabled_reason,
-            created_at=row.created_at,
         )
 
 
