@@ -13,10 +13,8 @@ numbers gapless."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -159,13 +157,9 @@ def main() -> None:
         help="a scratch database on 127.0.0.1:5432 (BENCH_PG_URL), dropped afterwards",
     )
     args = parser.parse_args()
-    if args.postgres:
-        from _server import scratch_postgres
+    from _server import scratch_database
 
-        database = scratch_postgres()
-    else:
-        database = contextlib.nullcontext(f"sqlite:///{tempfile.mkdtemp()}/bench.db")
-    with database as url:
+    with scratch_database("postgres" if args.postgres else "sqlite") as url:
         run(url, args.serial, args.concurrent)
 
 

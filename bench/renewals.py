@@ -17,10 +17,8 @@ audit events, all committed."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -154,14 +152,9 @@ def main() -> None:
         help="a scratch database on 127.0.0.1:5432 (BENCH_PG_URL), dropped afterwards",
     )
     args = parser.parse_args()
-    if args.postgres:
-        from _server import scratch_postgres
+    from _server import scratch_database
 
-        database = scratch_postgres()
-    else:
-        tmp = tempfile.mkdtemp()
-        database = contextlib.nullcontext(args.db_url or f"sqlite:///{tmp}/bench.db")
-    with database as url:
+    with scratch_database("postgres" if args.postgres else args.db_url or "sqlite") as url:
         run(url, args)
 
 
