@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from portal_app.clock import Clock
 from portal_app.models import PortalSettings
-from portal_app.services import audit
+from portal_app.services import audit, contrast
 from portal_app.services.errors import FeatureDisabled, SettingsError
 
 TIMINGS = ("immediate", "period_end", "customer_choice")
@@ -37,7 +37,7 @@ DEFAULT_REASONS = [
 
 @dataclass(frozen=True)
 class Option:
-    kind: str  # bool | choice | int | str | list | fields
+    kind: str  # bool | choice | int | str | color | list | fields
     default: Any
     label: str
     choices: tuple[str, ...] = ()
@@ -139,7 +139,7 @@ FEATURES: dict[str, Option] = {
     # Branding
     "branding.name": Option("str", "", "Portal name"),
     "branding.logo_url": Option("str", "", "Logo URL"),
-    "branding.color": Option("str", "#4f46e5", "Brand colour"),
+    "branding.color": Option("color", "#4f46e5", "Brand colour"),
     # Billing (dunning)
     "billing.retry_days": Option("list", [1, 3, 5], "Payment retry schedule (days after failure)"),
     "billing.after_final_failure": Option(
@@ -371,6 +371,14 @@ def _clean(option: Option, value: Any) -> Any:
         if not isinstance(value, str) or len(value) > 500:
             raise ValueError("must be text of at most 500 characters.")
         return value.strip()
+    if option.kind == "color":
+        if not isinstance(value, str):
+            raise ValueError("must be a colour like #4f46e5.")
+        rgb = contrast.parse_hex(value)
+        problem = contrast.brand_problem(value)
+        if problem:
+            raise ValueError(f"{value.strip()} {problem}")
+        return "#{:02x}{:02x}{:02x}".format(*rgb)
     if option.kind == "list":
         if not isinstance(value, list) or (not value and not option.allow_empty):
             raise ValueError("must be a non-empty list.")

@@ -11,6 +11,7 @@ from fontTools.ttLib import TTFont
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from portal_app.models import PortalSettings
 from portal_app.services import audit, documents, features, invoices, payment_methods
 from portal_app.services.documents import cache as pdf_cache_module
 from portal_app.services.documents import drawing
@@ -188,7 +189,12 @@ def test_branding_name_colour_and_invalid_colour(session, clock, catalog, custom
     page = pypdf.PdfReader(io.BytesIO(data)).pages[0].get_contents().get_data()
     assert b"0.0588 0.4627 0.4314 rg" in page  # #0f766e as the brand bar's fill
 
-    features.save(session, clock, catalog.merchant.id, {"branding.color": "red; x"}, SYSTEM)
+    # Saving refuses such a colour now (features: "color"); one stored before that still
+    # draws the default.
+    stored = session.get(PortalSettings, catalog.merchant.id)
+    stored.document = {**stored.document, "branding.color": "red; x"}
+    session.add(stored)
+    session.flush()
     doc = documents.invoice_document(session, invoice, features.load(session, catalog.merchant.id))
     assert doc.color == "#4f46e5"
 
