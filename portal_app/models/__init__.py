@@ -51,7 +51,7 @@ from portal_app.models.digital import (
     DownloadEvent,
     LicenseKey,
 )
-from portal_app.models.merchant import InvoiceCounter, Merchant, PortalSettings
+from portal_app.models.merchant import InvoiceCounter, Merchant, PortalSettings, SettingsVersion
 from portal_app.models.messaging import OutboxEmail
 from portal_app.models.staff_link import StaffSignInLink
 from portal_app.models.webhooks import (
@@ -106,6 +106,7 @@ __all__ = [
     "SandboxCard",
     "SandboxCharge",
     "ScheduledChange",
+    "SettingsVersion",
     "StaffInvite",
     "StaffSignInLink",
     "StaffUser",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from portal_app.models.base import JSONDoc, UTCDateTime
@@ -28,6 +29,24 @@ class PortalSettings(SQLModel, table=True):
     merchant_id: int = Field(primary_key=True, foreign_key="merchant.id")
     document: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SettingsVersion(SQLModel, table=True):
+    """One save of a merchant's settings, kept whole (the document as it stood after it), so any
+    version can be read, compared and restored (services/settings_history.py)."""
+
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    number: int  # 1, 2, ... per merchant
+    document: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)
+    changes: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)  # key: [before, after]
+    action: str = Field(max_length=80)  # settings.update, settings.preset.<name>, settings.restore
+    restored_from: int | None = None  # the version number a restore brought back
+    actor_type: str = Field(max_length=20)
+    actor_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class InvoiceCounter(SQLModel, table=True):

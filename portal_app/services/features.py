@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlmodel import Session
+import sqlalchemy as sa
+from sqlmodel import Session, select
 
 from portal_app.clock import Clock
-from portal_app.models import PortalSettings
+from portal_app.models import PortalSettings, SettingsVersion
 from portal_app.services import audit, contrast
 from portal_app.services.errors import FeatureDisabled, SettingsError
 
@@ -470,8 +471,11 @@ def save(
     changes: dict[str, Any],
     actor: audit.Actor,
     action: str = "settings.update",
+    *,
+    restored_from: int | None = None,
 ) -> FeatureSet:
-    """Validate everything first, then write the document and one audit event; all or nothing."""
+    """Validate everything first, then write the document, one audit event and the next version
+    (settings_history); all or nothing."""
     cleaned = validate(changes)
     row = session.get(PortalSettings, merchant_id)
     current = from_document(row.document if row is not None else None)  # as stored, never lifted
@@ -494,6 +498,27 @@ def save(
         row.document = {**row.document, **cleaned}
         row.updated_at = clock.now()
         change.after = {key: after for key, (_, after) in changed.items()}
+    # After the audit event: its claim on the merchant's chain head serialises concurrent saves,
+    # so the next number is free.
+    last = session.exec(
+        select(sa.func.max(SettingsVersion.number)).where(
+            SettingsVersion.merchant_id == merchant_id
+        )
+    ).one()
+    session.add(
+        SettingsVersion(
+            merchant_id=merchant_id,
+            number=(last or 0) + 1,
+            document=dict(row.document),
+            changes={key: [before, after] for key, (before, after) in changed.items()},
+            action=action,
+            restored_from=restored_from,
+            actor_type=actor.type,
+            actor_id=str(actor.id),
+            created_at=clock.now(),
+        )
+    )
+    session.flush()
     return load(session, merchant_id)
 
 

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: f9488a26f41d
+Revision ID: f20e53432873
 Revises: 
-Create Date: 2026-12-03 17:33:44.532408
+Create Date: 2026-12-04 03:13:18.161262
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import portal_app.models.base  # noqa: F401  (custom column types such as UTCDat
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = 'f9488a26f41d'
+revision: str = 'f20e53432873'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -234,6 +234,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('retentionoffer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_retentionoffer_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('settingsversion',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('document', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
+    sa.Column('changes', sa.JSON().with_variant(sa.JSON(), 'sqlite'), nullable=False),
+    sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('restored_from', sa.Integer(), nullable=True),
+    sa.Column('actor_type', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('actor_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', portal_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('merchant_id', 'number')
+    )
+    with op.batch_alter_table('settingsversion', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_settingsversion_merchant_id'), ['merchant_id'], unique=False)
 
     op.create_table('staffuser',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -1160,6 +1178,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_staffuser_merchant_id'))
 
     op.drop_table('staffuser')
+    with op.batch_alter_table('settingsversion', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_settingsversion_merchant_id'))
+
+    op.drop_table('settingsversion')
     with op.batch_alter_table('retentionoffer', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_retentionoffer_merchant_id'))
 

@@ -1,0 +1,132 @@
+"""Settings history (#17): every save of a merchant's settings is a numbered version with who
+made it, when, and what it changed, readable by staff; any version can be restored, which is a
+save like any other (validated, audited, and itself a new version), so a restore or a preset can
+be undone the same way."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from portal_app.clock import Clock
+from portal_app.models import PortalSettings, SettingsVersion, StaffUser
+from portal_app.services import audit, features
+from portal_app.services.errors import NotFound, SettingsError
+
+SHOWN = 20  # the newest versions the screen lists
+
+
+@dataclass(frozen=True)
+class ChangeLine:
+    label: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class VersionView:
+    number: int
+    created_at: datetime
+    who: str
+    what: str
+    lines: list[ChangeLine] = field(default_factory=list)
+    current: bool = False
+
+
+def display(key: str, value: Any) -> str:
+    """A setting's value as the screen shows it ("on", "1, 3, 5", the colour...)."""
+    option = features.FEATURES.get(key)
+    kind = option.kind if option is not None else "str"
+    if kind == "bool":
+        return "on" if value else "off"
+    if kind == "list":
+        return ", ".join(str(item) for item in value or [])
+    if kind == "fields":
+        return json.dumps(value)
+    return "" if value is None else str(value)
+
+
+def _what(row: SettingsVersion) -> str:
+    if row.action == "settings.restore":
+        return f"Restored version {row.restored_from}"
+    if row.action.startswith("settings.preset."):
+        return f"Applied the preset {row.action.removeprefix('settings.preset.')!r}"
+    return "Saved settings"
+
+
+def _who(row: SettingsVersion, staff: dict[str, str]) -> str:
+    if row.actor_type == "merchant":
+        return staff.get(row.actor_id, f"staff member {row.actor_id}")
+    if row.actor_type == "system":
+        return "System"
+    return f"{row.actor_type} {row.actor_id}".strip()
+
+
+def versions(session: Session, merchant_id: int, *, limit: int = SHOWN) -> list[VersionView]:
+    """The newest versions first, each with its changes as label, before and after."""
+    rows = session.exec(
+        select(SettingsVersion)
+        .where(SettingsVersion.merchant_id == merchant_id)
+        .order_by(SettingsVersion.number.desc())
+        .limit(limit)
+    ).all()
+    ids = {int(r.actor_id) for r in rows if r.actor_type == "merchant" and r.actor_id.isdigit()}
+    staff = {
+        str(member.id): member.email
+        for member in session.exec(
+            select(StaffUser).where(StaffUser.merchant_id == merchant_id, StaffUser.id.in_(ids))
+        )
+    }
+    return [
+        VersionView(
+            number=row.number,
+            created_at=row.created_at,
+            who=_who(row, staff),
+            what=_what(row),
+            lines=[
+                ChangeLine(
+                    features.FEATURES[key].label if key in features.FEATURES else key,
+                    display(key, before),
+                    display(key, after),
+                )
+                for key, (before, after) in row.changes.items()
+            ],
+            current=index == 0,
+        )
+        for index, row in enumerate(rows)
+    ]
+
+
+def restore(
+    session: Session, clock: Clock, *, merchant_id: int, number: int, actor: audit.Actor
+) -> int:
+    """Bring version `number` back: the settings become what they were right after it. Returns
+    how many settings that changed; a version that matches what is saved now is refused."""
+    row = session.exec(
+        select(SettingsVersion).where(
+            SettingsVersion.merchant_id == merchant_id, SettingsVersion.number == int(number)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("That settings version does not exist.")
+    wanted = features.from_document(row.document).values
+    stored = session.get(PortalSettings, merchant_id)
+    changes = features.diff(features.from_document(stored.document if stored else None), wanted)
+    if not changes:
+        raise SettingsError(
+            f"Version {row.number} is what is saved now.", code="nothing_to_restore"
+        )
+    features.save(
+        session,
+        clock,
+        merchant_id,
+        {key: after for key, (_, after) in changes.items()},
+        actor,
+        action="settings.restore",
+        restored_from=row.number,
+    )
+    return len(changes)
