@@ -1,5 +1,5 @@
 """Settings → Customer Portal, for the staff screen: the saved settings, a save that says how
-many settings it changed, and what a preset would change."""
+many settings it changed, what a preset would change, and the history of saves."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlmodel import Session
 
+from portal_app import formatting
 from portal_app.clock import Clock
-from portal_app.services import audit, features
+from portal_app.services import audit, features, settings_history
 
 
 def settings(session: Session, clock: Clock, *, merchant_id: int) -> features.FeatureSet:
@@ -30,3 +31,22 @@ def preset_changes(
 ) -> dict[str, tuple[Any, Any]]:
     """What applying `preset` would change: key -> (now, after)."""
     return features.preset_diff(features.load(session, merchant_id), preset)
+
+
+def history(session: Session, clock: Clock, *, merchant_id: int) -> list[dict[str, Any]]:
+    """The newest saves, as the History panel shows them (a version's changes as label, before,
+    after; the saved one marked current)."""
+    return [
+        {
+            "number": version.number,
+            "when": formatting.datetime_(version.created_at),
+            "who": version.who,
+            "what": version.what,
+            "current": version.current,
+            "lines": [
+                {"label": line.label, "before": line.before, "after": line.after}
+                for line in version.lines
+            ],
+        }
+        for version in settings_history.versions(session, merchant_id)
+    ]

@@ -8,7 +8,7 @@ from typing import Any, TypedDict
 
 import reflex as rx
 
-from portal_app.services import features, merchant_settings_view
+from portal_app.services import features, merchant_settings_view, settings_history
 from portal_app.services.errors import SettingsError
 from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
 
@@ -62,6 +62,15 @@ class PresetChange(TypedDict):
     label: str
     before: str
     after: str
+
+
+class VersionRow(TypedDict):
+    number: int
+    when: str
+    who: str
+    what: str
+    current: bool  # what is saved now (nothing to restore)
+    lines: list[PresetChange]
 
 
 def form_rows(settings: features.FeatureSet) -> list[SettingRow]:
@@ -131,9 +140,11 @@ class MerchantSettingsState(Refreshing, PrivateState):
     saved_message: str = ""
     loaded: bool = False
     form_version: int = 0  # remounts the form so it shows freshly loaded values
+    history: list[VersionRow] = []
 
     def _refresh(self) -> None:
         self.rows = form_rows(read(merchant_settings_view.settings))
+        self.history = read(merchant_settings_view.history)
         self.presets = [{"key": k, "label": v} for k, v in features.PRESET_LABELS.items()]
         self.form_version += 1
         self.loaded = True
@@ -188,3 +199,13 @@ class MerchantSettingsState(Refreshing, PrivateState):
     @guarded("staff", staff_role="viewer")
     def close_preset(self):
         self.chosen_preset, self.preset_diff = "", []
+
+    @rx.event
+    @guarded("staff", staff_role="admin")
+    def restore_version(self, number: int):
+        """Bring an earlier save back (itself a new version, so it can be undone the same way)."""
+        changed = write(settings_history.restore, number=int(number))
+        return self._changed(
+            f"Version {int(number)} restored: {changed} setting{'s' if changed != 1 else ''} "
+            "changed."
+        )

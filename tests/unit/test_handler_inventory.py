@@ -70,6 +70,7 @@ STAFF_HANDLER_ROLES = {
     ("MerchantSettingsState", "preview_preset"): "admin",
     ("MerchantSettingsState", "apply_preset"): "admin",
     ("MerchantSettingsState", "close_preset"): "viewer",
+    ("MerchantSettingsState", "restore_version"): "admin",
     ("PortalPreviewState", "open_preview"): "support",
     # Customers
     ("MerchantCustomersState", "load"): "viewer",

@@ -1,0 +1,71 @@
+"""Settings → History through the staff state: a save shows up as the newest version with its
+diff, an admin restores the one before (a new version, settings back), a viewer can't."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from portal_app.services import features
+from portal_app.state import MerchantSettingsState
+from portal_app.state.guard import CLOCK
+from tests import factories
+from tests.statekit import call, root_with, run, settings_form
+
+
+def _settings(engine, merchant_id):
+    with Session(engine) as session:
+        return features.load(session, merchant_id)
+
+
+def test_a_save_is_listed_and_an_admin_restores_the_version_before_it(app_db):
+    merchant_id = app_db["merchant"].id
+    before = _settings(app_db["engine"], merchant_id)
+
+    async def scenario():
+        root = root_with(staff_sid=app_db["sessions"]["staff"])
+        await call(root, MerchantSettingsState, "load")
+        state = await root.get_state(MerchantSettingsState)
+        first = settings_form(before, **{"branding.name": "First"})
+        await call(root, MerchantSettingsState, "save", first)
+        versions_before = len(state.history)
+        await call(
+            root,
+            MerchantSettingsState,
+            "save",
+            settings_form(before, **{"branding.name": "Renamed"}),
+        )
+        newest = state.history[0]
+        assert len(state.history) == versions_before + 1 and newest["current"]
+        assert {"label": "Portal name", "before": "First", "after": "Renamed"} in (newest["lines"])
+        previous = state.history[1]["number"]
+        toast = await call(root, MerchantSettingsState, "restore_version", previous)
+        assert f"Version {previous} restored" in str(toast)
+        assert state.history[0]["what"] == f"Restored version {previous}"
+
+    run(scenario())
+    after = _settings(app_db["engine"], merchant_id).values
+    assert after == {**before.values, "branding.name": "First"}
+
+
+def test_a_viewer_cannot_restore(app_db):
+    merchant_id = app_db["merchant"].id
+    viewer = factories.staff_with_role(app_db["engine"], CLOCK, app_db["merchant"], "viewer")
+
+    async def scenario():
+        admin = root_with(staff_sid=app_db["sessions"]["staff"])
+        for name in ("W", "X"):
+            form = settings_form(
+                _settings(app_db["engine"], merchant_id), **{"branding.name": name}
+            )
+            await call(admin, MerchantSettingsState, "save", form)
+        root = root_with(staff_sid=viewer)
+        await call(root, MerchantSettingsState, "load")
+        state = await root.get_state(MerchantSettingsState)
+        refused = await call(
+            root, MerchantSettingsState, "restore_version", state.history[1]["number"]
+        )
+        return refused
+
+    refused = run(scenario())
+    assert _settings(app_db["engine"], merchant_id)["branding.name"] == "X"
+    assert "permission" in str(refused).lower() or "role" in str(refused).lower()
