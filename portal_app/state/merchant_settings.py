@@ -10,6 +10,7 @@ import reflex as rx
 
 from portal_app.services import features, merchant_settings_view, settings_history
 from portal_app.services.errors import SettingsError
+from portal_app.state.confirming import Confirming
 from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
 
 GROUP_TITLES = {
@@ -131,7 +132,7 @@ def parse_form(form_data: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-class MerchantSettingsState(Refreshing, PrivateState):
+class MerchantSettingsState(Confirming, Refreshing, PrivateState):
     rows: list[SettingRow] = []
     presets: list[PresetChoice] = []
     chosen_preset: str = ""
@@ -202,10 +203,37 @@ class MerchantSettingsState(Refreshing, PrivateState):
 
     @rx.event
     @guarded("staff", staff_role="admin")
-    def restore_version(self, number: int):
-        """Bring an earlier save back (itself a new version, so it can be undone the same way)."""
-        changed = write(settings_history.restore, number=int(number))
+    def ask_restore(self, number: int):
+        """Restoring asks first, naming what it brings back."""
+        number = int(number)
+        self._ask(
+            "restore",
+            number,
+            f"Restore version {number}?",
+            "The settings become what they were right after it was saved. The restore is saved "
+            "as a new version, so you can undo it the same way.",
+        )
+
+    @rx.event
+    @guarded("staff", staff_role="viewer")
+    def keep_settings(self):
+        self._close_confirm()
+
+    @rx.event
+    @guarded("staff", staff_role="viewer")
+    def confirm_visibility(self, is_open: bool):
+        """Escape closes the question like "Keep the current settings"."""
+        self._closed_on(is_open)
+
+    @rx.event
+    @guarded("staff", staff_role="admin")
+    def restore_version(self):
+        """Bring the asked-about version back (itself a new version, undone the same way)."""
+        kind, number = self.confirm_kind, self._confirm_id
+        self._close_confirm()
+        if kind != "restore" or not number:
+            return None
+        changed = write(settings_history.restore, number=number)
         return self._changed(
-            f"Version {int(number)} restored: {changed} setting{'s' if changed != 1 else ''} "
-            "changed."
+            f"Version {number} restored: {changed} setting{'s' if changed != 1 else ''} changed."
         )

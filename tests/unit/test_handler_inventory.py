@@ -70,6 +70,9 @@ STAFF_HANDLER_ROLES = {
     ("MerchantSettingsState", "preview_preset"): "admin",
     ("MerchantSettingsState", "apply_preset"): "admin",
     ("MerchantSettingsState", "close_preset"): "viewer",
+    ("MerchantSettingsState", "ask_restore"): "admin",
+    ("MerchantSettingsState", "keep_settings"): "viewer",
+    ("MerchantSettingsState", "confirm_visibility"): "viewer",
     ("MerchantSettingsState", "restore_version"): "admin",
     ("PortalPreviewState", "open_preview"): "support",
     # Customers

@@ -38,7 +38,9 @@ def test_a_save_is_listed_and_an_admin_restores_the_version_before_it(app_db):
         assert len(state.history) == versions_before + 1 and newest["current"]
         assert {"label": "Portal name", "before": "First", "after": "Renamed"} in (newest["lines"])
         previous = state.history[1]["number"]
-        toast = await call(root, MerchantSettingsState, "restore_version", previous)
+        await call(root, MerchantSettingsState, "ask_restore", previous)
+        assert state.confirm_title == f"Restore version {previous}?"
+        toast = await call(root, MerchantSettingsState, "restore_version")
         assert f"Version {previous} restored" in str(toast)
         assert state.history[0]["what"] == f"Restored version {previous}"
 
@@ -61,9 +63,12 @@ def test_a_viewer_cannot_restore(app_db):
         root = root_with(staff_sid=viewer)
         await call(root, MerchantSettingsState, "load")
         state = await root.get_state(MerchantSettingsState)
-        refused = await call(
-            root, MerchantSettingsState, "restore_version", state.history[1]["number"]
-        )
+        refused = await call(root, MerchantSettingsState, "ask_restore", state.history[1]["number"])
+        assert state.confirm_kind == ""
+        # Even with the question forged open, the restore itself needs an admin.
+        state.confirm_kind, state._confirm_id = "restore", state.history[1]["number"]
+        forged = await call(root, MerchantSettingsState, "restore_version")
+        assert "admin" in str(forged).lower()
         return refused
 
     refused = run(scenario())
