@@ -1,6 +1,7 @@
 """Merchant dashboard → Settings → Customer Portal: every feature toggle and option, presets
-with a diff before they apply, and "Preview as customer". Controls a member's role can't use
-are hidden or disabled (`staff_can`); every handler checks the role on the server."""
+with a diff before they apply, the history of saves (each restorable), and "Preview as
+customer". Controls a member's role can't use are hidden or disabled (`staff_can`); every
+handler checks the role on the server."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from portal_app.components.merchant_header import (
     roles_text,
     staff_can,
 )
+from portal_app.components.page_parts import confirm_dialog
 from portal_app.services import features
 from portal_app.state.merchant_portal_preview import PortalPreviewState as Preview
 from portal_app.state.merchant_settings import GROUP_TITLES, MerchantSettingsState
@@ -46,6 +48,15 @@ def _field(index: int, key: str, option: features.Option) -> rx.Component:
             default_value=row.value,
             rows=3,
             style={**INPUT_STYLE, "max_width": "100%", "font_family": "monospace"},
+        )
+    elif option.kind == "color":
+        # The browser's colour picker; the server refuses a colour white text can't be read on.
+        control = rx.el.input(
+            name=key,
+            id=label_id,
+            default_value=row.value,
+            type="color",
+            style={"width": "4rem", "height": "2.25rem", "padding": "2px", "cursor": "pointer"},
         )
     else:
         control = rx.el.input(
@@ -82,14 +93,8 @@ def _groups() -> list[rx.Component]:
 
 
 def _group_card(group: str, fields: list[rx.Component]) -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading(GROUP_TITLES.get(group, group), size="3", as_="h3"),
-            *fields,
-            spacing="1",
-            width="100%",
-        ),
-        width="100%",
+    return ui.card_stack(
+        rx.heading(GROUP_TITLES.get(group, group), size="3", as_="h3"), *fields, spacing="1"
     )
 
 
@@ -134,6 +139,85 @@ def _presets() -> rx.Component:
             ),
         ),
         description="Start from a business type. You will see every change before it applies.",
+    )
+
+
+def _version(v: rx.Var) -> rx.Component:
+    """One save: its number, when, who, what it was, what it changed, and Restore (not for the
+    settings saved now)."""
+    return rx.box(
+        rx.flex(
+            rx.vstack(
+                rx.text(
+                    rx.text.strong("Version ", v["number"]),
+                    " · ",
+                    v["what"],
+                    size="2",
+                ),
+                rx.text(v["when"], " · ", v["who"], size="1", color_scheme="gray"),
+                spacing="0",
+            ),
+            rx.cond(
+                v["current"],
+                rx.badge("Saved now", color_scheme="green"),
+                rx.cond(
+                    staff_can("admin"),
+                    rx.button(
+                        "Restore",
+                        size="1",
+                        variant="soft",
+                        on_click=MerchantSettingsState.ask_restore(v["number"]),
+                        aria_label="Restore version " + v["number"].to_string(),
+                    ),
+                ),
+            ),
+            justify="between",
+            align="start",
+            gap="2",
+            wrap="wrap",
+            width="100%",
+        ),
+        rx.el.ul(
+            rx.foreach(
+                v["lines"],
+                lambda line: rx.el.li(
+                    rx.text(line["label"], ": ", line["before"], " → ", line["after"], size="1")
+                ),
+            ),
+            style={"margin": "0.25rem 0 0 1.1rem", "padding": "0"},
+        ),
+        border_top="1px solid var(--gray-a5)",
+        padding_y="0.5rem",
+        width="100%",
+        data_testid="settings-version",
+        data_version=v["number"],
+    )
+
+
+def _history() -> rx.Component:
+    return ui.section_card(
+        "History",
+        rx.cond(
+            MerchantSettingsState.history.length() > 0,
+            rx.vstack(
+                rx.foreach(MerchantSettingsState.history, _version), spacing="0", width="100%"
+            ),
+            ui.empty_state("No saves yet. Each save appears here, and can be restored."),
+        ),
+        confirm_dialog(
+            MerchantSettingsState.confirm_title,
+            MerchantSettingsState.confirm_text,
+            keep="Keep the current settings",
+            on_keep=MerchantSettingsState.keep_settings,
+            action="Restore",
+            on_confirm=MerchantSettingsState.restore_version,
+            color="orange",
+            testid="confirm-restore",
+            open=MerchantSettingsState.confirm_kind != "",
+            on_open_change=MerchantSettingsState.confirm_visibility,
+        ),
+        description="Every save of these settings, newest first, with what it changed. "
+        "Restoring one saves it again as a new version, so a restore can be undone too.",
     )
 
 
@@ -209,6 +293,7 @@ def portal_settings_page() -> rx.Component:
                 on_submit=MerchantSettingsState.save,
                 key=MerchantSettingsState.form_version,
             ),
+            _history(),
         ),
         subtitle="Merchant settings",
     )

@@ -949,6 +949,45 @@ def test_ecommerce_preset_hides_change_plan(running_app, page_at, db, flows_admi
             restore_saas(staff, db, merchant_id, snapshot)
 
 
+def test_an_unreadable_colour_is_refused_and_an_earlier_version_restored(
+    running_app, page_at, db, flows_admin, screenshot_dir
+):
+    """#17: the colour picker refuses a brand colour white text can't be read on; History lists
+    each save with its diff, and restoring the one before brings it back as a new version."""
+    app = running_app
+    with settings_restored(db) as (merchant_id, snapshot):
+        staff = staff_settings_page(page_at, app, flows_admin)
+        colour = control(staff, "branding.color")
+        expect(colour).to_have_attribute("type", "color")
+        kept = effective(snapshot)["branding.color"]
+        colour.fill("#ffee00")
+        staff.get_by_test_id("save-settings").click()
+        expect(staff.get_by_text("#ffee00 is too light to read")).to_be_visible()
+        assert effective(settings_document(db, merchant_id))["branding.color"] == kept
+        colour.fill(kept)
+        for name in ("History one", "History two"):
+            control(staff, "branding.name").fill(name)
+            staff.get_by_test_id("save-settings").click()
+            wait_for_settings(db, merchant_id, {"branding.name": name})
+            expect(control(staff, "branding.name")).to_have_value(name)
+        versions = staff.get_by_test_id("settings-version")
+        newest, earlier = versions.nth(0), versions.nth(1)
+        expect(newest).to_contain_text("Portal name")
+        expect(newest).to_contain_text("History two")
+        expect(newest.get_by_role("button", name="Restore")).to_have_count(0)  # saved now
+        number = earlier.get_attribute("data-version")
+        staff.screenshot(
+            path=str(screenshot_dir / f"flows-settings-history-{WIDTH}.png"), full_page=True
+        )
+        earlier.get_by_role("button", name="Restore").click()
+        expect(staff.get_by_text(f"Restore version {number}?")).to_be_visible()
+        staff.get_by_test_id("confirm-restore").click()
+        expect(toast(staff, f"Version {number} restored").first).to_be_visible()
+        wait_for_settings(db, merchant_id, {"branding.name": "History one"})
+        expect(control(staff, "branding.name")).to_have_value("History one")
+        expect(versions.nth(0)).to_contain_text(f"Restored version {number}")
+
+
 # --- layout defects seen in the screenshots ------------------------------------------------------
 
 
