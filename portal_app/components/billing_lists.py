@@ -1,7 +1,7 @@
 """What the merchant dashboard's money and mail pages share (invoices with what is outstanding
-and overdue, payments, the mailbox with delivery status): the page with its section links,
-filter bar, count, table and pager, the status badge, the customer cell and the cells that
-never wrap (amounts, dates)."""
+and overdue, payments, orders, checkouts, the mailbox with delivery status): the filtered list
+with its count, table and pager (on the billing pages under their section links), the status
+badge, the customer cell and the cells that never wrap (amounts, dates)."""
 
 from __future__ import annotations
 
@@ -67,46 +67,46 @@ def counted(count: rx.Var, noun: str) -> rx.Component:
     return rx.cond(count == 1, rx.fragment("1 ", noun), rx.fragment(count, f" {noun}s"))
 
 
-def billing_page(
-    title: str,
+def filtered_list(
     state,
     *,
-    intro: tuple[rx.Component, ...] = (),
     filter_bar: rx.Component,
     noun: str,
-    count_testid: str,
     headers: list,
     render,
-    empty: str,
-    testid: str,
+    count_testid: str | None = None,
+    testid: str | None = None,
     before: tuple[rx.Component, ...] = (),
     after: tuple[rx.Component, ...] = (),
 ) -> rx.Component:
-    """A money or mail list page: the dashboard page `title` with the section links and the
-    `intro`, then, once loaded, what comes `before`, the filter bar, how many `noun`s match
-    (`count_testid`), the table (or `empty`), the pager and what comes `after`; a spinner until
-    then."""
-    return ui.merchant_page(
-        title,
-        section_links(),
-        *intro,
-        ui.when_loaded(
-            state.loaded,
-            *before,
-            filter_bar,
-            rx.text(counted(state.total, noun), size="2", data_testid=count_testid),
-            ui.data_table(
-                headers,
-                rows=state.rows,
-                render=render,
-                testid=testid,
-                empty=ui.empty_state(empty, icon="inbox"),
-            ),
-            pager(state),
-            *after,
-            spacing="3",
+    """Once `state` is loaded: what comes `before`, the filter bar, how many `noun`s match
+    (`count_testid`, default "<noun>-count"), the table (`testid`, default "<noun>s-table";
+    "No <noun>s match this filter." while empty), the pager and what comes `after`; a spinner
+    until then."""
+    return ui.when_loaded(
+        state.loaded,
+        *before,
+        filter_bar,
+        rx.text(counted(state.total, noun), size="2", data_testid=count_testid or f"{noun}-count"),
+        ui.data_table(
+            headers,
+            rows=state.rows,
+            render=render,
+            testid=testid or f"{noun}s-table",
+            empty=ui.empty_state(f"No {noun}s match this filter.", icon="inbox"),
         ),
+        pager(state),
+        *after,
+        spacing="3",
     )
+
+
+def billing_page(
+    title: str, state, *, intro: tuple[rx.Component, ...] = (), **list_parts
+) -> rx.Component:
+    """A money or mail list page: the dashboard page `title` with the section links and the
+    `intro`, then the `filtered_list` of `state` (`list_parts` as for it)."""
+    return ui.merchant_page(title, section_links(), *intro, filtered_list(state, **list_parts))
 
 
 def customer_cell(row) -> rx.Component:

@@ -1,13 +1,14 @@
 """Labelled form controls for the dashboard's plain HTML forms (the UI kit has none): a label
-tied to its control by id, the control, an optional grey hint; a checkbox with its label; a form
-that stacks them; and a card holding one create form. Ids are `<form>-<name with dashes>`
-("plan-monthly")."""
+tied to its control by id, the control, an optional grey hint; a checkbox with its label and a
+group of them; a form that stacks them; and a card holding one create form. Ids are
+`<form>-<name with dashes>` ("plan-monthly")."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from portal_app.components.merchant_header import INPUT_STYLE
+from portal_app.components.page_parts import subheading
 from portal_app.state.merchant_catalog_editor import FORM_VERSION
 
 WIDE_INPUT = {**INPUT_STYLE, "max_width": "100%"}
@@ -22,6 +23,23 @@ def field(label: str, control_id: str, control: rx.Component, hint: str = "") ->
         spacing="1",
         width="100%",
     )
+
+
+def labelled(label: str | rx.Var, control_id: str | rx.Var, control: rx.Component, **props):
+    """A plain label over its control (the dashboard's admin forms and filters), 1 apart;
+    `props` as for `rx.vstack` (`width`, `max_width`)."""
+    return rx.vstack(rx.el.label(label, html_for=control_id), control, spacing="1", **props)
+
+
+def labelled_select(
+    label: str | rx.Var, control_id: str | rx.Var, *options, min_width: str, **props
+) -> rx.Component:
+    """A `labelled` select at least `min_width` wide; `props` as for `rx.el.select` (`name`,
+    `default_value`, or `value` and `on_change` for a filter)."""
+    control = rx.el.select(
+        *options, id=control_id, style={**INPUT_STYLE, "min_width": min_width}, **props
+    )
+    return labelled(label, control_id, control)
 
 
 def _control_id(form: str, name: str) -> str:
@@ -71,6 +89,21 @@ def checkbox(control_id: rx.Var | str, name, label, **props) -> rx.Component:
     )
 
 
+def checkbox_group(legend: str, choices: rx.Var, box, *, columns: str) -> rx.Component:
+    """A borderless fieldset: its `legend`, then a `box(choice)` checkbox per choice in a grid,
+    one column on a phone, `columns` from small screens up."""
+    return rx.el.fieldset(
+        rx.el.legend(legend, style=LABEL_STYLE),
+        rx.grid(
+            rx.foreach(choices, box),
+            columns=rx.breakpoints(initial="1", sm=columns),
+            spacing="2",
+            padding_top="0.5rem",
+        ),
+        style={"border": "none", "padding": "0", "margin": "0"},
+    )
+
+
 def stacked_form(
     *children: rx.Component,
     on_submit,
@@ -94,6 +127,33 @@ def stacked_form(
         key=key,
         **form_props,
     )
+
+
+def section_form(
+    title: str,
+    note: str,
+    *children: rx.Component,
+    on_submit,
+    key: rx.Var,
+    once: bool = False,
+    heading_size: str = "4",
+    after: rx.Component | None = None,
+    testid: str | None = None,
+) -> rx.Component:
+    """A full-width card with one form under an h2 `title` and its grey `note` (create an API
+    key, add an endpoint, invite a member): the children are its fields, button and error
+    line; `key` and `once` as for `stacked_form`. `after`: shown under the form in the card
+    (what it created)."""
+    form = stacked_form(
+        *subheading(title, note, size=heading_size),
+        *children,
+        on_submit=on_submit,
+        key=key,
+        once=once,
+    )
+    extra = () if after is None else (after,)
+    props = {} if testid is None else {"data_testid": testid}
+    return rx.card(form, *extra, width="100%", **props)
 
 
 def form_card(

@@ -27,10 +27,18 @@ def staff_can(need: str) -> rx.Var:
     return rx.Var.create(list(staff_roles.at_least(need))).contains(SessionState.staff_role)
 
 
+def _by_role(texts: dict[str, str]) -> rx.Var:
+    """The signed-in member's role's entry of `texts` (role -> text); "" without a role."""
+    return rx.match(SessionState.staff_role, *[(r, texts[r]) for r in staff_roles.STAFF_ROLES], "")
+
+
+def _with_role(component: rx.Component) -> rx.Component:
+    """`component` once a staff handler has read the member's role (nothing before)."""
+    return rx.cond(SessionState.staff_role != "", component)
+
+
 def role_label() -> rx.Var:
-    return rx.match(
-        SessionState.staff_role, *[(r, staff_roles.LABELS[r]) for r in staff_roles.STAFF_ROLES], ""
-    )
+    return _by_role(staff_roles.LABELS)
 
 
 def roles_text(need: str) -> str:
@@ -78,18 +86,13 @@ def merchant_header(title: str) -> rx.Component:
                 wrap="wrap",
             ),
         ),
-        rx.cond(
-            SessionState.staff_role != "",
+        _with_role(
             rx.text(
-                rx.match(
-                    SessionState.staff_role,
-                    *[(r, staff_roles.SUMMARIES[r]) for r in staff_roles.STAFF_ROLES],
-                    "",
-                ),
+                _by_role(staff_roles.SUMMARIES),
                 size="1",
                 color_scheme="gray",
                 data_testid="staff-role-summary",
-            ),
+            )
         ),
         spacing="3",
         width="100%",
@@ -98,8 +101,7 @@ def merchant_header(title: str) -> rx.Component:
 
 def role_badge() -> rx.Component:
     """The signed-in member's role, in the dashboard header."""
-    return rx.cond(
-        SessionState.staff_role != "",
+    return _with_role(
         rx.badge(
             "Role: ",
             role_label(),
@@ -108,5 +110,5 @@ def role_badge() -> rx.Component:
             ),
             size="2",
             data_testid="staff-role",
-        ),
+        )
     )

@@ -41,6 +41,26 @@ def confirm_dialog(
     return rx.alert_dialog.root(content, open=open, on_open_change=on_open_change)
 
 
+def asked_dialog(
+    state, *, keep: str, on_keep, action: str | rx.Var, on_confirm, testid: str
+) -> rx.Component:
+    """The red `confirm_dialog` of a state that mixes in `Confirming` (state/confirming.py):
+    its question (`confirm_title`, `confirm_text`), open while `confirm_kind` is set, Escape
+    and clicks outside answered by its `confirm_visibility`."""
+    return confirm_dialog(
+        state.confirm_title,
+        state.confirm_text,
+        keep=keep,
+        on_keep=on_keep,
+        action=action,
+        on_confirm=on_confirm,
+        color="red",
+        testid=testid,
+        open=state.confirm_kind != "",
+        on_open_change=state.confirm_visibility,
+    )
+
+
 def trigger_dialog(
     trigger: rx.Component,
     title: str,
@@ -66,10 +86,19 @@ def trigger_dialog(
 
 
 def subheading(
-    title: str, note: str, *, level: str = "h2", size: str = "4", note_size: str = "2"
+    title: str,
+    note: str,
+    *,
+    level: str = "h2",
+    size: str = "4",
+    note_size: str = "2",
+    nested: bool = False,
 ) -> list[rx.Component]:
     """A heading inside a page or card and the grey note under it that says what follows;
-    splat it into the enclosing stack."""
+    splat it into the enclosing stack. `nested`: one level down, inside a section card (an
+    h3 with a smaller note)."""
+    if nested:
+        level, size, note_size = "h3", "3", "1"
     return [
         rx.heading(title, size=size, as_=level),
         rx.text(note, size=note_size, color_scheme="gray"),

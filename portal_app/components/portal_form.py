@@ -1,6 +1,6 @@
 """Labelled controls for the customer portal's Radix forms: a medium-weight label tied to its
-control by id, and a form whose controls stack full-width. The dashboard's plain HTML forms
-have their own in components.form_fields."""
+control by id, a form whose controls stack full-width, and the sandbox card forms' test-card
+note. The dashboard's plain HTML forms have their own in components.form_fields."""
 
 from __future__ import annotations
 
@@ -42,4 +42,13 @@ def form_stack(
         rx.vstack(*children, spacing=spacing, width="100%"),
         on_submit=on_submit,
         **form_props,
+    )
+
+
+def test_card_note() -> rx.Component:
+    """Under the sandbox's own card form (checkout, adding a card): the test card to use."""
+    return rx.text(
+        "Test mode: use 4242 4242 4242 4242, any future date and CVC.",
+        size="1",
+        color_scheme="gray",
     )

@@ -22,11 +22,15 @@ __all__ = [
     "error_callout",
     "error_text",
     "flag_badge",
+    "foreach_or_empty",
     "labelled_badge",
     "loading",
+    "loading_or_error",
     "merchant_header",
     "merchant_page",
     "message_callout",
+    "optional_text",
+    "restricted_page",
     "role_badge",
     "role_label",
     "row_action",
@@ -68,6 +72,11 @@ def loading(
     return rx.center(rx.spinner(size="3"), **_props(padding=padding, aria_label=label))
 
 
+def loading_or_error(error: rx.Var) -> rx.Component:
+    """Until a state's first load: the spinner, or its `error` (a red callout) once it failed."""
+    return rx.cond(error != "", error_callout(error, when_set=False), loading())
+
+
 def when_loaded(
     loaded: rx.Var,
     *children: rx.Component,
@@ -84,6 +93,11 @@ def when_loaded(
 
 
 # --- empty and error states ---------------------------------------------------------------------
+
+
+def foreach_or_empty(items: rx.Var, render: Callable, empty: rx.Component) -> rx.Component:
+    """`render(item)` for each of `items` (cards, messages), or `empty` while there are none."""
+    return rx.cond(items.length() > 0, rx.foreach(items, render), empty)
 
 
 def empty_state(
@@ -137,6 +151,12 @@ def message_callout(
         message != "",
         rx.callout(message, icon=icon, **_props(color_scheme=color, role=role, data_testid=testid)),
     )
+
+
+def optional_text(value: rx.Var, **text_props) -> rx.Component:
+    """`value` as a line of text (`text_props` as for `rx.text`), only while it is not ""
+    (a plan's description, a delivery error)."""
+    return rx.cond(value != "", rx.text(value, **text_props))
 
 
 def error_text(message: rx.Var, *, testid: str | None = None) -> rx.Component:
@@ -334,21 +354,41 @@ def merchant_page(
     )
 
 
+def restricted_page(
+    title: str, access: rx.Var, body: rx.Component, *, role: str, denied: str, testid: str
+) -> rx.Component:
+    """A dashboard page only some roles use (API keys, webhooks, staff, import): the `body`
+    while `access` is `role`, a locked note `denied` (`data-testid` `testid`) while it is
+    "denied", a spinner until the state knows."""
+    return merchant_page(
+        title,
+        rx.match(
+            access,
+            ("denied", rx.callout(denied, icon="lock", data_testid=testid)),
+            (role, body),
+            loading(),
+        ),
+    )
+
+
 # --- row actions -------------------------------------------------------------------------------
 
 
 def row_action(
     label: str,
-    on_click,
+    on_click=None,
     *,
     color: str | None = None,
     aria_label: str | rx.Var | None = None,
     testid: str | None = None,
     button_type: str | None = None,
+    icon: str | None = None,
 ) -> rx.Component:
     """A small soft button in a table row or a list ("Edit", "Archive"): `color` its colour
-    scheme (default: the accent), `aria_label` to name the row it acts on."""
+    scheme (default: the accent), `aria_label` to name the row it acts on, `icon` before the
+    label ("file-down" for a PDF); no `on_click` when a link around it does the work."""
     return rx.button(
+        *([] if icon is None else [rx.icon(icon, size=14)]),
         label,
         size="1",
         variant="soft",

@@ -8,7 +8,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components import gateway_js, page_shell, ui
-from portal_app.components.portal_form import field_label, form_stack
+from portal_app.components.portal_form import field_label, form_stack, test_card_note
 from portal_app.pages.profile import ADDRESS_LABELS
 from portal_app.services.profile import ADDRESS_REQUIRED
 from portal_app.state.checkout import CheckoutState
@@ -145,7 +145,7 @@ def _summary() -> rx.Component:
     return ui.card_stack(
         rx.text(S.merchant_name, size="2", color_scheme="gray", weight="medium"),
         rx.heading(S.title, size="6", as_="h1", data_testid="checkout-title"),
-        rx.cond(S.description != "", rx.text(S.description, size="2", color_scheme="gray")),
+        ui.optional_text(S.description, size="2", color_scheme="gray"),
         rx.hstack(
             rx.text(S.price_label, size="5", weight="bold", data_testid="price-label"),
             rx.cond(
@@ -171,10 +171,7 @@ def _summary() -> rx.Component:
         rx.separator(size="4"),
         _total_row("Total", S.total, "quote-total"),
         _total_row("Due today", S.due_today, "due-today", strong=True),
-        rx.cond(
-            S.next_renewal != "",
-            rx.text(S.next_renewal, size="2", color_scheme="gray", data_testid="next-renewal"),
-        ),
+        ui.optional_text(S.next_renewal, size="2", color_scheme="gray", data_testid="next-renewal"),
         spacing="3",
         testid="checkout-summary",
     )
@@ -232,77 +229,62 @@ def _card() -> rx.Component:
     return rx.cond(CheckoutState.gateway_form, _gateway_card(), _own_card())
 
 
-def _gateway_card() -> rx.Component:
-    """Stripe's card field (Stripe.js): the number goes from it to Stripe only."""
+def _card_fieldset(*children: rx.Component) -> rx.Component:
     return rx.el.fieldset(
         rx.el.legend(rx.text("Card", weight="bold", size="3")),
-        rx.vstack(
-            rx.cond(
-                ~S.card_required,
-                rx.text(
-                    "No card needed for the trial; add one later in your billing portal.",
-                    size="2",
-                    color_scheme="gray",
-                ),
-                gateway_js.card_field(CheckoutState.card_form_ready),
-            ),
-            spacing="3",
-            width="100%",
-        ),
+        rx.vstack(*children, spacing="3", width="100%"),
         style={"border": "0", "padding": "0", "margin": "0", "width": "100%"},
     )
 
 
+def _no_card_needed(later: str) -> rx.Component:
+    return rx.text(f"No card needed for the trial; {later}", size="2", color_scheme="gray")
+
+
+def _gateway_card() -> rx.Component:
+    """Stripe's card field (Stripe.js): the number goes from it to Stripe only."""
+    return _card_fieldset(
+        rx.cond(
+            ~S.card_required,
+            _no_card_needed("add one later in your billing portal."),
+            gateway_js.card_field(CheckoutState.card_form_ready),
+        ),
+    )
+
+
 def _own_card() -> rx.Component:
-    return rx.el.fieldset(
-        rx.el.legend(rx.text("Card", weight="bold", size="3")),
-        rx.vstack(
-            rx.cond(
-                ~S.card_required,
-                rx.text(
-                    "No card needed for the trial; add one now to keep the plan after it.",
-                    size="2",
-                    color_scheme="gray",
-                ),
+    return _card_fieldset(
+        rx.cond(~S.card_required, _no_card_needed("add one now to keep the plan after it.")),
+        _input(
+            "Card number",
+            "number",
+            "cc-number",
+            input_mode="numeric",
+            placeholder="4242 4242 4242 4242",
+            required=S.card_required,
+            max_length=23,
+        ),
+        rx.flex(
+            _input(
+                "Expiry",
+                "expiry",
+                "cc-exp",
+                placeholder="MM/YY",
+                required=S.card_required,
+                max_length=7,
             ),
             _input(
-                "Card number",
-                "number",
-                "cc-number",
+                "CVC",
+                "cvc",
+                "cc-csc",
                 input_mode="numeric",
-                placeholder="4242 4242 4242 4242",
                 required=S.card_required,
-                max_length=23,
-            ),
-            rx.flex(
-                _input(
-                    "Expiry",
-                    "expiry",
-                    "cc-exp",
-                    placeholder="MM/YY",
-                    required=S.card_required,
-                    max_length=7,
-                ),
-                _input(
-                    "CVC",
-                    "cvc",
-                    "cc-csc",
-                    input_mode="numeric",
-                    required=S.card_required,
-                    max_length=4,
-                ),
-                spacing="3",
-                width="100%",
-            ),
-            rx.text(
-                "Test mode: use 4242 4242 4242 4242, any future date and CVC.",
-                size="1",
-                color_scheme="gray",
+                max_length=4,
             ),
             spacing="3",
             width="100%",
         ),
-        style={"border": "0", "padding": "0", "margin": "0", "width": "100%"},
+        test_card_note(),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from portal_app.components import page_shell
+from portal_app.components import page_shell, ui
 from portal_app.state import MailboxState
 
 
@@ -22,9 +22,9 @@ def mailbox() -> rx.Component:
                         color_scheme="amber",
                     ),
                     rx.button("Refresh", on_click=MailboxState.load, variant="soft"),
-                    rx.cond(
-                        MailboxState.messages.length() > 0,
-                        rx.foreach(MailboxState.messages, _message),
+                    ui.foreach_or_empty(
+                        MailboxState.messages,
+                        _message,
                         rx.text("No mail yet.", color_scheme="gray"),
                     ),
                     spacing="3",

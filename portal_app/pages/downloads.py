@@ -77,12 +77,7 @@ def _asset_action(asset: rx.Var) -> rx.Component:
                 ),
                 rx.hstack(
                     rx.code("••••-••••-••••"),
-                    rx.button(
-                        "Reveal",
-                        size="1",
-                        variant="soft",
-                        on_click=DownloadsState.reveal_key(asset.id),
-                    ),
+                    ui.row_action("Reveal", DownloadsState.reveal_key(asset.id)),
                 ),
             ),
         ),
@@ -108,25 +103,22 @@ def _history() -> rx.Component:
             rx.heading("Download history", size="4", as_="h2"),
             rx.cond(
                 DownloadsState.offered["digital.history"],
-                rx.button(
-                    "Refresh", size="1", variant="soft", on_click=DownloadsState.refresh_history
-                ),
+                ui.row_action("Refresh", DownloadsState.refresh_history),
             ),
             justify="between",
             width="100%",
         ),
         rx.cond(
             DownloadsState.offered["digital.history"],
-            rx.cond(
-                DownloadsState.history.length() > 0,
-                rx.foreach(DownloadsState.history, _history_row),
-                rx.text("No downloads yet.", size="2", color_scheme="gray"),
+            ui.foreach_or_empty(
+                DownloadsState.history,
+                _history_row,
+                ui.empty_state("No downloads yet.", plain=True),
             ),
-            rx.text(
+            ui.empty_state(
                 "Download history is not offered in this portal.",
-                size="2",
-                color_scheme="gray",
-                data_testid="history-not-offered",
+                plain=True,
+                testid="history-not-offered",
             ),
         ),
         spacing="2",
@@ -143,9 +135,9 @@ def downloads_page() -> rx.Component:
         rx.cond(
             DownloadsState.offered.values().contains(True),
             rx.vstack(
-                rx.cond(
-                    DownloadsState.assets.length() > 0,
-                    rx.foreach(DownloadsState.assets, _asset),
+                ui.foreach_or_empty(
+                    DownloadsState.assets,
+                    _asset,
                     rx.callout("Your plan includes no digital products.", icon="info"),
                 ),
                 _history(),

@@ -63,10 +63,7 @@ def billing_page() -> rx.Component:
                 width="100%",
             ),
         ),
-        rx.cond(
-            Billing.last_report != "",
-            rx.callout(Billing.last_report, icon="clock", data_testid="clock-report"),
-        ),
+        ui.message_callout(Billing.last_report, icon="clock", testid="clock-report"),
         ui.error_callout(Billing.error, icon=None),
         subtitle="Billing",
         spacing="3",

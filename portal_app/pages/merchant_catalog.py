@@ -10,7 +10,7 @@ import reflex as rx
 
 from portal_app.components import ui
 from portal_app.components.merchant_header import read_only_note
-from portal_app.components.page_parts import confirm_dialog
+from portal_app.components.page_parts import asked_dialog
 from portal_app.pages.merchant_catalog_coupons import coupons_section
 from portal_app.pages.merchant_catalog_digital import digital_section
 from portal_app.pages.merchant_catalog_editor import editor_dialog
@@ -20,17 +20,13 @@ from portal_app.state.merchant_catalog import MerchantCatalogState as Catalog
 
 
 def _confirm_dialog() -> rx.Component:
-    return confirm_dialog(
-        Catalog.confirm_title,
-        Catalog.confirm_text,
+    return asked_dialog(
+        Catalog,
         keep="Keep it",
         on_keep=Catalog.cancel_archive,
         action=rx.cond(Catalog.confirm_kind == "price", "Stop selling", "Archive"),
         on_confirm=Catalog.confirm_archive,
-        color="red",
         testid="confirm-archive",
-        open=Catalog.confirm_kind != "",
-        on_open_change=Catalog.confirm_visibility,
     )
 
 
@@ -46,10 +42,6 @@ def catalog_page() -> rx.Component:
             digital_section(),
             editor_dialog(),
             _confirm_dialog(),
-            otherwise=rx.cond(
-                Catalog.load_error != "",
-                ui.error_callout(Catalog.load_error, when_set=False),
-                ui.loading(),
-            ),
+            otherwise=ui.loading_or_error(Catalog.load_error),
         ),
     )

@@ -10,7 +10,7 @@ import reflex as rx
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import staff_can
-from portal_app.components.page_parts import confirm_dialog, subheading
+from portal_app.components.page_parts import asked_dialog, subheading
 from portal_app.state.merchant_catalog_coupons import MerchantCatalogCouponsState as Coupons
 
 STATUS_COLORS = {"On": "green", "Off": "gray", "Expired": "amber", "Coupon off": "gray"}
@@ -69,19 +69,7 @@ def _boxes(legend: str, prefix: str, choices: rx.Var) -> rx.Component:
             f"coupon-{prefix}-" + choice["id"], f"{prefix}_" + choice["id"], choice["label"]
         )
 
-    return rx.cond(
-        choices.length() > 0,
-        rx.el.fieldset(
-            rx.el.legend(legend, style=ff.LABEL_STYLE),
-            rx.grid(
-                rx.foreach(choices, box),
-                columns=rx.breakpoints(initial="1", sm="3"),
-                spacing="2",
-                padding_top="0.5rem",
-            ),
-            style={"border": "none", "padding": "0", "margin": "0"},
-        ),
-    )
+    return rx.cond(choices.length() > 0, ff.checkbox_group(legend, choices, box, columns="3"))
 
 
 def _coupon_form() -> rx.Component:
@@ -182,17 +170,13 @@ def _code_form() -> rx.Component:
 
 
 def _confirm() -> rx.Component:
-    return confirm_dialog(
-        Coupons.confirm_title,
-        Coupons.confirm_text,
+    return asked_dialog(
+        Coupons,
         keep="Keep it on",
         on_keep=Coupons.keep_on,
         action="Turn off",
         on_confirm=Coupons.confirm_off,
-        color="red",
         testid="confirm-coupon-off",
-        open=Coupons.confirm_kind != "",
-        on_open_change=Coupons.confirm_visibility,
     )
 
 
@@ -221,9 +205,7 @@ def _body() -> rx.Component:
                     "Codes",
                     "What customers type at checkout. A code's own limit and expiry come on top "
                     "of its coupon's.",
-                    level="h3",
-                    size="3",
-                    note_size="1",
+                    nested=True,
                 ),
                 ui.data_table(
                     ["Code", "Coupon", "Redeemed", "Expires", "Status", ""],
@@ -245,15 +227,7 @@ def coupons_section() -> rx.Component:
     return rx.box(
         ui.section_card(
             "Discount codes",
-            rx.cond(
-                Coupons.loaded,
-                _body(),
-                rx.cond(
-                    Coupons.load_error != "",
-                    ui.error_callout(Coupons.load_error, when_set=False),
-                    ui.loading(),
-                ),
-            ),
+            rx.cond(Coupons.loaded, _body(), ui.loading_or_error(Coupons.load_error)),
             heading_size="5",
             description="Coupons take a percentage or an amount off checkout's first invoice "
             "and, for as long as they last, the renewals. Customers redeem them with a code.",

@@ -57,17 +57,8 @@ def reason_boxes(prefix: str, checked_from_editor: bool) -> rx.Component:
             f"{prefix}-reason-" + reason["key"], "reason_" + reason["key"], reason["label"], **props
         )
 
-    return rx.el.fieldset(
-        rx.el.legend(
-            "Show it to customers who say (none ticked: any reason)", style=ff.LABEL_STYLE
-        ),
-        rx.grid(
-            rx.foreach(Catalog.reasons, box),
-            columns=rx.breakpoints(initial="1", sm="2"),
-            spacing="2",
-            padding_top="0.5rem",
-        ),
-        style={"border": "none", "padding": "0", "margin": "0"},
+    return ff.checkbox_group(
+        "Show it to customers who say (none ticked: any reason)", Catalog.reasons, box, columns="2"
     )
 
 
@@ -131,9 +122,7 @@ def offers_section() -> rx.Component:
             "Who sees which offer",
             "An offer aimed at a reason comes before one for any reason; among equals, the "
             "oldest. The cancellation flow shows at most one.",
-            level="h3",
-            size="3",
-            note_size="1",
+            nested=True,
         ),
         ui.data_table(
             columns=[("Reason given", "reason"), ("Offer shown", "offer")],

@@ -68,7 +68,7 @@ def _plan_row(plan: rx.Var) -> rx.Component:
         rx.table.cell(
             rx.vstack(
                 rx.text(plan["name"], weight="medium"),
-                rx.cond(plan["features"] != "", rx.text(plan["features"], size="1")),
+                ui.optional_text(plan["features"], size="1"),
                 rx.cond(
                     plan["earlier"] != "",
                     rx.text("Earlier prices: ", plan["earlier"], size="1", color_scheme="gray"),
@@ -289,9 +289,9 @@ def products_section() -> rx.Component:
             size="2",
             color_scheme="gray",
         ),
-        rx.cond(
-            Catalog.products.length() > 0,
-            rx.foreach(Catalog.products, _product_block),
+        ui.foreach_or_empty(
+            Catalog.products,
+            _product_block,
             ui.empty_state(
                 "No products yet. Create your first product below.",
                 plain=True,

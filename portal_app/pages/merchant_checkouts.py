@@ -9,9 +9,8 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
-from portal_app.components.billing_lists import counted, filters, nowrap_cell
+from portal_app.components.billing_lists import filtered_list, filters, nowrap_cell
 from portal_app.components.merchant_header import staff_can
-from portal_app.components.pager import pager
 from portal_app.pages.merchant_catalog_products import copy_field
 from portal_app.state.merchant_checkouts import CHECKOUT_FILTER_LABELS
 from portal_app.state.merchant_checkouts import MerchantCheckoutsState as Checkouts
@@ -61,55 +60,50 @@ def _checkout_row(row: rx.Var) -> rx.Component:
 
 
 def _create_form() -> rx.Component:
-    return rx.card(
-        ff.stacked_form(
-            rx.heading("Create a checkout link", size="3", as_="h2"),
-            rx.text(
-                "A link for one buyer: any plan on sale (also those not sold publicly) or a "
-                "product sold once. It stays open for 24 hours.",
-                size="2",
-                color_scheme="gray",
-            ),
-            ff.select(
-                "Plan or product",
-                "checkout-item",
-                "item",
-                rx.foreach(Checkouts.choices, lambda c: rx.el.option(c["label"], value=c["value"])),
-            ),
-            ff.side_by_side(
-                ff.text_input(
-                    "checkout",
-                    "email",
-                    "Buyer's email (optional)",
-                    type="email",
-                    max_length=320,
-                    auto_complete="off",
-                ),
-                ff.text_input(
-                    "checkout",
-                    "trial_days",
-                    "Trial days (optional)",
-                    "Empty: the plan's own trial. 0: no trial.",
-                    input_mode="numeric",
-                ),
+    return ff.section_form(
+        "Create a checkout link",
+        "A link for one buyer: any plan on sale (also those not sold publicly) or a "
+        "product sold once. It stays open for 24 hours.",
+        ff.select(
+            "Plan or product",
+            "checkout-item",
+            "item",
+            rx.foreach(Checkouts.choices, lambda c: rx.el.option(c["label"], value=c["value"])),
+        ),
+        ff.side_by_side(
+            ff.text_input(
+                "checkout",
+                "email",
+                "Buyer's email (optional)",
+                type="email",
+                max_length=320,
+                auto_complete="off",
             ),
             ff.text_input(
                 "checkout",
-                "success_url",
-                "Return page after paying (optional)",
-                "Empty: the buyer lands signed in to the portal. Its origin must be allowed in "
-                "Settings → Checkout first.",
-                type="url",
-                max_length=1000,
-                auto_complete="off",
+                "trial_days",
+                "Trial days (optional)",
+                "Empty: the plan's own trial. 0: no trial.",
+                input_mode="numeric",
             ),
-            ui.error_callout(Checkouts.link_error, width="100%"),
-            rx.button("Create link", type="submit", data_testid="create-checkout-link"),
-            on_submit=Checkouts.create_link,
-            key=Checkouts.form_version,
-            once=True,
         ),
-        rx.cond(
+        ff.text_input(
+            "checkout",
+            "success_url",
+            "Return page after paying (optional)",
+            "Empty: the buyer lands signed in to the portal. Its origin must be allowed in "
+            "Settings → Checkout first.",
+            type="url",
+            max_length=1000,
+            auto_complete="off",
+        ),
+        ui.error_callout(Checkouts.link_error, width="100%"),
+        rx.button("Create link", type="submit", data_testid="create-checkout-link"),
+        on_submit=Checkouts.create_link,
+        key=Checkouts.form_version,
+        once=True,
+        heading_size="3",
+        after=rx.cond(
             Checkouts.created_link != "",
             rx.vstack(
                 rx.text("The new checkout link", weight="medium", size="2"),
@@ -119,39 +113,33 @@ def _create_form() -> rx.Component:
                 padding_top="0.75rem",
             ),
         ),
-        width="100%",
-        data_testid="checkout-link-form",
+        testid="checkout-link-form",
     )
 
 
 def checkouts_page() -> rx.Component:
     return ui.merchant_page(
         "Checkouts",
-        ui.when_loaded(
-            Checkouts.loaded,
-            rx.cond(
-                staff_can("support"),
+        filtered_list(
+            Checkouts,
+            before=(
                 rx.cond(
-                    Checkouts.choices.length() > 0,
-                    _create_form(),
-                    rx.text(
-                        "Put a plan or a one-time product on sale in the catalog to create "
-                        "checkout links.",
-                        size="2",
-                        color_scheme="gray",
+                    staff_can("support"),
+                    rx.cond(
+                        Checkouts.choices.length() > 0,
+                        _create_form(),
+                        rx.text(
+                            "Put a plan or a one-time product on sale in the catalog to create "
+                            "checkout links.",
+                            size="2",
+                            color_scheme="gray",
+                        ),
                     ),
                 ),
             ),
-            filters(Checkouts, CHECKOUT_FILTER_LABELS, "Checkout status"),
-            rx.text(counted(Checkouts.total, "checkout"), size="2", data_testid="checkout-count"),
-            ui.data_table(
-                ["Created (UTC)", "Plan or product", "Email", "Status", "Source", "Result"],
-                rows=Checkouts.rows,
-                render=_checkout_row,
-                testid="checkouts-table",
-                empty=ui.empty_state("No checkouts match this filter.", icon="inbox"),
-            ),
-            pager(Checkouts),
-            spacing="3",
+            filter_bar=filters(Checkouts, CHECKOUT_FILTER_LABELS, "Checkout status"),
+            noun="checkout",
+            headers=["Created (UTC)", "Plan or product", "Email", "Status", "Source", "Result"],
+            render=_checkout_row,
         ),
     )

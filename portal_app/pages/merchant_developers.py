@@ -8,7 +8,7 @@ import reflex as rx
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import INPUT_STYLE
-from portal_app.components.page_parts import confirm_dialog, shown_once_dialog, subheading
+from portal_app.components.page_parts import confirm_dialog, shown_once_dialog
 from portal_app.state.merchant_developers import MerchantDevelopersState as Dev
 
 
@@ -30,36 +30,31 @@ def _scope_select(choice: rx.Var) -> rx.Component:
 
 
 def _create_form() -> rx.Component:
-    return rx.card(
-        ff.stacked_form(
-            *subheading(
-                "Create an API key",
-                "Your own code calls the REST API with it. Give each system its own key with "
-                "only the permissions it needs; you can revoke a key at any time.",
+    return ff.section_form(
+        "Create an API key",
+        "Your own code calls the REST API with it. Give each system its own key with "
+        "only the permissions it needs; you can revoke a key at any time.",
+        ff.labelled(
+            "Name",
+            "key-name",
+            rx.el.input(
+                id="key-name",
+                name="name",
+                required=True,
+                max_length=100,
+                auto_complete="off",
+                placeholder="e.g. Production backend",
+                style=INPUT_STYLE,
             ),
-            rx.vstack(
-                rx.el.label("Name", html_for="key-name"),
-                rx.el.input(
-                    id="key-name",
-                    name="name",
-                    required=True,
-                    max_length=100,
-                    auto_complete="off",
-                    placeholder="e.g. Production backend",
-                    style=INPUT_STYLE,
-                ),
-                spacing="1",
-                width="100%",
-                max_width="22rem",
-            ),
-            rx.flex(rx.foreach(Dev.resources, _scope_select), spacing="3", wrap="wrap"),
-            rx.button("Create key", type="submit", data_testid="create-key"),
-            ui.error_callout(Dev.create_error, width="100%", testid="create-key-error"),
-            on_submit=Dev.create,
-            key=Dev.form_version.to(str),
-            once=True,
+            width="100%",
+            max_width="22rem",
         ),
-        width="100%",
+        rx.flex(rx.foreach(Dev.resources, _scope_select), spacing="3", wrap="wrap"),
+        rx.button("Create key", type="submit", data_testid="create-key"),
+        ui.error_callout(Dev.create_error, width="100%", testid="create-key-error"),
+        on_submit=Dev.create,
+        key=Dev.form_version.to(str),
+        once=True,
     )
 
 
@@ -128,49 +123,35 @@ def _revoke_dialog() -> rx.Component:
 
 
 def developers_page() -> rx.Component:
-    return ui.merchant_page(
+    return ui.restricted_page(
         "Developers",
-        rx.match(
-            Dev.access,
-            (
-                "denied",
-                rx.callout(
-                    "Only owners and admins manage API keys.",
-                    icon="lock",
-                    data_testid="developers-admins-only",
+        Dev.access,
+        ui.when_loaded(
+            Dev.loaded,
+            rx.text(
+                "The REST API lives at /api/v1. ",
+                rx.link("API reference", href="/api/v1/reference", is_external=True),
+                " · ",
+                rx.link("OpenAPI document", href="/api/v1/openapi.json", is_external=True),
+                size="2",
+            ),
+            _create_form(),
+            rx.heading("API keys", size="4", as_="h2"),
+            ui.data_table(
+                ("Key", "Permissions", "Created", "Last used", ""),
+                rows=Dev.keys,
+                render=_key_row,
+                size="2",
+                empty=rx.callout(
+                    "No API keys yet. Create one above for your backend.",
+                    icon="key",
+                    data_testid="keys-empty",
                 ),
             ),
-            (
-                "admin",
-                ui.when_loaded(
-                    Dev.loaded,
-                    rx.text(
-                        "The REST API lives at /api/v1. ",
-                        rx.link("API reference", href="/api/v1/reference", is_external=True),
-                        " · ",
-                        rx.link("OpenAPI document", href="/api/v1/openapi.json", is_external=True),
-                        size="2",
-                    ),
-                    _create_form(),
-                    rx.heading("API keys", size="4", as_="h2"),
-                    rx.cond(
-                        Dev.keys.length() > 0,
-                        ui.data_table(
-                            ("Key", "Permissions", "Created", "Last used", ""),
-                            rows=Dev.keys,
-                            render=_key_row,
-                            size="2",
-                        ),
-                        rx.callout(
-                            "No API keys yet. Create one above for your backend.",
-                            icon="key",
-                            data_testid="keys-empty",
-                        ),
-                    ),
-                    _new_key_dialog(),
-                    _revoke_dialog(),
-                ),
-            ),
-            ui.loading(),
+            _new_key_dialog(),
+            _revoke_dialog(),
         ),
+        role="admin",
+        denied="Only owners and admins manage API keys.",
+        testid="developers-admins-only",
     )

@@ -79,60 +79,40 @@ def _problems() -> rx.Component:
 def _result() -> rx.Component:
     return rx.cond(
         Imp.summary != "",
-        rx.card(
-            rx.vstack(
-                rx.text(rx.text.strong(Imp.file_name), size="2"),
-                rx.text(Imp.summary, size="2", data_testid="import-summary"),
-                rx.cond(Imp.problem_count > 0, _problems()),
-                rx.flex(
-                    rx.cond(
-                        Imp.ready,
-                        rx.button(
-                            "Import",
-                            on_click=Imp.run_import,
-                            data_testid="import-run",
-                        ),
-                    ),
-                    rx.cond(
-                        Imp.imported,
-                        rx.link("See the customers", href=routes.MERCHANT_CUSTOMERS),
-                        secondary_button("Discard file", on_click=Imp.discard),
-                    ),
-                    spacing="2",
-                    align="center",
+        ui.card_stack(
+            rx.text(rx.text.strong(Imp.file_name), size="2"),
+            rx.text(Imp.summary, size="2", data_testid="import-summary"),
+            rx.cond(Imp.problem_count > 0, _problems()),
+            rx.flex(
+                rx.cond(
+                    Imp.ready,
+                    rx.button("Import", on_click=Imp.run_import, data_testid="import-run"),
                 ),
-                spacing="3",
-                width="100%",
+                rx.cond(
+                    Imp.imported,
+                    rx.link("See the customers", href=routes.MERCHANT_CUSTOMERS),
+                    secondary_button("Discard file", on_click=Imp.discard),
+                ),
+                spacing="2",
+                align="center",
             ),
-            width="100%",
         ),
     )
 
 
 def import_page() -> rx.Component:
-    return ui.merchant_page(
+    return ui.restricted_page(
         "Import customers",
-        rx.match(
-            Imp.access,
-            (
-                "denied",
-                rx.callout(
-                    "Only owners and admins import customers.",
-                    icon="lock",
-                    data_testid="import-admins-only",
-                ),
-            ),
-            (
-                "admin",
-                rx.vstack(
-                    rx.text(COLUMNS_HELP, size="2"),
-                    _dropzone(),
-                    ui.error_callout(Imp.error, width="100%", testid="import-error"),
-                    _result(),
-                    spacing="4",
-                    width="100%",
-                ),
-            ),
-            ui.loading(),
+        Imp.access,
+        rx.vstack(
+            rx.text(COLUMNS_HELP, size="2"),
+            _dropzone(),
+            ui.error_callout(Imp.error, width="100%", testid="import-error"),
+            _result(),
+            spacing="4",
+            width="100%",
         ),
+        role="admin",
+        denied="Only owners and admins import customers.",
+        testid="import-admins-only",
     )

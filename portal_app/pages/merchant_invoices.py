@@ -100,9 +100,6 @@ def invoices_list_page() -> rx.Component:
         ),
         filter_bar=filters(Invoices, INVOICE_FILTER_LABELS, "Invoice status"),
         noun="invoice",
-        count_testid="invoice-count",
         headers=["Number", "Customer", "Amount", "Status", _due_header(), "Days overdue"],
         render=_invoice_row,
-        empty="No invoices match this filter.",
-        testid="invoices-table",
     )

@@ -21,7 +21,7 @@ def _delivery(r) -> rx.Component:
             r["attempts"] != "0",
             rx.text(r["attempts"], " attempts", size="1", color_scheme="gray"),
         ),
-        rx.cond(r["error"] != "", rx.text(r["error"], size="1", color_scheme="red")),
+        ui.optional_text(r["error"], size="1", color_scheme="red"),
         spacing="1",
     )
 
@@ -141,7 +141,6 @@ def mailbox_page() -> rx.Component:
         count_testid="mail-count",
         headers=["To", "Kind", "Subject", "Delivery", "Created (UTC)", "Sent", ""],
         render=_mail_row,
-        empty="No messages match this filter.",
         testid="mail-table",
         after=(_message_dialog(),),
     )

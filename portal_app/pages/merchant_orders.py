@@ -10,11 +10,10 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.components import ui
-from portal_app.components.billing_lists import counted, customer_cell, filters, nowrap_cell
+from portal_app.components.billing_lists import customer_cell, filtered_list, filters, nowrap_cell
 from portal_app.components.form_fields import WIDE_INPUT
 from portal_app.components.merchant_header import staff_can
 from portal_app.components.page_parts import trigger_dialog
-from portal_app.components.pager import pager
 from portal_app.services.orders import TRACKING_MAX
 from portal_app.state.merchant_orders import ORDER_FILTER_LABELS
 from portal_app.state.merchant_orders import MerchantOrdersState as Orders
@@ -201,19 +200,12 @@ def orders_list_page() -> rx.Component:
             size="2",
             color_scheme="gray",
         ),
-        ui.when_loaded(
-            Orders.loaded,
-            filters(Orders, ORDER_FILTER_LABELS, "Order status"),
-            rx.text(counted(Orders.total, "order"), size="2", data_testid="order-count"),
-            ui.data_table(
-                ["Order", "Placed (UTC)", "Customer", "Items", "Total", "Status", "Tracking"],
-                rows=Orders.rows,
-                render=_order_row,
-                testid="orders-table",
-                empty=ui.empty_state("No orders match this filter.", icon="inbox"),
-            ),
-            pager(Orders),
-            _order_dialog(),
-            spacing="3",
+        filtered_list(
+            Orders,
+            filter_bar=filters(Orders, ORDER_FILTER_LABELS, "Order status"),
+            noun="order",
+            headers=["Order", "Placed (UTC)", "Customer", "Items", "Total", "Status", "Tracking"],
+            render=_order_row,
+            after=(_order_dialog(),),
         ),
     )

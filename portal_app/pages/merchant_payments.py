@@ -118,10 +118,7 @@ def payments_list_page() -> rx.Component:
         Payments,
         filter_bar=filters(Payments, PAYMENT_FILTER_LABELS, "Payment status"),
         noun="payment",
-        count_testid="payment-count",
         headers=["When (UTC)", "Customer", "Amount", "Status", "Card", "Invoice", "Refunds"],
         render=_payment_row,
-        empty="No payments match this filter.",
-        testid="payments-table",
         after=(_refund_dialog(),),
     )

@@ -8,7 +8,7 @@ import reflex as rx
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import INPUT_STYLE
-from portal_app.components.page_parts import confirm_dialog, subheading
+from portal_app.components.page_parts import confirm_dialog
 from portal_app.components.ui import secondary_button
 from portal_app.state.merchant_staff import MerchantStaffState as Staff
 
@@ -39,6 +39,17 @@ def _role_control(member: rx.Var) -> rx.Component:
     )
 
 
+def _ask_button(member: rx.Var, label: str, action: str, color: str, aria: str, testid: str):
+    """A row button that asks before `action` ("enable", "disable", "revoke") is done."""
+    return ui.row_action(
+        label,
+        Staff.ask(action, member["id"]),
+        color=color,
+        aria_label=aria + member["email"],
+        testid=testid,
+    )
+
+
 def _actions(member: rx.Var) -> rx.Component:
     email = member["email"]
     return rx.cond(
@@ -52,20 +63,8 @@ def _actions(member: rx.Var) -> rx.Component:
             ),
             rx.cond(
                 member["status"] == "disabled",
-                ui.row_action(
-                    "Enable",
-                    Staff.ask("enable", member["id"]),
-                    color="green",
-                    aria_label="Enable " + email,
-                    testid="enable-member",
-                ),
-                ui.row_action(
-                    "Disable",
-                    Staff.ask("disable", member["id"]),
-                    color="red",
-                    aria_label="Disable " + email,
-                    testid="disable-member",
-                ),
+                _ask_button(member, "Enable", "enable", "green", "Enable ", "enable-member"),
+                _ask_button(member, "Disable", "disable", "red", "Disable ", "disable-member"),
             ),
             rx.cond(
                 member["status"] == "active",
@@ -86,12 +85,8 @@ def _actions(member: rx.Var) -> rx.Component:
                 aria_label="Resend the invitation to " + email,
                 testid="resend-invite",
             ),
-            ui.row_action(
-                "Withdraw",
-                Staff.ask("revoke", member["id"]),
-                color="red",
-                aria_label="Withdraw the invitation to " + email,
-                testid="revoke-invite",
+            _ask_button(
+                member, "Withdraw", "revoke", "red", "Withdraw the invitation to ", "revoke-invite"
             ),
         ),
     )
@@ -146,59 +141,49 @@ def _members_table() -> rx.Component:
 
 
 def _invite_form() -> rx.Component:
-    return rx.card(
-        ff.stacked_form(
-            *subheading(
-                "Invite a team member",
-                "They get an email with a link to choose a password. The link works once "
-                "and expires in 72 hours.",
-            ),
-            rx.flex(
-                rx.vstack(
-                    rx.el.label("Email", html_for="invite-email"),
-                    rx.el.input(
-                        id="invite-email",
-                        name="email",
-                        type="email",
-                        required=True,
-                        auto_complete="off",
-                        placeholder="name@company.com",
-                        style=INPUT_STYLE,
-                    ),
-                    spacing="1",
-                    width="100%",
-                    max_width="22rem",
+    return ff.section_form(
+        "Invite a team member",
+        "They get an email with a link to choose a password. The link works once "
+        "and expires in 72 hours.",
+        rx.flex(
+            ff.labelled(
+                "Email",
+                "invite-email",
+                rx.el.input(
+                    id="invite-email",
+                    name="email",
+                    type="email",
+                    required=True,
+                    auto_complete="off",
+                    placeholder="name@company.com",
+                    style=INPUT_STYLE,
                 ),
-                rx.vstack(
-                    rx.el.label("Role", html_for="invite-role"),
-                    rx.el.select(
-                        rx.foreach(
-                            Staff.roles, lambda r: rx.el.option(r["label"], value=r["value"])
-                        ),
-                        id="invite-role",
-                        name="role",
-                        default_value="viewer",
-                        style={**INPUT_STYLE, "min_width": "8rem"},
-                    ),
-                    spacing="1",
-                ),
-                rx.button("Send invitation", type="submit", data_testid="send-invite"),
-                spacing="3",
-                wrap="wrap",
-                align="end",
                 width="100%",
+                max_width="22rem",
             ),
-            rx.text(
-                "Viewer: read-only. Support: customers and portal links. Admin: settings, "
-                "catalog, billing and customers. Owner: everything, including staff.",
-                size="1",
-                color_scheme="gray",
+            ff.labelled_select(
+                "Role",
+                "invite-role",
+                rx.foreach(Staff.roles, lambda r: rx.el.option(r["label"], value=r["value"])),
+                min_width="8rem",
+                name="role",
+                default_value="viewer",
             ),
-            ui.error_callout(Staff.invite_error, width="100%", testid="invite-error"),
-            on_submit=Staff.invite,
-            key=Staff.form_version.to(str),
+            rx.button("Send invitation", type="submit", data_testid="send-invite"),
+            spacing="3",
+            wrap="wrap",
+            align="end",
+            width="100%",
         ),
-        width="100%",
+        rx.text(
+            "Viewer: read-only. Support: customers and portal links. Admin: settings, "
+            "catalog, billing and customers. Owner: everything, including staff.",
+            size="1",
+            color_scheme="gray",
+        ),
+        ui.error_callout(Staff.invite_error, width="100%", testid="invite-error"),
+        on_submit=Staff.invite,
+        key=Staff.form_version.to(str),
     )
 
 
@@ -290,39 +275,28 @@ def _sessions_dialog() -> rx.Component:
 
 
 def staff_page() -> rx.Component:
-    return ui.merchant_page(
+    return ui.restricted_page(
         "Staff",
-        rx.match(
-            Staff.access,
-            (
-                "denied",
+        Staff.access,
+        ui.when_loaded(
+            Staff.loaded,
+            _invite_form(),
+            rx.heading("Team", size="4", as_="h2"),
+            _members_table(),
+            rx.cond(
+                Staff.members.length() <= 1,
                 rx.callout(
-                    "Only owners manage staff. Ask an owner of your team if you need a "
-                    "change to your role or access.",
-                    icon="lock",
-                    data_testid="staff-owners-only",
+                    "You're the only member so far. Invite your team above: "
+                    "each person signs in with their own account and role.",
+                    icon="users",
+                    data_testid="staff-empty",
                 ),
             ),
-            (
-                "owner",
-                ui.when_loaded(
-                    Staff.loaded,
-                    _invite_form(),
-                    rx.heading("Team", size="4", as_="h2"),
-                    _members_table(),
-                    rx.cond(
-                        Staff.members.length() <= 1,
-                        rx.callout(
-                            "You're the only member so far. Invite your team above: "
-                            "each person signs in with their own account and role.",
-                            icon="users",
-                            data_testid="staff-empty",
-                        ),
-                    ),
-                    _confirm_dialog(),
-                    _sessions_dialog(),
-                ),
-            ),
-            ui.loading(),
+            _confirm_dialog(),
+            _sessions_dialog(),
         ),
+        role="owner",
+        denied="Only owners manage staff. Ask an owner of your team if you need a "
+        "change to your role or access.",
+        testid="staff-owners-only",
     )

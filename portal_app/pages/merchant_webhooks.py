@@ -9,7 +9,7 @@ import reflex as rx
 from portal_app.components import form_fields as ff
 from portal_app.components import ui
 from portal_app.components.merchant_header import INPUT_STYLE
-from portal_app.components.page_parts import confirm_dialog, shown_once_dialog, subheading
+from portal_app.components.page_parts import confirm_dialog, shown_once_dialog
 from portal_app.components.ui import secondary_button
 from portal_app.services.merchant_webhooks_view import STATUSES
 from portal_app.state.merchant_webhooks import MerchantWebhooksState as Hooks
@@ -35,54 +35,49 @@ def _type_box(event_type: rx.Var) -> rx.Component:
 
 
 def _create_form() -> rx.Component:
-    return rx.card(
-        ff.stacked_form(
-            *subheading(
-                "Add an endpoint",
-                "Portal POSTs each event to this URL, signed per Standard Webhooks. Your app "
-                "should answer 2xx within 15 s; failed deliveries are retried for about a day.",
+    return ff.section_form(
+        "Add an endpoint",
+        "Portal POSTs each event to this URL, signed per Standard Webhooks. Your app "
+        "should answer 2xx within 15 s; failed deliveries are retried for about a day.",
+        rx.vstack(
+            rx.el.label("Endpoint URL", html_for="hook-url"),
+            rx.el.input(
+                id="hook-url",
+                name="url",
+                type="url",
+                required=True,
+                max_length=2000,
+                auto_complete="off",
+                placeholder="https://your-app.example.com/webhooks/portal",
+                style=INPUT_STYLE,
             ),
-            rx.vstack(
-                rx.el.label("Endpoint URL", html_for="hook-url"),
-                rx.el.input(
-                    id="hook-url",
-                    name="url",
-                    type="url",
-                    required=True,
-                    max_length=2000,
-                    auto_complete="off",
-                    placeholder="https://your-app.example.com/webhooks/portal",
-                    style=INPUT_STYLE,
-                ),
-                rx.el.label("Description (optional)", html_for="hook-description"),
-                rx.el.input(
-                    id="hook-description",
-                    name="description",
-                    max_length=200,
-                    auto_complete="off",
-                    style=INPUT_STYLE,
-                ),
-                spacing="1",
-                width="100%",
-                max_width="34rem",
+            rx.el.label("Description (optional)", html_for="hook-description"),
+            rx.el.input(
+                id="hook-description",
+                name="description",
+                max_length=200,
+                auto_complete="off",
+                style=INPUT_STYLE,
             ),
-            rx.el.details(
-                rx.el.summary("Events to send (none ticked: every event)"),
-                rx.flex(
-                    rx.foreach(Hooks.event_types, _type_box),
-                    wrap="wrap",
-                    column_gap="1rem",
-                    row_gap="0.3rem",
-                    padding_top="0.5rem",
-                ),
-            ),
-            rx.button("Add endpoint", type="submit", data_testid="create-endpoint"),
-            ui.error_callout(Hooks.create_error, width="100%", testid="create-endpoint-error"),
-            on_submit=Hooks.create,
-            key=Hooks.form_version.to(str),
-            once=True,
+            spacing="1",
+            width="100%",
+            max_width="34rem",
         ),
-        width="100%",
+        rx.el.details(
+            rx.el.summary("Events to send (none ticked: every event)"),
+            rx.flex(
+                rx.foreach(Hooks.event_types, _type_box),
+                wrap="wrap",
+                column_gap="1rem",
+                row_gap="0.3rem",
+                padding_top="0.5rem",
+            ),
+        ),
+        rx.button("Add endpoint", type="submit", data_testid="create-endpoint"),
+        ui.error_callout(Hooks.create_error, width="100%", testid="create-endpoint-error"),
+        on_submit=Hooks.create,
+        key=Hooks.form_version.to(str),
+        once=True,
     )
 
 
@@ -157,44 +152,29 @@ def _delivery_row(d: rx.Var) -> rx.Component:
     )
 
 
-def _filter(label: str, field_id: str, options: list[tuple[str, str]], on_change, value):
-    return rx.vstack(
-        rx.el.label(label, html_for=field_id),
-        rx.el.select(
-            *[rx.el.option(text, value=v) for v, text in options],
-            id=field_id,
-            value=value,
-            on_change=on_change,
-            style={**INPUT_STYLE, "min_width": "12rem"},
-        ),
-        spacing="1",
-    )
-
-
 def _deliveries() -> rx.Component:
     return rx.cond(
         Hooks.selected_id != "",
         rx.vstack(
             rx.heading("Deliveries to ", rx.code(Hooks.selected_url), size="4", as_="h2"),
             rx.flex(
-                rx.vstack(
-                    rx.el.label("Event type", html_for="filter-type"),
-                    rx.el.select(
-                        rx.el.option("All types", value=""),
-                        rx.foreach(Hooks.event_types, lambda t: rx.el.option(t, value=t)),
-                        id="filter-type",
-                        value=Hooks.type_filter,
-                        on_change=Hooks.filter_type,
-                        style={**INPUT_STYLE, "min_width": "12rem"},
-                    ),
-                    spacing="1",
+                ff.labelled_select(
+                    "Event type",
+                    "filter-type",
+                    rx.el.option("All types", value=""),
+                    rx.foreach(Hooks.event_types, lambda t: rx.el.option(t, value=t)),
+                    min_width="12rem",
+                    value=Hooks.type_filter,
+                    on_change=Hooks.filter_type,
                 ),
-                _filter(
+                ff.labelled_select(
                     "Status",
                     "filter-status",
-                    [("", "All statuses")] + [(s, s.capitalize()) for s in STATUSES],
-                    Hooks.filter_status,
-                    Hooks.status_filter,
+                    rx.el.option("All statuses", value=""),
+                    *[rx.el.option(s.capitalize(), value=s) for s in STATUSES],
+                    min_width="12rem",
+                    value=Hooks.status_filter,
+                    on_change=Hooks.filter_status,
                 ),
                 rx.box(secondary_button("Refresh", on_click=Hooks.refresh), align_self="end"),
                 spacing="3",
@@ -257,45 +237,34 @@ def _confirm_dialog() -> rx.Component:
 
 
 def webhooks_page() -> rx.Component:
-    return ui.merchant_page(
+    return ui.restricted_page(
         "Webhooks",
-        rx.match(
-            Hooks.access,
-            (
-                "denied",
-                rx.callout(
-                    "Only owners and admins manage webhooks.",
-                    icon="lock",
-                    data_testid="webhooks-admins-only",
+        Hooks.access,
+        ui.when_loaded(
+            Hooks.loaded,
+            rx.text(
+                "Events, payloads and how to verify signatures: docs/WEBHOOKS.md. "
+                "The worker delivers; the list below shows how each try went.",
+                size="2",
+            ),
+            _create_form(),
+            rx.heading("Endpoints", size="4", as_="h2"),
+            ui.data_table(
+                ("Endpoint", "Status", "Added", ""),
+                rows=Hooks.endpoints,
+                render=_endpoint_row,
+                size="2",
+                empty=rx.callout(
+                    "No endpoints yet. Add your app's URL above to receive events.",
+                    icon="webhook",
+                    data_testid="endpoints-empty",
                 ),
             ),
-            (
-                "admin",
-                ui.when_loaded(
-                    Hooks.loaded,
-                    rx.text(
-                        "Events, payloads and how to verify signatures: docs/WEBHOOKS.md. "
-                        "The worker delivers; the list below shows how each try went.",
-                        size="2",
-                    ),
-                    _create_form(),
-                    rx.heading("Endpoints", size="4", as_="h2"),
-                    ui.data_table(
-                        ("Endpoint", "Status", "Added", ""),
-                        rows=Hooks.endpoints,
-                        render=_endpoint_row,
-                        size="2",
-                        empty=rx.callout(
-                            "No endpoints yet. Add your app's URL above to receive events.",
-                            icon="webhook",
-                            data_testid="endpoints-empty",
-                        ),
-                    ),
-                    _deliveries(),
-                    _secret_dialog(),
-                    _confirm_dialog(),
-                ),
-            ),
-            ui.loading(),
+            _deliveries(),
+            _secret_dialog(),
+            _confirm_dialog(),
         ),
+        role="admin",
+        denied="Only owners and admins manage webhooks.",
+        testid="webhooks-admins-only",
     )

@@ -17,6 +17,20 @@ from portal_app.state.orders import OrdersState
 STATUS_COLORS = {"paid": "blue", "fulfilled": "green", "refunded": "gray"}
 
 
+def _pdf_button(row: rx.Var, document: str, doc_id: rx.Var, feature: str, download):
+    """The order's invoice or receipt PDF, while it has one and the merchant offers it."""
+    return rx.cond(
+        (doc_id != "") & NavState.enabled[f"invoices.{feature}"],
+        ui.row_action(
+            f"{document} PDF",
+            download(doc_id),
+            icon="file-down",
+            aria_label=f"Download the {document.lower()} PDF of " + row.number,
+            testid=f"order-{document.lower()}-pdf",
+        ),
+    )
+
+
 def _actions(row: rx.Var) -> rx.Component:
     return rx.flex(
         rx.cond(
@@ -27,34 +41,12 @@ def _actions(row: rx.Var) -> rx.Component:
                 data_testid="order-invoice",
             ),
         ),
-        rx.cond(
-            (row.invoice_id != "") & NavState.enabled["invoices.download_pdf"],
-            rx.button(
-                rx.icon("file-down", size=14),
-                "Invoice PDF",
-                size="1",
-                variant="soft",
-                on_click=InvoicesState.download_pdf(row.invoice_id),
-                aria_label="Download the invoice PDF of " + row.number,
-                data_testid="order-invoice-pdf",
-            ),
-        ),
-        rx.cond(
-            (row.receipt_id != "") & NavState.enabled["invoices.receipts"],
-            rx.button(
-                rx.icon("file-down", size=14),
-                "Receipt PDF",
-                size="1",
-                variant="soft",
-                on_click=InvoicesState.download_receipt(row.receipt_id),
-                aria_label="Download the receipt PDF of " + row.number,
-                data_testid="order-receipt-pdf",
-            ),
-        ),
+        _pdf_button(row, "Invoice", row.invoice_id, "download_pdf", InvoicesState.download_pdf),
+        _pdf_button(row, "Receipt", row.receipt_id, "receipts", InvoicesState.download_receipt),
         rx.cond(
             row.downloads == "yes",
             rx.link(
-                rx.button(rx.icon("download", size=14), "Downloads", size="1", variant="soft"),
+                ui.row_action("Downloads", icon="download"),
                 href=routes.DOWNLOADS,
                 data_testid="order-downloads",
             ),

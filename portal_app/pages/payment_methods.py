@@ -8,7 +8,12 @@ import reflex as rx
 from portal_app import routes
 from portal_app.components import gateway_js, ui
 from portal_app.components.page_parts import confirm_dialog
-from portal_app.components.portal_form import Labelled, form_stack, labelled_input
+from portal_app.components.portal_form import (
+    Labelled,
+    form_stack,
+    labelled_input,
+    test_card_note,
+)
 from portal_app.components.portal_layout import portal_layout, stacked_page
 from portal_app.components.ui import secondary_button
 from portal_app.state.nav import NavState
@@ -98,10 +103,8 @@ def payment_methods_page() -> rx.Component:
         "payment_methods.view",
         CardsState.loaded,
         _expiry_form(),
-        rx.cond(
-            CardsState.cards.length() > 0,
-            rx.foreach(CardsState.cards, _card_row),
-            rx.callout("No saved cards yet.", icon="info"),
+        ui.foreach_or_empty(
+            CardsState.cards, _card_row, rx.callout("No saved cards yet.", icon="info")
         ),
         rx.cond(
             NavState.enabled["payment_methods.add"],
@@ -170,11 +173,7 @@ def _own_card_form() -> rx.Component:
         rx.checkbox("Make this my default card", name="make_default"),
         ui.error_callout(CardsState.add_error, testid="card-error"),
         rx.button("Save card", type="submit", size="3", width="100%"),
-        rx.text(
-            "Test mode: use 4242 4242 4242 4242, any future date and CVC.",
-            size="1",
-            color_scheme="gray",
-        ),
+        test_card_note(),
         on_submit=CardsState.add_card,
         reset_on_submit=True,
     )

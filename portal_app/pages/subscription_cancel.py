@@ -49,56 +49,49 @@ def _or_keep(step_button: rx.Component) -> rx.Component:
 
 
 def _offer_card(title: str, text: rx.Var, *actions: rx.Component) -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading(title, size="3", as_="h3"),
-            rx.text(text, size="2"),
-            rx.flex(*actions, spacing="2", wrap="wrap"),
-            spacing="2",
+    """A save offer, shown only when the flow has one of this kind (its `text` is set)."""
+    return rx.cond(
+        text != "",
+        rx.card(
+            rx.vstack(
+                rx.heading(title, size="3", as_="h3"),
+                rx.text(text, size="2"),
+                rx.flex(*actions, spacing="2", wrap="wrap"),
+                spacing="2",
+            ),
+            width="100%",
         ),
-        width="100%",
     )
 
 
 def _offers() -> rx.Component:
     return rx.vstack(
         rx.heading("Before you go", size="4", as_="h2"),
-        rx.cond(
-            Flow.discount_text != "",
-            _offer_card(
-                "A discount to stay",
-                Flow.discount_text,
-                rx.button(
-                    "Accept the discount",
-                    on_click=Flow.take_discount,
-                    data_testid="accept-discount",
-                ),
+        _offer_card(
+            "A discount to stay",
+            Flow.discount_text,
+            rx.button(
+                "Accept the discount",
+                on_click=Flow.take_discount,
+                data_testid="accept-discount",
             ),
         ),
-        rx.cond(
-            Flow.pause_text != "",
-            _offer_card(
-                "Pause instead",
-                Flow.pause_text,
-                rx.form(
-                    rx.hstack(
-                        rx.input(type="date", name="resume_on", aria_label="Resume on"),
-                        rx.button("Pause instead", type="submit", data_testid="accept-pause"),
-                        wrap="wrap",
-                    ),
-                    on_submit=Flow.take_pause,
+        _offer_card(
+            "Pause instead",
+            Flow.pause_text,
+            rx.form(
+                rx.hstack(
+                    rx.input(type="date", name="resume_on", aria_label="Resume on"),
+                    rx.button("Pause instead", type="submit", data_testid="accept-pause"),
+                    wrap="wrap",
                 ),
+                on_submit=Flow.take_pause,
             ),
         ),
-        rx.cond(
-            Flow.downgrade_text != "",
-            _offer_card(
-                "A cheaper plan",
-                Flow.downgrade_text,
-                rx.button(
-                    "Switch plan", on_click=Flow.take_downgrade, data_testid="accept-downgrade"
-                ),
-            ),
+        _offer_card(
+            "A cheaper plan",
+            Flow.downgrade_text,
+            rx.button("Switch plan", on_click=Flow.take_downgrade, data_testid="accept-downgrade"),
         ),
         ui.error_callout(Flow.error),
         rx.flex(

@@ -250,9 +250,9 @@ def subscriptions_page() -> rx.Component:
         "subscriptions.view",
         SubscriptionsState.loaded,
         rx.cond(SubscriptionsState.changing_id != "", _change_panel()),
-        rx.cond(
-            SubscriptionsState.items.length() > 0,
-            rx.foreach(SubscriptionsState.items, _subscription_card),
+        ui.foreach_or_empty(
+            SubscriptionsState.items,
+            _subscription_card,
             rx.callout("You have no subscriptions yet.", icon="info"),
         ),
     )
