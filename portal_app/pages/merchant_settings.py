@@ -49,6 +49,8 @@ def _field(index: int, key: str, option: features.Option) -> rx.Component:
             rows=3,
             style={**INPUT_STYLE, "max_width": "100%", "font_family": "monospace"},
         )
+    elif option.kind == "list":
+        control = _list_editor(key, label_id, option)
     elif option.kind == "color":
         # The browser's colour picker; the server refuses a colour white text can't be read on.
         control = rx.el.input(
@@ -90,6 +92,70 @@ def _groups() -> list[rx.Component]:
         fields.append(_field(index, key, option))
     cards.append(_group_card(current_group, fields))
     return cards
+
+
+def _adds_to(label_id: str) -> str:
+    return f"{label_id}-add"
+
+
+def _list_editor(key: str, label_id: str, option: features.Option) -> rx.Component:
+    """A list setting as removable chips and an Add box. The chips are the server's list (a
+    hidden input posts them with Save); the box belongs to its own small form (`_add_forms`,
+    outside the settings form), so Enter adds an entry instead of saving the page."""
+    items = MerchantSettingsState.list_items[key]
+    days = bool(option.default) and isinstance(option.default[0], int)
+    return rx.vstack(
+        rx.el.input(type="hidden", name=key, value=items.join(", ")),
+        rx.flex(
+            rx.foreach(
+                items,
+                lambda item, index: rx.badge(
+                    item,
+                    rx.el.button(
+                        rx.icon("x", size=12),
+                        type="button",
+                        aria_label="Remove " + item,
+                        on_click=MerchantSettingsState.remove_item(key, index),
+                        style={"cursor": "pointer", "display": "inline-flex"},
+                    ),
+                    size="2",
+                    variant="soft",
+                    data_testid=f"item-{key}",
+                ),
+            ),
+            wrap="wrap",
+            gap="1",
+        ),
+        rx.flex(
+            rx.el.input(
+                id=label_id,
+                name="item",
+                form=_adds_to(label_id),
+                placeholder="Days, e.g. 7" if days else "Add an entry",
+                inputmode="numeric" if days else None,
+                key=items.length().to_string(),  # emptied once an entry is added
+                style={**INPUT_STYLE, "max_width": "12rem"},
+            ),
+            rx.button("Add", type="submit", form=_adds_to(label_id), variant="soft"),
+            gap="2",
+        ),
+        ui.error_text(MerchantSettingsState.list_errors[key]),
+        spacing="1",
+        align="end",
+    )
+
+
+def _add_forms() -> list[rx.Component]:
+    """The Add boxes' own forms: empty here, their inputs join them by the `form` attribute."""
+    return [
+        rx.el.form(
+            id=_adds_to(f"setting-{key.replace('.', '-')}"),
+            on_submit=lambda data, key=key: MerchantSettingsState.add_item(key, data),
+            reset_on_submit=False,
+        )
+        for key, option in features.FEATURES.items()
+        if option.kind == "list"
+    ]
 
 
 def _group_card(group: str, fields: list[rx.Component]) -> rx.Component:
@@ -293,6 +359,7 @@ def portal_settings_page() -> rx.Component:
                 on_submit=MerchantSettingsState.save,
                 key=MerchantSettingsState.form_version,
             ),
+            *_add_forms(),
             _history(),
         ),
         subtitle="Merchant settings",

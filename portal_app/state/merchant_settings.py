@@ -142,9 +142,19 @@ class MerchantSettingsState(Confirming, Refreshing, PrivateState):
     loaded: bool = False
     form_version: int = 0  # remounts the form so it shows freshly loaded values
     history: list[VersionRow] = []
+    # The list settings as rows the page adds to and removes from before Save posts them.
+    list_items: dict[str, list[str]] = {}
+    list_errors: dict[str, str] = {}
 
     def _refresh(self) -> None:
-        self.rows = form_rows(read(merchant_settings_view.settings))
+        settings = read(merchant_settings_view.settings)
+        self.rows = form_rows(settings)
+        self.list_items = {
+            key: [str(item) for item in settings[key]]
+            for key, option in features.FEATURES.items()
+            if option.kind == "list"
+        }
+        self.list_errors = {key: "" for key in self.list_items}
         self.history = read(merchant_settings_view.history)
         self.presets = [{"key": k, "label": v} for k, v in features.PRESET_LABELS.items()]
         self.form_version += 1
@@ -237,3 +247,40 @@ class MerchantSettingsState(Confirming, Refreshing, PrivateState):
         return self._changed(
             f"Version {number} restored: {changed} setting{'s' if changed != 1 else ''} changed."
         )
+
+    @rx.event
+    @guarded("staff", staff_role="admin")
+    def add_item(self, key: str, form_data: dict):
+        """One entry added to a list setting on the page (saved with the form); what it can be
+        is said at once, and checked again on save."""
+        option = features.FEATURES.get(key)
+        if option is None or option.kind != "list":
+            raise ValueError("not a list setting")
+        text = str(form_data.get("item", "")).strip()
+        items = list(self.list_items.get(key, []))
+        problem = ""
+        if not text:
+            problem = "Type an entry first."
+        elif text in items:
+            problem = f"{text} is in the list already."
+        elif option.default and isinstance(option.default[0], int):
+            if not text.isdigit() or not 1 <= int(text) <= 60:
+                problem = "Enter a whole number of days from 1 to 60."
+            else:
+                items = sorted({*items, text}, key=int)
+        elif len(text) > 64 or "," in text:
+            problem = "Entries are at most 64 characters, without commas."
+        else:
+            items.append(text)
+        self.list_errors = {**self.list_errors, key: problem}
+        if not problem:
+            self.list_items = {**self.list_items, key: items}
+
+    @rx.event
+    @guarded("staff", staff_role="admin")
+    def remove_item(self, key: str, index: int):
+        items = list(self.list_items.get(key, []))
+        if 0 <= int(index) < len(items):
+            del items[int(index)]
+            self.list_items = {**self.list_items, key: items}
+            self.list_errors = {**self.list_errors, key: ""}

@@ -988,6 +988,30 @@ def test_an_unreadable_colour_is_refused_and_an_earlier_version_restored(
         expect(versions.nth(0)).to_contain_text(f"Restored version {number}")
 
 
+def test_the_retry_schedule_is_edited_as_entries_not_a_comma_string(
+    running_app, page_at, db, flows_admin
+):
+    """#17: a list setting is chips with an Add box: Enter adds (a bad entry is named at once),
+    a chip's remove button takes it out, and Save stores what the chips show."""
+    with settings_restored(db) as (merchant_id, _snapshot):
+        staff = staff_settings_page(page_at, running_app, flows_admin)
+        box = control(staff, "billing.retry_days")
+        items = staff.get_by_test_id("item-billing.retry_days")
+        expect(items).to_have_text(["1", "3", "5"])
+        box.fill("0")
+        box.press("Enter")
+        expect(staff.get_by_text("Enter a whole number of days from 1 to 60.")).to_be_visible()
+        box.fill("7")
+        box.press("Enter")
+        expect(items).to_have_text(["1", "3", "5", "7"])
+        expect(box).to_have_value("")
+        staff.get_by_role("button", name="Remove 5").click()
+        expect(items).to_have_text(["1", "3", "7"])
+        staff.get_by_test_id("save-settings").click()
+        wait_for_settings(db, merchant_id, {"billing.retry_days": [1, 3, 7]})
+        expect(items).to_have_text(["1", "3", "7"])
+
+
 # --- layout defects seen in the screenshots ------------------------------------------------------
 
 

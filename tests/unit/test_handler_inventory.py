@@ -74,6 +74,8 @@ STAFF_HANDLER_ROLES = {
     ("MerchantSettingsState", "keep_settings"): "viewer",
     ("MerchantSettingsState", "confirm_visibility"): "viewer",
     ("MerchantSettingsState", "restore_version"): "admin",
+    ("MerchantSettingsState", "add_item"): "admin",
+    ("MerchantSettingsState", "remove_item"): "admin",
     ("PortalPreviewState", "open_preview"): "support",
     # Customers
     ("MerchantCustomersState", "load"): "viewer",

@@ -74,3 +74,37 @@ def test_a_viewer_cannot_restore(app_db):
     refused = run(scenario())
     assert _settings(app_db["engine"], merchant_id)["branding.name"] == "X"
     assert "permission" in str(refused).lower() or "role" in str(refused).lower()
+
+
+def test_list_settings_are_edited_as_entries_then_saved_with_the_form(app_db):
+    """The retry schedule as chips (#17): entries added and removed on the page, a bad one named
+    at once, and Save stores what the page shows."""
+    merchant_id = app_db["merchant"].id
+
+    async def scenario():
+        root = root_with(staff_sid=app_db["sessions"]["staff"])
+        await call(root, MerchantSettingsState, "load")
+        state = await root.get_state(MerchantSettingsState)
+        key = "billing.retry_days"
+        assert state.list_items[key] == ["1", "3", "5"]
+        await call(root, MerchantSettingsState, "add_item", key, {"item": "0"})
+        assert state.list_errors[key] == "Enter a whole number of days from 1 to 60."
+        await call(root, MerchantSettingsState, "add_item", key, {"item": "3"})
+        assert state.list_errors[key] == "3 is in the list already."
+        await call(root, MerchantSettingsState, "add_item", key, {"item": " 10 "})
+        await call(root, MerchantSettingsState, "remove_item", key, 2)  # 5
+        assert state.list_items[key] == ["1", "3", "10"] and state.list_errors[key] == ""
+        origins = "checkout.success_url_origins"
+        await call(root, MerchantSettingsState, "add_item", origins, {"item": "https://a.example"})
+        settings = _settings(app_db["engine"], merchant_id)
+        form = settings_form(
+            settings,
+            **{key: ", ".join(state.list_items[key]), origins: "https://a.example"},
+        )
+        await call(root, MerchantSettingsState, "save", form)
+        assert state.error == ""
+
+    run(scenario())
+    saved = _settings(app_db["engine"], merchant_id)
+    assert saved["billing.retry_days"] == [1, 3, 10]
+    assert saved["checkout.success_url_origins"] == ["https://a.example"]
