@@ -18,6 +18,8 @@ from portal_app.services import audit, features
 from portal_app.services.errors import NotFound, SettingsError
 
 SHOWN = 20  # the newest versions the screen lists
+FILE_FORMAT = "portal-settings/1"
+FILE_MAX_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ def display(key: str, value: Any) -> str:
 
 
 def _what(row: SettingsVersion) -> str:
+    if row.action == "settings.import":
+        return "Imported a settings file"
     if row.action == "settings.restore":
         return f"Restored version {row.restored_from}"
     if row.action.startswith("settings.preset."):
@@ -114,8 +118,7 @@ def restore(
     if row is None:
         raise NotFound("That settings version does not exist.")
     wanted = features.from_document(row.document).values
-    stored = session.get(PortalSettings, merchant_id)
-    changes = features.diff(features.from_document(stored.document if stored else None), wanted)
+    changes = features.diff(_stored(session, merchant_id), wanted)
     if not changes:
         raise SettingsError(
             f"Version {row.number} is what is saved now.", code="nothing_to_restore"
@@ -128,5 +131,70 @@ def restore(
         actor,
         action="settings.restore",
         restored_from=row.number,
+    )
+    return len(changes)
+
+
+# --- a settings file, to copy a configuration between installs (staging → production) --------
+
+
+def _stored(session: Session, merchant_id: int) -> features.FeatureSet:
+    row = session.get(PortalSettings, merchant_id)
+    return features.from_document(row.document if row is not None else None)
+
+
+def export_file(session: Session, clock: Clock, *, merchant_id: int) -> str:
+    """Every setting as saved (defaults filled in), as the JSON file `import_changes` reads."""
+    document = {"format": FILE_FORMAT, "settings": _stored(session, merchant_id).values}
+    return json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def import_changes(
+    session: Session, clock: Clock, *, merchant_id: int, data: bytes | str
+) -> dict[str, tuple[Any, Any]]:
+    """What importing the file would change (key -> (now, after)), nothing written. The file is
+    refused whole, with every problem named, if it is not a settings file or any key is unknown
+    or any value bad: nothing of a half-good file applies."""
+    if len(data) > FILE_MAX_BYTES:
+        raise SettingsError("That file is too large to be a settings file.", code="bad_file")
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SettingsError(
+            "That file is not a settings file (not JSON).", code="bad_file"
+        ) from exc
+    if (
+        not isinstance(document, dict)
+        or document.get("format") != FILE_FORMAT
+        or not isinstance(document.get("settings"), dict)
+    ):
+        raise SettingsError(
+            "That file is not a settings file exported from Portal.", code="bad_file"
+        )
+    # Always-on settings are in every export and can't differ: they are not imported.
+    wanted = {
+        key: value
+        for key, value in document["settings"].items()
+        if not (key in features.FEATURES and features.FEATURES[key].always_on)
+    }
+    cleaned = features.validate(wanted)
+    return features.diff(_stored(session, merchant_id), cleaned)
+
+
+def apply_import(
+    session: Session, clock: Clock, *, merchant_id: int, data: bytes | str, actor: audit.Actor
+) -> int:
+    """Apply a settings file (checked again in this transaction): a version of its own, audited,
+    undone by restoring the one before. Returns how many settings it changed."""
+    changes = import_changes(session, clock, merchant_id=merchant_id, data=data)
+    if not changes:
+        raise SettingsError("That file matches the settings saved now.", code="nothing_to_import")
+    features.save(
+        session,
+        clock,
+        merchant_id,
+        {key: after for key, (_, after) in changes.items()},
+        actor,
+        action="settings.import",
     )
     return len(changes)

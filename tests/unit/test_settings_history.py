@@ -3,6 +3,7 @@ save of its own, audited and versioned, so it can be undone too; a preset lands 
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -101,3 +102,69 @@ def test_a_version_that_is_what_is_saved_or_unknown_or_another_merchants_is_refu
                 session, clock, merchant_id=merchant, number=number, actor=audit.SYSTEM
             )
     assert len(session.exec(select(SettingsVersion)).all()) == 1
+
+
+# --- the settings file: export on one install, import (with its diff first) on another ---------
+
+
+def test_an_exported_file_imports_on_another_install_as_one_version(session, clock, catalog):
+    staging = catalog.merchant.id
+    _save(session, clock, staging, {"subscriptions.pause": True, "billing.retry_days": [2, 9]})
+    exported = settings_history.export_file(session, clock, merchant_id=staging)
+    production = factories.make_catalog(session, clock, slug="production").merchant.id
+    diff = settings_history.import_changes(
+        session, clock, merchant_id=production, data=exported.encode()
+    )
+    assert diff == {"subscriptions.pause": (False, True), "billing.retry_days": ([1, 3, 5], [2, 9])}
+    assert features.load(session, production)["subscriptions.pause"] is False  # nothing written
+    changed = settings_history.apply_import(
+        session, clock, merchant_id=production, data=exported, actor=audit.SYSTEM
+    )
+    assert changed == 2
+    assert features.load(session, production).values == features.load(session, staging).values
+    newest = settings_history.versions(session, production)[0]
+    assert newest.what == "Imported a settings file"
+    with pytest.raises(SettingsError) as again:
+        settings_history.apply_import(
+            session, clock, merchant_id=production, data=exported, actor=audit.SYSTEM
+        )
+    assert again.value.code == "nothing_to_import"
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ({"subscriptions.pause": True, "no.such.setting": 1}, "Unknown setting 'no.such.setting'."),
+        ({"subscriptions.pause": True, "pause.max_days": 0}, "must be at least 1"),
+        ({"branding.color": "#ffee00", "branding.name": "Sunny"}, "too light to read"),
+    ],
+)
+def test_a_file_with_an_unknown_key_or_a_bad_value_is_refused_whole(
+    session, clock, catalog, settings, problem
+):
+    merchant_id = catalog.merchant.id
+    before = features.load(session, merchant_id).values
+    data = json.dumps({"format": settings_history.FILE_FORMAT, "settings": settings})
+    for attempt in (settings_history.import_changes, settings_history.apply_import):
+        extra = {"actor": audit.SYSTEM} if attempt is settings_history.apply_import else {}
+        with pytest.raises(SettingsError, match=problem):
+            attempt(session, clock, merchant_id=merchant_id, data=data, **extra)
+    assert features.load(session, merchant_id).values == before
+    assert settings_history.versions(session, merchant_id) == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"not json",
+        b"\xff\xfe",
+        b"[1, 2]",
+        json.dumps({"settings": {"subscriptions.pause": True}}).encode(),  # no format
+        json.dumps({"format": "portal-settings/1", "settings": []}).encode(),
+        b" " * (settings_history.FILE_MAX_BYTES + 1),
+    ],
+)
+def test_what_is_not_a_settings_file_is_refused(session, clock, catalog, data):
+    with pytest.raises(SettingsError) as refused:
+        settings_history.import_changes(session, clock, merchant_id=catalog.merchant.id, data=data)
+    assert refused.value.code == "bad_file"
