@@ -16,9 +16,14 @@ from portal_app.components.merchant_header import (
     staff_can,
 )
 from portal_app.components.page_parts import confirm_dialog
+from portal_app.components.upload_drop import dropzone
 from portal_app.services import features
 from portal_app.state.merchant_portal_preview import PortalPreviewState as Preview
-from portal_app.state.merchant_settings import GROUP_TITLES, MerchantSettingsState
+from portal_app.state.merchant_settings import (
+    GROUP_TITLES,
+    IMPORT_UPLOAD_ID,
+    MerchantSettingsState,
+)
 
 
 def _field(index: int, key: str, option: features.Option) -> rx.Component:
@@ -287,6 +292,66 @@ def _history() -> rx.Component:
     )
 
 
+def _settings_file() -> rx.Component:
+    """Export every setting as a file; import one (from staging, say) after seeing its diff."""
+    state = MerchantSettingsState
+    return ui.section_card(
+        "Copy settings to another install",
+        rx.button(
+            rx.icon("download", size=16),
+            "Export settings",
+            variant="soft",
+            on_click=state.export_settings,
+            data_testid="export-settings",
+        ),
+        rx.cond(
+            staff_can("admin"),
+            rx.vstack(
+                dropzone(
+                    IMPORT_UPLOAD_ID,
+                    "Drop an exported settings file here, or press to choose one",
+                    "A .json file from Export settings. You see every change before it applies.",
+                    max_size=256 * 1024,
+                    accept={"application/json": [".json"]},
+                    testid="settings-file-dropzone",
+                    selected_testid="settings-file-selected",
+                    aria_label="Choose a settings file to import",
+                ),
+                rx.button(
+                    "Check file",
+                    on_click=state.upload_settings(
+                        rx.upload_files(upload_id=IMPORT_UPLOAD_ID), state.upload_ticket
+                    ),
+                    disabled=rx.selected_files(IMPORT_UPLOAD_ID).length() == 0,
+                    data_testid="settings-file-check",
+                ),
+                ui.error_callout(state.import_error, width="100%"),
+                rx.cond(
+                    state.import_name != "",
+                    ui.confirm_panel(
+                        rx.text("What ", rx.text.strong(state.import_name), " changes:", size="2"),
+                        ui.data_table(
+                            ("Setting", "Now", "After"),
+                            rows=state.import_diff,
+                            render=_diff_row,
+                            size=None,
+                        ),
+                        confirm="Apply import",
+                        on_confirm=state.apply_import,
+                        testid="apply-import",
+                        on_cancel=state.cancel_import,
+                    ),
+                ),
+                spacing="2",
+                width="100%",
+            ),
+        ),
+        description="Export writes every setting to a file. Importing one shows what it would "
+        "change first; applied, it is one version under History, undone by restoring the one "
+        "before.",
+    )
+
+
 def _preview_card() -> rx.Component:
     """Preview as customer: a one-time link for the merchant's stand-in customer, in a new tab."""
     return ui.section_card(
@@ -361,6 +426,7 @@ def portal_settings_page() -> rx.Component:
             ),
             *_add_forms(),
             _history(),
+            _settings_file(),
         ),
         subtitle="Merchant settings",
     )

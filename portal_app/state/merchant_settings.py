@@ -3,6 +3,7 @@ diff before they apply, validation with clear errors, atomic audited saves."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, TypedDict
 
@@ -12,6 +13,7 @@ from portal_app.services import features, merchant_settings_view, settings_histo
 from portal_app.services.errors import SettingsError
 from portal_app.state.confirming import Confirming
 from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
+from portal_app.state.upload_ticket import UploadTicketMixin
 
 GROUP_TITLES = {
     "subscriptions": "Subscriptions",
@@ -132,7 +134,22 @@ def parse_form(form_data: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-class MerchantSettingsState(Confirming, Refreshing, PrivateState):
+IMPORT_UPLOAD_ID = "settings-file"
+
+
+def _diff_rows(diff: dict[str, tuple[Any, Any]]) -> list[PresetChange]:
+    """What a preset or a settings file would change, as the page's table shows it."""
+    return [
+        {
+            "label": features.FEATURES[key].label,
+            "before": _display(features.FEATURES[key], before),
+            "after": _display(features.FEATURES[key], after),
+        }
+        for key, (before, after) in diff.items()
+    ]
+
+
+class MerchantSettingsState(Confirming, UploadTicketMixin, Refreshing, PrivateState):
     rows: list[SettingRow] = []
     presets: list[PresetChoice] = []
     chosen_preset: str = ""
@@ -145,6 +162,11 @@ class MerchantSettingsState(Confirming, Refreshing, PrivateState):
     # The list settings as rows the page adds to and removes from before Save posts them.
     list_items: dict[str, list[str]] = {}
     list_errors: dict[str, str] = {}
+    # A settings file being imported: checked, its changes shown, applied only on "Apply".
+    import_name: str = ""  # "" while no file is checked
+    import_diff: list[PresetChange] = []
+    import_error: str = ""
+    _import_data: str = ""
 
     def _refresh(self) -> None:
         settings = read(merchant_settings_view.settings)
@@ -163,6 +185,8 @@ class MerchantSettingsState(Confirming, Refreshing, PrivateState):
     @rx.event
     @guarded("staff", staff_role="viewer")
     def load(self):
+        self._new_ticket()
+        self._clear_import()
         self._refresh()
         self.error, self.saved_message, self.chosen_preset, self.preset_diff = "", "", "", []
 
@@ -187,14 +211,7 @@ class MerchantSettingsState(Confirming, Refreshing, PrivateState):
             return
         diff = read(merchant_settings_view.preset_changes, preset=preset)
         self.chosen_preset = preset
-        self.preset_diff = [
-            {
-                "label": features.FEATURES[key].label,
-                "before": _display(features.FEATURES[key], before),
-                "after": _display(features.FEATURES[key], after),
-            }
-            for key, (before, after) in diff.items()
-        ]
+        self.preset_diff = _diff_rows(diff)
 
     @rx.event
     @guarded("staff", staff_role="admin")
@@ -284,3 +301,47 @@ class MerchantSettingsState(Confirming, Refreshing, PrivateState):
             del items[int(index)]
             self.list_items = {**self.list_items, key: items}
             self.list_errors = {**self.list_errors, key: ""}
+
+    # --- a settings file -----------------------------------------------------------------------
+
+    def _clear_import(self) -> None:
+        self.import_name, self.import_diff, self.import_error, self._import_data = "", [], "", ""
+
+    @rx.event
+    @guarded("staff", staff_role="viewer")
+    def export_settings(self):
+        """Every setting as a file, to import on another install (staging → production)."""
+        data = read(settings_history.export_file)
+        return rx.download(data=data, filename="portal-settings.json")
+
+    @rx.event
+    @guarded("staff", staff_role="admin", error="import_error")
+    async def upload_settings(self, files: list[rx.UploadFile], ticket: str = ""):
+        """Check a settings file and show what it would change (nothing is applied yet)."""
+        self._use_ticket(ticket, SettingsError)
+        self._clear_import()
+        if not isinstance(files, list) or len(files) != 1 or not hasattr(files[0], "file"):
+            raise SettingsError("Choose one settings file.")
+        raw = files[0].file.read(settings_history.FILE_MAX_BYTES + 1)
+        diff = await asyncio.to_thread(read, settings_history.import_changes, data=raw)
+        self.import_diff = _diff_rows(diff)
+        self._import_data = raw.decode()
+        self.import_name = str(files[0].filename or "settings file")[:120]
+        return rx.clear_selected_files(IMPORT_UPLOAD_ID)
+
+    @rx.event
+    @guarded("staff", staff_role="admin", error="import_error")
+    def apply_import(self):
+        if not self._import_data:
+            raise SettingsError("Check a settings file first.")
+        data = self._import_data
+        self._clear_import()
+        changed = write(settings_history.apply_import, data=data)
+        return self._changed(
+            f"Settings file imported: {changed} setting{'s' if changed != 1 else ''} changed."
+        )
+
+    @rx.event
+    @guarded("staff", staff_role="viewer")
+    def cancel_import(self):
+        self._clear_import()

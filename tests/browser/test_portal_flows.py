@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -1010,6 +1011,44 @@ def test_the_retry_schedule_is_edited_as_entries_not_a_comma_string(
         staff.get_by_test_id("save-settings").click()
         wait_for_settings(db, merchant_id, {"billing.retry_days": [1, 3, 7]})
         expect(items).to_have_text(["1", "3", "7"])
+
+
+def test_a_settings_file_is_exported_then_imported_after_its_diff(
+    running_app, page_at, db, flows_admin
+):
+    """#17: Export downloads every setting; importing an edited copy lists its changes first,
+    and Apply stores them as one version."""
+    with settings_restored(db) as (merchant_id, snapshot):
+        staff = staff_settings_page(page_at, running_app, flows_admin)
+        with staff.expect_download() as download:
+            staff.get_by_test_id("export-settings").click()
+        exported = json.loads(Path(download.value.path()).read_text())
+        assert exported["format"] == "portal-settings/1"
+        exported["settings"]["branding.name"] = "Imported from staging"
+        dropzone = staff.get_by_test_id("settings-file-dropzone")
+        dropzone.locator("input[type=file]").set_input_files(
+            files=[
+                {
+                    "name": "portal-settings.json",
+                    "mimeType": "application/json",
+                    "buffer": json.dumps(exported).encode(),
+                }
+            ]
+        )
+        staff.get_by_test_id("settings-file-check").click()
+        expect(staff.get_by_test_id("apply-import")).to_be_visible()
+        row = staff.get_by_test_id("preset-diff-row").filter(has_text="Imported from staging")
+        expect(row.get_by_role("cell")).to_have_text(
+            ["Portal name", effective(snapshot)["branding.name"], "Imported from staging"]
+        )
+        assert effective(settings_document(db, merchant_id))["branding.name"] != (
+            "Imported from staging"
+        )
+        staff.get_by_test_id("apply-import").click()
+        wait_for_settings(db, merchant_id, {"branding.name": "Imported from staging"})
+        expect(staff.get_by_test_id("settings-version").first).to_contain_text(
+            "Imported a settings file"
+        )
 
 
 # --- layout defects seen in the screenshots ------------------------------------------------------

@@ -76,6 +76,10 @@ STAFF_HANDLER_ROLES = {
     ("MerchantSettingsState", "restore_version"): "admin",
     ("MerchantSettingsState", "add_item"): "admin",
     ("MerchantSettingsState", "remove_item"): "admin",
+    ("MerchantSettingsState", "export_settings"): "viewer",
+    ("MerchantSettingsState", "upload_settings"): "admin",
+    ("MerchantSettingsState", "apply_import"): "admin",
+    ("MerchantSettingsState", "cancel_import"): "viewer",
     ("PortalPreviewState", "open_preview"): "support",
     # Customers
     ("MerchantCustomersState", "load"): "viewer",

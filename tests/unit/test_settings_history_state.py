@@ -108,3 +108,49 @@ def test_list_settings_are_edited_as_entries_then_saved_with_the_form(app_db):
     saved = _settings(app_db["engine"], merchant_id)
     assert saved["billing.retry_days"] == [1, 3, 10]
     assert saved["checkout.success_url_origins"] == ["https://a.example"]
+
+
+def _file(content: bytes):
+    import io
+    from pathlib import Path
+
+    import reflex as rx
+
+    return [rx.UploadFile(file=io.BytesIO(content), path=Path("portal-settings.json"))]
+
+
+def test_an_exported_file_is_checked_shown_then_applied(app_db):
+    """Export, then import an edited copy: its changes are listed first, a bad file is refused
+    with nothing applied, a stale ticket gets nothing in, Apply makes one version."""
+    import json
+
+    from portal_app.services import settings_history
+
+    merchant_id = app_db["merchant"].id
+
+    async def scenario():
+        root = root_with(staff_sid=app_db["sessions"]["staff"])
+        await call(root, MerchantSettingsState, "load")
+        state = await root.get_state(MerchantSettingsState)
+        download = await call(root, MerchantSettingsState, "export_settings")
+        assert "portal-settings.json" in str(download)
+        with Session(app_db["engine"]) as session:
+            exported = json.loads(
+                settings_history.export_file(session, CLOCK, merchant_id=merchant_id)
+            )
+        exported["settings"]["branding.name"] = "From staging"
+        data = json.dumps(exported).encode()
+        await call(root, MerchantSettingsState, "upload_settings", _file(data), "stale")
+        assert state.import_name == "" and "expired" in state.import_error
+        bad = json.dumps({**exported, "settings": {"nope": 1}}).encode()
+        await call(root, MerchantSettingsState, "upload_settings", _file(bad), state.upload_ticket)
+        assert state.import_error == "Unknown setting 'nope'." and state.import_name == ""
+        await call(root, MerchantSettingsState, "upload_settings", _file(data), state.upload_ticket)
+        assert state.import_error == "" and state.import_name == "portal-settings.json"
+        assert [row["label"] for row in state.import_diff] == ["Portal name"]
+        assert _settings(app_db["engine"], merchant_id)["branding.name"] != "From staging"
+        await call(root, MerchantSettingsState, "apply_import")
+        assert state.import_name == "" and state.history[0]["what"] == "Imported a settings file"
+
+    run(scenario())
+    assert _settings(app_db["engine"], merchant_id)["branding.name"] == "From staging"
