@@ -130,6 +130,44 @@ def portal_layout(title: str, feature: str | None, *children: rx.Component) -> r
             },
         ),
         subtitle=NavState.brand_name,
+        footer=_merchant_footer(),
+    )
+
+
+def _merchant_footer() -> tuple[rx.Component, ...]:
+    """The merchant's support contacts and footer text, each only where set (Settings →
+    Branding)."""
+    small = {"size": "1", "color_scheme": "gray", "align": "center"}
+    return (
+        rx.cond(
+            (NavState.support_email != "") | (NavState.support_url != ""),
+            rx.text(
+                "Questions? ",
+                rx.cond(
+                    NavState.support_email != "",
+                    rx.link(
+                        NavState.support_email,
+                        href="mailto:" + NavState.support_email,
+                        data_testid="support-email",
+                    ),
+                ),
+                rx.cond((NavState.support_email != "") & (NavState.support_url != ""), " · ", ""),
+                rx.cond(
+                    NavState.support_url != "",
+                    rx.link(
+                        "Help and support",
+                        href=NavState.support_url,
+                        is_external=True,
+                        data_testid="support-link",
+                    ),
+                ),
+                **small,
+            ),
+        ),
+        rx.cond(
+            NavState.footer_text != "",
+            rx.text(NavState.footer_text, data_testid="portal-footer-text", **small),
+        ),
     )
 
 

@@ -39,20 +39,24 @@ def _header(subtitle: rx.Var | str) -> rx.Component:
     )
 
 
-def _footer() -> rx.Component:
+def _footer(*lines: rx.Component) -> rx.Component:
+    """The page's foot: `lines` (the portal passes the merchant's support contacts and text),
+    else the product's own line."""
     return rx.el.footer(
-        rx.text(
-            "Self-hosted billing portal",
-            size="1",
-            color_scheme="gray",
-            align="center",
-        ),
+        rx.vstack(*lines, align="center", spacing="1")
+        if lines
+        else rx.text("Self-hosted billing portal", size="1", color_scheme="gray", align="center"),
         padding_y="1.5rem",
+        padding_x="1rem",
         width="100%",
     )
 
 
-def page_shell(*children: rx.Component, subtitle: rx.Var | str = "") -> rx.Component:
+def page_shell(
+    *children: rx.Component,
+    subtitle: rx.Var | str = "",
+    footer: tuple[rx.Component, ...] = (),
+) -> rx.Component:
     """Wrap page content in the common header/footer and a responsive content column."""
     return rx.flex(
         _header(subtitle),
@@ -65,7 +69,7 @@ def page_shell(*children: rx.Component, subtitle: rx.Var | str = "") -> rx.Compo
             padding_y=rx.breakpoints(initial="1.5rem", sm="2.5rem"),
             flex="1",
         ),
-        _footer(),
+        _footer(*footer),
         direction="column",
         min_height="100vh",
         width="100%",

@@ -70,7 +70,7 @@ def _field(index: int, key: str, option: features.Option) -> rx.Component:
             name=key,
             id=label_id,
             default_value=row.value,
-            type="number" if option.kind == "int" else "text",
+            type={"int": "number", "email": "email", "url": "url"}.get(option.kind, "text"),
             style=INPUT_STYLE,
         )
     return rx.flex(

@@ -6,6 +6,7 @@ a default and, for choices, its allowed values. Unknown keys and bad values are 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -36,9 +37,13 @@ DEFAULT_REASONS = [
 ]
 
 
+# Plain enough to refuse a typo, no more (a mail to it is the real check).
+_EMAIL = re.compile(r"[^@\s\"<>]+@[^@\s\"<>]+\.[^@\s\"<>.]+")
+
+
 @dataclass(frozen=True)
 class Option:
-    kind: str  # bool | choice | int | str | color | list | fields
+    kind: str  # bool | choice | int | str | color | email | url | list | fields
     default: Any
     label: str
     choices: tuple[str, ...] = ()
@@ -141,6 +146,9 @@ FEATURES: dict[str, Option] = {
     "branding.name": Option("str", "", "Portal name"),
     "branding.logo_url": Option("str", "", "Logo URL"),
     "branding.color": Option("color", "#4f46e5", "Brand colour"),
+    "branding.support_email": Option("email", "", "Support email", allow_empty=True),
+    "branding.support_url": Option("url", "", "Help or support page", allow_empty=True),
+    "branding.footer": Option("str", "", "Footer text"),
     # Billing (dunning)
     "billing.retry_days": Option("list", [1, 3, 5], "Payment retry schedule (days after failure)"),
     "billing.after_final_failure": Option(
@@ -372,6 +380,21 @@ def _clean(option: Option, value: Any) -> Any:
         if not isinstance(value, str) or len(value) > 500:
             raise ValueError("must be text of at most 500 characters.")
         return value.strip()
+    if option.kind == "email":
+        text = value.strip() if isinstance(value, str) else None
+        if text == "":
+            return ""
+        if text is None or len(text) > 254 or not _EMAIL.fullmatch(text):
+            raise ValueError("must be an email address like support@example.com.")
+        return text.lower()
+    if option.kind == "url":
+        text = value.strip() if isinstance(value, str) else None
+        if text == "":
+            return ""
+        parts = urlsplit(text) if text is not None and len(text) <= 500 else None
+        if parts is None or parts.scheme != "https" or not parts.hostname or '"' in text:
+            raise ValueError("must be a page address starting with https://.")
+        return text
     if option.kind == "color":
         if not isinstance(value, str):
             raise ValueError("must be a colour like #4f46e5.")

@@ -40,6 +40,10 @@ class NavState(PrivateState):
     brand_name: str = ""
     brand_color: str = "#4f46e5"
     logo_url: str = ""
+    # The portal's footer: the merchant's support contacts and text ("" where not set).
+    support_email: str = ""
+    support_url: str = ""
+    footer_text: str = ""
     enabled: dict[str, bool] = {}
     # Set in a support link's session: the staff member acting for the customer (the banner).
     acting_staff: str = ""
@@ -57,6 +61,10 @@ class NavState(PrivateState):
         self.brand_color = color if HEX_COLOR.fullmatch(color) else "#4f46e5"
         logo = settings["branding.logo_url"] or ""
         self.logo_url = logo if logo.startswith(("https://", "/")) and '"' not in logo else ""
+        self.support_email = settings["branding.support_email"] or ""
+        support_url = settings["branding.support_url"] or ""
+        self.support_url = support_url if support_url.startswith("https://") else ""
+        self.footer_text = settings["branding.footer"] or ""
         self.enabled = {
             key: settings.enabled(key)
             for key, option in features.FEATURES.items()

@@ -1051,6 +1051,38 @@ def test_a_settings_file_is_exported_then_imported_after_its_diff(
         )
 
 
+def test_the_merchants_support_contacts_and_footer_show_in_the_portal(
+    running_app, page_at, db, flows_admin
+):
+    """#17 branding: a support email, a help page and footer text set in Settings are in every
+    portal page's footer; a help page that is not https is refused."""
+    app = running_app
+    who = make_customer(app, "footer")
+    with settings_restored(db) as (merchant_id, _snapshot):
+        staff = staff_settings_page(page_at, app, flows_admin)
+        control(staff, "branding.support_url").fill("http://acme.example/help")
+        staff.get_by_test_id("save-settings").click()
+        expect(staff.get_by_text("must be a page address starting with https://")).to_be_visible()
+        values = {
+            "branding.support_email": "help@acme.example",
+            "branding.support_url": "https://acme.example/help",
+            "branding.footer": "Acme Inc. · 1 Main Street, Springfield",
+        }
+        for key, value in values.items():
+            control(staff, key).fill(value)
+        staff.get_by_test_id("save-settings").click()
+        wait_for_settings(db, merchant_id, values)
+        customer = portal_page(page_at, app, who["email"], "/subscriptions", "Subscriptions")
+        footer = customer.locator("footer")
+        expect(footer.get_by_test_id("support-email")).to_have_attribute(
+            "href", "mailto:help@acme.example"
+        )
+        expect(footer.get_by_test_id("support-link")).to_have_attribute(
+            "href", "https://acme.example/help"
+        )
+        expect(footer.get_by_test_id("portal-footer-text")).to_have_text(values["branding.footer"])
+
+
 # --- layout defects seen in the screenshots ------------------------------------------------------
 
 
