@@ -23,7 +23,7 @@ def _confirm_dialog() -> rx.Component:
     return asked_dialog(
         Catalog,
         keep="Keep it",
-        on_keep=Catalog.cancel_archive,
+        on_keep=Catalog.keep_it,
         action=rx.cond(Catalog.confirm_kind == "price", "Stop selling", "Archive"),
         on_confirm=Catalog.confirm_archive,
         testid="confirm-archive",

@@ -173,7 +173,7 @@ def _confirm() -> rx.Component:
     return asked_dialog(
         Coupons,
         keep="Keep it on",
-        on_keep=Coupons.keep_on,
+        on_keep=Coupons.keep_it,
         action="Turn off",
         on_confirm=Coupons.confirm_off,
         testid="confirm-coupon-off",

@@ -279,7 +279,7 @@ def _history() -> rx.Component:
             MerchantSettingsState.confirm_title,
             MerchantSettingsState.confirm_text,
             keep="Keep the current settings",
-            on_keep=MerchantSettingsState.keep_settings,
+            on_keep=MerchantSettingsState.keep_it,
             action="Restore",
             on_confirm=MerchantSettingsState.restore_version,
             color="orange",

@@ -105,6 +105,13 @@ def versions(session: Session, merchant_id: int, *, limit: int = SHOWN) -> list[
     ]
 
 
+def _apply(session, clock, merchant_id, changes, actor, action, restored_from=None) -> int:
+    """Save the `after` of each change (one version, one audit event); how many there were."""
+    after = {key: value for key, (_, value) in changes.items()}
+    features.save(session, clock, merchant_id, after, actor, action, restored_from=restored_from)
+    return len(changes)
+
+
 def restore(
     session: Session, clock: Clock, *, merchant_id: int, number: int, actor: audit.Actor
 ) -> int:
@@ -123,16 +130,9 @@ def restore(
         raise SettingsError(
             f"Version {row.number} is what is saved now.", code="nothing_to_restore"
         )
-    features.save(
-        session,
-        clock,
-        merchant_id,
-        {key: after for key, (_, after) in changes.items()},
-        actor,
-        action="settings.restore",
-        restored_from=row.number,
+    return _apply(
+        session, clock, merchant_id, changes, actor, "settings.restore", restored_from=row.number
     )
-    return len(changes)
 
 
 # --- a settings file, to copy a configuration between installs (staging → production) --------
@@ -189,12 +189,4 @@ def apply_import(
     changes = import_changes(session, clock, merchant_id=merchant_id, data=data)
     if not changes:
         raise SettingsError("That file matches the settings saved now.", code="nothing_to_import")
-    features.save(
-        session,
-        clock,
-        merchant_id,
-        {key: after for key, (_, after) in changes.items()},
-        actor,
-        action="settings.import",
-    )
-    return len(changes)
+    return _apply(session, clock, merchant_id, changes, actor, "settings.import")

@@ -15,6 +15,7 @@ import reflex as rx
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal_app.services import catalog_admin, catalog_overview, catalog_view
+from portal_app.state import confirming
 from portal_app.state.confirming import Confirming
 from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
 from portal_app.state.merchant_analytics import reason_label
@@ -93,16 +94,8 @@ class MerchantCatalogState(
         title, text = read(catalog_view.archive_question, kind=kind, item_id=item)
         self._ask(kind, item, title, text)
 
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def cancel_archive(self):
-        self._close_confirm()
-
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def confirm_visibility(self, is_open: bool):
-        """Escape closes the confirmation like "Keep it"."""
-        self._closed_on(is_open)
+    keep_it = confirming.backs_out("staff", staff_role="viewer")
+    confirm_visibility = confirming.escape_backs_out("staff", staff_role="viewer")
 
     @rx.event
     @guarded("staff", staff_role="admin")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from portal_app.services import coupons_admin
 from portal_app.services.errors import CatalogError
+from portal_app.state import confirming
 from portal_app.state.confirming import Confirming
 from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
 from portal_app.state.merchant_catalog_editor import (
@@ -201,13 +202,5 @@ class MerchantCatalogCouponsState(Confirming, Refreshing, PrivateState):
             return None
         return self._switch(kind, item, False)
 
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def keep_on(self):
-        self._close_confirm()
-
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def confirm_visibility(self, is_open: bool):
-        """Escape closes the confirmation like "Keep it on"."""
-        self._closed_on(is_open)
+    keep_it = confirming.backs_out("staff", staff_role="viewer")
+    confirm_visibility = confirming.escape_backs_out("staff", staff_role="viewer")

@@ -11,6 +11,7 @@ import reflex as rx
 
 from portal_app.services import features, merchant_settings_view, settings_history
 from portal_app.services.errors import SettingsError
+from portal_app.state import confirming
 from portal_app.state.confirming import Confirming
 from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
 from portal_app.state.upload_ticket import UploadTicketMixin
@@ -241,16 +242,8 @@ class MerchantSettingsState(Confirming, UploadTicketMixin, Refreshing, PrivateSt
             "as a new version, so you can undo it the same way.",
         )
 
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def keep_settings(self):
-        self._close_confirm()
-
-    @rx.event
-    @guarded("staff", staff_role="viewer")
-    def confirm_visibility(self, is_open: bool):
-        """Escape closes the question like "Keep the current settings"."""
-        self._closed_on(is_open)
+    keep_it = confirming.backs_out("staff", staff_role="viewer")
+    confirm_visibility = confirming.escape_backs_out("staff", staff_role="viewer")
 
     @rx.event
     @guarded("staff", staff_role="admin")
