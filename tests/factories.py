@@ -55,16 +55,40 @@ def make_catalog(session: Session, clock: Clock, slug: str = "acme") -> Catalog:
             (monthly, "month", month_amount),
             (annual, "year", year_amount),
         ):
-            prices[name] = Price(
-                merchant_id=merchant.id,
-                plan_id=plan.id,
-                interval=interval,
-                amount=amount,
-                currency="USD",
-            )
-        session.add_all([monthly[name], annual[name]])
-    session.flush()
+            prices[name] = make_price(session, plan, amount, interval=interval)
     return Catalog(merchant, product, plans, monthly, annual)
+
+
+def make_product(
+    session: Session,
+    merchant: Merchant,
+    name: str = "Sticker pack",
+    slug: str = "stickers",
+    amount: int = 1200,
+    **fields,
+) -> Product:
+    """A product sold once (`/buy/<slug>`), in USD unless `fields` say otherwise."""
+    product = Product(
+        merchant_id=merchant.id, name=name, slug=slug, one_time_amount=amount, **fields
+    )
+    session.add(product)
+    session.flush()
+    return product
+
+
+def make_price(
+    session: Session, plan: Plan, amount: int, currency: str = "USD", interval: str = "month"
+) -> Price:
+    price = Price(
+        merchant_id=plan.merchant_id,
+        plan_id=plan.id,
+        interval=interval,
+        amount=amount,
+        currency=currency,
+    )
+    session.add(price)
+    session.flush()
+    return price
 
 
 def make_customer(
@@ -214,6 +238,22 @@ def receipt_of(session: Session, invoice):
     return session.exec(select(Receipt).where(Receipt.invoice_id == invoice.id)).one()
 
 
+def payment_of(session: Session, invoice):
+    """The payment made for `invoice` (exactly one)."""
+    from portal_app.models import Payment
+
+    return session.exec(select(Payment).where(Payment.invoice_id == invoice.id)).one()
+
+
+def paid_with_a_new_card(session: Session, clock: Clock, contract, customer: Customer, amount):
+    """An invoice of `amount` paid with a good card added on the contract's gateway: the
+    invoice and its payment."""
+    contract.add_card(session, clock, customer)
+    invoice = finalized_invoice(session, clock, customer, amount=amount)
+    assert pay_invoice(session, clock, contract.gateway, customer, invoice).succeeded
+    return invoice, payment_of(session, invoice)
+
+
 def refused(error: type[Exception], code: str):
     """`pytest.raises` for one rule's refusal: the error class and its `code` (not its wording)."""
     import pytest
@@ -269,6 +309,34 @@ def change_plan(
     )
 
 
+def fulfil_order(session: Session, clock: Clock, order, tracking="", merchant_id=None):
+    """`orders.mark_fulfilled` of `order` by its merchant's staff (`merchant_id`: another's)."""
+    from portal_app.services import audit, orders
+
+    return orders.mark_fulfilled(
+        session,
+        clock,
+        merchant_id=merchant_id or order.merchant_id,
+        order_id=order.id,
+        tracking_reference=tracking,
+        actor=audit.Actor.merchant(1),
+    )
+
+
+def refund_order(session: Session, clock: Clock, gateway, order, merchant_id=None):
+    """`orders.mark_refunded` of `order` by its merchant's staff (`merchant_id`: another's)."""
+    from portal_app.services import audit, orders
+
+    return orders.mark_refunded(
+        session,
+        clock,
+        gateway,
+        merchant_id=merchant_id or order.merchant_id,
+        order_id=order.id,
+        actor=audit.Actor.merchant(1),
+    )
+
+
 def cancel_subscription(
     session: Session, clock: Clock, customer: Customer, subscription, at_period_end=None, actor=None
 ):
@@ -281,6 +349,17 @@ def cancel_subscription(
         **_of(customer, subscription),
         at_period_end=at_period_end,
         actor=_as(customer, actor),
+    )
+
+
+def reactivate_subscription(
+    session: Session, clock: Clock, gateway, customer: Customer, subscription, actor=None
+):
+    """`subscriptions.reactivate` of the customer's `subscription` (its cancel undone)."""
+    from portal_app.services import subscriptions
+
+    return subscriptions.reactivate(
+        session, clock, gateway, **_of(customer, subscription), actor=_as(customer, actor)
     )
 
 
@@ -445,6 +524,14 @@ def as_customer(service, session: Session, clock: Clock, customer: Customer, *ar
     `service(session, clock, *args, customer_id=customer.id, actor=the customer, **kwargs)`."""
     kwargs["actor"] = _as(customer, kwargs.get("actor"))
     return service(session, clock, *args, customer_id=customer.id, **kwargs)
+
+
+def saved_settings(engine, merchant_id: int):
+    """The merchant's settings as saved (`features.load` in a session of its own)."""
+    from portal_app.services import features
+
+    with Session(engine) as session:
+        return features.load(session, merchant_id)
 
 
 def audit_events(session: Session, action: str) -> list:

@@ -59,14 +59,18 @@ class Contract:
         assert setup.client_secret.startswith(setup.setup_id + "_secret_")
         assert setup.publishable_key.startswith("pk_")
         self.js.confirm_card_setup(setup.client_secret, number)
+        return self.collect_card(session, clock, customer.id, setup.setup_id, make_default)
+
+    def collect_card(self, session, clock, customer_id: int, setup_id: str, make_default=False):
+        """The customer's browser finished a setup: save the card it collected."""
         return payment_methods.add_collected_card(
             session,
             clock,
             self.gateway,
-            customer_id=customer.id,
-            setup_id=setup.setup_id,
+            customer_id=customer_id,
+            setup_id=setup_id,
             make_default=make_default,
-            actor=actor,
+            actor=audit.Actor.customer(customer_id),
         )
 
     def authenticate(self, session, clock, charge_id: str, success: bool) -> None:

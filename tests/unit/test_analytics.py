@@ -304,22 +304,8 @@ def year(session, clock, gateway, catalog):
     )
     other = factories.make_catalog(session, clock, slug="other")
     _settings(session, clock, other.merchant.id, subscriptions__pause=True)
-    eur_basic = Price(
-        merchant_id=merchant.id,
-        plan_id=catalog.plans["Basic"].id,
-        interval="year",
-        amount=1242,
-        currency="EUR",
-    )
-    eur_pro = Price(
-        merchant_id=merchant.id,
-        plan_id=catalog.plans["Pro"].id,
-        interval="year",
-        amount=1230,
-        currency="EUR",
-    )
-    session.add_all([eur_basic, eur_pro])
-    session.flush()
+    eur_basic = factories.make_price(session, catalog.plans["Basic"], 1242, "EUR", "year")
+    eur_pro = factories.make_price(session, catalog.plans["Pro"], 1230, "EUR", "year")
     y = Year(session, clock, gateway, merchant.id)
     m, a = catalog.monthly, catalog.annual
 
@@ -766,7 +752,8 @@ def test_staff_see_the_figures_and_customers_see_nothing(app_db):
     from portal_app.services.sandbox_gateway import SandboxGateway
     from portal_app.state.guard import CLOCK
     from portal_app.state.merchant_analytics import MerchantAnalyticsState
-    from tests.statekit import call, root_with, run
+    from tests.statekit import run
+    from tests.unit.helpers_staff import a_customer_calls, staff_page
 
     with Session(app_db["engine"], expire_on_commit=False) as session:
         prices = {
@@ -781,12 +768,7 @@ def test_staff_see_the_figures_and_customers_see_nothing(app_db):
             factories.subscribe(session, CLOCK, SandboxGateway(), who, price)
         session.commit()
 
-    async def as_staff():
-        root = root_with(staff_sid=app_db["sessions"]["staff"])
-        await call(root, MerchantAnalyticsState, "load")
-        return await root.get_state(MerchantAnalyticsState)
-
-    state = run(as_staff())
+    _, state = run(staff_page(app_db["sessions"]["staff"], MerchantAnalyticsState, "load"))
     assert state.loaded and state.error == ""
     # 10.00 monthly + 500.00 / 12 = 41.666.. -> 41.67
     assert state.mrr_now == [{"currency": "USD", "amount": "$51.67", "subscriptions": "2"}]
@@ -796,11 +778,6 @@ def test_staff_see_the_figures_and_customers_see_nothing(app_db):
     assert state.flows_started == 0 and state.save_rate == "n/a"
     assert len(state.movements) == 12 and state.has_movements and not state.has_pauses
 
-    async def as_customer():
-        root = root_with(app_db["sessions"]["alice@example.com"])
-        result = await call(root, MerchantAnalyticsState, "load")
-        return result, await root.get_state(MerchantAnalyticsState)
-
-    result, state = run(as_customer())
+    result, state = a_customer_calls(app_db, MerchantAnalyticsState, "load")
     assert "/merchant/login" in str(result)
     assert (state.loaded, state.mrr_now, state.mrr_table) == (False, [], [])

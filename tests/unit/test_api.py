@@ -18,7 +18,6 @@ from portal_app.models import (
     IdempotencyRecord,
     Payment,
     Plan,
-    Price,
     Product,
     Subscription,
 )
@@ -91,14 +90,19 @@ def test_a_key_without_the_scope_gets_403(api):
     assert "new@example.com" not in emails
 
 
-def test_another_merchants_key_reaches_nothing(api):
+def _another_merchants_key(api) -> dict:
+    """The headers of a request with a key of another merchant ("other")."""
     with Session(api["engine"], expire_on_commit=False) as session:
         other = factories.make_merchant(session, CLOCK, "other")
         foreign = api_keys.create_api_key(
             session, CLOCK, merchant_id=other.id, name="x", actor=audit.SYSTEM
         )
         session.commit()
-    headers = {"Authorization": f"Bearer {foreign}"}
+    return {"Authorization": f"Bearer {foreign}"}
+
+
+def test_another_merchants_key_reaches_nothing(api):
+    headers = _another_merchants_key(api)
     zoe = api["zoe"]
     assert _get(api, f"/customers/{zoe.id}", headers=headers).status_code == 404
     assert _get(api, f"/customers/{zoe.id}/state", headers=headers).status_code == 404
@@ -251,19 +255,20 @@ def test_invoices_list_get_and_pdf(api):
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
+def _monthly_checkout(api, plan: str, **fields):
+    """POST /checkout_sessions for the plan's monthly price, with the other fields given."""
+    body = {"plan_id": api["catalog"].plans[plan].id, "interval": "month", **fields}
+    return _post(api, "/checkout_sessions", body)
+
+
 def test_checkout_session_create_returns_its_url(api):
-    catalog = api["catalog"]
-    created = _post(
+    created = _monthly_checkout(
         api,
-        "/checkout_sessions",
-        {
-            "plan_id": catalog.plans["Pro"].id,
-            "interval": "month",
-            "email": "buyer@example.com",
-            "external_id": "user_9",
-            "trial_days": 7,
-            "metadata": {"campaign": "x"},
-        },
+        "Pro",
+        email="buyer@example.com",
+        external_id="user_9",
+        trial_days=7,
+        metadata={"campaign": "x"},
     )
     assert created.status_code == 200, created.text
     body = created.json()
@@ -316,7 +321,7 @@ def test_twenty_concurrent_identical_creates_make_one_object(api):
     barrier = threading.Barrier(20)
     results = []
 
-    def create():
+    def create(_index, _work):
         client = TestClient(build_http_app(), base_url=ORIGIN)
         barrier.wait()
         results.append(
@@ -327,11 +332,7 @@ def test_twenty_concurrent_identical_creates_make_one_object(api):
             )
         )
 
-    threads = [threading.Thread(target=create) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    factories.run_threads(create, [None] * 20)
     assert [r.status_code for r in results] == [200] * 20, [r.text for r in results]
     assert len({r.text for r in results}) == 1
     with Session(api["engine"]) as session:
@@ -418,14 +419,7 @@ def test_pause_works_through_the_api_with_the_portal_toggle_off(api):
 def test_a_price_in_another_currency_is_refused_by_its_rule(api):
     zoe, catalog = api["zoe"], api["catalog"]
     with Session(api["engine"], expire_on_commit=False) as session:
-        euro = Price(
-            merchant_id=catalog.merchant.id,
-            plan_id=catalog.plans["Basic"].id,
-            interval="month",
-            amount=900,
-            currency="EUR",
-        )
-        session.add(euro)
+        euro = factories.make_price(session, catalog.plans["Basic"], 900, "EUR")
         session.commit()
     refused = _post(api, "/subscriptions", {"customer_id": zoe.id, "price_id": euro.id})
     assert refused.status_code == 400
@@ -462,30 +456,27 @@ def test_an_open_invoice_is_paid_once_through_the_api(api):
     assert len(charges) == 1
 
 
-def test_a_checkout_made_by_the_api_creates_the_customer_it_names(api):
-    catalog = api["catalog"]
-    created = _post(
-        api,
-        "/checkout_sessions",
-        {
-            "plan_id": catalog.plans["Basic"].id,
-            "interval": "month",
-            "external_id": "user_77",
-            "metadata": {"campaign": "spring"},
-        },
-    ).json()
+def _confirm(api, checkout_id: str, ip: str, email: str, name: str) -> None:
+    """The buyer pays the checkout session on its page, with a good card."""
     with Session(api["engine"]) as session:
         checkout.confirm(
             session,
             CLOCK,
             SandboxGateway(),
-            created["id"],
+            checkout_id,
             card=checkout.CardInput("4242424242424242", 12, 2035, "123"),
-            ip="198.51.100.9",
-            email="new77@example.com",
-            name="New Buyer",
+            ip=ip,
+            email=email,
+            name=name,
         )
         session.commit()
+
+
+def test_a_checkout_made_by_the_api_creates_the_customer_it_names(api):
+    created = _monthly_checkout(
+        api, "Basic", external_id="user_77", metadata={"campaign": "spring"}
+    ).json()
+    _confirm(api, created["id"], "198.51.100.9", "new77@example.com", "New Buyer")
     customer = _get(api, "/customers/external/user_77").json()
     assert customer["email"] == "new77@example.com"
     [live] = _get(api, f"/customers/{customer['id']}/state").json()["active_subscriptions"]
@@ -511,18 +502,7 @@ def test_coupons_and_codes_are_created_and_orders_fulfilled(api):
         session.add(product)
         session.commit()
     made = _post(api, "/checkout_sessions", {"product_id": catalog.product.id}).json()
-    with Session(api["engine"]) as session:
-        checkout.confirm(
-            session,
-            CLOCK,
-            SandboxGateway(),
-            made["id"],
-            card=checkout.CardInput("4242424242424242", 12, 2035, "123"),
-            ip="198.51.100.10",
-            email="shopper@example.com",
-            name="Shopper",
-        )
-        session.commit()
+    _confirm(api, made["id"], "198.51.100.10", "shopper@example.com", "Shopper")
     [order] = _get(api, "/orders").json()["data"]
     assert (order["status"], order["total"], order["items"][0]["amount"]) == ("paid", 4900, 4900)
     fulfilled = _post(
@@ -573,13 +553,7 @@ def test_webhook_endpoints_are_managed_through_the_api(api, monkeypatch):
         assert [d.event_type for d in deliveries] == ["endpoint.test", "customer.created"]
     reader = {"Authorization": f"Bearer {api['reader']}"}
     assert _get(api, "/webhook-endpoints", headers=reader).status_code == 403
-    with Session(api["engine"], expire_on_commit=False) as session:
-        other = factories.make_merchant(session, CLOCK, "other")
-        foreign = api_keys.create_api_key(
-            session, CLOCK, merchant_id=other.id, name="x", actor=audit.SYSTEM
-        )
-        session.commit()
-    headers = {"Authorization": f"Bearer {foreign}"}
+    headers = _another_merchants_key(api)
     assert _get(api, f"/webhook-endpoints/{endpoint_id}", headers=headers).status_code == 404
     gone = api["client"].delete(f"/api/v1/webhook-endpoints/{endpoint_id}")
     assert gone.status_code == 200 and gone.json()["id"] == endpoint_id

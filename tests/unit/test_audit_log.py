@@ -11,6 +11,7 @@ from portal_app.models import Invoice, Merchant
 from portal_app.services import audit, audit_log
 from portal_app.state import MerchantAuditState, MerchantBillingState
 from tests.statekit import call, root_with, run
+from tests.unit.helpers_staff import a_customer_calls
 
 
 def _events(session, clock, merchant_id):
@@ -89,13 +90,8 @@ def test_staff_audit_state_and_export(app_db):
 
 
 def test_customers_cannot_read_the_audit_log(app_db):
-    async def scenario():
-        root = root_with(app_db["sessions"]["alice@example.com"])
-        result = await call(root, MerchantAuditState, "export")
-        return result, (await root.get_state(MerchantAuditState)).rows
-
-    result, rows = run(scenario())
-    assert "/merchant/login" in str(result) and rows == []
+    result, state = a_customer_calls(app_db, MerchantAuditState, "export")
+    assert "/merchant/login" in str(result) and state.rows == []
 
 
 def test_test_clock_from_the_dashboard(app_db):

@@ -24,7 +24,6 @@ from portal_app.services import (
     features,
     invoices,
     profile,
-    subscriptions,
 )
 from portal_app.services.errors import InvoiceError
 from portal_app.services.invoices import LineSpec
@@ -295,14 +294,7 @@ def test_the_database_refuses_a_new_snapshot_whatever_runs_the_sql(
 
 def test_bulk_renewals_snapshot_the_bill_to(engine, session, clock, gateway, catalog, zoe):
     factories.add_gateway_card(session, clock, gateway, zoe)
-    sub = subscriptions.create(
-        session,
-        clock,
-        gateway,
-        customer_id=zoe.id,
-        price_id=catalog.monthly["Pro"].id,
-        actor=audit.Actor.customer(zoe.id),
-    )
+    sub = factories.subscribe(session, clock, gateway, zoe, catalog.monthly["Pro"])
     session.commit()
     clock.advance(timedelta(days=31, hours=1))
     report = billing_clock.advance(engine, clock, gateway)
@@ -344,14 +336,8 @@ def test_bulk_renewals_stay_one_statement_per_batch(engine, session, clock, gate
         customer.billing_address = {"line1": f"Road {n}", "city": "Oslo", "country": "NO"}
         customer.custom_fields = {"vat_id": f"NO{n:09d}"}
         factories.add_gateway_card(session, clock, gateway, customer)
-        subscriptions.create(
-            session,
-            clock,
-            gateway,
-            customer_id=customer.id,
-            price_id=catalog.monthly["Basic" if n < 2 else "Pro"].id,
-            actor=SYSTEM,
-        )
+        price = catalog.monthly["Basic" if n < 2 else "Pro"]
+        factories.subscribe(session, clock, gateway, customer, price, actor=SYSTEM)
     session.commit()
     statements: list[str] = []
 

@@ -13,7 +13,6 @@ from portal_app.models import (
     CancellationAttempt,
     Invoice,
     Plan,
-    Price,
     RetentionOffer,
     RetentionRedemption,
     ScheduledChange,
@@ -502,15 +501,7 @@ def test_discount_rounds_half_even_as_the_renewal_does(
     plan = Plan(merchant_id=catalog.merchant.id, product_id=catalog.product.id, name="Odd", tier=9)
     session.add(plan)
     session.flush()
-    price = Price(
-        merchant_id=catalog.merchant.id,
-        plan_id=plan.id,
-        interval="month",
-        amount=1050,
-        currency="USD",
-    )
-    session.add(price)
-    session.flush()
+    price = factories.make_price(session, plan, 1050)
     sub = factories.subscribe(session, clock, gateway, customer, price)
     offer = _offer(session, clock, catalog.merchant, percent=25, cycles=1)
     attempt = _start(session, clock, customer, sub)

@@ -44,7 +44,8 @@ from portal_app.state.guard import CLOCK
 from portal_app.state.merchant_catalog import MerchantCatalogState
 from tests import factories
 from tests.factories import refused
-from tests.statekit import call, root_with, run
+from tests.statekit import call, run
+from tests.unit.helpers_staff import a_customer_calls, app_product_id, staff_page, staff_root
 
 STAFF = audit.Actor.merchant(7)
 
@@ -298,26 +299,23 @@ def test_plan_refusals_for_another_merchant(session, clock, catalog, other):
 
 def test_update_plan(session, clock, catalog, staff):
     pro = catalog.plans["Pro"]
-    staff(
-        catalog_admin.update_plan,
-        plan_id=pro.id,
-        name="Pro+",
-        description="More",
-        features=["a", " b ", ""],
-        tier=5,
-    )
-    assert (pro.name, pro.description, pro.features, pro.tier) == ("Pro+", "More", ["a", "b"], 5)
-    [event] = _events(session, "catalog.plan.update")
-    assert event.before["tier"] == 1 and event.after["tier"] == 5
-    with refused(CatalogError, "unchanged"):
-        staff(
+
+    def update(features):
+        return staff(
             catalog_admin.update_plan,
             plan_id=pro.id,
             name="Pro+",
             description="More",
-            features=["a", "b"],
+            features=features,
             tier=5,
         )
+
+    update(["a", " b ", ""])
+    assert (pro.name, pro.description, pro.features, pro.tier) == ("Pro+", "More", ["a", "b"], 5)
+    [event] = _events(session, "catalog.plan.update")
+    assert event.before["tier"] == 1 and event.after["tier"] == 5
+    with refused(CatalogError, "unchanged"):
+        update(["a", "b"])
     with pytest.raises(CatalogError, match='Tier 2 is already used by "Business"'):
         staff(catalog_admin.update_plan, plan_id=pro.id, name="Pro+", tier=2)
     assert pro.tier == 5
@@ -577,14 +575,18 @@ def test_editing_an_offer_leaves_granted_discounts_alone(
         offer_id=offer.id,
         actor=audit.Actor.customer(customer.id),
     )
-    staff(
-        retention_offers.update_offer,
-        offer_id=offer.id,
-        name="50% off once",
-        percent_off=50,
-        duration_cycles=1,
-        reasons=[],
-    )
+
+    def update(reasons):
+        return staff(
+            retention_offers.update_offer,
+            offer_id=offer.id,
+            name="50% off once",
+            percent_off=50,
+            duration_cycles=1,
+            reasons=reasons,
+        )
+
+    update([])
     assert (offer.name, offer.percent_off, offer.duration_cycles, offer.reasons) == (
         "50% off once",
         50,
@@ -598,14 +600,7 @@ def test_editing_an_offer_leaves_granted_discounts_alone(
     [row] = retention_offers.list_offers(session, catalog.merchant.id)
     assert row.redemptions == 1
     with refused(CatalogError, "unchanged"):
-        staff(
-            retention_offers.update_offer,
-            offer_id=offer.id,
-            name="50% off once",
-            percent_off=50,
-            duration_cycles=1,
-            reasons=None,
-        )
+        update(None)
 
 
 def test_offers_of_another_merchant_are_not_found(session, clock, catalog, other, staff):
@@ -856,26 +851,18 @@ def test_link_asset_and_editing(session, clock, catalog, staff):
         url=" https://Community.example.com/acme?x=1 ",
     )
     assert link.url == "https://Community.example.com/acme?x=1"
-    staff(
-        digital_admin.update_asset, asset_id=link.id, name="Forum", url="https://forum.example.com/"
-    )
+
+    def rename_to_forum(url):
+        return staff(digital_admin.update_asset, asset_id=link.id, name="Forum", url=url)
+
+    rename_to_forum("https://forum.example.com/")
     assert (link.name, link.url) == ("Forum", "https://forum.example.com/")
     [event] = _events(session, "asset.update")
     assert event.before["url"] == "https://Community.example.com/acme?x=1"
     with pytest.raises(CatalogError, match="Links must start with https://"):
-        staff(
-            digital_admin.update_asset,
-            asset_id=link.id,
-            name="Forum",
-            url="http://forum.example.com/",
-        )
+        rename_to_forum("http://forum.example.com/")
     with refused(CatalogError, "unchanged"):
-        staff(
-            digital_admin.update_asset,
-            asset_id=link.id,
-            name="Forum",
-            url="https://forum.example.com/",
-        )
+        rename_to_forum("https://forum.example.com/")
     assert link.url == "https://forum.example.com/"
 
 
@@ -921,16 +908,12 @@ def test_audit_chain_stays_intact_after_catalog_changes(session, clock, catalog,
 # --- the staff's page: state handlers called as Reflex calls them ------------------------------
 
 
-def _staff_root(app_db):
-    return root_with(staff_sid=app_db["sessions"]["staff"])
-
-
 def test_staff_creates_a_plan_through_the_page_state(app_db):
 
-    product_id = str(_product_id(app_db))
+    product_id = str(app_product_id(app_db))
 
     async def scenario():
-        root = _staff_root(app_db)
+        root = staff_root(app_db)
         await call(root, MerchantCatalogState, "load")
         bad = {"product_id": product_id, "name": "Scale", "monthly": "99.999"}
         await call(root, MerchantCatalogState, "create_plan", bad)
@@ -947,23 +930,10 @@ def test_staff_creates_a_plan_through_the_page_state(app_db):
     assert (scale["prices"], scale["tier"], scale["active"]) == ("$99.00/month", "3", "yes")
 
 
-def _product_id(app_db) -> int:
-    with Session(app_db["engine"]) as session:
-        return session.exec(
-            select(Product.id).where(Product.merchant_id == app_db["merchant"].id)
-        ).one()
-
-
 def test_customers_cannot_use_the_catalog_handlers(app_db):
-
-    async def scenario():
-        root = root_with(app_db["sessions"]["alice@example.com"])
-        form = {"product_id": str(_product_id(app_db)), "name": "Free", "monthly": "1.00"}
-        result = await call(root, MerchantCatalogState, "create_plan", form)
-        return result, (await root.get_state(MerchantCatalogState)).plans
-
-    result, plans = run(scenario())
-    assert "/merchant/login" in str(result) and plans == []
+    form = {"product_id": str(app_product_id(app_db)), "name": "Free", "monthly": "1.00"}
+    result, state = a_customer_calls(app_db, MerchantCatalogState, "create_plan", form)
+    assert "/merchant/login" in str(result) and state.plans == []
     with Session(app_db["engine"]) as session:
         assert session.exec(select(Plan).where(Plan.name == "Free")).first() is None
 
@@ -976,7 +946,7 @@ def test_forged_ids_are_refused_and_another_merchants_are_not_found(app_db):
         session.commit()
 
     async def scenario():
-        root = _staff_root(app_db)
+        root = staff_root(app_db)
         forged = await call(root, MerchantCatalogState, "open_editor", "plan", "1 OR 1=1")
         not_a_form = await call(root, MerchantCatalogState, "create_plan", "name=Free")
         foreign = await call(root, MerchantCatalogState, "ask_archive", "plan", str(their_plan))
@@ -1002,9 +972,7 @@ def test_uploads_need_the_pages_single_use_ticket(app_db, files_dir):
         return [rx.UploadFile(file=io.BytesIO(content), path=Path("Guide (v2).pdf"))]
 
     async def scenario():
-        root = _staff_root(app_db)
-        await call(root, MerchantCatalogState, "load")
-        state = await root.get_state(MerchantCatalogState)
+        root, state = await staff_page(app_db["sessions"]["staff"], MerchantCatalogState, "load")
         ticket = state.upload_ticket
         handler = MerchantCatalogState.upload_file.fn
         await handler(state, upload(), "guessed-ticket")

@@ -24,7 +24,14 @@ from portal_app.state.merchant_catalog import MerchantCatalogState
 from portal_app.state.merchant_checkouts import MerchantCheckoutsState
 from tests import factories
 from tests.factories import refused
-from tests.statekit import call, root_with, run
+from tests.statekit import call, run
+from tests.unit.helpers_staff import (
+    a_customer_calls,
+    app_product_id,
+    staff_as,
+    staff_page,
+    staff_root,
+)
 
 STAFF = audit.Actor.merchant(7)
 
@@ -98,17 +105,22 @@ def test_every_problem_of_a_plan_is_reported_at_once(catalog, staff):
     assert "Tier" in text
 
 
-def test_editing_a_plans_trial_terms_is_audited_with_before_and_after(session, catalog, staff):
-    plan = catalog.plans["Pro"]
-    staff(
+def _set_pro_terms(staff, plan, trial_days, trial_requires_card, public):
+    """The staff member saves the Pro plan with these sale terms (name and tier kept)."""
+    return staff(
         catalog_admin.update_plan,
         plan_id=plan.id,
         name="Pro",
         tier=plan.tier,
-        trial_days=30,
-        trial_requires_card=False,
-        public=False,
+        trial_days=trial_days,
+        trial_requires_card=trial_requires_card,
+        public=public,
     )
+
+
+def test_editing_a_plans_trial_terms_is_audited_with_before_and_after(session, catalog, staff):
+    plan = catalog.plans["Pro"]
+    _set_pro_terms(staff, plan, trial_days=30, trial_requires_card=False, public=False)
     assert (plan.trial_days, plan.trial_requires_card, plan.public) == (30, False, False)
     [event] = _events(session, "catalog.plan.update")
     assert event.before["trial_days"] == 0 and event.after["trial_days"] == 30
@@ -128,15 +140,7 @@ def test_editing_a_plan_without_the_terms_keeps_them(session, catalog, staff):
 def test_the_same_terms_again_are_nothing_changed(catalog, staff):
     plan = catalog.plans["Pro"]
     with refused(CatalogError, "unchanged"):
-        staff(
-            catalog_admin.update_plan,
-            plan_id=plan.id,
-            name="Pro",
-            tier=plan.tier,
-            trial_days=0,
-            trial_requires_card=True,
-            public=True,
-        )
+        _set_pro_terms(staff, plan, trial_days=0, trial_requires_card=True, public=True)
 
 
 def test_a_bad_trial_on_edit_changes_nothing(session, catalog, staff):
@@ -148,6 +152,13 @@ def test_a_bad_trial_on_edit_changes_nothing(session, catalog, staff):
     assert plan.trial_days == 0 and _events(session, "catalog.plan.update") == []
 
 
+def _plan_dialog_terms(session, clock, catalog, plan):
+    """What the plan's edit dialog shows, asked for by the catalog's merchant."""
+    return catalog_admin.editor_terms(
+        session, clock, merchant_id=catalog.merchant.id, kind="plan", item_id=plan.id
+    )
+
+
 def test_the_buy_link_and_trial_show_in_the_catalog_terms(session, clock, catalog, staff):
     _plan(staff, catalog, trial_days=14, trial_requires_card=False)
     terms = catalog_admin.sale_terms(session, clock, merchant_id=catalog.merchant.id)
@@ -155,13 +166,7 @@ def test_the_buy_link_and_trial_show_in_the_catalog_terms(session, clock, catalo
     assert scale["trial"] == "14-day free trial, no card needed" and scale["public"] == "yes"
     pro = terms["plan_terms"][str(catalog.plans["Pro"].id)]
     assert pro["trial"] == "No trial" and pro["buy_link"].endswith("/buy/pro")
-    shown = catalog_admin.editor_terms(
-        session,
-        clock,
-        merchant_id=catalog.merchant.id,
-        kind="plan",
-        item_id=catalog.plans["Pro"].id,
-    )
+    shown = _plan_dialog_terms(session, clock, catalog, catalog.plans["Pro"])
     assert shown == {
         "trial_days": "0",
         "trial_requires_card": "yes",
@@ -173,13 +178,7 @@ def test_the_buy_link_and_trial_show_in_the_catalog_terms(session, clock, catalo
 def test_another_merchants_plan_is_not_found_for_the_dialog(session, clock, catalog):
     theirs = factories.make_catalog(session, clock, slug="globex")
     with pytest.raises(NotFound):
-        catalog_admin.editor_terms(
-            session,
-            clock,
-            merchant_id=catalog.merchant.id,
-            kind="plan",
-            item_id=theirs.plans["Pro"].id,
-        )
+        _plan_dialog_terms(session, clock, catalog, theirs.plans["Pro"])
 
 
 # --- products: one-time price, shipping ---------------------------------------------------------
@@ -354,22 +353,11 @@ def test_another_merchants_product_cannot_grant(session, clock, staff, link_asse
 # --- the catalog page's state -------------------------------------------------------------------
 
 
-def _staff_root(app_db):
-    return root_with(staff_sid=app_db["sessions"]["staff"])
-
-
-def _product_id(app_db) -> int:
-    with Session(app_db["engine"]) as session:
-        return session.exec(
-            select(Product.id).where(Product.merchant_id == app_db["merchant"].id)
-        ).one()
-
-
 def test_staff_set_trial_and_public_sale_through_the_catalog_state(app_db):
-    product_id = str(_product_id(app_db))
+    product_id = str(app_product_id(app_db))
 
     async def scenario():
-        root = _staff_root(app_db)
+        root = staff_root(app_db)
         await call(root, MerchantCatalogState, "load")
         bad = {"product_id": product_id, "name": "Scale", "monthly": "99.00", "trial_days": "x"}
         await call(root, MerchantCatalogState, "create_plan", bad)
@@ -389,10 +377,10 @@ def test_staff_set_trial_and_public_sale_through_the_catalog_state(app_db):
 
 
 def test_the_edit_dialog_shows_and_saves_a_products_one_time_price(app_db):
-    product_id = str(_product_id(app_db))
+    product_id = str(app_product_id(app_db))
 
     async def scenario():
-        root = _staff_root(app_db)
+        root = staff_root(app_db)
         await call(root, MerchantCatalogState, "load")
         await call(root, MerchantCatalogState, "open_editor", "product", product_id)
         state = await root.get_state(MerchantCatalogState)
@@ -420,10 +408,10 @@ def test_the_grants_dialog_saves_product_boxes(app_db):
         )
         session.commit()
         asset_id = asset.id
-    product_id = _product_id(app_db)
+    product_id = app_product_id(app_db)
 
     async def scenario():
-        root = _staff_root(app_db)
+        root = staff_root(app_db)
         await call(root, MerchantCatalogState, "load")
         await call(root, MerchantCatalogState, "open_editor", "grants", str(asset_id))
         state = await root.get_state(MerchantCatalogState)
@@ -569,9 +557,7 @@ def test_staff_create_a_checkout_link_and_see_it_listed(app_db):
     item = _pro_monthly(app_db)
 
     async def scenario():
-        root = _staff_root(app_db)
-        await call(root, MerchantCheckoutsState, "load")
-        state = await root.get_state(MerchantCheckoutsState)
+        root, state = await staff_page(app_db["sessions"]["staff"], MerchantCheckoutsState, "load")
         choices = list(state.choices)
         bad = await call(
             root,
@@ -620,9 +606,7 @@ def test_a_double_click_on_create_link_makes_one_link(app_db):
     item = _pro_monthly(app_db)
 
     async def scenario():
-        root = _staff_root(app_db)
-        await call(root, MerchantCheckoutsState, "load")
-        state = await root.get_state(MerchantCheckoutsState)
+        root, state = await staff_page(app_db["sessions"]["staff"], MerchantCheckoutsState, "load")
         form = {"item": item, "email": "", "form_version": str(state.form_version)}
         await call(root, MerchantCheckoutsState, "create_link", dict(form))
         first = state.created_link
@@ -643,9 +627,7 @@ def test_a_staff_link_returns_to_an_allowed_page_only(app_db):
     item = _pro_monthly(app_db)
 
     async def create(success_url):
-        root = _staff_root(app_db)
-        await call(root, MerchantCheckoutsState, "load")
-        state = await root.get_state(MerchantCheckoutsState)
+        root, state = await staff_page(app_db["sessions"]["staff"], MerchantCheckoutsState, "load")
         await call(
             root,
             MerchantCheckoutsState,
@@ -674,12 +656,10 @@ def test_a_staff_link_returns_to_an_allowed_page_only(app_db):
 
 def test_a_viewer_can_list_checkouts_but_not_create_a_link(app_db):
     item = _pro_monthly(app_db)
-    viewer = factories.staff_with_role(app_db["engine"], CLOCK, app_db["merchant"], "viewer")
+    viewer = staff_as(app_db, "viewer")
 
     async def scenario():
-        root = root_with(staff_sid=viewer)
-        await call(root, MerchantCheckoutsState, "load")
-        state = await root.get_state(MerchantCheckoutsState)
+        root, state = await staff_page(viewer, MerchantCheckoutsState, "load")
         loaded = state.loaded
         result = await call(
             root, MerchantCheckoutsState, "create_link", {"item": item, "email": ""}
@@ -694,8 +674,5 @@ def test_a_viewer_can_list_checkouts_but_not_create_a_link(app_db):
 
 
 def test_customers_cannot_use_the_checkouts_handlers(app_db):
-    async def scenario():
-        root = root_with(app_db["sessions"]["alice@example.com"])
-        return await call(root, MerchantCheckoutsState, "load")
-
-    assert "/merchant/login" in str(run(scenario()))
+    result, _ = a_customer_calls(app_db, MerchantCheckoutsState, "load")
+    assert "/merchant/login" in str(result)

@@ -82,6 +82,19 @@ def _confirm(session, clock, gateway, checkout_id, card=GOOD, **details):
     return result
 
 
+def _staff_link(session, clock, catalog, staff, plan, interval="month", **fields) -> str:
+    """A checkout link the staff member makes for the plan (trial, email, success URL…)."""
+    return checkout.create_by_staff(
+        session,
+        clock,
+        merchant_id=catalog.merchant.id,
+        staff_id=staff.id,
+        plan_id=plan.id,
+        interval=interval,
+        **fields,
+    )
+
+
 def _code(session, clock, catalog, code="SAVE20", **coupon_fields) -> PromotionCode:
     fields = {"name": "Twenty", "percent_off": 20, "duration": "once", **coupon_fields}
     coupon = Coupon(merchant_id=catalog.merchant.id, created_at=clock.now(), **fields)
@@ -329,14 +342,8 @@ def test_a_buyer_returns_to_the_allow_listed_success_url_with_the_checkout_id(
     staff = factories.make_staff(session, clock, catalog.merchant)
 
     def staff_link(success_url):
-        return checkout.create_by_staff(
-            session,
-            clock,
-            merchant_id=catalog.merchant.id,
-            staff_id=staff.id,
-            plan_id=catalog.plans["Pro"].id,
-            interval="month",
-            success_url=success_url,
+        return _staff_link(
+            session, clock, catalog, staff, catalog.plans["Pro"], success_url=success_url
         )
 
     # nothing is allowed until the merchant lists the origin
@@ -372,15 +379,9 @@ def test_a_buyer_returns_to_the_allow_listed_success_url_with_the_checkout_id(
 
 def test_staff_links_carry_their_own_trial_and_email(session, clock, gateway, catalog):
     staff = factories.make_staff(session, clock, catalog.merchant)
-    checkout_id = checkout.create_by_staff(
-        session,
-        clock,
-        merchant_id=catalog.merchant.id,
-        staff_id=staff.id,
-        plan_id=catalog.plans["Basic"].id,
-        interval="year",
-        email="Lead@Example.com",
-        trial_days=30,
+    basic = catalog.plans["Basic"]
+    checkout_id = _staff_link(
+        session, clock, catalog, staff, basic, "year", email="Lead@Example.com", trial_days=30
     )
     session.commit()
     page = checkout.view(session, clock, checkout_id)
@@ -388,24 +389,10 @@ def test_staff_links_carry_their_own_trial_and_email(session, clock, gateway, ca
     assert _count(session, AuditEvent, AuditEvent.action == "checkout.link_created") == 1
     for bad in ({"trial_days": 999}, {"trial_days": -1}, {"interval": "week"}):
         with pytest.raises(CheckoutError):
-            checkout.create_by_staff(
-                session,
-                clock,
-                merchant_id=catalog.merchant.id,
-                staff_id=staff.id,
-                plan_id=catalog.plans["Basic"].id,
-                **{"interval": "month", **bad},
-            )
+            _staff_link(session, clock, catalog, staff, basic, **bad)
     other = factories.make_catalog(session, clock, slug="other")
     with pytest.raises(NotFound):
-        checkout.create_by_staff(
-            session,
-            clock,
-            merchant_id=catalog.merchant.id,
-            staff_id=staff.id,
-            plan_id=other.plans["Basic"].id,
-            interval="month",
-        )
+        _staff_link(session, clock, catalog, staff, other.plans["Basic"])
 
 
 # --- discount codes -----------------------------------------------------------------------------
@@ -465,15 +452,7 @@ def test_a_code_that_ran_out_after_it_was_applied_stops_the_confirm(
 
 
 def _product(session, catalog, **fields) -> Product:
-    product = Product(
-        merchant_id=catalog.merchant.id,
-        name="Sticker pack",
-        slug="stickers",
-        one_time_amount=1200,
-        currency="USD",
-        **fields,
-    )
-    session.add(product)
+    product = factories.make_product(session, catalog.merchant, **fields)
     session.commit()
     return product
 

@@ -186,24 +186,17 @@ def test_two_concurrent_plan_changes_one_wins_the_other_gets_a_conflict(
     version = factories.preview_change(
         session, clock, customer, sub, catalog.monthly["Pro"]
     ).version
-    targets = [catalog.monthly["Pro"].id, catalog.monthly["Business"].id]
+    targets = [catalog.monthly["Pro"], catalog.monthly["Business"]]
     session.commit()  # ends the preview's transaction (SQLite: releases the write lock)
     charges_before = _count(engine, SandboxCharge)
     slow = _SlowGateway(gateway, 0.5)
 
-    def change_to(price_id):
-        return lambda s: plan_changes.change_plan(
-            s,
-            clock,
-            slow,
-            customer_id=customer.id,
-            subscription_id=sub.id,
-            new_price_id=price_id,
-            expected_version=version,
-            actor=CUSTOMER,
+    def change_to(price):
+        return lambda s: factories.change_plan(
+            s, clock, slow, customer, sub, price, expected_version=version, actor=CUSTOMER
         )
 
-    outcomes, _ = _race(engine, [change_to(price_id) for price_id in targets])
+    outcomes, _ = _race(engine, [change_to(price) for price in targets])
     conflicts = [o for o in outcomes if isinstance(o, ConcurrentChange)]
     wins = [o for o in outcomes if isinstance(o, plan_changes.ChangeResult)]
     assert (len(wins), len(conflicts)) == (1, 1), outcomes
@@ -212,7 +205,7 @@ def test_two_concurrent_plan_changes_one_wins_the_other_gets_a_conflict(
     assert str(conflict) == (
         "This subscription was just changed somewhere else. Reload and try again."
     )
-    winner_price = targets[outcomes.index(wins[0])]
+    winner_price = targets[outcomes.index(wins[0])].id
     with Session(engine) as check:
         row = check.get(Subscription, sub.id)
         assert (row.price_id, row.version) == (winner_price, version + 1)

@@ -85,6 +85,37 @@ def _checkout(session, clock, merchant_id: int, key: str) -> str:
     return f"cs_{key}"
 
 
+def _set_coupon_active(session, clock, merchant_id, coupon, active):
+    return coupons_admin.set_coupon_active(
+        session, clock, merchant_id=merchant_id, coupon_id=coupon.id, active=active, actor=STAFF
+    )
+
+
+def _add_code(session, clock, merchant_id, coupon, code, **limits):
+    return coupons_admin.create_promotion_code(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        coupon_id=coupon.id,
+        code=code,
+        actor=STAFF,
+        **limits,
+    )
+
+
+def _redeem(session, clock, catalog, applied, customer, key, amount_off=400, **extra):
+    return coupons.redeem(
+        session,
+        clock,
+        applied=applied,
+        customer_id=customer.id,
+        checkout_id=_checkout(session, clock, catalog.merchant.id, key),
+        amount_off=amount_off,
+        currency=extra.pop("currency", "USD"),
+        **extra,
+    )
+
+
 def _subscribe_with_code(session, clock, gateway, catalog, customer, price, code="SPRING20"):
     """What checkout does for a subscription with a code: the first invoice with the code's
     line, paid, the redemption counted, the coupon attached for the renewals."""
@@ -120,12 +151,13 @@ def _subscribe_with_code(session, clock, gateway, catalog, customer, price, code
     invoices.finalize(session, clock, invoice, audit.SYSTEM)
     if invoice.status == "open":
         factories.pay_invoice(session, clock, gateway, customer, invoice)
-    coupons.redeem(
+    _redeem(
         session,
         clock,
-        applied=applied,
-        customer_id=customer.id,
-        checkout_id=_checkout(session, clock, catalog.merchant.id, f"{sub.id}"),
+        catalog,
+        applied,
+        customer,
+        f"{sub.id}",
         amount_off=-line.amount if line else 0,
         currency=price.currency,
         subscription_id=sub.id,
@@ -177,24 +209,10 @@ def test_another_merchants_code_is_unknown(session, clock, catalog):
 
 def test_inactive_coupon_or_code(session, clock, catalog):
     coupon = _coupon(session, clock, catalog)
-    coupons_admin.set_coupon_active(
-        session,
-        clock,
-        merchant_id=catalog.merchant.id,
-        coupon_id=coupon.id,
-        active=False,
-        actor=STAFF,
-    )
+    _set_coupon_active(session, clock, catalog.merchant.id, coupon, False)
     with factories.refused(CouponError, "inactive"):
         _resolve(session, clock, catalog)
-    coupons_admin.set_coupon_active(
-        session,
-        clock,
-        merchant_id=catalog.merchant.id,
-        coupon_id=coupon.id,
-        active=True,
-        actor=STAFF,
-    )
+    _set_coupon_active(session, clock, catalog.merchant.id, coupon, True)
     promo = session.exec(select(PromotionCode)).one()
     coupons_admin.set_code_active(
         session,
@@ -211,14 +229,13 @@ def test_inactive_coupon_or_code(session, clock, catalog):
 def test_expired_coupon_and_expired_code(session, clock, catalog):
     _coupon(session, clock, catalog, redeem_by=clock.now() + timedelta(days=1))
     coupon = _coupon(session, clock, catalog, code="LATER", name="Later")
-    coupons_admin.create_promotion_code(
+    _add_code(
         session,
         clock,
-        merchant_id=catalog.merchant.id,
-        coupon_id=coupon.id,
-        code="SOON",
+        catalog.merchant.id,
+        coupon,
+        "SOON",
         expires_at=clock.now() + timedelta(hours=2),
-        actor=STAFF,
     )
     _resolve(session, clock, catalog, "SOON")
     clock.advance(timedelta(hours=2))
@@ -234,39 +251,15 @@ def test_expired_coupon_and_expired_code(session, clock, catalog):
 def test_exhausted_coupon_and_exhausted_code(session, clock, catalog, customer):
     _coupon(session, clock, catalog, max_redemptions=1)
     coupon = _coupon(session, clock, catalog, code="MANY", name="Many")
-    coupons_admin.create_promotion_code(
-        session,
-        clock,
-        merchant_id=catalog.merchant.id,
-        coupon_id=coupon.id,
-        code="ONCEONLY",
-        max_redemptions=1,
-        actor=STAFF,
-    )
+    _add_code(session, clock, catalog.merchant.id, coupon, "ONCEONLY", max_redemptions=1)
     for code in ("SPRING20", "ONCEONLY"):
         applied = _resolve(session, clock, catalog, code)
-        coupons.redeem(
-            session,
-            clock,
-            applied=applied,
-            customer_id=customer.id,
-            checkout_id=_checkout(session, clock, catalog.merchant.id, code),
-            amount_off=400,
-            currency="USD",
-        )
+        _redeem(session, clock, catalog, applied, customer, code)
         with factories.refused(CouponError, "exhausted"):
             _resolve(session, clock, catalog, code)
         # A confirm that resolved before the limit was reached is refused at redeem.
         with factories.refused(CouponError, "exhausted"):
-            coupons.redeem(
-                session,
-                clock,
-                applied=applied,
-                customer_id=customer.id,
-                checkout_id=_checkout(session, clock, catalog.merchant.id, code + "2"),
-                amount_off=400,
-                currency="USD",
-            )
+            _redeem(session, clock, catalog, applied, customer, code + "2")
     _resolve(session, clock, catalog, "MANY")  # the coupon itself has no limit
 
 
@@ -688,26 +681,12 @@ def test_plans_and_products_are_the_merchants_own(session, clock, catalog):
 def test_code_taken_case_blind_and_by_a_concurrent_twin(session, clock, catalog, monkeypatch):
     coupon = _create(session, clock, catalog, percent_off=5, code="Summer")
     with pytest.raises(CatalogError, match="SUMMER is already taken"):
-        coupons_admin.create_promotion_code(
-            session,
-            clock,
-            merchant_id=catalog.merchant.id,
-            coupon_id=coupon.id,
-            code="summer ",
-            actor=STAFF,
-        )
+        _add_code(session, clock, catalog.merchant.id, coupon, "summer ")
     session.commit()
     # the twin: another transaction took the code between the check and the insert
     monkeypatch.setattr(coupons_admin, "_code_taken", lambda *args: False)
     with factories.refused(CatalogError, "conflict"):
-        coupons_admin.create_promotion_code(
-            session,
-            clock,
-            merchant_id=catalog.merchant.id,
-            coupon_id=coupon.id,
-            code="SUMMER",
-            actor=STAFF,
-        )
+        _add_code(session, clock, catalog.merchant.id, coupon, "SUMMER")
     session.rollback()
 
 
@@ -728,25 +707,10 @@ def test_admin_is_scoped_audited_and_listed(session, clock, catalog, customer):
         max_redemptions=10,
         code="FIVE",
     )
-    extra = coupons_admin.create_promotion_code(
-        session,
-        clock,
-        merchant_id=catalog.merchant.id,
-        coupon_id=coupon.id,
-        code="five-vip",
-        max_redemptions=2,
-        actor=STAFF,
-    )
+    extra = _add_code(session, clock, catalog.merchant.id, coupon, "five-vip", max_redemptions=2)
     assert extra.code == "FIVE-VIP"
-    coupons.redeem(
-        session,
-        clock,
-        applied=_resolve(session, clock, catalog, "five-vip"),
-        customer_id=customer.id,
-        checkout_id=_checkout(session, clock, catalog.merchant.id, "a"),
-        amount_off=500,
-        currency="USD",
-    )
+    applied = _resolve(session, clock, catalog, "five-vip")
+    _redeem(session, clock, catalog, applied, customer, "a", amount_off=500)
     [row] = coupons_admin.list_coupons(session, catalog.merchant.id)
     assert row.redemptions == 1
     assert [(c.code, c.times_redeemed) for c in row.codes] == [("FIVE", 0), ("FIVE-VIP", 1)]
@@ -755,49 +719,17 @@ def test_admin_is_scoped_audited_and_listed(session, clock, catalog, customer):
     assert len(factories.audit_events(session, "promotion_code.create")) == 2
     other = factories.make_merchant(session, clock, "globex")
     with pytest.raises(NotFound):
-        coupons_admin.set_coupon_active(
-            session, clock, merchant_id=other.id, coupon_id=coupon.id, active=False, actor=STAFF
-        )
+        _set_coupon_active(session, clock, other.id, coupon, False)
     with pytest.raises(NotFound):
-        coupons_admin.create_promotion_code(
-            session, clock, merchant_id=other.id, coupon_id=coupon.id, code="HIJACK", actor=STAFF
-        )
-    coupons_admin.set_coupon_active(
-        session,
-        clock,
-        merchant_id=catalog.merchant.id,
-        coupon_id=coupon.id,
-        active=False,
-        actor=STAFF,
-    )
+        _add_code(session, clock, other.id, coupon, "HIJACK")
+    _set_coupon_active(session, clock, catalog.merchant.id, coupon, False)
     assert len(factories.audit_events(session, "coupon.disable")) == 1
     with factories.refused(CatalogError, "unchanged"):
-        coupons_admin.set_coupon_active(
-            session,
-            clock,
-            merchant_id=catalog.merchant.id,
-            coupon_id=coupon.id,
-            active=False,
-            actor=STAFF,
-        )
+        _set_coupon_active(session, clock, catalog.merchant.id, coupon, False)
     with factories.refused(CatalogError, "invalid_active"):
-        coupons_admin.set_coupon_active(
-            session,
-            clock,
-            merchant_id=catalog.merchant.id,
-            coupon_id=coupon.id,
-            active="no",
-            actor=STAFF,
-        )
+        _set_coupon_active(session, clock, catalog.merchant.id, coupon, "no")
     with factories.refused(CatalogError, "inactive"):
-        coupons_admin.create_promotion_code(
-            session,
-            clock,
-            merchant_id=catalog.merchant.id,
-            coupon_id=coupon.id,
-            code="LATE",
-            actor=STAFF,
-        )
+        _add_code(session, clock, catalog.merchant.id, coupon, "LATE")
     assert audit.verify_chain(session, catalog.merchant.id).ok
 
 

@@ -10,8 +10,8 @@ from portal_app.models import ApiKey
 from portal_app.services import api_keys
 from portal_app.state.guard import CLOCK
 from portal_app.state.merchant_developers import MerchantDevelopersState as Dev
-from tests import factories
-from tests.statekit import call, root_with, run
+from tests.statekit import call, run
+from tests.unit.helpers_staff import staff_as, staff_page, viewer_is_refused
 
 FORM = {
     "name": "Backend",
@@ -31,13 +31,10 @@ def _keys(app_db) -> list[ApiKey]:
 
 
 def test_an_admin_creates_a_scoped_key_shown_once_and_revokes_it(app_db):
-    admin = factories.staff_with_role(app_db["engine"], CLOCK, app_db["merchant"], "admin")
+    admin = staff_as(app_db, "admin")
 
     async def scenario():
-        root = root_with(staff_sid=admin)
-        await call(root, Dev, "open")
-        await call(root, Dev, "load")
-        state = await root.get_state(Dev)
+        root, state = await staff_page(admin, Dev, "open", "load")
         version = str(state.form_version)
         await call(root, Dev, "create", {**FORM, "form_version": version})
         secret, rows = state.new_key, list(state.keys)
@@ -63,12 +60,10 @@ def test_an_admin_creates_a_scoped_key_shown_once_and_revokes_it(app_db):
 
 
 def test_a_key_needs_a_name_and_a_permission(app_db):
-    admin = factories.staff_with_role(app_db["engine"], CLOCK, app_db["merchant"], "admin")
+    admin = staff_as(app_db, "admin")
 
     async def scenario():
-        root = root_with(staff_sid=admin)
-        await call(root, Dev, "load")
-        state = await root.get_state(Dev)
+        root, state = await staff_page(admin, Dev, "load")
         await call(root, Dev, "create", {**FORM, "name": "  "})
         no_name = state.create_error
         nothing = {k: ("none" if k.startswith("scope_") else v) for k, v in FORM.items()}
@@ -83,17 +78,5 @@ def test_a_key_needs_a_name_and_a_permission(app_db):
 
 
 def test_a_viewer_cannot_see_create_or_revoke_keys(app_db):
-    viewer = factories.staff_with_role(app_db["engine"], CLOCK, app_db["merchant"], "viewer")
-
-    async def scenario():
-        root = root_with(staff_sid=viewer)
-        await call(root, Dev, "open")
-        state = await root.get_state(Dev)
-        created = await call(root, Dev, "create", dict(FORM))
-        loaded = await call(root, Dev, "load")
-        return state.access, state.keys, str(created), str(loaded)
-
-    access, keys, created, loaded = run(scenario())
-    assert access == "denied" and keys == []
-    assert "it needs Admin" in created and "it needs Admin" in loaded
+    assert viewer_is_refused(app_db, Dev, FORM).keys == []
     assert _keys(app_db) == []

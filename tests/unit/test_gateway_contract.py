@@ -80,28 +80,23 @@ def test_three_d_secure_waits_then_succeeds_or_is_declined(session, clock, custo
 def test_refunds_give_back_at_most_the_charge_once_per_key(session, clock, customer, contract):
     card = contract.add_card(session, clock, customer)
     charge = contract.charge(session, clock, card, amount=5000, key="to_refund")
-    gateway = contract.gateway
-    part = gateway.refund(
-        session, clock, charge_id=charge.charge_id, amount=2000, idempotency_key="r1"
-    )
+
+    def refund(amount: int, key: str):
+        return contract.gateway.refund(
+            session, clock, charge_id=charge.charge_id, amount=amount, idempotency_key=key
+        )
+
+    part = refund(2000, "r1")
     assert part.succeeded and (part.amount, part.currency) == (2000, "USD")
-    replay = gateway.refund(
-        session, clock, charge_id=charge.charge_id, amount=2000, idempotency_key="r1"
-    )
+    replay = refund(2000, "r1")
     assert replay.refund_id == part.refund_id
     with pytest.raises(PaymentError) as too_much:
-        gateway.refund(
-            session, clock, charge_id=charge.charge_id, amount=3001, idempotency_key="r2"
-        )
+        refund(3001, "r2")
     assert too_much.value.code == "refund_exceeds_charge"
-    rest = gateway.refund(
-        session, clock, charge_id=charge.charge_id, amount=3000, idempotency_key="r3"
-    )
+    rest = refund(3000, "r3")
     assert rest.succeeded and rest.refund_id != part.refund_id
     with pytest.raises(PaymentError) as reused:
-        gateway.refund(
-            session, clock, charge_id=charge.charge_id, amount=1000, idempotency_key="r1"
-        )
+        refund(1000, "r1")
     assert reused.value.code == "idempotency_key_reused"
 
 
@@ -134,28 +129,23 @@ def test_expiry_update_default_and_remove(session, clock, customer, contract):
     second = contract.add_card(session, clock, customer, make_default=True)
     actor = audit.Actor.customer(customer.id)
     gateway = contract.gateway
-    updated = payment_methods.update_expiry(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        payment_method_id=first.id,
-        exp_month=3,
-        exp_year=2031,
-        actor=actor,
-    )
-    assert (updated.exp_month, updated.exp_year) == (3, 2031)
-    with pytest.raises(CardError):
-        payment_methods.update_expiry(
+
+    def update_expiry(exp_month: int, exp_year: int):
+        return payment_methods.update_expiry(
             session,
             clock,
             gateway,
             customer_id=customer.id,
             payment_method_id=first.id,
-            exp_month=1,
-            exp_year=2020,
+            exp_month=exp_month,
+            exp_year=exp_year,
             actor=actor,
         )
+
+    updated = update_expiry(3, 2031)
+    assert (updated.exp_month, updated.exp_year) == (3, 2031)
+    with pytest.raises(CardError):
+        update_expiry(1, 2020)
     payment_methods.set_default(
         session, clock, gateway, customer_id=customer.id, payment_method_id=first.id, actor=actor
     )
@@ -181,7 +171,7 @@ def test_stripe_customer_is_made_once_and_cards_stay_with_their_customer(
     from tests import factories
 
     gateway = stripe_gateway(localstripe.base)
-    js = StripeJs(localstripe.base)
+    live = Contract(gateway, StripeJs(localstripe.base))
     a = gateway.stripe_customer(session, clock, customer.id)
     assert gateway.stripe_customer(session, clock, customer.id) == a
     session.delete(session.get(StripeCustomer, customer.id))
@@ -193,68 +183,28 @@ def test_stripe_customer_is_made_once_and_cards_stay_with_their_customer(
     setup = payment_methods.start_card_setup(
         session, clock, gateway, customer_id=other.id, actor=audit.Actor.customer(other.id)
     )
-    js.confirm_card_setup(setup.client_secret, VISA)
+    live.js.confirm_card_setup(setup.client_secret, VISA)
     with pytest.raises(CardError) as stolen:  # another customer's finished setup
-        payment_methods.add_collected_card(
-            session,
-            clock,
-            gateway,
-            customer_id=customer.id,
-            setup_id=setup.setup_id,
-            actor=audit.Actor.customer(customer.id),
-        )
+        live.collect_card(session, clock, customer.id, setup.setup_id)
     assert stolen.value.code == "setup_incomplete"
     unfinished = payment_methods.start_card_setup(
         session, clock, gateway, customer_id=customer.id, actor=audit.Actor.customer(customer.id)
     )
     with pytest.raises(CardError):
-        payment_methods.add_collected_card(
-            session,
-            clock,
-            gateway,
-            customer_id=customer.id,
-            setup_id=unfinished.setup_id,
-            actor=audit.Actor.customer(customer.id),
-        )
-    saved = payment_methods.add_collected_card(
-        session,
-        clock,
-        gateway,
-        customer_id=other.id,
-        setup_id=setup.setup_id,
-        actor=audit.Actor.customer(other.id),
-    )
-    again = payment_methods.add_collected_card(
-        session,
-        clock,
-        gateway,
-        customer_id=other.id,
-        setup_id=setup.setup_id,
-        actor=audit.Actor.customer(other.id),
-    )
+        live.collect_card(session, clock, customer.id, unfinished.setup_id)
+    saved = live.collect_card(session, clock, other.id, setup.setup_id)
+    again = live.collect_card(session, clock, other.id, setup.setup_id)
     assert again.id == saved.id
     assert len(payment_methods.list_cards(session, other.id)) == 1
 
 
 def test_stripe_unreachable_raises_and_charges_nothing(session, clock, customer, localstripe):
-    gateway = stripe_gateway(localstripe.base, install_key="down-test")
-    card = Contract(gateway, StripeJs(localstripe.base)).add_card(session, clock, customer)
+    live = Contract(
+        stripe_gateway(localstripe.base, install_key="down-test"), StripeJs(localstripe.base)
+    )
+    card = live.add_card(session, clock, customer)
     down = stripe_gateway(f"http://127.0.0.1:{localstripe_peer.free_port()}", "down-test")
     with pytest.raises(GatewayUnavailable):
-        down.charge(
-            session,
-            clock,
-            token=card.gateway_token,
-            amount=100,
-            currency="USD",
-            idempotency_key="down",
-        )
+        Contract(down, None).charge(session, clock, card, amount=100, key="down")
     # The same key on the reachable server charges for the first time.
-    assert gateway.charge(
-        session,
-        clock,
-        token=card.gateway_token,
-        amount=100,
-        currency="USD",
-        idempotency_key="down",
-    ).succeeded
+    assert live.charge(session, clock, card, amount=100, key="down").succeeded

@@ -16,7 +16,7 @@ from portal_app.state.guard import CLOCK
 from portal_app.state.invoices import InvoicesState
 from portal_app.state.payment_methods import CardsState
 from tests import factories
-from tests.gateways import THREE_D_SECURE, stripe_gateway
+from tests.gateways import THREE_D_SECURE, Contract, stripe_gateway
 from tests.localstripe_peer import StripeJs
 from tests.statekit import call, root_with, run, visit
 
@@ -71,43 +71,25 @@ def test_add_a_card_with_stripe_js(app_db, on_stripe):
 
 def _waiting_invoice(app_db, gateway, js=None):
     """Bob's open invoice, charged off-session to a card that needs 3-D Secure."""
-    from portal_app.services import audit, invoices, payment_methods
+    from portal_app.services import audit, invoices
 
     bob = app_db["bob"]
     with Session(app_db["engine"], expire_on_commit=False) as session:
-        actor = audit.Actor.customer(bob.id)
-        setup = payment_methods.start_card_setup(
-            session, CLOCK, gateway, customer_id=bob.id, actor=actor
+        card = Contract(gateway, js).add_card(
+            session, CLOCK, bob, THREE_D_SECURE, make_default=True
         )
-        if setup is None:
-            card = payment_methods.add_card(
-                session,
-                CLOCK,
-                gateway,
-                customer_id=bob.id,
-                number=THREE_D_SECURE,
-                exp_month=12,
-                exp_year=2034,
-                cvc="123",
-                make_default=True,
-                actor=actor,
-            )
-        else:
-            js.confirm_card_setup(setup.client_secret, THREE_D_SECURE)
-            card = payment_methods.add_collected_card(
-                session,
-                CLOCK,
-                gateway,
-                customer_id=bob.id,
-                setup_id=setup.setup_id,
-                make_default=True,
-                actor=actor,
-            )
         invoice = factories.finalized_invoice(session, CLOCK, bob, amount=3100)
         outcome = invoices.collect(session, CLOCK, gateway, invoice, card, audit.SYSTEM)
         assert outcome.status == "action_required"
         session.commit()
     return invoice
+
+
+async def _invoice_page(app_db, email, invoice):
+    """The invoice's page opened in the named customer's browser: its root and state."""
+    root = visit(root_with(app_db["sessions"][email]), "/invoices/[id]", id=str(invoice.id))
+    await call(root, InvoicesState, "load")
+    return root, await root.get_state(InvoicesState)
 
 
 def _status(app_db, invoice) -> str:
@@ -124,20 +106,12 @@ def test_confirm_on_the_sandbox_bank_dialog(app_db):
 
     async def scenario():
         # Alice cannot reach Bob's invoice, even by naming it.
-        alice = visit(
-            root_with(app_db["sessions"]["alice@example.com"]), "/invoices/[id]", id=str(invoice.id)
-        )
-        await call(alice, InvoicesState, "load")
-        state = await alice.get_state(InvoicesState)
+        alice, state = await _invoice_page(app_db, "alice@example.com", invoice)
         state.detail.id = str(invoice.id)
         await call(alice, InvoicesState, "sandbox_bank", True)
         assert _status(app_db, invoice) == InvoiceStatus.OPEN
 
-        root = visit(
-            root_with(app_db["sessions"]["bob@example.com"]), "/invoices/[id]", id=str(invoice.id)
-        )
-        await call(root, InvoicesState, "load")
-        state = await root.get_state(InvoicesState)
+        root, state = await _invoice_page(app_db, "bob@example.com", invoice)
         assert state.detail.needs_confirmation is True
         await call(root, InvoicesState, "confirm_payment")
         assert state.sandbox_bank_open is True
@@ -154,11 +128,7 @@ def test_confirm_with_stripe_js(app_db, on_stripe):
     invoice = _waiting_invoice(app_db, gateway, js)
 
     async def scenario():
-        root = visit(
-            root_with(app_db["sessions"]["bob@example.com"]), "/invoices/[id]", id=str(invoice.id)
-        )
-        await call(root, InvoicesState, "load")
-        state = await root.get_state(InvoicesState)
+        root, state = await _invoice_page(app_db, "bob@example.com", invoice)
         started = await call(root, InvoicesState, "confirm_payment")
         secret = SECRET.search(str(started)).group(0)
         assert secret not in str(state.dict())

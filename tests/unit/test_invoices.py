@@ -133,7 +133,7 @@ def _race(engine, count, work):
     barrier = threading.Barrier(count)
     errors = []
 
-    def run():
+    def run(_index, _work):
         try:
             barrier.wait()
             with Session(engine, expire_on_commit=False) as session:
@@ -142,11 +142,7 @@ def _race(engine, count, work):
         except Exception as exc:  # collected and asserted on below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    factories.run_threads(run, [None] * count, timeout=60)
     return errors
 
 

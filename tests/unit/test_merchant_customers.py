@@ -9,6 +9,7 @@ from portal_app.state import MerchantCustomersState
 from portal_app.state.guard import CLOCK
 from tests import factories
 from tests.statekit import call, root_with, run
+from tests.unit.helpers_staff import a_customer_calls
 
 
 def test_search_and_pages(session, clock, catalog):
@@ -51,10 +52,5 @@ def test_staff_sees_a_customer_and_makes_a_portal_link(app_db):
 
 
 def test_customers_cannot_list_customers(app_db):
-    async def scenario():
-        root = root_with(app_db["sessions"]["alice@example.com"])
-        result = await call(root, MerchantCustomersState, "search", {"q": ""})
-        return result, (await root.get_state(MerchantCustomersState)).rows
-
-    result, rows = run(scenario())
-    assert "/merchant/login" in str(result) and rows == []
+    result, state = a_customer_calls(app_db, MerchantCustomersState, "search", {"q": ""})
+    assert "/merchant/login" in str(result) and state.rows == []

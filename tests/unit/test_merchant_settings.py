@@ -7,7 +7,9 @@ from portal_app.models import AuditEvent
 from portal_app.services import features
 from portal_app.state import MerchantSettingsState
 from portal_app.state.merchant_settings import parse_form
+from tests import factories
 from tests.statekit import call, root_with, run, settings_form
+from tests.unit.helpers_staff import a_customer_calls
 
 
 def test_parse_form_types_values():
@@ -22,14 +24,9 @@ def test_parse_form_types_values():
     assert parsed["cancel.reasons"] == features.DEFAULT_REASONS
 
 
-def _settings(engine, merchant_id):
-    with Session(engine) as session:
-        return features.load(session, merchant_id)
-
-
 def test_invalid_value_shows_error_and_saves_nothing(app_db):
     merchant_id = app_db["merchant"].id
-    before = _settings(app_db["engine"], merchant_id)
+    before = factories.saved_settings(app_db["engine"], merchant_id)
 
     async def scenario():
         root = root_with(staff_sid=app_db["sessions"]["staff"])
@@ -39,7 +36,7 @@ def test_invalid_value_shows_error_and_saves_nothing(app_db):
 
     error = run(scenario())
     assert "Longest pause (days): must be at least 1." in error
-    after = _settings(app_db["engine"], merchant_id)
+    after = factories.saved_settings(app_db["engine"], merchant_id)
     assert after.values == before.values
 
 
@@ -51,27 +48,22 @@ def test_preset_preview_then_apply(app_db):
         await call(root, MerchantSettingsState, "preview_preset", "b2b")
         state = await root.get_state(MerchantSettingsState)
         diff = list(state.preset_diff)
-        unchanged = _settings(app_db["engine"], merchant_id)["subscriptions.cancel"]
+        unchanged = factories.saved_settings(app_db["engine"], merchant_id)["subscriptions.cancel"]
         await call(root, MerchantSettingsState, "apply_preset")
         return diff, unchanged
 
     diff, cancel_before_apply = run(scenario())
     assert {"label": "Cancel subscription", "before": "on", "after": "off"} in diff
     assert cancel_before_apply is True
-    assert _settings(app_db["engine"], merchant_id)["subscriptions.cancel"] is False
+    assert factories.saved_settings(app_db["engine"], merchant_id)["subscriptions.cancel"] is False
     with Session(app_db["engine"]) as session:
         actions = [e.action for e in session.exec(select(AuditEvent))]
     assert "settings.preset.b2b" in actions
 
 
 def test_customers_cannot_touch_settings(app_db):
-    async def scenario():
-        root = root_with(app_db["sessions"]["alice@example.com"])
-        result = await call(root, MerchantSettingsState, "apply_preset")
-        return result, (await root.get_state(MerchantSettingsState)).rows
-
-    result, rows = run(scenario())
-    assert "/merchant/login" in str(result) and rows == []
+    result, state = a_customer_calls(app_db, MerchantSettingsState, "apply_preset")
+    assert "/merchant/login" in str(result) and state.rows == []
 
 
 def test_portal_uses_the_brand_colour_and_name(app_db):

@@ -32,16 +32,8 @@ STAFF = audit.Actor.merchant(1)
 
 
 def _product(session, merchant, name="Sticker pack", amount=500) -> Product:
-    product = Product(
-        merchant_id=merchant.id,
-        name=name,
-        slug=name.lower().replace(" ", "-"),
-        one_time_amount=amount,
-        shippable=True,
-    )
-    session.add(product)
-    session.flush()
-    return product
+    slug = name.lower().replace(" ", "-")
+    return factories.make_product(session, merchant, name, slug, amount, shippable=True)
 
 
 def _paid_invoice(session, clock, gateway, customer, amount: int, discount: int = 0) -> Invoice:
@@ -93,23 +85,6 @@ def shop(session, clock, catalog, customer, card, gateway):
     product = _product(session, catalog.merchant)
     _orders_on(session, clock, catalog.merchant.id)
     return {"merchant": catalog.merchant, "product": product}
-
-
-def _refund(session, clock, gateway, order):
-    return orders.mark_refunded(
-        session, clock, gateway, merchant_id=order.merchant_id, order_id=order.id, actor=STAFF
-    )
-
-
-def _fulfil(session, clock, order, tracking=""):
-    return orders.mark_fulfilled(
-        session,
-        clock,
-        merchant_id=order.merchant_id,
-        order_id=order.id,
-        tracking_reference=tracking,
-        actor=STAFF,
-    )
 
 
 # --- create_paid ----------------------------------------------------------------------------
@@ -232,19 +207,19 @@ def test_the_orders_page_rows(session, clock, gateway, customer, shop):
 
 def test_fulfil_then_refund(session, clock, gateway, customer, shop):
     order = _buy(session, clock, gateway, customer, shop["product"])
-    fulfilled = _fulfil(session, clock, order, "  1Z999AA10123456784 ")
+    fulfilled = factories.fulfil_order(session, clock, order, "  1Z999AA10123456784 ")
     assert (fulfilled.status, fulfilled.tracking_reference) == ("fulfilled", "1Z999AA10123456784")
     assert fulfilled.fulfilled_at is not None
     [event] = factories.audit_events(session, "order.fulfil")
     assert (event.before["status"], event.after["status"]) == ("paid", "fulfilled")
     with factories.refused(OrderError, "already_fulfilled"):
-        _fulfil(session, clock, order)
-    refunded = _refund(session, clock, gateway, order)
+        factories.fulfil_order(session, clock, order)
+    refunded = factories.refund_order(session, clock, gateway, order)
     assert refunded.status == "refunded" and refunded.refunded_at is not None
     with factories.refused(OrderError, "not_fulfillable"):
-        _fulfil(session, clock, order)
+        factories.fulfil_order(session, clock, order)
     with factories.refused(OrderError, "already_refunded"):
-        _refund(session, clock, gateway, order)
+        factories.refund_order(session, clock, gateway, order)
     kinds = session.exec(select(OutboxEmail.kind).where(OutboxEmail.kind.like("order_%"))).all()
     assert sorted(kinds) == ["order_fulfilled", "order_refunded"]
 
@@ -262,7 +237,7 @@ def test_bad_tracking_references_change_nothing(
 ):
     order = _buy(session, clock, gateway, customer, shop["product"])
     with factories.refused(OrderError, code):
-        _fulfil(session, clock, order, tracking)
+        factories.fulfil_order(session, clock, order, tracking)
     session.refresh(order)
     assert (order.status, order.tracking_reference, order.version) == ("paid", "", 1)
 
@@ -270,23 +245,10 @@ def test_bad_tracking_references_change_nothing(
 def test_another_merchants_staff_find_no_order(session, clock, gateway, customer, shop):
     order = _buy(session, clock, gateway, customer, shop["product"])
     elsewhere = factories.make_catalog(session, clock, "globex")
+    theirs = elsewhere.merchant.id
     for change in (
-        lambda: orders.mark_fulfilled(
-            session,
-            clock,
-            merchant_id=elsewhere.merchant.id,
-            order_id=order.id,
-            tracking_reference="",
-            actor=STAFF,
-        ),
-        lambda: orders.mark_refunded(
-            session,
-            clock,
-            gateway,
-            merchant_id=elsewhere.merchant.id,
-            order_id=order.id,
-            actor=STAFF,
-        ),
+        lambda: factories.fulfil_order(session, clock, order, merchant_id=theirs),
+        lambda: factories.refund_order(session, clock, gateway, order, merchant_id=theirs),
     ):
         with factories.refused(NotFound, "not_found"):
             change()
@@ -301,9 +263,9 @@ def _charge_of(session, order) -> SandboxCharge:
 
 def test_a_refund_gives_the_payment_back_once(session, clock, gateway, customer, shop):
     order = _buy(session, clock, gateway, customer, shop["product"])
-    _refund(session, clock, gateway, order)
+    factories.refund_order(session, clock, gateway, order)
     with factories.refused(OrderError, "already_refunded"):
-        _refund(session, clock, gateway, order)
+        factories.refund_order(session, clock, gateway, order)
     charge = _charge_of(session, order)
     session.refresh(charge)
     assert charge.refunded_amount == charge.amount == 1000
@@ -353,7 +315,7 @@ def test_a_refused_refund_leaves_the_order_paid(engine, clock, gateway):
         order = _buy(session, clock, gateway, customer, product)
         session.commit()
     with Session(engine) as session, factories.refused(PaymentError, "processing_error"):
-        _refund(session, clock, _RefusingGateway(), order)
+        factories.refund_order(session, clock, _RefusingGateway(), order)
     with Session(engine) as session:  # the failed unit of work was never committed
         again = session.get(Order, order.id)
         assert (again.status, again.version, again.refunded_at) == ("paid", 1, None)
@@ -376,10 +338,10 @@ def test_of_two_changes_from_one_read_the_second_is_refused(engine, clock, gatew
         assert read_by_a.status == "paid"
         first.commit()
         with Session(engine) as second:
-            _fulfil(second, clock, order, "1Z")
+            factories.fulfil_order(second, clock, order, "1Z")
             second.commit()
         with factories.refused(OrderError, "conflict"):
-            _refund(first, clock, gateway, order)
+            factories.refund_order(first, clock, gateway, order)
     with Session(engine) as session:
         assert session.get(Order, order.id).status == "fulfilled"
 
@@ -405,11 +367,11 @@ def test_a_bought_product_grants_its_assets_until_refunded(session, clock, gatew
     assert [a.id for a in digital.entitled_assets(session, customer.id)] == [asset.id]
     [row] = orders_view.orders_page(session, clock, customer_id=customer.id, page=1).rows
     assert row.downloads == "yes"
-    _fulfil(session, clock, order, "")
+    factories.fulfil_order(session, clock, order, "")
     assert [a.id for a in digital.entitled_assets(session, customer.id)] == [asset.id]
     bob = factories.make_customer(session, clock, shop["merchant"], "bob@example.com")
     assert digital.entitled_assets(session, bob.id) == []
-    _refund(session, clock, gateway, order)
+    factories.refund_order(session, clock, gateway, order)
     assert digital.entitled_assets(session, customer.id) == []
     [row] = orders_view.orders_page(session, clock, customer_id=customer.id, page=1).rows
     assert row.downloads == ""

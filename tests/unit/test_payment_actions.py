@@ -24,9 +24,7 @@ def _waiting_invoice(session, clock, customer, contract):
 
 def _confirm(session, clock, customer, contract, invoice, approve: bool):
     """What the invoice page does: start, the bank's answer, finish."""
-    started = payment_actions.start_confirmation(
-        session, clock, contract.gateway, customer_id=customer.id, invoice_id=invoice.id
-    )
+    started = _start(session, clock, contract, customer, invoice)
     if contract.js is not None:
         assert started.client_secret.startswith(started.charge_id + "_secret_")
         contract.js.authenticate_payment(started.client_secret, approve)
@@ -34,6 +32,16 @@ def _confirm(session, clock, customer, contract, invoice, approve: bool):
     else:
         assert started.client_secret == ""
         approved = approve
+    return _finish(session, clock, contract, customer, invoice, approved)
+
+
+def _start(session, clock, contract, customer, invoice):
+    return payment_actions.start_confirmation(
+        session, clock, contract.gateway, customer_id=customer.id, invoice_id=invoice.id
+    )
+
+
+def _finish(session, clock, contract, customer, invoice, approved):
     return payment_actions.finish_confirmation(
         session,
         clock,
@@ -64,14 +72,7 @@ def test_off_session_authentication_mails_a_link_and_confirming_pays_once(
     assert invoice.status == InvoiceStatus.PAID and invoice.amount_paid == 2500
     assert len(session.exec(select(Receipt).where(Receipt.invoice_id == invoice.id)).all()) == 1
 
-    again = payment_actions.finish_confirmation(
-        session,
-        clock,
-        contract.gateway,
-        customer_id=customer.id,
-        invoice_id=invoice.id,
-        actor=audit.Actor.customer(customer.id),
-    )
+    again = _finish(session, clock, contract, customer, invoice, approved=None)
     assert again.status == "already_paid"
     charge_id = outcome_charge(session, invoice)
     assert (
@@ -106,9 +107,7 @@ def test_a_refused_confirmation_is_a_decline_and_the_invoice_stays_open(
     assert invoice.status == InvoiceStatus.OPEN
     assert payment_actions.waiting_payment(session, invoice) is None
     with pytest.raises(InvoiceError):
-        payment_actions.start_confirmation(
-            session, clock, contract.gateway, customer_id=customer.id, invoice_id=invoice.id
-        )
+        _start(session, clock, contract, customer, invoice)
 
 
 def test_a_confirmation_after_the_invoice_was_paid_is_refunded(session, clock, customer, contract):
@@ -148,18 +147,8 @@ def test_someone_elses_invoice_is_not_found(session, clock, catalog, customer, c
     from portal_app.services.errors import NotFound
 
     with pytest.raises(NotFound):
-        payment_actions.start_confirmation(
-            session, clock, contract.gateway, customer_id=other.id, invoice_id=invoice.id
-        )
+        _start(session, clock, contract, other, invoice)
     with pytest.raises(NotFound):
-        payment_actions.finish_confirmation(
-            session,
-            clock,
-            contract.gateway,
-            customer_id=other.id,
-            invoice_id=invoice.id,
-            approved=True,
-            actor=audit.Actor.customer(other.id),
-        )
+        _finish(session, clock, contract, other, invoice, True)
     session.refresh(invoice)
     assert invoice.status == InvoiceStatus.OPEN

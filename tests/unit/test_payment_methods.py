@@ -102,16 +102,7 @@ def paid_price(catalog) -> Price:
 
 
 def free_price(session, catalog) -> Price:
-    price = Price(
-        merchant_id=catalog.merchant.id,
-        plan_id=catalog.plans["Basic"].id,
-        interval="month",
-        amount=0,
-        currency="EUR",
-    )
-    session.add(price)
-    session.flush()
-    return price
+    return factories.make_price(session, catalog.plans["Basic"], 0, "EUR")
 
 
 # --- Adding ----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from portal_app.models import CreditNote, OutboxEmail, Payment, Receipt
+from portal_app.models import CreditNote, OutboxEmail, Receipt
 from portal_app.services import audit, invoices_view, refunds
 from portal_app.services.documents.facts import receipt_document
 from portal_app.services.errors import NotFound, PaymentError
@@ -20,11 +20,7 @@ STAFF = audit.Actor("merchant", "1")
 
 
 def _paid(session, clock, customer, contract, amount=5000):
-    contract.add_card(session, clock, customer)
-    invoice = factories.finalized_invoice(session, clock, customer, amount=amount)
-    assert factories.pay_invoice(session, clock, contract.gateway, customer, invoice).succeeded
-    payment = session.exec(select(Payment).where(Payment.invoice_id == invoice.id)).one()
-    return invoice, payment
+    return factories.paid_with_a_new_card(session, clock, contract, customer, amount)
 
 
 def _refund(session, clock, contract, payment, amount, key="request-0001", reason="duplicate"):
@@ -121,7 +117,7 @@ def test_a_failed_payment_cannot_be_refunded(session, clock, customer, gateway):
     card = factories.add_gateway_card(session, clock, gateway, customer, "4000000000000341")
     invoice = factories.finalized_invoice(session, clock, customer, amount=900)
     factories.pay_invoice(session, clock, gateway, customer, invoice, card=card)
-    payment = session.exec(select(Payment).where(Payment.invoice_id == invoice.id)).one()
+    payment = factories.payment_of(session, invoice)
     with pytest.raises(PaymentError, match="Only a succeeded payment"):
         refunds.refund_payment(
             session,

@@ -11,7 +11,8 @@ from portal_app.services.sandbox_gateway import SandboxGateway
 from portal_app.state.guard import CLOCK
 from portal_app.state.merchant_payments import MerchantPaymentsState as Payments
 from tests import factories
-from tests.statekit import call, root_with, run
+from tests.statekit import call, run
+from tests.unit.helpers_staff import staff_as, staff_page
 
 
 def _paid_payment(app_db) -> Payment:
@@ -31,12 +32,10 @@ def _notes(app_db) -> list[CreditNote]:
 
 def test_an_admin_refunds_part_of_a_payment_once(app_db):
     payment = _paid_payment(app_db)
-    admin = factories.staff_with_role(app_db["engine"], CLOCK, app_db["merchant"], "admin")
+    admin = staff_as(app_db, "admin")
 
     async def scenario():
-        root = root_with(staff_sid=admin)
-        await call(root, Payments, "load")
-        state = await root.get_state(Payments)
+        root, state = await staff_page(admin, Payments, "load")
         row = next(r for r in state.rows if r["id"] == str(payment.id))
         assert row["left"] == "12.34"
         await call(root, Payments, "open_refund", "999999")  # not a row of this page
@@ -66,12 +65,10 @@ def test_an_admin_refunds_part_of_a_payment_once(app_db):
 def test_viewers_and_support_cannot_refund(app_db):
     payment = _paid_payment(app_db)
     for role in ("viewer", "support"):
-        sid = factories.staff_with_role(app_db["engine"], CLOCK, app_db["merchant"], role)
+        sid = staff_as(app_db, role)
 
         async def scenario(sid=sid):
-            root = root_with(staff_sid=sid)
-            await call(root, Payments, "load")
-            state = await root.get_state(Payments)
+            root, state = await staff_page(sid, Payments, "load")
             await call(root, Payments, "open_refund", str(payment.id))
             assert state.refund_row == {}
             state.refund_row = {"id": str(payment.id), "left": "12.34"}

@@ -14,7 +14,7 @@ from portal_app.models import (
     SandboxCharge,
     Subscription,
 )
-from portal_app.services import audit, billing_clock, plan_changes, renewals, subscriptions
+from portal_app.services import audit, billing_clock, renewals
 from tests import factories
 
 ACTOR = audit.Actor.customer(1)
@@ -37,25 +37,17 @@ def test_plain_candidates_exclude_special_cases(session, clock, gateway, catalog
     plain, canceling, discounted, changing = _customers(
         session, clock, gateway, catalog, ["4242424242424242"] * 4
     )
-    subscriptions.cancel(
-        session,
-        clock,
-        customer_id=canceling.customer_id,
-        subscription_id=canceling.id,
-        at_period_end=True,
-        actor=ACTOR,
+
+    def owner(sub):
+        return session.get(factories.Customer, sub.customer_id)
+
+    factories.cancel_subscription(
+        session, clock, owner(canceling), canceling, at_period_end=True, actor=ACTOR
     )
     discounted.discount_percent, discounted.discount_cycles_remaining = 10, 1
     session.add(discounted)
-    plan_changes.change_plan(
-        session,
-        clock,
-        gateway,
-        customer_id=changing.customer_id,
-        subscription_id=changing.id,
-        new_price_id=catalog.monthly["Basic"].id,
-        actor=ACTOR,
-    )
+    basic = catalog.monthly["Basic"]
+    factories.change_plan(session, clock, gateway, owner(changing), changing, basic, actor=ACTOR)
     session.flush()
     ids = [s.id for s in (plain, canceling, discounted, changing)]
     assert [c.subscription_id for c in renewals.plain_candidates(session, ids)] == [plain.id]

@@ -400,21 +400,17 @@ def test_a_key_reused_with_other_parameters_is_refused(gateway, session, clock, 
     assert charge(gateway, session, clock, card.token, amount=1000, key="k") == first
 
 
-@pytest.mark.parametrize("amount", [0, -100, True, 10.5, "1000", None])
-def test_the_amount_must_be_a_positive_int(gateway, session, clock, amount):
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    # the amount must be a positive int; the currency three capital letters
+    [("amount", amount, "invalid_amount") for amount in [0, -100, True, 10.5, "1000", None]]
+    + [("currency", cur, "invalid_currency") for cur in ["US", "USDX", "U$D", "", None, 840]],
+)
+def test_a_bad_amount_or_currency_is_refused(gateway, session, clock, field, value, code):
     card = tokenize(gateway, session, clock)
     with pytest.raises(PaymentError) as caught:
-        charge(gateway, session, clock, card.token, amount=amount)
-    assert caught.value.code == "invalid_amount"
-    assert count(session, SandboxCharge) == 0
-
-
-@pytest.mark.parametrize("currency", ["US", "USDX", "U$D", "", None, 840])
-def test_a_bad_currency_is_refused(gateway, session, clock, currency):
-    card = tokenize(gateway, session, clock)
-    with pytest.raises(PaymentError) as caught:
-        charge(gateway, session, clock, card.token, currency=currency)
-    assert caught.value.code == "invalid_currency"
+        charge(gateway, session, clock, card.token, **{field: value})
+    assert caught.value.code == code
     assert count(session, SandboxCharge) == 0
 
 

@@ -5,21 +5,15 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from portal_app.services import features
 from portal_app.state import MerchantSettingsState
 from portal_app.state.guard import CLOCK
 from tests import factories
 from tests.statekit import call, root_with, run, settings_form
 
 
-def _settings(engine, merchant_id):
-    with Session(engine) as session:
-        return features.load(session, merchant_id)
-
-
 def test_a_save_is_listed_and_an_admin_restores_the_version_before_it(app_db):
     merchant_id = app_db["merchant"].id
-    before = _settings(app_db["engine"], merchant_id)
+    before = factories.saved_settings(app_db["engine"], merchant_id)
 
     async def scenario():
         root = root_with(staff_sid=app_db["sessions"]["staff"])
@@ -45,7 +39,7 @@ def test_a_save_is_listed_and_an_admin_restores_the_version_before_it(app_db):
         assert state.history[0]["what"] == f"Restored version {previous}"
 
     run(scenario())
-    after = _settings(app_db["engine"], merchant_id).values
+    after = factories.saved_settings(app_db["engine"], merchant_id).values
     assert after == {**before.values, "branding.name": "First"}
 
 
@@ -57,7 +51,7 @@ def test_a_viewer_cannot_restore(app_db):
         admin = root_with(staff_sid=app_db["sessions"]["staff"])
         for name in ("W", "X"):
             form = settings_form(
-                _settings(app_db["engine"], merchant_id), **{"branding.name": name}
+                factories.saved_settings(app_db["engine"], merchant_id), **{"branding.name": name}
             )
             await call(admin, MerchantSettingsState, "save", form)
         root = root_with(staff_sid=viewer)
@@ -72,7 +66,7 @@ def test_a_viewer_cannot_restore(app_db):
         return refused
 
     refused = run(scenario())
-    assert _settings(app_db["engine"], merchant_id)["branding.name"] == "X"
+    assert factories.saved_settings(app_db["engine"], merchant_id)["branding.name"] == "X"
     assert "permission" in str(refused).lower() or "role" in str(refused).lower()
 
 
@@ -96,7 +90,7 @@ def test_list_settings_are_edited_as_entries_then_saved_with_the_form(app_db):
         assert state.list_items[key] == ["1", "3", "10"] and state.list_errors[key] == ""
         origins = "checkout.success_url_origins"
         await call(root, MerchantSettingsState, "add_item", origins, {"item": "https://a.example"})
-        settings = _settings(app_db["engine"], merchant_id)
+        settings = factories.saved_settings(app_db["engine"], merchant_id)
         form = settings_form(
             settings,
             **{key: ", ".join(state.list_items[key]), origins: "https://a.example"},
@@ -105,7 +99,7 @@ def test_list_settings_are_edited_as_entries_then_saved_with_the_form(app_db):
         assert state.error == ""
 
     run(scenario())
-    saved = _settings(app_db["engine"], merchant_id)
+    saved = factories.saved_settings(app_db["engine"], merchant_id)
     assert saved["billing.retry_days"] == [1, 3, 10]
     assert saved["checkout.success_url_origins"] == ["https://a.example"]
 
@@ -148,9 +142,14 @@ def test_an_exported_file_is_checked_shown_then_applied(app_db):
         await call(root, MerchantSettingsState, "upload_settings", _file(data), state.upload_ticket)
         assert state.import_error == "" and state.import_name == "portal-settings.json"
         assert [row["label"] for row in state.import_diff] == ["Portal name"]
-        assert _settings(app_db["engine"], merchant_id)["branding.name"] != "From staging"
+        assert (
+            factories.saved_settings(app_db["engine"], merchant_id)["branding.name"]
+            != "From staging"
+        )
         await call(root, MerchantSettingsState, "apply_import")
         assert state.import_name == "" and state.history[0]["what"] == "Imported a settings file"
 
     run(scenario())
-    assert _settings(app_db["engine"], merchant_id)["branding.name"] == "From staging"
+    assert (
+        factories.saved_settings(app_db["engine"], merchant_id)["branding.name"] == "From staging"
+    )

@@ -50,6 +50,13 @@ def _events(session, action):
     return session.exec(select(AuditEvent).where(AuditEvent.action == action)).all()
 
 
+def _manage(service, session, clock, merchant, member, by, **change):
+    """A staff service on `member` of the merchant (change_role, disable, enable), as `by`."""
+    return service(
+        session, clock, merchant_id=merchant.id, staff_id=member.id, actor=_as(by), **change
+    )
+
+
 def _invite(session, clock, merchant, owner, email="new@acme.example", role="support"):
     return staff.invite(
         session,
@@ -70,7 +77,7 @@ def test_list_shows_members_invites_and_session_counts(session, clock, team):
     _sign_in(session, clock, merchant, admin.email)
     _sign_in(session, clock, merchant, admin.email)
     _invite(session, clock, merchant, owner)
-    staff.disable(session, clock, merchant_id=merchant.id, staff_id=viewer.id, actor=_as(owner))
+    _manage(staff.disable, session, clock, merchant, viewer, owner)
     rows = {m.email: m for m in staff.list_members(session, clock, merchant.id)}
     assert rows["owner@acme.example"].status == "active"
     assert rows["owner@acme.example"].last_sign_in is None
@@ -200,24 +207,15 @@ def test_twenty_concurrent_acceptances_make_one_account(engine, session, clock, 
     merchant, owner, _admin, _viewer = team
     token = _invite(session, clock, merchant, owner)
     session.commit()
-    barrier = threading.Barrier(20)
-    results = []
 
-    def accept():
-        barrier.wait()
-        with Session(engine, expire_on_commit=False) as s:
-            try:
-                staff.accept_invite(s, clock, token=token, password=PASSWORD, actor=ANON)
-                results.append("ok")
-            except StaffError as exc:
-                results.append(str(exc))
-            s.commit()
+    def accept(s):
+        return staff.accept_invite(s, clock, token=token, password=PASSWORD, actor=ANON)
 
-    threads = [threading.Thread(target=accept) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    outcomes, _ = factories.race(engine, [accept] * 20)
+    results = [
+        str(o) if isinstance(o, StaffError) else repr(o) if isinstance(o, Exception) else "ok"
+        for o in outcomes
+    ]
     # the link itself refuses them (not the unique email behind it)
     assert sorted(results) == sorted(["ok"] + [staff.USED_OR_EXPIRED] * 19)
     with Session(engine) as s:
@@ -231,9 +229,7 @@ def test_twenty_concurrent_acceptances_make_one_account(engine, session, clock, 
 
 def test_change_role_is_audited_with_before_and_after(session, clock, team):
     merchant, owner, admin, _viewer = team
-    staff.change_role(
-        session, clock, merchant_id=merchant.id, staff_id=admin.id, role="support", actor=_as(owner)
-    )
+    _manage(staff.change_role, session, clock, merchant, admin, owner, role="support")
     assert session.get(StaffUser, admin.id).role == "support"
     event = _events(session, "staff.role_changed")[-1]
     assert (event.before, event.after, event.target_id) == (
@@ -242,26 +238,15 @@ def test_change_role_is_audited_with_before_and_after(session, clock, team):
         str(admin.id),
     )
     with factories.refused(StaffError, "bad_role"):
-        staff.change_role(
-            session, clock, merchant_id=merchant.id, staff_id=admin.id, role="god", actor=_as(owner)
-        )
+        _manage(staff.change_role, session, clock, merchant, admin, owner, role="god")
 
 
 def test_the_last_owner_cannot_be_demoted_or_disabled(session, clock, team):
     merchant, owner, admin, _viewer = team
     audited = len(session.exec(select(AuditEvent)).all())
     for change in (
-        lambda: staff.change_role(
-            session,
-            clock,
-            merchant_id=merchant.id,
-            staff_id=owner.id,
-            role="admin",
-            actor=_as(owner),
-        ),
-        lambda: staff.disable(
-            session, clock, merchant_id=merchant.id, staff_id=owner.id, actor=_as(owner)
-        ),
+        lambda: _manage(staff.change_role, session, clock, merchant, owner, owner, role="admin"),
+        lambda: _manage(staff.disable, session, clock, merchant, owner, owner),
     ):
         with pytest.raises(LastOwner, match="last owner"):
             change()
@@ -269,38 +254,25 @@ def test_the_last_owner_cannot_be_demoted_or_disabled(session, clock, team):
     assert (member.role, member.disabled_at) == ("owner", None)
     assert len(session.exec(select(AuditEvent)).all()) == audited
     # With a second owner, either may step down; then the other is the last one again.
-    staff.change_role(
-        session, clock, merchant_id=merchant.id, staff_id=admin.id, role="owner", actor=_as(owner)
-    )
-    staff.disable(session, clock, merchant_id=merchant.id, staff_id=owner.id, actor=_as(owner))
+    _manage(staff.change_role, session, clock, merchant, admin, owner, role="owner")
+    _manage(staff.disable, session, clock, merchant, owner, owner)
     with pytest.raises(LastOwner):
-        staff.change_role(
-            session,
-            clock,
-            merchant_id=merchant.id,
-            staff_id=admin.id,
-            role="viewer",
-            actor=_as(admin),
-        )
+        _manage(staff.change_role, session, clock, merchant, admin, admin, role="viewer")
 
 
 def test_a_disabled_owner_does_not_count_as_an_owner(session, clock, team):
     merchant, owner, admin, _viewer = team
-    staff.change_role(
-        session, clock, merchant_id=merchant.id, staff_id=admin.id, role="owner", actor=_as(owner)
-    )
-    staff.disable(session, clock, merchant_id=merchant.id, staff_id=admin.id, actor=_as(owner))
+    _manage(staff.change_role, session, clock, merchant, admin, owner, role="owner")
+    _manage(staff.disable, session, clock, merchant, admin, owner)
     with pytest.raises(LastOwner):
-        staff.disable(session, clock, merchant_id=merchant.id, staff_id=owner.id, actor=_as(owner))
+        _manage(staff.disable, session, clock, merchant, owner, owner)
 
 
 def test_two_concurrent_demotions_leave_one_owner(engine, session, clock, team, monkeypatch):
     """Two owners demote each other at once: the team lock makes the second see one owner.
     The count is slowed down so that, without the lock, both would count two owners."""
     merchant, owner, admin, _viewer = team
-    staff.change_role(
-        session, clock, merchant_id=merchant.id, staff_id=admin.id, role="owner", actor=_as(owner)
-    )
+    _manage(staff.change_role, session, clock, merchant, admin, owner, role="owner")
     session.commit()
     counted = staff.active_owner_count
 
@@ -313,27 +285,19 @@ def test_two_concurrent_demotions_leave_one_owner(engine, session, clock, team, 
     barrier = threading.Barrier(2)
     results = []
 
-    def demote(target, by):
+    def demote(_index, work):
+        target, by = work
         barrier.wait()
         with Session(engine, expire_on_commit=False) as s:
             try:
-                staff.change_role(
-                    s, clock, merchant_id=merchant.id, staff_id=target, role="admin", actor=_as(by)
-                )
+                _manage(staff.change_role, s, clock, merchant, target, by, role="admin")
                 s.commit()
                 results.append("ok")
             except LastOwner:
                 s.rollback()
                 results.append("last_owner")
 
-    threads = [
-        threading.Thread(target=demote, args=(owner.id, admin)),
-        threading.Thread(target=demote, args=(admin.id, owner)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    factories.run_threads(demote, [(owner, admin), (admin, owner)], timeout=60)
     assert sorted(results) == ["last_owner", "ok"]
     with Session(engine) as s:
         assert staff.active_owner_count(s, merchant.id) == 1
@@ -346,9 +310,7 @@ def test_disable_ends_every_session_at_once_and_blocks_sign_in(session, clock, t
     merchant, owner, admin, _viewer = team
     first = _sign_in(session, clock, merchant, admin.email)
     second = _sign_in(session, clock, merchant, admin.email)
-    ended = staff.disable(
-        session, clock, merchant_id=merchant.id, staff_id=admin.id, actor=_as(owner)
-    )
+    ended = _manage(staff.disable, session, clock, merchant, admin, owner)
     assert ended == 2
     for sid in (first, second):
         with pytest.raises(SessionEnded) as refused:
@@ -361,7 +323,7 @@ def test_disable_ends_every_session_at_once_and_blocks_sign_in(session, clock, t
     event = _events(session, "staff.disabled")[-1]
     assert event.after == {"status": "disabled", "sessions_ended": 2}
     # Enabled again: signs in afresh, the old sessions stay ended.
-    staff.enable(session, clock, merchant_id=merchant.id, staff_id=admin.id, actor=_as(owner))
+    _manage(staff.enable, session, clock, merchant, admin, owner)
     assert _sign_in(session, clock, merchant, admin.email)
     with pytest.raises(SessionEnded):
         auth.load_session(session, clock, first, role="staff")
@@ -370,11 +332,11 @@ def test_disable_ends_every_session_at_once_and_blocks_sign_in(session, clock, t
 
 def test_disable_twice_and_enable_an_active_member_are_refused(session, clock, team):
     merchant, owner, admin, _viewer = team
-    staff.disable(session, clock, merchant_id=merchant.id, staff_id=admin.id, actor=_as(owner))
+    _manage(staff.disable, session, clock, merchant, admin, owner)
     with pytest.raises(StaffError, match="already disabled"):
-        staff.disable(session, clock, merchant_id=merchant.id, staff_id=admin.id, actor=_as(owner))
+        _manage(staff.disable, session, clock, merchant, admin, owner)
     with pytest.raises(StaffError, match="already active"):
-        staff.enable(session, clock, merchant_id=merchant.id, staff_id=owner.id, actor=_as(owner))
+        _manage(staff.enable, session, clock, merchant, owner, owner)
     assert len(_events(session, "staff.disabled")) == 1
 
 

@@ -11,13 +11,14 @@ import pytest
 from sqlmodel import Session, func, select
 
 from portal_app.models import AuditEvent, LoginToken, Merchant, Product, RefusalTally, StaffUser
-from portal_app.services import audit, features, staff_auth, staff_roles
+from portal_app.services import audit, staff_auth, staff_roles
 from portal_app.state import MerchantCustomersState, MerchantSettingsState, SessionState
 from portal_app.state.guard import CLOCK, current, guarded
 from portal_app.state.merchant_billing import MerchantBillingState
 from portal_app.state.merchant_catalog import MerchantCatalogState
 from portal_app.state.merchant_home import MerchantState
 from portal_app.state.merchant_portal_preview import PortalPreviewState
+from tests import factories
 from tests.statekit import call, root_with, run, settings_form
 
 PASSWORD = "correct horse battery"
@@ -130,11 +131,6 @@ def _denied_once_by(engine, handler: str, staff_id: int) -> None:
     assert denials[0]["who"].split()[1] in ("198.51.100.7", "198.51.100.0/24"), denials
 
 
-def _settings(engine, merchant_id):
-    with Session(engine) as session:
-        return features.load(session, merchant_id)
-
-
 def _count(engine, model, *where) -> int:
     with Session(engine) as session:
         return session.exec(select(func.count()).select_from(model).where(*where)).one()
@@ -154,7 +150,7 @@ def _set_role(engine, staff_id: int, role: str) -> None:
 
 def test_viewer_cannot_save_settings_and_admin_can(app_db, members):
     engine, merchant_id = app_db["engine"], app_db["merchant"].id
-    before = _settings(engine, merchant_id)
+    before = factories.saved_settings(engine, merchant_id)
     form = settings_form(before, **{"branding.name": "Taken over"})
 
     async def scenario(role):
@@ -166,12 +162,12 @@ def test_viewer_cannot_save_settings_and_admin_can(app_db, members):
     refused, message, shown_role = run(scenario("viewer"))
     assert "Your role (Viewer) can't do this; it needs Admin." in refused and message == ""
     assert shown_role == "viewer"  # the page learns the role and hides the save button
-    assert _settings(engine, merchant_id).values == before.values
+    assert factories.saved_settings(engine, merchant_id).values == before.values
     _denied_once_by(engine, "save", members["viewer"]["id"])
 
     _, message, shown_role = run(scenario("admin"))
     assert message == "Saved 1 change." and shown_role == "admin"
-    assert _settings(engine, merchant_id)["branding.name"] == "Taken over"
+    assert factories.saved_settings(engine, merchant_id)["branding.name"] == "Taken over"
     assert sum(d["count"] for d in _denials(engine, "save")) == 1  # no new refusal
 
 
@@ -327,11 +323,15 @@ def test_a_demoted_member_is_refused_at_the_next_call_without_signing_in_again(a
 
     async def scenario():
         root = root_with(staff_sid=admin["sid"])  # one tab, one session, kept throughout
-        form = settings_form(_settings(engine, merchant_id), **{"branding.name": "First"})
+        form = settings_form(
+            factories.saved_settings(engine, merchant_id), **{"branding.name": "First"}
+        )
         first = await call(root, MerchantSettingsState, "save", form)
         role_then = (await root.get_state(SessionState)).staff_role
         _set_role(engine, admin["id"], "viewer")
-        form = settings_form(_settings(engine, merchant_id), **{"branding.name": "Second"})
+        form = settings_form(
+            factories.saved_settings(engine, merchant_id), **{"branding.name": "Second"}
+        )
         second = await call(root, MerchantSettingsState, "save", form)
         role_now = (await root.get_state(SessionState)).staff_role
         read = await call(root, MerchantState, "load")  # still signed in: reads work
@@ -345,7 +345,9 @@ def test_a_demoted_member_is_refused_at_the_next_call_without_signing_in_again(a
     assert "Your role (Viewer) can't do this" in second and role_now == "viewer"
     assert read is None and merchant_name  # not signed out, no redirect
     assert "can't do this" not in str(third)
-    assert _settings(engine, merchant_id)["branding.name"] == "Second"  # only by the admin
+    assert (
+        factories.saved_settings(engine, merchant_id)["branding.name"] == "Second"
+    )  # only by the admin
     _denied_once_by(engine, "save", admin["id"])
 
 

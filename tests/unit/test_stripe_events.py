@@ -69,7 +69,7 @@ def test_a_waiting_charge_is_settled_once_however_often_and_in_whatever_order(
     card = stripe_side.add_card(session, clock, customer, THREE_D_SECURE)
     invoice = factories.finalized_invoice(session, clock, customer, amount=4200)
     invoices.collect(session, clock, stripe_side.gateway, invoice, card, audit.SYSTEM)
-    waiting = session.exec(select(Payment).where(Payment.invoice_id == invoice.id)).one()
+    waiting = factories.payment_of(session, invoice)
     gateway = stripe_side.gateway
     obj = {"id": waiting.gateway_charge_id, "object": "payment_intent"}
 
@@ -128,10 +128,7 @@ def test_a_dispute_marks_the_invoice_and_mails_the_admins(
 ):
     factories.make_staff(session, clock, catalog.merchant, "owner@example.com", role="owner")
     factories.make_staff(session, clock, catalog.merchant, "viewer@example.com", role="viewer")
-    stripe_side.add_card(session, clock, customer, VISA)
-    invoice = factories.finalized_invoice(session, clock, customer, amount=9900)
-    assert factories.pay_invoice(session, clock, stripe_side.gateway, customer, invoice).succeeded
-    charge = session.exec(select(Payment).where(Payment.invoice_id == invoice.id)).one()
+    invoice, charge = factories.paid_with_a_new_card(session, clock, stripe_side, customer, 9900)
     dispute = {
         "id": "dp_1",
         "object": "dispute",
@@ -164,10 +161,7 @@ def test_a_refund_made_in_stripes_dashboard_is_audited_ours_is_not(
 ):
     from portal_app.services import refunds
 
-    stripe_side.add_card(session, clock, customer, VISA)
-    invoice = factories.finalized_invoice(session, clock, customer, amount=3000)
-    assert factories.pay_invoice(session, clock, stripe_side.gateway, customer, invoice).succeeded
-    payment = session.exec(select(Payment).where(Payment.invoice_id == invoice.id)).one()
+    _, payment = factories.paid_with_a_new_card(session, clock, stripe_side, customer, 3000)
     refunds.refund_payment(
         session,
         clock,
@@ -244,8 +238,7 @@ def test_localstripe_delivers_into_our_endpoint(tmp_path, localstripe):
         invoice = factories.finalized_invoice(session, clock, customer, amount=1999)
         outcome = invoices.collect(session, clock, gateway, invoice, card, audit.SYSTEM)
         assert outcome.status == "action_required"
-        charge_id = session.exec(select(Payment).where(Payment.invoice_id == invoice.id)).one()
-        charge_id = charge_id.gateway_charge_id
+        charge_id = factories.payment_of(session, invoice).gateway_charge_id
         session.commit()
     env = {
         "PORTAL_GATEWAY": "stripe",

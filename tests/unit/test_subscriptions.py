@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from portal_app.models import AuditEvent, Customer, Invoice, InvoiceLine, Payment, Subscription
+from portal_app.models import AuditEvent, Customer, Invoice, InvoiceLine, Subscription
 from portal_app.services import audit, features, plan_changes, subscriptions
 from portal_app.services.errors import (
     ConcurrentChange,
@@ -17,12 +17,6 @@ from portal_app.services.errors import (
 from tests import factories
 
 ACTOR = audit.Actor.customer(1)
-
-
-def _reactivate(session, clock, gateway, customer, sub):
-    return subscriptions.reactivate(
-        session, clock, gateway, customer_id=customer.id, subscription_id=sub.id, actor=ACTOR
-    )
 
 
 def _set(session, clock, catalog, **values):
@@ -41,7 +35,7 @@ def test_create_charges_first_period(session, clock, gateway, catalog, customer,
     assert sub.current_period_end == clock.now().replace(month=2)
     invoice = session.exec(select(Invoice).where(Invoice.subscription_id == sub.id)).one()
     assert (invoice.status, invoice.total, invoice.number) == ("paid", 2000, 1)
-    payment = session.exec(select(Payment).where(Payment.invoice_id == invoice.id)).one()
+    payment = factories.payment_of(session, invoice)
     assert payment.amount == 2000 and payment.status == "succeeded"
 
 
@@ -178,7 +172,7 @@ def test_stale_version_is_a_conflict(session, clock, gateway, catalog, customer,
     sub = factories.subscribe(session, clock, gateway, customer, catalog.monthly["Basic"])
     stale = sub.version
     factories.cancel_subscription(session, clock, customer, sub, True)
-    _reactivate(session, clock, gateway, customer, sub)
+    factories.reactivate_subscription(session, clock, gateway, customer, sub, actor=ACTOR)
     with pytest.raises(ConcurrentChange):
         factories.change_plan(
             session, clock, gateway, customer, sub, catalog.monthly["Pro"], expected_version=stale
@@ -211,7 +205,7 @@ def test_cancel_modes_and_reactivate(session, clock, gateway, catalog, customer,
         factories.cancel_subscription(session, clock, customer, sub, False)
     factories.cancel_subscription(session, clock, customer, sub, None)
     assert sub.cancel_at_period_end and sub.status == "active"
-    _reactivate(session, clock, gateway, customer, sub)
+    factories.reactivate_subscription(session, clock, gateway, customer, sub, actor=ACTOR)
     assert not sub.cancel_at_period_end
 
     _set(session, clock, catalog, cancel__mode="immediately")
@@ -220,14 +214,14 @@ def test_cancel_modes_and_reactivate(session, clock, gateway, catalog, customer,
 
     clock.advance(timedelta(days=40))
     invoices_before = len(session.exec(select(Invoice)).all())
-    _reactivate(session, clock, gateway, customer, sub)
+    factories.reactivate_subscription(session, clock, gateway, customer, sub, actor=ACTOR)
     assert sub.status == "active" and sub.current_period_start == clock.now()
     assert len(session.exec(select(Invoice)).all()) == invoices_before + 1
 
     _set(session, clock, catalog, reactivate__after_cancel=False)
     factories.cancel_subscription(session, clock, customer, sub, None)
     with factories.refused(SubscriptionError, "restart_disabled"):
-        _reactivate(session, clock, gateway, customer, sub)
+        factories.reactivate_subscription(session, clock, gateway, customer, sub, actor=ACTOR)
 
 
 def test_credit_is_spent_on_the_next_charge(session, clock, gateway, catalog, customer, card):

@@ -26,7 +26,6 @@ from portal_app.services import (
     features,
     notification_prefs,
     portal_home_view,
-    subscriptions,
     subscriptions_view,
     trial_ends,
     trials,
@@ -249,14 +248,7 @@ def test_undoing_a_cancel_during_a_trial_lets_it_convert(
 ):
     sub = _trial(session, clock, customer, catalog.monthly["Pro"])
     factories.cancel_subscription(session, clock, customer, sub)
-    subscriptions.reactivate(
-        session,
-        clock,
-        gateway,
-        customer_id=customer.id,
-        subscription_id=sub.id,
-        actor=audit.Actor.customer(customer.id),
-    )
+    factories.reactivate_subscription(session, clock, gateway, customer, sub)
     assert (sub.status, sub.cancel_at_period_end) == ("trialing", False)
     session.commit()
     report = _advance(engine, clock, gateway, timedelta(days=DAYS + 1))

@@ -100,8 +100,8 @@ def test_a_subscriptions_life_writes_its_events(
         )
     ) == ["subscription.canceled"]
     assert step(
-        lambda: subscriptions.reactivate(
-            session, clock, gateway, customer_id=customer.id, subscription_id=sub.id, actor=STAFF
+        lambda: factories.reactivate_subscription(
+            session, clock, gateway, customer, sub, actor=STAFF
         )
     ) == ["subscription.uncanceled"]
     types = step(
@@ -205,19 +205,12 @@ def _confirm(session, clock, gateway, checkout_id, email):
 def test_checkouts_trials_and_orders_write_their_events(
     engine, session, clock, gateway, catalog, monkeypatch
 ):
-    from portal_app.models import Product
-    from portal_app.services import orders, ratelimit
+    from portal_app.models import Order
+    from portal_app.services import ratelimit
 
     ratelimit.reset_singletons()
     catalog.plans["Pro"].trial_days = 14
-    product = Product(
-        merchant_id=catalog.merchant.id,
-        name="Sticker pack",
-        slug="stickers",
-        one_time_amount=1200,
-        currency="USD",
-    )
-    session.add(product)
+    factories.make_product(session, catalog.merchant)
     _listen(session, clock, catalog.merchant.id, monkeypatch)
     session.commit()
     trial = checkout.open_link(session, clock, merchant_id=catalog.merchant.id, slug="pro")
@@ -244,25 +237,12 @@ def test_checkouts_trials_and_orders_write_their_events(
     assert {"order.created", "order.paid", "invoice.paid", "payment.succeeded"} <= set(types)
     assert types[-1] == "checkout.completed"
     mark = _last_id(engine)
-    orders.mark_fulfilled(
-        session,
-        clock,
-        merchant_id=catalog.merchant.id,
-        order_id=result.order_id,
-        tracking_reference="TRACK-1",
-        actor=STAFF,
-    )
+    order = session.get(Order, result.order_id)
+    factories.fulfil_order(session, clock, order, "TRACK-1")
     session.commit()
     assert _types(engine, mark) == ["order.fulfilled"]
     mark = _last_id(engine)
-    orders.mark_refunded(
-        session,
-        clock,
-        gateway,
-        merchant_id=catalog.merchant.id,
-        order_id=result.order_id,
-        actor=STAFF,
-    )
+    factories.refund_order(session, clock, gateway, order)
     session.commit()
     events = _events(engine, mark)
     assert [t for t, _ in events] == ["order.refunded", "payment.refunded"]

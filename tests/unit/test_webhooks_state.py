@@ -13,7 +13,8 @@ from portal_app.services import audit, webhook_endpoints
 from portal_app.state.guard import CLOCK
 from portal_app.state.merchant_webhooks import MerchantWebhooksState as Hooks
 from tests import factories
-from tests.statekit import call, root_with, run
+from tests.statekit import call, run
+from tests.unit.helpers_staff import staff_as, staff_page, viewer_is_refused
 
 FORM = {"url": "http://127.0.0.1:9/hooks", "description": "Backend", "type_customer.created": "on"}
 
@@ -34,13 +35,10 @@ def _deliveries(app_db) -> list[WebhookDelivery]:
 
 
 def test_an_admin_manages_an_endpoint_from_the_page(app_db):
-    admin = factories.staff_with_role(app_db["engine"], CLOCK, app_db["merchant"], "admin")
+    admin = staff_as(app_db, "admin")
 
     async def scenario():
-        root = root_with(staff_sid=admin)
-        await call(root, Hooks, "open")
-        await call(root, Hooks, "load")
-        state = await root.get_state(Hooks)
+        root, state = await staff_page(admin, Hooks, "open", "load")
         seen = {"empty": list(state.endpoints)}
         version = str(state.form_version)
         await call(root, Hooks, "create", {**FORM, "form_version": version})
@@ -92,12 +90,10 @@ def test_an_admin_manages_an_endpoint_from_the_page(app_db):
 
 def test_a_bad_url_is_refused_and_writes_nothing(app_db, monkeypatch):
     monkeypatch.delenv("PORTAL_WEBHOOK_ALLOW_PRIVATE")
-    admin = factories.staff_with_role(app_db["engine"], CLOCK, app_db["merchant"], "admin")
+    admin = staff_as(app_db, "admin")
 
     async def scenario():
-        root = root_with(staff_sid=admin)
-        await call(root, Hooks, "load")
-        state = await root.get_state(Hooks)
+        root, state = await staff_page(admin, Hooks, "load")
         await call(root, Hooks, "create", {**FORM, "url": "http://127.0.0.1/hooks"})
         plain = state.create_error
         await call(root, Hooks, "create", {**FORM, "url": "https://127.0.0.1/hooks"})
@@ -109,7 +105,7 @@ def test_a_bad_url_is_refused_and_writes_nothing(app_db, monkeypatch):
 
 
 def test_another_merchants_endpoint_is_out_of_reach(app_db):
-    admin = factories.staff_with_role(app_db["engine"], CLOCK, app_db["merchant"], "admin")
+    admin = staff_as(app_db, "admin")
     with Session(app_db["engine"], expire_on_commit=False) as session:
         other = factories.make_merchant(session, CLOCK, "other")
         theirs, _ = webhook_endpoints.create_endpoint(
@@ -118,9 +114,7 @@ def test_another_merchants_endpoint_is_out_of_reach(app_db):
         session.commit()
 
     async def scenario():
-        root = root_with(staff_sid=admin)
-        await call(root, Hooks, "load")
-        state = await root.get_state(Hooks)
+        root, state = await staff_page(admin, Hooks, "load")
         results = []
         for handler, args in (
             ("show", (str(theirs.id),)),
@@ -140,17 +134,5 @@ def test_another_merchants_endpoint_is_out_of_reach(app_db):
 
 
 def test_a_viewer_can_do_nothing(app_db):
-    viewer = factories.staff_with_role(app_db["engine"], CLOCK, app_db["merchant"], "viewer")
-
-    async def scenario():
-        root = root_with(staff_sid=viewer)
-        await call(root, Hooks, "open")
-        state = await root.get_state(Hooks)
-        created = await call(root, Hooks, "create", dict(FORM))
-        loaded = await call(root, Hooks, "load")
-        return state.access, str(created), str(loaded)
-
-    access, created, loaded = run(scenario())
-    assert access == "denied"
-    assert "it needs Admin" in created and "it needs Admin" in loaded
+    viewer_is_refused(app_db, Hooks, FORM)
     assert _endpoints(app_db) == []
