@@ -19,12 +19,11 @@ from sqlmodel import Session, select
 
 from portal_app.clock import Clock
 from portal_app.models import PortalSettings, SettingsVersion
-from portal_app.services import audit, contrast
+from portal_app.services import audit, contrast, custom_fields
 from portal_app.services.errors import FeatureDisabled, SettingsError
 
 TIMINGS = ("immediate", "period_end", "customer_choice")
 CANCEL_MODES = ("immediately", "period_end", "customer_choice")
-CUSTOM_FIELD_TYPES = ("text", "number", "select", "checkbox", "date")
 DEFAULT_REASONS = [
     "too_expensive",
     "missing_features",
@@ -420,7 +419,7 @@ def _clean(option: Option, value: Any) -> Any:
             return [_origin(item) for item in value]
         return [item.strip() for item in value]
     if option.kind == "fields":
-        return _clean_field_definitions(value)
+        return custom_fields.clean_definitions(value)
     raise ValueError("has an unknown type.")
 
 
@@ -438,38 +437,6 @@ def _origin(text: str) -> str:
     ):
         raise ValueError(f"entries must be origins like https://app.example.com ({text!r}).")
     return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def _clean_field_definitions(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list):
-        raise ValueError("must be a list of field definitions.")
-    seen: set[str] = set()
-    cleaned = []
-    for item in value:
-        if not isinstance(item, dict):
-            raise ValueError("each field must be a definition.")
-        key = str(item.get("key", "")).strip()
-        if not key.isidentifier() or key in seen:
-            raise ValueError(f"field key {key!r} must be a unique identifier.")
-        kind = item.get("type", "text")
-        if kind not in CUSTOM_FIELD_TYPES:
-            raise ValueError(f"field {key!r} has unknown type {kind!r}.")
-        options = item.get("options", [])
-        if kind == "select" and (not isinstance(options, list) or not options):
-            raise ValueError(f"select field {key!r} needs options.")
-        seen.add(key)
-        cleaned.append(
-            {
-                "key": key,
-                "label": str(item.get("label") or key),
-                "type": kind,
-                "required": bool(item.get("required", False)),
-                "options": [str(o) for o in options] if kind == "select" else [],
-                # shown in the bill-to of invoices and receipts (services/bill_to.py)
-                "on_invoice": bool(item.get("on_invoice", True)),
-            }
-        )
-    return cleaned
 
 
 def diff(current: FeatureSet, changes: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
