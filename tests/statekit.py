@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import reflex as rx
 from reflex_base import constants
@@ -88,7 +89,9 @@ def settings_form(settings, **overrides) -> dict:
         if row["kind"] == "bool":
             if row["checked"]:
                 data[row["key"]] = "on"
-        else:
+        elif row["kind"] == "labels":  # the reasons editor posts their wording as JSON
+            data[row["key"]] = json.dumps(settings[row["key"]])
+        elif row["kind"] != "fields":  # custom fields are saved by their own builder
             data[row["key"]] = row["value"]
     data.update(overrides)
     return data

@@ -29,6 +29,10 @@ from portal_app.state.merchant_settings import (
 def _field(index: int, key: str, option: features.Option) -> rx.Component:
     row = MerchantSettingsState.rows[index]
     label_id = f"setting-{key.replace('.', '-')}"
+    if key == "cancel.reasons":
+        return _reasons_editor(label_id, option)
+    if option.kind == "labels":
+        return rx.fragment()  # posted by the reasons editor
     if option.kind == "bool":
         control = rx.el.input(
             type="checkbox",
@@ -46,14 +50,8 @@ def _field(index: int, key: str, option: features.Option) -> rx.Component:
             default_value=row.value,
             style=INPUT_STYLE,
         )
-    elif option.kind == "fields":
-        control = rx.el.textarea(
-            name=key,
-            id=label_id,
-            default_value=row.value,
-            rows=3,
-            style={**INPUT_STYLE, "max_width": "100%", "font_family": "monospace"},
-        )
+    elif option.kind == "fields":  # edited in their own builder, not here
+        control = rx.text(row.value, id=label_id, size="2", color_scheme="gray")
     elif option.kind == "list":
         control = _list_editor(key, label_id, option)
     elif option.kind == "color":
@@ -150,6 +148,111 @@ def _list_editor(key: str, label_id: str, option: features.Option) -> rx.Compone
     )
 
 
+REASON_ADD_FORM = "cancel-reason-add"
+
+
+def _reason_row(row: rx.Var, index: rx.Var) -> rx.Component:
+    """One reason: its words (edited in place, kept on leaving the box), up, down, remove."""
+    count = MerchantSettingsState.reason_rows.length()
+    return rx.el.li(
+        rx.flex(
+            rx.el.input(
+                default_value=row["label"],
+                aria_label="Reason " + (index + 1).to_string() + " as customers read it",
+                max_length=features.REASON_LABEL_MAX,
+                on_blur=lambda value: MerchantSettingsState.reword_reason(index, value),
+                key=MerchantSettingsState.reason_version.to_string() + row["key"],
+                style={**INPUT_STYLE, "flex": "1", "min_width": "10rem", "max_width": "100%"},
+            ),
+            rx.icon_button(
+                rx.icon("arrow-up", size=14),
+                type="button",
+                size="1",
+                variant="soft",
+                aria_label="Move " + row["label"] + " up",
+                disabled=index == 0,
+                on_click=MerchantSettingsState.move_reason(index, -1),
+            ),
+            rx.icon_button(
+                rx.icon("arrow-down", size=14),
+                type="button",
+                size="1",
+                variant="soft",
+                aria_label="Move " + row["label"] + " down",
+                disabled=index == count - 1,
+                on_click=MerchantSettingsState.move_reason(index, 1),
+            ),
+            rx.icon_button(
+                rx.icon("x", size=14),
+                type="button",
+                size="1",
+                variant="soft",
+                color_scheme="red",
+                aria_label="Remove " + row["label"],
+                on_click=MerchantSettingsState.remove_reason(index),
+            ),
+            rx.cond(
+                row["key"] == features.OTHER_REASON,
+                rx.text("asks for a comment", size="1", color_scheme="gray"),
+            ),
+            gap="2",
+            align="center",
+            wrap="wrap",
+        ),
+        data_testid="reason-row",
+        style={"margin_bottom": "0.4rem"},
+    )
+
+
+def _reasons_editor(label_id: str, option: features.Option) -> rx.Component:
+    """The cancellation survey's reasons: the words customers read, in the order they read
+    them; the keys analytics and offer routing use stay behind the scenes. Posted with Save."""
+    return rx.vstack(
+        rx.el.label(option.label, html_for=label_id, font_weight="500"),
+        rx.text(
+            "Customers choose one when they cancel, in this order. Retention offers are routed "
+            "by these reasons (Catalog → Retention offers).",
+            size="2",
+            color_scheme="gray",
+        ),
+        rx.el.input(type="hidden", name="cancel.reasons", value=MerchantSettingsState.reason_keys),
+        rx.el.input(
+            type="hidden",
+            name="cancel.reason_labels",
+            value=MerchantSettingsState.reason_wording,
+        ),
+        rx.el.ol(
+            rx.foreach(MerchantSettingsState.reason_rows, _reason_row),
+            style={"padding_left": "1.25rem", "margin": "0", "width": "100%"},
+        ),
+        rx.flex(
+            rx.el.input(
+                id=label_id,
+                name="label",
+                form=REASON_ADD_FORM,
+                placeholder="Add a reason, e.g. Too many emails",
+                max_length=features.REASON_LABEL_MAX,
+                key=MerchantSettingsState.reason_rows.length().to_string(),
+                style={**INPUT_STYLE, "flex": "1", "min_width": "10rem"},
+            ),
+            rx.button("Add", type="submit", form=REASON_ADD_FORM, variant="soft"),
+            ui.secondary_button(
+                "Use the built-in reasons",
+                type="button",
+                on_click=MerchantSettingsState.builtin_reasons,
+            ),
+            gap="2",
+            wrap="wrap",
+            width="100%",
+        ),
+        ui.error_text(MerchantSettingsState.reason_error, testid="reason-error"),
+        spacing="2",
+        width="100%",
+        padding_y="0.35rem",
+        data_testid="setting-cancel.reasons",
+    )
+
+
 def _add_forms() -> list[rx.Component]:
     """The Add boxes' own forms: empty here, their inputs join them by the `form` attribute."""
     return [
@@ -159,7 +262,13 @@ def _add_forms() -> list[rx.Component]:
             reset_on_submit=False,
         )
         for key, option in features.FEATURES.items()
-        if option.kind == "list"
+        if option.kind == "list" and key != "cancel.reasons"
+    ] + [
+        rx.el.form(
+            id=REASON_ADD_FORM,
+            on_submit=MerchantSettingsState.add_reason,
+            reset_on_submit=False,
+        )
     ]
 
 

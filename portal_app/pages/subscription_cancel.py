@@ -9,6 +9,7 @@ from portal_app.components import ui
 from portal_app.components.portal_form import form_stack
 from portal_app.components.portal_layout import portal_layout
 from portal_app.components.ui import secondary_button
+from portal_app.services import features
 from portal_app.state.subscription_cancel import CancelFlowState as Flow
 
 
@@ -25,11 +26,22 @@ def _survey() -> rx.Component:
             ),
             name="reason",
             required=True,
+            on_change=Flow.choose_reason,
+        ),
+        rx.el.label(
+            rx.cond(
+                Flow.chosen_reason == features.OTHER_REASON,
+                "What is your reason? (optional)",
+                "Anything else we should know? (optional)",
+            ),
+            html_for="cancel-comment",
+            font_size="0.875rem",
         ),
         rx.text_area(
             name="comment",
-            placeholder="Anything else we should know? (optional)",
+            id="cancel-comment",
             max_length=2000,
+            rows=rx.cond(Flow.chosen_reason == features.OTHER_REASON, "4", "2"),
             width="100%",
         ),
         ui.error_callout(Flow.error),

@@ -46,7 +46,7 @@ from portal_app.models import (
     TrialUse,
 )
 from portal_app.money import round_half_even
-from portal_app.services import cancellation_stats
+from portal_app.services import cancellation_stats, features
 from portal_app.services.catalog import INTERVAL_MONTHS
 from portal_app.services.errors import PortalError
 from portal_app.services.portal_preview import not_preview
@@ -553,6 +553,7 @@ class Overview:
     pauses: list[MonthPauses]
     retention: Retention
     checkout: CheckoutFunnel
+    reason_labels: dict[str, str] = field(default_factory=dict)  # survey reason → its wording
 
 
 def overview(
@@ -560,13 +561,16 @@ def overview(
 ) -> Overview:
     """All the analytics of the last `count` months up to the clock's now."""
     months = recent_months(clock, count)
+    found = retention(session, merchant_id, months)
+    settings = features.load(session, merchant_id)
     return Overview(
         months=months,
         mrr=mrr(session, merchant_id, months),
         movements=movements(session, merchant_id, months),
         pauses=pauses(session, merchant_id, months),
-        retention=retention(session, merchant_id, months),
+        retention=found,
         checkout=checkout_funnel(session, merchant_id, months),
+        reason_labels={r.reason: features.reason_label(settings, r.reason) for r in found.reasons},
     )
 
 

@@ -6,7 +6,6 @@ dialog and the archive confirmation show. Reads only; the changes are `catalog_a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, TypedDict
 
 from sqlmodel import Session
@@ -122,10 +121,10 @@ def _flag(value: bool) -> str:
 # --- the page ----------------------------------------------------------------------------------
 
 
-def catalog(
-    session: Session, clock: Clock, *, merchant_id: int, reason_label: Callable[[str], str]
-) -> dict[str, Any]:
+def catalog(session: Session, clock: Clock, *, merchant_id: int) -> dict[str, Any]:
     """Everything the page shows, keyed by the state var that holds it."""
+    settings = features.load(session, merchant_id)
+
     products, plans = [], []
     for product_row in catalog_overview.overview(session, merchant_id):
         product = product_row.product
@@ -139,7 +138,6 @@ def catalog(
             )
         )
         plans += [_plan_view(product.id, plan_row) for plan_row in product_row.plans]
-    settings = features.load(session, merchant_id)
     return {
         "currency": catalog_admin.merchant_currency(session, merchant_id),
         "products": products,
@@ -151,7 +149,8 @@ def catalog(
                 name=row.offer.name,
                 terms=f"{row.offer.percent_off}% off "
                 f"{plural(row.offer.duration_cycles, 'renewal')}",
-                reasons=", ".join(reason_label(r) for r in row.offer.reasons) or "Any reason",
+                reasons=", ".join(features.reason_label(settings, r) for r in row.offer.reasons)
+                or "Any reason",
                 redemptions=str(row.redemptions),
                 active=_flag(row.offer.active),
             )
@@ -159,15 +158,12 @@ def catalog(
         ],
         "routes": [
             RouteView(
-                reason=reason_label(route.reason),
+                reason=features.reason_label(settings, route.reason),
                 offer=route.offer.name if route.offer and route.discount_routed else "No discount",
             )
             for route in retention_offers.routing(session, merchant_id)
         ],
-        "reasons": [
-            ReasonView(key=reason, label=reason_label(reason))
-            for reason in settings["cancel.reasons"]
-        ],
+        "reasons": [ReasonView(key=key, label=label) for key, label in features.reasons(settings)],
         "offers_shown": settings.enabled("cancel.retention_offers")
         and settings.enabled("subscriptions.cancel"),
         "assets": [_asset_view(row) for row in digital_admin.list_assets(session, merchant_id)],

@@ -34,6 +34,21 @@ DEFAULT_REASONS = [
     "low_quality",
     "other",
 ]
+# What the customer reads for each built-in reason; a merchant may reword any of them, and names
+# its own reasons (`cancel.reason_labels`).
+DEFAULT_REASON_LABELS = {
+    "too_expensive": "It's too expensive",
+    "missing_features": "Some features are missing",
+    "switched_service": "I'm switching to another service",
+    "unused": "I don't use it enough",
+    "customer_service": "Customer service was not good enough",
+    "too_complex": "It's too complicated",
+    "low_quality": "Quality was lower than expected",
+    "other": "Another reason",
+}
+NO_REASON_LABEL = "No reason given"  # the survey was off or skipped
+OTHER_REASON = "other"  # the reason that asks the customer to say more
+REASON_LABEL_MAX = 120
 
 
 # Plain enough to refuse a typo, no more (a mail to it is the real check).
@@ -42,7 +57,7 @@ _EMAIL = re.compile(r"[^@\s\"<>]+@[^@\s\"<>]+\.[^@\s\"<>.]+")
 
 @dataclass(frozen=True)
 class Option:
-    kind: str  # bool | choice | int | str | color | email | url | list | fields
+    kind: str  # bool | choice | int | str | color | email | url | list | labels | fields
     default: Any
     label: str
     choices: tuple[str, ...] = ()
@@ -80,6 +95,7 @@ FEATURES: dict[str, Option] = {
     "cancel.mode": Option("choice", "period_end", "When a cancellation takes effect", CANCEL_MODES),
     "cancel.survey": _toggle("Cancellation survey"),
     "cancel.reasons": Option("list", list(DEFAULT_REASONS), "Survey reasons"),
+    "cancel.reason_labels": Option("labels", {}, "Survey reasons as customers read them"),
     "cancel.retention_offers": _toggle("Retention offers"),
     "cancel.downgrade_suggestion": _toggle("Downgrade suggestion"),
     "cancel.pause_instead": _toggle("Offer pause instead of cancel", False),
@@ -418,9 +434,56 @@ def _clean(option: Option, value: Any) -> Any:
         if option.origins:
             return [_origin(item) for item in value]
         return [item.strip() for item in value]
+    if option.kind == "labels":
+        return _clean_labels(value)
     if option.kind == "fields":
         return custom_fields.clean_definitions(value)
     raise ValueError("has an unknown type.")
+
+
+def _clean_labels(value: Any) -> dict[str, str]:
+    """Reason key → the words the customer reads (one line, at most REASON_LABEL_MAX)."""
+    if not isinstance(value, dict):
+        raise ValueError("must map each reason to its wording.")
+    cleaned = {}
+    for key, label in value.items():
+        if not isinstance(key, str) or not 0 < len(key.strip()) <= 64:
+            raise ValueError("has a reason that is not short text.")
+        text = " ".join(label.split()) if isinstance(label, str) else ""
+        if not text or len(text) > REASON_LABEL_MAX:
+            raise ValueError(
+                f"the wording of {key.strip()!r} must be 1 to {REASON_LABEL_MAX} characters."
+            )
+        cleaned[key.strip()] = text
+    return cleaned
+
+
+def reason_label(settings: FeatureSet, reason: str) -> str:
+    """What the customer reads for a survey reason: the merchant's wording, else the built-in
+    one, else the key made readable (a reason removed since keeps a name in analytics)."""
+    if not reason:
+        return NO_REASON_LABEL
+    return (
+        settings["cancel.reason_labels"].get(reason)
+        or DEFAULT_REASON_LABELS.get(reason)
+        or reason.replace("_", " ").capitalize()
+    )
+
+
+def new_reason_key(label: str, taken: list[str]) -> str:
+    """A key for a reason the merchant names: its words in lower case with underscores
+    ("Too many emails" → too_many_emails), unique among `taken`; "reason" for words without
+    Latin letters or digits."""
+    base = re.sub(r"[^a-z0-9]+", "_", label.casefold()).strip("_")[:40].strip("_") or "reason"
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}_{n}", n + 1
+    return key
+
+
+def reasons(settings: FeatureSet) -> list[tuple[str, str]]:
+    """The survey's reasons in the merchant's order: (key, what the customer reads)."""
+    return [(key, reason_label(settings, key)) for key in settings["cancel.reasons"]]
 
 
 def _origin(text: str) -> str:

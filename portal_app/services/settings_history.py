@@ -47,8 +47,21 @@ def display(key: str, value: Any) -> str:
         return "on" if value else "off"
     if kind == "list":
         return ", ".join(str(item) for item in value or [])
+    if kind == "labels":
+        return (
+            "; ".join(
+                f"{features.reason_label(features.FeatureSet(), k)} → {v}"
+                for k, v in (value or {}).items()
+            )
+            or "as built in"
+        )
     if kind == "fields":
-        return json.dumps(value)
+        return (
+            ", ".join(
+                f"{f.get('label') or f.get('key')} ({f.get('type', 'text')})" for f in value or []
+            )
+            or "none"
+        )
     return "" if value is None else str(value)
 
 

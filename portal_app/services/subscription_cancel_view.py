@@ -11,17 +11,6 @@ from sqlmodel import Session
 from portal_app.clock import Clock
 from portal_app.services import audit, cancellation, features
 
-REASON_LABELS = {
-    "too_expensive": "It's too expensive",
-    "missing_features": "Some features are missing",
-    "switched_service": "I'm switching to another service",
-    "unused": "I don't use it enough",
-    "customer_service": "Customer service was not good enough",
-    "too_complex": "It's too complicated",
-    "low_quality": "Quality was lower than expected",
-    "other": "Another reason",
-}
-
 
 @dataclass
 class Reason:
@@ -54,10 +43,7 @@ def start(
         attempt_id=attempt.id,
         survey=settings.enabled("cancel.survey"),
         cancel_choice=settings["cancel.mode"] == "customer_choice",
-        reasons=[
-            Reason(key, REASON_LABELS.get(key, key.replace("_", " ").capitalize()))
-            for key in settings["cancel.reasons"]
-        ],
+        reasons=[Reason(key, label) for key, label in features.reasons(settings)],
     )
 
 

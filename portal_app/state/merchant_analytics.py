@@ -13,9 +13,7 @@ from portal_app import formatting
 from portal_app.money import format_money, minor_unit_exponent, round_half_even
 from portal_app.services import analytics, merchant_analytics_view
 from portal_app.state.guard import PrivateState, guarded, read
-from portal_app.state.subscription_cancel import REASON_LABELS
 
-NO_REASON = "No reason given"
 OFFER_LABELS = {
     "saved_discount": "Took the discount",
     "saved_pause": "Paused instead",
@@ -62,12 +60,6 @@ class OfferRow(TypedDict):
 class CouponRow(TypedDict):
     coupon: str
     count: int
-
-
-def reason_label(reason: str) -> str:
-    if not reason:
-        return NO_REASON
-    return REASON_LABELS.get(reason, reason.replace("_", " ").capitalize())
 
 
 def _major(amount: int, currency: str) -> int:
@@ -134,7 +126,7 @@ class MerchantAnalyticsState(PrivateState):
         funnel = found.retention.funnel
         self.reasons = [
             {
-                "reason": reason_label(r.reason),
+                "reason": found.reason_labels[r.reason],
                 "flows": r.attempts,
                 "canceled": r.canceled,
                 "saved": r.saved,

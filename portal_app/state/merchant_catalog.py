@@ -18,7 +18,6 @@ from portal_app.services import catalog_admin, catalog_overview, catalog_view
 from portal_app.state import confirming
 from portal_app.state.confirming import Confirming
 from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
-from portal_app.state.merchant_analytics import reason_label
 from portal_app.state.merchant_catalog_digital import UPLOAD_ID, CatalogDigitalMixin
 from portal_app.state.merchant_catalog_editor import CatalogEditorMixin, parse_id
 from portal_app.state.merchant_catalog_offers import CatalogOffersMixin
@@ -54,7 +53,7 @@ class MerchantCatalogState(
     # --- loading --------------------------------------------------------------------------------
 
     def _refresh(self) -> None:
-        for key, value in read(catalog_view.catalog, reason_label=reason_label).items():
+        for key, value in read(catalog_view.catalog).items():
             setattr(self, key, value)
         for key, value in read(catalog_overview.sale_terms).items():  # plan_terms, product_terms
             setattr(self, key, value)

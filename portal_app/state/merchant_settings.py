@@ -36,14 +36,9 @@ GROUP_TITLES = {
 }
 
 
-def _display(option: features.Option, value: Any) -> str:
-    if option.kind == "bool":
-        return "on" if value else "off"
-    if option.kind == "list":
-        return ", ".join(str(item) for item in value)
-    if option.kind == "fields":
-        return json.dumps(value)
-    return str(value)
+class ReasonRow(TypedDict):
+    key: str  # what is stored and routed on; never shown to customers
+    label: str  # what the customer reads
 
 
 class SettingRow(TypedDict):
@@ -86,7 +81,7 @@ def form_rows(settings: features.FeatureSet) -> list[SettingRow]:
                 "group": GROUP_TITLES.get(key.split(".")[0], key.split(".")[0]),
                 "label": option.label,
                 "kind": option.kind,
-                "value": _display(option, settings[key]),
+                "value": settings_history.display(key, settings[key]),
                 "checked": bool(settings[key]) if option.kind == "bool" else False,
                 "choices": list(option.choices),
                 "locked": option.always_on,
@@ -123,11 +118,11 @@ def parse_form(form_data: dict[str, Any]) -> dict[str, Any]:
                     problems.append(f"{option.label}: must be whole numbers.")
             else:
                 changes[key] = items
-        elif option.kind == "fields":
+        elif option.kind in ("fields", "labels"):
             try:
-                changes[key] = json.loads(raw or "[]")
+                changes[key] = json.loads(raw or ("[]" if option.kind == "fields" else "{}"))
             except json.JSONDecodeError:
-                problems.append(f"{option.label}: must be a JSON list of field definitions.")
+                problems.append(f"{option.label}: could not be read; reload the page.")
         else:
             changes[key] = raw
     if problems:
@@ -143,8 +138,8 @@ def _diff_rows(diff: dict[str, tuple[Any, Any]]) -> list[PresetChange]:
     return [
         {
             "label": features.FEATURES[key].label,
-            "before": _display(features.FEATURES[key], before),
-            "after": _display(features.FEATURES[key], after),
+            "before": settings_history.display(key, before),
+            "after": settings_history.display(key, after),
         }
         for key, (before, after) in diff.items()
     ]
@@ -163,6 +158,10 @@ class MerchantSettingsState(Confirming, UploadTicketMixin, Refreshing, PrivateSt
     # The list settings as rows the page adds to and removes from before Save posts them.
     list_items: dict[str, list[str]] = {}
     list_errors: dict[str, str] = {}
+    # The cancellation survey's reasons in their order, with their wording (saved with the form).
+    reason_rows: list[ReasonRow] = []
+    reason_error: str = ""
+    reason_version: int = 0  # remounts the reasons' boxes when a refused edit is put back
     # A settings file being imported: checked, its changes shown, applied only on "Apply".
     import_name: str = ""  # "" while no file is checked
     import_diff: list[PresetChange] = []
@@ -178,6 +177,8 @@ class MerchantSettingsState(Confirming, UploadTicketMixin, Refreshing, PrivateSt
             if option.kind == "list"
         }
         self.list_errors = {key: "" for key in self.list_items}
+        self.reason_rows = [{"key": k, "label": v} for k, v in features.reasons(settings)]
+        self.reason_error = ""
         self.history = read(merchant_settings_view.history)
         self.presets = [{"key": k, "label": v} for k, v in features.PRESET_LABELS.items()]
         self.form_version += 1
@@ -294,6 +295,95 @@ class MerchantSettingsState(Confirming, UploadTicketMixin, Refreshing, PrivateSt
             del items[int(index)]
             self.list_items = {**self.list_items, key: items}
             self.list_errors = {**self.list_errors, key: ""}
+
+    # --- the cancellation survey's reasons ------------------------------------------------------
+
+    @rx.var
+    def reason_keys(self) -> str:
+        """The reasons' keys as the form posts them (`cancel.reasons`)."""
+        return ", ".join(row["key"] for row in self.reason_rows)
+
+    @rx.var
+    def reason_wording(self) -> str:
+        """The reasons' wording as the form posts it (`cancel.reason_labels`): only where it
+        differs from the built-in words, so a built-in reason follows them otherwise."""
+        return json.dumps(
+            {
+                row["key"]: row["label"]
+                for row in self.reason_rows
+                if row["label"] != features.DEFAULT_REASON_LABELS.get(row["key"])
+            }
+        )
+
+    def _reason_index(self, index: Any) -> int:
+        index = int(index)
+        if not 0 <= index < len(self.reason_rows):
+            raise ValueError("no such reason")
+        return index
+
+    @rx.event
+    @guarded("staff", staff_role="admin")
+    def add_reason(self, form_data: dict):
+        """A reason the merchant names; its key is made from the words and never changes."""
+        label = " ".join(str(form_data.get("label", "")).split())
+        taken = [row["key"] for row in self.reason_rows]
+        if not label:
+            self.reason_error = "Type the reason as customers should read it."
+        elif len(label) > features.REASON_LABEL_MAX:
+            self.reason_error = f"Keep a reason to {features.REASON_LABEL_MAX} characters."
+        elif label.casefold() in (row["label"].casefold() for row in self.reason_rows):
+            self.reason_error = f"“{label}” is in the list already."
+        else:
+            key = features.new_reason_key(label, taken)
+            self.reason_rows = [*self.reason_rows, {"key": key, "label": label}]
+            self.reason_error = ""
+
+    @rx.event
+    @guarded("staff", staff_role="admin")
+    def reword_reason(self, index: int, label: str):
+        index = self._reason_index(index)
+        text = " ".join(str(label).split())
+        if not text or len(text) > features.REASON_LABEL_MAX:
+            self.reason_error = (
+                f"A reason needs 1 to {features.REASON_LABEL_MAX} characters; "
+                f"“{self.reason_rows[index]['label']}” is kept."
+            )
+            self.reason_version += 1  # the box shows the kept words again
+            return
+        rows = list(self.reason_rows)
+        rows[index] = {**rows[index], "label": text}
+        self.reason_rows, self.reason_error = rows, ""
+
+    @rx.event
+    @guarded("staff", staff_role="admin")
+    def move_reason(self, index: int, step: int):
+        """Up (-1) or down (+1): the order customers see the reasons in."""
+        index = self._reason_index(index)
+        to = index + (1 if int(step) > 0 else -1)
+        if 0 <= to < len(self.reason_rows):
+            rows = list(self.reason_rows)
+            rows[index], rows[to] = rows[to], rows[index]
+            self.reason_rows, self.reason_error = rows, ""
+
+    @rx.event
+    @guarded("staff", staff_role="admin")
+    def remove_reason(self, index: int):
+        index = self._reason_index(index)
+        if len(self.reason_rows) == 1:
+            self.reason_error = "The survey needs at least one reason."
+            return
+        self.reason_rows = [row for i, row in enumerate(self.reason_rows) if i != index]
+        self.reason_error = ""
+
+    @rx.event
+    @guarded("staff", staff_role="admin")
+    def builtin_reasons(self):
+        """Back to the built-in reasons and words (saved with the form, like any edit)."""
+        self.reason_rows = [
+            {"key": key, "label": features.DEFAULT_REASON_LABELS[key]}
+            for key in features.DEFAULT_REASONS
+        ]
+        self.reason_error = ""
 
     # --- a settings file -----------------------------------------------------------------------
 

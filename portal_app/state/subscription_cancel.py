@@ -7,10 +7,7 @@ import reflex as rx
 
 from portal_app import routes
 from portal_app.services import cancellation, subscription_cancel_view
-from portal_app.services.subscription_cancel_view import (  # noqa: F401  (analytics' labels)
-    REASON_LABELS,
-    Reason,
-)
+from portal_app.services.subscription_cancel_view import Reason
 from portal_app.state.guard import PrivateState, guarded, write
 from portal_app.state.subscriptions import resume_on
 
@@ -19,6 +16,7 @@ class CancelFlowState(PrivateState):
     _attempt_id: int = 0
     step: str = ""  # survey | offers | confirm | done
     reasons: list[Reason] = []
+    chosen_reason: str = ""  # a UI flag: "other" asks for the reason in words
     offer_order: list[str] = []
     pause_text: str = ""
     downgrade_text: str = ""
@@ -51,6 +49,7 @@ class CancelFlowState(PrivateState):
         self._attempt_id = started.attempt_id
         self.cancel_choice = started.cancel_choice
         self.reasons = started.reasons
+        self.chosen_reason = ""
         self.step = "survey" if started.survey else "confirm"
         if self.step == "confirm":
             self._show_offers()
@@ -64,6 +63,13 @@ class CancelFlowState(PrivateState):
         self.discount_text = found.discount.summary() if found.discount else ""
         self.discount_offer_id = str(found.discount.offer_id) if found.discount else ""
         self.step = "offers" if found.any else "confirm"
+
+    @rx.event
+    @guarded("customer", feature="subscriptions.cancel")
+    def choose_reason(self, reason: str):
+        """Which reason is picked, so "other" can ask for the reason in words (UI only: the
+        service checks the answer on Continue)."""
+        self.chosen_reason = str(reason)[:64]
 
     @rx.event
     @guarded("customer", feature="subscriptions.cancel", error="error")

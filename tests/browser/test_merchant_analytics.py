@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from sqlmodel import Session
 
 from portal_app.money import format_money
-from portal_app.state.subscription_cancel import REASON_LABELS
+from portal_app.services.features import DEFAULT_REASON_LABELS
 from tests.browser.conftest import (
     AppDB,
     RunningApp,
@@ -134,7 +134,7 @@ def _expected(db: AppDB) -> dict:
     for reason, outcomes in by_reason.items():
         kept = sum(o.startswith("saved_") for o in outcomes)
         lost = outcomes.count("canceled")
-        label = REASON_LABELS.get(reason, reason) if reason else "No reason given"
+        label = DEFAULT_REASON_LABELS.get(reason, reason) if reason else "No reason given"
         reasons[label] = [str(len(outcomes)), str(lost), str(kept), _percent(kept, kept + lost)]
     return {
         "months": [label for _, label, _ in months],

@@ -1013,6 +1013,93 @@ def test_the_retry_schedule_is_edited_as_entries_not_a_comma_string(
         expect(items).to_have_text(["1", "3", "7"])
 
 
+def test_reasons_are_reworded_reordered_and_added_then_read_so_in_the_cancellation_flow(
+    running_app, page_at, db, flows_admin, screenshot_dir
+):
+    """#17: the survey's reasons are edited as words customers read (not keys): reworded in
+    place, moved with the keyboard, added; the cancellation flow shows them in that order, and
+    "Another reason" asks for the reason in words."""
+    from portal_app.services.features import DEFAULT_REASONS
+
+    app = running_app
+    who = make_customer(app, "reasons")
+    with settings_restored(db) as (merchant_id, _snapshot):
+        staff = staff_settings_page(page_at, app, flows_admin)
+        rows = staff.get_by_test_id("reason-row")
+        expect(rows).to_have_count(8)
+        first = rows.nth(0).get_by_role("textbox")
+        expect(first).to_have_value("It's too expensive")
+        first.fill("Costs too much")
+        first.press("Tab")  # leaving the box keeps the words
+        other = staff.get_by_role("button", name="Move Another reason up")
+        for place in range(6, -1, -1):  # last → first, from the keyboard
+            other.focus()
+            staff.keyboard.press("Enter")
+            expect(rows.nth(place).get_by_role("textbox")).to_have_value("Another reason")
+        expect(staff.get_by_role("button", name="Move Another reason up")).to_be_disabled()
+        add = control(staff, "cancel.reasons")
+        add.fill("Too many emails")
+        add.press("Enter")
+        expect(rows).to_have_count(9)
+        add.fill("too many emails")
+        add.press("Enter")
+        expect(staff.get_by_test_id("reason-error")).to_contain_text("in the list already")
+        staff.get_by_role("button", name="Remove Some features are missing").click()
+        expect(rows).to_have_count(8)
+        staff.screenshot(
+            path=str(screenshot_dir / f"flows-settings-reasons-{WIDTH}.png"), full_page=True
+        )
+        staff.get_by_test_id("save-settings").click()
+        order = [
+            "other",
+            "too_expensive",
+            "switched_service",
+            "unused",
+            "customer_service",
+            "too_complex",
+            "low_quality",
+            "too_many_emails",
+        ]
+        wait_for_settings(db, merchant_id, {"cancel.reasons": order})
+        assert effective(settings_document(db, merchant_id))["cancel.reason_labels"] == {
+            "too_expensive": "Costs too much",
+            "too_many_emails": "Too many emails",
+        }
+
+        customer = portal_page(page_at, app, who["email"], "/subscriptions", "Subscriptions")
+        customer.get_by_role("button", name="Cancel subscription").click()
+        expect(customer.get_by_role("heading", name="Why are you leaving?")).to_be_visible()
+        expect(customer.get_by_role("radio")).to_have_count(8)
+        shown = customer.get_by_role("radiogroup").inner_text().split("\n")
+        assert [line for line in shown if line.strip()] == [
+            "Another reason",
+            "Costs too much",
+            "I'm switching to another service",
+            "I don't use it enough",
+            "Customer service was not good enough",
+            "It's too complicated",
+            "Quality was lower than expected",
+            "Too many emails",
+        ]
+        customer.get_by_role("radio", name="Another reason").click()
+        comment = customer.get_by_label("What is your reason? (optional)")
+        expect(comment).to_be_visible()
+        comment.fill("Moving abroad")
+        customer.get_by_test_id("survey-continue").click()
+        expect(customer.get_by_role("heading", name="Before you go")).to_be_visible()
+        rows_of = db.rows(
+            "SELECT reason, comment FROM cancellationattempt WHERE customer_id = :c",
+            c=who["customer_id"],
+        )
+        assert [(r["reason"], r["comment"]) for r in rows_of] == [("other", "Moving abroad")]
+        customer.get_by_role("button", name="Keep my subscription").first.click()
+
+        staff.get_by_role("button", name="Use the built-in reasons").click()
+        expect(rows.nth(0).get_by_role("textbox")).to_have_value("It's too expensive")
+        staff.get_by_test_id("save-settings").click()
+        wait_for_settings(db, merchant_id, {"cancel.reasons": DEFAULT_REASONS})
+
+
 def test_a_settings_file_is_exported_then_imported_after_its_diff(
     running_app, page_at, db, flows_admin
 ):
