@@ -91,7 +91,7 @@ def settings_form(settings, **overrides) -> dict:
                 data[row["key"]] = "on"
         elif row["kind"] == "labels":  # the reasons editor posts their wording as JSON
             data[row["key"]] = json.dumps(settings[row["key"]])
-        elif row["kind"] != "fields":  # custom fields are saved by their own builder
+        elif row["kind"] not in ("fields", "image"):  # saved by their own builder, upload
             data[row["key"]] = row["value"]
     data.update(overrides)
     return data

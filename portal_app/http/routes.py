@@ -281,6 +281,7 @@ def build_http_app() -> Starlette:
     # They use our helpers, so they are imported here.
     from portal_app.api import app as api_app
     from portal_app.http import (
+        brand,
         checkout_links,
         email_change,
         staff_invite,
@@ -305,6 +306,7 @@ def build_http_app() -> Starlette:
             Route(email_change.PATH, email_change.cancel_post, methods=["POST"]),
             Mount(api_app.PREFIX, app=api_app.build_api()),
             Route("/files/{token}", download_file, methods=["GET"]),
+            *brand.ROUTES,
             *checkout_links.ROUTES,
             *stripe_webhooks.ROUTES,
         ],

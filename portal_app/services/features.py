@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from portal_app.clock import Clock
 from portal_app.models import PortalSettings, SettingsVersion
-from portal_app.services import audit, contrast, custom_fields
+from portal_app.services import audit, brand_logo, contrast, custom_fields
 from portal_app.services.errors import FeatureDisabled, SettingsError
 
 TIMINGS = ("immediate", "period_end", "customer_choice")
@@ -57,7 +57,7 @@ _EMAIL = re.compile(r"[^@\s\"<>]+@[^@\s\"<>]+\.[^@\s\"<>.]+")
 
 @dataclass(frozen=True)
 class Option:
-    kind: str  # bool | choice | int | str | color | email | url | list | labels | fields
+    kind: str  # bool | choice | int | str | color | email | url | image | list | labels | fields
     default: Any
     label: str
     choices: tuple[str, ...] = ()
@@ -159,7 +159,8 @@ FEATURES: dict[str, Option] = {
     ),
     # Branding
     "branding.name": Option("str", "", "Portal name"),
-    "branding.logo_url": Option("str", "", "Logo URL"),
+    "branding.logo": Option("image", "", "Logo", allow_empty=True),  # services/brand_logo
+    "branding.logo_url": Option("str", "", "Logo address (used when no logo is uploaded)"),
     "branding.color": Option("color", "#4f46e5", "Brand colour"),
     "branding.support_email": Option("email", "", "Support email", allow_empty=True),
     "branding.support_url": Option("url", "", "Help or support page", allow_empty=True),
@@ -434,6 +435,8 @@ def _clean(option: Option, value: Any) -> Any:
         if option.origins:
             return [_origin(item) for item in value]
         return [item.strip() for item in value]
+    if option.kind == "image":
+        return brand_logo.clean(value)
     if option.kind == "labels":
         return _clean_labels(value)
     if option.kind == "fields":

@@ -9,7 +9,8 @@ from sqlmodel import Session
 
 from portal_app import formatting
 from portal_app.clock import Clock
-from portal_app.services import audit, features, settings_history
+from portal_app.services import audit, brand_logo, features, settings_history
+from portal_app.services.errors import SettingsError
 
 
 def settings(session: Session, clock: Clock, *, merchant_id: int) -> features.FeatureSet:
@@ -24,6 +25,18 @@ def save_changes(
     changed = features.diff(before, features.validate(changes))
     features.save(session, clock, merchant_id, changes, actor)
     return len(changed)
+
+
+def save_logo(
+    session: Session, clock: Clock, *, merchant_id: int, data: bytes, actor: audit.Actor
+) -> None:
+    """An uploaded logo, made safe (brand_logo), saved as a version like any setting; b"" takes
+    the logo away."""
+    try:
+        logo = brand_logo.from_upload(data) if data else ""
+    except brand_logo.LogoError as exc:
+        raise SettingsError(str(exc)) from None
+    features.save(session, clock, merchant_id, {"branding.logo": logo}, actor)
 
 
 def preset_changes(

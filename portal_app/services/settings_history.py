@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from portal_app.clock import Clock
 from portal_app.models import PortalSettings, SettingsVersion, StaffUser
-from portal_app.services import audit, features
+from portal_app.services import audit, brand_logo, features
 from portal_app.services.errors import NotFound, SettingsError
 
 SHOWN = 20  # the newest versions the screen lists
@@ -47,6 +47,8 @@ def display(key: str, value: Any) -> str:
         return "on" if value else "off"
     if kind == "list":
         return ", ".join(str(item) for item in value or [])
+    if kind == "image":
+        return brand_logo.describe(value or "")
     if kind == "labels":
         return (
             "; ".join(

@@ -9,11 +9,11 @@ from typing import Any, TypedDict
 
 import reflex as rx
 
-from portal_app.services import features, merchant_settings_view, settings_history
+from portal_app.services import brand_logo, features, merchant_settings_view, settings_history
 from portal_app.services.errors import SettingsError
 from portal_app.state import confirming
 from portal_app.state.confirming import Confirming
-from portal_app.state.guard import PrivateState, Refreshing, guarded, read, write
+from portal_app.state.guard import PrivateState, Refreshing, current, guarded, read, write
 from portal_app.state.upload_ticket import UploadTicketMixin
 
 GROUP_TITLES = {
@@ -131,6 +131,7 @@ def parse_form(form_data: dict[str, Any]) -> dict[str, Any]:
 
 
 IMPORT_UPLOAD_ID = "settings-file"
+LOGO_UPLOAD_ID = "brand-logo"
 
 
 def _diff_rows(diff: dict[str, tuple[Any, Any]]) -> list[PresetChange]:
@@ -167,6 +168,8 @@ class MerchantSettingsState(Confirming, UploadTicketMixin, Refreshing, PrivateSt
     import_diff: list[PresetChange] = []
     import_error: str = ""
     _import_data: str = ""
+    logo_src: str = ""  # the uploaded logo's URL, "" without one
+    logo_error: str = ""
 
     def _refresh(self) -> None:
         settings = read(merchant_settings_view.settings)
@@ -179,6 +182,7 @@ class MerchantSettingsState(Confirming, UploadTicketMixin, Refreshing, PrivateSt
         self.list_errors = {key: "" for key in self.list_items}
         self.reason_rows = [{"key": k, "label": v} for k, v in features.reasons(settings)]
         self.reason_error = ""
+        self.logo_src = brand_logo.url(current().merchant_id, settings["branding.logo"])
         self.history = read(merchant_settings_view.history)
         self.presets = [{"key": k, "label": v} for k, v in features.PRESET_LABELS.items()]
         self.form_version += 1
@@ -384,6 +388,29 @@ class MerchantSettingsState(Confirming, UploadTicketMixin, Refreshing, PrivateSt
             for key in features.DEFAULT_REASONS
         ]
         self.reason_error = ""
+
+    # --- the logo ------------------------------------------------------------------------------
+
+    @rx.event
+    @guarded("staff", staff_role="admin", error="logo_error")
+    async def upload_logo(self, files: list[rx.UploadFile], ticket: str = ""):
+        """A PNG, JPEG or SVG made safe and saved at once (a version: History undoes it)."""
+        self._use_ticket(ticket, SettingsError)
+        self.logo_error = ""
+        if not isinstance(files, list) or len(files) != 1 or not hasattr(files[0], "file"):
+            raise SettingsError("Choose one image file.")
+        data = files[0].file.read(brand_logo.UPLOAD_MAX_BYTES + 1)
+        if not data:
+            raise SettingsError("The file is empty.")
+        await asyncio.to_thread(write, merchant_settings_view.save_logo, data=data)
+        return [rx.clear_selected_files(LOGO_UPLOAD_ID), self._changed("Logo saved.")]
+
+    @rx.event
+    @guarded("staff", staff_role="admin", error="logo_error")
+    def remove_logo(self):
+        write(merchant_settings_view.save_logo, data=b"")
+        self.logo_error = ""
+        return self._changed("Logo removed. History brings it back.")
 
     # --- a settings file -----------------------------------------------------------------------
 

@@ -59,8 +59,7 @@ class NavState(PrivateState):
         self.brand_name = settings["branding.name"] or frame.merchant_name
         color = settings["branding.color"] or ""
         self.brand_color = color if HEX_COLOR.fullmatch(color) else "#4f46e5"
-        logo = settings["branding.logo_url"] or ""
-        self.logo_url = logo if logo.startswith(("https://", "/")) and '"' not in logo else ""
+        self.logo_url = frame.logo_url
         self.support_email = settings["branding.support_email"] or ""
         support_url = settings["branding.support_url"] or ""
         self.support_url = support_url if support_url.startswith("https://") else ""

@@ -13,6 +13,7 @@ test server's one trusted proxy hop), so the per-IP link limits count per simula
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -1168,6 +1169,54 @@ def test_the_merchants_support_contacts_and_footer_show_in_the_portal(
             "href", "https://acme.example/help"
         )
         expect(footer.get_by_test_id("portal-footer-text")).to_have_text(values["branding.footer"])
+
+
+def _logo_file(name: str, mime: str, data: bytes) -> list[dict]:
+    return [{"name": name, "mimeType": mime, "buffer": data}]
+
+
+def test_an_uploaded_logo_is_made_safe_and_shown_in_the_portal_header(
+    running_app, page_at, db, flows_admin, screenshot_dir
+):
+    """#17 branding: a logo is uploaded (not typed as a URL); a file that is no image is refused
+    with why; an SVG loses its script and shows in the customer's header; Remove takes it away."""
+    app = running_app
+    who = make_customer(app, "logo")
+    svg = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 120 40" onload="alert(1)">'
+        b'<script>alert(2)</script><rect width="120" height="40" fill="#4f46e5"/>'
+        b'<text x="10" y="28" font-size="22" fill="#fff">Acme</text></svg>'
+    )
+    with settings_restored(db) as (merchant_id, _snapshot):
+        staff = staff_settings_page(page_at, app, flows_admin)
+        upload = staff.get_by_test_id("logo-dropzone").locator("input[type=file]")
+        upload.set_input_files(files=_logo_file("logo.png", "image/png", b"\x89PNG not a png"))
+        staff.get_by_test_id("logo-save").click()
+        expect(staff.get_by_test_id("logo-error")).to_contain_text("could not be read")
+        assert effective(settings_document(db, merchant_id))["branding.logo"] == ""
+        upload.set_input_files(files=_logo_file("logo.svg", "image/svg+xml", svg))
+        staff.get_by_test_id("logo-save").click()
+        preview = staff.get_by_test_id("logo-preview")
+        expect(preview).to_be_visible()
+        stored = effective(settings_document(db, merchant_id))["branding.logo"]
+        assert stored.startswith("data:image/svg+xml;base64,")
+        drawn = base64.b64decode(stored.split(",", 1)[1])
+        assert b"script" not in drawn and b"onload" not in drawn and b"Acme" in drawn
+        expect(staff.get_by_test_id("settings-version").first).to_contain_text("uploaded SVG")
+
+        customer = portal_page(page_at, app, who["email"], "/subscriptions", "Subscriptions")
+        header_logo = customer.locator(f"img[src^='/brand/{merchant_id}/logo?v=']")
+        expect(header_logo).to_be_visible()
+        customer.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=header_logo.element_handle()
+        )
+        customer.screenshot(path=str(screenshot_dir / f"flows-portal-logo-{WIDTH}.png"))
+
+        staff.get_by_role("button", name="Remove logo").click()
+        wait_for_settings(db, merchant_id, {"branding.logo": ""})
+        expect(staff.get_by_test_id("logo-preview")).to_have_count(0)
+        open_page(customer, app, "/subscriptions", "Subscriptions")
+        expect(customer.locator("img[src^='/brand/']")).to_have_count(0)
 
 
 # --- layout defects seen in the screenshots ------------------------------------------------------

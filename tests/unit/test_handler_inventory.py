@@ -80,6 +80,8 @@ STAFF_HANDLER_ROLES = {
     ("MerchantSettingsState", "move_reason"): "admin",
     ("MerchantSettingsState", "remove_reason"): "admin",
     ("MerchantSettingsState", "builtin_reasons"): "admin",
+    ("MerchantSettingsState", "upload_logo"): "admin",
+    ("MerchantSettingsState", "remove_logo"): "admin",
     ("MerchantSettingsState", "remove_item"): "admin",
     ("MerchantSettingsState", "export_settings"): "viewer",
     ("MerchantSettingsState", "upload_settings"): "admin",
